@@ -1,0 +1,132 @@
+import { createHash } from 'node:crypto';
+import { mkdir } from 'node:fs/promises';
+import { posix } from 'node:path';
+import * as tar from 'tar';
+
+/** Why an uploaded archive was refused; the message names the offending entry. */
+export class UnsafeArchiveError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'UnsafeArchiveError';
+  }
+}
+
+export interface ArchiveLimits {
+  maxEntries: number;
+  maxBytes: number;
+}
+
+export const defaultArchiveLimits: ArchiveLimits = { maxEntries: 200_000, maxBytes: 4 * 1024 ** 3 };
+
+const allowedTypes = new Set(['File', 'OldFile', 'ContiguousFile', 'Directory', 'SymbolicLink', 'Link']);
+
+/** Lexically resolves `target` against `from` (both relative to the archive root); null if it leaves the root. */
+function insideRoot(from: string, target: string): string | null {
+  if (posix.isAbsolute(target)) return null;
+  const resolved = posix.normalize(posix.join(posix.dirname(from), target));
+  if (resolved === '..' || resolved.startsWith('../')) return null;
+  return resolved;
+}
+
+function checkEntryPath(path: string): string {
+  if (path.includes('\0')) throw new UnsafeArchiveError(`entry ${JSON.stringify(path)} has a NUL byte`);
+  if (posix.isAbsolute(path) || /^[A-Za-z]:/.test(path)) throw new UnsafeArchiveError(`entry ${JSON.stringify(path)} is an absolute path`);
+  if (path.split('/').includes('..')) throw new UnsafeArchiveError(`entry ${JSON.stringify(path)} leaves the archive with ..`);
+  return posix.normalize(path);
+}
+
+/**
+ * Reads a gzip'd tar without writing anything and refuses it when any entry could land outside
+ * the directory it is extracted to: absolute paths, `..`, links pointing out, devices, or too much.
+ * Returns a hash of the content (paths, executable bits, bytes; not times or owners), so the same
+ * directory packed twice has the same hash.
+ */
+export async function inspectArchive(file: string, limits: ArchiveLimits = defaultArchiveLimits): Promise<{ contentHash: string; entries: number; bytes: number }> {
+  const lines: string[] = [];
+  let problem: Error | null = null;
+  let entries = 0;
+  let bytes = 0;
+  const pending: Promise<void>[] = [];
+  await tar.t({
+    file,
+    strict: true,
+    onReadEntry: (entry) => {
+      if (problem) {
+        entry.resume();
+        return;
+      }
+      try {
+        entries += 1;
+        bytes += entry.size ?? 0;
+        if (entries > limits.maxEntries) throw new UnsafeArchiveError(`more than ${limits.maxEntries} entries`);
+        if (bytes > limits.maxBytes) throw new UnsafeArchiveError(`more than ${limits.maxBytes} bytes once unpacked`);
+        if (!allowedTypes.has(entry.type)) throw new UnsafeArchiveError(`entry ${JSON.stringify(entry.path)} is a ${entry.type}, not a file, directory or link`);
+        const path = checkEntryPath(entry.path);
+        if (entry.type === 'SymbolicLink' || entry.type === 'Link') {
+          const target = entry.linkpath ?? '';
+          const resolved = entry.type === 'SymbolicLink' ? insideRoot(path, target) : insideRoot('x', target);
+          if (resolved === null) throw new UnsafeArchiveError(`link ${JSON.stringify(path)} points outside the archive (${target})`);
+          lines.push(`${entry.type} ${path} -> ${target}`);
+          entry.resume();
+          return;
+        }
+        if (entry.type === 'Directory') {
+          lines.push(`Directory ${path.replace(/\/$/, '')}`);
+          entry.resume();
+          return;
+        }
+        const hash = createHash('sha256');
+        const exec = ((entry.mode ?? 0) & 0o111) !== 0 ? 'x' : '-';
+        pending.push(
+          new Promise<void>((resolve) => {
+            entry.on('data', (chunk: Buffer) => hash.update(chunk));
+            entry.on('end', () => {
+              lines.push(`File ${path} ${exec} ${hash.digest('hex')}`);
+              resolve();
+            });
+          }),
+        );
+      } catch (e) {
+        problem = e as Error;
+        entry.resume();
+      }
+    },
+  }).catch((e: Error) => {
+    problem ??= new UnsafeArchiveError(`not a readable gzip'd tar: ${e.message}`);
+  });
+  await Promise.all(pending);
+  if (problem) throw problem;
+  lines.sort();
+  return { contentHash: createHash('sha256').update(lines.join('\n')).digest('hex'), entries, bytes };
+}
+
+/** Extracts an archive that inspectArchive accepted. Ownership is forced when given (the apps run as vcap). */
+export async function extractArchive(file: string, dest: string, owner?: { uid: number; gid: number }): Promise<void> {
+  await mkdir(dest, { recursive: true });
+  await tar.x({
+    file,
+    cwd: dest,
+    strict: true,
+    preservePaths: false,
+    ...(owner ? { uid: owner.uid, gid: owner.gid, preserveOwner: false } : { preserveOwner: false }),
+  });
+}
+
+/** Packs `entries` (relative to `cwd`) into a gzip'd tar without owners or times that would change the hash. */
+export async function packArchive(cwd: string, file: string, entries: string[], filter?: (path: string) => boolean): Promise<void> {
+  await tar.c(
+    {
+      gzip: true,
+      cwd,
+      file,
+      portable: true,
+      noMtime: false,
+      filter: filter ? (p) => filter(p) : undefined,
+    },
+    entries,
+  );
+}
+
+export function sha256File(data: Buffer | string): string {
+  return createHash('sha256').update(data).digest('hex');
+}

@@ -1,0 +1,147 @@
+import { connect, createInbox, type Msg, type NatsConnection, type Subscription } from 'nats';
+import type { z } from 'zod';
+import type { Logger } from '../log.js';
+import type { Settings } from '../settings.js';
+
+export interface BusOptions {
+  name: string;
+  log: Logger;
+  /** Give up after this many connection attempts at start-up; -1 retries forever (services do, tools do not). */
+  startupAttempts?: number;
+}
+
+/**
+ * The only door to NATS. Every message in and out goes through a schema: a malformed one is
+ * logged and dropped here, so no handler ever sees an unchecked body or throws into the client.
+ */
+export class Bus {
+  private constructor(
+    readonly nc: NatsConnection,
+    private readonly log: Logger,
+  ) {}
+
+  static async connect(settings: Settings, opts: BusOptions): Promise<Bus> {
+    const nc = await connect({
+      servers: settings.natsUrls,
+      user: settings.natsUser,
+      pass: settings.natsPassword,
+      name: opts.name,
+      maxReconnectAttempts: -1,
+      reconnectTimeWait: 500,
+      waitOnFirstConnect: (opts.startupAttempts ?? -1) < 0,
+      timeout: 5000,
+    });
+    const bus = new Bus(nc, opts.log);
+    void bus.watchStatus();
+    return bus;
+  }
+
+  private async watchStatus(): Promise<void> {
+    for await (const s of this.nc.status()) {
+      if (s.type === 'disconnect' || s.type === 'reconnect') this.log.warn({ nats: s.type, server: s.data }, 'nats connection changed');
+    }
+  }
+
+  publish<S extends z.ZodTypeAny>(subject: string, schema: S, body: z.input<S>, reply?: string): void {
+    const checked = schema.parse(body);
+    this.nc.publish(subject, JSON.stringify(checked), reply ? { reply } : undefined);
+  }
+
+  subscribe<S extends z.ZodTypeAny>(
+    subject: string,
+    schema: S,
+    handler: (body: z.output<S>, msg: Msg) => void | Promise<void>,
+    opts: { queue?: string } = {},
+  ): Subscription {
+    return this.nc.subscribe(subject, {
+      queue: opts.queue,
+      callback: (err, msg) => {
+        if (err) {
+          this.log.error({ err, subject }, 'subscription failed');
+          return;
+        }
+        const body = decode(msg, schema);
+        if (!body.ok) {
+          this.log.warn({ subject: msg.subject, problem: body.problem }, 'dropped malformed message');
+          return;
+        }
+        Promise.resolve()
+          .then(() => handler(body.value, msg))
+          .catch((e) => this.log.error({ err: e, subject: msg.subject }, 'message handler failed'));
+      },
+    });
+  }
+
+  /** A request that may be answered several times (staging: accepted, then result). */
+  requestMany<S extends z.ZodTypeAny, R extends z.ZodTypeAny>(
+    subject: string,
+    schema: S,
+    body: z.input<S>,
+    replySchema: R,
+    onReply: (reply: z.output<R>) => boolean | void,
+    timeoutMs: number,
+  ): Promise<void> {
+    const inbox = createInbox();
+    return new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(() => {
+        sub.unsubscribe();
+        reject(new Error(`no answer on ${subject} within ${Math.round(timeoutMs / 1000)} s`));
+      }, timeoutMs);
+      const sub = this.nc.subscribe(inbox, {
+        callback: (err, msg) => {
+          if (err) return;
+          const r = decode(msg, replySchema);
+          if (!r.ok) {
+            this.log.warn({ subject, problem: r.problem }, 'dropped malformed reply');
+            return;
+          }
+          let done: boolean | void;
+          try {
+            done = onReply(r.value);
+          } catch (e) {
+            done = true;
+            clearTimeout(timer);
+            sub.unsubscribe();
+            reject(e as Error);
+            return;
+          }
+          if (done) {
+            clearTimeout(timer);
+            sub.unsubscribe();
+            resolve();
+          }
+        },
+      });
+      this.publish(subject, schema, body, inbox);
+    });
+  }
+
+  reply<R extends z.ZodTypeAny>(msg: Msg, schema: R, body: z.input<R>): void {
+    if (msg.reply) this.publish(msg.reply, schema, body);
+  }
+
+  async flush(): Promise<void> {
+    await this.nc.flush();
+  }
+
+  async close(): Promise<void> {
+    if (this.nc.isClosed()) return;
+    await this.nc.drain().catch(() => this.nc.close());
+  }
+}
+
+type Decoded<T> = { ok: true; value: T } | { ok: false; problem: string };
+
+function decode<S extends z.ZodTypeAny>(msg: Msg, schema: S): Decoded<z.output<S>> {
+  let json: unknown;
+  try {
+    json = msg.data.length === 0 ? {} : JSON.parse(Buffer.from(msg.data).toString('utf8'));
+  } catch {
+    return { ok: false, problem: 'body is not JSON' };
+  }
+  const parsed = schema.safeParse(json);
+  if (!parsed.success) {
+    return { ok: false, problem: parsed.error.issues.map((i) => `${i.path.join('.') || '(body)'}: ${i.message}`).join('; ') };
+  }
+  return { ok: true, value: parsed.data };
+}

@@ -1,0 +1,131 @@
+import { z } from 'zod';
+
+/** CONTRACT §4: one schema per subject. Unknown extra fields are tolerated; missing or wrong ones drop the message. */
+
+const id = z.string().min(1).max(128);
+const appId = z.string().uuid();
+const stringMap = z.record(z.string());
+
+export const instanceStates = ['STARTING', 'RUNNING', 'STOPPING', 'STOPPED', 'CRASHED'] as const;
+export const InstanceState = z.enum(instanceStates);
+export type InstanceState = z.infer<typeof InstanceState>;
+
+export const HealthCheck = z.object({
+  type: z.enum(['port', 'http', 'process']).default('port'),
+  endpoint: z.string().startsWith('/').optional(),
+  timeout_s: z.number().int().positive().max(600).default(60),
+});
+export type HealthCheck = z.infer<typeof HealthCheck>;
+
+export const DeaAdvertise = z.object({
+  id,
+  host: z.string().min(1),
+  zone: z.string().min(1),
+  stacks: z.array(z.string()),
+  available_memory_mb: z.number().int(),
+  available_disk_mb: z.number().int(),
+  app_id_to_count: z.record(z.number().int().nonnegative()),
+  directory_url: z.string().url(),
+});
+export type DeaAdvertise = z.infer<typeof DeaAdvertise>;
+
+export const Empty = z.object({}).passthrough();
+
+export const DeaStart = z.object({
+  app_id: appId,
+  app_name: z.string().min(1),
+  version: z.string().min(1),
+  index: z.number().int().nonnegative(),
+  instance_id: id,
+  droplet_key: z.string().min(1),
+  droplet_hash: z.string().min(1),
+  limits: z.object({
+    memory_mb: z.number().int().positive(),
+    disk_mb: z.number().int().positive(),
+    fds: z.number().int().positive(),
+  }),
+  env: stringMap,
+  uris: z.array(z.string()),
+  command: z.string().min(1),
+  health_check: HealthCheck,
+});
+export type DeaStart = z.infer<typeof DeaStart>;
+
+export const StagingStart = z.object({
+  task_id: id,
+  app_id: appId,
+  app_name: z.string().min(1),
+  package_key: z.string().min(1),
+  package_hash: z.string().min(1),
+  buildpack: z.string().min(1).optional(),
+  env: stringMap,
+  memory_mb: z.number().int().positive(),
+  /** nap's addition, as Cloud Foundry's DEA did: start instance 0 on the staging node, which already holds the droplet. */
+  start_message: DeaStart.omit({ droplet_key: true, droplet_hash: true, command: true }).optional(),
+});
+export type StagingStart = z.infer<typeof StagingStart>;
+
+export const StagingAccepted = z.object({ task_id: id, log_url: z.string().url() });
+export const StagingSucceeded = z.object({
+  task_id: id,
+  droplet_key: z.string().min(1),
+  droplet_hash: z.string().min(1),
+  detected_buildpack: z.string(),
+  start_command: z.string(),
+  process_types: stringMap,
+});
+export const StagingFailed = z.object({ task_id: id, error: z.string().min(1) });
+export const StagingReply = z.union([StagingSucceeded, StagingFailed, StagingAccepted]);
+export type StagingAccepted = z.infer<typeof StagingAccepted>;
+export type StagingSucceeded = z.infer<typeof StagingSucceeded>;
+export type StagingFailed = z.infer<typeof StagingFailed>;
+export type StagingReply = z.infer<typeof StagingReply>;
+
+export const DeaStop = z.object({
+  app_id: appId,
+  version: z.string().optional(),
+  indices: z.array(z.number().int().nonnegative()).optional(),
+  instance_ids: z.array(id).optional(),
+});
+export type DeaStop = z.infer<typeof DeaStop>;
+
+export const HeartbeatInstance = z.object({
+  app_id: appId,
+  version: z.string(),
+  index: z.number().int().nonnegative(),
+  instance_id: id,
+  state: InstanceState,
+  state_timestamp: z.number(),
+});
+export const DeaHeartbeat = z.object({ dea_id: id, instances: z.array(HeartbeatInstance) });
+export type DeaHeartbeat = z.infer<typeof DeaHeartbeat>;
+
+export const exitReasons = ['CRASHED', 'STOPPED', 'DEA_SHUTDOWN', 'DEA_EVACUATION'] as const;
+export const DropletExited = z.object({
+  app_id: appId,
+  version: z.string(),
+  index: z.number().int().nonnegative(),
+  instance_id: id,
+  reason: z.enum(exitReasons),
+  exit_status: z.number().int().nullable(),
+  exit_description: z.string(),
+  crash_timestamp: z.number(),
+});
+export type DropletExited = z.infer<typeof DropletExited>;
+
+export const RouterRegister = z.object({
+  host: z.string().min(1),
+  port: z.number().int().min(1).max(65535),
+  uris: z.array(z.string().min(1)).min(1),
+  app: z.string().optional(),
+  private_instance_id: z.string().optional(),
+  tags: stringMap.optional(),
+});
+export type RouterRegister = z.infer<typeof RouterRegister>;
+
+export const RouterStart = z.object({
+  id,
+  minimumRegisterIntervalInSeconds: z.number().positive(),
+  pruneThresholdInSeconds: z.number().positive(),
+});
+export type RouterStart = z.infer<typeof RouterStart>;

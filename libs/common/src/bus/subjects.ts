@@ -1,0 +1,14 @@
+/** CONTRACT §4: every subject nap uses, in one place. */
+export const subjects = {
+  deaAdvertise: 'dea.advertise',
+  deaLocate: 'dea.locate',
+  stagingStart: (deaId: string) => `staging.${deaId}.start`,
+  deaStart: (deaId: string) => `dea.${deaId}.start`,
+  deaStop: 'dea.stop',
+  deaHeartbeat: 'dea.heartbeat',
+  dropletExited: 'droplet.exited',
+  routerRegister: 'router.register',
+  routerUnregister: 'router.unregister',
+  routerStart: 'router.start',
+  routerGreet: 'router.greet',
+} as const;

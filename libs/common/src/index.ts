@@ -1,0 +1,12 @@
+export * from './settings.js';
+export * from './log.js';
+export * from './errors.js';
+export * from './keys.js';
+export * from './signing.js';
+export * from './apps.js';
+export * from './archive.js';
+export * from './blobstore.js';
+export * from './bus/bus.js';
+export * from './bus/subjects.js';
+export * as msg from './bus/schemas.js';
+export * from './etcd.js';

@@ -1,0 +1,24 @@
+/**
+ * The etcd key layout, in one place. Desired state lives under /nap/apps; actual state under
+ * /nap/actual is written by DEAs with a lease, so a dead DEA's instances vanish with it.
+ */
+const root = '/nap';
+
+export const keys = {
+  app: (name: string) => `${root}/apps/${name}`,
+  apps: () => `${root}/apps/`,
+  actualInstance: (appId: string, instanceId: string) => `${root}/actual/${appId}/${instanceId}`,
+  actualInstancesOf: (appId: string) => `${root}/actual/${appId}/`,
+  actualInstances: () => `${root}/actual/`,
+  dea: (deaId: string) => `${root}/deas/${deaId}`,
+  deas: () => `${root}/deas/`,
+  route: (host: string) => `${root}/routes/${host}`,
+  routes: () => `${root}/routes/`,
+} as const;
+
+/** Object names in the blobstore. Packages and droplets are addressed by their content hash. */
+export const blobKeys = {
+  package: (appId: string, hash: string) => `packages/${appId}/${hash}.tgz`,
+  droplet: (appId: string, hash: string) => `droplets/${appId}/${hash}.tgz`,
+  buildCache: (appId: string) => `caches/${appId}.tgz`,
+} as const;

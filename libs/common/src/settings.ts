@@ -1,0 +1,178 @@
+import { readFileSync } from 'node:fs';
+import { homedir } from 'node:os';
+import { join } from 'node:path';
+import { parse as parseYaml } from 'yaml';
+import { z } from 'zod';
+
+/**
+ * Every setting of CONTRACT §1 (plus a few internal ones), read once at start-up.
+ * Values come from NAP_CONFIG (a YAML file with the same keys) and then the environment,
+ * which wins. Nothing deeper in a service reads process.env.
+ */
+export interface Settings {
+  home: string;
+  natsUrls: string[];
+  natsUser?: string;
+  natsPassword?: string;
+  etcdUrls: string[];
+  domain: string;
+  controllerPort: number;
+  controllerUrl: string;
+  routerPort: number;
+  routerStatusPort: number;
+  routerUrl: string;
+  directoryPort: number;
+  directoryUrl: string;
+  directorySecret?: string;
+  adminToken?: string;
+  deaId?: string;
+  deaDir: string;
+  deaHost: string;
+  deaZone: string;
+  deaMemoryMb: number;
+  deaDiskMb: number;
+  deaPortRange: [number, number];
+  dockerSocket: string;
+  stackImage: string;
+  buildpacksDir: string;
+  /** Labels every container this installation makes, so a test run or a second nap on the same engine removes only its own. */
+  installationId: string;
+  uploadLimitMb: number;
+  stagingTimeoutS: number;
+  logLevel: string;
+}
+
+export class SettingsError extends Error {
+  constructor(readonly problems: string[]) {
+    super(`invalid settings:\n  ${problems.join('\n  ')}`);
+    this.name = 'SettingsError';
+  }
+}
+
+const repoRoot = new URL('../../../../', import.meta.url).pathname;
+
+const urlList = (scheme: RegExp) =>
+  z
+    .string()
+    .transform((s) => s.split(',').map((u) => u.trim()).filter(Boolean))
+    .refine((urls) => urls.length > 0 && urls.every((u) => scheme.test(u)), {
+      message: `expected a comma-separated list of URLs matching ${scheme}`,
+    });
+
+const port = z.coerce
+  .number({ invalid_type_error: 'expected a port number' })
+  .int('expected a whole port number')
+  .min(1, 'expected a port number 1-65535')
+  .max(65535, 'expected a port number 1-65535');
+
+const positiveInt = z.coerce.number({ invalid_type_error: 'expected a number' }).int().positive();
+
+const portRange = z
+  .string()
+  .regex(/^\d+-\d+$/, 'expected LOW-HIGH, e.g. 61000-64999')
+  .transform((s) => s.split('-').map(Number) as [number, number])
+  .refine(([lo, hi]) => lo >= 1024 && hi <= 65535 && lo <= hi, 'expected 1024 <= LOW <= HIGH <= 65535');
+
+const optionalString = z.string().min(1).optional();
+
+function schemaFor(home: string) {
+  return z.object({
+    NAP_HOME: z.string().default(home),
+    NAP_NATS_URL: urlList(/^nats:\/\/[^\s]+$/).default('nats://127.0.0.1:4222'),
+    NAP_NATS_USER: optionalString,
+    NAP_NATS_PASSWORD: optionalString,
+    NAP_ETCD_URLS: urlList(/^https?:\/\/[^\s]+$/).default('http://127.0.0.1:2379'),
+    NAP_DOMAIN: z
+      .string()
+      .regex(/^[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)*$/, 'expected a DNS domain such as nap.localhost')
+      .default('nap.localhost'),
+    NAP_CONTROLLER_PORT: port.default(9022),
+    NAP_CONTROLLER_URL: optionalString,
+    NAP_ROUTER_PORT: port.default(8080),
+    NAP_ROUTER_STATUS_PORT: port.default(8082),
+    NAP_ROUTER_URL: optionalString,
+    NAP_DIRECTORY_PORT: port.default(9024),
+    NAP_DIRECTORY_URL: optionalString,
+    NAP_DIRECTORY_SECRET: z.string().min(16, 'expected at least 16 characters').optional(),
+    NAP_ADMIN_TOKEN: z.string().min(16, 'expected at least 16 characters').optional(),
+    NAP_DEA_ID: z.string().regex(/^[A-Za-z0-9_-]{1,64}$/, 'expected letters, digits, - or _').optional(),
+    NAP_DEA_DIR: optionalString,
+    NAP_DEA_HOST: z.string().min(1).default('127.0.0.1'),
+    NAP_DEA_ZONE: z.string().min(1).default('default'),
+    NAP_DEA_MEMORY_MB: positiveInt.default(4096),
+    NAP_DEA_DISK_MB: positiveInt.default(16384),
+    NAP_DEA_PORT_RANGE: portRange.default('61000-64999'),
+    NAP_DOCKER_SOCKET: z.string().min(1).default('/var/run/docker.sock'),
+    NAP_STACK_IMAGE: z.string().min(1).default('nap/stack:bookworm'),
+    NAP_BUILDPACKS_DIR: z.string().min(1).default(join(repoRoot, 'buildpacks')),
+    NAP_INSTALLATION_ID: z.string().regex(/^[A-Za-z0-9_.-]{1,64}$/).default('nap'),
+    NAP_UPLOAD_LIMIT_MB: positiveInt.default(1024),
+    NAP_STAGING_TIMEOUT_S: positiveInt.default(900),
+    NAP_LOG_LEVEL: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']).default('info'),
+  });
+}
+
+function readConfigFile(path: string): Record<string, string> {
+  let doc: unknown;
+  try {
+    doc = parseYaml(readFileSync(path, 'utf8'));
+  } catch (err) {
+    throw new SettingsError([`NAP_CONFIG: cannot read ${path}: ${(err as Error).message}`]);
+  }
+  if (doc == null) return {};
+  if (typeof doc !== 'object' || Array.isArray(doc)) throw new SettingsError([`NAP_CONFIG: ${path} must be a mapping of NAP_* keys`]);
+  return Object.fromEntries(Object.entries(doc).map(([k, v]) => [k, String(v)]));
+}
+
+export function loadSettings(env: NodeJS.ProcessEnv = process.env): Settings {
+  const fromFile = env.NAP_CONFIG ? readConfigFile(env.NAP_CONFIG) : {};
+  const raw: Record<string, string | undefined> = { ...fromFile };
+  for (const [k, v] of Object.entries(env)) if (k.startsWith('NAP_') && v !== undefined && v !== '') raw[k] = v;
+  const parsed = schemaFor(join(homedir(), '.nap')).safeParse(raw);
+  if (!parsed.success) {
+    throw new SettingsError(
+      parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message} (got ${JSON.stringify(raw[String(i.path[0])])})`),
+    );
+  }
+  const s = parsed.data;
+  return {
+    home: s.NAP_HOME,
+    natsUrls: s.NAP_NATS_URL,
+    natsUser: s.NAP_NATS_USER,
+    natsPassword: s.NAP_NATS_PASSWORD,
+    etcdUrls: s.NAP_ETCD_URLS,
+    domain: s.NAP_DOMAIN,
+    controllerPort: s.NAP_CONTROLLER_PORT,
+    controllerUrl: s.NAP_CONTROLLER_URL ?? `http://127.0.0.1:${s.NAP_CONTROLLER_PORT}`,
+    routerPort: s.NAP_ROUTER_PORT,
+    routerStatusPort: s.NAP_ROUTER_STATUS_PORT,
+    routerUrl: s.NAP_ROUTER_URL ?? `http://127.0.0.1:${s.NAP_ROUTER_PORT}`,
+    directoryPort: s.NAP_DIRECTORY_PORT,
+    directoryUrl: s.NAP_DIRECTORY_URL ?? `http://${s.NAP_DEA_HOST}:${s.NAP_DIRECTORY_PORT}`,
+    directorySecret: s.NAP_DIRECTORY_SECRET,
+    adminToken: s.NAP_ADMIN_TOKEN,
+    deaId: s.NAP_DEA_ID,
+    deaDir: s.NAP_DEA_DIR ?? join(s.NAP_HOME, 'dea'),
+    deaHost: s.NAP_DEA_HOST,
+    deaZone: s.NAP_DEA_ZONE,
+    deaMemoryMb: s.NAP_DEA_MEMORY_MB,
+    deaDiskMb: s.NAP_DEA_DISK_MB,
+    deaPortRange: s.NAP_DEA_PORT_RANGE,
+    dockerSocket: s.NAP_DOCKER_SOCKET,
+    stackImage: s.NAP_STACK_IMAGE,
+    buildpacksDir: s.NAP_BUILDPACKS_DIR,
+    installationId: s.NAP_INSTALLATION_ID,
+    uploadLimitMb: s.NAP_UPLOAD_LIMIT_MB,
+    stagingTimeoutS: s.NAP_STAGING_TIMEOUT_S,
+    logLevel: s.NAP_LOG_LEVEL,
+  };
+}
+
+/** For secrets a given service cannot run without: fail at start-up with what to do. */
+export function requireSetting<K extends keyof Settings>(settings: Settings, key: K, variable: string): NonNullable<Settings[K]> {
+  const value = settings[key];
+  if (value === undefined || value === null) {
+    throw new SettingsError([`${variable} is not set (nap up generates it into NAP_HOME; set it for a service started by hand)`]);
+  }
+  return value as NonNullable<Settings[K]>;
+}
