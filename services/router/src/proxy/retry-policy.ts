@@ -1,0 +1,32 @@
+import type { IncomingMessage } from 'node:http';
+
+/** gorouter tries at most three endpoints per request. */
+export const maxAttempts = 3;
+
+/**
+ * A request can go to a second endpoint only if the first one cannot have consumed any of it.
+ * The body stream is read once; rather than buffer bodies, only bodyless requests are replayed.
+ */
+export function isReplayable(req: IncomingMessage): boolean {
+  const length = req.headers['content-length'];
+  const hasBody = req.headers['transfer-encoding'] !== undefined || (length !== undefined && length !== '0');
+  return !hasBody;
+}
+
+const idempotent = new Set(['GET', 'HEAD', 'OPTIONS']);
+
+/** The connection never reached an app: no request was processed, so any replayable request may retry. */
+const dialFailures = new Set(['ECONNREFUSED', 'EHOSTUNREACH', 'ENETUNREACH', 'EHOSTDOWN', 'ETIMEDOUT', 'EAI_AGAIN', 'ENOTFOUND']);
+
+/**
+ * A reset before any response usually means the app closed an idle keep-alive socket just as
+ * the router reused it, but the app may also have died while handling the request: only
+ * idempotent requests retry then.
+ */
+const resetFailures = new Set(['ECONNRESET', 'EPIPE']);
+
+export function shouldRetry(err: NodeJS.ErrnoException, req: IncomingMessage): boolean {
+  if (!isReplayable(req) || !err.code) return false;
+  if (dialFailures.has(err.code)) return true;
+  return resetFailures.has(err.code) && idempotent.has(req.method ?? '');
+}
