@@ -10,3 +10,5 @@ export * from './bus/bus.js';
 export * from './bus/subjects.js';
 export * as msg from './bus/schemas.js';
 export * from './etcd.js';
+export * from './service.js';
+export * from './processes.js';

@@ -61,7 +61,9 @@ export const StagingStart = z.object({
   env: stringMap,
   memory_mb: z.number().int().positive(),
   /** nap's addition, as Cloud Foundry's DEA did: start instance 0 on the staging node, which already holds the droplet. */
-  start_message: DeaStart.omit({ droplet_key: true, droplet_hash: true, command: true }).optional(),
+  start_message: DeaStart.omit({ droplet_key: true, droplet_hash: true, command: true })
+    .extend({ command: z.string().min(1).optional() })
+    .optional(),
 });
 export type StagingStart = z.infer<typeof StagingStart>;
 

@@ -1,0 +1,91 @@
+import { createReadStream, statSync } from 'node:fs';
+import { request } from 'node:http';
+import { request as requestTls } from 'node:https';
+import { CliError, target } from './config.js';
+
+export class ApiError extends CliError {
+  constructor(
+    readonly status: number,
+    readonly code: string,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+/** The controller's REST API (CONTRACT §2), with its errors turned into ApiError carrying the API's message. */
+export class ApiClient {
+  constructor(
+    readonly api: string,
+    private readonly token: string | undefined,
+  ) {}
+
+  static async fromConfig(): Promise<ApiClient> {
+    const t = await target();
+    return new ApiClient(t.api, t.token);
+  }
+
+  private headers(extra: Record<string, string> = {}): Record<string, string> {
+    return { ...(this.token ? { Authorization: `Bearer ${this.token}` } : {}), ...extra };
+  }
+
+  async call<T>(method: string, path: string, body?: unknown): Promise<T> {
+    let res: Response;
+    try {
+      res = await fetch(`${this.api}${path}`, {
+        method,
+        headers: this.headers(body === undefined ? {} : { 'Content-Type': 'application/json' }),
+        body: body === undefined ? undefined : JSON.stringify(body),
+      });
+    } catch (err) {
+      throw new CliError(`cannot reach the nap API at ${this.api} (${(err as Error & { cause?: Error }).cause?.message ?? (err as Error).message}): is it up? (nap status)`);
+    }
+    return parse<T>(res.status, await res.text());
+  }
+
+  /** Streams a file as the body of a PUT, reporting bytes sent. */
+  upload<T>(path: string, file: string, onProgress: (sent: number, total: number) => void): Promise<T> {
+    const total = statSync(file).size;
+    const url = new URL(`${this.api}${path}`);
+    const send = url.protocol === 'https:' ? requestTls : request;
+    return new Promise<T>((resolve, reject) => {
+      const req = send(
+        url,
+        { method: 'PUT', headers: this.headers({ 'Content-Type': 'application/gzip', 'Content-Length': String(total) }) },
+        (res) => {
+          const chunks: Buffer[] = [];
+          res.on('data', (c: Buffer) => chunks.push(c));
+          res.on('end', () => {
+            try {
+              resolve(parse<T>(res.statusCode ?? 0, Buffer.concat(chunks).toString('utf8')));
+            } catch (err) {
+              reject(err);
+            }
+          });
+        },
+      );
+      req.on('error', (err) => reject(new CliError(`upload to ${this.api} failed: ${err.message}`)));
+      let sent = 0;
+      const stream = createReadStream(file);
+      stream.on('data', (c) => {
+        sent += c.length;
+        onProgress(sent, total);
+      });
+      stream.pipe(req);
+    });
+  }
+}
+
+function parse<T>(status: number, text: string): T {
+  let json: unknown = undefined;
+  try {
+    json = text ? JSON.parse(text) : undefined;
+  } catch {
+    // not JSON: reported below if it is an error
+  }
+  if (status >= 400) {
+    const e = (json as { error?: { code?: string; message?: string } } | undefined)?.error;
+    throw new ApiError(status, e?.code ?? 'http_error', e?.message ?? `the API answered ${status}: ${text.slice(0, 200)}`);
+  }
+  return json as T;
+}

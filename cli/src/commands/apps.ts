@@ -1,0 +1,78 @@
+import type { ApiClient } from '../api-client.js';
+import type { AppView, InstanceView } from '../app-types.js';
+import { type Output, table } from '../output.js';
+
+function uptime(s: number): string {
+  if (s < 60) return `${s}s`;
+  if (s < 3600) return `${Math.floor(s / 60)}m`;
+  return `${Math.floor(s / 3600)}h${Math.floor((s % 3600) / 60)}m`;
+}
+
+export async function listApps(api: ApiClient, out: Output): Promise<void> {
+  const apps = await api.call<AppView[]>('GET', '/v1/apps');
+  const rows = apps.map((a) => [a.name, a.state.toLowerCase(), `${a.running_instances}/${a.instances}`, `${a.memory}M`, a.urls.join(', ')]);
+  out.result(apps.length === 0 ? 'No apps yet: nap push NAME' : table(['name', 'state', 'instances', 'memory', 'urls'], rows), apps);
+}
+
+export async function showApp(api: ApiClient, out: Output, name: string): Promise<void> {
+  const app = await api.call<AppView>('GET', `/v1/apps/${name}`);
+  const instances = await api.call<InstanceView[]>('GET', `/v1/apps/${name}/instances`);
+  const lines = [
+    `name:       ${app.name}`,
+    `state:      ${app.state.toLowerCase()}`,
+    `instances:  ${app.running_instances}/${app.instances}`,
+    `memory:     ${app.memory}M`,
+    `urls:       ${app.urls.join(', ')}`,
+    `buildpack:  ${app.droplet?.detected_buildpack ?? app.buildpack ?? '-'}`,
+    `command:    ${app.command ?? app.droplet?.start_command ?? '-'}`,
+    `package:    ${app.package_state.toLowerCase()}${app.staging?.error ? ` (${app.staging.error})` : ''}`,
+    '',
+    instances.length === 0
+      ? 'no instances'
+      : table(
+          ['index', 'state', 'address', 'uptime', 'memory', 'restarts', 'details'],
+          instances.map((i) => [
+            i.index,
+            i.state.toLowerCase(),
+            `${i.host}:${i.port}`,
+            uptime(i.uptime_s),
+            i.mem_bytes ? `${(i.mem_bytes / 1024 / 1024).toFixed(0)}M` : '-',
+            i.restarts,
+            i.exit_description ?? '',
+          ]),
+        ),
+  ];
+  out.result(lines.join('\n'), { ...app, instance_details: instances });
+}
+
+export async function startApp(api: ApiClient, out: Output, name: string): Promise<void> {
+  out.progress(`Starting ${name}…`);
+  const app = await api.call<AppView>('POST', `/v1/apps/${name}/start`);
+  out.result(`${name} started: ${app.urls.join(', ')}`, app);
+}
+
+export async function stopApp(api: ApiClient, out: Output, name: string): Promise<void> {
+  const app = await api.call<AppView>('POST', `/v1/apps/${name}/stop`);
+  out.result(`${name} stopped`, app);
+}
+
+export async function scaleApp(api: ApiClient, out: Output, name: string, opts: { instances?: number; memory?: string }): Promise<void> {
+  const body: Record<string, unknown> = {};
+  if (opts.instances !== undefined) body.instances = opts.instances;
+  if (opts.memory !== undefined) body.memory = opts.memory;
+  const app = await api.call<AppView>('PUT', `/v1/apps/${name}`, body);
+  out.progress(`Scaling ${name} to ${app.instances} instances of ${app.memory}M`);
+  const deadline = Date.now() + 120_000;
+  let last = '';
+  while (Date.now() < deadline && app.state === 'STARTED') {
+    const instances = await api.call<InstanceView[]>('GET', `/v1/apps/${name}/instances`);
+    const current = await api.call<AppView>('GET', `/v1/apps/${name}`);
+    const running = instances.filter((i) => i.version === current.version && i.state === 'RUNNING').length;
+    const line = `Instances: ${running}/${current.instances} running`;
+    if (line !== last) out.progress(line);
+    last = line;
+    if (running === current.instances && instances.filter((i) => i.state === 'RUNNING').length === running) break;
+    await new Promise((r) => setTimeout(r, 250));
+  }
+  out.result(`${name} scaled to ${app.instances} instances`, await api.call<AppView>('GET', `/v1/apps/${name}`));
+}

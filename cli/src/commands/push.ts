@@ -1,0 +1,123 @@
+import { mkdtemp, rm, stat } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { basename, join, resolve } from 'node:path';
+import { isAppName } from '@nap/common';
+import { type ApiClient, ApiError } from '../api-client.js';
+import type { AppView, InstanceView } from '../app-types.js';
+import { CliError } from '../config.js';
+import { followUrl } from '../follow.js';
+import type { Output } from '../output.js';
+import { appBody, readManifest } from '../push/manifest.js';
+import { packApp } from '../push/pack.js';
+
+export interface PushOptions {
+  path?: string;
+  instances?: number;
+  memory?: string;
+  command?: string;
+  buildpack?: string;
+  route?: string[];
+  start: boolean;
+  timeout: number;
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** nap push: create or update, upload, stage (following the log), wait for instances, print the URL. */
+export async function push(api: ApiClient, out: Output, nameArg: string | undefined, opts: PushOptions): Promise<void> {
+  const dir = resolve(opts.path ?? '.');
+  if (!(await stat(dir).catch(() => null))?.isDirectory()) throw new CliError(`${dir} is not a directory`);
+  const manifest = await readManifest(dir);
+  const fromManifest = nameArg ? manifest.find((a) => a.name === nameArg) ?? (manifest.length === 1 ? manifest[0] : undefined) : manifest[0];
+  const name = nameArg ?? fromManifest?.name ?? basename(dir).toLowerCase();
+  if (!isAppName(name)) throw new CliError(`${JSON.stringify(name)} is not a valid app name: use 1-63 lowercase letters, digits and -`);
+
+  const body = appBody(fromManifest, { ...opts, routes: opts.route });
+  const before = await api.call<AppView>('PUT', `/v1/apps/${name}`, body);
+  out.progress(`Pushing ${name} from ${dir}`);
+
+  const work = await mkdtemp(join(tmpdir(), 'nap-push-'));
+  let upload: { package_hash: string; changed: boolean };
+  try {
+    const bits = join(work, 'bits.tgz');
+    const files = await packApp(dir, bits);
+    const size = (await stat(bits)).size;
+    let shown = -1;
+    upload = await api.upload(`/v1/apps/${name}/bits`, bits, (sent, total) => {
+      const pct = Math.floor((sent / total) * 100);
+      if (pct >= shown + 25 || sent === total) {
+        shown = pct;
+        out.progress(`Uploading ${files} files, ${(size / 1024).toFixed(1)} KB: ${pct}%`);
+      }
+    });
+  } finally {
+    await rm(work, { recursive: true, force: true });
+  }
+  if (!upload.changed) out.progress('Bits unchanged since the last staging: not staging again');
+  if (!opts.start) {
+    out.result(`${name} uploaded (not started)`, { name, package_hash: upload.package_hash, changed: upload.changed });
+    return;
+  }
+
+  const app = await startFollowingStaging(api, out, name, before.staging?.task_id ?? null, upload.changed);
+  const running = await waitForInstances(api, out, app, opts.timeout);
+  const urls = app.urls.join(', ');
+  out.result(
+    running >= app.instances ? `${name} is running: ${urls}` : `${name} started ${running} of ${app.instances} instances so far: ${urls} (see nap app ${name})`,
+    { ...app, running_instances: running },
+  );
+}
+
+async function startFollowingStaging(api: ApiClient, out: Output, name: string, previousTask: string | null, staging: boolean): Promise<AppView> {
+  const stopFollowing = new AbortController();
+  let following: Promise<void> = Promise.resolve();
+  let finished = false;
+  const start = api.call<AppView>('POST', `/v1/apps/${name}/start`).finally(() => {
+    finished = true;
+  });
+  if (staging) {
+    out.progress('Staging…');
+    following = (async () => {
+      while (!finished) {
+        const app = await api.call<AppView>('GET', `/v1/apps/${name}`).catch(() => null);
+        const url = app?.staging?.task_id !== previousTask ? app?.staging?.log_url : null;
+        if (url) {
+          await followUrl(url, (text) => out.progress(text.replace(/\n$/, '')), stopFollowing.signal);
+          return;
+        }
+        await sleep(150);
+      }
+    })();
+  }
+  try {
+    const app = await start;
+    // Give the log a moment to deliver its last lines, which the directory server sends once staging is done.
+    await Promise.race([following, sleep(1500)]);
+    return app;
+  } catch (err) {
+    await Promise.race([following, sleep(1500)]);
+    if (err instanceof ApiError && err.status === 422) throw new CliError(`${err.message}\nFix the app and push again; nap logs ${name} --staging shows the whole staging log.`);
+    throw err;
+  } finally {
+    stopFollowing.abort();
+  }
+}
+
+async function waitForInstances(api: ApiClient, out: Output, app: AppView, timeoutS: number): Promise<number> {
+  const deadline = Date.now() + timeoutS * 1000;
+  let last = '';
+  let running = 0;
+  while (Date.now() < deadline) {
+    const current = await api.call<AppView>('GET', `/v1/apps/${app.name}`);
+    const instances = await api.call<InstanceView[]>('GET', `/v1/apps/${app.name}/instances`);
+    const mine = instances.filter((i) => i.version === current.version);
+    running = mine.filter((i) => i.state === 'RUNNING').length;
+    const crashed = mine.filter((i) => i.state === 'CRASHED');
+    const line = `Instances: ${running}/${current.instances} running${crashed.length ? `, ${crashed.length} crashed (${crashed[0].exit_description})` : ''}`;
+    if (line !== last) out.progress(line);
+    last = line;
+    if (running >= current.instances) return running;
+    await sleep(200);
+  }
+  return running;
+}

@@ -1,0 +1,73 @@
+import { Command, InvalidArgumentError, Option } from 'commander';
+import { ApiClient } from './api-client.js';
+import { listApps, scaleApp, showApp, startApp, stopApp } from './commands/apps.js';
+import { push } from './commands/push.js';
+import { login, targetApi, whoami } from './commands/session.js';
+import { CliError } from './config.js';
+import { output } from './output.js';
+import { down, status, up } from './platform/up.js';
+
+function count(value: string): number {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 0) throw new InvalidArgumentError('expected a whole number of instances');
+  return n;
+}
+
+const program = new Command('nap')
+  .description('nap: push apps, run them, route to them (a self-hosted PaaS)')
+  .option('--json', 'machine-readable output')
+  .showHelpAfterError();
+
+const out = () => output(Boolean(program.opts().json));
+const api = () => ApiClient.fromConfig();
+const collect = (v: string, prev: string[] = []) => [...prev, v];
+
+program.command('target').argument('<url>', 'the nap API, e.g. http://127.0.0.1:9022').description('choose the nap API to talk to').action((url: string) => targetApi(out(), url));
+program.command('login').requiredOption('--token <token>', 'an API token').description('log in with a token').action((o: { token: string }) => login(out(), o.token));
+program.command('whoami').description('who the CLI is logged in as').action(() => whoami(out()));
+
+program
+  .command('push')
+  .argument('[name]', 'app name (default: the manifest, else the folder name)')
+  .option('-p, --path <dir>', 'the app directory', '.')
+  .option('-i, --instances <n>', 'number of instances', count)
+  .option('-m, --memory <size>', 'memory per instance, e.g. 256M or 1G')
+  .option('-c, --command <cmd>', 'start command')
+  .option('-b, --buildpack <name>', 'buildpack to use instead of detection')
+  .option('--route <host>', 'a route for the app (repeatable)', collect)
+  .option('--no-start', 'upload without starting')
+  .addOption(new Option('--timeout <s>', 'seconds to wait for instances').default(180).argParser(Number))
+  .description('create or update an app from a directory, stage it and start it')
+  .action(async (name: string | undefined, o) =>
+    push(await api(), out(), name, { path: o.path, instances: o.instances, memory: o.memory, command: o.command, buildpack: o.buildpack, route: o.route, start: o.start, timeout: o.timeout }),
+  );
+
+program.command('apps').description('list apps').action(async () => listApps(await api(), out()));
+program.command('app').argument('<name>').description('show an app and its instances').action(async (name: string) => showApp(await api(), out(), name));
+program.command('start').argument('<name>').description('start an app (staging it first if its bits changed)').action(async (name: string) => startApp(await api(), out(), name));
+program.command('stop').argument('<name>').description('stop all instances of an app').action(async (name: string) => stopApp(await api(), out(), name));
+program
+  .command('scale')
+  .argument('<name>')
+  .option('-i, --instances <n>', 'number of instances', count)
+  .option('-m, --memory <size>', 'memory per instance, e.g. 512M')
+  .description('change the number of instances or their memory')
+  .action(async (name: string, o: { instances?: number; memory?: string }) => {
+    if (o.instances === undefined && o.memory === undefined) throw new CliError('say what to scale: -i N and/or -m SIZE');
+    await scaleApp(await api(), out(), name, o);
+  });
+
+program.command('up').option('--no-setup', 'skip deploy/setup').description('bring a whole nap up on this node').action((o: { setup: boolean }) => up(out(), o));
+program.command('down').description('stop what nap up started').action(() => down(out()));
+program.command('status').description('what of a local nap is up').action(() => status(out()));
+
+try {
+  await program.parseAsync(process.argv);
+} catch (err) {
+  if (err instanceof CliError) {
+    if (program.opts().json) process.stdout.write(`${JSON.stringify({ error: { message: err.message } })}\n`);
+    process.stderr.write(`nap: ${err.message}\n`);
+    process.exit(1);
+  }
+  throw err;
+}

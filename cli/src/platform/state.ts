@@ -1,0 +1,65 @@
+import { randomBytes } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { isAlive } from '@nap/common';
+
+/** What `nap up` keeps in NAP_HOME: secrets (mode 0600), pid files and logs. */
+export class PlatformState {
+  constructor(readonly home: string) {}
+
+  get logsDir(): string {
+    return join(this.home, 'logs');
+  }
+
+  logFile(name: string): string {
+    return join(this.logsDir, `${name}.log`);
+  }
+
+  private pidFile(name: string): string {
+    return join(this.home, 'run', `${name}.pid`);
+  }
+
+  async prepare(): Promise<void> {
+    for (const d of ['run', 'logs', 'nats', 'etcd', 'dea']) await mkdir(join(this.home, d), { recursive: true, mode: 0o700 });
+  }
+
+  /** A secret made on first use and kept: running `nap up` again must not change the token users logged in with. */
+  async secret(name: string): Promise<string> {
+    const file = join(this.home, name);
+    try {
+      const value = (await readFile(file, 'utf8')).trim();
+      if (value.length >= 16) return value;
+    } catch {
+      // made below
+    }
+    const value = randomBytes(32).toString('hex');
+    await writeFile(file, `${value}\n`, { mode: 0o600 });
+    return value;
+  }
+
+  async savePid(name: string, pid: number): Promise<void> {
+    await writeFile(this.pidFile(name), `${pid}\n`);
+  }
+
+  async forgetPid(name: string): Promise<void> {
+    await rm(this.pidFile(name), { force: true });
+  }
+
+  /** The pid `nap up` recorded, if that process still runs and is still the program it started (pids get reused). */
+  async runningPid(name: string, marker: string): Promise<number | null> {
+    let pid: number;
+    try {
+      pid = Number((await readFile(this.pidFile(name), 'utf8')).trim());
+    } catch {
+      return null;
+    }
+    if (!Number.isInteger(pid) || pid <= 0 || !isAlive(pid)) return null;
+    try {
+      const cmdline = readFileSync(`/proc/${pid}/cmdline`, 'utf8');
+      return cmdline.includes(marker) ? pid : null;
+    } catch {
+      return null;
+    }
+  }
+}

@@ -1,0 +1,119 @@
+import { spawnSync } from 'node:child_process';
+import { join } from 'node:path';
+import { isAlive, loadSettings, spawnDetached, stopPid, waitForPort } from '@nap/common';
+import { ApiClient } from '../api-client.js';
+import { CliError, writeConfig } from '../config.js';
+import type { Output } from '../output.js';
+import { type Component, components, repoRoot } from './components.js';
+import { PlatformState } from './state.js';
+
+function portTaken(port: number): Promise<boolean> {
+  return waitForPort('127.0.0.1', port, 300);
+}
+
+async function tail(file: string): Promise<string> {
+  const { readFile } = await import('node:fs/promises');
+  const text = await readFile(file, 'utf8').catch(() => '');
+  return text.trimEnd().split('\n').slice(-15).join('\n');
+}
+
+/** The environment every service of a local nap gets: the settings plus the secrets nap up made. */
+async function serviceEnv(state: PlatformState): Promise<NodeJS.ProcessEnv> {
+  const env = { ...process.env };
+  delete env.NAP_API;
+  delete env.NAP_TOKEN;
+  return {
+    ...env,
+    NAP_HOME: state.home,
+    NAP_NATS_USER: 'nap',
+    NAP_NATS_PASSWORD: await state.secret('nats.password'),
+    NAP_ADMIN_TOKEN: await state.secret('admin.token'),
+    NAP_DIRECTORY_SECRET: await state.secret('directory.secret'),
+  };
+}
+
+/** nap up: set-up if anything is missing, then every component on this node, each only if not already up. */
+export async function up(out: Output, opts: { setup: boolean }): Promise<void> {
+  const settings = loadSettings();
+  const state = new PlatformState(settings.home);
+  await state.prepare();
+  if (opts.setup) {
+    const setup = spawnSync('bash', [join(repoRoot, 'deploy', 'setup')], { stdio: ['ignore', 'inherit', 'inherit'] });
+    if (setup.status !== 0) throw new CliError('deploy/setup failed (see above); fix that and run nap up again');
+  }
+  const env = await serviceEnv(state);
+  for (const c of components(settings, env.NAP_NATS_PASSWORD!)) await ensureRunning(out, state, c, env);
+
+  const token = env.NAP_ADMIN_TOKEN!;
+  const api = new ApiClient(settings.controllerUrl, token);
+  out.progress('Waiting for the DEA to advertise…');
+  const deadline = Date.now() + 60_000;
+  while (Date.now() < deadline) {
+    const deas = await api.call<unknown[]>('GET', '/v1/deas').catch(() => []);
+    if (deas.length > 0) break;
+    await new Promise((r) => setTimeout(r, 250));
+  }
+  if (Date.now() >= deadline) throw new CliError(`the DEA did not come up:\n${await tail(state.logFile('dea'))}`);
+  await writeConfig({ api: settings.controllerUrl, token });
+  out.result(
+    [
+      `nap is up (state and logs in ${settings.home}).`,
+      `  API:    ${settings.controllerUrl} (the CLI is logged in as admin)`,
+      `  Router: ${settings.routerUrl}, apps at http://<app>.${settings.domain}`,
+      'Push an app with: npx nap push hello-node -p examples/hello-node',
+    ].join('\n'),
+    { api: settings.controllerUrl, router: settings.routerUrl, domain: settings.domain, home: settings.home },
+  );
+}
+
+async function ensureRunning(out: Output, state: PlatformState, c: Component, env: NodeJS.ProcessEnv): Promise<void> {
+  if (await state.runningPid(c.name, c.marker)) {
+    out.progress(`${c.name}: already running`);
+    return;
+  }
+  if (c.port > 0 && (await portTaken(c.port))) {
+    throw new CliError(`${c.name}: port ${c.port} is already in use by another program; stop it, or move nap with the settings of CONTRACT §1`);
+  }
+  out.progress(`${c.name}: starting`);
+  const pid = spawnDetached(c.command, c.args, { logFile: state.logFile(c.name), env, cwd: repoRoot });
+  await state.savePid(c.name, pid);
+  if (c.port > 0 && !(await waitForPort('127.0.0.1', c.port, 30_000, () => isAlive(pid)))) {
+    await stopPid(pid, 2000);
+    throw new CliError(`${c.name} did not start; its log (${state.logFile(c.name)}) ends with:\n${await tail(state.logFile(c.name))}`);
+  }
+  if (c.port === 0) {
+    await new Promise((r) => setTimeout(r, 500));
+    if (!isAlive(pid)) throw new CliError(`${c.name} did not start; its log (${state.logFile(c.name)}) ends with:\n${await tail(state.logFile(c.name))}`);
+  }
+}
+
+/** nap down: stops exactly what nap up started (by the pids it recorded), in reverse order. */
+export async function down(out: Output): Promise<void> {
+  const settings = loadSettings();
+  const state = new PlatformState(settings.home);
+  const stopped: string[] = [];
+  for (const c of components(settings, '').reverse()) {
+    const pid = await state.runningPid(c.name, c.marker);
+    if (pid) {
+      out.progress(`${c.name}: stopping`);
+      await stopPid(pid, 30_000);
+      stopped.push(c.name);
+    }
+    await state.forgetPid(c.name);
+  }
+  out.result(stopped.length ? `Stopped ${stopped.join(', ')}` : 'Nothing was running', { stopped });
+}
+
+export async function status(out: Output): Promise<void> {
+  const settings = loadSettings();
+  const state = new PlatformState(settings.home);
+  const rows: { name: string; state: string; pid: number | null; port: number }[] = [];
+  for (const c of components(settings, '')) {
+    const pid = await state.runningPid(c.name, c.marker);
+    const listening = c.port > 0 ? await portTaken(c.port) : pid !== null;
+    rows.push({ name: c.name, state: pid ? (listening ? 'up' : 'starting') : listening ? 'port taken by another program' : 'down', pid, port: c.port });
+  }
+  const text = rows.map((r) => `${r.name.padEnd(11)} ${r.state}${r.pid ? ` (pid ${r.pid}${r.port ? `, port ${r.port}` : ''})` : ''}`).join('\n');
+  out.result(text, rows);
+  if (rows.some((r) => r.state !== 'up')) process.exitCode = 1;
+}

@@ -1,0 +1,73 @@
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { parse as parseYaml } from 'yaml';
+import { z } from 'zod';
+import { CliError } from '../config.js';
+
+/** One application of a Cloud Foundry-shaped manifest (CONTRACT §3). */
+const ManifestApp = z
+  .object({
+    name: z.string().optional(),
+    instances: z.number().int().min(0).optional(),
+    memory: z.union([z.string(), z.number()]).optional(),
+    disk_quota: z.union([z.string(), z.number()]).optional(),
+    command: z.string().optional(),
+    buildpack: z.string().optional(),
+    env: z.record(z.union([z.string(), z.number(), z.boolean()]).transform(String)).optional(),
+    routes: z.array(z.object({ route: z.string() })).optional(),
+    'health-check-type': z.enum(['port', 'http', 'process']).optional(),
+    'health-check-http-endpoint': z.string().optional(),
+    timeout: z.number().int().positive().optional(),
+    path: z.string().optional(),
+  })
+  .passthrough();
+export type ManifestApp = z.infer<typeof ManifestApp>;
+
+const Manifest = z.object({ applications: z.array(ManifestApp).min(1) }).passthrough();
+
+/** The applications of manifest.yml or nap.yml in `dir`; none when there is no manifest. */
+export async function readManifest(dir: string): Promise<ManifestApp[]> {
+  for (const file of ['manifest.yml', 'manifest.yaml', 'nap.yml']) {
+    let text: string;
+    try {
+      text = await readFile(join(dir, file), 'utf8');
+    } catch {
+      continue;
+    }
+    let doc: unknown;
+    try {
+      doc = parseYaml(text);
+    } catch (err) {
+      throw new CliError(`${file} is not valid YAML: ${(err as Error).message}`);
+    }
+    const parsed = Manifest.safeParse(doc);
+    if (!parsed.success) {
+      throw new CliError(`${file}: ${parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}`);
+    }
+    return parsed.data.applications;
+  }
+  return [];
+}
+
+/** The body of PUT /v1/apps/:name from a manifest app, the flags winning. */
+export function appBody(app: ManifestApp | undefined, flags: { instances?: number; memory?: string; command?: string; buildpack?: string; routes?: string[] }) {
+  const body: Record<string, unknown> = {};
+  if (app?.instances !== undefined) body.instances = app.instances;
+  if (app?.memory !== undefined) body.memory = app.memory;
+  if (app?.disk_quota !== undefined) body.disk = app.disk_quota;
+  if (app?.command !== undefined) body.command = app.command;
+  if (app?.buildpack !== undefined) body.buildpack = app.buildpack;
+  if (app?.env !== undefined) body.env = app.env;
+  if (app?.routes !== undefined) body.routes = app.routes.map((r) => r.route);
+  const hc: Record<string, unknown> = {};
+  if (app?.['health-check-type']) hc.type = app['health-check-type'];
+  if (app?.['health-check-http-endpoint']) hc.endpoint = app['health-check-http-endpoint'];
+  if (app?.timeout) hc.timeout_s = app.timeout;
+  if (Object.keys(hc).length > 0) body.health_check = hc;
+  if (flags.instances !== undefined) body.instances = flags.instances;
+  if (flags.memory !== undefined) body.memory = flags.memory;
+  if (flags.command !== undefined) body.command = flags.command;
+  if (flags.buildpack !== undefined) body.buildpack = flags.buildpack;
+  if (flags.routes !== undefined && flags.routes.length > 0) body.routes = flags.routes;
+  return body;
+}

@@ -1,0 +1,108 @@
+import { spawn } from 'node:child_process';
+import { openSync, closeSync } from 'node:fs';
+import { connect, createServer } from 'node:net';
+
+/** Starts a program in its own session with its output in `logFile`, so it outlives the caller. Returns its pid. */
+export function spawnDetached(command: string, args: string[], opts: { logFile: string; env?: NodeJS.ProcessEnv; cwd?: string }): number {
+  const fd = openSync(opts.logFile, 'a');
+  try {
+    const child = spawn(command, args, { detached: true, stdio: ['ignore', fd, fd], env: opts.env ?? process.env, cwd: opts.cwd });
+    if (child.pid === undefined) throw new Error(`could not start ${command}`);
+    child.unref();
+    return child.pid;
+  } finally {
+    closeSync(fd);
+  }
+}
+
+export function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+/** SIGTERM, then SIGKILL after `graceMs`; resolves once the process is gone. */
+export async function stopPid(pid: number, graceMs = 15_000): Promise<void> {
+  if (!isAlive(pid)) return;
+  try {
+    process.kill(pid, 'SIGTERM');
+  } catch {
+    return;
+  }
+  const deadline = Date.now() + graceMs;
+  while (isAlive(pid) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+  if (isAlive(pid)) {
+    try {
+      process.kill(pid, 'SIGKILL');
+    } catch {
+      return;
+    }
+    while (isAlive(pid)) await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
+function tryConnect(host: string, port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const socket = connect({ host, port });
+    const done = (ok: boolean) => {
+      socket.destroy();
+      resolve(ok);
+    };
+    socket.once('connect', () => done(true));
+    socket.once('error', () => done(false));
+    socket.setTimeout(1000, () => done(false));
+  });
+}
+
+/**
+ * Waits until something accepts connections on host:port. `alive` lets the caller stop waiting
+ * as soon as the process behind the port is known dead, instead of sitting out the timeout.
+ */
+export async function waitForPort(host: string, port: number, timeoutMs: number, alive: () => boolean = () => true): Promise<boolean> {
+  const deadline = Date.now() + timeoutMs;
+  let delay = 25;
+  while (Date.now() < deadline && alive()) {
+    if (await tryConnect(host, port)) return true;
+    await new Promise((r) => setTimeout(r, delay));
+    delay = Math.min(delay * 2, 250);
+  }
+  return false;
+}
+
+/** A port nothing listens on right now (the kernel's pick). */
+export function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const address = server.address();
+      server.close(() => (typeof address === 'object' && address ? resolve(address.port) : reject(new Error('no port'))));
+    });
+  });
+}
+
+/** nats-server on loopback with JetStream (the blobstore) and a user: the bus is never open. */
+export function natsServerArgs(o: { port: number; storeDir: string; user: string; password: string; host?: string }): string[] {
+  return ['-a', o.host ?? '127.0.0.1', '-p', String(o.port), '-js', '-sd', o.storeDir, '--user', o.user, '--pass', o.password];
+}
+
+/** A single-member etcd cluster on loopback. */
+export function etcdArgs(o: { name: string; dataDir: string; clientPort: number; peerPort: number; host?: string }): string[] {
+  const host = o.host ?? '127.0.0.1';
+  const client = `http://${host}:${o.clientPort}`;
+  const peer = `http://${host}:${o.peerPort}`;
+  return [
+    '--name', o.name,
+    '--data-dir', o.dataDir,
+    '--listen-client-urls', client,
+    '--advertise-client-urls', client,
+    '--listen-peer-urls', peer,
+    '--initial-advertise-peer-urls', peer,
+    '--initial-cluster', `${o.name}=${peer}`,
+    '--logger', 'zap',
+    '--log-level', 'warn',
+  ];
+}

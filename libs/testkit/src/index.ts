@@ -1,0 +1,3 @@
+export * from './engines.js';
+export * from './platform.js';
+export * from './http.js';

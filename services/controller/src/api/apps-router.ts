@@ -1,0 +1,191 @@
+import { randomUUID } from 'node:crypto';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import {
+  badRequest,
+  type Blobstore,
+  blobKeys,
+  conflict,
+  inspectArchive,
+  isAppName,
+  NapError,
+  notFound,
+  type Settings,
+  UnsafeArchiveError,
+} from '@nap/common';
+import express, { type Request, Router } from 'express';
+import type { AppRecord } from '../apps/app-record.js';
+import { AppUpdate } from '../apps/app-update.js';
+import { presentApp, presentInstance } from '../apps/present.js';
+import type { Converger } from '../health/converger.js';
+import type { Stager } from '../staging/stager.js';
+import type { ActualInstancesRepository } from '../store/actual-instances.js';
+import type { AppsRepository } from '../store/apps-repository.js';
+import { receiveBody } from './upload.js';
+
+export interface AppsRouterDeps {
+  settings: Settings;
+  apps: AppsRepository;
+  actual: ActualInstancesRepository;
+  blobs: Blobstore;
+  stager: Stager;
+  converger: Converger;
+  directorySecret: string;
+}
+
+function appName(req: Request): string {
+  const name = String(req.params.name);
+  if (!isAppName(name)) throw badRequest('invalid_app_name', `${JSON.stringify(name)} is not a valid app name: use 1-63 lowercase letters, digits and -, not starting or ending with -`);
+  return name;
+}
+
+/** Fields that change what runs: a change makes a new version, whose instances replace the old ones. */
+function changesWhatRuns(before: AppRecord, after: AppRecord): boolean {
+  return (
+    before.command !== after.command ||
+    before.memory_mb !== after.memory_mb ||
+    before.disk_mb !== after.disk_mb ||
+    JSON.stringify(before.env) !== JSON.stringify(after.env) ||
+    JSON.stringify(before.routes) !== JSON.stringify(after.routes) ||
+    JSON.stringify(before.health_check) !== JSON.stringify(after.health_check)
+  );
+}
+
+function applyUpdate(app: AppRecord, update: AppUpdate): void {
+  if (update.instances !== undefined) app.instances = update.instances;
+  if (update.memory !== undefined) app.memory_mb = update.memory;
+  if (update.disk !== undefined) app.disk_mb = update.disk;
+  if (update.command !== undefined) app.command = update.command;
+  if (update.buildpack !== undefined) app.buildpack = update.buildpack;
+  if (update.env !== undefined) app.env = update.env;
+  if (update.routes !== undefined) app.routes = [...new Set(update.routes)];
+  if (update.health_check !== undefined) app.health_check = { ...app.health_check, ...update.health_check };
+  if (update.stack !== undefined) app.stack = update.stack;
+}
+
+export function appsRouter(deps: AppsRouterDeps): Router {
+  const { settings, apps, actual, blobs, stager, converger, directorySecret } = deps;
+  const router = Router();
+  const json = express.json({ limit: '1mb' });
+
+  async function load(name: string): Promise<AppRecord> {
+    const app = await apps.get(name);
+    if (!app) throw notFound('app_not_found', `app ${name} does not exist: create it with nap push ${name}`);
+    return app;
+  }
+
+  async function present(app: AppRecord) {
+    return presentApp(app, await actual.ofApp(app.id), directorySecret);
+  }
+
+  router.get('/v1/apps', async (_req, res) => {
+    const all = await apps.list();
+    res.json(await Promise.all(all.map(present)));
+  });
+
+  router.get('/v1/apps/:name', async (req, res) => {
+    res.json(await present(await load(appName(req))));
+  });
+
+  router.put('/v1/apps/:name', json, async (req, res) => {
+    const name = appName(req);
+    const update = AppUpdate.parse(req.body ?? {});
+    const existing = await apps.get(name);
+    if (!existing) {
+      const now = new Date().toISOString();
+      const app: AppRecord = {
+        id: randomUUID(),
+        name,
+        instances: 1,
+        memory_mb: 256,
+        disk_mb: 1024,
+        command: null,
+        buildpack: null,
+        env: {},
+        routes: [`${name}.${settings.domain}`],
+        health_check: { type: 'port', timeout_s: 60 },
+        stack: 'bookworm',
+        state: 'STOPPED',
+        version: randomUUID(),
+        package: null,
+        package_state: 'PENDING',
+        staging: null,
+        droplet: null,
+        created_at: now,
+        updated_at: now,
+      };
+      applyUpdate(app, update);
+      if (!(await apps.create(app))) throw conflict('app_exists', `app ${name} was just created by someone else`);
+      res.status(201).json(await present(app));
+      return;
+    }
+    const before = structuredClone(existing);
+    applyUpdate(existing, update);
+    if (changesWhatRuns(before, existing)) existing.version = randomUUID();
+    await apps.save(existing);
+    await converger.converge(name);
+    res.json(await present(existing));
+  });
+
+  router.put('/v1/apps/:name/bits', async (req, res) => {
+    const name = appName(req);
+    const app = await load(name);
+    const dir = await mkdtemp(join(tmpdir(), 'nap-bits-'));
+    try {
+      const file = join(dir, 'bits.tgz');
+      await receiveBody(req, file, settings.uploadLimitMb * 1024 * 1024);
+      let hash: string;
+      try {
+        hash = (await inspectArchive(file)).contentHash;
+      } catch (err) {
+        if (err instanceof UnsafeArchiveError) throw badRequest('invalid_bits', `the upload was refused: ${err.message}`);
+        throw err;
+      }
+      const changed = app.droplet?.source_hash !== hash;
+      if (app.package?.hash !== hash) {
+        const key = blobKeys.package(app.id, hash);
+        await blobs.putFile(key, file);
+        const previous = app.package?.key;
+        const fresh = await load(name);
+        fresh.package = { hash, key, uploaded_at: new Date().toISOString() };
+        fresh.package_state = changed ? 'PENDING' : 'STAGED';
+        await apps.save(fresh);
+        if (previous && previous !== key) await blobs.delete(previous);
+      }
+      res.json({ package_hash: hash, changed });
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+
+  router.post('/v1/apps/:name/start', async (req, res) => {
+    const name = appName(req);
+    let app = await load(name);
+    if (!app.package) throw new NapError(409, 'no_bits', `app ${name} has no bits yet: run nap push ${name}`);
+    if (app.state !== 'STARTED') {
+      app.state = 'STARTED';
+      await apps.save(app);
+    }
+    if (app.droplet?.source_hash !== app.package.hash) app = await stager.stage(app);
+    await converger.converge(name);
+    res.json(await present((await apps.get(name)) ?? app));
+  });
+
+  router.post('/v1/apps/:name/stop', async (req, res) => {
+    const name = appName(req);
+    const app = await load(name);
+    app.state = 'STOPPED';
+    await apps.save(app);
+    await converger.converge(name);
+    res.json(await present(app));
+  });
+
+  router.get('/v1/apps/:name/instances', async (req, res) => {
+    const app = await load(appName(req));
+    const now = Date.now();
+    res.json((await actual.ofApp(app.id)).map((i) => presentInstance(i, now)));
+  });
+
+  return router;
+}

@@ -1,0 +1,30 @@
+import { type Logger, NapError } from '@nap/common';
+import type { NextFunction, Request, Response } from 'express';
+import { ZodError } from 'zod';
+
+export function notFoundHandler(req: Request, _res: Response, next: NextFunction): void {
+  next(new NapError(404, 'not_found', `no such endpoint: ${req.method} ${req.path}`));
+}
+
+/** Every error leaves as CONTRACT §2's `{error: {code, message}}`; unexpected ones are logged, not shown. */
+export function errorHandler(log: Logger) {
+  return (err: unknown, req: Request, res: Response, _next: NextFunction): void => {
+    let error: NapError;
+    if (err instanceof NapError) error = err;
+    else if (err instanceof ZodError) {
+      error = new NapError(400, 'invalid_request', err.issues.map((i) => `${i.path.join('.') || 'body'}: ${i.message}`).join('; '));
+    } else if (typeof err === 'object' && err !== null && 'type' in err && (err as { type: string }).type === 'entity.parse.failed') {
+      error = new NapError(400, 'invalid_json', 'the request body is not valid JSON');
+    } else if (typeof err === 'object' && err !== null && 'type' in err && (err as { type: string }).type === 'entity.too.large') {
+      error = new NapError(413, 'too_large', 'the request body is too large');
+    } else {
+      log.error({ err, method: req.method, path: req.path }, 'request failed');
+      error = new NapError(500, 'internal', 'internal error; the controller log has the details');
+    }
+    if (res.headersSent) {
+      res.end();
+      return;
+    }
+    res.status(error.status).json(error.toBody());
+  };
+}

@@ -1,0 +1,45 @@
+import { msg } from '@nap/common';
+
+export type AppState = 'STARTED' | 'STOPPED';
+export type PackageState = 'PENDING' | 'STAGING' | 'STAGED' | 'FAILED';
+
+/** Desired state of one app, as kept in etcd. */
+export interface AppRecord {
+  id: string;
+  name: string;
+  instances: number;
+  memory_mb: number;
+  disk_mb: number;
+  command: string | null;
+  buildpack: string | null;
+  env: Record<string, string>;
+  routes: string[];
+  health_check: msg.HealthCheck;
+  stack: string;
+  state: AppState;
+  /** Changes whenever what runs changes (droplet, command, env, memory); instances of another version get replaced. */
+  version: string;
+  package: { hash: string; key: string; uploaded_at: string } | null;
+  package_state: PackageState;
+  staging: { task_id: string; dea_id: string; log_url: string | null; error: string | null; started_at: string } | null;
+  droplet: {
+    hash: string;
+    key: string;
+    source_hash: string;
+    start_command: string;
+    detected_buildpack: string;
+    staged_at: string;
+  } | null;
+  created_at: string;
+  updated_at: string;
+}
+
+export const STACKS = ['bookworm'] as const;
+
+export function startCommand(app: AppRecord): string | null {
+  return app.command ?? app.droplet?.start_command ?? null;
+}
+
+export function appUrls(app: AppRecord): string[] {
+  return app.routes.map((r) => `http://${r}`);
+}

@@ -1,0 +1,73 @@
+import { signedUrl } from '@nap/common';
+import type { ActualInstance } from '../store/actual-instances.js';
+import { type AppRecord, appUrls } from './app-record.js';
+
+/** A staging log link that the CLI can follow; signed fresh on every read because signatures expire. */
+export function stagingLogUrl(app: AppRecord, secret: string): string | null {
+  if (!app.staging?.log_url) return null;
+  const origin = new URL(app.staging.log_url).origin;
+  return signedUrl(secret, origin, { kind: 'staging', taskId: app.staging.task_id }, 'staging.log', { tail: true });
+}
+
+export function presentInstance(i: ActualInstance, now = Date.now()) {
+  return {
+    index: i.index,
+    instance_id: i.instance_id,
+    state: i.state,
+    host: i.host,
+    port: i.port,
+    dea_id: i.dea_id,
+    version: i.version,
+    since: new Date(i.since).toISOString(),
+    uptime_s: i.state === 'RUNNING' && i.started_at ? Math.floor((now - i.started_at) / 1000) : 0,
+    mem_bytes: i.mem_bytes,
+    cpu: i.cpu,
+    restarts: 0,
+    exit_status: i.exit_status,
+    exit_description: i.exit_description,
+  };
+}
+
+function countStates(instances: ActualInstance[]): Record<string, number> {
+  const counts: Record<string, number> = {};
+  for (const i of instances) counts[i.state] = (counts[i.state] ?? 0) + 1;
+  return counts;
+}
+
+export function presentApp(app: AppRecord, instances: ActualInstance[], secret: string) {
+  const current = instances.filter((i) => i.version === app.version);
+  return {
+    id: app.id,
+    name: app.name,
+    state: app.state,
+    instances: app.instances,
+    running_instances: current.filter((i) => i.state === 'RUNNING').length,
+    instance_states: countStates(instances),
+    memory: app.memory_mb,
+    disk: app.disk_mb,
+    command: app.command,
+    buildpack: app.buildpack,
+    env: app.env,
+    routes: app.routes,
+    urls: appUrls(app),
+    health_check: app.health_check,
+    stack: app.stack,
+    version: app.version,
+    package_state: app.package_state,
+    package_hash: app.package?.hash ?? null,
+    staging: app.staging
+      ? { task_id: app.staging.task_id, error: app.staging.error, log_url: stagingLogUrl(app, secret), started_at: app.staging.started_at }
+      : null,
+    droplet: app.droplet
+      ? {
+          hash: app.droplet.hash,
+          source_hash: app.droplet.source_hash,
+          detected_buildpack: app.droplet.detected_buildpack,
+          start_command: app.droplet.start_command,
+          staged_at: app.droplet.staged_at,
+        }
+      : null,
+    created_at: app.created_at,
+    updated_at: app.updated_at,
+  };
+}

@@ -1,0 +1,86 @@
+import type { Server } from 'node:http';
+import {
+  Bus,
+  connectEtcd,
+  JetStreamBlobstore,
+  type Logger,
+  msg,
+  requireSetting,
+  type Settings,
+  subjects,
+} from '@nap/common';
+import express from 'express';
+import { appsRouter } from './api/apps-router.js';
+import { deasRouter } from './api/deas-router.js';
+import { errorHandler, notFoundHandler } from './api/errors.js';
+import { healthRouter } from './api/health-router.js';
+import { infoRouter, whoamiRouter } from './api/info-router.js';
+import { bearerAuth } from './auth/bearer.js';
+import { Converger } from './health/converger.js';
+import { PendingStarts } from './health/pending-starts.js';
+import { DeaPool } from './placement/dea-pool.js';
+import { Stager } from './staging/stager.js';
+import { ActualInstancesRepository } from './store/actual-instances.js';
+import { AppsRepository } from './store/apps-repository.js';
+
+export interface RunningController {
+  port: number;
+  close(): Promise<void>;
+}
+
+/** How often every app is compared with what runs, besides the passes that changes trigger. */
+const CONVERGENCE_INTERVAL_MS = 5_000;
+
+export async function startController(settings: Settings, log: Logger): Promise<RunningController> {
+  const adminToken = requireSetting(settings, 'adminToken', 'NAP_ADMIN_TOKEN');
+  const directorySecret = requireSetting(settings, 'directorySecret', 'NAP_DIRECTORY_SECRET');
+  const etcd = connectEtcd(settings);
+  const bus = await Bus.connect(settings, { name: 'nap-controller', log });
+  const blobs = await JetStreamBlobstore.open(bus);
+
+  const apps = new AppsRepository(etcd);
+  const actual = new ActualInstancesRepository(etcd);
+  const pool = new DeaPool();
+  const pending = new PendingStarts();
+  const converger = new Converger({ apps, actual, bus, pool, pending, log });
+  const stager = new Stager({ bus, pool, apps, pending, log, stagingTimeoutS: settings.stagingTimeoutS });
+
+  bus.subscribe(subjects.deaAdvertise, msg.DeaAdvertise, (advert) => pool.update(advert));
+  bus.subscribe(subjects.dropletExited, msg.DropletExited, async (exited) => {
+    if (exited.reason !== 'CRASHED') return;
+    const app = (await apps.list()).find((a) => a.id === exited.app_id);
+    if (app) await converger.converge(app.name);
+  });
+  bus.publish(subjects.deaLocate, msg.Empty, {});
+  converger.startLoop(CONVERGENCE_INTERVAL_MS);
+
+  const http = express();
+  http.disable('x-powered-by');
+  http.use(healthRouter(etcd, bus));
+  http.use(infoRouter(settings));
+  http.use('/v1', bearerAuth(adminToken));
+  http.use(whoamiRouter());
+  http.use(deasRouter(pool));
+  http.use(appsRouter({ settings, apps, actual, blobs, stager, converger, directorySecret }));
+  http.use(notFoundHandler);
+  http.use(errorHandler(log));
+
+  const server: Server = await new Promise((resolve, reject) => {
+    const s = http.listen(settings.controllerPort, '0.0.0.0', () => resolve(s));
+    s.once('error', reject);
+  });
+  // Staging can take minutes and the CLI waits on POST /start: no request timeout.
+  server.requestTimeout = 0;
+  log.info({ port: settings.controllerPort }, 'controller listening');
+
+  return {
+    port: settings.controllerPort,
+    async close() {
+      converger.stopLoop();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+      server.closeAllConnections();
+      await bus.close();
+      etcd.close();
+    },
+  };
+}

@@ -1,0 +1,1 @@
+export { startController, type RunningController } from './controller.js';

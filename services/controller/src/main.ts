@@ -1,0 +1,4 @@
+import { runService } from '@nap/common';
+import { startController } from './controller.js';
+
+await runService('controller', startController);

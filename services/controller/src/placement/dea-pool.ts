@@ -1,0 +1,50 @@
+import type { msg } from '@nap/common';
+
+/** An advertisement is trusted for this long: DEAs advertise every 5 s, so three missed ones mean gone. */
+const ADVERT_TTL_MS = 15_000;
+
+interface Known {
+  advert: msg.DeaAdvertise;
+  seenAt: number;
+}
+
+/**
+ * The DEAs that advertised lately, with what they have room for. Placements made since a DEA's
+ * last advertisement are subtracted here, so a burst of starts does not overfill one node.
+ */
+export class DeaPool {
+  private readonly deas = new Map<string, Known>();
+
+  constructor(private readonly now: () => number = Date.now) {}
+
+  update(advert: msg.DeaAdvertise): void {
+    this.deas.set(advert.id, { advert: structuredClone(advert), seenAt: this.now() });
+  }
+
+  live(): msg.DeaAdvertise[] {
+    const cutoff = this.now() - ADVERT_TTL_MS;
+    return [...this.deas.values()].filter((k) => k.seenAt >= cutoff).map((k) => k.advert);
+  }
+
+  get(id: string): msg.DeaAdvertise | undefined {
+    return this.live().find((d) => d.id === id);
+  }
+
+  /** The DEA for one more instance of `appId`: room and stack first, then fewest of this app, then most free memory. */
+  pick(appId: string, memoryMb: number, stack: string): msg.DeaAdvertise | null {
+    const candidates = this.live()
+      .filter((d) => d.available_memory_mb >= memoryMb && d.stacks.includes(stack))
+      .sort(
+        (a, b) =>
+          (a.app_id_to_count[appId] ?? 0) - (b.app_id_to_count[appId] ?? 0) || b.available_memory_mb - a.available_memory_mb,
+      );
+    return candidates[0] ?? null;
+  }
+
+  reserve(deaId: string, appId: string, memoryMb: number): void {
+    const known = this.deas.get(deaId);
+    if (!known) return;
+    known.advert.available_memory_mb -= memoryMb;
+    known.advert.app_id_to_count[appId] = (known.advert.app_id_to_count[appId] ?? 0) + 1;
+  }
+}

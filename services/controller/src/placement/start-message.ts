@@ -1,0 +1,19 @@
+import type { msg } from '@nap/common';
+import type { AppRecord } from '../apps/app-record.js';
+
+const FDS_LIMIT = 16_384;
+
+/** The parts of dea.<id>.start that come from the app; the droplet is added once there is one. */
+export function startMessageFor(app: AppRecord, index: number, instanceId: string, version: string) {
+  return {
+    app_id: app.id,
+    app_name: app.name,
+    version,
+    index,
+    instance_id: instanceId,
+    limits: { memory_mb: app.memory_mb, disk_mb: app.disk_mb, fds: FDS_LIMIT },
+    env: app.env,
+    uris: app.routes,
+    health_check: app.health_check,
+  } satisfies Omit<msg.DeaStart, 'droplet_key' | 'droplet_hash' | 'command'>;
+}

@@ -1,0 +1,143 @@
+import { randomUUID } from 'node:crypto';
+import { type Bus, type Logger, msg, NapError, stagingFailed, subjects, unavailable } from '@nap/common';
+import type { AppRecord } from '../apps/app-record.js';
+import type { PendingStarts } from '../health/pending-starts.js';
+import type { DeaPool } from '../placement/dea-pool.js';
+import { startMessageFor } from '../placement/start-message.js';
+import type { AppsRepository } from '../store/apps-repository.js';
+
+/** Staging gets at least this much memory: npm install of a middling app needs it even when the app does not. */
+const STAGING_MIN_MEMORY_MB = 1024;
+
+export interface StagerDeps {
+  bus: Bus;
+  pool: DeaPool;
+  apps: AppsRepository;
+  pending: PendingStarts;
+  log: Logger;
+  stagingTimeoutS: number;
+}
+
+/**
+ * Asks one DEA to stage an app's current package into a droplet. The DEA also starts instance 0
+ * right after (Cloud Foundry's trick: that node already holds the droplet), so a push is served as
+ * soon as staging ends.
+ */
+export class Stager {
+  private readonly inFlight = new Map<string, Promise<AppRecord>>();
+
+  constructor(private readonly deps: StagerDeps) {}
+
+  /** Stages unless the droplet already comes from the current package; concurrent calls share one staging. */
+  stage(app: AppRecord): Promise<AppRecord> {
+    if (!app.package) return Promise.reject(new NapError(409, 'no_bits', `app ${app.name} has no bits: run nap push`));
+    const key = `${app.id}/${app.package.hash}`;
+    let running = this.inFlight.get(key);
+    if (!running) {
+      running = this.run(app).finally(() => this.inFlight.delete(key));
+      this.inFlight.set(key, running);
+    }
+    return running;
+  }
+
+  private async run(app: AppRecord): Promise<AppRecord> {
+    const { bus, pool, apps, pending, log } = this.deps;
+    const pkg = app.package!;
+    const memory = Math.max(app.memory_mb, STAGING_MIN_MEMORY_MB);
+    const dea = pool.pick(app.id, memory, app.stack) ?? pool.pick(app.id, app.memory_mb, app.stack);
+    if (!dea) throw unavailable(`no DEA has room to stage ${app.name} (${app.memory_mb} MB, stack ${app.stack}): check nap status`);
+
+    const taskId = randomUUID();
+    const version = randomUUID();
+    const instanceId = randomUUID();
+    const startsInstance0 = app.state === 'STARTED' && app.instances > 0;
+    app.package_state = 'STAGING';
+    app.staging = { task_id: taskId, dea_id: dea.id, log_url: null, error: null, started_at: new Date().toISOString() };
+    await apps.save(app);
+    if (startsInstance0) {
+      pool.reserve(dea.id, app.id, app.memory_mb);
+      pending.add(app.id, version, 0);
+    }
+
+    let result: msg.StagingSucceeded | msg.StagingFailed | null = null;
+    let savingLogUrl: Promise<void> = Promise.resolve();
+    log.info({ app: app.name, task_id: taskId, dea_id: dea.id }, 'staging');
+    try {
+      await bus.requestMany(
+        subjects.stagingStart(dea.id),
+        msg.StagingStart,
+        {
+          task_id: taskId,
+          app_id: app.id,
+          app_name: app.name,
+          package_key: pkg.key,
+          package_hash: pkg.hash,
+          buildpack: app.buildpack ?? undefined,
+          env: app.env,
+          memory_mb: memory,
+          start_message: startsInstance0
+            ? { ...startMessageFor(app, 0, instanceId, version), command: app.command ?? undefined }
+            : undefined,
+        },
+        msg.StagingReply,
+        (reply) => {
+          if ('droplet_key' in reply || 'error' in reply) {
+            result = reply;
+            return true;
+          }
+          savingLogUrl = this.recordLogUrl(app.name, taskId, reply.log_url);
+          return false;
+        },
+        this.deps.stagingTimeoutS * 1000,
+      );
+    } catch (err) {
+      result = { task_id: taskId, error: (err as Error).message };
+    }
+    await savingLogUrl;
+    pending.clear(app.id, version, 0);
+    return this.finish(app.name, taskId, pkg.hash, version, startsInstance0, result!);
+  }
+
+  private async recordLogUrl(name: string, taskId: string, logUrl: string): Promise<void> {
+    const fresh = await this.deps.apps.get(name);
+    if (!fresh || fresh.staging?.task_id !== taskId) return;
+    fresh.staging.log_url = logUrl;
+    await this.deps.apps.save(fresh);
+  }
+
+  private async finish(
+    name: string,
+    taskId: string,
+    packageHash: string,
+    version: string,
+    startedInstance0: boolean,
+    result: msg.StagingSucceeded | msg.StagingFailed,
+  ): Promise<AppRecord> {
+    const { apps, log, pending } = this.deps;
+    // The app may have been scaled, changed or deleted while it staged: apply the result to what is there now.
+    const app = await apps.get(name);
+    if (!app) throw new NapError(404, 'app_not_found', `app ${name} was deleted while staging`);
+    if (app.staging?.task_id === taskId) app.staging.error = 'error' in result ? result.error : null;
+    if ('error' in result) {
+      app.package_state = 'FAILED';
+      await apps.save(app);
+      log.warn({ app: name, task_id: taskId, error: result.error }, 'staging failed');
+      throw stagingFailed(`staging ${name} failed: ${result.error}`);
+    }
+    app.droplet = {
+      hash: result.droplet_hash,
+      key: result.droplet_key,
+      source_hash: packageHash,
+      start_command: result.start_command,
+      detected_buildpack: result.detected_buildpack,
+      staged_at: new Date().toISOString(),
+    };
+    app.package_state = 'STAGED';
+    app.version = version;
+    await apps.save(app);
+    // Instance 0 is starting on the staging DEA: keep convergence from starting it again until its record shows.
+    if (startedInstance0) pending.add(app.id, version, 0);
+    log.info({ app: name, task_id: taskId, droplet: result.droplet_hash, buildpack: result.detected_buildpack }, 'staged');
+    return app;
+  }
+}

@@ -1,0 +1,47 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { DeaPool } from '../src/placement/dea-pool.js';
+
+const advert = (id: string, mem: number, counts: Record<string, number> = {}) => ({
+  id,
+  host: '127.0.0.1',
+  zone: 'default',
+  stacks: ['bookworm'],
+  available_memory_mb: mem,
+  available_disk_mb: 10_000,
+  app_id_to_count: counts,
+  directory_url: 'http://127.0.0.1:9024',
+});
+
+test('picks the DEA with fewest instances of the app, then most memory', () => {
+  const pool = new DeaPool();
+  pool.update(advert('a', 4000, { app: 1 }));
+  pool.update(advert('b', 1000));
+  pool.update(advert('c', 2000));
+  assert.equal(pool.pick('app', 256, 'bookworm')?.id, 'c');
+});
+
+test('never picks a DEA without room or without the stack', () => {
+  const pool = new DeaPool();
+  pool.update(advert('a', 100));
+  assert.equal(pool.pick('app', 256, 'bookworm'), null);
+  assert.equal(pool.pick('app', 50, 'other-stack'), null);
+});
+
+test('reservations spread a burst of placements before the next advertisement', () => {
+  const pool = new DeaPool();
+  pool.update(advert('a', 1000));
+  pool.update(advert('b', 1000));
+  const first = pool.pick('app', 256, 'bookworm')!;
+  pool.reserve(first.id, 'app', 256);
+  const second = pool.pick('app', 256, 'bookworm')!;
+  assert.notEqual(second.id, first.id);
+});
+
+test('forgets DEAs that stopped advertising', () => {
+  let now = 0;
+  const pool = new DeaPool(() => now);
+  pool.update(advert('a', 1000));
+  now = 16_000;
+  assert.deepEqual(pool.live(), []);
+});

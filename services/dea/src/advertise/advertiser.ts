@@ -1,0 +1,57 @@
+import { type Bus, msg, subjects } from '@nap/common';
+import type { InstanceRegistry } from '../instances/instance-registry.js';
+
+const ADVERTISE_INTERVAL_MS = 5_000;
+
+export interface AdvertiserConfig {
+  deaId: string;
+  host: string;
+  zone: string;
+  stacks: string[];
+  memoryMb: number;
+  diskMb: number;
+  directoryUrl: string;
+}
+
+/** dea.advertise every 5 s, at once on dea.locate, and whenever what this DEA holds changes. */
+export class Advertiser {
+  private timer: NodeJS.Timeout | null = null;
+  private draining = false;
+
+  constructor(
+    private readonly bus: Bus,
+    private readonly registry: InstanceRegistry,
+    private readonly config: AdvertiserConfig,
+  ) {}
+
+  start(): void {
+    this.bus.subscribe(subjects.deaLocate, msg.Empty, () => this.advertise());
+    this.timer = setInterval(() => this.advertise(), ADVERTISE_INTERVAL_MS);
+    this.timer.unref();
+    this.advertise();
+  }
+
+  /** A DEA that is shutting down advertises no room, so nothing new is placed on it. */
+  drain(): void {
+    this.draining = true;
+    this.advertise();
+  }
+
+  advertise(): void {
+    const { deaId, host, zone, stacks, memoryMb, diskMb, directoryUrl } = this.config;
+    this.bus.publish(subjects.deaAdvertise, msg.DeaAdvertise, {
+      id: deaId,
+      host,
+      zone,
+      stacks,
+      available_memory_mb: this.draining ? 0 : memoryMb - this.registry.reservedMemoryMb(),
+      available_disk_mb: this.draining ? 0 : diskMb - this.registry.reservedDiskMb(),
+      app_id_to_count: this.registry.countsByApp(),
+      directory_url: directoryUrl,
+    });
+  }
+
+  stop(): void {
+    if (this.timer) clearInterval(this.timer);
+  }
+}

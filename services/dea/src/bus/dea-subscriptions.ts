@@ -1,0 +1,27 @@
+import { type Bus, type Logger, msg, subjects } from '@nap/common';
+import type { InstanceManager } from '../instances/instance-manager.js';
+import { type StagingDeps, stage } from '../staging/staging-task.js';
+
+/** What this DEA answers on the bus: its staging and start subjects, and dea.stop. */
+export function subscribeDea(bus: Bus, deaId: string, directoryUrl: string, instances: InstanceManager, staging: StagingDeps, log: Logger): void {
+  bus.subscribe(subjects.deaStart(deaId), msg.DeaStart, (start) => instances.start(start));
+  bus.subscribe(subjects.deaStop, msg.DeaStop, (stop) => instances.stopMatching(stop));
+  bus.subscribe(subjects.stagingStart(deaId), msg.StagingStart, async (req, m) => {
+    bus.reply(m, msg.StagingAccepted, { task_id: req.task_id, log_url: `${directoryUrl.replace(/\/+$/, '')}/staging_tasks/${req.task_id}` });
+    log.info({ app: req.app_name, task_id: req.task_id }, 'staging');
+    let droplet;
+    try {
+      droplet = await stage(req, staging);
+    } catch (err) {
+      log.warn({ app: req.app_name, task_id: req.task_id, error: (err as Error).message }, 'staging failed');
+      bus.reply(m, msg.StagingFailed, { task_id: req.task_id, error: (err as Error).message });
+      return;
+    }
+    bus.reply(m, msg.StagingSucceeded, { task_id: req.task_id, ...droplet });
+    const first = req.start_message;
+    const command = first?.command ?? droplet.start_command;
+    if (first && command) {
+      await instances.start({ ...first, droplet_key: droplet.droplet_key, droplet_hash: droplet.droplet_hash, command });
+    }
+  });
+}

@@ -1,0 +1,115 @@
+import { mkdir } from 'node:fs/promises';
+import { join } from 'node:path';
+import { Bus, connectEtcd, JetStreamBlobstore, type Logger, type Settings } from '@nap/common';
+import { Advertiser } from './advertise/advertiser.js';
+import { Heartbeat } from './advertise/heartbeat.js';
+import { subscribeDea } from './bus/dea-subscriptions.js';
+import { DropletCache } from './droplets/droplet-cache.js';
+import { deaIdentity } from './identity.js';
+import { InstanceManager } from './instances/instance-manager.js';
+import { InstanceRegistry } from './instances/instance-registry.js';
+import { PortAllocator } from './instances/port-allocator.js';
+import { RouteAnnouncer } from './routing/route-announcer.js';
+import { DockerRuntime } from './runtime/docker-runtime.js';
+import { ActualStateStore } from './store/actual-state.js';
+
+const lifecycleDir = new URL('../../lifecycle', import.meta.url).pathname;
+
+export interface RunningDea {
+  id: string;
+  close(): Promise<void>;
+}
+
+export async function startDea(settings: Settings, log: Logger): Promise<RunningDea> {
+  const dirs = {
+    instances: join(settings.deaDir, 'instances'),
+    staging: join(settings.deaDir, 'staging'),
+    droplets: join(settings.deaDir, 'droplets'),
+    caches: join(settings.deaDir, 'caches'),
+  };
+  for (const d of Object.values(dirs)) await mkdir(d, { recursive: true });
+  const deaId = await deaIdentity(settings.deaId, settings.deaDir);
+
+  const runtime = new DockerRuntime(settings.dockerSocket, settings.installationId);
+  await runtime.ping().catch((err: Error) => {
+    throw new Error(`Docker does not answer on ${settings.dockerSocket} (${err.message}): run deploy/setup`);
+  });
+  if (!(await runtime.imageExists(settings.stackImage))) {
+    throw new Error(`the stack image ${settings.stackImage} is missing: run deploy/setup`);
+  }
+  // Containers a previous run of this DEA left behind: it stopped its instances on the way out, so these are orphans.
+  for (const c of await runtime.list({ 'nap.dea': deaId })) await runtime.remove(c.Id);
+
+  const etcd = connectEtcd(settings);
+  const bus = await Bus.connect(settings, { name: `nap-dea-${deaId}`, log });
+  const blobs = await JetStreamBlobstore.open(bus);
+  const store = new ActualStateStore(etcd, deaId, log);
+  await store.open({ id: deaId, host: settings.deaHost, zone: settings.deaZone, directory_url: settings.directoryUrl });
+
+  const registry = new InstanceRegistry(join(settings.deaDir, 'snapshot.json'));
+  const announcer = new RouteAnnouncer(bus, settings.deaHost, () => registry.all().filter((i) => i.state === 'RUNNING'), log);
+  const droplets = new DropletCache(dirs.droplets, blobs);
+  const advertiser = new Advertiser(bus, registry, {
+    deaId,
+    host: settings.deaHost,
+    zone: settings.deaZone,
+    stacks: ['bookworm'],
+    memoryMb: settings.deaMemoryMb,
+    diskMb: settings.deaDiskMb,
+    directoryUrl: settings.directoryUrl,
+  });
+  const instances = new InstanceManager({
+    deaId,
+    host: settings.deaHost,
+    instancesDir: dirs.instances,
+    stackImage: settings.stackImage,
+    runtime,
+    registry,
+    store,
+    announcer,
+    bus,
+    droplets,
+    ports: new PortAllocator(settings.deaPortRange),
+    log,
+    onChange: () => advertiser.advertise(),
+  });
+  const heartbeat = new Heartbeat(bus, registry, deaId);
+
+  subscribeDea(
+    bus,
+    deaId,
+    settings.directoryUrl,
+    instances,
+    {
+      deaId,
+      stagingDir: dirs.staging,
+      cachesDir: dirs.caches,
+      buildpacksDir: settings.buildpacksDir,
+      lifecycleDir,
+      stackImage: settings.stackImage,
+      timeoutS: settings.stagingTimeoutS,
+      runtime,
+      blobs,
+      dropletPath: (hash) => droplets.pathOf(hash),
+    },
+    log,
+  );
+  await announcer.start();
+  advertiser.start();
+  heartbeat.start();
+  log.info({ dea_id: deaId, zone: settings.deaZone, memory_mb: settings.deaMemoryMb }, 'DEA ready');
+
+  return {
+    id: deaId,
+    async close() {
+      advertiser.drain();
+      await instances.stopAll('DEA_SHUTDOWN');
+      advertiser.stop();
+      heartbeat.stop();
+      announcer.stop();
+      await store.close();
+      await bus.close();
+      etcd.close();
+    },
+  };
+}

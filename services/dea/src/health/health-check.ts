@@ -1,0 +1,31 @@
+import { type msg, waitForPort } from '@nap/common';
+import { request } from 'node:http';
+
+
+function httpOk(host: string, port: number, path: string): Promise<boolean> {
+  return new Promise((resolve) => {
+    const req = request({ host, port, path, method: 'GET', timeout: 1000 }, (res) => {
+      res.resume();
+      resolve((res.statusCode ?? 0) >= 200 && (res.statusCode ?? 0) < 300);
+    });
+    req.once('error', () => resolve(false));
+    req.once('timeout', () => req.destroy());
+    req.end();
+  });
+}
+
+/**
+ * Whether a starting instance became healthy within its timeout: `port` (something accepts
+ * connections), `http` (the endpoint answers 2xx) or `process` (it is still running).
+ */
+export async function becameHealthy(check: msg.HealthCheck, host: string, port: number, alive: () => boolean): Promise<boolean> {
+  const timeoutMs = check.timeout_s * 1000;
+  if (check.type === 'process') return alive();
+  if (check.type === 'port') return waitForPort(host, port, timeoutMs, alive);
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline && alive()) {
+    if (await httpOk(host, port, check.endpoint ?? '/')) return true;
+    await new Promise((r) => setTimeout(r, 250));
+  }
+  return false;
+}

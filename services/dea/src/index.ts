@@ -1,0 +1,1 @@
+export { startDea, type RunningDea } from './dea.js';

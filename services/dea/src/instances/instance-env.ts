@@ -1,0 +1,30 @@
+import type { msg } from '@nap/common';
+
+export const APP_HOME = '/home/vcap/app';
+export const LOGS_DIR = '/home/vcap/logs';
+
+/** CONTRACT §5: what an app sees in its environment. The app's own env comes last and may override PATH, not the platform's. */
+export function instanceEnv(start: msg.DeaStart, host: string, port: number, now = Date.now()): Record<string, string> {
+  const vcapApplication = {
+    application_id: start.app_id,
+    application_name: start.app_name,
+    application_uris: start.uris,
+    instance_id: start.instance_id,
+    instance_index: start.index,
+    host,
+    port,
+    limits: { mem: start.limits.memory_mb, disk: start.limits.disk_mb, fds: start.limits.fds },
+    version: start.version,
+    start: new Date(now).toISOString(),
+  };
+  return {
+    PATH: `${APP_HOME}/node_modules/.bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin`,
+    ...start.env,
+    HOME: APP_HOME,
+    PORT: String(port),
+    VCAP_APPLICATION: JSON.stringify(vcapApplication),
+    VCAP_SERVICES: '{}',
+    NAP_INSTANCE_INDEX: String(start.index),
+    MEMORY_LIMIT: `${start.limits.memory_mb}m`,
+  };
+}

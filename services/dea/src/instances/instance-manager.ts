@@ -1,0 +1,217 @@
+import { chown, mkdir, rm } from 'node:fs/promises';
+import { join } from 'node:path';
+import { type Bus, extractArchive, type Logger, msg, subjects } from '@nap/common';
+import type { DropletCache } from '../droplets/droplet-cache.js';
+import { becameHealthy } from '../health/health-check.js';
+import type { RouteAnnouncer } from '../routing/route-announcer.js';
+import { type DockerRuntime, VCAP } from '../runtime/docker-runtime.js';
+import type { ActualStateStore } from '../store/actual-state.js';
+import { type Instance, isLive } from './instance.js';
+import { APP_HOME, instanceEnv, LOGS_DIR } from './instance-env.js';
+import type { InstanceRegistry } from './instance-registry.js';
+import type { PortAllocator } from './port-allocator.js';
+
+/** A crashed instance's directory (its logs) is kept this long: that is when a user wants to read them. */
+const CRASHED_RETENTION_MS = 10 * 60_000;
+/** Seconds an app gets between SIGTERM and SIGKILL, as Cloud Foundry gives. */
+const STOP_GRACE_S = 10;
+
+export interface InstanceManagerDeps {
+  deaId: string;
+  host: string;
+  instancesDir: string;
+  stackImage: string;
+  runtime: DockerRuntime;
+  registry: InstanceRegistry;
+  store: ActualStateStore;
+  announcer: RouteAnnouncer;
+  bus: Bus;
+  droplets: DropletCache;
+  ports: PortAllocator;
+  log: Logger;
+  onChange: () => void;
+}
+
+export type StopReason = 'STOPPED' | 'DEA_SHUTDOWN' | 'DEA_EVACUATION';
+
+/** Runs instances: droplet → directory → container → health check → routes, and back down again. */
+export class InstanceManager {
+  constructor(private readonly deps: InstanceManagerDeps) {}
+
+  async start(start: msg.DeaStart): Promise<void> {
+    const { registry, log } = this.deps;
+    if (registry.get(start.instance_id)) return;
+    const inst: Instance = {
+      start,
+      state: 'STARTING',
+      stateTimestamp: Date.now(),
+      dir: join(this.deps.instancesDir, start.instance_id),
+      port: null,
+      containerId: null,
+      startedAt: null,
+      exitStatus: null,
+      exitDescription: null,
+    };
+    registry.add(inst);
+    this.deps.onChange();
+    await this.record(inst);
+    log.info({ app: start.app_name, index: start.index, instance_id: start.instance_id }, 'starting instance');
+    try {
+      const droplet = await this.deps.droplets.ensure(start.droplet_key, start.droplet_hash);
+      await this.prepareDirectory(inst, droplet);
+      inst.port = await this.deps.ports.allocate();
+      if (inst.state !== 'STARTING') return;
+      inst.containerId = await this.deps.runtime.start({
+        name: `nap-${start.app_name}-${start.index}-${start.instance_id.slice(0, 8)}`,
+        image: this.deps.stackImage,
+        // The command arrives as $0 so that no quoting of ours can change what the user wrote.
+        cmd: ['/bin/sh', '-c', `cd ${APP_HOME} && exec /bin/sh -c "$0" >>${LOGS_DIR}/stdout.log 2>>${LOGS_DIR}/stderr.log`, start.command],
+        env: instanceEnv(start, this.deps.host, inst.port),
+        workingDir: APP_HOME,
+        binds: [`${inst.dir}/app:${APP_HOME}`, `${inst.dir}/logs:${LOGS_DIR}`],
+        memoryMb: start.limits.memory_mb,
+        labels: {
+          'nap.kind': 'instance',
+          'nap.dea': this.deps.deaId,
+          'nap.app_id': start.app_id,
+          'nap.app_name': start.app_name,
+          'nap.index': String(start.index),
+          'nap.instance_id': start.instance_id,
+          'nap.version': start.version,
+        },
+      });
+      void this.watchExit(inst, inst.containerId);
+      const healthy = await becameHealthy(start.health_check, this.deps.host, inst.port, () => inst.state === 'STARTING');
+      if (inst.state !== 'STARTING') return;
+      if (!healthy) {
+        const why = `health check failed: the app did not ${start.health_check.type === 'http' ? `answer 2xx on ${start.health_check.endpoint}` : `listen on port ${inst.port}`} within ${start.health_check.timeout_s} s`;
+        await this.crash(inst, null, why);
+        return;
+      }
+      inst.state = 'RUNNING';
+      inst.startedAt = Date.now();
+      inst.stateTimestamp = inst.startedAt;
+      this.deps.registry.snapshot();
+      await this.record(inst);
+      this.deps.announcer.register(inst);
+      log.info({ app: start.app_name, index: start.index, port: inst.port }, 'instance running');
+    } catch (err) {
+      if (inst.state === 'STARTING') await this.crash(inst, null, `could not start: ${(err as Error).message}`);
+    }
+  }
+
+  private async prepareDirectory(inst: Instance, droplet: string): Promise<void> {
+    await mkdir(join(inst.dir, 'logs'), { recursive: true });
+    await extractArchive(droplet, inst.dir, VCAP);
+    for (const d of [inst.dir, join(inst.dir, 'app'), join(inst.dir, 'logs')]) await chown(d, VCAP.uid, VCAP.gid);
+  }
+
+  private async watchExit(inst: Instance, containerId: string): Promise<void> {
+    let exit: { exitCode: number; oomKilled: boolean };
+    try {
+      exit = await this.deps.runtime.wait(containerId);
+    } catch {
+      return;
+    }
+    if (!isLive(inst) || inst.containerId !== containerId) return;
+    const why = exit.oomKilled
+      ? `out of memory: the app used more than its ${inst.start.limits.memory_mb} MB and was killed`
+      : `the app exited with status ${exit.exitCode}`;
+    await this.crash(inst, exit.exitCode, why);
+  }
+
+  /** An unplanned end: routes go first, then the container; the directory stays for its logs. */
+  private async crash(inst: Instance, exitStatus: number | null, description: string): Promise<void> {
+    const wasRunning = inst.state === 'RUNNING';
+    inst.state = 'CRASHED';
+    inst.stateTimestamp = Date.now();
+    inst.exitStatus = exitStatus;
+    inst.exitDescription = description;
+    if (wasRunning) this.deps.announcer.unregister(inst);
+    this.deps.log.warn({ app: inst.start.app_name, index: inst.start.index, exit_status: exitStatus, description }, 'instance crashed');
+    if (inst.containerId) await this.deps.runtime.remove(inst.containerId).catch(() => {});
+    if (inst.port !== null) this.deps.ports.release(inst.port);
+    this.deps.registry.snapshot();
+    this.deps.onChange();
+    await this.record(inst);
+    this.publishExit(inst, 'CRASHED');
+    setTimeout(() => void this.forget(inst), CRASHED_RETENTION_MS).unref();
+  }
+
+  async stop(inst: Instance, reason: StopReason): Promise<void> {
+    if (!isLive(inst)) return;
+    const wasRunning = inst.state === 'RUNNING';
+    inst.state = 'STOPPING';
+    inst.stateTimestamp = Date.now();
+    // Routes first, so the router stops sending requests before the app goes away.
+    if (wasRunning) this.deps.announcer.unregister(inst);
+    await this.record(inst).catch(() => {});
+    if (inst.containerId) {
+      await this.deps.runtime.stop(inst.containerId, STOP_GRACE_S).catch(() => {});
+      await this.deps.runtime.remove(inst.containerId).catch(() => {});
+    }
+    inst.state = 'STOPPED';
+    inst.stateTimestamp = Date.now();
+    if (inst.port !== null) this.deps.ports.release(inst.port);
+    this.publishExit(inst, reason);
+    await this.forget(inst);
+    this.deps.onChange();
+  }
+
+  async stopMatching(stop: msg.DeaStop): Promise<void> {
+    const matches = this.deps.registry.live().filter(
+      (i) =>
+        i.start.app_id === stop.app_id &&
+        (stop.version === undefined || i.start.version === stop.version) &&
+        (stop.indices === undefined || stop.indices.includes(i.start.index)) &&
+        (stop.instance_ids === undefined || stop.instance_ids.includes(i.start.instance_id)),
+    );
+    await Promise.all(matches.map((i) => this.stop(i, 'STOPPED')));
+  }
+
+  async stopAll(reason: StopReason): Promise<void> {
+    await Promise.all(this.deps.registry.live().map((i) => this.stop(i, reason)));
+  }
+
+  private async forget(inst: Instance): Promise<void> {
+    if (this.deps.registry.get(inst.start.instance_id) !== inst || isLive(inst)) return;
+    this.deps.registry.delete(inst.start.instance_id);
+    await this.deps.store.remove(inst.start.app_id, inst.start.instance_id).catch(() => {});
+    await rm(inst.dir, { recursive: true, force: true }).catch(() => {});
+  }
+
+  private publishExit(inst: Instance, reason: msg.DropletExited['reason']): void {
+    this.deps.bus.publish(subjects.dropletExited, msg.DropletExited, {
+      app_id: inst.start.app_id,
+      version: inst.start.version,
+      index: inst.start.index,
+      instance_id: inst.start.instance_id,
+      reason,
+      exit_status: inst.exitStatus,
+      exit_description: inst.exitDescription ?? (reason === 'STOPPED' ? 'stopped' : reason.toLowerCase()),
+      crash_timestamp: Math.floor(inst.stateTimestamp / 1000),
+    });
+  }
+
+  private async record(inst: Instance): Promise<void> {
+    await this.deps.store
+      .put({
+        app_id: inst.start.app_id,
+        app_name: inst.start.app_name,
+        version: inst.start.version,
+        index: inst.start.index,
+        instance_id: inst.start.instance_id,
+        state: inst.state,
+        host: this.deps.host,
+        port: inst.port ?? 0,
+        dea_id: this.deps.deaId,
+        since: inst.stateTimestamp,
+        started_at: inst.startedAt,
+        exit_status: inst.exitStatus,
+        exit_description: inst.exitDescription,
+        mem_bytes: null,
+        cpu: null,
+      })
+      .catch((err) => this.deps.log.warn({ err }, 'could not record instance state in etcd'));
+  }
+}

@@ -1,0 +1,15 @@
+import type { msg } from '@nap/common';
+
+export interface Instance {
+  start: msg.DeaStart;
+  state: msg.InstanceState;
+  stateTimestamp: number;
+  dir: string;
+  port: number | null;
+  containerId: string | null;
+  startedAt: number | null;
+  exitStatus: number | null;
+  exitDescription: string | null;
+}
+
+export const isLive = (i: Instance) => i.state === 'STARTING' || i.state === 'RUNNING';

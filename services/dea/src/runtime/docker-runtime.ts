@@ -1,0 +1,150 @@
+import type { Writable } from 'node:stream';
+import Docker from 'dockerode';
+
+/** The user apps and buildpacks run as inside the stack (created by deploy/build-stack). */
+export const VCAP = { uid: 2000, gid: 2000 } as const;
+
+export interface ContainerSpec {
+  name: string;
+  image: string;
+  cmd: string[];
+  env: Record<string, string>;
+  workingDir: string;
+  binds: string[];
+  memoryMb: number;
+  labels: Record<string, string>;
+  /** Staging wants one combined, unframed output stream; instances write their own log files. */
+  tty?: boolean;
+}
+
+export interface ContainerExit {
+  exitCode: number;
+  oomKilled: boolean;
+}
+
+/** The only door to Docker. Every container is labelled with the installation so its owner can find (and only it remove) it. */
+export class DockerRuntime {
+  private readonly docker: Docker;
+
+  constructor(
+    socketPath: string,
+    private readonly installationId: string,
+  ) {
+    this.docker = new Docker({ socketPath });
+  }
+
+  async ping(): Promise<void> {
+    await this.docker.ping();
+  }
+
+  async imageExists(image: string): Promise<boolean> {
+    try {
+      await this.docker.getImage(image).inspect();
+      return true;
+    } catch {
+      return false;
+    }
+  }
+
+  private async create(spec: ContainerSpec): Promise<Docker.Container> {
+    return this.docker.createContainer({
+      name: spec.name,
+      Image: spec.image,
+      Cmd: spec.cmd,
+      Env: Object.entries(spec.env).map(([k, v]) => `${k}=${v}`),
+      User: `${VCAP.uid}:${VCAP.gid}`,
+      WorkingDir: spec.workingDir,
+      Tty: spec.tty ?? false,
+      Labels: { ...spec.labels, 'nap.installation': this.installationId },
+      HostConfig: {
+        NetworkMode: 'host',
+        Binds: spec.binds,
+        Memory: spec.memoryMb * 1024 * 1024,
+        // No swap beyond the limit: an app over its memory is killed, as Cloud Foundry does.
+        MemorySwap: spec.memoryMb * 1024 * 1024,
+        PidsLimit: 4096,
+        Init: true,
+      },
+    });
+  }
+
+  /** Creates and starts a long-running container; returns its id. */
+  async start(spec: ContainerSpec): Promise<string> {
+    const container = await this.create(spec);
+    try {
+      await container.start();
+    } catch (err) {
+      await container.remove({ force: true }).catch(() => {});
+      throw err;
+    }
+    return container.id;
+  }
+
+  /** Runs a container to its end, streaming its output; kills it past the deadline. */
+  async runToCompletion(spec: ContainerSpec, output: Writable, timeoutMs: number): Promise<ContainerExit & { timedOut: boolean }> {
+    const container = await this.create({ ...spec, tty: true });
+    let timedOut = false;
+    try {
+      const stream = await container.attach({ stream: true, stdout: true, stderr: true });
+      stream.pipe(output, { end: false });
+      await container.start();
+      const timer = setTimeout(() => {
+        timedOut = true;
+        container.kill().catch(() => {});
+      }, timeoutMs);
+      const exit = await this.wait(container.id).finally(() => clearTimeout(timer));
+      // Let the last output arrive before the caller reads the log.
+      await new Promise<void>((resolve) => {
+        if ((stream as NodeJS.ReadableStream & { readableEnded?: boolean }).readableEnded) resolve();
+        else {
+          stream.once('end', () => resolve());
+          setTimeout(resolve, 1000).unref();
+        }
+      });
+      return { ...exit, timedOut };
+    } finally {
+      await container.remove({ force: true }).catch(() => {});
+    }
+  }
+
+  async wait(id: string): Promise<ContainerExit> {
+    const container = this.docker.getContainer(id);
+    const result = (await container.wait()) as { StatusCode: number };
+    const info = await container.inspect().catch(() => null);
+    return { exitCode: result.StatusCode, oomKilled: info?.State?.OOMKilled ?? false };
+  }
+
+  async stop(id: string, graceSeconds: number): Promise<void> {
+    await this.docker
+      .getContainer(id)
+      .stop({ t: graceSeconds })
+      .catch((err: { statusCode?: number }) => {
+        // 304: already stopped; 404: already gone. Both are what we wanted.
+        if (err.statusCode !== 304 && err.statusCode !== 404) throw err;
+      });
+  }
+
+  async remove(id: string): Promise<void> {
+    await this.docker
+      .getContainer(id)
+      .remove({ force: true })
+      .catch((err: { statusCode?: number }) => {
+        if (err.statusCode !== 404 && err.statusCode !== 409) throw err;
+      });
+  }
+
+  /** Containers of this installation carrying all the given labels. */
+  async list(labels: Record<string, string>): Promise<Docker.ContainerInfo[]> {
+    const filters = [`nap.installation=${this.installationId}`, ...Object.entries(labels).map(([k, v]) => `${k}=${v}`)];
+    return this.docker.listContainers({ all: true, filters: { label: filters } });
+  }
+
+  async memoryUsage(id: string): Promise<number | null> {
+    try {
+      const stats = (await this.docker.getContainer(id).stats({ stream: false })) as { memory_stats?: { usage?: number } };
+      return stats.memory_stats?.usage ?? null;
+    } catch {
+      return null;
+    }
+  }
+}

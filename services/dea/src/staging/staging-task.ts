@@ -1,0 +1,141 @@
+import { createHash } from 'node:crypto';
+import { createReadStream, createWriteStream, type WriteStream } from 'node:fs';
+import { chown, mkdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { type Blobstore, blobKeys, extractArchive, inspectArchive, msg, packArchive } from '@nap/common';
+import { parse as parseYaml, stringify as toYaml } from 'yaml';
+import { type DockerRuntime, VCAP } from '../runtime/docker-runtime.js';
+
+export interface StagingDeps {
+  deaId: string;
+  stagingDir: string;
+  cachesDir: string;
+  buildpacksDir: string;
+  lifecycleDir: string;
+  stackImage: string;
+  timeoutS: number;
+  runtime: DockerRuntime;
+  blobs: Blobstore;
+  /** Where the finished droplet is kept on this node, so instance 0 starts without a download. */
+  dropletPath: (hash: string) => string;
+}
+
+export interface StagedDroplet {
+  droplet_key: string;
+  droplet_hash: string;
+  detected_buildpack: string;
+  start_command: string;
+  process_types: Record<string, string>;
+}
+
+class StagingError extends Error {}
+
+async function fileHash(path: string): Promise<string> {
+  const hash = createHash('sha256');
+  for await (const chunk of createReadStream(path)) hash.update(chunk as Buffer);
+  return hash.digest('hex');
+}
+
+async function readOptional(path: string): Promise<string | null> {
+  try {
+    return (await readFile(path, 'utf8')).trim();
+  } catch {
+    return null;
+  }
+}
+
+function lastLines(text: string, n: number): string {
+  return text.trimEnd().split('\n').slice(-n).join('\n');
+}
+
+/**
+ * One staging: package → buildpack in a container of the stack → droplet in the blobstore. The
+ * log is written as it happens to staging/<task>/staging.log, which the directory server serves;
+ * a `done` file next to it tells followers the log is complete.
+ */
+export async function stage(req: msg.StagingStart, deps: StagingDeps): Promise<StagedDroplet> {
+  const dir = join(deps.stagingDir, req.task_id);
+  const work = { app: join(dir, 'app'), output: join(dir, 'output'), cache: join(deps.cachesDir, req.app_id) };
+  await mkdir(dir, { recursive: true });
+  const log = createWriteStream(join(dir, 'staging.log'), { flags: 'a' });
+  const say = (line: string) => log.write(`${line}\n`);
+  try {
+    for (const d of Object.values(work)) {
+      await mkdir(d, { recursive: true });
+      await chown(d, VCAP.uid, VCAP.gid);
+    }
+    say(`-----> Downloading app package (${req.package_hash.slice(0, 12)})`);
+    const pkg = join(dir, 'package.tgz');
+    if (!(await deps.blobs.getFile(req.package_key, pkg))) throw new StagingError(`the package ${req.package_key} is not in the blobstore`);
+    await inspectArchive(pkg);
+    await extractArchive(pkg, work.app, VCAP);
+    await rm(pkg, { force: true });
+
+    const started = Date.now();
+    const exit = await deps.runtime.runToCompletion(
+      {
+        name: `nap-staging-${req.app_name}-${req.task_id.slice(0, 8)}`,
+        image: deps.stackImage,
+        cmd: ['/tmp/lifecycle/builder'],
+        env: {
+          ...req.env,
+          HOME: '/home/vcap',
+          NAP_BUILDPACK: req.buildpack ?? '',
+          npm_config_cache: '/tmp/cache/npm',
+          npm_config_update_notifier: 'false',
+          npm_config_fund: 'false',
+          npm_config_audit: 'false',
+        },
+        workingDir: '/tmp/app',
+        binds: [
+          `${work.app}:/tmp/app`,
+          `${work.cache}:/tmp/cache`,
+          `${work.output}:/tmp/output`,
+          `${deps.buildpacksDir}:/tmp/buildpacks:ro`,
+          `${deps.lifecycleDir}:/tmp/lifecycle:ro`,
+        ],
+        memoryMb: req.memory_mb,
+        labels: { 'nap.kind': 'staging', 'nap.dea': deps.deaId, 'nap.app_id': req.app_id, 'nap.task_id': req.task_id },
+      },
+      log,
+      deps.timeoutS * 1000,
+    );
+    if (exit.timedOut) throw new StagingError(`staging took longer than ${deps.timeoutS} s and was stopped`);
+    if (exit.exitCode !== 0) {
+      const reason = await readOptional(join(work.output, 'error'));
+      const tail = lastLines(await readFile(join(dir, 'staging.log'), 'utf8').catch(() => ''), 5);
+      throw new StagingError(reason ?? `the buildpack failed (exit ${exit.exitCode}${exit.oomKilled ? ', out of memory' : ''}):\n${tail}`);
+    }
+
+    const buildpack = (await readOptional(join(work.output, 'buildpack'))) ?? 'unknown';
+    const release = (parseYaml((await readOptional(join(work.output, 'release.yml'))) ?? '') ?? {}) as {
+      default_process_types?: Record<string, unknown>;
+    };
+    const processTypes = Object.fromEntries(
+      Object.entries(release.default_process_types ?? {}).filter((e): e is [string, string] => typeof e[1] === 'string'),
+    );
+    const startCommand = processTypes.web ?? '';
+    await writeFile(join(dir, 'staging_info.yml'), toYaml({ detected_buildpack: buildpack, start_command: startCommand }));
+
+    const droplet = join(dir, 'droplet.tgz');
+    await packArchive(dir, droplet, ['app', 'staging_info.yml']);
+    const hash = await fileHash(droplet);
+    const key = blobKeys.droplet(req.app_id, hash);
+    await deps.blobs.putFile(key, droplet);
+    const size = (await stat(droplet)).size;
+    await rename(droplet, deps.dropletPath(hash));
+    say(`-----> Droplet ${hash.slice(0, 12)} (${(size / 1024 / 1024).toFixed(1)} MB) staged in ${((Date.now() - started) / 1000).toFixed(1)} s`);
+    return { droplet_key: key, droplet_hash: hash, detected_buildpack: buildpack, start_command: startCommand, process_types: processTypes };
+  } catch (err) {
+    say(`-----> Staging failed: ${(err as Error).message}`);
+    throw err;
+  } finally {
+    await closeLog(log);
+    await writeFile(join(dir, 'done'), '');
+    for (const d of [work.app, work.output, join(dir, 'staging_info.yml')]) await rm(d, { recursive: true, force: true }).catch(() => {});
+  }
+}
+
+function closeLog(log: WriteStream): Promise<void> {
+  return new Promise((resolve) => log.end(() => resolve()));
+}

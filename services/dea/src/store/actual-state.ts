@@ -1,0 +1,82 @@
+import { type Etcd3, keys, type Logger } from '@nap/common';
+import type { Lease } from 'etcd3';
+
+/** A DEA's word on one instance; the controller reads these to see what runs where. */
+export interface InstanceRecord {
+  app_id: string;
+  app_name: string;
+  version: string;
+  index: number;
+  instance_id: string;
+  state: string;
+  host: string;
+  port: number;
+  dea_id: string;
+  since: number;
+  started_at: number | null;
+  exit_status: number | null;
+  exit_description: string | null;
+  mem_bytes: number | null;
+  cpu: number | null;
+}
+
+/** Seconds without this DEA's keep-alive before etcd drops its records: its instances then count as gone. */
+const LEASE_TTL_S = 10;
+
+/**
+ * Actual state in etcd, all under one lease of this DEA's: when the DEA dies the lease expires and
+ * its records vanish with it. A lost lease (etcd was unreachable too long) is re-made and refilled.
+ */
+export class ActualStateStore {
+  private lease: Lease;
+  private readonly records = new Map<string, InstanceRecord>();
+
+  constructor(
+    private readonly etcd: Etcd3,
+    private readonly deaId: string,
+    private readonly log: Logger,
+  ) {
+    this.lease = this.newLease();
+  }
+
+  private newLease(): Lease {
+    const lease = this.etcd.lease(LEASE_TTL_S);
+    lease.on('lost', (err) => {
+      this.log.warn({ err: err.message }, 'etcd lease lost; re-registering instances');
+      this.lease = this.newLease();
+      void this.refill();
+    });
+    return lease;
+  }
+
+  private async refill(): Promise<void> {
+    try {
+      await this.lease.put(keys.dea(this.deaId)).value(JSON.stringify({ id: this.deaId, since: Date.now() }));
+      for (const r of this.records.values()) await this.write(r);
+    } catch (err) {
+      this.log.warn({ err }, 'could not refill actual state');
+    }
+  }
+
+  async open(deaInfo: Record<string, unknown>): Promise<void> {
+    await this.lease.put(keys.dea(this.deaId)).value(JSON.stringify(deaInfo));
+  }
+
+  private async write(r: InstanceRecord): Promise<void> {
+    await this.lease.put(keys.actualInstance(r.app_id, r.instance_id)).value(JSON.stringify(r));
+  }
+
+  async put(r: InstanceRecord): Promise<void> {
+    this.records.set(r.instance_id, r);
+    await this.write(r);
+  }
+
+  async remove(appId: string, instanceId: string): Promise<void> {
+    this.records.delete(instanceId);
+    await this.etcd.delete().key(keys.actualInstance(appId, instanceId));
+  }
+
+  async close(): Promise<void> {
+    await this.lease.revoke().catch(() => {});
+  }
+}
