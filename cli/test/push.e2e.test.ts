@@ -1,0 +1,91 @@
+import assert from 'node:assert/strict';
+import { after, before, describe, test } from 'node:test';
+import { connect } from 'nats';
+import { eventually, httpGet, repoRoot, TestPlatform } from '@nap/testkit';
+import { nap } from './cli-runner.js';
+
+describe('nap push, end to end on real NATS, etcd and Docker', () => {
+  let platform: TestPlatform;
+  let env: Record<string, string>;
+  const host = 'hello-node.nap.localhost';
+
+  before(async () => {
+    platform = await TestPlatform.start();
+    env = platform.cliEnv();
+  });
+
+  after(async () => {
+    await platform?.stop();
+  });
+
+  test('push examples/hello-node and reach it through the router by hostname', async () => {
+    const push = await nap(['push', 'hello-node', '-p', `${repoRoot}examples/hello-node`], env);
+    assert.equal(push.code, 0, `push failed:\n${push.stdout}\n${push.stderr}\n${await platform.logTail('dea')}`);
+    assert.match(push.stdout, /http:\/\/hello-node\.nap\.localhost/);
+    assert.match(push.stderr, /Uploading/);
+    assert.match(push.stderr, /nodejs app detected/, 'the staging log is shown as it happens');
+    const res = await eventually(async () => {
+      const r = await httpGet(`${platform.routerUrl}/`, { Host: host });
+      return r.status === 200 ? r : null;
+    }, 10_000, 'the app to answer through the router');
+    assert.match(res.body, /Hello from nap! \(hello-node instance 0\)/);
+  });
+
+  test('pushing unchanged bits again neither stages nor stores anything new', async () => {
+    const nc = await connect({ servers: platform.engines.natsUrl, user: platform.engines.natsUser, pass: platform.engines.natsPassword });
+    const stagingRequests: string[] = [];
+    const sub = nc.subscribe('staging.*.start', { callback: (_e, m) => stagingRequests.push(m.subject) });
+    const os = await nc.jetstream().views.os('nap-blobs');
+    const blobsBefore = (await os.list()).filter((i) => !i.deleted).map((i) => i.name).sort();
+    await nc.flush();
+
+    const again = await nap(['push', 'hello-node', '-p', `${repoRoot}examples/hello-node`], env);
+    assert.equal(again.code, 0, again.stderr);
+    assert.match(again.stderr, /unchanged/i);
+    await nc.flush();
+    const blobsAfter = (await os.list()).filter((i) => !i.deleted).map((i) => i.name).sort();
+    sub.unsubscribe();
+    await nc.close();
+    assert.deepEqual(stagingRequests, []);
+    assert.deepEqual(blobsAfter, blobsBefore);
+    const res = await httpGet(`${platform.routerUrl}/`, { Host: host });
+    assert.equal(res.status, 200);
+  });
+
+  test('scale to 3 instances: three distinct instance_index values answer through the router', async () => {
+    const scale = await nap(['scale', 'hello-node', '-i', '3'], env);
+    assert.equal(scale.code, 0, scale.stderr);
+    const seen = await eventually(async () => {
+      const indices = new Set<number>();
+      for (let i = 0; i < 12; i++) {
+        const r = await httpGet(`${platform.routerUrl}/instance`, { Host: host });
+        if (r.status === 200) indices.add((JSON.parse(r.body) as { instance_index: number }).instance_index);
+      }
+      return indices.size === 3 ? indices : null;
+    }, 60_000, 'three instances to answer');
+    assert.deepEqual([...seen].sort(), [0, 1, 2]);
+
+    const apps = await nap(['apps', '--json'], env);
+    const listed = JSON.parse(apps.stdout) as { name: string; running_instances: number }[];
+    assert.equal(listed.find((a) => a.name === 'hello-node')?.running_instances, 3);
+  });
+
+  test('stop takes the app off the router; start brings it back without staging', async () => {
+    assert.equal((await nap(['stop', 'hello-node'], env)).code, 0);
+    await eventually(async () => (await httpGet(`${platform.routerUrl}/`, { Host: host })).status === 404, 20_000, 'the route to go');
+    const start = await nap(['start', 'hello-node'], env);
+    assert.equal(start.code, 0, start.stderr);
+    await eventually(async () => (await httpGet(`${platform.routerUrl}/`, { Host: host })).status === 200, 60_000, 'the app to be back');
+  });
+
+  test('a static site is staged with the static buildpack', async () => {
+    const push = await nap(['push', 'hello-static', '-p', `${repoRoot}examples/hello-static`], env);
+    assert.equal(push.code, 0, `${push.stdout}\n${push.stderr}`);
+    const res = await eventually(async () => {
+      const r = await httpGet(`${platform.routerUrl}/`, { Host: 'hello-static.nap.localhost' });
+      return r.status === 200 ? r : null;
+    }, 10_000, 'the site to answer');
+    assert.match(res.body, /Hello from a static site on nap/);
+    assert.match(String(res.headers['content-type']), /text\/html/);
+  });
+});

@@ -1,0 +1,37 @@
+// Runs every compiled test of every workspace with node's test runner, one file at a time so
+// end-to-end tests do not fight over the machine's two cores. `--unit` skips integration and e2e.
+import { spawn } from 'node:child_process';
+import { readdirSync, statSync } from 'node:fs';
+import { join, relative } from 'node:path';
+
+const root = new URL('..', import.meta.url).pathname;
+const unitOnly = process.argv.includes('--unit');
+const workspaces = ['libs/common', 'libs/testkit', 'services/controller', 'services/dea', 'services/router', 'services/directory', 'cli', 'bench'];
+
+function find(dir, out = []) {
+  let entries;
+  try {
+    entries = readdirSync(dir);
+  } catch {
+    return out;
+  }
+  for (const name of entries) {
+    const full = join(dir, name);
+    if (statSync(full).isDirectory()) find(full, out);
+    else if (name.endsWith('.test.js')) out.push(full);
+  }
+  return out;
+}
+
+const files = workspaces
+  .flatMap((w) => find(join(root, w, 'dist', 'test')))
+  .filter((f) => !unitOnly || !/\.(e2e|integration)\.test\.js$/.test(f))
+  .map((f) => relative(root, f))
+  .sort((a, b) => Number(/e2e/.test(a)) - Number(/e2e/.test(b)) || a.localeCompare(b));
+
+if (files.length === 0) {
+  console.error('no test files found: run npm run build first');
+  process.exit(1);
+}
+const child = spawn(process.execPath, ['--test', '--test-concurrency=1', '--test-reporter=spec', ...files], { cwd: root, stdio: 'inherit' });
+child.on('close', (code) => process.exit(code ?? 1));
