@@ -1,8 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { connect } from 'nats';
-import { eventually, httpGet, repoRoot, TestPlatform } from '@nap/testkit';
-import { nap } from './cli-runner.js';
+import { eventually, httpGet, nap, repoRoot, TestPlatform } from '@nap/testkit';
 
 describe('nap push, end to end on real NATS, etcd and Docker', () => {
   let platform: TestPlatform;

@@ -22,6 +22,8 @@ export interface PushOptions {
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+/** A grace period that must not keep the CLI alive once everything else is done. */
+const grace = (ms: number) => new Promise((r) => setTimeout(r, ms).unref());
 
 /** nap push: create or update, upload, stage (following the log), wait for instances, print the URL. */
 export async function push(api: ApiClient, out: Output, nameArg: string | undefined, opts: PushOptions): Promise<void> {
@@ -92,10 +94,10 @@ async function startFollowingStaging(api: ApiClient, out: Output, name: string, 
   try {
     const app = await start;
     // Give the log a moment to deliver its last lines, which the directory server sends once staging is done.
-    await Promise.race([following, sleep(1500)]);
+    await Promise.race([following, grace(1500)]);
     return app;
   } catch (err) {
-    await Promise.race([following, sleep(1500)]);
+    await Promise.race([following, grace(1500)]);
     if (err instanceof ApiError && err.status === 422) throw new CliError(`${err.message}\nFix the app and push again; nap logs ${name} --staging shows the whole staging log.`);
     throw err;
   } finally {

@@ -1,5 +1,5 @@
 import { spawn } from 'node:child_process';
-import { repoRoot } from '@nap/testkit';
+import { repoRoot } from './platform.js';
 
 export interface CliResult {
   code: number;
