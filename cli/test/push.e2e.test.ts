@@ -1,4 +1,7 @@
 import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { connect } from 'nats';
 import { eventually, httpGet, nap, repoRoot, TestPlatform } from '@nap/testkit';
@@ -86,5 +89,26 @@ describe('nap push, end to end on real NATS, etcd and Docker', () => {
     }, 10_000, 'the site to answer');
     assert.match(res.body, /Hello from a static site on nap/);
     assert.match(String(res.headers['content-type']), /text\/html/);
+  });
+
+  test('staging that fails says why, exits non-zero, and starts nothing', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'nap-undetectable-'));
+    try {
+      writeFileSync(join(dir, 'README.txt'), 'no buildpack for this');
+      const push = await nap(['push', 'undetectable', '-p', dir], env);
+      assert.notEqual(push.code, 0);
+      assert.match(push.stderr, /no buildpack detected this app; tried: nodejs static/);
+      const app = await nap(['app', 'undetectable', '--json'], env);
+      const shown = JSON.parse(app.stdout) as { package_state: string; instance_details: unknown[] };
+      assert.equal(shown.package_state, 'FAILED');
+      assert.deepEqual(shown.instance_details, []);
+
+      writeFileSync(join(dir, 'package.json'), '{"name": "no-start"}');
+      const noStart = await nap(['push', 'undetectable', '-p', dir], env);
+      assert.notEqual(noStart.code, 0);
+      assert.match(noStart.stderr, /no start command/);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });

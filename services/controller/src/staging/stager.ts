@@ -117,6 +117,9 @@ export class Stager {
     // The app may have been scaled, changed or deleted while it staged: apply the result to what is there now.
     const app = await apps.get(name);
     if (!app) throw new NapError(404, 'app_not_found', `app ${name} was deleted while staging`);
+    if (!('error' in result) && !result.start_command && !app.command) {
+      result = { task_id: taskId, error: 'the app has no start command: add a Procfile with a web: line (or a start script), or push with -c COMMAND' };
+    }
     if (app.staging?.task_id === taskId) app.staging.error = 'error' in result ? result.error : null;
     if ('error' in result) {
       app.package_state = 'FAILED';
