@@ -1,0 +1,53 @@
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, test } from 'node:test';
+import { appBody, readManifest } from '../src/push/manifest.js';
+
+const dir = mkdtempSync(join(tmpdir(), 'nap-manifest-'));
+after(() => rmSync(dir, { recursive: true, force: true }));
+
+test('a Cloud Foundry manifest becomes the app body, and flags win', async () => {
+  writeFileSync(
+    join(dir, 'manifest.yml'),
+    [
+      'applications:',
+      '- name: web',
+      '  instances: 2',
+      '  memory: 512M',
+      '  command: node server.js',
+      '  buildpack: nodejs',
+      '  env: {GREETING: hi, RETRIES: 3}',
+      '  routes: [{route: web.example.com}]',
+      '  health-check-type: http',
+      '  health-check-http-endpoint: /health',
+      '  timeout: 30',
+      '- name: worker',
+    ].join('\n'),
+  );
+  const apps = await readManifest(dir);
+  assert.deepEqual(apps.map((a) => a.name), ['web', 'worker']);
+  assert.deepEqual(appBody(apps[0], {}), {
+    instances: 2,
+    memory: '512M',
+    command: 'node server.js',
+    buildpack: 'nodejs',
+    env: { GREETING: 'hi', RETRIES: '3' },
+    routes: ['web.example.com'],
+    health_check: { type: 'http', endpoint: '/health', timeout_s: 30 },
+  });
+  const overridden = appBody(apps[0], { instances: 5, memory: '1G' });
+  assert.equal(overridden.instances, 5);
+  assert.equal(overridden.memory, '1G');
+});
+
+test('no manifest means no applications; a broken one is a clear error', async () => {
+  const empty = mkdtempSync(join(dir, 'empty-'));
+  assert.deepEqual(await readManifest(empty), []);
+  const broken = mkdtempSync(join(dir, 'broken-'));
+  writeFileSync(join(broken, 'manifest.yml'), 'applications: [{instances: "many"}]');
+  await assert.rejects(readManifest(broken), /manifest\.yml: applications\.0\.instances/);
+  writeFileSync(join(broken, 'manifest.yml'), 'applications: [unclosed');
+  await assert.rejects(readManifest(broken), /not valid YAML/);
+});
