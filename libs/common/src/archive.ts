@@ -28,6 +28,35 @@ function insideRoot(from: string, target: string): string | null {
   return resolved;
 }
 
+/**
+ * Follows `target`, the target of a link at `from`, the way the kernel will once the archive is
+ * extracted: component by component, through the archive's own symbolic links (the lexical check
+ * alone passes `self -> .` plus `up -> self/..`). Null when it leaves the root or loops.
+ */
+function insideRootThroughLinks(from: string, target: string, symlinks: Map<string, string>): string | null {
+  if (posix.isAbsolute(target)) return null;
+  const parts: string[] = [];
+  const queue = [...posix.dirname(from).split('/'), ...target.split('/')];
+  let hops = 0;
+  while (queue.length > 0) {
+    const part = queue.shift() as string;
+    if (part === '' || part === '.') continue;
+    if (part === '..') {
+      if (parts.length === 0) return null;
+      parts.pop();
+      continue;
+    }
+    parts.push(part);
+    const link = symlinks.get(parts.join('/'));
+    if (link !== undefined) {
+      if (++hops > 40 || posix.isAbsolute(link)) return null;
+      parts.pop();
+      queue.unshift(...link.split('/'));
+    }
+  }
+  return parts.join('/');
+}
+
 function checkEntryPath(path: string): string {
   if (path.includes('\0')) throw new UnsafeArchiveError(`entry ${JSON.stringify(path)} has a NUL byte`);
   if (posix.isAbsolute(path) || /^[A-Za-z]:/.test(path)) throw new UnsafeArchiveError(`entry ${JSON.stringify(path)} is an absolute path`);
@@ -47,6 +76,8 @@ export async function inspectArchive(file: string, limits: ArchiveLimits = defau
   let entries = 0;
   let bytes = 0;
   const pending: Promise<void>[] = [];
+  const links: { type: string; path: string; target: string }[] = [];
+  const symlinks = new Map<string, string>();
   await tar.t({
     file,
     strict: true,
@@ -66,6 +97,8 @@ export async function inspectArchive(file: string, limits: ArchiveLimits = defau
           const target = entry.linkpath ?? '';
           const resolved = entry.type === 'SymbolicLink' ? insideRoot(path, target) : insideRoot('x', target);
           if (resolved === null) throw new UnsafeArchiveError(`link ${JSON.stringify(path)} points outside the archive (${target})`);
+          links.push({ type: entry.type, path, target });
+          if (entry.type === 'SymbolicLink') symlinks.set(path.replace(/\/+$/, ''), target);
           lines.push(`${entry.type} ${path} -> ${target}`);
           entry.resume();
           return;
@@ -94,8 +127,15 @@ export async function inspectArchive(file: string, limits: ArchiveLimits = defau
   }).catch((e: Error) => {
     problem ??= new UnsafeArchiveError(`not a readable gzip'd tar: ${e.message}`);
   });
+  // A broken stream (a truncated gzip) can leave an entry that never ends: do not wait for it.
+  if (problem) throw problem;
   await Promise.all(pending);
   if (problem) throw problem;
+  // Links can go through links that come later in the archive, so follow them once all are known.
+  for (const l of links) {
+    const resolved = l.type === 'SymbolicLink' ? insideRootThroughLinks(l.path, l.target, symlinks) : insideRootThroughLinks('x', l.target, symlinks);
+    if (resolved === null) throw new UnsafeArchiveError(`link ${JSON.stringify(l.path)} points outside the archive (${l.target}, through other links)`);
+  }
   lines.sort();
   return { contentHash: createHash('sha256').update(lines.join('\n')).digest('hex'), entries, bytes };
 }

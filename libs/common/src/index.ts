@@ -12,3 +12,4 @@ export * as msg from './bus/schemas.js';
 export * from './etcd.js';
 export * from './service.js';
 export * from './processes.js';
+export * from './records.js';

@@ -39,7 +39,7 @@ export async function startController(settings: Settings, log: Logger): Promise<
   const blobs = await JetStreamBlobstore.open(bus);
 
   const apps = new AppsRepository(etcd);
-  const actual = new ActualInstancesRepository(etcd);
+  const actual = new ActualInstancesRepository(etcd, log);
   const pool = new DeaPool();
   const pending = new PendingStarts();
   const converger = new Converger({ apps, actual, bus, pool, pending, log });

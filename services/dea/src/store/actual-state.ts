@@ -1,24 +1,8 @@
-import { type Etcd3, keys, type Logger } from '@nap/common';
+import { type ActualInstanceRecord, type Etcd3, keys, type Logger } from '@nap/common';
 import type { Lease } from 'etcd3';
 
 /** A DEA's word on one instance; the controller reads these to see what runs where. */
-export interface InstanceRecord {
-  app_id: string;
-  app_name: string;
-  version: string;
-  index: number;
-  instance_id: string;
-  state: string;
-  host: string;
-  port: number;
-  dea_id: string;
-  since: number;
-  started_at: number | null;
-  exit_status: number | null;
-  exit_description: string | null;
-  mem_bytes: number | null;
-  cpu: number | null;
-}
+export type InstanceRecord = ActualInstanceRecord;
 
 /** Seconds without this DEA's keep-alive before etcd drops its records: its instances then count as gone. */
 const LEASE_TTL_S = 10;
