@@ -83,6 +83,8 @@ export class Bus {
   ): Promise<void> {
     const inbox = createInbox();
     return new Promise<void>((resolve, reject) => {
+      // Check the body before subscribing and arming the timer: an invalid one rejects without leaving either behind.
+      schema.parse(body);
       const timer = setTimeout(() => {
         sub.unsubscribe();
         reject(new Error(`no answer on ${subject} within ${Math.round(timeoutMs / 1000)} s`));

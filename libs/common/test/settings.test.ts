@@ -1,0 +1,178 @@
+import { test, describe, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { homedir, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { loadSettings, requireSetting, SettingsError } from '../src/settings.js';
+
+/** Runs loadSettings and returns the SettingsError it must throw. */
+function settingsError(env: NodeJS.ProcessEnv): SettingsError {
+  try {
+    loadSettings(env);
+  } catch (e) {
+    assert.ok(e instanceof SettingsError, `expected a SettingsError, got ${String(e)}`);
+    return e;
+  }
+  assert.fail(`loadSettings(${JSON.stringify(env)}) did not throw`);
+}
+
+describe('loadSettings defaults (CONTRACT §1)', () => {
+  const s = loadSettings({});
+
+  test('ports', () => {
+    assert.equal(s.controllerPort, 9022);
+    assert.equal(s.routerPort, 8080);
+    assert.equal(s.routerStatusPort, 8082);
+    assert.equal(s.directoryPort, 9024);
+  });
+
+  test('urls, domain and home', () => {
+    assert.deepEqual(s.natsUrls, ['nats://127.0.0.1:4222']);
+    assert.deepEqual(s.etcdUrls, ['http://127.0.0.1:2379']);
+    assert.equal(s.domain, 'nap.localhost');
+    assert.equal(s.home, join(homedir(), '.nap'));
+    assert.equal(s.controllerUrl, 'http://127.0.0.1:9022');
+    assert.equal(s.routerUrl, 'http://127.0.0.1:8080');
+    assert.equal(s.directoryUrl, 'http://127.0.0.1:9024');
+  });
+
+  test('DEA', () => {
+    assert.equal(s.deaMemoryMb, 4096);
+    assert.deepEqual(s.deaPortRange, [61000, 64999]);
+    assert.equal(s.deaDir, join(homedir(), '.nap', 'dea'));
+    assert.equal(s.deaHost, '127.0.0.1');
+    assert.equal(s.deaZone, 'default');
+    assert.equal(s.deaId, undefined);
+    assert.equal(s.dockerSocket, '/var/run/docker.sock');
+    assert.equal(s.stackImage, 'nap/stack:bookworm');
+  });
+
+  test('secrets and credentials are unset', () => {
+    assert.equal(s.natsUser, undefined);
+    assert.equal(s.natsPassword, undefined);
+    assert.equal(s.directorySecret, undefined);
+    assert.equal(s.adminToken, undefined);
+    assert.throws(() => requireSetting(s, 'directorySecret', 'NAP_DIRECTORY_SECRET'), (e: Error) => e instanceof SettingsError && /NAP_DIRECTORY_SECRET/.test(e.message));
+  });
+
+  test('an empty variable counts as unset', () => {
+    assert.equal(loadSettings({ NAP_ROUTER_PORT: '' }).routerPort, 8080);
+  });
+});
+
+describe('loadSettings overrides', () => {
+  test('values derived from other settings follow them', () => {
+    const s = loadSettings({ NAP_HOME: '/srv/nap', NAP_DEA_HOST: '10.0.0.5', NAP_DIRECTORY_PORT: '9100', NAP_ROUTER_PORT: '80' });
+    assert.equal(s.home, '/srv/nap');
+    assert.equal(s.deaDir, '/srv/nap/dea');
+    assert.equal(s.directoryUrl, 'http://10.0.0.5:9100');
+    assert.equal(s.routerPort, 80);
+    assert.equal(s.routerUrl, 'http://127.0.0.1:80');
+  });
+
+  test('comma lists split and trim', () => {
+    const s = loadSettings({
+      NAP_NATS_URL: 'nats://a:4222, nats://b:4222,nats://c:4222,',
+      NAP_ETCD_URLS: 'http://e1:2379,https://e2:2379',
+    });
+    assert.deepEqual(s.natsUrls, ['nats://a:4222', 'nats://b:4222', 'nats://c:4222']);
+    assert.deepEqual(s.etcdUrls, ['http://e1:2379', 'https://e2:2379']);
+  });
+
+  test('port range and memory', () => {
+    const s = loadSettings({ NAP_DEA_PORT_RANGE: '20000-20010', NAP_DEA_MEMORY_MB: '512' });
+    assert.deepEqual(s.deaPortRange, [20000, 20010]);
+    assert.equal(s.deaMemoryMb, 512);
+  });
+});
+
+describe('loadSettings rejects bad values, naming the variable', () => {
+  const cases: [string, string][] = [
+    ['NAP_ROUTER_PORT', 'abc'],
+    ['NAP_ROUTER_PORT', '70000'],
+    ['NAP_ROUTER_PORT', '0'],
+    ['NAP_CONTROLLER_PORT', '80.5'],
+    ['NAP_DEA_PORT_RANGE', '5-3'],
+    ['NAP_DEA_PORT_RANGE', '61000'],
+    ['NAP_DEA_PORT_RANGE', '100-200'],
+    ['NAP_NATS_URL', 'http://x'],
+    ['NAP_NATS_URL', 'nats://a:4222,http://b'],
+    ['NAP_ETCD_URLS', 'etcd://x'],
+    ['NAP_DOMAIN', 'Bad_Domain'],
+    ['NAP_DOMAIN', '-x.localhost'],
+    ['NAP_DEA_MEMORY_MB', '-1'],
+    ['NAP_DIRECTORY_SECRET', 'short'],
+    ['NAP_LOG_LEVEL', 'loud'],
+  ];
+  for (const [variable, value] of cases) {
+    test(`${variable}=${value}`, () => {
+      const e = settingsError({ [variable]: value });
+      assert.match(e.message, new RegExp(`${variable}:`));
+      assert.ok(e.message.includes(JSON.stringify(value)), `message shows the value: ${e.message}`);
+      assert.equal(e.problems.length, 1);
+    });
+  }
+
+  test('every problem is reported at once', () => {
+    const e = settingsError({ NAP_ROUTER_PORT: 'abc', NAP_DOMAIN: 'Bad_Domain' });
+    assert.equal(e.problems.length, 2);
+    assert.match(e.message, /NAP_ROUTER_PORT/);
+    assert.match(e.message, /NAP_DOMAIN/);
+  });
+});
+
+describe('NAP_CONFIG', () => {
+  let dir: string;
+  const file = (name: string, text: string) => {
+    const path = join(dir, name);
+    writeFileSync(path, text);
+    return path;
+  };
+  before(() => {
+    dir = mkdtempSync(join(tmpdir(), 'nap-settings-'));
+  });
+  after(() => rmSync(dir, { recursive: true, force: true }));
+
+  test('a YAML file sets keys, and the environment wins over it', () => {
+    const config = file('nap.yml', 'NAP_ROUTER_PORT: 8181\nNAP_DOMAIN: example.test\nNAP_DEA_PORT_RANGE: 30000-30100\nNAP_NATS_URL: nats://n1:4222,nats://n2:4222\n');
+    const fromFile = loadSettings({ NAP_CONFIG: config });
+    assert.equal(fromFile.routerPort, 8181);
+    assert.equal(fromFile.domain, 'example.test');
+    assert.deepEqual(fromFile.deaPortRange, [30000, 30100]);
+    assert.deepEqual(fromFile.natsUrls, ['nats://n1:4222', 'nats://n2:4222']);
+    assert.equal(fromFile.controllerPort, 9022, 'keys the file does not set keep their defaults');
+
+    const both = loadSettings({ NAP_CONFIG: config, NAP_ROUTER_PORT: '9999' });
+    assert.equal(both.routerPort, 9999);
+    assert.equal(both.domain, 'example.test');
+  });
+
+  test('a bad value in the file names the variable', () => {
+    const e = settingsError({ NAP_CONFIG: file('bad-value.yml', 'NAP_ROUTER_PORT: abc\n') });
+    assert.match(e.message, /NAP_ROUTER_PORT/);
+  });
+
+  test('an empty file sets nothing', () => {
+    assert.equal(loadSettings({ NAP_CONFIG: file('empty.yml', '') }).routerPort, 8080);
+  });
+
+  for (const [name, text] of [
+    ['scalar.yml', 'just some words\n'],
+    ['list.yml', '- NAP_ROUTER_PORT\n- 8080\n'],
+    ['broken.yml', 'NAP_ROUTER_PORT: [8080\n  : :\n'],
+  ]) {
+    test(`a file that is not a YAML mapping (${name}) is a clear SettingsError`, () => {
+      const path = file(name, text);
+      const e = settingsError({ NAP_CONFIG: path });
+      assert.match(e.message, /NAP_CONFIG/);
+      assert.ok(e.message.includes(path), `message names the file: ${e.message}`);
+    });
+  }
+
+  test('a missing file is a SettingsError naming it', () => {
+    const path = join(dir, 'does-not-exist.yml');
+    const e = settingsError({ NAP_CONFIG: path });
+    assert.match(e.message, /NAP_CONFIG/);
+    assert.ok(e.message.includes(path));
+  });
+});
