@@ -63,6 +63,7 @@ export async function startDea(settings: Settings, log: Logger): Promise<Running
     host: settings.deaHost,
     instancesDir: dirs.instances,
     stackImage: settings.stackImage,
+    logMaxBytes: settings.instanceLogMaxMb * 1024 * 1024,
     runtime,
     registry,
     store,

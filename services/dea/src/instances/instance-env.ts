@@ -1,7 +1,6 @@
 import type { msg } from '@nap/common';
 
 export const APP_HOME = '/home/vcap/app';
-export const LOGS_DIR = '/home/vcap/logs';
 
 /** CONTRACT §5: what an app sees in its environment. The app's own env comes last and may override PATH, not the platform's. */
 export function instanceEnv(start: msg.DeaStart, host: string, port: number, now = Date.now()): Record<string, string> {

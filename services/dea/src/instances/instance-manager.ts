@@ -7,12 +7,14 @@ import type { RouteAnnouncer } from '../routing/route-announcer.js';
 import { type DockerRuntime, VCAP } from '../runtime/docker-runtime.js';
 import type { ActualStateStore } from '../store/actual-state.js';
 import { type Instance, isLive } from './instance.js';
-import { APP_HOME, instanceEnv, LOGS_DIR } from './instance-env.js';
+import { APP_HOME, instanceEnv } from './instance-env.js';
 import type { InstanceRegistry } from './instance-registry.js';
 import type { PortAllocator } from './port-allocator.js';
 
 /** A crashed instance's directory (its logs) is kept this long: that is when a user wants to read them. */
 const CRASHED_RETENTION_MS = 10 * 60_000;
+/** How long a crashed or stopped container's last output may take to reach its log files. */
+const LOG_DRAIN_MS = 3_000;
 /** Seconds an app gets between SIGTERM and SIGKILL, as Cloud Foundry gives. */
 const STOP_GRACE_S = 10;
 
@@ -21,6 +23,7 @@ export interface InstanceManagerDeps {
   host: string;
   instancesDir: string;
   stackImage: string;
+  logMaxBytes: number;
   runtime: DockerRuntime;
   registry: InstanceRegistry;
   store: ActualStateStore;
@@ -36,6 +39,9 @@ export type StopReason = 'STOPPED' | 'DEA_SHUTDOWN' | 'DEA_EVACUATION';
 
 /** Runs instances: droplet → directory → container → health check → routes, and back down again. */
 export class InstanceManager {
+  /** Log copying per instance: a container is removed only once its last output is in the files. */
+  private readonly logCopies = new Map<string, Promise<void>>();
+
   constructor(private readonly deps: InstanceManagerDeps) {}
 
   async start(start: msg.DeaStart): Promise<void> {
@@ -65,10 +71,10 @@ export class InstanceManager {
         name: `nap-${start.app_name}-${start.index}-${start.instance_id.slice(0, 8)}`,
         image: this.deps.stackImage,
         // The command arrives as $0 so that no quoting of ours can change what the user wrote.
-        cmd: ['/bin/sh', '-c', `cd ${APP_HOME} && exec /bin/sh -c "$0" >>${LOGS_DIR}/stdout.log 2>>${LOGS_DIR}/stderr.log`, start.command],
+        cmd: ['/bin/sh', '-c', `cd ${APP_HOME} && exec /bin/sh -c "$0"`, start.command],
         env: instanceEnv(start, this.deps.host, inst.port),
         workingDir: APP_HOME,
-        binds: [`${inst.dir}/app:${APP_HOME}`, `${inst.dir}/logs:${LOGS_DIR}`],
+        binds: [`${inst.dir}/app:${APP_HOME}`],
         memoryMb: start.limits.memory_mb,
         labels: {
           'nap.kind': 'instance',
@@ -80,6 +86,7 @@ export class InstanceManager {
           'nap.version': start.version,
         },
       });
+      this.copyLogs(inst, inst.containerId);
       void this.watchExit(inst, inst.containerId);
       const healthy = await becameHealthy(start.health_check, this.deps.host, inst.port, () => inst.state === 'STARTING');
       if (inst.state !== 'STARTING') return;
@@ -100,10 +107,27 @@ export class InstanceManager {
     }
   }
 
+  private copyLogs(inst: Instance, containerId: string): void {
+    const logs = join(inst.dir, 'logs');
+    const copy = this.deps.runtime
+      .captureLogs(containerId, { stdout: join(logs, 'stdout.log'), stderr: join(logs, 'stderr.log') }, this.deps.logMaxBytes)
+      .catch((err) => this.deps.log.warn({ err, instance_id: inst.start.instance_id }, 'log capture ended with an error'));
+    this.logCopies.set(inst.start.instance_id, copy);
+  }
+
+  /** Waits (a bounded while) for the last of an instance's output to reach its files. */
+  private async logsCopied(inst: Instance): Promise<void> {
+    const copy = this.logCopies.get(inst.start.instance_id);
+    if (!copy) return;
+    await Promise.race([copy, new Promise((r) => setTimeout(r, LOG_DRAIN_MS).unref())]);
+    this.logCopies.delete(inst.start.instance_id);
+  }
+
   private async prepareDirectory(inst: Instance, droplet: string): Promise<void> {
     await mkdir(join(inst.dir, 'logs'), { recursive: true });
     await extractArchive(droplet, inst.dir, VCAP);
-    for (const d of [inst.dir, join(inst.dir, 'app'), join(inst.dir, 'logs')]) await chown(d, VCAP.uid, VCAP.gid);
+    // The app owns its files; the logs stay the DEA's, so an app cannot rewrite its own history.
+    await chown(join(inst.dir, 'app'), VCAP.uid, VCAP.gid);
   }
 
   private async watchExit(inst: Instance, containerId: string): Promise<void> {
@@ -128,6 +152,7 @@ export class InstanceManager {
     inst.exitStatus = exitStatus;
     inst.exitDescription = description;
     if (wasRunning) this.deps.announcer.unregister(inst);
+    await this.logsCopied(inst);
     this.deps.log.warn({ app: inst.start.app_name, index: inst.start.index, exit_status: exitStatus, description }, 'instance crashed');
     if (inst.containerId) await this.deps.runtime.remove(inst.containerId).catch(() => {});
     if (inst.port !== null) this.deps.ports.release(inst.port);
@@ -148,6 +173,7 @@ export class InstanceManager {
     await this.record(inst).catch(() => {});
     if (inst.containerId) {
       await this.deps.runtime.stop(inst.containerId, STOP_GRACE_S).catch(() => {});
+      await this.logsCopied(inst);
       await this.deps.runtime.remove(inst.containerId).catch(() => {});
     }
     inst.state = 'STOPPED';

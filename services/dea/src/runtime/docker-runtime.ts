@@ -1,4 +1,5 @@
-import type { Writable } from 'node:stream';
+import { Writable } from 'node:stream';
+import { RotatingLog } from './rotating-log.js';
 import Docker from 'dockerode';
 
 /** The user apps and buildpacks run as inside the stack (created by deploy/build-stack). */
@@ -64,6 +65,8 @@ export class DockerRuntime {
         MemorySwap: spec.memoryMb * 1024 * 1024,
         PidsLimit: 4096,
         Init: true,
+        // Docker's own copy of the output is bounded too; the DEA's files are what users read.
+        LogConfig: { Type: 'json-file', Config: { 'max-size': '10m', 'max-file': '2' } },
       },
     });
   }
@@ -104,6 +107,40 @@ export class DockerRuntime {
       return { ...exit, timedOut };
     } finally {
       await container.remove({ force: true }).catch(() => {});
+    }
+  }
+
+  /**
+   * Copies a container's stdout and stderr, as they come, into two rotating log files. Resolves
+   * when the container has ended and every byte it wrote is in the files: an app that crashes at
+   * once still leaves its last words. `sinceS` resumes after a DEA restart without duplicating.
+   */
+  async captureLogs(id: string, files: { stdout: string; stderr: string }, maxBytes: number, sinceS = 0): Promise<void> {
+    const container = this.docker.getContainer(id);
+    const stream = (await container.logs({ follow: true, stdout: true, stderr: true, since: sinceS })) as unknown as NodeJS.ReadableStream;
+    const out = new RotatingLog(files.stdout, maxBytes);
+    const err = new RotatingLog(files.stderr, maxBytes);
+    const sink = (log: RotatingLog) =>
+      new Writable({
+        write(chunk: Buffer, _enc, done) {
+          try {
+            log.write(chunk);
+            done();
+          } catch (e) {
+            done(e as Error);
+          }
+        },
+      });
+    try {
+      await new Promise<void>((resolve, reject) => {
+        this.docker.modem.demuxStream(stream, sink(out), sink(err));
+        stream.once('end', () => resolve());
+        stream.once('close', () => resolve());
+        stream.once('error', reject);
+      });
+    } finally {
+      out.close();
+      err.close();
     }
   }
 
