@@ -43,6 +43,22 @@ export class ApiClient {
     return parse<T>(res.status, await res.text());
   }
 
+  /**
+   * Where a 302 of the API points (a signed directory-server URL). The redirect is not followed
+   * here, so the API token is never sent to another host.
+   */
+  async redirectTarget(path: string): Promise<string> {
+    let res: Response;
+    try {
+      res = await fetch(`${this.api}${path}`, { headers: this.headers(), redirect: 'manual' });
+    } catch (err) {
+      throw new CliError(`cannot reach the nap API at ${this.api} (${(err as Error).message}): is it up? (nap status)`);
+    }
+    const location = res.headers.get('location');
+    if (res.status === 302 && location) return location;
+    return parse<never>(res.status >= 400 ? res.status : 502, await res.text());
+  }
+
   /** Streams a file as the body of a PUT, reporting bytes sent. */
   upload<T>(path: string, file: string, onProgress: (sent: number, total: number) => void): Promise<T> {
     const total = statSync(file).size;

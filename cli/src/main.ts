@@ -1,6 +1,9 @@
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { ApiClient } from './api-client.js';
 import { listApps, scaleApp, showApp, startApp, stopApp } from './commands/apps.js';
+import { events } from './commands/events.js';
+import { files } from './commands/files.js';
+import { logs } from './commands/logs.js';
 import { push } from './commands/push.js';
 import { login, targetApi, whoami } from './commands/session.js';
 import { CliError } from './config.js';
@@ -56,6 +59,26 @@ program
     if (o.instances === undefined && o.memory === undefined) throw new CliError('say what to scale: -i N and/or -m SIZE');
     await scaleApp(await api(), out(), name, o);
   });
+
+program
+  .command('logs')
+  .argument('<name>')
+  .option('-i, --instance <index>', 'only this instance', count)
+  .option('--recent', 'recent lines, then stop (the default)')
+  .option('-f, --follow', 'keep following, including instances that start later')
+  .option('--staging', 'the log of the latest staging')
+  .description("an app's logs: recent lines of every instance, merged by time")
+  .action(async (name: string, o: { instance?: number; follow?: boolean; staging?: boolean }) =>
+    logs(await api(), out(), name, { instance: o.instance, follow: Boolean(o.follow), staging: Boolean(o.staging) }),
+  );
+program
+  .command('files')
+  .argument('<name>')
+  .argument('[path]', 'a path inside the instance directory, e.g. logs/ or app/package.json')
+  .option('-i, --instance <index>', 'instance index', count, 0)
+  .description("list or read an instance's files")
+  .action(async (name: string, path: string | undefined, o: { instance: number }) => files(await api(), out(), name, path, o.instance));
+program.command('events').argument('<name>').description("an app's history, newest first").action(async (name: string) => events(await api(), out(), name));
 
 program.command('up').option('--no-setup', 'skip deploy/setup').description('bring a whole nap up on this node').action((o: { setup: boolean }) => up(out(), o));
 program.command('down').description('stop what nap up started').action(() => down(out()));

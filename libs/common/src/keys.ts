@@ -12,6 +12,8 @@ export const keys = {
   actualInstances: () => `${root}/actual/`,
   dea: (deaId: string) => `${root}/deas/${deaId}`,
   deas: () => `${root}/deas/`,
+  events: (appId: string) => `${root}/events/${appId}/`,
+  event: (appId: string, id: string) => `${root}/events/${appId}/${id}`,
   route: (host: string) => `${root}/routes/${host}`,
   routes: () => `${root}/routes/`,
 } as const;

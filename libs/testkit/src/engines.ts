@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { mkdir, mkdtemp, rm } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { etcdArgs, freePort, isAlive, natsServerArgs, spawnDetached, stopPid, waitForPort } from '@nap/common';
@@ -15,7 +15,26 @@ export interface Engines {
   stop(): Promise<void>;
 }
 
-export async function startEngines(): Promise<Engines> {
+/**
+ * A free port can be taken by someone else between our check and the engine binding it; then the
+ * engine dies at once, and a second try with new ports is all it takes.
+ */
+export async function startEngines(attempts = 3): Promise<Engines> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await startEnginesOnce();
+    } catch (err) {
+      if (attempt >= attempts) throw err;
+    }
+  }
+}
+
+async function tail(file: string): Promise<string> {
+  const text = await readFile(file, 'utf8').catch(() => '');
+  return text.trimEnd().split('\n').slice(-10).join('\n');
+}
+
+async function startEnginesOnce(): Promise<Engines> {
   const dir = await mkdtemp(join(tmpdir(), 'nap-engines-'));
   await mkdir(join(dir, 'logs'));
   const natsPort = await freePort();
@@ -37,8 +56,12 @@ export async function startEngines(): Promise<Engines> {
       logFile: join(dir, 'logs', 'etcd.log'),
     });
     pids.push(etcd);
-    if (!(await waitForPort('127.0.0.1', natsPort, 15_000, () => isAlive(nats)))) throw new Error(`nats-server did not start (see ${dir}/logs/nats.log)`);
-    if (!(await waitForPort('127.0.0.1', etcdPort, 15_000, () => isAlive(etcd)))) throw new Error(`etcd did not start (see ${dir}/logs/etcd.log)`);
+    if (!(await waitForPort('127.0.0.1', natsPort, 15_000, () => isAlive(nats)))) {
+      throw new Error(`nats-server did not start:\n${await tail(join(dir, 'logs', 'nats.log'))}`);
+    }
+    if (!(await waitForPort('127.0.0.1', etcdPort, 15_000, () => isAlive(etcd)))) {
+      throw new Error(`etcd did not start:\n${await tail(join(dir, 'logs', 'etcd.log'))}`);
+    }
   } catch (err) {
     await stop();
     throw err;

@@ -15,6 +15,7 @@ import { deasRouter } from './api/deas-router.js';
 import { errorHandler, notFoundHandler } from './api/errors.js';
 import { healthRouter } from './api/health-router.js';
 import { infoRouter, whoamiRouter } from './api/info-router.js';
+import { instanceFilesRouter } from './api/instance-files-router.js';
 import { bearerAuth } from './auth/bearer.js';
 import { Converger } from './health/converger.js';
 import { PendingStarts } from './health/pending-starts.js';
@@ -22,6 +23,7 @@ import { DeaPool } from './placement/dea-pool.js';
 import { Stager } from './staging/stager.js';
 import { ActualInstancesRepository } from './store/actual-instances.js';
 import { AppsRepository } from './store/apps-repository.js';
+import { EventsRepository } from './store/events-repository.js';
 
 export interface RunningController {
   port: number;
@@ -42,14 +44,22 @@ export async function startController(settings: Settings, log: Logger): Promise<
   const actual = new ActualInstancesRepository(etcd, log);
   const pool = new DeaPool();
   const pending = new PendingStarts();
+  const events = new EventsRepository(etcd, log);
   const converger = new Converger({ apps, actual, bus, pool, pending, log });
-  const stager = new Stager({ bus, pool, apps, pending, log, stagingTimeoutS: settings.stagingTimeoutS });
+  const stager = new Stager({ bus, pool, apps, pending, events, log, stagingTimeoutS: settings.stagingTimeoutS });
 
   bus.subscribe(subjects.deaAdvertise, msg.DeaAdvertise, (advert) => pool.update(advert));
   bus.subscribe(subjects.dropletExited, msg.DropletExited, async (exited) => {
     if (exited.reason !== 'CRASHED') return;
     const app = (await apps.list()).find((a) => a.id === exited.app_id);
-    if (app) await converger.converge(app.name);
+    if (!app) return;
+    await events.record(app.id, 'crashed', 'system', {
+      index: exited.index,
+      instance_id: exited.instance_id,
+      exit_status: exited.exit_status,
+      exit_description: exited.exit_description,
+    });
+    await converger.converge(app.name);
   });
   bus.publish(subjects.deaLocate, msg.Empty, {});
   converger.startLoop(CONVERGENCE_INTERVAL_MS);
@@ -61,7 +71,8 @@ export async function startController(settings: Settings, log: Logger): Promise<
   http.use('/v1', bearerAuth(adminToken));
   http.use(whoamiRouter());
   http.use(deasRouter(pool));
-  http.use(appsRouter({ settings, apps, actual, blobs, stager, converger, directorySecret }));
+  http.use(appsRouter({ settings, apps, actual, blobs, stager, converger, events, directorySecret }));
+  http.use(instanceFilesRouter({ apps, actual, pool, directorySecret }));
   http.use(notFoundHandler);
   http.use(errorHandler(log));
 

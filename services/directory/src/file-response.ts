@@ -27,14 +27,17 @@ export async function sendOpenedFile(req: Request, res: Response, file: OpenedEn
 
   let start = 0;
   let end = size - 1;
-  const ranges = req.range(size, { combine: true });
+  // RFC 9110 §14.1.2: a suffix longer than the file means the whole file (range-parser calls it
+  // unsatisfiable). `nap logs` asks for the last 64 KB of logs that are often shorter.
+  const suffix = /^bytes=-(\d+)$/.exec(req.headers.range ?? '');
+  const ranges = suffix && Number(suffix[1]) >= size && size > 0 ? [{ start: 0, end: size - 1 }] : req.range(size, { combine: true });
   if (ranges === -1) {
     await file.handle.close();
     res.status(416).setHeader('Content-Range', `bytes */${size}`);
     res.end();
     return;
   }
-  if (Array.isArray(ranges) && ranges.type === 'bytes' && ranges.length === 1) {
+  if (Array.isArray(ranges) && (!('type' in ranges) || ranges.type === 'bytes') && ranges.length === 1) {
     start = ranges[0].start;
     end = ranges[0].end;
     res.status(206).setHeader('Content-Range', `bytes ${start}-${end}/${size}`);

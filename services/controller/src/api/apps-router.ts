@@ -8,9 +8,7 @@ import {
   blobKeys,
   conflict,
   inspectArchive,
-  isAppName,
   NapError,
-  notFound,
   type Settings,
   UnsafeArchiveError,
 } from '@nap/common';
@@ -22,6 +20,8 @@ import type { Converger } from '../health/converger.js';
 import type { Stager } from '../staging/stager.js';
 import type { ActualInstancesRepository } from '../store/actual-instances.js';
 import type { AppsRepository } from '../store/apps-repository.js';
+import type { EventsRepository } from '../store/events-repository.js';
+import { appName, loadApp } from './app-lookup.js';
 import { receiveBody } from './upload.js';
 
 export interface AppsRouterDeps {
@@ -31,14 +31,20 @@ export interface AppsRouterDeps {
   blobs: Blobstore;
   stager: Stager;
   converger: Converger;
+  events: EventsRepository;
   directorySecret: string;
 }
 
-function appName(req: Request): string {
-  const name = String(req.params.name);
-  if (!isAppName(name)) throw badRequest('invalid_app_name', `${JSON.stringify(name)} is not a valid app name: use 1-63 lowercase letters, digits and -, not starting or ending with -`);
-  return name;
+function actorOf(req: Request): string {
+  return req.caller?.name ?? 'unknown';
 }
+
+/** The fields of an update that changed anything, for the `updated` event. */
+function changedFields(before: AppRecord, after: AppRecord): string[] {
+  const fields = ['memory_mb', 'disk_mb', 'command', 'buildpack', 'env', 'routes', 'health_check', 'stack'] as const;
+  return fields.filter((f) => JSON.stringify(before[f]) !== JSON.stringify(after[f]));
+}
+
 
 /** Fields that change what runs: a change makes a new version, whose instances replace the old ones. */
 function changesWhatRuns(before: AppRecord, after: AppRecord): boolean {
@@ -65,15 +71,11 @@ function applyUpdate(app: AppRecord, update: AppUpdate): void {
 }
 
 export function appsRouter(deps: AppsRouterDeps): Router {
-  const { settings, apps, actual, blobs, stager, converger, directorySecret } = deps;
+  const { settings, apps, actual, blobs, stager, converger, events, directorySecret } = deps;
   const router = Router();
   const json = express.json({ limit: '1mb' });
 
-  async function load(name: string): Promise<AppRecord> {
-    const app = await apps.get(name);
-    if (!app) throw notFound('app_not_found', `app ${name} does not exist: create it with nap push ${name}`);
-    return app;
-  }
+  const load = (name: string) => loadApp(apps, name);
 
   async function present(app: AppRecord) {
     return presentApp(app, await actual.ofApp(app.id), directorySecret);
@@ -117,6 +119,7 @@ export function appsRouter(deps: AppsRouterDeps): Router {
       };
       applyUpdate(app, update);
       if (!(await apps.create(app))) throw conflict('app_exists', `app ${name} was just created by someone else`);
+      await events.record(app.id, 'created', actorOf(req), { instances: app.instances, memory_mb: app.memory_mb });
       res.status(201).json(await present(app));
       return;
     }
@@ -124,6 +127,11 @@ export function appsRouter(deps: AppsRouterDeps): Router {
     applyUpdate(existing, update);
     if (changesWhatRuns(before, existing)) existing.version = randomUUID();
     await apps.save(existing);
+    if (before.instances !== existing.instances) {
+      await events.record(existing.id, 'scaled', actorOf(req), { from: before.instances, to: existing.instances });
+    }
+    const changed = changedFields(before, existing);
+    if (changed.length > 0) await events.record(existing.id, 'updated', actorOf(req), { fields: changed });
     await converger.converge(name);
     res.json(await present(existing));
   });
@@ -166,8 +174,9 @@ export function appsRouter(deps: AppsRouterDeps): Router {
     if (app.state !== 'STARTED') {
       app.state = 'STARTED';
       await apps.save(app);
+      await events.record(app.id, 'started', actorOf(req));
     }
-    if (app.droplet?.source_hash !== app.package.hash) app = await stager.stage(app);
+    if (app.droplet?.source_hash !== app.package.hash) app = await stager.stage(app, actorOf(req));
     await converger.converge(name);
     res.json(await present((await apps.get(name)) ?? app));
   });
@@ -175,8 +184,10 @@ export function appsRouter(deps: AppsRouterDeps): Router {
   router.post('/v1/apps/:name/stop', async (req, res) => {
     const name = appName(req);
     const app = await load(name);
+    const wasStarted = app.state === 'STARTED';
     app.state = 'STOPPED';
     await apps.save(app);
+    if (wasStarted) await events.record(app.id, 'stopped', actorOf(req));
     await converger.converge(name);
     res.json(await present(app));
   });
@@ -185,6 +196,11 @@ export function appsRouter(deps: AppsRouterDeps): Router {
     const app = await load(appName(req));
     const now = Date.now();
     res.json((await actual.ofApp(app.id)).map((i) => presentInstance(i, now)));
+  });
+
+  router.get('/v1/apps/:name/events', async (req, res) => {
+    const app = await load(appName(req));
+    res.json(await events.list(app.id));
   });
 
   return router;

@@ -5,6 +5,7 @@ import type { PendingStarts } from '../health/pending-starts.js';
 import type { DeaPool } from '../placement/dea-pool.js';
 import { startMessageFor } from '../placement/start-message.js';
 import type { AppsRepository } from '../store/apps-repository.js';
+import type { EventsRepository } from '../store/events-repository.js';
 
 /** Staging gets at least this much memory: npm install of a middling app needs it even when the app does not. */
 const STAGING_MIN_MEMORY_MB = 1024;
@@ -14,6 +15,7 @@ export interface StagerDeps {
   pool: DeaPool;
   apps: AppsRepository;
   pending: PendingStarts;
+  events: EventsRepository;
   log: Logger;
   stagingTimeoutS: number;
 }
@@ -29,18 +31,18 @@ export class Stager {
   constructor(private readonly deps: StagerDeps) {}
 
   /** Stages unless the droplet already comes from the current package; concurrent calls share one staging. */
-  stage(app: AppRecord): Promise<AppRecord> {
+  stage(app: AppRecord, actor: string): Promise<AppRecord> {
     if (!app.package) return Promise.reject(new NapError(409, 'no_bits', `app ${app.name} has no bits: run nap push`));
     const key = `${app.id}/${app.package.hash}`;
     let running = this.inFlight.get(key);
     if (!running) {
-      running = this.run(app).finally(() => this.inFlight.delete(key));
+      running = this.run(app, actor).finally(() => this.inFlight.delete(key));
       this.inFlight.set(key, running);
     }
     return running;
   }
 
-  private async run(app: AppRecord): Promise<AppRecord> {
+  private async run(app: AppRecord, actor: string): Promise<AppRecord> {
     const { bus, pool, apps, pending, log } = this.deps;
     const pkg = app.package!;
     const memory = Math.max(app.memory_mb, STAGING_MIN_MEMORY_MB);
@@ -95,7 +97,7 @@ export class Stager {
     }
     await savingLogUrl;
     pending.clear(app.id, version, 0);
-    return this.finish(app.name, taskId, pkg.hash, version, startsInstance0, result!);
+    return this.finish(app.name, taskId, pkg.hash, version, startsInstance0, result!, actor);
   }
 
   private async recordLogUrl(name: string, taskId: string, logUrl: string): Promise<void> {
@@ -112,8 +114,9 @@ export class Stager {
     version: string,
     startedInstance0: boolean,
     result: msg.StagingSucceeded | msg.StagingFailed,
+    actor: string,
   ): Promise<AppRecord> {
-    const { apps, log, pending } = this.deps;
+    const { apps, log, pending, events } = this.deps;
     // The app may have been scaled, changed or deleted while it staged: apply the result to what is there now.
     const app = await apps.get(name);
     if (!app) throw new NapError(404, 'app_not_found', `app ${name} was deleted while staging`);
@@ -125,6 +128,7 @@ export class Stager {
       app.package_state = 'FAILED';
       await apps.save(app);
       log.warn({ app: name, task_id: taskId, error: result.error }, 'staging failed');
+      await events.record(app.id, 'staging_failed', actor, { task_id: taskId, error: result.error });
       throw stagingFailed(`staging ${name} failed: ${result.error}`);
     }
     app.droplet = {
@@ -141,6 +145,12 @@ export class Stager {
     // Instance 0 is starting on the staging DEA: keep convergence from starting it again until its record shows.
     if (startedInstance0) pending.add(app.id, version, 0);
     log.info({ app: name, task_id: taskId, droplet: result.droplet_hash, buildpack: result.detected_buildpack }, 'staged');
+    await events.record(app.id, 'staged', actor, {
+      task_id: taskId,
+      droplet_hash: result.droplet_hash,
+      buildpack: result.detected_buildpack,
+      start_command: result.start_command,
+    });
     return app;
   }
 }

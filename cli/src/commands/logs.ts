@@ -1,0 +1,101 @@
+import type { ApiClient } from '../api-client.js';
+import type { InstanceView } from '../app-types.js';
+import { followUrl } from '../follow.js';
+import { formatLine, LineSplitter, type LogLine, mergeByTime, parseLogText } from '../logs/log-lines.js';
+import type { Output } from '../output.js';
+
+/** How much of the end of each log file `--recent` reads. */
+const RECENT_BYTES = 64 * 1024;
+const RECENT_LINES = 200;
+const NEW_INSTANCE_POLL_MS = 1000;
+
+export interface LogsOptions {
+  instance?: number;
+  follow: boolean;
+  staging: boolean;
+}
+
+const streams = [
+  { file: 'stdout', tag: 'out' },
+  { file: 'stderr', tag: 'err' },
+] as const;
+
+interface Source {
+  instanceId: string;
+  file: 'stdout' | 'stderr';
+  label: string;
+}
+
+function sourcesOf(instances: InstanceView[], only?: number): Source[] {
+  return instances
+    .filter((i) => only === undefined || i.index === only)
+    .flatMap((i) => streams.map((s) => ({ instanceId: i.instance_id, file: s.file, label: `${i.index}/${s.tag}` })));
+}
+
+async function signedLogUrl(api: ApiClient, app: string, source: Source, tail: boolean): Promise<string> {
+  return api.redirectTarget(`/v1/apps/${app}/logs?instance=${source.instanceId}&file=${source.file}${tail ? '&tail=true' : ''}`);
+}
+
+/** The last lines of one log, and where the file ended, so following can start right there. */
+async function recentOf(api: ApiClient, app: string, source: Source): Promise<{ lines: LogLine[]; end: number }> {
+  const res = await fetch(await signedLogUrl(api, app, source, false), { headers: { Range: `bytes=-${RECENT_BYTES}` } });
+  if (res.status === 416) return { lines: [], end: 0 };
+  if (!res.ok) return { lines: [], end: 0 };
+  const text = await res.text();
+  const range = /bytes (\d+)-(\d+)\/(\d+)/.exec(res.headers.get('content-range') ?? '');
+  const start = range ? Number(range[1]) : 0;
+  const end = range ? Number(range[3]) : Buffer.byteLength(text);
+  return { lines: parseLogText(text, source.label, start > 0), end };
+}
+
+/** nap logs: recent lines of every instance, merged by time; with --follow, then what comes, from new instances too. */
+export async function logs(api: ApiClient, out: Output, app: string, opts: LogsOptions): Promise<void> {
+  if (opts.staging) {
+    const url = await api.redirectTarget(`/v1/apps/${app}/logs?file=staging${opts.follow ? '&tail=true' : ''}`);
+    await followUrl(url, (text) => process.stdout.write(text), new AbortController().signal);
+    return;
+  }
+  const instances = await api.call<InstanceView[]>('GET', `/v1/apps/${app}/instances`);
+  const sources = sourcesOf(instances, opts.instance);
+  const recent = await Promise.all(sources.map((s) => recentOf(api, app, s)));
+  const merged = mergeByTime(recent.map((r) => r.lines)).slice(-RECENT_LINES);
+  if (out.json && !opts.follow) {
+    out.result('', merged);
+    return;
+  }
+  for (const line of merged) process.stdout.write(`${formatLine(line)}\n`);
+  if (!opts.follow) {
+    if (sources.length === 0) out.progress(`${app} has no instances${opts.instance !== undefined ? ` at index ${opts.instance}` : ''}`);
+    return;
+  }
+
+  const stop = new AbortController();
+  process.once('SIGINT', () => stop.abort());
+  process.once('SIGTERM', () => stop.abort());
+  const followed = new Set<string>();
+  const follow = (source: Source, from: number) => {
+    const key = `${source.instanceId}/${source.file}`;
+    if (followed.has(key)) return;
+    followed.add(key);
+    const lines = new LineSplitter();
+    void (async () => {
+      const url = await signedLogUrl(api, app, source, true).catch(() => null);
+      if (!url) return;
+      await followUrl(
+        url,
+        (text) => {
+          for (const l of lines.push(text)) for (const parsed of parseLogText(l, source.label, false)) process.stdout.write(`${out.json ? JSON.stringify(parsed) : formatLine(parsed)}\n`);
+        },
+        stop.signal,
+        { Range: `bytes=${from}-` },
+      );
+    })();
+  };
+  sources.forEach((s, i) => follow(s, recent[i].end));
+  // New instances (scaling, a crash's replacement) are followed from their first line.
+  while (!stop.signal.aborted) {
+    await new Promise((r) => setTimeout(r, NEW_INSTANCE_POLL_MS));
+    const now = await api.call<InstanceView[]>('GET', `/v1/apps/${app}/instances`).catch(() => []);
+    for (const s of sourcesOf(now, opts.instance)) follow(s, 0);
+  }
+}

@@ -1,0 +1,27 @@
+// GET /say?text=T prints T on stdout; /crash?text=T prints "last words: T" on stderr and exits 3;
+// /flood?lines=N prints N long lines.
+const http = require('http');
+
+console.log(`log-demo started on port ${process.env.PORT}`);
+console.error('log-demo says hello on stderr');
+
+http
+  .createServer((req, res) => {
+    const url = new URL(req.url, 'http://localhost');
+    const text = url.searchParams.get('text') || '';
+    if (url.pathname === '/say') {
+      console.log(text);
+      res.end('said\n');
+    } else if (url.pathname === '/crash') {
+      console.error(`last words: ${text || 'goodbye'}`);
+      res.end('crashing\n');
+      setTimeout(() => process.exit(3), 50);
+    } else if (url.pathname === '/flood') {
+      const lines = Math.min(Number(url.searchParams.get('lines')) || 1000, 1_000_000);
+      for (let i = 0; i < lines; i++) console.log(`flood line ${i} ${'x'.repeat(80)}`);
+      res.end('flooded\n');
+    } else {
+      res.end('log-demo\n');
+    }
+  })
+  .listen(Number(process.env.PORT));

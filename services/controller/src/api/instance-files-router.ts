@@ -1,0 +1,78 @@
+import { badRequest, notFound, signedUrl } from '@nap/common';
+import { type Request, type Response, Router } from 'express';
+import type { AppRecord } from '../apps/app-record.js';
+import type { DeaPool } from '../placement/dea-pool.js';
+import type { ActualInstance, ActualInstancesRepository } from '../store/actual-instances.js';
+import type { AppsRepository } from '../store/apps-repository.js';
+import { appName, loadApp } from './app-lookup.js';
+
+export interface InstanceFilesDeps {
+  apps: AppsRepository;
+  actual: ActualInstancesRepository;
+  pool: DeaPool;
+  directorySecret: string;
+}
+
+const logFiles = { stdout: 'logs/stdout.log', stderr: 'logs/stderr.log' } as const;
+
+const stateRank: Record<string, number> = { RUNNING: 0, STARTING: 1, CRASHED: 2, STOPPING: 3, STOPPED: 4 };
+
+/**
+ * `instance` is an index or an instance id. For an index with several instances (a replacement
+ * starting, an old one crashed) the one to read is the live one of the current version, else the
+ * most recent: after a crash that is the crashed one, whose last words are what the user wants.
+ */
+function pickInstance(app: AppRecord, instances: ActualInstance[], wanted: string): ActualInstance {
+  const byId = instances.find((i) => i.instance_id === wanted);
+  if (byId) return byId;
+  if (!/^\d+$/.test(wanted)) throw notFound('instance_not_found', `app ${app.name} has no instance ${wanted}: see nap app ${app.name}`);
+  const atIndex = instances.filter((i) => i.index === Number(wanted));
+  if (atIndex.length === 0) throw notFound('instance_not_found', `app ${app.name} has no instance at index ${wanted}: see nap app ${app.name}`);
+  return atIndex.sort(
+    (a, b) =>
+      Number(b.version === app.version) - Number(a.version === app.version) ||
+      (stateRank[a.state] ?? 9) - (stateRank[b.state] ?? 9) ||
+      b.since - a.since,
+  )[0];
+}
+
+/**
+ * Logs and files of instances: the controller never reads them itself, it answers 302 with a URL
+ * on the directory server of the instance's node, signed and short-lived (CONTRACT §7).
+ */
+export function instanceFilesRouter(deps: InstanceFilesDeps): Router {
+  const { apps, actual, pool, directorySecret } = deps;
+  const router = Router();
+
+  function redirectToInstanceFile(res: Response, inst: ActualInstance, path: string, tail: boolean): void {
+    const dea = pool.get(inst.dea_id);
+    if (!dea) throw notFound('instance_not_found', `the node of instance ${inst.index} (DEA ${inst.dea_id}) is gone, and its files with it`);
+    res.redirect(302, signedUrl(directorySecret, dea.directory_url, { kind: 'instance', instanceId: inst.instance_id }, path, { tail }));
+  }
+
+  router.get('/v1/apps/:name/logs', async (req, res) => {
+    const app = await loadApp(apps, appName(req));
+    const file = String(req.query.file ?? 'stdout');
+    const tail = req.query.tail === 'true';
+    if (file === 'staging') {
+      if (!app.staging?.log_url) throw notFound('no_staging_log', `app ${app.name} has not been staged yet: run nap push ${app.name}`);
+      const origin = new URL(app.staging.log_url).origin;
+      res.redirect(302, signedUrl(directorySecret, origin, { kind: 'staging', taskId: app.staging.task_id }, 'staging.log', { tail }));
+      return;
+    }
+    if (file !== 'stdout' && file !== 'stderr') throw badRequest('invalid_file', 'file must be stdout, stderr or staging');
+    const inst = pickInstance(app, await actual.ofApp(app.id), String(req.query.instance ?? '0'));
+    redirectToInstanceFile(res, inst, logFiles[file], tail);
+  });
+
+  const files = async (req: Request, res: Response) => {
+    const app = await loadApp(apps, appName(req));
+    const inst = pickInstance(app, await actual.ofApp(app.id), String(req.params.index));
+    const segments = req.params.path as unknown as string[] | undefined;
+    redirectToInstanceFile(res, inst, (segments ?? []).join('/'), req.query.tail === 'true');
+  };
+  router.get('/v1/apps/:name/instances/:index/files', files);
+  router.get('/v1/apps/:name/instances/:index/files/*path', files);
+
+  return router;
+}

@@ -1,0 +1,56 @@
+import { randomBytes } from 'node:crypto';
+import { type Etcd3, keys, type Logger } from '@nap/common';
+
+export const eventTypes = ['created', 'updated', 'staged', 'staging_failed', 'started', 'stopped', 'crashed', 'scaled', 'deleted'] as const;
+export type EventType = (typeof eventTypes)[number];
+
+export interface AppEvent {
+  time: string;
+  type: EventType;
+  actor: string;
+  detail: Record<string, unknown>;
+}
+
+/** Events kept per app; older ones are dropped so a crash-looping app cannot grow etcd without end. */
+export const EVENTS_KEPT = 200;
+
+/**
+ * An app's history in etcd, one key per event. Keys sort by time (zero-padded milliseconds, then
+ * a random tail so two events in the same millisecond both stay).
+ */
+export class EventsRepository {
+  constructor(
+    private readonly etcd: Etcd3,
+    private readonly log: Logger,
+  ) {}
+
+  /** Never fails the operation it records: a lost event is logged, the user's request still succeeds. */
+  async record(appId: string, type: EventType, actor: string, detail: Record<string, unknown> = {}): Promise<void> {
+    const now = Date.now();
+    const id = `${String(now).padStart(15, '0')}-${randomBytes(4).toString('hex')}`;
+    const event: AppEvent = { time: new Date(now).toISOString(), type, actor, detail };
+    try {
+      await this.etcd.put(keys.event(appId, id)).value(JSON.stringify(event));
+      const all = await this.etcd.getAll().prefix(keys.events(appId)).keys();
+      if (all.length > EVENTS_KEPT) {
+        const oldest = all.sort().slice(0, all.length - EVENTS_KEPT);
+        await Promise.all(oldest.map((k) => this.etcd.delete().key(k)));
+      }
+    } catch (err) {
+      this.log.warn({ err, app_id: appId, type }, 'could not record an event');
+    }
+  }
+
+  /** Newest first. */
+  async list(appId: string, limit = EVENTS_KEPT): Promise<AppEvent[]> {
+    const all = await this.etcd.getAll().prefix(keys.events(appId)).strings();
+    return Object.entries(all)
+      .sort(([a], [b]) => (a < b ? 1 : -1))
+      .slice(0, limit)
+      .map(([, raw]) => JSON.parse(raw) as AppEvent);
+  }
+
+  async deleteAll(appId: string): Promise<void> {
+    await this.etcd.delete().prefix(keys.events(appId));
+  }
+}
