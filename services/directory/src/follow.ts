@@ -34,14 +34,24 @@ export interface Follow {
 }
 
 /**
- * `tail=true`: sends the file from its beginning, then whatever is appended, until the writer has
+ * `tail=true`: sends the file from byte `startAt` (its beginning unless asked otherwise; the caller
+ * clamps it to the size it opened), then whatever is appended, until the writer has
  * finished or the client goes away. Like `tail -F`: a file that shrinks (truncation) or is replaced
  * at its path (rotation: another inode) is read again from its beginning, after the rest of the old
  * one has been sent. Reads are serialised; the response's back-pressure is respected.
  */
-export function followFile(first: FollowedFile, out: ServerResponse, source: FollowSource, log: Logger, pollMs = FOLLOW_POLL_MS): Follow {
+export function followFile(
+  first: FollowedFile,
+  out: ServerResponse,
+  source: FollowSource,
+  log: Logger,
+  pollMs = FOLLOW_POLL_MS,
+  startAt = 0,
+): Follow {
   let current = first;
-  let position = 0;
+  // Where the next read starts. Past the end the first catch-up finds the file "truncated" and
+  // starts over from 0, so the caller clamps startAt to the size it saw when opening.
+  let position = Math.max(0, Math.floor(startAt));
   let watcher: FSWatcher | undefined;
   let stopping = false;
   let catchingUp = false;

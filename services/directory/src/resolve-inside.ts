@@ -46,7 +46,8 @@ function errorCode(err: unknown): string | undefined {
 
 function refusalFor(err: unknown, what: 'resource' | 'path'): Refusal {
   const code = errorCode(err);
-  if (code === 'ENOENT' || code === 'ENOTDIR') return { outcome: 'missing', what };
+  // A name longer than the filesystem allows cannot exist either.
+  if (code === 'ENOENT' || code === 'ENOTDIR' || code === 'ENAMETOOLONG') return { outcome: 'missing', what };
   if (code === 'ELOOP') return { outcome: 'outside', reason: 'too many symlinks' };
   if (code === 'EACCES' || code === 'EPERM' || code === 'ENXIO') return { outcome: 'outside', reason: `not readable (${code})` };
   throw err;

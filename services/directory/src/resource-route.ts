@@ -4,12 +4,15 @@ import { forbidden, notFound, type DirectoryResource, type Logger } from '@nap/c
 import { sendOpenedFile, setUntrustedContentHeaders } from './file-response.js';
 import { followFile, type Follow, type FollowedFile } from './follow.js';
 import { directoryListing } from './listing.js';
+import type { InstanceSnapshot } from './instance-snapshot.js';
 import { descriptorPath, openInside } from './resolve-inside.js';
-import { describeResource, resourceNotFound, resourceRoot, stagingDoneFile } from './resources.js';
+import { describeResource, locateResource, resourceNotFound, stagingDoneFile, stillInInstancesRoot } from './resources.js';
 import { signedRequestOf } from './signature-check.js';
 
 export interface ResourceRouteOptions {
   deaDir: string;
+  /** The DEA's instance snapshot: the only source of which instances exist and where. */
+  snapshot: InstanceSnapshot;
   log: Logger;
   /** Every follow in progress, so that shutting down can end them cleanly. */
   follows: Set<Follow>;
@@ -26,22 +29,38 @@ async function exists(path: string): Promise<boolean> {
 }
 
 /**
- * When a followed file will grow no more: a staging log once the DEA has written `done`; either
- * kind once its directory is gone (the instance was stopped, the task cleaned up), so that no
- * follow outlives what it follows.
+ * When a followed file will grow no more: a staging log once the DEA has written `done`; an
+ * instance's once the DEA's snapshot no longer lists it (it was cleaned up); either kind once its
+ * directory is gone, so that no follow outlives what it follows.
  */
-function writerFinished(resource: DirectoryResource, realRoot: string): () => Promise<boolean> {
+function writerFinished(resource: DirectoryResource, realRoot: string, snapshot: InstanceSnapshot): () => Promise<boolean> {
   return async () => {
     if (resource.kind === 'staging' && (await exists(stagingDoneFile(realRoot)))) return true;
+    if (resource.kind === 'instance' && (await snapshot.lookup(resource.instanceId)) === undefined) return true;
     return !(await exists(realRoot));
   };
 }
 
+/**
+ * Where a follow starts: `Range: bytes=N-` starts at byte N (at the end if N is past it),
+ * `bytes=-N` at the last N bytes; no Range, or any other form, at the beginning. The answer is a
+ * 200 stream either way, since its length is not known.
+ */
+export function followStart(rangeHeader: string | undefined, size: number): number {
+  if (rangeHeader === undefined) return 0;
+  const from = /^\s*bytes\s*=\s*(\d+)\s*-\s*$/.exec(rangeHeader);
+  if (from) return Math.min(Number(from[1]), size);
+  const suffix = /^\s*bytes\s*=\s*-\s*(\d+)\s*$/.exec(rangeHeader);
+  if (suffix) return Math.max(0, size - Number(suffix[1]));
+  return 0;
+}
+
 /** After the signature check: the path inside the resource as a listing, a file (ranges), or a follow. */
-export function resourcePathRoute({ deaDir, log, follows, pollMs }: ResourceRouteOptions): RequestHandler {
+export function resourcePathRoute({ deaDir, snapshot, log, follows, pollMs }: ResourceRouteOptions): RequestHandler {
   return async (req, res) => {
     const { resource, path, tail } = signedRequestOf(res);
-    const root = resourceRoot(deaDir, resource);
+    const root = await locateResource(deaDir, snapshot, resource, log);
+    if (root === null) throw resourceNotFound(resource);
     const entry = await openInside(root, path);
     if (entry.outcome === 'outside') {
       log.warn({ resource: describeResource(resource), path, reason: entry.reason }, 'refused a path outside its directory');
@@ -50,6 +69,12 @@ export function resourcePathRoute({ deaDir, log, follows, pollMs }: ResourceRout
     if (entry.outcome === 'missing') {
       if (entry.what === 'resource') throw resourceNotFound(resource);
       throw notFound('path_not_found', `no ${path} in ${describeResource(resource)}`);
+    }
+    // Defence in depth: the instance directory, as actually opened, is still one the DEA manages.
+    if (resource.kind === 'instance' && !(await stillInInstancesRoot(deaDir, entry.realRoot))) {
+      log.warn({ resource: describeResource(resource), realRoot: entry.realRoot }, 'an instance directory left the instances directory while being opened');
+      await entry.handle.close().catch(() => undefined);
+      throw resourceNotFound(resource);
     }
 
     if (entry.kind === 'directory') {
@@ -83,9 +108,10 @@ export function resourcePathRoute({ deaDir, log, follows, pollMs }: ResourceRout
     const follow = followFile(
       entry,
       res,
-      { path: entry.requestedPath, reopen, writerFinished: writerFinished(resource, entry.realRoot) },
+      { path: entry.requestedPath, reopen, writerFinished: writerFinished(resource, entry.realRoot, snapshot) },
       log,
       pollMs,
+      followStart(req.headers.range, entry.size),
     );
     follows.add(follow);
     void follow.stopped.then(() => follows.delete(follow));

@@ -1,7 +1,9 @@
 import type { AddressInfo } from 'node:net';
+import { join } from 'node:path';
 import express, { type ErrorRequestHandler } from 'express';
 import { NapError, notFound, requireSetting, type Logger, type Settings } from '@nap/common';
 import type { Follow } from './follow.js';
+import { InstanceSnapshot } from './instance-snapshot.js';
 import { resourcePathRoute } from './resource-route.js';
 import { resourceParam } from './resources.js';
 import { signatureCheck } from './signature-check.js';
@@ -27,6 +29,7 @@ const CLOSE_GRACE_MS = 2000;
 /**
  * The directory server of one DEA node (CONTRACT §7): signed, expiring URLs to the files of the
  * instances and staging tasks under `settings.deaDir`, on `settings.deaHost:settings.directoryPort`.
+ * Which instances exist, and where, comes from the DEA's `${deaDir}/snapshot.json` only.
  */
 export async function startDirectoryServer(settings: Settings, log: Logger, options: DirectoryServerOptions = {}): Promise<DirectoryServer> {
   const secret = requireSetting(settings, 'directorySecret', 'NAP_DIRECTORY_SECRET');
@@ -36,7 +39,8 @@ export async function startDirectoryServer(settings: Settings, log: Logger, opti
   const app = express();
   app.disable('x-powered-by');
   app.set('etag', false);
-  const serve = resourcePathRoute({ deaDir: settings.deaDir, log, follows, pollMs: options.followPollMs });
+  const snapshot = new InstanceSnapshot(join(settings.deaDir, 'snapshot.json'), log);
+  const serve = resourcePathRoute({ deaDir: settings.deaDir, snapshot, log, follows, pollMs: options.followPollMs });
   app.get('/instance_paths/:id', resourceParam('instance'), signatureCheck(secret, clock), serve);
   app.get('/staging_tasks/:id', resourceParam('staging'), signatureCheck(secret, clock), serve);
   app.use((_req, _res) => {
