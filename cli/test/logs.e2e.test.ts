@@ -10,7 +10,7 @@ describe('nap logs, files and events, end to end', () => {
   const get = (path: string) => httpGet(`${platform.routerUrl}${path}`, { Host: host });
 
   before(async () => {
-    platform = await TestPlatform.start();
+    platform = await TestPlatform.start({ NAP_INSTANCE_LOG_MAX_MB: '1' });
     env = platform.cliEnv();
     const push = await nap(['push', 'log-demo', '-p', `${repoRoot}examples/log-demo`], env);
     assert.equal(push.code, 0, `${push.stdout}\n${push.stderr}`);
@@ -99,5 +99,26 @@ describe('nap logs, files and events, end to end', () => {
     assert.equal(badFile.status, 400);
     const noToken = await httpGet(`${platform.controllerUrl}/v1/apps/log-demo/logs?instance=0`);
     assert.equal(noToken.status, 401);
+  });
+
+  test('a flood of 10 MB is capped: the log rotates and the newest lines are kept', async () => {
+    assert.equal((await get('/flood?lines=100000')).status, 200);
+    const listing = await eventually(async () => {
+      const r = await nap(['files', 'log-demo', 'logs/'], env);
+      const sizes = Object.fromEntries(r.stdout.trim().split('\n').map((l) => l.split('\t')).map(([n, s]) => [n, Number(s)]));
+      const tail = await nap(['logs', 'log-demo'], env);
+      return tail.stdout.includes('flood line 99999 ') ? sizes : null;
+    }, 60_000, 'the end of the flood in the logs');
+    assert.ok(listing['stdout.log.1'] > 0, 'rotated once at least');
+    assert.equal(listing['stdout.log.2'], undefined, 'only one rotated file is kept');
+    for (const f of ['stdout.log', 'stdout.log.1']) assert.ok(listing[f] <= 1024 * 1024, `${f} is ${listing[f]} bytes`);
+  });
+
+  test('output without an end of line is still captured', async () => {
+    assert.equal((await get('/partial?text=no-newline-here')).status, 200);
+    await eventually(async () => {
+      const r = await nap(['files', 'log-demo', 'logs/stdout.log'], env);
+      return r.stdout.trimEnd().endsWith('no-newline-here');
+    }, 10_000, 'the unended line in stdout.log');
   });
 });

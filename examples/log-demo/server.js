@@ -1,5 +1,5 @@
 // GET /say?text=T prints T on stdout; /crash?text=T prints "last words: T" on stderr and exits 3;
-// /flood?lines=N prints N long lines.
+// /flood?lines=N prints N long lines; /partial?text=T prints T with no end of line.
 const http = require('http');
 
 console.log(`log-demo started on port ${process.env.PORT}`);
@@ -16,6 +16,9 @@ http
       console.error(`last words: ${text || 'goodbye'}`);
       res.end('crashing\n');
       setTimeout(() => process.exit(3), 50);
+    } else if (url.pathname === '/partial') {
+      process.stdout.write(text);
+      res.end('written\n');
     } else if (url.pathname === '/flood') {
       const lines = Math.min(Number(url.searchParams.get('lines')) || 1000, 1_000_000);
       for (let i = 0; i < lines; i++) console.log(`flood line ${i} ${'x'.repeat(80)}`);

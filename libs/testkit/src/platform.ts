@@ -37,7 +37,8 @@ export class TestPlatform {
     return this.env.NAP_HOME;
   }
 
-  static async start(): Promise<TestPlatform> {
+  /** `extraEnv` sets or overrides settings of every service, e.g. a small NAP_INSTANCE_LOG_MAX_MB. */
+  static async start(extraEnv: Record<string, string> = {}): Promise<TestPlatform> {
     const engines = await startEngines();
     const installationId = `test-${randomBytes(4).toString('hex')}`;
     const home = join(engines.dir, 'home');
@@ -63,6 +64,7 @@ export class TestPlatform {
       NAP_DEA_MEMORY_MB: '8192',
       NAP_INSTALLATION_ID: installationId,
       NAP_LOG_LEVEL: 'info',
+      ...extraEnv,
     };
     const platform = new TestPlatform(
       engines,

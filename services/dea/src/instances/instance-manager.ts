@@ -67,7 +67,8 @@ export class InstanceManager {
       await this.prepareDirectory(inst, droplet);
       inst.port = await this.deps.ports.allocate();
       if (inst.state !== 'STARTING') return;
-      inst.containerId = await this.deps.runtime.start({
+      const logs = join(inst.dir, 'logs');
+      const started = await this.deps.runtime.start({
         name: `nap-${start.app_name}-${start.index}-${start.instance_id.slice(0, 8)}`,
         image: this.deps.stackImage,
         // The command arrives as $0 so that no quoting of ours can change what the user wrote.
@@ -85,8 +86,12 @@ export class InstanceManager {
           'nap.instance_id': start.instance_id,
           'nap.version': start.version,
         },
-      });
-      this.copyLogs(inst, inst.containerId);
+      }, { stdout: join(logs, 'stdout.log'), stderr: join(logs, 'stderr.log'), maxBytes: this.deps.logMaxBytes });
+      inst.containerId = started.id;
+      this.logCopies.set(
+        start.instance_id,
+        started.logsCopied.catch((err) => log.warn({ err, instance_id: start.instance_id }, 'log copying ended with an error')),
+      );
       void this.watchExit(inst, inst.containerId);
       const healthy = await becameHealthy(start.health_check, this.deps.host, inst.port, () => inst.state === 'STARTING');
       if (inst.state !== 'STARTING') return;
@@ -105,14 +110,6 @@ export class InstanceManager {
     } catch (err) {
       if (inst.state === 'STARTING') await this.crash(inst, null, `could not start: ${(err as Error).message}`);
     }
-  }
-
-  private copyLogs(inst: Instance, containerId: string): void {
-    const logs = join(inst.dir, 'logs');
-    const copy = this.deps.runtime
-      .captureLogs(containerId, { stdout: join(logs, 'stdout.log'), stderr: join(logs, 'stderr.log') }, this.deps.logMaxBytes)
-      .catch((err) => this.deps.log.warn({ err, instance_id: inst.start.instance_id }, 'log capture ended with an error'));
-    this.logCopies.set(inst.start.instance_id, copy);
   }
 
   /** Waits (a bounded while) for the last of an instance's output to reach its files. */

@@ -18,6 +18,12 @@ export interface ContainerSpec {
   tty?: boolean;
 }
 
+export interface LogFiles {
+  stdout: string;
+  stderr: string;
+  maxBytes: number;
+}
+
 export interface ContainerExit {
   exitCode: number;
   oomKilled: boolean;
@@ -71,16 +77,24 @@ export class DockerRuntime {
     });
   }
 
-  /** Creates and starts a long-running container; returns its id. */
-  async start(spec: ContainerSpec): Promise<string> {
+  /**
+   * Creates and starts a long-running container, its stdout and stderr copied as they are written
+   * into two rotating log files (attached before the start, so not even the first byte is missed,
+   * and raw, so a line the app never ends is there too). `logsCopied` resolves once the container
+   * has ended and all it wrote is in the files: an app that crashes at once leaves its last words.
+   */
+  async start(spec: ContainerSpec, logs: LogFiles): Promise<{ id: string; logsCopied: Promise<void> }> {
     const container = await this.create(spec);
+    let logsCopied: Promise<void>;
     try {
+      const stream = (await container.attach({ stream: true, stdout: true, stderr: true })) as NodeJS.ReadableStream;
+      logsCopied = this.copyLogs(stream, logs);
       await container.start();
     } catch (err) {
       await container.remove({ force: true }).catch(() => {});
       throw err;
     }
-    return container.id;
+    return { id: container.id, logsCopied };
   }
 
   /** Runs a container to its end, streaming its output; kills it past the deadline. */
@@ -110,16 +124,9 @@ export class DockerRuntime {
     }
   }
 
-  /**
-   * Copies a container's stdout and stderr, as they come, into two rotating log files. Resolves
-   * when the container has ended and every byte it wrote is in the files: an app that crashes at
-   * once still leaves its last words. `sinceS` resumes after a DEA restart without duplicating.
-   */
-  async captureLogs(id: string, files: { stdout: string; stderr: string }, maxBytes: number, sinceS = 0): Promise<void> {
-    const container = this.docker.getContainer(id);
-    const stream = (await container.logs({ follow: true, stdout: true, stderr: true, since: sinceS })) as unknown as NodeJS.ReadableStream;
-    const out = new RotatingLog(files.stdout, maxBytes);
-    const err = new RotatingLog(files.stderr, maxBytes);
+  private async copyLogs(stream: NodeJS.ReadableStream, logs: LogFiles): Promise<void> {
+    const out = new RotatingLog(logs.stdout, logs.maxBytes);
+    const err = new RotatingLog(logs.stderr, logs.maxBytes);
     const sink = (log: RotatingLog) =>
       new Writable({
         write(chunk: Buffer, _enc, done) {
