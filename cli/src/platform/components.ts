@@ -3,9 +3,13 @@ import { etcdArgs, natsServerArgs, type Settings } from '@nap/common';
 
 export const repoRoot = new URL('../../../../', import.meta.url).pathname;
 
+export type Secret = 'NAP_ADMIN_TOKEN' | 'NAP_DIRECTORY_SECRET';
+
 /** One program `nap up` runs: how to start it, the port that says it is up, and a word of its command line to recognise it by. */
 export interface Component {
   name: string;
+  /** The secrets this program is given; the others never reach it. */
+  secrets: Secret[];
   command: string;
   args: string[];
   port: number;
@@ -16,9 +20,9 @@ function portOf(url: string): number {
   return Number(new URL(url.replace(/^nats:/, 'http:')).port);
 }
 
-function service(name: string, main: string, port: number): Component {
+function service(name: string, main: string, port: number, secrets: Secret[] = []): Component {
   const path = join(repoRoot, main);
-  return { name, command: process.execPath, args: [path], port, marker: path };
+  return { name, secrets, command: process.execPath, args: [path], port, marker: path };
 }
 
 /** In start order; `nap down` stops them in reverse. */
@@ -28,6 +32,7 @@ export function components(settings: Settings, natsPassword: string): Component[
   return [
     {
       name: 'nats',
+      secrets: [],
       command: 'nats-server',
       args: natsServerArgs({ port: natsPort, storeDir: join(settings.home, 'nats'), user: 'nap', password: natsPassword }),
       port: natsPort,
@@ -35,14 +40,15 @@ export function components(settings: Settings, natsPassword: string): Component[
     },
     {
       name: 'etcd',
+      secrets: [],
       command: 'etcd',
       args: etcdArgs({ name: 'nap', dataDir: join(settings.home, 'etcd'), clientPort: etcdPort, peerPort: etcdPort + 1 }),
       port: etcdPort,
       marker: 'etcd',
     },
     service('router', 'services/router/dist/src/main.js', settings.routerPort),
-    service('directory', 'services/directory/dist/src/main.js', settings.directoryPort),
-    service('controller', 'services/controller/dist/src/main.js', settings.controllerPort),
+    service('directory', 'services/directory/dist/src/main.js', settings.directoryPort, ['NAP_DIRECTORY_SECRET']),
+    service('controller', 'services/controller/dist/src/main.js', settings.controllerPort, ['NAP_ADMIN_TOKEN', 'NAP_DIRECTORY_SECRET']),
     service('dea', 'services/dea/dist/src/main.js', 0),
   ];
 }

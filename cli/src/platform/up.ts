@@ -4,7 +4,7 @@ import { isAlive, loadSettings, spawnDetached, stopPid, waitForPort } from '@nap
 import { ApiClient } from '../api-client.js';
 import { CliError, writeConfig } from '../config.js';
 import type { Output } from '../output.js';
-import { type Component, components, repoRoot } from './components.js';
+import { type Component, components, repoRoot, type Secret } from './components.js';
 import { PlatformState } from './state.js';
 
 function portTaken(port: number): Promise<boolean> {
@@ -17,19 +17,18 @@ async function tail(file: string): Promise<string> {
   return text.trimEnd().split('\n').slice(-15).join('\n');
 }
 
-/** The environment every service of a local nap gets: the settings plus the secrets nap up made. */
+/** The environment of every service of a local nap: the settings and the bus password, no other secret. */
 async function serviceEnv(state: PlatformState): Promise<NodeJS.ProcessEnv> {
   const env = { ...process.env };
-  delete env.NAP_API;
-  delete env.NAP_TOKEN;
-  return {
-    ...env,
-    NAP_HOME: state.home,
-    NAP_NATS_USER: 'nap',
-    NAP_NATS_PASSWORD: await state.secret('nats.password'),
-    NAP_ADMIN_TOKEN: await state.secret('admin.token'),
-    NAP_DIRECTORY_SECRET: await state.secret('directory.secret'),
-  };
+  for (const k of ['NAP_API', 'NAP_TOKEN', 'NAP_ADMIN_TOKEN', 'NAP_DIRECTORY_SECRET']) delete env[k];
+  return { ...env, NAP_HOME: state.home, NAP_NATS_USER: 'nap', NAP_NATS_PASSWORD: await state.secret('nats.password') };
+}
+
+async function secretsFor(state: PlatformState, c: Component): Promise<NodeJS.ProcessEnv> {
+  const files: Record<Secret, string> = { NAP_ADMIN_TOKEN: 'admin.token', NAP_DIRECTORY_SECRET: 'directory.secret' };
+  const env: NodeJS.ProcessEnv = {};
+  for (const s of c.secrets) env[s] = await state.secret(files[s]);
+  return env;
 }
 
 /** nap up: set-up if anything is missing, then every component on this node, each only if not already up. */
@@ -44,7 +43,7 @@ export async function up(out: Output, opts: { setup: boolean }): Promise<void> {
   const env = await serviceEnv(state);
   for (const c of components(settings, env.NAP_NATS_PASSWORD!)) await ensureRunning(out, state, c, env);
 
-  const token = env.NAP_ADMIN_TOKEN!;
+  const token = await state.secret('admin.token');
   const api = new ApiClient(settings.controllerUrl, token);
   out.progress('Waiting for the DEA to advertise…');
   const deadline = Date.now() + 60_000;
@@ -75,7 +74,7 @@ async function ensureRunning(out: Output, state: PlatformState, c: Component, en
     throw new CliError(`${c.name}: port ${c.port} is already in use by another program; stop it, or move nap with the settings of CONTRACT §1`);
   }
   out.progress(`${c.name}: starting`);
-  const pid = spawnDetached(c.command, c.args, { logFile: state.logFile(c.name), env, cwd: repoRoot });
+  const pid = spawnDetached(c.command, c.args, { logFile: state.logFile(c.name), env: { ...env, ...(await secretsFor(state, c)) }, cwd: repoRoot });
   await state.savePid(c.name, pid);
   if (c.port > 0 && !(await waitForPort('127.0.0.1', c.port, 30_000, () => isAlive(pid)))) {
     await stopPid(pid, 2000);

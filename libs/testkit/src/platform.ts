@@ -16,6 +16,14 @@ const services = {
 } as const;
 type ServiceName = keyof typeof services;
 
+/** As `nap up` does: a secret reaches only the services that use it. */
+const secretsOf: Record<ServiceName, string[]> = {
+  controller: ['NAP_ADMIN_TOKEN', 'NAP_DIRECTORY_SECRET'],
+  directory: ['NAP_DIRECTORY_SECRET'],
+  dea: [],
+  router: [],
+};
+
 /**
  * A whole single-node nap for end-to-end tests: real nats-server, etcd and Docker, every service
  * as its own process on free ports. Containers carry this run's installation label, and stop()
@@ -97,9 +105,11 @@ export class TestPlatform {
   }
 
   startService(name: ServiceName, extraEnv: Record<string, string> = {}): number {
+    const env: NodeJS.ProcessEnv = { ...process.env, ...this.env, ...extraEnv };
+    for (const secret of ['NAP_ADMIN_TOKEN', 'NAP_DIRECTORY_SECRET']) if (!secretsOf[name].includes(secret)) delete env[secret];
     const pid = spawnDetached(process.execPath, [join(repoRoot, services[name])], {
       logFile: join(this.engines.dir, 'logs', `${name}.log`),
-      env: { ...process.env, ...this.env, ...extraEnv },
+      env,
       cwd: repoRoot,
     });
     this.pids.set(name, pid);
