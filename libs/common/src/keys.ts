@@ -14,6 +14,8 @@ export const keys = {
   deas: () => `${root}/deas/`,
   events: (appId: string) => `${root}/events/${appId}/`,
   event: (appId: string, id: string) => `${root}/events/${appId}/${id}`,
+  crashes: (appId: string) => `${root}/crashes/${appId}/`,
+  crash: (appId: string, index: number) => `${root}/crashes/${appId}/${index}`,
   route: (host: string) => `${root}/routes/${host}`,
   routes: () => `${root}/routes/`,
 } as const;

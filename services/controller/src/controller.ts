@@ -17,7 +17,10 @@ import { healthRouter } from './api/health-router.js';
 import { infoRouter, whoamiRouter } from './api/info-router.js';
 import { instanceFilesRouter } from './api/instance-files-router.js';
 import { bearerAuth } from './auth/bearer.js';
+import { randomUUID } from 'node:crypto';
 import { Converger } from './health/converger.js';
+import { HealthManager } from './health/health-manager.js';
+import { CrashHistory } from './store/crash-history.js';
 import { PendingStarts } from './health/pending-starts.js';
 import { DeaPool } from './placement/dea-pool.js';
 import { Stager } from './staging/stager.js';
@@ -29,9 +32,6 @@ export interface RunningController {
   port: number;
   close(): Promise<void>;
 }
-
-/** How often every app is compared with what runs, besides the passes that changes trigger. */
-const CONVERGENCE_INTERVAL_MS = 5_000;
 
 export async function startController(settings: Settings, log: Logger): Promise<RunningController> {
   const adminToken = requireSetting(settings, 'adminToken', 'NAP_ADMIN_TOKEN');
@@ -45,24 +45,14 @@ export async function startController(settings: Settings, log: Logger): Promise<
   const pool = new DeaPool();
   const pending = new PendingStarts();
   const events = new EventsRepository(etcd, log);
-  const converger = new Converger({ apps, actual, bus, pool, pending, log });
+  const crashes = new CrashHistory(etcd);
+  const converger = new Converger({ apps, actual, crashes, events, bus, pool, pending, log });
+  const health = new HealthManager({ controllerId: randomUUID(), etcd, bus, apps, crashes, events, converger, log });
   const stager = new Stager({ bus, pool, apps, pending, events, log, stagingTimeoutS: settings.stagingTimeoutS });
 
   bus.subscribe(subjects.deaAdvertise, msg.DeaAdvertise, (advert) => pool.update(advert));
-  bus.subscribe(subjects.dropletExited, msg.DropletExited, async (exited) => {
-    if (exited.reason !== 'CRASHED') return;
-    const app = (await apps.list()).find((a) => a.id === exited.app_id);
-    if (!app) return;
-    await events.record(app.id, 'crashed', 'system', {
-      index: exited.index,
-      instance_id: exited.instance_id,
-      exit_status: exited.exit_status,
-      exit_description: exited.exit_description,
-    });
-    await converger.converge(app.name);
-  });
   bus.publish(subjects.deaLocate, msg.Empty, {});
-  converger.startLoop(CONVERGENCE_INTERVAL_MS);
+  health.start();
 
   const http = express();
   http.disable('x-powered-by');
@@ -71,7 +61,7 @@ export async function startController(settings: Settings, log: Logger): Promise<
   http.use('/v1', bearerAuth(adminToken));
   http.use(whoamiRouter());
   http.use(deasRouter(pool));
-  http.use(appsRouter({ settings, apps, actual, blobs, stager, converger, events, directorySecret }));
+  http.use(appsRouter({ settings, apps, actual, blobs, stager, health, events, crashes, directorySecret }));
   http.use(instanceFilesRouter({ apps, actual, pool, directorySecret }));
   http.use(notFoundHandler);
   http.use(errorHandler(log));
@@ -87,7 +77,7 @@ export async function startController(settings: Settings, log: Logger): Promise<
   return {
     port: settings.controllerPort,
     async close() {
-      converger.stopLoop();
+      await health.stop();
       await new Promise<void>((resolve) => server.close(() => resolve()));
       server.closeAllConnections();
       await bus.close();

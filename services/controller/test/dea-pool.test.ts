@@ -2,10 +2,10 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { DeaPool } from '../src/placement/dea-pool.js';
 
-const advert = (id: string, mem: number, counts: Record<string, number> = {}) => ({
+const advert = (id: string, mem: number, counts: Record<string, number> = {}, zone = 'default') => ({
   id,
   host: '127.0.0.1',
-  zone: 'default',
+  zone,
   stacks: ['bookworm'],
   available_memory_mb: mem,
   available_disk_mb: 10_000,
@@ -44,4 +44,14 @@ test('forgets DEAs that stopped advertising', () => {
   pool.update(advert('a', 1000));
   now = 16_000;
   assert.deepEqual(pool.live(), []);
+});
+
+test('spreads an app over zones before spreading it over DEAs of one zone', () => {
+  const pool = new DeaPool();
+  pool.update(advert('a1', 4000, { app: 1 }, 'zone-a'));
+  pool.update(advert('a2', 8000, {}, 'zone-a'));
+  pool.update(advert('b1', 1000, {}, 'zone-b'));
+  assert.equal(pool.pick('app', 256, 'bookworm')?.id, 'b1', 'zone-b has none of the app, though a2 has more memory');
+  pool.reserve('b1', 'app', 256);
+  assert.equal(pool.pick('app', 256, 'bookworm')?.id, 'a2', 'then the emptier DEA of the tied zones');
 });

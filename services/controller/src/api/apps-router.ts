@@ -16,7 +16,8 @@ import express, { type Request, Router } from 'express';
 import type { AppRecord } from '../apps/app-record.js';
 import { AppUpdate } from '../apps/app-update.js';
 import { presentApp, presentInstance } from '../apps/present.js';
-import type { Converger } from '../health/converger.js';
+import type { HealthManager } from '../health/health-manager.js';
+import type { CrashHistory } from '../store/crash-history.js';
 import type { Stager } from '../staging/stager.js';
 import type { ActualInstancesRepository } from '../store/actual-instances.js';
 import type { AppsRepository } from '../store/apps-repository.js';
@@ -30,8 +31,9 @@ export interface AppsRouterDeps {
   actual: ActualInstancesRepository;
   blobs: Blobstore;
   stager: Stager;
-  converger: Converger;
+  health: HealthManager;
   events: EventsRepository;
+  crashes: CrashHistory;
   directorySecret: string;
 }
 
@@ -71,7 +73,7 @@ function applyUpdate(app: AppRecord, update: AppUpdate): void {
 }
 
 export function appsRouter(deps: AppsRouterDeps): Router {
-  const { settings, apps, actual, blobs, stager, converger, events, directorySecret } = deps;
+  const { settings, apps, actual, blobs, stager, health, events, crashes, directorySecret } = deps;
   const router = Router();
   const json = express.json({ limit: '1mb' });
 
@@ -132,7 +134,7 @@ export function appsRouter(deps: AppsRouterDeps): Router {
     }
     const changed = changedFields(before, existing);
     if (changed.length > 0) await events.record(existing.id, 'updated', actorOf(req), { fields: changed });
-    await converger.converge(name);
+    await health.poke(name);
     res.json(await present(existing));
   });
 
@@ -177,7 +179,7 @@ export function appsRouter(deps: AppsRouterDeps): Router {
       await events.record(app.id, 'started', actorOf(req));
     }
     if (app.droplet?.source_hash !== app.package.hash) app = await stager.stage(app, actorOf(req));
-    await converger.converge(name);
+    await health.poke(name);
     res.json(await present((await apps.get(name)) ?? app));
   });
 
@@ -188,14 +190,15 @@ export function appsRouter(deps: AppsRouterDeps): Router {
     app.state = 'STOPPED';
     await apps.save(app);
     if (wasStarted) await events.record(app.id, 'stopped', actorOf(req));
-    await converger.converge(name);
+    await health.poke(name);
     res.json(await present(app));
   });
 
   router.get('/v1/apps/:name/instances', async (req, res) => {
     const app = await load(appName(req));
     const now = Date.now();
-    res.json((await actual.ofApp(app.id)).map((i) => presentInstance(i, now)));
+    const history = await crashes.ofApp(app.id);
+    res.json((await actual.ofApp(app.id)).map((i) => presentInstance(i, history.get(i.index)?.count ?? 0, now)));
   });
 
   router.get('/v1/apps/:name/events', async (req, res) => {

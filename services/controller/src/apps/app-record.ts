@@ -21,7 +21,8 @@ export interface AppRecord {
   version: string;
   package: { hash: string; key: string; uploaded_at: string } | null;
   package_state: PackageState;
-  staging: { task_id: string; dea_id: string; log_url: string | null; error: string | null; started_at: string } | null;
+  /** `version` is what the app's version becomes if this staging succeeds; instance 0 of it starts on the staging DEA. */
+  staging: { task_id: string; dea_id: string; version: string; log_url: string | null; error: string | null; started_at: string } | null;
   droplet: {
     hash: string;
     key: string;
@@ -30,6 +31,8 @@ export interface AppRecord {
     detected_buildpack: string;
     staged_at: string;
   } | null;
+  /** Why instances are missing when nothing has room for them; null when all could be placed. */
+  placement_error?: string | null;
   created_at: string;
   updated_at: string;
 }

@@ -9,7 +9,7 @@ export function stagingLogUrl(app: AppRecord, secret: string): string | null {
   return signedUrl(secret, origin, { kind: 'staging', taskId: app.staging.task_id }, 'staging.log', { tail: true });
 }
 
-export function presentInstance(i: ActualInstance, now = Date.now()) {
+export function presentInstance(i: ActualInstance, restarts: number, now = Date.now()) {
   return {
     index: i.index,
     instance_id: i.instance_id,
@@ -22,7 +22,7 @@ export function presentInstance(i: ActualInstance, now = Date.now()) {
     uptime_s: i.state === 'RUNNING' && i.started_at ? Math.floor((now - i.started_at) / 1000) : 0,
     mem_bytes: i.mem_bytes,
     cpu: i.cpu,
-    restarts: 0,
+    restarts,
     exit_status: i.exit_status,
     exit_description: i.exit_description,
   };
@@ -53,6 +53,7 @@ export function presentApp(app: AppRecord, instances: ActualInstance[], secret: 
     health_check: app.health_check,
     stack: app.stack,
     version: app.version,
+    placement_error: app.placement_error ?? null,
     package_state: app.package_state,
     package_hash: app.package?.hash ?? null,
     staging: app.staging

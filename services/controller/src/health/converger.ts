@@ -5,29 +5,42 @@ import type { DeaPool } from '../placement/dea-pool.js';
 import { startMessageFor } from '../placement/start-message.js';
 import type { ActualInstance, ActualInstancesRepository } from '../store/actual-instances.js';
 import type { AppsRepository } from '../store/apps-repository.js';
+import type { CrashHistory } from '../store/crash-history.js';
+import type { EventsRepository } from '../store/events-repository.js';
+import { CRASH_RESET_AFTER_MS, restartDelayMs } from './backoff.js';
 import type { PendingStarts } from './pending-starts.js';
 
 export interface ConvergerDeps {
   apps: AppsRepository;
   actual: ActualInstancesRepository;
+  crashes: CrashHistory;
+  events: EventsRepository;
   bus: Bus;
   pool: DeaPool;
   pending: PendingStarts;
   log: Logger;
+  now?: () => number;
 }
 
 const live = (i: ActualInstance) => i.state === 'STARTING' || i.state === 'RUNNING';
 
 /**
  * Brings actual state (DEAs' records in etcd) to desired state (the app in etcd): starts what is
- * missing, stops what is extra. An index whose instance runs an old version keeps it until the new
- * one is RUNNING, so a change of droplet or config never leaves the index empty.
+ * missing, stops what is extra.
+ * - An index whose instance runs an old version keeps it until the new one is RUNNING, and while
+ *   old ones remain only one new instance starts at a time: a rolling replacement that never
+ *   drops below the running count.
+ * - An index that keeps crashing waits out its back-off (backoff.ts) before it is started again.
+ * - When no DEA has room, the app says so (placement_error) and the next pass tries again.
  */
 export class Converger {
   private readonly queues = new Map<string, Promise<void>>();
-  private timer: NodeJS.Timeout | null = null;
+  private readonly wakeups = new Map<string, NodeJS.Timeout>();
+  private readonly now: () => number;
 
-  constructor(private readonly deps: ConvergerDeps) {}
+  constructor(private readonly deps: ConvergerDeps) {
+    this.now = deps.now ?? Date.now;
+  }
 
   /** Passes for one app run one after another, never interleaved. */
   converge(name: string): Promise<void> {
@@ -47,51 +60,97 @@ export class Converger {
     await Promise.all(apps.map((a) => this.converge(a.name)));
   }
 
-  startLoop(intervalMs: number): void {
-    this.timer = setInterval(() => {
-      this.convergeAll().catch((err) => this.deps.log.error({ err }, 'convergence loop failed'));
-    }, intervalMs);
-    this.timer.unref();
+  /** Forgets scheduled passes (when this controller stops acting). */
+  cancelWakeups(): void {
+    for (const t of this.wakeups.values()) clearTimeout(t);
+    this.wakeups.clear();
   }
 
-  stopLoop(): void {
-    if (this.timer) clearInterval(this.timer);
+  private wakeUpLater(name: string, ms: number): void {
+    if (this.wakeups.has(name)) return;
+    const timer = setTimeout(() => {
+      this.wakeups.delete(name);
+      void this.converge(name);
+    }, ms + 50);
+    timer.unref();
+    this.wakeups.set(name, timer);
   }
 
   private async pass(name: string): Promise<void> {
     const app = await this.deps.apps.get(name);
     if (!app) return;
-    const instances = (await this.deps.actual.ofApp(app.id)).filter(live);
+    const now = this.now();
+    // Instance 0 of a staging in progress starts before its droplet is recorded: it is not an extra.
+    const staging = app.package_state === 'STAGING' ? app.staging?.version : undefined;
+    const instances = (await this.deps.actual.ofApp(app.id)).filter((i) => live(i) && i.version !== staging);
+    const crashes = await this.deps.crashes.ofApp(app.id);
     const toStop: ActualInstance[] = [];
     const wanted = app.state === 'STARTED' && app.droplet ? app.instances : 0;
+    const unplaced: number[] = [];
 
     for (const inst of instances) if (inst.index >= wanted) toStop.push(inst);
+
+    const rolling = instances.some((i) => i.index < wanted && i.version !== app.version);
+    let newInFlight = 0;
+    for (let index = 0; index < wanted; index++) {
+      const current = instances.filter((i) => i.index === index && i.version === app.version);
+      if (current.some((i) => i.state !== 'RUNNING') || (current.length === 0 && this.deps.pending.has(app.id, app.version, index))) newInFlight++;
+    }
 
     for (let index = 0; index < wanted; index++) {
       const atIndex = instances.filter((i) => i.index === index);
       const current = atIndex.filter((i) => i.version === app.version);
       const old = atIndex.filter((i) => i.version !== app.version);
       if (current.length === 0) {
-        if (!this.deps.pending.has(app.id, app.version, index)) this.startInstance(app, index);
+        if (this.deps.pending.has(app.id, app.version, index)) continue;
+        // Replacing a running old instance waits its turn; an empty index is filled at once.
+        if (old.length > 0 && rolling && newInFlight >= 1) continue;
+        const history = crashes.get(index);
+        const wait = history ? history.last_crash + restartDelayMs(history.count) - now : 0;
+        if (wait > 0) {
+          this.wakeUpLater(name, wait);
+          continue;
+        }
+        if (this.startInstance(app, index)) {
+          if (old.length > 0) newInFlight++;
+        } else unplaced.push(index);
       } else {
         this.deps.pending.clear(app.id, app.version, index);
-        // Duplicates (two controllers, a retried start): keep the one running longest.
+        // Duplicates (a retried start, a DEA back after its instances were replaced): keep one, the running one.
         const keep = current.find((i) => i.state === 'RUNNING') ?? current[0];
         toStop.push(...current.filter((i) => i !== keep));
-        if (keep.state === 'RUNNING') toStop.push(...old);
+        if (keep.state === 'RUNNING') {
+          toStop.push(...old);
+          const history = crashes.get(index);
+          if (history && keep.started_at && now - keep.started_at > CRASH_RESET_AFTER_MS) await this.deps.crashes.reset(app.id, index);
+        }
       }
     }
     if (toStop.length > 0) this.stopInstances(app, toStop);
+    await this.notePlacement(app, unplaced);
   }
 
-  private startInstance(app: AppRecord, index: number): void {
+  private async notePlacement(app: AppRecord, unplaced: number[]): Promise<void> {
+    const error =
+      unplaced.length === 0
+        ? null
+        : `pending: insufficient memory: no DEA has ${app.memory_mb} MB free for instance${unplaced.length > 1 ? 's' : ''} ${unplaced.join(', ')}`;
+    if ((app.placement_error ?? null) === error) return;
+    const fresh = await this.deps.apps.get(app.name);
+    if (!fresh) return;
+    fresh.placement_error = error;
+    await this.deps.apps.save(fresh);
+    if (error) await this.deps.events.record(app.id, 'placement_failed', 'system', { reason: error, memory_mb: app.memory_mb });
+  }
+
+  private startInstance(app: AppRecord, index: number): boolean {
     const { pool, bus, pending, log } = this.deps;
     const command = startCommand(app);
-    if (!app.droplet || !command) return;
+    if (!app.droplet || !command) return true;
     const dea = pool.pick(app.id, app.memory_mb, app.stack);
     if (!dea) {
       log.warn({ app: app.name, index, memory_mb: app.memory_mb }, 'no DEA has room for an instance');
-      return;
+      return false;
     }
     pool.reserve(dea.id, app.id, app.memory_mb);
     pending.add(app.id, app.version, index);
@@ -103,6 +162,7 @@ export class Converger {
     };
     log.info({ app: app.name, index, dea_id: dea.id, instance_id: start.instance_id }, 'starting instance');
     bus.publish(subjects.deaStart(dea.id), msg.DeaStart, start);
+    return true;
   }
 
   private stopInstances(app: AppRecord, instances: ActualInstance[]): void {

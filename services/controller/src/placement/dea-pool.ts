@@ -30,13 +30,22 @@ export class DeaPool {
     return this.live().find((d) => d.id === id);
   }
 
-  /** The DEA for one more instance of `appId`: room and stack first, then fewest of this app, then most free memory. */
+  /**
+   * The DEA for one more instance of `appId`: it must have room and the stack; then the zone with
+   * fewest instances of the app, then the DEA with fewest, then the one with most free memory. So
+   * losing a zone or a node loses as little of any one app as it can.
+   */
   pick(appId: string, memoryMb: number, stack: string): msg.DeaAdvertise | null {
-    const candidates = this.live()
+    const live = this.live();
+    const inZone = new Map<string, number>();
+    for (const d of live) inZone.set(d.zone, (inZone.get(d.zone) ?? 0) + (d.app_id_to_count[appId] ?? 0));
+    const candidates = live
       .filter((d) => d.available_memory_mb >= memoryMb && d.stacks.includes(stack))
       .sort(
         (a, b) =>
-          (a.app_id_to_count[appId] ?? 0) - (b.app_id_to_count[appId] ?? 0) || b.available_memory_mb - a.available_memory_mb,
+          (inZone.get(a.zone) ?? 0) - (inZone.get(b.zone) ?? 0) ||
+          (a.app_id_to_count[appId] ?? 0) - (b.app_id_to_count[appId] ?? 0) ||
+          b.available_memory_mb - a.available_memory_mb,
       );
     return candidates[0] ?? null;
   }

@@ -54,7 +54,7 @@ export class Stager {
     const instanceId = randomUUID();
     const startsInstance0 = app.state === 'STARTED' && app.instances > 0;
     app.package_state = 'STAGING';
-    app.staging = { task_id: taskId, dea_id: dea.id, log_url: null, error: null, started_at: new Date().toISOString() };
+    app.staging = { task_id: taskId, dea_id: dea.id, version, log_url: null, error: null, started_at: new Date().toISOString() };
     await apps.save(app);
     if (startsInstance0) {
       pool.reserve(dea.id, app.id, app.memory_mb);

@@ -17,11 +17,12 @@ export function subscribeDea(bus: Bus, deaId: string, directoryUrl: string, inst
       bus.reply(m, msg.StagingFailed, { task_id: req.task_id, error: (err as Error).message });
       return;
     }
-    bus.reply(m, msg.StagingSucceeded, { task_id: req.task_id, ...droplet });
     const first = req.start_message;
     const command = first?.command ?? droplet.start_command;
-    if (first && command) {
-      await instances.start({ ...first, droplet_key: droplet.droplet_key, droplet_hash: droplet.droplet_hash, command });
-    }
+    // Instance 0 is on record as STARTING before the controller learns of the droplet.
+    const starting =
+      first && command ? await instances.begin({ ...first, droplet_key: droplet.droplet_key, droplet_hash: droplet.droplet_hash, command }) : null;
+    bus.reply(m, msg.StagingSucceeded, { task_id: req.task_id, ...droplet });
+    await starting;
   });
 }

@@ -44,9 +44,19 @@ export class InstanceManager {
 
   constructor(private readonly deps: InstanceManagerDeps) {}
 
+  /** Starts an instance; resolves when it is RUNNING (or has failed). */
   async start(start: msg.DeaStart): Promise<void> {
-    const { registry, log } = this.deps;
-    if (registry.get(start.instance_id)) return;
+    await (await this.begin(start));
+  }
+
+  /**
+   * Registers the instance and records it as STARTING in etcd, then returns the rest of the start
+   * as a promise. Staging uses this to have instance 0 on record before it reports the droplet, so
+   * the health manager never starts that index a second time.
+   */
+  async begin(start: msg.DeaStart): Promise<Promise<void>> {
+    const { registry } = this.deps;
+    if (registry.get(start.instance_id)) return Promise.resolve();
     const inst: Instance = {
       start,
       state: 'STARTING',
@@ -61,6 +71,12 @@ export class InstanceManager {
     registry.add(inst);
     this.deps.onChange();
     await this.record(inst);
+    return this.run(inst);
+  }
+
+  private async run(inst: Instance): Promise<void> {
+    const { start } = inst;
+    const { log } = this.deps;
     log.info({ app: start.app_name, index: start.index, instance_id: start.instance_id }, 'starting instance');
     try {
       const droplet = await this.deps.droplets.ensure(start.droplet_key, start.droplet_hash);

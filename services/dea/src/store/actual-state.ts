@@ -4,8 +4,12 @@ import type { Lease } from 'etcd3';
 /** A DEA's word on one instance; the controller reads these to see what runs where. */
 export type InstanceRecord = ActualInstanceRecord;
 
-/** Seconds without this DEA's keep-alive before etcd drops its records: its instances then count as gone. */
-const LEASE_TTL_S = 10;
+/**
+ * Seconds without this DEA's keep-alive before etcd drops its records and its instances count as
+ * gone. Short, because it bounds how fast a lost node's instances are replaced; a restarted DEA
+ * is back well within it (about 1 s) and so keeps its instances.
+ */
+const LEASE_TTL_S = 3;
 
 /**
  * Actual state in etcd, all under one lease of this DEA's: when the DEA dies the lease expires and

@@ -1,0 +1,165 @@
+import { ActualInstanceRecord, type Bus, type Etcd3, keys, type Logger, msg, subjects } from '@nap/common';
+import type { Watcher } from 'etcd3';
+import type { AppsRepository } from '../store/apps-repository.js';
+import type { CrashHistory } from '../store/crash-history.js';
+import type { EventsRepository } from '../store/events-repository.js';
+import { restartDelayMs } from './backoff.js';
+import type { Converger } from './converger.js';
+import { Leadership } from './leadership.js';
+
+/** A full comparison of every app, besides the passes that changes trigger at once. */
+const SWEEP_INTERVAL_MS = 5_000;
+
+export interface HealthManagerDeps {
+  controllerId: string;
+  etcd: Etcd3;
+  bus: Bus;
+  apps: AppsRepository;
+  crashes: CrashHistory;
+  events: EventsRepository;
+  converger: Converger;
+  log: Logger;
+}
+
+/**
+ * The DINP seed's loop, with Cloud Foundry's crash policy: desired state (apps in etcd) against
+ * actual state (the DEAs' leased records). Only the elected controller acts. It reacts to changes
+ * as etcd reports them (an app edited, a record gone with a dead DEA's lease), to crashes on the
+ * bus, and sweeps everything every few seconds in case something was missed.
+ */
+export class HealthManager {
+  private readonly leadership: Leadership;
+  private watchers: Watcher[] = [];
+  private sweep: NodeJS.Timeout | null = null;
+  private readonly appNames = new Map<string, string>();
+
+  constructor(private readonly deps: HealthManagerDeps) {
+    this.leadership = new Leadership(deps.etcd, deps.controllerId, deps.log, () => void this.act(), () => void this.standDown());
+  }
+
+  get acting(): boolean {
+    return this.leadership.isLeader;
+  }
+
+  start(): void {
+    this.deps.bus.subscribe(subjects.dropletExited, msg.DropletExited, (exited) => this.onExited(exited));
+    this.leadership.start();
+  }
+
+  /** Asks for a pass over one app now; a controller that is not acting leaves it to the one that is. */
+  poke(name: string): Promise<void> {
+    return this.acting ? this.deps.converger.converge(name) : Promise.resolve();
+  }
+
+  private async act(): Promise<void> {
+    const { etcd, log } = this.deps;
+    try {
+      const appsWatch = await etcd.watch().prefix(keys.apps()).create();
+      appsWatch.on('put', (kv) => this.onAppChanged(kv.key.toString()));
+      appsWatch.on('delete', (kv) => this.onAppChanged(kv.key.toString()));
+      const actualWatch = await etcd.watch().prefix(keys.actualInstances()).withPreviousKV().create();
+      actualWatch.on('put', (kv) => this.onActualChanged(kv.value.toString()));
+      actualWatch.on('delete', (_kv, previous) => this.onActualGone(previous?.value.toString()));
+      this.watchers = [appsWatch, actualWatch];
+    } catch (err) {
+      log.error({ err }, 'could not watch etcd; relying on the sweep');
+    }
+    this.sweep = setInterval(() => void this.sweepAll(), SWEEP_INTERVAL_MS);
+    this.sweep.unref();
+    await this.sweepAll();
+  }
+
+  private async standDown(): Promise<void> {
+    if (this.sweep) clearInterval(this.sweep);
+    this.sweep = null;
+    this.deps.converger.cancelWakeups();
+    const watchers = this.watchers;
+    this.watchers = [];
+    await Promise.all(watchers.map((w) => w.cancel().catch(() => {})));
+  }
+
+  private async sweepAll(): Promise<void> {
+    if (!this.acting) return;
+    try {
+      for (const app of await this.deps.apps.list()) this.appNames.set(app.id, app.name);
+      await this.deps.converger.convergeAll();
+    } catch (err) {
+      this.deps.log.warn({ err }, 'sweep failed');
+    }
+  }
+
+  private onAppChanged(key: string): void {
+    void this.poke(key.slice(keys.apps().length));
+  }
+
+  private async nameOf(appId: string): Promise<string | null> {
+    const known = this.appNames.get(appId);
+    if (known) return known;
+    const app = (await this.deps.apps.list()).find((a) => a.id === appId);
+    if (app) this.appNames.set(app.id, app.name);
+    return app?.name ?? null;
+  }
+
+  private onActualChanged(raw: string): void {
+    const record = parseRecord(raw);
+    if (!record) return;
+    // A record turning RUNNING lets a rolling replacement go on; a STOPPING one (evacuation) needs a replacement.
+    void this.nameOf(record.app_id).then((name) => (name ? this.poke(name) : undefined));
+  }
+
+  /**
+   * A record deleted: a stop the DEA finished, or a lease that expired with its DEA. In the second
+   * case no DEA is left to withdraw the routes, so routers are told here rather than after their
+   * two-minute prune.
+   */
+  private async onActualGone(previousRaw: string | undefined): Promise<void> {
+    const record = previousRaw ? parseRecord(previousRaw) : null;
+    if (!record) return;
+    const name = await this.nameOf(record.app_id);
+    if (!name) return;
+    if (record.state === 'RUNNING' && record.port > 0) {
+      const app = await this.deps.apps.get(name);
+      if (app && app.routes.length > 0) {
+        this.deps.bus.publish(subjects.routerUnregister, msg.RouterRegister, {
+          host: record.host,
+          port: record.port,
+          uris: app.routes,
+          app: record.app_id,
+          private_instance_id: record.instance_id,
+        });
+      }
+    }
+    await this.poke(name);
+  }
+
+  private async onExited(exited: msg.DropletExited): Promise<void> {
+    if (!this.acting) return;
+    const name = await this.nameOf(exited.app_id);
+    if (!name) return;
+    if (exited.reason === 'CRASHED') {
+      const crashes = await this.deps.crashes.recordCrash(exited.app_id, exited.index, Date.now());
+      await this.deps.events.record(exited.app_id, 'crashed', 'system', {
+        index: exited.index,
+        instance_id: exited.instance_id,
+        exit_status: exited.exit_status,
+        exit_description: exited.exit_description,
+        crash_count: crashes.count,
+        restart_in_s: Math.round(restartDelayMs(crashes.count) / 1000),
+      });
+    }
+    await this.poke(name);
+  }
+
+  async stop(): Promise<void> {
+    await this.leadership.stop();
+  }
+}
+
+function parseRecord(raw: string): ActualInstanceRecord | null {
+  try {
+    const parsed = ActualInstanceRecord.safeParse(JSON.parse(raw));
+    return parsed.success ? parsed.data : null;
+  } catch {
+    return null;
+  }
+}
