@@ -8,21 +8,36 @@ import { eventually, httpGet } from './http.js';
 
 export const repoRoot = new URL('../../../../', import.meta.url).pathname;
 
-const services = {
+const programs = {
   controller: 'services/controller/dist/src/main.js',
   dea: 'services/dea/dist/src/main.js',
   directory: 'services/directory/dist/src/main.js',
   router: 'services/router/dist/src/main.js',
 } as const;
-type ServiceName = keyof typeof services;
+type Program = keyof typeof programs;
 
-/** As `nap up` does: a secret reaches only the services that use it. */
-const secretsOf: Record<ServiceName, string[]> = {
+/** As `nap up` does: a secret reaches only the programs that use it. */
+const secretsOf: Record<Program, string[]> = {
   controller: ['NAP_ADMIN_TOKEN', 'NAP_DIRECTORY_SECRET'],
   directory: ['NAP_DIRECTORY_SECRET'],
   dea: [],
   router: [],
 };
+
+export interface PlatformOptions {
+  /** DEA nodes, each with its own id, directory, zone, port range and directory server. */
+  deas?: number;
+  /** Controllers: more than one to test the health manager's election. */
+  controllers?: number;
+  /** Settings for every service, e.g. a small NAP_INSTANCE_LOG_MAX_MB. */
+  env?: Record<string, string>;
+}
+
+interface Service {
+  program: Program;
+  env: Record<string, string>;
+  pid: number | null;
+}
 
 /**
  * A whole single-node nap for end-to-end tests: real nats-server, etcd and Docker, every service
@@ -30,12 +45,12 @@ const secretsOf: Record<ServiceName, string[]> = {
  * removes those and nothing else.
  */
 export class TestPlatform {
-  private readonly pids = new Map<string, number>();
+  private readonly services = new Map<string, Service>();
 
   private constructor(
     readonly engines: Engines,
     readonly env: Record<string, string>,
-    readonly controllerUrl: string,
+    readonly controllerUrls: string[],
     readonly routerUrl: string,
     readonly adminToken: string,
     readonly installationId: string,
@@ -45,58 +60,75 @@ export class TestPlatform {
     return this.env.NAP_HOME;
   }
 
-  /** `extraEnv` sets or overrides settings of every service, e.g. a small NAP_INSTANCE_LOG_MAX_MB. */
-  static async start(extraEnv: Record<string, string> = {}): Promise<TestPlatform> {
+  get controllerUrl(): string {
+    return this.controllerUrls[0];
+  }
+
+  /** Names of the DEA services: dea-1, dea-2, … */
+  get deaNames(): string[] {
+    return [...this.services.keys()].filter((n) => n.startsWith('dea-'));
+  }
+
+  static async start(options: PlatformOptions = {}): Promise<TestPlatform> {
+    const deaCount = options.deas ?? 1;
+    const controllerCount = options.controllers ?? 1;
     const engines = await startEngines();
     const installationId = `test-${randomBytes(4).toString('hex')}`;
     const home = join(engines.dir, 'home');
     await mkdir(home, { recursive: true });
-    const portBase = 20_000 + Math.floor(Math.random() * 39) * 1000;
-    const ports = {
-      controller: await freePort(),
-      router: await freePort(),
-      routerStatus: await freePort(),
-      directory: await freePort(),
-    };
     const adminToken = randomBytes(24).toString('hex');
+    const routerPort = await freePort();
+    const controllerPorts: number[] = [];
+    for (let i = 0; i < controllerCount; i++) controllerPorts.push(await freePort());
     const env: Record<string, string> = {
       ...engines.env,
       NAP_HOME: home,
-      NAP_CONTROLLER_PORT: String(ports.controller),
-      NAP_ROUTER_PORT: String(ports.router),
-      NAP_ROUTER_STATUS_PORT: String(ports.routerStatus),
-      NAP_DIRECTORY_PORT: String(ports.directory),
+      NAP_CONTROLLER_PORT: String(controllerPorts[0]),
+      NAP_ROUTER_PORT: String(routerPort),
+      NAP_ROUTER_STATUS_PORT: String(await freePort()),
       NAP_DIRECTORY_SECRET: randomBytes(24).toString('hex'),
       NAP_ADMIN_TOKEN: adminToken,
-      NAP_DEA_PORT_RANGE: `${portBase}-${portBase + 999}`,
       NAP_DEA_MEMORY_MB: '8192',
       NAP_INSTALLATION_ID: installationId,
       NAP_LOG_LEVEL: 'info',
-      ...extraEnv,
+      ...options.env,
     };
     const platform = new TestPlatform(
       engines,
       env,
-      `http://127.0.0.1:${ports.controller}`,
-      `http://127.0.0.1:${ports.router}`,
+      controllerPorts.map((p) => `http://127.0.0.1:${p}`),
+      `http://127.0.0.1:${routerPort}`,
       adminToken,
       installationId,
     );
     try {
-      for (const name of ['router', 'directory', 'controller', 'dea'] as const) platform.startService(name);
-      await platform.waitFor('router', ports.router);
-      await platform.waitFor('directory', ports.directory);
-      await platform.waitFor('controller', ports.controller);
-      await eventually(
-        async () => {
-          const r = await httpGet(`${platform.controllerUrl}/v1/deas`, { Authorization: `Bearer ${adminToken}` });
-          return r.status === 200 && (JSON.parse(r.body) as unknown[]).length > 0;
-        },
-        30_000,
-        'the DEA to advertise',
-      ).catch(async (err) => {
-        throw new Error(`${(err as Error).message}\n${await platform.logTail('dea')}`);
-      });
+      platform.define('router', 'router', {});
+      for (let i = 1; i <= controllerCount; i++) {
+        platform.define(`controller-${i}`, 'controller', { NAP_CONTROLLER_PORT: String(controllerPorts[i - 1]) });
+      }
+      const portBlocks = new Set<number>();
+      for (let i = 1; i <= deaCount; i++) {
+        let block: number;
+        do block = 20 + Math.floor(Math.random() * 39);
+        while (portBlocks.has(block));
+        portBlocks.add(block);
+        const directoryPort = await freePort();
+        const deaEnv = {
+          NAP_DEA_ID: `dea-${i}-${installationId}`,
+          NAP_DEA_DIR: join(home, `dea-${i}`),
+          NAP_DEA_ZONE: `zone-${i}`,
+          NAP_DEA_PORT_RANGE: `${block * 1000}-${block * 1000 + 999}`,
+          NAP_DIRECTORY_PORT: String(directoryPort),
+        };
+        platform.define(`directory-${i}`, 'directory', deaEnv);
+        platform.define(`dea-${i}`, 'dea', deaEnv);
+      }
+      for (const name of platform.services.keys()) if (!name.startsWith('dea-')) platform.startService(name);
+      await platform.waitForPort('router', routerPort);
+      for (let i = 1; i <= controllerCount; i++) await platform.waitForPort(`controller-${i}`, controllerPorts[i - 1]);
+      for (let i = 1; i <= deaCount; i++) await platform.waitForPort(`directory-${i}`, Number(platform.services.get(`directory-${i}`)!.env.NAP_DIRECTORY_PORT));
+      for (const name of platform.deaNames) platform.startService(name);
+      await platform.waitForDeas(deaCount);
     } catch (err) {
       await platform.stop();
       throw err;
@@ -104,34 +136,81 @@ export class TestPlatform {
     return platform;
   }
 
-  startService(name: ServiceName, extraEnv: Record<string, string> = {}): number {
-    const env: NodeJS.ProcessEnv = { ...process.env, ...this.env, ...extraEnv };
-    for (const secret of ['NAP_ADMIN_TOKEN', 'NAP_DIRECTORY_SECRET']) if (!secretsOf[name].includes(secret)) delete env[secret];
-    const pid = spawnDetached(process.execPath, [join(repoRoot, services[name])], {
+  private define(name: string, program: Program, env: Record<string, string>): void {
+    this.services.set(name, { program, env, pid: null });
+  }
+
+  /** Starts (or starts again) a service defined at start-up, with `extraEnv` on top of its settings. */
+  startService(name: string, extraEnv: Record<string, string> = {}): number {
+    const service = this.services.get(name);
+    if (!service) throw new Error(`no service ${name}`);
+    const env: NodeJS.ProcessEnv = { ...process.env, ...this.env, ...service.env, ...extraEnv };
+    for (const secret of ['NAP_ADMIN_TOKEN', 'NAP_DIRECTORY_SECRET']) if (!secretsOf[service.program].includes(secret)) delete env[secret];
+    service.pid = spawnDetached(process.execPath, [join(repoRoot, programs[service.program])], {
       logFile: join(this.engines.dir, 'logs', `${name}.log`),
       env,
       cwd: repoRoot,
     });
-    this.pids.set(name, pid);
-    return pid;
+    return service.pid;
   }
 
-  async stopService(name: string): Promise<void> {
-    const pid = this.pids.get(name);
-    if (pid !== undefined) await stopPid(pid);
-    this.pids.delete(name);
+  pidOf(name: string): number | null {
+    return this.services.get(name)?.pid ?? null;
   }
 
-  private async waitFor(name: ServiceName, port: number): Promise<void> {
-    const pid = this.pids.get(name)!;
+  /** SIGTERM and wait (a DEA evacuates then), or SIGKILL when `kill` is set. */
+  async stopService(name: string, opts: { kill?: boolean } = {}): Promise<void> {
+    const service = this.services.get(name);
+    if (!service?.pid) return;
+    if (opts.kill) {
+      try {
+        process.kill(service.pid, 'SIGKILL');
+      } catch {
+        // already gone
+      }
+      while (isAlive(service.pid)) await new Promise((r) => setTimeout(r, 20));
+    } else await stopPid(service.pid, 60_000);
+    service.pid = null;
+  }
+
+  private async waitForPort(name: string, port: number): Promise<void> {
+    const pid = this.services.get(name)!.pid!;
     if (!(await waitForPort('127.0.0.1', port, 30_000, () => isAlive(pid)))) {
       throw new Error(`${name} did not start:\n${await this.logTail(name)}`);
     }
   }
 
+  async waitForDeas(count: number, timeoutMs = 30_000): Promise<void> {
+    await eventually(
+      async () => {
+        const r = await httpGet(`${this.controllerUrl}/v1/deas`, { Authorization: `Bearer ${this.adminToken}` });
+        return r.status === 200 && (JSON.parse(r.body) as unknown[]).length >= count;
+      },
+      timeoutMs,
+      `${count} DEA(s) to advertise`,
+    ).catch(async (err) => {
+      throw new Error(`${(err as Error).message}\n${await this.logTail(this.deaNames[0] ?? 'dea-1')}`);
+    });
+  }
+
   async logTail(name: string, lines = 30): Promise<string> {
     const text = await readFile(join(this.engines.dir, 'logs', `${name}.log`), 'utf8').catch(() => '(no log)');
     return text.trimEnd().split('\n').slice(-lines).join('\n');
+  }
+
+  /** This run's containers carrying all the given labels. */
+  async containers(labels: Record<string, string> = {}): Promise<Docker.ContainerInfo[]> {
+    const filters = [`nap.installation=${this.installationId}`, ...Object.entries(labels).map(([k, v]) => `${k}=${v}`)];
+    return docker().listContainers({ all: true, filters: { label: filters } });
+  }
+
+  /** Kills a container from outside, as the kernel or an operator would. */
+  async killContainer(id: string): Promise<void> {
+    await docker().getContainer(id).kill().catch(() => {});
+  }
+
+  async removeContainer(id: string): Promise<void> {
+    await docker().getContainer(id).remove({ force: true }).catch(() => {});
   }
 
   /** Env for running the CLI against this platform. */
@@ -140,16 +219,21 @@ export class TestPlatform {
   }
 
   async stop(): Promise<void> {
-    // DEA first: it stops its own containers; whatever is left of this run is removed by label.
-    const order = ['dea', 'controller', 'directory', 'router'];
+    // DEAs first: they stop their own containers; whatever is left of this run is removed by label.
+    const names = [...this.services.keys()];
+    const order = [...names.filter((n) => n.startsWith('dea-')), ...names.filter((n) => !n.startsWith('dea-'))];
+    await Promise.all(order.filter((n) => n.startsWith('dea-')).map((n) => this.stopService(n, { kill: true })));
     for (const name of order) await this.stopService(name);
     await removeContainers(this.installationId);
     await this.engines.stop();
   }
 }
 
+function docker(): Docker {
+  return new Docker({ socketPath: process.env.NAP_DOCKER_SOCKET ?? '/var/run/docker.sock' });
+}
+
 export async function removeContainers(installationId: string): Promise<void> {
-  const docker = new Docker({ socketPath: '/var/run/docker.sock' });
-  const own = await docker.listContainers({ all: true, filters: { label: [`nap.installation=${installationId}`] } });
-  await Promise.all(own.map((c) => docker.getContainer(c.Id).remove({ force: true }).catch(() => {})));
+  const own = await docker().listContainers({ all: true, filters: { label: [`nap.installation=${installationId}`] } });
+  await Promise.all(own.map((c) => docker().getContainer(c.Id).remove({ force: true }).catch(() => {})));
 }

@@ -23,6 +23,7 @@ import { HealthManager } from './health/health-manager.js';
 import { CrashHistory } from './store/crash-history.js';
 import { PendingStarts } from './health/pending-starts.js';
 import { DeaPool } from './placement/dea-pool.js';
+import { watchDeaLiveness } from './placement/dea-liveness.js';
 import { Stager } from './staging/stager.js';
 import { ActualInstancesRepository } from './store/actual-instances.js';
 import { AppsRepository } from './store/apps-repository.js';
@@ -53,6 +54,7 @@ export async function startController(settings: Settings, log: Logger): Promise<
   bus.subscribe(subjects.deaAdvertise, msg.DeaAdvertise, (advert) => pool.update(advert));
   bus.publish(subjects.deaLocate, msg.Empty, {});
   health.start();
+  const liveness = await watchDeaLiveness(etcd, pool, pending, log);
 
   const http = express();
   http.disable('x-powered-by');
@@ -78,6 +80,7 @@ export async function startController(settings: Settings, log: Logger): Promise<
     port: settings.controllerPort,
     async close() {
       await health.stop();
+      await liveness.cancel().catch(() => {});
       await new Promise<void>((resolve) => server.close(() => resolve()));
       server.closeAllConnections();
       await bus.close();

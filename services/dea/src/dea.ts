@@ -15,6 +15,9 @@ import { ActualStateStore } from './store/actual-state.js';
 
 const lifecycleDir = new URL('../../lifecycle', import.meta.url).pathname;
 
+/** How long a stopping DEA waits for its instances' replacements to run elsewhere. */
+const EVACUATION_TIMEOUT_MS = 60_000;
+
 export interface RunningDea {
   id: string;
   close(): Promise<void>;
@@ -37,8 +40,8 @@ export async function startDea(settings: Settings, log: Logger): Promise<Running
   if (!(await runtime.imageExists(settings.stackImage))) {
     throw new Error(`the stack image ${settings.stackImage} is missing: run deploy/setup`);
   }
-  // Containers a previous run of this DEA left behind: it stopped its instances on the way out, so these are orphans.
-  for (const c of await runtime.list({ 'nap.dea': deaId })) await runtime.remove(c.Id);
+  // Staging containers of a previous run are useless now; instance containers are adopted below.
+  for (const c of await runtime.list({ 'nap.dea': deaId, 'nap.kind': 'staging' })) await runtime.remove(c.Id);
 
   const etcd = connectEtcd(settings);
   const bus = await Bus.connect(settings, { name: `nap-dea-${deaId}`, log });
@@ -95,6 +98,7 @@ export async function startDea(settings: Settings, log: Logger): Promise<Running
     },
     log,
   );
+  await instances.adopt(await registry.previous());
   await announcer.start();
   advertiser.start();
   heartbeat.start();
@@ -104,7 +108,7 @@ export async function startDea(settings: Settings, log: Logger): Promise<Running
     id: deaId,
     async close() {
       advertiser.drain();
-      await instances.stopAll('DEA_SHUTDOWN');
+      await instances.evacuate(EVACUATION_TIMEOUT_MS);
       advertiser.stop();
       heartbeat.stop();
       announcer.stop();

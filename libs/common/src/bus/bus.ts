@@ -80,18 +80,27 @@ export class Bus {
     replySchema: R,
     onReply: (reply: z.output<R>) => boolean | void,
     timeoutMs: number,
+    firstReplyTimeoutMs = timeoutMs,
   ): Promise<void> {
     const inbox = createInbox();
     return new Promise<void>((resolve, reject) => {
       // Check the body before subscribing and arming the timer: an invalid one rejects without leaving either behind.
       schema.parse(body);
       const timer = setTimeout(() => {
+        clearTimeout(firstTimer);
         sub.unsubscribe();
         reject(new Error(`no answer on ${subject} within ${Math.round(timeoutMs / 1000)} s`));
       }, timeoutMs);
+      // Nobody listening (a DEA that just died or has not subscribed yet) shows as no first answer.
+      const firstTimer = setTimeout(() => {
+        clearTimeout(timer);
+        sub.unsubscribe();
+        reject(new NoAnswerError(subject, firstReplyTimeoutMs));
+      }, firstReplyTimeoutMs);
       const sub = this.nc.subscribe(inbox, {
         callback: (err, msg) => {
           if (err) return;
+          clearTimeout(firstTimer);
           const r = decode(msg, replySchema);
           if (!r.ok) {
             this.log.warn({ subject, problem: r.problem }, 'dropped malformed reply');
@@ -103,6 +112,7 @@ export class Bus {
           } catch (e) {
             done = true;
             clearTimeout(timer);
+            clearTimeout(firstTimer);
             sub.unsubscribe();
             reject(e as Error);
             return;
@@ -129,6 +139,17 @@ export class Bus {
   async close(): Promise<void> {
     if (this.nc.isClosed()) return;
     await this.nc.drain().catch(() => this.nc.close());
+  }
+}
+
+/** Nothing answered a request at all within the time given for the first answer. */
+export class NoAnswerError extends Error {
+  constructor(
+    readonly subject: string,
+    ms: number,
+  ) {
+    super(`nothing answered on ${subject} within ${Math.round(ms / 100) / 10} s`);
+    this.name = 'NoAnswerError';
   }
 }
 

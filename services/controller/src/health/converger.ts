@@ -153,7 +153,7 @@ export class Converger {
       return false;
     }
     pool.reserve(dea.id, app.id, app.memory_mb);
-    pending.add(app.id, app.version, index);
+    pending.add(app.id, app.version, index, dea.id);
     const start: msg.DeaStart = {
       ...startMessageFor(app, index, randomUUID(), app.version),
       droplet_key: app.droplet.key,

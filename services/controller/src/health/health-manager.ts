@@ -102,7 +102,9 @@ export class HealthManager {
 
   private onActualChanged(raw: string): void {
     const record = parseRecord(raw);
-    if (!record) return;
+    // A crash is handled from droplet.exited, after it is counted: reacting to the record too
+    // would restart the index before its back-off is known.
+    if (!record || record.state === 'CRASHED') return;
     // A record turning RUNNING lets a rolling replacement go on; a STOPPING one (evacuation) needs a replacement.
     void this.nameOf(record.app_id).then((name) => (name ? this.poke(name) : undefined));
   }

@@ -3,7 +3,7 @@
  * runs between the start message and the DEA's first record would start the same index twice.
  */
 export class PendingStarts {
-  private readonly pending = new Map<string, number>();
+  private readonly pending = new Map<string, { at: number; deaId: string | null }>();
 
   constructor(
     private readonly ttlMs = 30_000,
@@ -14,15 +14,20 @@ export class PendingStarts {
     return `${appId}/${version}/${index}`;
   }
 
-  add(appId: string, version: string, index: number): void {
-    this.pending.set(this.key(appId, version, index), this.now());
+  add(appId: string, version: string, index: number, deaId: string | null = null): void {
+    this.pending.set(this.key(appId, version, index), { at: this.now(), deaId });
+  }
+
+  /** A DEA that is gone will start nothing it was asked to: those starts are not pending any more. */
+  forgetDea(deaId: string): void {
+    for (const [k, v] of this.pending) if (v.deaId === deaId) this.pending.delete(k);
   }
 
   has(appId: string, version: string, index: number): boolean {
     const k = this.key(appId, version, index);
-    const at = this.pending.get(k);
-    if (at === undefined) return false;
-    if (this.now() - at > this.ttlMs) {
+    const entry = this.pending.get(k);
+    if (entry === undefined) return false;
+    if (this.now() - entry.at > this.ttlMs) {
       this.pending.delete(k);
       return false;
     }

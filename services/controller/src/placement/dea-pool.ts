@@ -26,6 +26,11 @@ export class DeaPool {
     return [...this.deas.values()].filter((k) => k.seenAt >= cutoff).map((k) => k.advert);
   }
 
+  /** A DEA known to be gone (its lease expired, or it did not answer) until it advertises again. */
+  forget(id: string): void {
+    this.deas.delete(id);
+  }
+
   get(id: string): msg.DeaAdvertise | undefined {
     return this.live().find((d) => d.id === id);
   }

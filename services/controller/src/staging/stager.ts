@@ -1,11 +1,15 @@
 import { randomUUID } from 'node:crypto';
-import { type Bus, type Logger, msg, NapError, stagingFailed, subjects, unavailable } from '@nap/common';
+import { type Bus, type Logger, msg, NapError, NoAnswerError, stagingFailed, subjects, unavailable } from '@nap/common';
 import type { AppRecord } from '../apps/app-record.js';
 import type { PendingStarts } from '../health/pending-starts.js';
 import type { DeaPool } from '../placement/dea-pool.js';
 import { startMessageFor } from '../placement/start-message.js';
 import type { AppsRepository } from '../store/apps-repository.js';
 import type { EventsRepository } from '../store/events-repository.js';
+
+/** A DEA that has not accepted a staging by then is taken for gone, and another is asked. */
+const ACCEPT_TIMEOUT_MS = 5_000;
+const STAGING_ATTEMPTS = 3;
 
 /** Staging gets at least this much memory: npm install of a middling app needs it even when the app does not. */
 const STAGING_MIN_MEMORY_MB = 1024;
@@ -46,54 +50,71 @@ export class Stager {
     const { bus, pool, apps, pending, log } = this.deps;
     const pkg = app.package!;
     const memory = Math.max(app.memory_mb, STAGING_MIN_MEMORY_MB);
-    const dea = pool.pick(app.id, memory, app.stack) ?? pool.pick(app.id, app.memory_mb, app.stack);
-    if (!dea) throw unavailable(`no DEA has room to stage ${app.name} (${app.memory_mb} MB, stack ${app.stack}): check nap status`);
-
     const taskId = randomUUID();
     const version = randomUUID();
     const instanceId = randomUUID();
     const startsInstance0 = app.state === 'STARTED' && app.instances > 0;
-    app.package_state = 'STAGING';
-    app.staging = { task_id: taskId, dea_id: dea.id, version, log_url: null, error: null, started_at: new Date().toISOString() };
-    await apps.save(app);
-    if (startsInstance0) {
-      pool.reserve(dea.id, app.id, app.memory_mb);
-      pending.add(app.id, version, 0);
-    }
-
     let result: msg.StagingSucceeded | msg.StagingFailed | null = null;
     let savingLogUrl: Promise<void> = Promise.resolve();
-    log.info({ app: app.name, task_id: taskId, dea_id: dea.id }, 'staging');
-    try {
-      await bus.requestMany(
-        subjects.stagingStart(dea.id),
-        msg.StagingStart,
-        {
-          task_id: taskId,
-          app_id: app.id,
-          app_name: app.name,
-          package_key: pkg.key,
-          package_hash: pkg.hash,
-          buildpack: app.buildpack ?? undefined,
-          env: app.env,
-          memory_mb: memory,
-          start_message: startsInstance0
-            ? { ...startMessageFor(app, 0, instanceId, version), command: app.command ?? undefined }
-            : undefined,
-        },
-        msg.StagingReply,
-        (reply) => {
-          if ('droplet_key' in reply || 'error' in reply) {
-            result = reply;
-            return true;
-          }
-          savingLogUrl = this.recordLogUrl(app.name, taskId, reply.log_url);
-          return false;
-        },
-        this.deps.stagingTimeoutS * 1000,
-      );
-    } catch (err) {
-      result = { task_id: taskId, error: (err as Error).message };
+
+    for (let attempt = 1; attempt <= STAGING_ATTEMPTS && !result; attempt++) {
+      const dea = pool.pick(app.id, memory, app.stack) ?? pool.pick(app.id, app.memory_mb, app.stack);
+      if (!dea) {
+        if (attempt > 1) {
+          app.package_state = 'PENDING';
+          app.staging = null;
+          await apps.save(app);
+        }
+        throw unavailable(`no DEA has room to stage ${app.name} (${app.memory_mb} MB, stack ${app.stack}): check nap status`);
+      }
+      app.package_state = 'STAGING';
+      app.staging = { task_id: taskId, dea_id: dea.id, version, log_url: null, error: null, started_at: new Date().toISOString() };
+      await apps.save(app);
+      if (startsInstance0) {
+        pool.reserve(dea.id, app.id, app.memory_mb);
+        pending.add(app.id, version, 0, dea.id);
+      }
+      log.info({ app: app.name, task_id: taskId, dea_id: dea.id, attempt }, 'staging');
+      try {
+        await bus.requestMany(
+          subjects.stagingStart(dea.id),
+          msg.StagingStart,
+          {
+            task_id: taskId,
+            app_id: app.id,
+            app_name: app.name,
+            package_key: pkg.key,
+            package_hash: pkg.hash,
+            buildpack: app.buildpack ?? undefined,
+            env: app.env,
+            memory_mb: memory,
+            start_message: startsInstance0
+              ? { ...startMessageFor(app, 0, instanceId, version), command: app.command ?? undefined }
+              : undefined,
+          },
+          msg.StagingReply,
+          (reply) => {
+            if ('droplet_key' in reply || 'error' in reply) {
+              result = reply;
+              return true;
+            }
+            savingLogUrl = this.recordLogUrl(app.name, taskId, reply.log_url).catch((err) =>
+              log.warn({ err, app: app.name }, 'could not record the staging log url'),
+            );
+            return false;
+          },
+          this.deps.stagingTimeoutS * 1000,
+          ACCEPT_TIMEOUT_MS,
+        );
+      } catch (err) {
+        if (err instanceof NoAnswerError && attempt < STAGING_ATTEMPTS) {
+          log.warn({ app: app.name, dea_id: dea.id }, 'DEA did not accept the staging; asking another');
+          pool.forget(dea.id);
+          pending.forgetDea(dea.id);
+          continue;
+        }
+        result = { task_id: taskId, error: (err as Error).message };
+      }
     }
     await savingLogUrl;
     pending.clear(app.id, version, 0);

@@ -23,6 +23,6 @@ export function subscribeDea(bus: Bus, deaId: string, directoryUrl: string, inst
     const starting =
       first && command ? await instances.begin({ ...first, droplet_key: droplet.droplet_key, droplet_hash: droplet.droplet_hash, command }) : null;
     bus.reply(m, msg.StagingSucceeded, { task_id: req.task_id, ...droplet });
-    await starting;
+    await starting?.running;
   });
 }

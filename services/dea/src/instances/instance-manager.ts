@@ -46,7 +46,7 @@ export class InstanceManager {
 
   /** Starts an instance; resolves when it is RUNNING (or has failed). */
   async start(start: msg.DeaStart): Promise<void> {
-    await (await this.begin(start));
+    await (await this.begin(start)).running;
   }
 
   /**
@@ -54,9 +54,9 @@ export class InstanceManager {
    * as a promise. Staging uses this to have instance 0 on record before it reports the droplet, so
    * the health manager never starts that index a second time.
    */
-  async begin(start: msg.DeaStart): Promise<Promise<void>> {
+  async begin(start: msg.DeaStart): Promise<{ running: Promise<void> }> {
     const { registry } = this.deps;
-    if (registry.get(start.instance_id)) return Promise.resolve();
+    if (registry.get(start.instance_id)) return { running: Promise.resolve() };
     const inst: Instance = {
       start,
       state: 'STARTING',
@@ -71,7 +71,7 @@ export class InstanceManager {
     registry.add(inst);
     this.deps.onChange();
     await this.record(inst);
-    return this.run(inst);
+    return { running: this.run(inst) };
   }
 
   private async run(inst: Instance): Promise<void> {
@@ -212,6 +212,82 @@ export class InstanceManager {
     await Promise.all(this.deps.registry.live().map((i) => this.stop(i, reason)));
   }
 
+  /**
+   * SIGTERM on a DEA: every instance is marked STOPPING (still serving) so the health manager
+   * starts a replacement elsewhere; once each has one RUNNING (or the time is up) its routes are
+   * withdrawn, and only then is it stopped. An app with instances on other nodes never stops
+   * answering.
+   */
+  async evacuate(timeoutMs: number): Promise<void> {
+    const leaving = this.deps.registry.live();
+    // Alone (a single node going down), there is nowhere to evacuate to.
+    if ((await this.deps.store.otherDeas().catch(() => 0)) === 0) timeoutMs = 0;
+    for (const inst of leaving) {
+      inst.evacuating = true;
+      await this.record(inst);
+    }
+    const deadline = Date.now() + timeoutMs;
+    const replaced = async (i: Instance) => this.deps.store.runningElsewhere(i.start.app_id, i.start.version, i.start.index).catch(() => false);
+    let waiting = leaving.filter((i) => i.state === 'RUNNING');
+    while (waiting.length > 0 && Date.now() < deadline) {
+      await new Promise((r) => setTimeout(r, 200));
+      const done = await Promise.all(waiting.map(replaced));
+      waiting = waiting.filter((_, n) => !done[n]);
+    }
+    if (waiting.length > 0) this.deps.log.warn({ instances: waiting.map((i) => i.start.instance_id) }, 'evacuating without replacements');
+    for (const inst of leaving) if (inst.state === 'RUNNING') this.deps.announcer.unregister(inst);
+    // Routers drop the routes on the unregister they just got; requests already on the way finish.
+    await new Promise((r) => setTimeout(r, 500));
+    await Promise.all(leaving.map((i) => this.stop(i, 'DEA_EVACUATION')));
+  }
+
+  /**
+   * A restarted DEA takes back the containers its previous run left running, without restarting
+   * them: same instance, same port, routes announced again, output copied again from now on.
+   * Containers it has no record of, and records without a running container, are dropped.
+   */
+  async adopt(previous: Instance[]): Promise<number> {
+    const { runtime, registry, log } = this.deps;
+    const known = new Map(previous.map((i) => [i.start.instance_id, i]));
+    let adopted = 0;
+    for (const c of await runtime.list({ 'nap.dea': this.deps.deaId, 'nap.kind': 'instance' })) {
+      const inst = known.get(c.Labels['nap.instance_id'] ?? '');
+      const running = c.State === 'running';
+      if (!inst || !running || !isLive(inst) || inst.port === null) {
+        await runtime.remove(c.Id);
+        continue;
+      }
+      inst.containerId = c.Id;
+      inst.evacuating = false;
+      registry.add(inst);
+      this.deps.ports.hold(inst.port);
+      const logs = join(inst.dir, 'logs');
+      const { copied } = await runtime.attachLogs(c.Id, { stdout: join(logs, 'stdout.log'), stderr: join(logs, 'stderr.log'), maxBytes: this.deps.logMaxBytes });
+      this.logCopies.set(inst.start.instance_id, copied.catch(() => {}));
+      void this.watchExit(inst, c.Id);
+      await this.record(inst);
+      if (inst.state === 'RUNNING') this.deps.announcer.register(inst);
+      else void this.finishAdoptedStart(inst);
+      adopted++;
+    }
+    this.deps.onChange();
+    if (adopted > 0) log.info({ adopted }, 'adopted running instances');
+    return adopted;
+  }
+
+  /** An instance that was still STARTING when the DEA went away gets its health check now. */
+  private async finishAdoptedStart(inst: Instance): Promise<void> {
+    const healthy = await becameHealthy(inst.start.health_check, this.deps.host, inst.port!, () => inst.state === 'STARTING');
+    if (inst.state !== 'STARTING') return;
+    if (!healthy) return this.crash(inst, null, 'health check failed after the DEA restarted');
+    inst.state = 'RUNNING';
+    inst.startedAt = Date.now();
+    inst.stateTimestamp = inst.startedAt;
+    this.deps.registry.snapshot();
+    await this.record(inst);
+    this.deps.announcer.register(inst);
+  }
+
   private async forget(inst: Instance): Promise<void> {
     if (this.deps.registry.get(inst.start.instance_id) !== inst || isLive(inst)) return;
     this.deps.registry.delete(inst.start.instance_id);
@@ -240,7 +316,7 @@ export class InstanceManager {
         version: inst.start.version,
         index: inst.start.index,
         instance_id: inst.start.instance_id,
-        state: inst.state,
+        state: inst.evacuating && isLive(inst) ? 'STOPPING' : inst.state,
         host: this.deps.host,
         port: inst.port ?? 0,
         dea_id: this.deps.deaId,

@@ -1,4 +1,4 @@
-import { rename, writeFile } from 'node:fs/promises';
+import { readFile, rename, writeFile } from 'node:fs/promises';
 import { type Instance, isLive } from './instance.js';
 
 /** This DEA's instances, in memory and in a snapshot file so a restarted DEA knows what it ran. */
@@ -42,6 +42,16 @@ export class InstanceRegistry {
     const counts: Record<string, number> = {};
     for (const i of this.live()) counts[i.start.app_id] = (counts[i.start.app_id] ?? 0) + 1;
     return counts;
+  }
+
+  /** What the previous run of this DEA left in its snapshot; nothing when there is none or it is unreadable. */
+  async previous(): Promise<Instance[]> {
+    try {
+      const doc = JSON.parse(await readFile(this.snapshotFile, 'utf8')) as { instances?: Instance[] };
+      return Array.isArray(doc.instances) ? doc.instances : [];
+    } catch {
+      return [];
+    }
   }
 
   /** Writes are queued so an older snapshot never overwrites a newer one. */

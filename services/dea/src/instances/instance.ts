@@ -10,6 +10,8 @@ export interface Instance {
   startedAt: number | null;
   exitStatus: number | null;
   exitDescription: string | null;
+  /** Being replaced elsewhere before this DEA stops: recorded as STOPPING while it still serves. */
+  evacuating?: boolean;
 }
 
 export const isLive = (i: Instance) => i.state === 'STARTING' || i.state === 'RUNNING';

@@ -87,8 +87,7 @@ export class DockerRuntime {
     const container = await this.create(spec);
     let logsCopied: Promise<void>;
     try {
-      const stream = (await container.attach({ stream: true, stdout: true, stderr: true })) as NodeJS.ReadableStream;
-      logsCopied = this.copyLogs(stream, logs);
+      logsCopied = (await this.attachLogs(container.id, logs)).copied;
       await container.start();
     } catch (err) {
       await container.remove({ force: true }).catch(() => {});
@@ -121,6 +120,20 @@ export class DockerRuntime {
       return { ...exit, timedOut };
     } finally {
       await container.remove({ force: true }).catch(() => {});
+    }
+  }
+
+  /** Copies what a container writes from now on into its log files (used for adopted containers too). */
+  async attachLogs(id: string, logs: LogFiles): Promise<{ copied: Promise<void> }> {
+    const stream = (await this.docker.getContainer(id).attach({ stream: true, stdout: true, stderr: true })) as NodeJS.ReadableStream;
+    return { copied: this.copyLogs(stream, logs) };
+  }
+
+  async isRunning(id: string): Promise<boolean> {
+    try {
+      return (await this.docker.getContainer(id).inspect()).State.Running;
+    } catch {
+      return false;
     }
   }
 

@@ -64,6 +64,25 @@ export class ActualStateStore {
     await this.etcd.delete().key(keys.actualInstance(appId, instanceId));
   }
 
+  /** How many other DEAs are alive (their leased records exist). */
+  async otherDeas(): Promise<number> {
+    const ids = await this.etcd.getAll().prefix(keys.deas()).keys();
+    return ids.filter((k) => k !== keys.dea(this.deaId)).length;
+  }
+
+  /** Whether another DEA runs this index of this version of the app (a replacement is ready). */
+  async runningElsewhere(appId: string, version: string, index: number): Promise<boolean> {
+    const all = await this.etcd.getAll().prefix(keys.actualInstancesOf(appId)).strings();
+    return Object.values(all).some((raw) => {
+      try {
+        const r = JSON.parse(raw) as InstanceRecord;
+        return r.dea_id !== this.deaId && r.index === index && r.version === version && r.state === 'RUNNING';
+      } catch {
+        return false;
+      }
+    });
+  }
+
   async close(): Promise<void> {
     await this.lease.revoke().catch(() => {});
   }

@@ -1,0 +1,184 @@
+import assert from 'node:assert/strict';
+import { after, before, describe, test } from 'node:test';
+import { eventually, httpGet, nap, repoRoot, TestPlatform } from '@nap/testkit';
+
+interface Instance {
+  index: number;
+  instance_id: string;
+  state: string;
+  dea_id: string;
+  exit_status: number | null;
+  exit_description: string | null;
+}
+interface AppEvent {
+  type: string;
+  detail: Record<string, unknown>;
+}
+
+/**
+ * Recovery on 3 DEA processes (own ids, dirs, zones, port ranges) and 2 controllers, on real
+ * NATS, etcd and Docker: the platform converges after crashes, node loss, restarts and SIGTERM.
+ */
+describe('health manager, placement and recovery', () => {
+  let platform: TestPlatform;
+  let env: Record<string, string>;
+  let api: string;
+
+  const get = async <T>(path: string): Promise<T> => {
+    const r = await httpGet(`${api}${path}`, { Authorization: `Bearer ${platform.adminToken}` });
+    assert.equal(r.status, 200, `${path}: ${r.body}`);
+    return JSON.parse(r.body) as T;
+  };
+  const instances = (app: string) => get<Instance[]>(`/v1/apps/${app}/instances`);
+  const running = async (app: string) => (await instances(app)).filter((i) => i.state === 'RUNNING');
+  const events = (app: string) => get<AppEvent[]>(`/v1/apps/${app}/events`);
+  const viaRouter = (app: string, path = '/') => httpGet(`${platform.routerUrl}${path}`, { Host: `${app}.nap.localhost` });
+  const deaIdOf = (name: string) => `${name}-${platform.installationId}`;
+
+  async function allAnswer(app: string, count: number, requests = 20): Promise<boolean> {
+    if ((await running(app)).length !== count) return false;
+    for (let i = 0; i < requests; i++) if ((await viaRouter(app)).status !== 200) return false;
+    return true;
+  }
+
+  before(async () => {
+    platform = await TestPlatform.start({ deas: 3, controllers: 2 });
+    env = platform.cliEnv();
+    api = platform.controllerUrl;
+    const push = await nap(['push', 'hello-node', '-p', `${repoRoot}examples/hello-node`, '-i', '6'], env);
+    assert.equal(push.code, 0, `${push.stdout}\n${push.stderr}`);
+  });
+
+  after(async () => {
+    await platform?.stop();
+  });
+
+  test('instances spread over all three DEAs', async () => {
+    const spread = await eventually(async () => {
+      const r = await running('hello-node');
+      return r.length === 6 ? r : null;
+    }, 30_000, '6 running instances');
+    const perDea = new Map<string, number>();
+    for (const i of spread) perDea.set(i.dea_id, (perDea.get(i.dea_id) ?? 0) + 1);
+    assert.deepEqual([...perDea.values()], [2, 2, 2], JSON.stringify([...perDea]));
+  });
+
+  test('a restarted DEA adopts its running containers: none is restarted', async () => {
+    const before = (await platform.containers({ 'nap.dea': deaIdOf('dea-2'), 'nap.kind': 'instance' })).map((c) => c.Id).sort();
+    const instancesBefore = (await running('hello-node')).map((i) => i.instance_id).sort();
+    assert.equal(before.length, 2);
+    await platform.stopService('dea-2', { kill: true });
+    platform.startService('dea-2');
+    await platform.waitForDeas(3);
+    await new Promise((r) => setTimeout(r, 5000)); // past the dead process's lease
+    const after = await platform.containers({ 'nap.dea': deaIdOf('dea-2'), 'nap.kind': 'instance' });
+    assert.deepEqual(after.map((c) => c.Id).sort(), before);
+    assert.ok(after.every((c) => c.State === 'running'));
+    assert.deepEqual((await running('hello-node')).map((i) => i.instance_id).sort(), instancesBefore);
+    assert.ok(await allAnswer('hello-node', 6));
+  });
+
+  test('a container killed from outside is replaced and back in the router', async () => {
+    const victim = (await running('hello-node'))[0];
+    const [container] = await platform.containers({ 'nap.instance_id': victim.instance_id });
+    await platform.killContainer(container.Id);
+    const replacement = await eventually(async () => {
+      const atIndex = (await running('hello-node')).filter((i) => i.index === victim.index);
+      return atIndex.length === 1 && atIndex[0].instance_id !== victim.instance_id ? atIndex[0] : null;
+    }, 20_000, 'a replacement at the same index');
+    assert.ok(replacement);
+    await eventually(async () => {
+      for (let i = 0; i < 30; i++) {
+        const r = await viaRouter('hello-node', '/instance');
+        if (r.status === 200 && JSON.parse(r.body).instance_id === replacement.instance_id) return true;
+      }
+      return false;
+    }, 20_000, 'the replacement to answer through the router');
+    const crashed = (await events('hello-node')).find((e) => e.type === 'crashed');
+    assert.equal(crashed?.detail.instance_id, victim.instance_id);
+  });
+
+  test("kill -9 of a DEA and its containers: its instances run elsewhere and answer", async () => {
+    const dead = deaIdOf('dea-3');
+    await platform.stopService('dea-3', { kill: true });
+    for (const c of await platform.containers({ 'nap.dea': dead })) await platform.removeContainer(c.Id);
+    const moved = await eventually(async () => {
+      const r = await running('hello-node');
+      return r.length === 6 && r.every((i) => i.dea_id !== dead) ? r : null;
+    }, 30_000, 'all 6 instances running on the two DEAs left');
+    assert.equal(new Set(moved.map((i) => i.dea_id)).size, 2);
+    assert.ok(await eventually(() => allAnswer('hello-node', 6, 30), 10_000, 'every request answered'));
+    platform.startService('dea-3');
+    await platform.waitForDeas(3);
+  });
+
+  test('SIGTERM on a DEA evacuates it: a 3-instance app answers every request throughout', async () => {
+    const push = await nap(['push', 'steady', '-p', `${repoRoot}examples/hello-node`, '-i', '3'], env);
+    assert.equal(push.code, 0, push.stderr);
+    await eventually(() => allAnswer('steady', 3), 30_000, '3 instances answering');
+    const onDea1 = (await running('steady')).filter((i) => i.dea_id === deaIdOf('dea-1'));
+    assert.ok(onDea1.length >= 1, 'dea-1 holds an instance of steady');
+
+    let requests = 0;
+    const failures: string[] = [];
+    let loop = true;
+    const load = (async () => {
+      while (loop) {
+        const r = await viaRouter('steady').catch((e: Error) => ({ status: 0, body: e.message }));
+        requests++;
+        if (r.status !== 200) failures.push(`${r.status} ${r.body.slice(0, 100)}`);
+      }
+    })();
+    await new Promise((r) => setTimeout(r, 500));
+    await platform.stopService('dea-1');
+    await new Promise((r) => setTimeout(r, 1000));
+    loop = false;
+    await load;
+    assert.deepEqual(failures, [], `${failures.length} of ${requests} requests failed`);
+    assert.ok(requests > 50, `only ${requests} requests were made`);
+    const now = await running('steady');
+    assert.equal(now.length, 3);
+    assert.ok(now.every((i) => i.dea_id !== deaIdOf('dea-1')));
+    platform.startService('dea-1');
+    await platform.waitForDeas(3);
+  });
+
+  test('an app that always crashes backs off: 3 restarts at once, then 30 s, no restart storm', async () => {
+    const push = await nap(['push', 'crash-loop', '-p', `${repoRoot}examples/crash-loop`, '--timeout', '1'], env);
+    assert.equal(push.code, 0, push.stderr);
+    const crashes = await eventually(async () => {
+      const c = (await events('crash-loop')).filter((e) => e.type === 'crashed');
+      return c.length >= 4 ? c : null;
+    }, 30_000, 'four crashes');
+    const fourth = crashes.find((e) => e.detail.crash_count === 4);
+    assert.equal(fourth?.detail.restart_in_s, 30);
+    assert.equal(fourth?.detail.exit_status, 7);
+    await new Promise((r) => setTimeout(r, 5000));
+    const later = (await events('crash-loop')).filter((e) => e.type === 'crashed');
+    assert.equal(later.length, crashes.length, 'no restart while backing off');
+    const shown = await instances('crash-loop');
+    assert.ok(shown.some((i) => i.state === 'CRASHED' && /exited with status 7/.test(i.exit_description ?? '')));
+  });
+
+  test('an app over its memory is killed and shown CRASHED as out of memory', async () => {
+    const push = await nap(['push', 'memory-hog', '-p', `${repoRoot}examples/memory-hog`, '--timeout', '1'], env);
+    assert.equal(push.code, 0, push.stderr);
+    const oom = await eventually(async () => (await events('memory-hog')).find((e) => e.type === 'crashed'), 30_000, 'the hog to crash');
+    assert.match(String(oom.detail.exit_description), /out of memory/);
+  });
+
+  test('two controllers: when the acting one dies, the other acts', async () => {
+    const acting = (await platform.logTail('controller-1', 500)).includes('acting as health manager') ? 1 : 2;
+    const other = acting === 1 ? 2 : 1;
+    await platform.stopService(`controller-${acting}`, { kill: true });
+    api = platform.controllerUrls[other - 1];
+    const victim = (await running('hello-node'))[0];
+    const [container] = await platform.containers({ 'nap.instance_id': victim.instance_id });
+    await platform.killContainer(container.Id);
+    await eventually(async () => {
+      const atIndex = (await running('hello-node')).filter((i) => i.index === victim.index);
+      return atIndex.length === 1 && atIndex[0].instance_id !== victim.instance_id;
+    }, 30_000, 'the other controller to replace the instance');
+    assert.match(await platform.logTail(`controller-${other}`, 500), /acting as health manager/);
+  });
+});
