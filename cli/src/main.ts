@@ -1,6 +1,6 @@
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { ApiClient } from './api-client.js';
-import { listApps, scaleApp, showApp, startApp, stopApp } from './commands/apps.js';
+import { listApps, restartApp, scaleApp, showApp, startApp, stopApp } from './commands/apps.js';
 import { events } from './commands/events.js';
 import { files } from './commands/files.js';
 import { logs } from './commands/logs.js';
@@ -48,6 +48,7 @@ program
 program.command('apps').description('list apps').action(async () => listApps(await api(), out()));
 program.command('app').argument('<name>').description('show an app and its instances').action(async (name: string) => showApp(await api(), out(), name));
 program.command('start').argument('<name>').description('start an app (staging it first if its bits changed)').action(async (name: string) => startApp(await api(), out(), name));
+program.command('restart').argument('<name>').description('replace every instance, one at a time').action(async (name: string) => restartApp(await api(), out(), name));
 program.command('stop').argument('<name>').description('stop all instances of an app').action(async (name: string) => stopApp(await api(), out(), name));
 program
   .command('scale')

@@ -10,7 +10,7 @@ describe('nap logs, files and events, end to end', () => {
   const get = (path: string) => httpGet(`${platform.routerUrl}${path}`, { Host: host });
 
   before(async () => {
-    platform = await TestPlatform.start({ NAP_INSTANCE_LOG_MAX_MB: '1' });
+    platform = await TestPlatform.start({ env: { NAP_INSTANCE_LOG_MAX_MB: '1' } });
     env = platform.cliEnv();
     const push = await nap(['push', 'log-demo', '-p', `${repoRoot}examples/log-demo`], env);
     assert.equal(push.code, 0, `${push.stdout}\n${push.stderr}`);

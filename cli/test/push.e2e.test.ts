@@ -22,7 +22,7 @@ describe('nap push, end to end on real NATS, etcd and Docker', () => {
 
   test('push examples/hello-node and reach it through the router by hostname', async () => {
     const push = await nap(['push', 'hello-node', '-p', `${repoRoot}examples/hello-node`], env);
-    assert.equal(push.code, 0, `push failed:\n${push.stdout}\n${push.stderr}\n${await platform.logTail('dea')}`);
+    assert.equal(push.code, 0, `push failed:\n${push.stdout}\n${push.stderr}\n${await platform.logTail('dea-1')}`);
     assert.match(push.stdout, /http:\/\/hello-node\.nap\.localhost/);
     assert.match(push.stderr, /Uploading/);
     assert.match(push.stderr, /nodejs app detected/, 'the staging log is shown as it happens');

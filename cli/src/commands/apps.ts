@@ -1,5 +1,6 @@
 import type { ApiClient } from '../api-client.js';
 import type { AppView, InstanceView } from '../app-types.js';
+import { CliError } from '../config.js';
 import { type Output, table } from '../output.js';
 
 function uptime(s: number): string {
@@ -51,6 +52,32 @@ export async function startApp(api: ApiClient, out: Output, name: string): Promi
   out.result(`${name} started: ${app.urls.join(', ')}`, app);
 }
 
+/** nap restart: a rolling replacement; waits until every instance runs the new version. */
+export async function restartApp(api: ApiClient, out: Output, name: string): Promise<void> {
+  const app = await api.call<AppView>('POST', `/v1/apps/${name}/restart`);
+  out.progress(`Restarting ${name}, one instance at a time…`);
+  await waitForVersion(api, out, app, 180_000);
+  out.result(`${name} restarted: ${app.urls.join(', ')}`, await api.call<AppView>('GET', `/v1/apps/${name}`));
+}
+
+/** Waits until the app's desired instances all run its current version and no other version is left. */
+async function waitForVersion(api: ApiClient, out: Output, app: AppView, timeoutMs: number): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  let last = '';
+  while (Date.now() < deadline) {
+    const current = await api.call<AppView>('GET', `/v1/apps/${app.name}`);
+    const instances = await api.call<InstanceView[]>('GET', `/v1/apps/${app.name}/instances`);
+    const live = instances.filter((i) => i.state === 'RUNNING' || i.state === 'STARTING');
+    const fresh = live.filter((i) => i.version === current.version && i.state === 'RUNNING').length;
+    const line = `Instances: ${fresh}/${current.instances} running the new version`;
+    if (line !== last) out.progress(line);
+    last = line;
+    if (fresh === current.instances && live.length === fresh) return;
+    await new Promise((r) => setTimeout(r, 250));
+  }
+  throw new CliError(`${app.name} did not finish within ${timeoutMs / 1000} s: see nap app ${app.name} and nap events ${app.name}`);
+}
+
 export async function stopApp(api: ApiClient, out: Output, name: string): Promise<void> {
   const app = await api.call<AppView>('POST', `/v1/apps/${name}/stop`);
   out.result(`${name} stopped`, app);
@@ -62,17 +89,6 @@ export async function scaleApp(api: ApiClient, out: Output, name: string, opts: 
   if (opts.memory !== undefined) body.memory = opts.memory;
   const app = await api.call<AppView>('PUT', `/v1/apps/${name}`, body);
   out.progress(`Scaling ${name} to ${app.instances} instances of ${app.memory}M`);
-  const deadline = Date.now() + 120_000;
-  let last = '';
-  while (Date.now() < deadline && app.state === 'STARTED') {
-    const instances = await api.call<InstanceView[]>('GET', `/v1/apps/${name}/instances`);
-    const current = await api.call<AppView>('GET', `/v1/apps/${name}`);
-    const running = instances.filter((i) => i.version === current.version && i.state === 'RUNNING').length;
-    const line = `Instances: ${running}/${current.instances} running`;
-    if (line !== last) out.progress(line);
-    last = line;
-    if (running === current.instances && instances.filter((i) => i.state === 'RUNNING').length === running) break;
-    await new Promise((r) => setTimeout(r, 250));
-  }
+  if (app.state === 'STARTED') await waitForVersion(api, out, app, 120_000);
   out.result(`${name} scaled to ${app.instances} instances`, await api.call<AppView>('GET', `/v1/apps/${name}`));
 }

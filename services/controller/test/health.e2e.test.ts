@@ -143,6 +143,37 @@ describe('health manager, placement and recovery', () => {
     await platform.waitForDeas(3);
   });
 
+  test('nap restart replaces instances one at a time: never fewer running, every request answered', async () => {
+    const before = (await running('steady')).map((i) => i.instance_id);
+    assert.equal(before.length, 3);
+    let requests = 0;
+    const failures: string[] = [];
+    let fewest = Infinity;
+    let loop = true;
+    const load = (async () => {
+      while (loop) {
+        const r = await viaRouter('steady').catch((e: Error) => ({ status: 0, body: e.message }));
+        requests++;
+        if (r.status !== 200) failures.push(`${r.status} ${r.body.slice(0, 100)}`);
+      }
+    })();
+    const watch = (async () => {
+      while (loop) {
+        fewest = Math.min(fewest, (await running('steady')).length);
+        await new Promise((r) => setTimeout(r, 50));
+      }
+    })();
+    const restart = await nap(['restart', 'steady'], env);
+    loop = false;
+    await Promise.all([load, watch]);
+    assert.equal(restart.code, 0, restart.stderr);
+    assert.deepEqual(failures, [], `${failures.length} of ${requests} requests failed`);
+    assert.ok(fewest >= 3, `only ${fewest} instances were running at one point`);
+    const after = (await running('steady')).map((i) => i.instance_id);
+    assert.equal(after.length, 3);
+    assert.ok(after.every((id) => !before.includes(id)), 'every instance was replaced');
+  });
+
   test('an app that always crashes backs off: 3 restarts at once, then 30 s, no restart storm', async () => {
     const push = await nap(['push', 'crash-loop', '-p', `${repoRoot}examples/crash-loop`, '--timeout', '1'], env);
     assert.equal(push.code, 0, push.stderr);

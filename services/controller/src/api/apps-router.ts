@@ -183,6 +183,22 @@ export function appsRouter(deps: AppsRouterDeps): Router {
     res.json(await present((await apps.get(name)) ?? app));
   });
 
+  // A new version of the same droplet and configuration: the health manager replaces the
+  // instances one at a time, each new one RUNNING before an old one stops.
+  router.post('/v1/apps/:name/restart', async (req, res) => {
+    const name = appName(req);
+    const app = await load(name);
+    if (!app.package) throw new NapError(409, 'no_bits', `app ${name} has no bits yet: run nap push ${name}`);
+    if (app.state !== 'STARTED' || app.droplet?.source_hash !== app.package.hash) {
+      throw new NapError(409, 'not_started', `app ${name} is not running a current droplet: use nap start ${name}`);
+    }
+    app.version = randomUUID();
+    await apps.save(app);
+    await events.record(app.id, 'started', actorOf(req), { restart: true });
+    await health.poke(name);
+    res.json(await present(app));
+  });
+
   router.post('/v1/apps/:name/stop', async (req, res) => {
     const name = appName(req);
     const app = await load(name);
