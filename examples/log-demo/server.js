@@ -1,11 +1,12 @@
 // GET /say?text=T prints T on stdout; /crash?text=T prints "last words: T" on stderr and exits 3;
-// /flood?lines=N prints N long lines; /partial?text=T prints T with no end of line.
+// /flood?lines=N prints N long lines; /partial?text=T prints T with no end of line;
+// /stop-listening closes the port but keeps the process alive (a hung app).
 const http = require('http');
 
 console.log(`log-demo started on port ${process.env.PORT}`);
 console.error('log-demo says hello on stderr');
 
-http
+const server = http
   .createServer((req, res) => {
     const url = new URL(req.url, 'http://localhost');
     const text = url.searchParams.get('text') || '';
@@ -16,6 +17,11 @@ http
       console.error(`last words: ${text || 'goodbye'}`);
       res.end('crashing\n');
       setTimeout(() => process.exit(3), 50);
+    } else if (url.pathname === '/stop-listening') {
+      res.end('no longer listening\n');
+      server.close();
+      server.closeAllConnections();
+      setInterval(() => {}, 60_000);
     } else if (url.pathname === '/partial') {
       process.stdout.write(text);
       res.end('written\n');

@@ -198,6 +198,20 @@ describe('health manager, placement and recovery', () => {
     assert.match(String(oom.detail.exit_description), /out of memory/);
   });
 
+  test('an instance that stops answering its health check while running is restarted and reported', async () => {
+    const push = await nap(['push', 'log-demo', '-p', `${repoRoot}examples/log-demo`], env);
+    assert.equal(push.code, 0, push.stderr);
+    const [before] = await running('log-demo');
+    assert.equal((await viaRouter('log-demo', '/stop-listening')).status, 200);
+    const crashed = await eventually(
+      async () => (await events('log-demo')).find((e) => e.type === 'crashed' && e.detail.instance_id === before.instance_id),
+      40_000,
+      'the hung instance to be reported',
+    );
+    assert.match(String(crashed.detail.exit_description), /health check failed while running/);
+    await eventually(async () => (await viaRouter('log-demo')).status === 200, 30_000, 'a replacement answering');
+  });
+
   test('two controllers: when the acting one dies, the other acts', async () => {
     const acting = (await platform.logTail('controller-1', 500)).includes('acting as health manager') ? 1 : 2;
     const other = acting === 1 ? 2 : 1;

@@ -99,6 +99,7 @@ export async function startDea(settings: Settings, log: Logger): Promise<Running
     log,
   );
   await instances.adopt(await registry.previous());
+  instances.startMonitoring();
   await announcer.start();
   advertiser.start();
   heartbeat.start();
@@ -108,6 +109,7 @@ export async function startDea(settings: Settings, log: Logger): Promise<Running
     id: deaId,
     async close() {
       advertiser.drain();
+      instances.stopMonitoring();
       await instances.evacuate(EVACUATION_TIMEOUT_MS);
       advertiser.stop();
       heartbeat.stop();

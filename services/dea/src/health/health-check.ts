@@ -29,3 +29,10 @@ export async function becameHealthy(check: msg.HealthCheck, host: string, port: 
   }
   return false;
 }
+
+/** One check of a RUNNING instance: does it still pass its kind of check right now? */
+export async function passesNow(check: msg.HealthCheck, host: string, port: number): Promise<boolean> {
+  if (check.type === 'process') return true;
+  if (check.type === 'port') return waitForPort(host, port, 1000);
+  return httpOk(host, port, check.endpoint ?? '/');
+}

@@ -2,7 +2,7 @@ import { chown, mkdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { type Bus, extractArchive, type Logger, msg, subjects } from '@nap/common';
 import type { DropletCache } from '../droplets/droplet-cache.js';
-import { becameHealthy } from '../health/health-check.js';
+import { becameHealthy, passesNow } from '../health/health-check.js';
 import type { RouteAnnouncer } from '../routing/route-announcer.js';
 import { type DockerRuntime, VCAP } from '../runtime/docker-runtime.js';
 import type { ActualStateStore } from '../store/actual-state.js';
@@ -15,6 +15,9 @@ import type { PortAllocator } from './port-allocator.js';
 const CRASHED_RETENTION_MS = 10 * 60_000;
 /** How long a crashed or stopped container's last output may take to reach its log files. */
 const LOG_DRAIN_MS = 3_000;
+/** Running instances are checked this often; this many failures in a row and the instance is restarted. */
+const RUNNING_CHECK_INTERVAL_MS = 5_000;
+const RUNNING_CHECK_FAILURES = 3;
 /** Seconds an app gets between SIGTERM and SIGKILL, as Cloud Foundry gives. */
 const STOP_GRACE_S = 10;
 
@@ -42,7 +45,44 @@ export class InstanceManager {
   /** Log copying per instance: a container is removed only once its last output is in the files. */
   private readonly logCopies = new Map<string, Promise<void>>();
 
+  private readonly checkFailures = new Map<string, number>();
+  private monitor: NodeJS.Timeout | null = null;
+
   constructor(private readonly deps: InstanceManagerDeps) {}
+
+  /**
+   * Keeps checking RUNNING instances as they were checked at start (port or http): one that stops
+   * answering for three checks in a row is taken down and reported CRASHED, and the health
+   * manager starts a replacement.
+   */
+  startMonitoring(): void {
+    this.monitor = setInterval(() => void this.checkRunning(), RUNNING_CHECK_INTERVAL_MS);
+    this.monitor.unref();
+  }
+
+  stopMonitoring(): void {
+    if (this.monitor) clearInterval(this.monitor);
+  }
+
+  private async checkRunning(): Promise<void> {
+    await Promise.all(
+      this.deps.registry.live().map(async (inst) => {
+        if (inst.state !== 'RUNNING' || inst.port === null || inst.evacuating) return;
+        const id = inst.start.instance_id;
+        if (await passesNow(inst.start.health_check, this.deps.host, inst.port)) {
+          this.checkFailures.delete(id);
+          return;
+        }
+        const failures = (this.checkFailures.get(id) ?? 0) + 1;
+        this.checkFailures.set(id, failures);
+        if (failures < RUNNING_CHECK_FAILURES || inst.state !== 'RUNNING') return;
+        this.checkFailures.delete(id);
+        const check = inst.start.health_check;
+        const why = `health check failed while running: ${check.type === 'http' ? `${check.endpoint ?? '/'} did not answer 2xx` : `nothing accepted connections on port ${inst.port}`} ${RUNNING_CHECK_FAILURES} times in a row`;
+        await this.crash(inst, null, why);
+      }),
+    );
+  }
 
   /** Starts an instance; resolves when it is RUNNING (or has failed). */
   async start(start: msg.DeaStart): Promise<void> {
