@@ -64,10 +64,12 @@ export async function push(api: ApiClient, out: Output, nameArg: string | undefi
   const app = await startFollowingStaging(api, out, name, before.staging?.task_id ?? null, upload.changed);
   const running = await waitForInstances(api, out, app, opts.timeout);
   const urls = app.urls.join(', ');
-  out.result(
-    running >= app.instances ? `${name} is running: ${urls}` : `${name} started ${running} of ${app.instances} instances so far: ${urls} (see nap app ${name})`,
-    { ...app, running_instances: running },
-  );
+  if (running < app.instances) {
+    const now = await api.call<AppView & { placement_error: string | null }>('GET', `/v1/apps/${name}`);
+    const why = now.placement_error ? `: ${now.placement_error}` : '';
+    throw new CliError(`${name} has ${running} of ${app.instances} instances running after ${opts.timeout} s${why}. See nap app ${name}, nap events ${name} and nap logs ${name}.`);
+  }
+  out.result(`${name} is running: ${urls}`, { ...app, running_instances: running });
 }
 
 async function startFollowingStaging(api: ApiClient, out: Output, name: string, previousTask: string | null, staging: boolean): Promise<AppView> {

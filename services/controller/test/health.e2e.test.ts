@@ -176,7 +176,7 @@ describe('health manager, placement and recovery', () => {
 
   test('an app that always crashes backs off: 3 restarts at once, then 30 s, no restart storm', async () => {
     const push = await nap(['push', 'crash-loop', '-p', `${repoRoot}examples/crash-loop`, '--timeout', '1'], env);
-    assert.equal(push.code, 0, push.stderr);
+    assert.match(push.stderr, /Droplet [0-9a-f]+/, 'it staged');
     const crashes = await eventually(async () => {
       const c = (await events('crash-loop')).filter((e) => e.type === 'crashed');
       return c.length >= 4 ? c : null;
@@ -193,7 +193,7 @@ describe('health manager, placement and recovery', () => {
 
   test('an app over its memory is killed and shown CRASHED as out of memory', async () => {
     const push = await nap(['push', 'memory-hog', '-p', `${repoRoot}examples/memory-hog`, '--timeout', '1'], env);
-    assert.equal(push.code, 0, push.stderr);
+    assert.match(push.stderr, /Droplet [0-9a-f]+/, 'it staged');
     const oom = await eventually(async () => (await events('memory-hog')).find((e) => e.type === 'crashed'), 30_000, 'the hog to crash');
     assert.match(String(oom.detail.exit_description), /out of memory/);
   });
@@ -210,6 +210,19 @@ describe('health manager, placement and recovery', () => {
     );
     assert.match(String(crashed.detail.exit_description), /health check failed while running/);
     await eventually(async () => (await viaRouter('log-demo')).status === 200, 30_000, 'a replacement answering');
+  });
+
+  test('an app too big for any DEA says why, and starts as soon as there is room', async () => {
+    const push = await nap(['push', 'too-big', '-p', `${repoRoot}examples/hello-node`, '-m', '9000M', '--timeout', '2'], env);
+    assert.notEqual(push.code, 0);
+    assert.match(push.stderr, /pending: insufficient memory/);
+    const app = await get<{ placement_error: string | null }>('/v1/apps/too-big');
+    assert.match(app.placement_error ?? '', /no DEA has 9000 MB free/);
+    assert.ok((await events('too-big')).some((e) => e.type === 'placement_failed'));
+    const scale = await nap(['scale', 'too-big', '-m', '256M'], env);
+    assert.equal(scale.code, 0, scale.stderr);
+    await eventually(async () => (await viaRouter('too-big')).status === 200, 30_000, 'too-big to run once it fits');
+    assert.equal((await get<{ placement_error: string | null }>('/v1/apps/too-big')).placement_error, null);
   });
 
   test('two controllers: when the acting one dies, the other acts', async () => {

@@ -53,12 +53,14 @@ export class Stager {
     const taskId = randomUUID();
     const version = randomUUID();
     const instanceId = randomUUID();
-    const startsInstance0 = app.state === 'STARTED' && app.instances > 0;
+    const wantsInstance0 = app.state === 'STARTED' && app.instances > 0;
+    let startsInstance0 = false;
     let result: msg.StagingSucceeded | msg.StagingFailed | null = null;
     let savingLogUrl: Promise<void> = Promise.resolve();
 
     for (let attempt = 1; attempt <= STAGING_ATTEMPTS && !result; attempt++) {
-      const dea = pool.pick(app.id, memory, app.stack) ?? pool.pick(app.id, app.memory_mb, app.stack);
+      // Staging needs its own memory, not the app's: an app too big for any DEA still stages, then waits for room.
+      const dea = pool.pick(app.id, memory, app.stack) ?? pool.pick(app.id, STAGING_MIN_MEMORY_MB, app.stack);
       if (!dea) {
         if (attempt > 1) {
           app.package_state = 'PENDING';
@@ -67,6 +69,7 @@ export class Stager {
         }
         throw unavailable(`no DEA has room to stage ${app.name} (${app.memory_mb} MB, stack ${app.stack}): check nap status`);
       }
+      startsInstance0 = wantsInstance0 && dea.available_memory_mb >= app.memory_mb + memory;
       app.package_state = 'STAGING';
       app.staging = { task_id: taskId, dea_id: dea.id, version, log_url: null, error: null, started_at: new Date().toISOString() };
       await apps.save(app);
