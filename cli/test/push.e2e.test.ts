@@ -91,6 +91,17 @@ describe('nap push, end to end on real NATS, etcd and Docker', () => {
     assert.match(String(res.headers['content-type']), /text\/html/);
   });
 
+  test('dependencies are installed from the registry at staging', async () => {
+    const push = await nap(['push', 'hello-deps', '-p', `${repoRoot}examples/hello-deps`], env);
+    assert.equal(push.code, 0, `${push.stdout}\n${push.stderr}`);
+    assert.match(push.stderr, /Installing dependencies/);
+    const res = await eventually(async () => {
+      const r = await httpGet(`${platform.routerUrl}/`, { Host: 'hello-deps.nap.localhost' });
+      return r.status === 200 ? r : null;
+    }, 10_000, 'the app to answer');
+    assert.equal(res.body, 'two days is 172800000 ms\n');
+  });
+
   test('staging that fails says why, exits non-zero, and starts nothing', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'nap-undetectable-'));
     try {

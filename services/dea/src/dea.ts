@@ -78,6 +78,7 @@ export async function startDea(settings: Settings, log: Logger): Promise<Running
     onChange: () => advertiser.advertise(),
   });
   const heartbeat = new Heartbeat(bus, registry, deaId);
+  let draining = false;
 
   subscribeDea(
     bus,
@@ -97,6 +98,7 @@ export async function startDea(settings: Settings, log: Logger): Promise<Running
       dropletPath: (hash) => droplets.pathOf(hash),
     },
     log,
+    () => draining,
   );
   await instances.adopt(await registry.previous());
   instances.startMonitoring();
@@ -108,6 +110,7 @@ export async function startDea(settings: Settings, log: Logger): Promise<Running
   return {
     id: deaId,
     async close() {
+      draining = true;
       advertiser.drain();
       instances.stopMonitoring();
       await instances.evacuate(EVACUATION_TIMEOUT_MS);

@@ -3,10 +3,24 @@ import type { InstanceManager } from '../instances/instance-manager.js';
 import { type StagingDeps, stage } from '../staging/staging-task.js';
 
 /** What this DEA answers on the bus: its staging and start subjects, and dea.stop. */
-export function subscribeDea(bus: Bus, deaId: string, directoryUrl: string, instances: InstanceManager, staging: StagingDeps, log: Logger): void {
-  bus.subscribe(subjects.deaStart(deaId), msg.DeaStart, (start) => instances.start(start));
+export function subscribeDea(
+  bus: Bus,
+  deaId: string,
+  directoryUrl: string,
+  instances: InstanceManager,
+  staging: StagingDeps,
+  log: Logger,
+  draining: () => boolean,
+): void {
+  bus.subscribe(subjects.deaStart(deaId), msg.DeaStart, (start) => {
+    // A DEA on its way out takes nothing new: the health manager places it elsewhere.
+    if (draining()) return log.warn({ app: start.app_name, index: start.index }, 'refused a start while draining');
+    return instances.start(start);
+  });
   bus.subscribe(subjects.deaStop, msg.DeaStop, (stop) => instances.stopMatching(stop));
   bus.subscribe(subjects.stagingStart(deaId), msg.StagingStart, async (req, m) => {
+    // Not answering at all sends the controller to another DEA at once.
+    if (draining()) return;
     bus.reply(m, msg.StagingAccepted, { task_id: req.task_id, log_url: `${directoryUrl.replace(/\/+$/, '')}/staging_tasks/${req.task_id}` });
     log.info({ app: req.app_name, task_id: req.task_id }, 'staging');
     let droplet;

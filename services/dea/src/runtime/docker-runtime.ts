@@ -71,6 +71,9 @@ export class DockerRuntime {
         MemorySwap: spec.memoryMb * 1024 * 1024,
         PidsLimit: 4096,
         Init: true,
+        // Apps and buildpacks need no privileges: none to keep, none to gain through setuid.
+        CapDrop: ['ALL'],
+        SecurityOpt: ['no-new-privileges'],
         // Docker's own copy of the output is bounded too; the DEA's files are what users read.
         LogConfig: { Type: 'json-file', Config: { 'max-size': '10m', 'max-file': '2' } },
       },
@@ -140,17 +143,18 @@ export class DockerRuntime {
   private async copyLogs(stream: NodeJS.ReadableStream, logs: LogFiles): Promise<void> {
     const out = new RotatingLog(logs.stdout, logs.maxBytes);
     const err = new RotatingLog(logs.stderr, logs.maxBytes);
+    // A write that fails (a full disk) loses that output; it must never take the DEA down with it.
     const sink = (log: RotatingLog) =>
       new Writable({
         write(chunk: Buffer, _enc, done) {
           try {
             log.write(chunk);
-            done();
-          } catch (e) {
-            done(e as Error);
+          } catch {
+            // dropped: the next write tries again
           }
+          done();
         },
-      });
+      }).on('error', () => {});
     try {
       await new Promise<void>((resolve, reject) => {
         this.docker.modem.demuxStream(stream, sink(out), sink(err));

@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import { createReadStream, createWriteStream, type WriteStream } from 'node:fs';
-import { chown, mkdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { constants } from 'node:fs';
+import { chown, mkdir, open, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { type Blobstore, blobKeys, extractArchive, inspectArchive, msg, packArchive } from '@nap/common';
 import { parse as parseYaml, stringify as toYaml } from 'yaml';
@@ -36,11 +37,29 @@ async function fileHash(path: string): Promise<string> {
   return hash.digest('hex');
 }
 
+/** What the buildpack leaves in output/ is small; anything bigger is not what we asked for. */
+const MAX_OUTPUT_FILE_BYTES = 64 * 1024;
+
+/**
+ * Reads a file the staging container wrote. Build code (an npm install script) could have put a
+ * symlink there to a host file, a FIFO or /dev/zero, and this runs as root on the host: so the
+ * file must be a regular file, opened without following links, and small.
+ */
 async function readOptional(path: string): Promise<string | null> {
+  let handle;
   try {
-    return (await readFile(path, 'utf8')).trim();
+    handle = await open(path, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK);
   } catch {
     return null;
+  }
+  try {
+    const info = await handle.stat();
+    if (!info.isFile() || info.size > MAX_OUTPUT_FILE_BYTES) return null;
+    const buffer = Buffer.alloc(info.size);
+    await handle.read(buffer, 0, info.size, 0);
+    return buffer.toString('utf8').trim();
+  } finally {
+    await handle.close();
   }
 }
 
