@@ -80,8 +80,9 @@ export async function logs(api: ApiClient, out: Output, app: string, opts: LogsO
     const lines = new LineSplitter();
     void (async () => {
       const url = await signedLogUrl(api, app, source, true).catch(() => null);
-      if (!url) return;
-      await followUrl(
+      // A log not there yet (the instance is still starting) is tried again on the next round.
+      if (!url) return followed.delete(key);
+      const followedOk = await followUrl(
         url,
         (text) => {
           for (const l of lines.push(text)) for (const parsed of parseLogText(l, source.label, false)) process.stdout.write(`${out.json ? JSON.stringify(parsed) : formatLine(parsed)}\n`);
@@ -89,6 +90,7 @@ export async function logs(api: ApiClient, out: Output, app: string, opts: LogsO
         stop.signal,
         { Range: `bytes=${from}-` },
       );
+      if (!followedOk) followed.delete(key);
     })();
   };
   sources.forEach((s, i) => follow(s, recent[i].end));

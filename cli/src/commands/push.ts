@@ -35,7 +35,12 @@ export async function push(api: ApiClient, out: Output, nameArg: string | undefi
   if (!isAppName(name)) throw new CliError(`${JSON.stringify(name)} is not a valid app name: use 1-63 lowercase letters, digits and -`);
 
   const body = appBody(fromManifest, { ...opts, routes: opts.route });
-  const before = await api.call<AppView>('PUT', `/v1/apps/${name}`, body);
+  // An existing app gets its new configuration only once the bits are in: a refused upload changes nothing.
+  const existing = await api.call<AppView>('GET', `/v1/apps/${name}`).catch((err) => {
+    if (err instanceof ApiError && err.status === 404) return null;
+    throw err;
+  });
+  const before = existing ?? (await api.call<AppView>('PUT', `/v1/apps/${name}`, body));
   out.progress(`Pushing ${name} from ${dir}`);
 
   const work = await mkdtemp(join(tmpdir(), 'nap-push-'));
@@ -55,6 +60,7 @@ export async function push(api: ApiClient, out: Output, nameArg: string | undefi
   } finally {
     await rm(work, { recursive: true, force: true });
   }
+  if (existing) await api.call<AppView>('PUT', `/v1/apps/${name}`, body);
   if (!upload.changed) out.progress('Bits unchanged since the last staging: not staging again');
   if (!opts.start) {
     out.result(`${name} uploaded (not started)`, { name, package_hash: upload.package_hash, changed: upload.changed });

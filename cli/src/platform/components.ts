@@ -34,7 +34,7 @@ export function components(settings: Settings, natsPassword: string): Component[
       name: 'nats',
       secrets: [],
       command: 'nats-server',
-      args: natsServerArgs({ port: natsPort, storeDir: join(settings.home, 'nats'), user: 'nap', password: natsPassword }),
+      args: natsPassword ? natsServerArgs({ port: natsPort, storeDir: join(settings.home, 'nats'), user: 'nap', password: natsPassword, configFile: join(settings.home, 'nats.conf') }) : [],
       port: natsPort,
       marker: 'nats-server',
     },

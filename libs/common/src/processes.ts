@@ -1,5 +1,5 @@
 import { spawn } from 'node:child_process';
-import { openSync, closeSync } from 'node:fs';
+import { chmodSync, closeSync, openSync, writeFileSync } from 'node:fs';
 import { connect, createServer } from 'node:net';
 
 /** Starts a program in its own session with its output in `logFile`, so it outlives the caller. Returns its pid. */
@@ -84,9 +84,20 @@ export function freePort(): Promise<number> {
   });
 }
 
-/** nats-server on loopback with JetStream (the blobstore) and a user: the bus is never open. */
-export function natsServerArgs(o: { port: number; storeDir: string; user: string; password: string; host?: string }): string[] {
-  return ['-a', o.host ?? '127.0.0.1', '-p', String(o.port), '-js', '-sd', o.storeDir, '--user', o.user, '--pass', o.password];
+/**
+ * nats-server on loopback with JetStream (the blobstore) and a user: the bus is never open. The
+ * password goes in a config file only root can read, never on the command line where `ps` shows it.
+ */
+export function natsServerArgs(o: { port: number; storeDir: string; user: string; password: string; configFile: string; host?: string }): string[] {
+  const config = [
+    `listen: "${o.host ?? '127.0.0.1'}:${o.port}"`,
+    `jetstream { store_dir: ${JSON.stringify(o.storeDir)} }`,
+    `authorization { user: ${JSON.stringify(o.user)}, password: ${JSON.stringify(o.password)} }`,
+    '',
+  ].join('\n');
+  writeFileSync(o.configFile, config, { mode: 0o600 });
+  chmodSync(o.configFile, 0o600);
+  return ['-c', o.configFile];
 }
 
 /** A single-member etcd cluster on loopback. */

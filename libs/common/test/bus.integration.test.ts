@@ -39,7 +39,7 @@ before(async () => {
   dir = mkdtempSync(join(tmpdir(), 'nap-bus-'));
   const port = await freePort();
   const auth = { user: 'nap', password: randomBytes(12).toString('hex') };
-  pid = spawnDetached('nats-server', natsServerArgs({ port, storeDir: join(dir, 'js'), ...auth }), { logFile: join(dir, 'nats.log') });
+  pid = spawnDetached('nats-server', natsServerArgs({ port, storeDir: join(dir, 'js'), configFile: join(dir, 'nats.conf'), ...auth }), { logFile: join(dir, 'nats.log') });
   const up = await waitForPort('127.0.0.1', port, 15_000, () => isAlive(pid as number));
   assert.ok(up, `nats-server did not start:\n${existsSync(join(dir, 'nats.log')) ? readFileSync(join(dir, 'nats.log'), 'utf8') : ''}`);
   bus = await Bus.connect(

@@ -48,7 +48,7 @@ async function startEnginesOnce(): Promise<Engines> {
     await rm(dir, { recursive: true, force: true });
   };
   try {
-    const nats = spawnDetached('nats-server', natsServerArgs({ port: natsPort, storeDir: join(dir, 'jetstream'), user: natsUser, password: natsPassword }), {
+    const nats = spawnDetached('nats-server', natsServerArgs({ port: natsPort, storeDir: join(dir, 'jetstream'), user: natsUser, password: natsPassword, configFile: join(dir, 'nats.conf') }), {
       logFile: join(dir, 'logs', 'nats.log'),
     });
     pids.push(nats);

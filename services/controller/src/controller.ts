@@ -47,7 +47,7 @@ export async function startController(settings: Settings, log: Logger): Promise<
   const pending = new PendingStarts();
   const events = new EventsRepository(etcd, log);
   const crashes = new CrashHistory(etcd);
-  const converger = new Converger({ apps, actual, crashes, events, bus, pool, pending, log });
+  const converger = new Converger({ apps, actual, crashes, events, bus, pool, pending, log, stagingTimeoutS: settings.stagingTimeoutS });
   const health = new HealthManager({ controllerId: randomUUID(), etcd, bus, apps, crashes, events, converger, log });
   const stager = new Stager({ bus, pool, apps, pending, events, log, stagingTimeoutS: settings.stagingTimeoutS });
 

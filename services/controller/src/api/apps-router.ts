@@ -13,7 +13,7 @@ import {
   UnsafeArchiveError,
 } from '@nap/common';
 import express, { type Request, Router } from 'express';
-import type { AppRecord } from '../apps/app-record.js';
+import { type AppRecord, needsStaging } from '../apps/app-record.js';
 import { AppUpdate } from '../apps/app-update.js';
 import { presentApp, presentInstance } from '../apps/present.js';
 import type { HealthManager } from '../health/health-manager.js';
@@ -152,7 +152,7 @@ export function appsRouter(deps: AppsRouterDeps): Router {
         if (err instanceof UnsafeArchiveError) throw badRequest('invalid_bits', `the upload was refused: ${err.message}`);
         throw err;
       }
-      const changed = app.droplet?.source_hash !== hash;
+      const changed = app.droplet?.source_hash !== hash || needsStaging({ ...app, package: { hash, key: '', uploaded_at: '' } });
       if (app.package?.hash !== hash) {
         const key = blobKeys.package(app.id, hash);
         await blobs.putFile(key, file);
@@ -178,7 +178,7 @@ export function appsRouter(deps: AppsRouterDeps): Router {
       await apps.save(app);
       await events.record(app.id, 'started', actorOf(req));
     }
-    if (app.droplet?.source_hash !== app.package.hash) app = await stager.stage(app, actorOf(req));
+    if (needsStaging(app)) app = await stager.stage(app, actorOf(req));
     await health.poke(name);
     res.json(await present((await apps.get(name)) ?? app));
   });
@@ -189,7 +189,7 @@ export function appsRouter(deps: AppsRouterDeps): Router {
     const name = appName(req);
     const app = await load(name);
     if (!app.package) throw new NapError(409, 'no_bits', `app ${name} has no bits yet: run nap push ${name}`);
-    if (app.state !== 'STARTED' || app.droplet?.source_hash !== app.package.hash) {
+    if (app.state !== 'STARTED' || needsStaging(app)) {
       throw new NapError(409, 'not_started', `app ${name} is not running a current droplet: use nap start ${name}`);
     }
     app.version = randomUUID();

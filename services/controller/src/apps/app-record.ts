@@ -29,6 +29,8 @@ export interface AppRecord {
     source_hash: string;
     start_command: string;
     detected_buildpack: string;
+    /** The buildpack the app named when it was staged: naming another one stages again. */
+    buildpack_requested?: string | null;
     staged_at: string;
   } | null;
   /** Why instances are missing when nothing has room for them; null when all could be placed. */
@@ -45,4 +47,16 @@ export function startCommand(app: AppRecord): string | null {
 
 export function appUrls(app: AppRecord): string[] {
   return app.routes.map((r) => `http://${r}`);
+}
+
+/** Whether the app's droplet is stale: other bits, or another buildpack named since it was staged. */
+export function needsStaging(app: AppRecord): boolean {
+  if (!app.package) return false;
+  if (!app.droplet || app.droplet.source_hash !== app.package.hash) return true;
+  return (app.droplet.buildpack_requested ?? null) !== app.buildpack;
+}
+
+/** A staging older than this is one whose controller died: it will never report. */
+export function stagingAbandoned(app: AppRecord, stagingTimeoutS: number, now = Date.now()): boolean {
+  return app.package_state === 'STAGING' && app.staging !== null && now - Date.parse(app.staging.started_at) > (stagingTimeoutS + 60) * 1000;
 }

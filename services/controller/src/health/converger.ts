@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { type Bus, type Logger, msg, subjects } from '@nap/common';
-import { type AppRecord, startCommand } from '../apps/app-record.js';
+import { type AppRecord, stagingAbandoned, startCommand } from '../apps/app-record.js';
 import type { DeaPool } from '../placement/dea-pool.js';
 import { startMessageFor } from '../placement/start-message.js';
 import type { ActualInstance, ActualInstancesRepository } from '../store/actual-instances.js';
@@ -19,6 +19,7 @@ export interface ConvergerDeps {
   pool: DeaPool;
   pending: PendingStarts;
   log: Logger;
+  stagingTimeoutS: number;
   now?: () => number;
 }
 
@@ -80,6 +81,12 @@ export class Converger {
     const app = await this.deps.apps.get(name);
     if (!app) return;
     const now = this.now();
+    if (stagingAbandoned(app, this.deps.stagingTimeoutS, now)) {
+      app.package_state = 'FAILED';
+      app.staging!.error = 'staging was interrupted (its controller stopped): push again';
+      await this.deps.apps.save(app);
+      return;
+    }
     // Instance 0 of a staging in progress starts before its droplet is recorded: it is not an extra.
     const staging = app.package_state === 'STAGING' ? app.staging?.version : undefined;
     const instances = (await this.deps.actual.ofApp(app.id)).filter((i) => live(i) && i.version !== staging);

@@ -49,6 +49,7 @@ export class Stager {
   private async run(app: AppRecord, actor: string): Promise<AppRecord> {
     const { bus, pool, apps, pending, log } = this.deps;
     const pkg = app.package!;
+    const versionAtStart = app.version;
     const memory = Math.max(app.memory_mb, STAGING_MIN_MEMORY_MB);
     const taskId = randomUUID();
     const version = randomUUID();
@@ -121,7 +122,7 @@ export class Stager {
     }
     await savingLogUrl;
     pending.clear(app.id, version, 0);
-    return this.finish(app.name, taskId, pkg.hash, version, startsInstance0, result!, actor);
+    return this.finish(app.name, taskId, pkg.hash, version, versionAtStart, startsInstance0, result!, actor);
   }
 
   private async recordLogUrl(name: string, taskId: string, logUrl: string): Promise<void> {
@@ -136,6 +137,7 @@ export class Stager {
     taskId: string,
     packageHash: string,
     version: string,
+    versionAtStart: string,
     startedInstance0: boolean,
     result: msg.StagingSucceeded | msg.StagingFailed,
     actor: string,
@@ -144,6 +146,12 @@ export class Stager {
     // The app may have been scaled, changed or deleted while it staged: apply the result to what is there now.
     const app = await apps.get(name);
     if (!app) throw new NapError(404, 'app_not_found', `app ${name} was deleted while staging`);
+    // Bits pushed again while this staged: that newer staging's result is the one to keep.
+    if (app.staging?.task_id !== taskId || app.package?.hash !== packageHash) {
+      log.info({ app: name, task_id: taskId }, 'staging result superseded by newer bits');
+      if ('error' in result) throw stagingFailed(`staging ${name} failed: ${result.error}`);
+      return app;
+    }
     if (!('error' in result) && !result.start_command && !app.command) {
       result = { task_id: taskId, error: 'the app has no start command: add a Procfile with a web: line (or a start script), or push with -c COMMAND' };
     }
@@ -164,7 +172,9 @@ export class Stager {
       staged_at: new Date().toISOString(),
     };
     app.package_state = 'STAGED';
-    app.version = version;
+    app.droplet.buildpack_requested = app.buildpack;
+    // Configuration changed while staging: instance 0 started with the old one, so it must be replaced too.
+    app.version = app.version === versionAtStart ? version : randomUUID();
     await apps.save(app);
     // Instance 0 is starting on the staging DEA: keep convergence from starting it again until its record shows.
     if (startedInstance0) pending.add(app.id, version, 0);
