@@ -1,4 +1,5 @@
 import { createLogger, type Logger } from './log.js';
+import { isAlive } from './processes.js';
 import { loadSettings, type Settings, SettingsError } from './settings.js';
 
 /**
@@ -29,15 +30,21 @@ export async function runService(name: string, start: (settings: Settings, log: 
     process.exit(1);
   }
   let stopping = false;
-  for (const signal of ['SIGTERM', 'SIGINT'] as const) {
-    process.on(signal, () => {
-      if (stopping) return;
-      stopping = true;
-      log.info({ signal }, 'stopping');
-      running
-        .close()
-        .catch((err) => log.error({ err }, 'stopping failed'))
-        .finally(() => process.exit(0));
-    });
+  const stop = (why: string) => {
+    if (stopping) return;
+    stopping = true;
+    log.info({ why }, 'stopping');
+    running
+      .close()
+      .catch((err) => log.error({ err }, 'stopping failed'))
+      .finally(() => process.exit(0));
+  };
+  for (const signal of ['SIGTERM', 'SIGINT'] as const) process.on(signal, () => stop(signal));
+  // Test platforms start services detached; if the test process is killed, its services must not live on.
+  const parent = Number(process.env.NAP_PARENT_PID);
+  if (Number.isInteger(parent) && parent > 0) {
+    setInterval(() => {
+      if (!isAlive(parent)) stop(`parent ${parent} is gone`);
+    }, 1000).unref();
   }
 }

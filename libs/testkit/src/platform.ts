@@ -144,7 +144,7 @@ export class TestPlatform {
   startService(name: string, extraEnv: Record<string, string> = {}): number {
     const service = this.services.get(name);
     if (!service) throw new Error(`no service ${name}`);
-    const env: NodeJS.ProcessEnv = { ...process.env, ...this.env, ...service.env, ...extraEnv };
+    const env: NodeJS.ProcessEnv = { ...process.env, ...this.env, ...service.env, ...extraEnv, NAP_PARENT_PID: String(process.pid) };
     for (const secret of ['NAP_ADMIN_TOKEN', 'NAP_DIRECTORY_SECRET']) if (!secretsOf[service.program].includes(secret)) delete env[secret];
     service.pid = spawnDetached(process.execPath, [join(repoRoot, programs[service.program])], {
       logFile: join(this.engines.dir, 'logs', `${name}.log`),
