@@ -66,6 +66,12 @@ async function startEnginesOnce(): Promise<Engines> {
     await stop();
     throw err;
   }
+  // If this test process is killed before it can stop them, the engines follow it (by pid).
+  pids.push(
+    spawnDetached('sh', ['-c', `while kill -0 ${process.pid} 2>/dev/null; do sleep 1; done; kill ${pids.join(' ')} 2>/dev/null`], {
+      logFile: '/dev/null',
+    }),
+  );
   const natsUrl = `nats://127.0.0.1:${natsPort}`;
   const etcdUrl = `http://127.0.0.1:${etcdPort}`;
   return {
