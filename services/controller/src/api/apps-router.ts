@@ -9,6 +9,7 @@ import {
   conflict,
   inspectArchive,
   NapError,
+  notFound,
   type Settings,
   UnsafeArchiveError,
 } from '@nap/common';
@@ -125,17 +126,21 @@ export function appsRouter(deps: AppsRouterDeps): Router {
       res.status(201).json(await present(app));
       return;
     }
-    const before = structuredClone(existing);
-    applyUpdate(existing, update);
-    if (changesWhatRuns(before, existing)) existing.version = randomUUID();
-    await apps.save(existing);
-    if (before.instances !== existing.instances) {
-      await events.record(existing.id, 'scaled', actorOf(req), { from: before.instances, to: existing.instances });
+    let before = existing;
+    const updated = await apps.update(name, (app) => {
+      before = structuredClone(app);
+      applyUpdate(app, update);
+      if (changesWhatRuns(before, app)) app.version = randomUUID();
+    });
+    if (!updated) throw notFound('app_not_found', `app ${name} was just deleted`);
+    const existingNow = updated;
+    if (before.instances !== existingNow.instances) {
+      await events.record(existingNow.id, 'scaled', actorOf(req), { from: before.instances, to: existingNow.instances });
     }
-    const changed = changedFields(before, existing);
-    if (changed.length > 0) await events.record(existing.id, 'updated', actorOf(req), { fields: changed });
+    const changed = changedFields(before, existingNow);
+    if (changed.length > 0) await events.record(existingNow.id, 'updated', actorOf(req), { fields: changed });
     await health.poke(name);
-    res.json(await present(existing));
+    res.json(await present(existingNow));
   });
 
   router.put('/v1/apps/:name/bits', async (req, res) => {
@@ -156,12 +161,15 @@ export function appsRouter(deps: AppsRouterDeps): Router {
       if (app.package?.hash !== hash) {
         const key = blobKeys.package(app.id, hash);
         await blobs.putFile(key, file);
-        const previous = app.package?.key;
-        const fresh = await load(name);
-        fresh.package = { hash, key, uploaded_at: new Date().toISOString() };
-        fresh.package_state = changed ? 'PENDING' : 'STAGED';
-        await apps.save(fresh);
-        if (previous && previous !== key) await blobs.delete(previous);
+        let previous: string | undefined;
+        await apps.update(name, (fresh) => {
+          previous = fresh.package?.key;
+          fresh.package = { hash, key, uploaded_at: new Date().toISOString() };
+          fresh.package_state = changed ? 'PENDING' : 'STAGED';
+        });
+        // The package a staging in progress reads must stay: only an older, unstaged one goes.
+        const current = await apps.get(name);
+        if (previous && previous !== key && current?.package_state !== 'STAGING') await blobs.delete(previous);
       }
       res.json({ package_hash: hash, changed });
     } finally {
@@ -174,8 +182,9 @@ export function appsRouter(deps: AppsRouterDeps): Router {
     let app = await load(name);
     if (!app.package) throw new NapError(409, 'no_bits', `app ${name} has no bits yet: run nap push ${name}`);
     if (app.state !== 'STARTED') {
-      app.state = 'STARTED';
-      await apps.save(app);
+      app = (await apps.update(name, (a) => {
+        a.state = 'STARTED';
+      })) ?? app;
       await events.record(app.id, 'started', actorOf(req));
     }
     if (needsStaging(app)) app = await stager.stage(app, actorOf(req));
@@ -192,19 +201,22 @@ export function appsRouter(deps: AppsRouterDeps): Router {
     if (app.state !== 'STARTED' || needsStaging(app)) {
       throw new NapError(409, 'not_started', `app ${name} is not running a current droplet: use nap start ${name}`);
     }
-    app.version = randomUUID();
-    await apps.save(app);
+    const restarted = await apps.update(name, (a) => {
+      a.version = randomUUID();
+    });
     await events.record(app.id, 'started', actorOf(req), { restart: true });
     await health.poke(name);
-    res.json(await present(app));
+    res.json(await present(restarted ?? app));
   });
 
   router.post('/v1/apps/:name/stop', async (req, res) => {
     const name = appName(req);
-    const app = await load(name);
-    const wasStarted = app.state === 'STARTED';
-    app.state = 'STOPPED';
-    await apps.save(app);
+    let wasStarted = false;
+    const app = await apps.update(name, (a) => {
+      wasStarted = a.state === 'STARTED';
+      a.state = 'STOPPED';
+    });
+    if (!app) throw notFound('app_not_found', `app ${name} does not exist`);
     if (wasStarted) await events.record(app.id, 'stopped', actorOf(req));
     await health.poke(name);
     res.json(await present(app));

@@ -82,9 +82,11 @@ export class Converger {
     if (!app) return;
     const now = this.now();
     if (stagingAbandoned(app, this.deps.stagingTimeoutS, now)) {
-      app.package_state = 'FAILED';
-      app.staging!.error = 'staging was interrupted (its controller stopped): push again';
-      await this.deps.apps.save(app);
+      await this.deps.apps.update(name, (a) => {
+        if (!stagingAbandoned(a, this.deps.stagingTimeoutS, now)) return false;
+        a.package_state = 'FAILED';
+        a.staging!.error = 'staging was interrupted (its controller stopped): push again';
+      });
       return;
     }
     // Instance 0 of a staging in progress starts before its droplet is recorded: it is not an extra.
@@ -143,10 +145,10 @@ export class Converger {
         ? null
         : `pending: insufficient memory: no DEA has ${app.memory_mb} MB free for instance${unplaced.length > 1 ? 's' : ''} ${unplaced.join(', ')}`;
     if ((app.placement_error ?? null) === error) return;
-    const fresh = await this.deps.apps.get(app.name);
-    if (!fresh) return;
-    fresh.placement_error = error;
-    await this.deps.apps.save(fresh);
+    await this.deps.apps.update(app.name, (fresh) => {
+      if ((fresh.placement_error ?? null) === error) return false;
+      fresh.placement_error = error;
+    });
     if (error) await this.deps.events.record(app.id, 'placement_failed', 'system', { reason: error, memory_mb: app.memory_mb });
   }
 

@@ -64,16 +64,20 @@ export class Stager {
       const dea = pool.pick(app.id, memory, app.stack) ?? pool.pick(app.id, STAGING_MIN_MEMORY_MB, app.stack);
       if (!dea) {
         if (attempt > 1) {
-          app.package_state = 'PENDING';
-          app.staging = null;
-          await apps.save(app);
+          await apps.update(app.name, (a) => {
+            if (a.staging?.task_id !== taskId) return false;
+            a.package_state = 'PENDING';
+            a.staging = null;
+          });
         }
         throw unavailable(`no DEA has room to stage ${app.name} (${app.memory_mb} MB, stack ${app.stack}): check nap status`);
       }
       startsInstance0 = wantsInstance0 && dea.available_memory_mb >= app.memory_mb + memory;
-      app.package_state = 'STAGING';
-      app.staging = { task_id: taskId, dea_id: dea.id, version, log_url: null, error: null, started_at: new Date().toISOString() };
-      await apps.save(app);
+      const staging = { task_id: taskId, dea_id: dea.id, version, log_url: null, error: null, started_at: new Date().toISOString() };
+      await apps.update(app.name, (a) => {
+        a.package_state = 'STAGING';
+        a.staging = staging;
+      });
       if (startsInstance0) {
         pool.reserve(dea.id, app.id, app.memory_mb);
         pending.add(app.id, version, 0, dea.id);
@@ -126,10 +130,10 @@ export class Stager {
   }
 
   private async recordLogUrl(name: string, taskId: string, logUrl: string): Promise<void> {
-    const fresh = await this.deps.apps.get(name);
-    if (!fresh || fresh.staging?.task_id !== taskId) return;
-    fresh.staging.log_url = logUrl;
-    await this.deps.apps.save(fresh);
+    await this.deps.apps.update(name, (fresh) => {
+      if (fresh.staging?.task_id !== taskId) return false;
+      fresh.staging.log_url = logUrl;
+    });
   }
 
   private async finish(
@@ -143,39 +147,49 @@ export class Stager {
     actor: string,
   ): Promise<AppRecord> {
     const { apps, log, pending, events } = this.deps;
-    // The app may have been scaled, changed or deleted while it staged: apply the result to what is there now.
-    const app = await apps.get(name);
+    // The app may have been scaled, changed or deleted while it staged: the result is applied to
+    // what is there now, in one compare-and-swap.
+    let outcome: 'superseded' | 'failed' | 'staged' = 'superseded';
+    let error = '';
+    const app = await apps.update(name, (a) => {
+      // Bits pushed again while this staged: that newer staging's result is the one to keep.
+      if (a.staging?.task_id !== taskId || a.package?.hash !== packageHash) {
+        outcome = 'superseded';
+        return false;
+      }
+      if ('error' in result || (!result.start_command && !a.command)) {
+        outcome = 'failed';
+        error = 'error' in result ? result.error : 'the app has no start command: add a Procfile with a web: line (or a start script), or push with -c COMMAND';
+        a.staging.error = error;
+        a.package_state = 'FAILED';
+        return;
+      }
+      outcome = 'staged';
+      a.staging.error = null;
+      a.droplet = {
+        hash: result.droplet_hash,
+        key: result.droplet_key,
+        source_hash: packageHash,
+        start_command: result.start_command,
+        detected_buildpack: result.detected_buildpack,
+        buildpack_requested: a.buildpack,
+        staged_at: new Date().toISOString(),
+      };
+      a.package_state = 'STAGED';
+      // Configuration changed while staging: instance 0 started with the old one, so it must be replaced too.
+      a.version = a.version === versionAtStart ? version : randomUUID();
+    });
     if (!app) throw new NapError(404, 'app_not_found', `app ${name} was deleted while staging`);
-    // Bits pushed again while this staged: that newer staging's result is the one to keep.
-    if (app.staging?.task_id !== taskId || app.package?.hash !== packageHash) {
+    if (outcome === 'superseded') {
       log.info({ app: name, task_id: taskId }, 'staging result superseded by newer bits');
       if ('error' in result) throw stagingFailed(`staging ${name} failed: ${result.error}`);
       return app;
     }
-    if (!('error' in result) && !result.start_command && !app.command) {
-      result = { task_id: taskId, error: 'the app has no start command: add a Procfile with a web: line (or a start script), or push with -c COMMAND' };
+    if (outcome === 'failed' || 'error' in result) {
+      log.warn({ app: name, task_id: taskId, error }, 'staging failed');
+      await events.record(app.id, 'staging_failed', actor, { task_id: taskId, error });
+      throw stagingFailed(`staging ${name} failed: ${error}`);
     }
-    if (app.staging?.task_id === taskId) app.staging.error = 'error' in result ? result.error : null;
-    if ('error' in result) {
-      app.package_state = 'FAILED';
-      await apps.save(app);
-      log.warn({ app: name, task_id: taskId, error: result.error }, 'staging failed');
-      await events.record(app.id, 'staging_failed', actor, { task_id: taskId, error: result.error });
-      throw stagingFailed(`staging ${name} failed: ${result.error}`);
-    }
-    app.droplet = {
-      hash: result.droplet_hash,
-      key: result.droplet_key,
-      source_hash: packageHash,
-      start_command: result.start_command,
-      detected_buildpack: result.detected_buildpack,
-      staged_at: new Date().toISOString(),
-    };
-    app.package_state = 'STAGED';
-    app.droplet.buildpack_requested = app.buildpack;
-    // Configuration changed while staging: instance 0 started with the old one, so it must be replaced too.
-    app.version = app.version === versionAtStart ? version : randomUUID();
-    await apps.save(app);
     // Instance 0 is starting on the staging DEA: keep convergence from starting it again until its record shows.
     if (startedInstance0) pending.add(app.id, version, 0);
     log.info({ app: name, task_id: taskId, droplet: result.droplet_hash, buildpack: result.detected_buildpack }, 'staged');

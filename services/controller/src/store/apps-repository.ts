@@ -1,4 +1,6 @@
-import { keys, type Etcd3 } from '@nap/common';
+import { conflict, keys, type Etcd3 } from '@nap/common';
+
+const UPDATE_ATTEMPTS = 10;
 import type { AppRecord } from '../apps/app-record.js';
 
 /** Desired state of apps in etcd: one JSON document per app under keys.app(name). */
@@ -27,9 +29,27 @@ export class AppsRepository {
     return result.succeeded;
   }
 
-  async save(app: AppRecord): Promise<void> {
-    app.updated_at = new Date().toISOString();
-    await this.etcd.put(keys.app(app.name)).value(JSON.stringify(app));
+  /**
+   * Read, change, write, as one step: the write only lands if nobody wrote the app in between
+   * (etcd's mod revision), else the change is applied again to what is there now. So two
+   * controllers, or a scale during a staging, never silently undo each other. `mutate` returns
+   * false to leave the app as it is. Null when there is no such app.
+   */
+  async update(name: string, mutate: (app: AppRecord) => boolean | void | Promise<boolean | void>): Promise<AppRecord | null> {
+    const key = keys.app(name);
+    for (let attempt = 0; attempt < UPDATE_ATTEMPTS; attempt++) {
+      const found = (await this.etcd.get(key).exec()).kvs[0];
+      if (!found) return null;
+      const app = JSON.parse(found.value.toString()) as AppRecord;
+      if ((await mutate(app)) === false) return app;
+      app.updated_at = new Date().toISOString();
+      const written = await this.etcd
+        .if(key, 'Mod', '==', found.mod_revision)
+        .then(this.etcd.put(key).value(JSON.stringify(app)))
+        .commit();
+      if (written.succeeded) return app;
+    }
+    throw conflict('app_busy', `app ${name} is being changed by others right now: try again`);
   }
 
   async delete(name: string): Promise<void> {
