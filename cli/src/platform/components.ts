@@ -3,7 +3,7 @@ import { etcdArgs, natsServerArgs, type Settings } from '@nap/common';
 
 export const repoRoot = new URL('../../../../', import.meta.url).pathname;
 
-export type Secret = 'NAP_ADMIN_TOKEN' | 'NAP_DIRECTORY_SECRET';
+export type Secret = 'NAP_ADMIN_TOKEN' | 'NAP_DIRECTORY_SECRET' | 'NAP_ROUTER_STATUS_PASSWORD';
 
 /** One program `nap up` runs: how to start it, the port that says it is up, and a word of its command line to recognise it by. */
 export interface Component {
@@ -46,7 +46,7 @@ export function components(settings: Settings, natsPassword: string): Component[
       port: etcdPort,
       marker: 'etcd',
     },
-    service('router', 'services/router/dist/src/main.js', settings.routerPort),
+    service('router', 'services/router/dist/src/main.js', settings.routerPort, ['NAP_ROUTER_STATUS_PASSWORD']),
     service('directory', 'services/directory/dist/src/main.js', settings.directoryPort, ['NAP_DIRECTORY_SECRET']),
     service('controller', 'services/controller/dist/src/main.js', settings.controllerPort, ['NAP_ADMIN_TOKEN', 'NAP_DIRECTORY_SECRET']),
     service('dea', 'services/dea/dist/src/main.js', 0),

@@ -20,12 +20,16 @@ async function tail(file: string): Promise<string> {
 /** The environment of every service of a local nap: the settings and the bus password, no other secret. */
 async function serviceEnv(state: PlatformState): Promise<NodeJS.ProcessEnv> {
   const env = { ...process.env };
-  for (const k of ['NAP_API', 'NAP_TOKEN', 'NAP_ADMIN_TOKEN', 'NAP_DIRECTORY_SECRET']) delete env[k];
+  for (const k of ['NAP_API', 'NAP_TOKEN', 'NAP_ADMIN_TOKEN', 'NAP_DIRECTORY_SECRET', 'NAP_ROUTER_STATUS_PASSWORD']) delete env[k];
   return { ...env, NAP_HOME: state.home, NAP_NATS_USER: 'nap', NAP_NATS_PASSWORD: await state.secret('nats.password') };
 }
 
 async function secretsFor(state: PlatformState, c: Component): Promise<NodeJS.ProcessEnv> {
-  const files: Record<Secret, string> = { NAP_ADMIN_TOKEN: 'admin.token', NAP_DIRECTORY_SECRET: 'directory.secret' };
+  const files: Record<Secret, string> = {
+    NAP_ADMIN_TOKEN: 'admin.token',
+    NAP_DIRECTORY_SECRET: 'directory.secret',
+    NAP_ROUTER_STATUS_PASSWORD: 'router-status.password',
+  };
   const env: NodeJS.ProcessEnv = {};
   for (const s of c.secrets) env[s] = await state.secret(files[s]);
   return env;
