@@ -1,4 +1,8 @@
 import { createHash } from 'node:crypto';
+import { createReadStream } from 'node:fs';
+import { Transform } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { createGunzip } from 'node:zlib';
 import { mkdir } from 'node:fs/promises';
 import { posix } from 'node:path';
 import * as tar from 'tar';
@@ -17,6 +21,9 @@ export interface ArchiveLimits {
 }
 
 export const defaultArchiveLimits: ArchiveLimits = { maxEntries: 200_000, maxBytes: 4 * 1024 ** 3 };
+
+/** How far the inflated stream may run past what its entries account for (long-name headers, end blocks). */
+const TRAILING_SLACK_BYTES = 1024 * 1024;
 
 const allowedTypes = new Set(['File', 'OldFile', 'ContiguousFile', 'Directory', 'SymbolicLink', 'Link']);
 
@@ -78,10 +85,22 @@ export async function inspectArchive(file: string, limits: ArchiveLimits = defau
   const pending: Promise<void>[] = [];
   const links: { type: string; path: string; target: string }[] = [];
   const symlinks = new Map<string, string>();
-  await tar.t({
-    file,
+  // Bytes the entries account for (header + padded body). node-tar spends quadratic time on zero
+  // blocks after the end of the archive, and a few hundred KB of gzip inflate to that much: so the
+  // inflated stream may run only a little past what the entries explain.
+  let accounted = 0;
+  let inflated = 0;
+  const counter = new Transform({
+    transform(chunk: Buffer, _enc, done) {
+      inflated += chunk.length;
+      if (inflated - accounted > TRAILING_SLACK_BYTES) done(new UnsafeArchiveError('too much data after the end of the archive'));
+      else done(null, chunk);
+    },
+  });
+  const parser = tar.t({
     strict: true,
     onReadEntry: (entry) => {
+      accounted += 512 + Math.ceil((entry.size ?? 0) / 512) * 512;
       if (problem) {
         entry.resume();
         return;
@@ -124,8 +143,9 @@ export async function inspectArchive(file: string, limits: ArchiveLimits = defau
         entry.resume();
       }
     },
-  }).catch((e: Error) => {
-    problem ??= new UnsafeArchiveError(`not a readable gzip'd tar: ${e.message}`);
+  });
+  await pipeline(createReadStream(file), createGunzip(), counter, parser as unknown as NodeJS.WritableStream).catch((e: Error) => {
+    problem ??= e instanceof UnsafeArchiveError ? e : new UnsafeArchiveError(`not a readable gzip'd tar: ${e.message}`);
   });
   // A broken stream (a truncated gzip) can leave an entry that never ends: do not wait for it.
   if (problem) throw problem;

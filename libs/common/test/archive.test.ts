@@ -238,10 +238,18 @@ describe('inspectArchive accepts safe archives', () => {
     assert.equal(st.gid, 4322);
   });
 
-  test('an uncompressed tar is read too', async () => {
+  test('an uncompressed tar is refused: uploads are gzip\'d tars (CONTRACT §2)', async () => {
     const plain = join(archives, 'plain.tar');
     gnuTar(dir, ['-cf', plain, 'via', 'a', 'b', 'run.sh', 'hard']);
-    assert.equal((await inspectArchive(plain)).contentHash, (await inspectArchive(file)).contentHash);
+    await assert.rejects(inspectArchive(plain), (e: Error) => e instanceof UnsafeArchiveError && /gzip/.test(e.message));
+  });
+
+  test('zero blocks after the end of the archive are refused at once, not parsed for minutes', async () => {
+    const padded = join(archives, 'padded.tar');
+    gnuTar(dir, ['-cf', padded, 'a']);
+    execFileSync('sh', ['-c', `head -c ${64 * 1024 * 1024} /dev/zero >> ${padded} && gzip -1 -f ${padded}`]);
+    // The old parser accepted this after minutes of CPU; the counter refuses it with this reason.
+    await assert.rejects(inspectArchive(`${padded}.gz`), /after the end of the archive/);
   });
 });
 
