@@ -120,9 +120,10 @@ export class InstanceManager {
     log.info({ app: start.app_name, index: start.index, instance_id: start.instance_id }, 'starting instance');
     try {
       const droplet = await this.deps.droplets.ensure(start.droplet_key, start.droplet_hash);
+      if (inst.state !== 'STARTING') return await this.abandon(inst);
       await this.prepareDirectory(inst, droplet);
       inst.port = await this.deps.ports.allocate();
-      if (inst.state !== 'STARTING') return;
+      if (inst.state !== 'STARTING') return await this.abandon(inst);
       const logs = join(inst.dir, 'logs');
       const started = await this.deps.runtime.start({
         name: `nap-${start.app_name}-${start.index}-${start.instance_id.slice(0, 8)}`,
@@ -144,6 +145,7 @@ export class InstanceManager {
         },
       }, { stdout: join(logs, 'stdout.log'), stderr: join(logs, 'stderr.log'), maxBytes: this.deps.logMaxBytes });
       inst.containerId = started.id;
+      if (inst.state !== 'STARTING') return await this.abandon(inst);
       this.logCopies.set(
         start.instance_id,
         started.logsCopied.catch((err) => log.warn({ err, instance_id: start.instance_id }, 'log copying ended with an error')),
@@ -174,6 +176,16 @@ export class InstanceManager {
     if (!copy) return;
     await Promise.race([copy, new Promise((r) => setTimeout(r, LOG_DRAIN_MS).unref())]);
     this.logCopies.delete(inst.start.instance_id);
+  }
+
+  /**
+   * A stop that came while the instance was still starting found less to stop than there is now:
+   * what the start went on to make (a container, a port, a directory) goes here.
+   */
+  private async abandon(inst: Instance): Promise<void> {
+    if (inst.containerId) await this.deps.runtime.remove(inst.containerId).catch(() => {});
+    if (inst.port !== null) this.deps.ports.release(inst.port);
+    if (this.deps.registry.get(inst.start.instance_id) !== inst) await rm(inst.dir, { recursive: true, force: true }).catch(() => {});
   }
 
   private async prepareDirectory(inst: Instance, droplet: string): Promise<void> {

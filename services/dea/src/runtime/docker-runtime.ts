@@ -91,6 +91,8 @@ export class DockerRuntime {
     let logsCopied: Promise<void>;
     try {
       logsCopied = (await this.attachLogs(container.id, logs)).copied;
+      // Handled here at once: if the start below fails, nobody else will wait for this.
+      logsCopied.catch(() => {});
       await container.start();
     } catch (err) {
       await container.remove({ force: true }).catch(() => {});
