@@ -28,6 +28,7 @@ import { Stager } from './staging/stager.js';
 import { ActualInstancesRepository } from './store/actual-instances.js';
 import { AppsRepository } from './store/apps-repository.js';
 import { EventsRepository } from './store/events-repository.js';
+import { RoutesRepository } from './store/routes-repository.js';
 
 export interface RunningController {
   port: number;
@@ -46,6 +47,7 @@ export async function startController(settings: Settings, log: Logger): Promise<
   const pool = new DeaPool();
   const pending = new PendingStarts();
   const events = new EventsRepository(etcd, log);
+  const routes = new RoutesRepository(etcd);
   const crashes = new CrashHistory(etcd);
   const converger = new Converger({ apps, actual, crashes, events, bus, pool, pending, log, stagingTimeoutS: settings.stagingTimeoutS });
   const health = new HealthManager({ controllerId: randomUUID(), etcd, bus, apps, crashes, events, converger, log });
@@ -63,7 +65,7 @@ export async function startController(settings: Settings, log: Logger): Promise<
   http.use('/v1', bearerAuth(adminToken));
   http.use(whoamiRouter());
   http.use(deasRouter(pool));
-  http.use(appsRouter({ settings, apps, actual, blobs, stager, health, events, crashes, directorySecret }));
+  http.use(appsRouter({ settings, apps, actual, blobs, stager, health, events, crashes, routes, directorySecret }));
   http.use(instanceFilesRouter({ apps, actual, pool, directorySecret }));
   http.use(notFoundHandler);
   http.use(errorHandler(log));

@@ -159,4 +159,25 @@ describe('controller API: bad input', () => {
     assert.equal(r.status, 404);
     assert.match(errorCode(r.body).message, /nap push/);
   });
+
+  test("a route held by another app is 409, and the refused request changes nothing", async () => {
+    const put = (name: string, body: object) =>
+      httpGet(`${api}/v1/apps/${name}`, { ...auth, 'Content-Type': 'application/json' }, 'PUT', JSON.stringify(body));
+    assert.equal((await put('owner', { routes: ['shared.example.com'] })).status, 201);
+    const thief = await put('thief', { routes: ['shared.example.com'] });
+    assert.equal(thief.status, 409);
+    assert.equal(errorCode(thief.body).code, 'route_taken');
+    assert.equal((await httpGet(`${api}/v1/apps/thief`, auth)).status, 404, 'the refused app was not created');
+    const grab = await put('victim', { routes: ['victim.nap.localhost', 'shared.example.com'] });
+    assert.equal(grab.status, 409);
+    const victim = JSON.parse((await httpGet(`${api}/v1/apps/victim`, auth)).body) as { routes: string[] };
+    assert.deepEqual(victim.routes, ['victim.nap.localhost']);
+    // A default route is a route too: an app may not be created under a host someone holds.
+    assert.equal((await put('owner', { routes: ['shared.example.com', 'squatter.nap.localhost'] })).status, 200);
+    assert.equal((await put('squatter', {})).status, 409);
+    // Let go, and the host is free for another.
+    assert.equal((await put('owner', { routes: ['owner.nap.localhost'] })).status, 200);
+    assert.equal((await put('victim', { routes: ['victim.nap.localhost', 'shared.example.com'] })).status, 200);
+    assert.equal((await put('squatter', {})).status, 201);
+  });
 });

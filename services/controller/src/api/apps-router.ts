@@ -19,6 +19,7 @@ import { AppUpdate } from '../apps/app-update.js';
 import { presentApp, presentInstance } from '../apps/present.js';
 import type { HealthManager } from '../health/health-manager.js';
 import type { CrashHistory } from '../store/crash-history.js';
+import { claimAll, type RoutesRepository } from '../store/routes-repository.js';
 import type { Stager } from '../staging/stager.js';
 import type { ActualInstancesRepository } from '../store/actual-instances.js';
 import type { AppsRepository } from '../store/apps-repository.js';
@@ -35,7 +36,12 @@ export interface AppsRouterDeps {
   health: HealthManager;
   events: EventsRepository;
   crashes: CrashHistory;
+  routes: RoutesRepository;
   directorySecret: string;
+}
+
+function routeTaken(host: string) {
+  return conflict('route_taken', `the route ${host} belongs to another app: choose another host (--route)`);
 }
 
 function actorOf(req: Request): string {
@@ -74,7 +80,7 @@ function applyUpdate(app: AppRecord, update: AppUpdate): void {
 }
 
 export function appsRouter(deps: AppsRouterDeps): Router {
-  const { settings, apps, actual, blobs, stager, health, events, crashes, directorySecret } = deps;
+  const { settings, apps, actual, blobs, stager, health, events, crashes, routes, directorySecret } = deps;
   const router = Router();
   const json = express.json({ limit: '1mb' });
 
@@ -121,11 +127,19 @@ export function appsRouter(deps: AppsRouterDeps): Router {
         updated_at: now,
       };
       applyUpdate(app, update);
-      if (!(await apps.create(app))) throw conflict('app_exists', `app ${name} was just created by someone else`);
+      const taken = await claimAll(routes, app.routes, app.id);
+      if (taken) throw routeTaken(taken);
+      if (!(await apps.create(app))) {
+        await Promise.all(app.routes.map((h) => routes.release(h, app.id)));
+        throw conflict('app_exists', `app ${name} was just created by someone else`);
+      }
       await events.record(app.id, 'created', actorOf(req), { instances: app.instances, memory_mb: app.memory_mb });
       res.status(201).json(await present(app));
       return;
     }
+    const added = (update.routes ?? []).filter((h) => !existing.routes.includes(h));
+    const taken = await claimAll(routes, added, existing.id);
+    if (taken) throw routeTaken(taken);
     let before = existing;
     const updated = await apps.update(name, (app) => {
       before = structuredClone(app);
@@ -134,6 +148,7 @@ export function appsRouter(deps: AppsRouterDeps): Router {
     });
     if (!updated) throw notFound('app_not_found', `app ${name} was just deleted`);
     const existingNow = updated;
+    for (const host of before.routes) if (!existingNow.routes.includes(host)) await routes.release(host, existingNow.id);
     if (before.instances !== existingNow.instances) {
       await events.record(existingNow.id, 'scaled', actorOf(req), { from: before.instances, to: existingNow.instances });
     }
