@@ -1,0 +1,448 @@
+// bench/router: the router's throughput and latency next to the backend reached directly and next
+// to nginx (keep-alive reverse proxy to the same backend), with wrk, all on 127.0.0.1; then route
+// lookups per second and memory with 100,000 routes in a RouteTable, and registrations processed
+// per second through NATS. Installs wrk and nginx (Debian packages) when missing. Writes
+// bench/results/router.md. Everything it starts runs on loopback and is stopped by pid.
+import { fork, spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { closeSync, existsSync, openSync, readFileSync } from 'node:fs';
+import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { cpus, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import {
+  Bus,
+  createLogger,
+  freePort,
+  isAlive,
+  loadSettings,
+  natsServerArgs,
+  spawnDetached,
+  stopPid,
+  subjects,
+  waitForPort,
+} from '@nap/common';
+import { httpGet, repoRoot } from '@nap/testkit';
+import { registrationHost } from './router/hosts.js';
+import { writeNginxConfig } from './router/nginx.js';
+import { runWrk, wrkArgs, type WrkResult } from './router/wrk.js';
+
+const THREADS = 2;
+const CONNECTIONS = 64;
+const SECONDS = 10;
+const WARMUP_SECONDS = 3;
+const LOW_LOAD_SECONDS = 5;
+const TABLE_ROUTES = 100_000;
+const NATS_REGISTRATIONS = 100_000;
+const HOST = 'bench.nap.localhost';
+const cores = cpus().length;
+const here = new URL('.', import.meta.url).pathname;
+
+// ---- tools --------------------------------------------------------------------------------------
+
+function which(cmd: string): string | undefined {
+  const r = spawnSync('sh', ['-c', `command -v ${cmd}`], { encoding: 'utf8' });
+  if (r.status === 0 && r.stdout.trim()) return r.stdout.trim();
+  // nginx lives in /usr/sbin, which a non-root PATH may lack.
+  for (const dir of ['/usr/sbin', '/usr/local/sbin']) if (existsSync(join(dir, cmd))) return join(dir, cmd);
+  return undefined;
+}
+
+function aptInstall(packages: string[]): boolean {
+  const r = spawnSync('apt-get', ['install', '-y', '-q', '--no-install-recommends', ...packages], {
+    stdio: 'inherit',
+    env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' },
+  });
+  return r.status === 0;
+}
+
+/** wrk and nginx from Debian's packages when missing; returns nginx's path. */
+async function ensureTools(): Promise<string> {
+  const missing: string[] = [];
+  if (!which('wrk')) missing.push('wrk');
+  // Not nginx-light: on bookworm that is only a transitional package pulling nginx and extra modules.
+  if (!which('nginx')) missing.push('nginx');
+  if (missing.length > 0) {
+    console.log(`installing ${missing.join(' ')} …`);
+    const servicePid = '/run/nginx.pid';
+    const serviceRanBefore = existsSync(servicePid);
+    let ok = aptInstall(missing);
+    if (!ok) {
+      spawnSync('apt-get', ['update', '-qq'], { stdio: 'inherit' });
+      ok = aptInstall(missing);
+    }
+    if (!ok) throw new Error(`could not install ${missing.join(' ')} with apt-get`);
+    // Where no policy-rc.d holds it back, the package starts a system nginx on port 80: this
+    // install started it, so it is ours to stop.
+    if (missing.includes('nginx') && !serviceRanBefore && existsSync(servicePid)) {
+      const pid = Number(readFileSync(servicePid, 'utf8').trim());
+      if (Number.isInteger(pid) && pid > 0) await stopPid(pid, 5000);
+    }
+  }
+  const nginx = which('nginx');
+  if (!which('wrk') || !nginx) throw new Error('wrk or nginx still missing after the install');
+  return nginx;
+}
+
+// ---- processes ----------------------------------------------------------------------------------
+
+const started: { name: string; pid: number }[] = [];
+const watchers: number[] = [];
+
+/** Starts a program detached, logging to `logFile`; if this bench is killed, it follows (by pid). */
+function start(name: string, command: string, args: string[], logFile: string, env?: NodeJS.ProcessEnv): number {
+  const pid = spawnDetached(command, args, { logFile, env });
+  started.push({ name, pid });
+  watchers.push(
+    spawnDetached('sh', ['-c', `while kill -0 ${process.pid} 2>/dev/null; do sleep 1; done; kill ${pid} 2>/dev/null`], { logFile: '/dev/null' }),
+  );
+  return pid;
+}
+
+async function stop(pid: number): Promise<void> {
+  await stopPid(pid, 5000);
+  const i = started.findIndex((s) => s.pid === pid);
+  if (i !== -1) started.splice(i, 1);
+}
+
+async function stopAll(): Promise<void> {
+  for (const s of [...started].reverse()) {
+    if (s.name === 'router') await stopRouter(s.pid);
+    else await stopPid(s.pid, 5000);
+  }
+  started.length = 0;
+  await Promise.all(watchers.map((w) => stopPid(w, 2000)));
+  watchers.length = 0;
+}
+
+async function tail(file: string): Promise<string> {
+  const text = await readFile(file, 'utf8').catch(() => '');
+  return text.trimEnd().split('\n').slice(-15).join('\n');
+}
+
+async function listening(name: string, pid: number, port: number, log: string): Promise<void> {
+  if (!(await waitForPort('127.0.0.1', port, 20_000, () => isAlive(pid)))) {
+    throw new Error(`${name} did not start listening on ${port}:\n${await tail(log)}`);
+  }
+}
+
+async function until200(name: string, url: string, pid: number, log: string): Promise<void> {
+  const deadline = Date.now() + 20_000;
+  let last = '';
+  while (Date.now() < deadline && isAlive(pid)) {
+    const r = await httpGet(url, { Host: HOST }).catch((err: Error) => ({ status: 0, body: err.message }));
+    if (r.status === 200 && r.body === 'hello') return;
+    last = `${r.status} ${r.body.slice(0, 200)}`;
+    await new Promise((res) => setTimeout(res, 50));
+  }
+  throw new Error(`no 200 "hello" through ${name} (last: ${last}):\n${await tail(log)}`);
+}
+
+/** Environment for our node children: ours without any NAP_* the caller may have, plus `extra`. */
+function napEnv(extra: Record<string, string>): NodeJS.ProcessEnv {
+  const env: NodeJS.ProcessEnv = {};
+  for (const [k, v] of Object.entries(process.env)) if (!k.startsWith('NAP_')) env[k] = v;
+  return { ...env, ...extra };
+}
+
+/** The children of `pid` (a router's workers), by pgrep. */
+function childrenOf(pid: number): number[] {
+  const r = spawnSync('pgrep', ['-P', String(pid)], { encoding: 'utf8' });
+  return r.error ? [] : r.stdout.split('\n').filter(Boolean).map(Number);
+}
+
+/** A router with workers: the primary first (it stops its workers), then any worker left behind. */
+async function stopRouter(pid: number): Promise<void> {
+  const workers = childrenOf(pid);
+  await stop(pid);
+  await Promise.all(workers.map((w) => stopPid(w, 5000)));
+}
+
+// ---- in-process measures ------------------------------------------------------------------------
+
+interface TableFigures {
+  routes: number;
+  heapUsedDelta: number;
+  rssDelta: number;
+  registerPerSec: number;
+  lookupsPerSec: number;
+}
+
+function measureTable(): Promise<TableFigures> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, ['--expose-gc', join(here, 'router/table.js'), String(TABLE_ROUTES)], { stdio: ['ignore', 'pipe', 'inherit'] });
+    let out = '';
+    child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+    child.on('error', reject);
+    child.on('close', (code) => (code === 0 ? resolve(JSON.parse(out) as TableFigures) : reject(new Error(`table measure exited with ${code}`))));
+  });
+}
+
+interface RegistrationFigures {
+  perSec: number;
+  publishMs: number;
+  totalMs: number;
+  rssDelta: number;
+  heapUsedDelta: number;
+}
+
+type SinkMessage = { ready?: boolean; done?: boolean; missing?: number; rssDelta?: number; heapUsedDelta?: number };
+
+function nextMessage(child: ChildProcess, timeoutMs: number, what: string): Promise<SinkMessage> {
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => finish(new Error(`timed out waiting for ${what}`)), timeoutMs);
+    const onMessage = (m: SinkMessage) => finish(undefined, m);
+    const onExit = (code: number | null) => finish(new Error(`the in-process router exited (${code}) before ${what}`));
+    const finish = (err?: Error, m?: SinkMessage) => {
+      clearTimeout(timer);
+      child.off('message', onMessage);
+      child.off('exit', onExit);
+      if (err) reject(err);
+      else resolve(m!);
+    };
+    child.on('message', onMessage);
+    child.on('exit', onExit);
+  });
+}
+
+/** N router.register messages for distinct hosts, published at once; until the table holds them all. */
+async function measureRegistrations(dir: string, natsEnv: Record<string, string>): Promise<RegistrationFigures> {
+  const log = join(dir, 'in-process-router.log');
+  const env = napEnv({
+    ...natsEnv,
+    NAP_HOME: join(dir, 'home'),
+    NAP_ROUTER_PORT: String(await freePort()),
+    NAP_ROUTER_STATUS_PORT: String(await freePort()),
+    NAP_ROUTER_WORKERS: '1',
+    NAP_LOG_LEVEL: 'warn',
+  });
+  const fd = openSync(log, 'a');
+  const child = fork(join(here, 'router/registrations.js'), [String(NATS_REGISTRATIONS)], {
+    execArgv: ['--expose-gc'],
+    env,
+    stdio: ['ignore', fd, fd, 'ipc'],
+  });
+  closeSync(fd);
+  const pid = child.pid!;
+  started.push({ name: 'in-process router', pid });
+  const bus = await Bus.connect(loadSettings(env), { name: 'bench-router-publisher', log: createLogger('bench', 'warn') });
+  try {
+    const ready = await nextMessage(child, 30_000, 'the in-process router to start').catch(async (err: Error) => {
+      throw new Error(`${err.message}:\n${await tail(log)}`);
+    });
+    if (!ready.ready) throw new Error('unexpected message from the in-process router');
+    // Bodies made beforehand: the clock is for the router, not for JSON.stringify here.
+    const bodies = Array.from({ length: NATS_REGISTRATIONS }, (_, i) =>
+      JSON.stringify({
+        host: '127.0.0.1',
+        port: 20000 + (i % 40000),
+        uris: [registrationHost(i)],
+        app: `reg-${i}`,
+        private_instance_id: `reg-${i}-0`,
+      }),
+    );
+    const done = nextMessage(child, 180_000, 'every registration to reach the table');
+    child.send({ go: true });
+    const t0 = performance.now();
+    for (const body of bodies) bus.nc.publish(subjects.routerRegister, body);
+    await bus.flush();
+    const publishMs = performance.now() - t0;
+    const result = await done;
+    const totalMs = performance.now() - t0;
+    if (!result.done || result.missing !== 0) {
+      throw new Error(`${result.missing} of ${NATS_REGISTRATIONS} registrations never reached the table:\n${await tail(log)}`);
+    }
+    return { perSec: NATS_REGISTRATIONS / (totalMs / 1000), publishMs, totalMs, rssDelta: result.rssDelta!, heapUsedDelta: result.heapUsedDelta! };
+  } finally {
+    await bus.close();
+    if (child.connected) child.disconnect();
+    await stop(pid);
+  }
+}
+
+// ---- the run ------------------------------------------------------------------------------------
+
+const fmtInt = (n: number) => Math.round(n).toLocaleString('en-US');
+const fmtMs = (ms: number) => `${ms.toFixed(3)} ms`;
+const fmtMb = (bytes: number) => `${(bytes / 1024 / 1024).toFixed(1)} MB`;
+const ratio = (a: number, b: number) => (a / b).toFixed(2);
+
+interface Target {
+  name: string;
+  url: string;
+}
+
+const nginxBin = await ensureTools();
+const nginxVersion = (spawnSync(nginxBin, ['-v'], { encoding: 'utf8' }).stderr.trim().split('/')[1] ?? '?').split(' ')[0];
+const wrkVersion = (spawnSync('wrk', ['-v'], { encoding: 'utf8' }).stdout.split('\n')[0].split(' ')[1] ?? '?').replace(/^debian\//, '');
+
+// Which router was measured: the last commit touching it, and whether its sources differ from it.
+const git = (...args: string[]) => spawnSync('git', ['-C', repoRoot, ...args], { encoding: 'utf8' }).stdout?.trim() ?? '';
+const routerCommit = git('log', '-1', '--format=%h', '--', 'services/router', 'libs/common') || 'unknown';
+const routerDirty = git('status', '--porcelain', '--', 'services/router', 'libs/common') !== '';
+const routerBuild = `services/router and libs/common at ${routerCommit}${routerDirty ? ' with uncommitted changes' : ''}`;
+
+const dir = await mkdtemp(join(tmpdir(), 'nap-bench-router-'));
+const logs = join(dir, 'logs');
+await mkdir(logs);
+let publisher: Bus | undefined;
+let reRegister: NodeJS.Timeout | undefined;
+try {
+  // NATS
+  const natsPort = await freePort();
+  const natsPassword = Math.random().toString(36).slice(2) + Math.random().toString(36).slice(2);
+  const natsEnv = { NAP_NATS_URL: `nats://127.0.0.1:${natsPort}`, NAP_NATS_USER: 'nap', NAP_NATS_PASSWORD: natsPassword };
+  const natsLog = join(logs, 'nats.log');
+  const nats = start(
+    'nats-server',
+    'nats-server',
+    natsServerArgs({ port: natsPort, storeDir: join(dir, 'jetstream'), user: 'nap', password: natsPassword, configFile: join(dir, 'nats.conf') }),
+    natsLog,
+  );
+  await listening('nats-server', nats, natsPort, natsLog);
+
+  // The backend
+  const backendPort = await freePort();
+  const backendLog = join(logs, 'backend.log');
+  const backend = start('backend', process.execPath, [join(here, 'router/backend.js'), String(backendPort)], backendLog);
+  await listening('the backend', backend, backendPort, backendLog);
+
+  // The router: its own main, in its own process(es)
+  const routerPort = await freePort();
+  const routerStatusPort = await freePort();
+  const routerLog = join(logs, 'router.log');
+  const routerEnv = napEnv({
+    ...natsEnv,
+    NAP_HOME: join(dir, 'home'),
+    NAP_ROUTER_PORT: String(routerPort),
+    NAP_ROUTER_STATUS_PORT: String(routerStatusPort),
+    NAP_ROUTER_WORKERS: String(cores),
+    NAP_LOG_LEVEL: 'warn',
+    NAP_PARENT_PID: String(process.pid),
+  });
+  const router = start('router', process.execPath, [join(repoRoot, 'services/router/dist/src/main.js')], routerLog, routerEnv);
+  await listening('the router', router, routerPort, routerLog);
+  // NAP_ROUTER_WORKERS (a worker per core, like nginx's worker_processes auto) comes with issue 5;
+  // a build without it ignores the variable and runs one process, and the results say so.
+  const workersSetting = (loadSettings(routerEnv) as unknown as { routerWorkers?: number }).routerWorkers;
+
+  // The route, as a DEA announces it, and again every 10 s (well inside the 120 s prune threshold).
+  publisher = await Bus.connect(loadSettings(routerEnv), { name: 'bench-router', log: createLogger('bench', 'warn') });
+  const announce = () =>
+    publisher!.nc.publish(
+      subjects.routerRegister,
+      JSON.stringify({ host: '127.0.0.1', port: backendPort, uris: [HOST], private_instance_id: 'bench-0', app: 'bench' }),
+    );
+  announce();
+  reRegister = setInterval(announce, 10_000);
+  await until200('the router', `http://127.0.0.1:${routerPort}/`, router, routerLog);
+  if (workersSetting && workersSetting > 1) {
+    const deadline = Date.now() + 15_000;
+    while (childrenOf(router).length < workersSetting && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
+  }
+
+  // nginx, in the foreground as our child
+  const nginxPort = await freePort();
+  const nginxConf = await writeNginxConfig(dir, nginxPort, backendPort);
+  const nginxLog = join(logs, 'nginx.log');
+  const nginx = start('nginx', nginxBin, ['-p', dir, '-e', join(dir, 'nginx-error.log'), '-c', nginxConf], nginxLog);
+  await listening('nginx', nginx, nginxPort, nginxLog).catch(async (err: Error) => {
+    throw new Error(`${err.message}\n${await tail(join(dir, 'nginx-error.log'))}`);
+  });
+  await until200('nginx', `http://127.0.0.1:${nginxPort}/`, nginx, join(dir, 'nginx-error.log'));
+
+  const targets: Target[] = [
+    { name: 'direct', url: `http://127.0.0.1:${backendPort}/` },
+    { name: 'router', url: `http://127.0.0.1:${routerPort}/` },
+    { name: 'nginx', url: `http://127.0.0.1:${nginxPort}/` },
+  ];
+  const loaded: Record<string, WrkResult> = {};
+  const oneConn: Record<string, WrkResult> = {};
+  const headers = { Host: HOST };
+  const shown = wrkArgs({ url: 'URL', threads: THREADS, connections: CONNECTIONS, seconds: SECONDS, headers }).map((a) => (a.includes(' ') ? `'${a}'` : a));
+  console.log(`wrk ${shown.join(' ')}, ${WARMUP_SECONDS} s warm-up first, against each of ${targets.map((t) => t.name).join(', ')}`);
+  for (const t of targets) {
+    await runWrk({ url: t.url, threads: THREADS, connections: CONNECTIONS, seconds: WARMUP_SECONDS, headers });
+    const r = await runWrk({ url: t.url, threads: THREADS, connections: CONNECTIONS, seconds: SECONDS, headers });
+    loaded[t.name] = r;
+    console.log(`${t.name.padEnd(6)} ${fmtInt(r.requestsPerSec).padStart(8)} req/s  p50 ${fmtMs(r.p50)}  p99 ${fmtMs(r.p99)}  errors ${r.errors}`);
+  }
+  // The same at one connection: the time each proxy adds to a request, without queueing.
+  for (const t of targets) {
+    const r = await runWrk({ url: t.url, threads: 1, connections: 1, seconds: LOW_LOAD_SECONDS, headers });
+    oneConn[t.name] = r;
+    console.log(`${t.name.padEnd(6)} 1 connection: ${fmtInt(r.requestsPerSec).padStart(8)} req/s  p50 ${fmtMs(r.p50)}  p99 ${fmtMs(r.p99)}  errors ${r.errors}`);
+  }
+  const routerPids = [router, ...childrenOf(router)];
+  const rssOf = (pid: number) => Number(spawnSync('ps', ['-o', 'rss=', '-p', String(pid)], { encoding: 'utf8' }).stdout.trim() || 0) * 1024;
+  const routerRss = routerPids.reduce((sum, pid) => sum + rssOf(pid), 0);
+
+  clearInterval(reRegister);
+  await publisher.close();
+  publisher = undefined;
+  // Free the cores for the in-process measures.
+  await stop(nginx);
+  await stopRouter(router);
+  await stop(backend);
+
+  const table = await measureTable();
+  console.log(
+    `RouteTable with ${fmtInt(table.routes)} routes: ${fmtInt(table.lookupsPerSec)} lookups/s, heap +${fmtMb(table.heapUsedDelta)}, RSS +${fmtMb(table.rssDelta)}, ${fmtInt(table.registerPerSec)} direct registrations/s`,
+  );
+  const regs = await measureRegistrations(dir, natsEnv);
+  console.log(
+    `${fmtInt(NATS_REGISTRATIONS)} router.register on NATS: all in the table after ${regs.totalMs.toFixed(0)} ms (published in ${regs.publishMs.toFixed(0)} ms): ${fmtInt(regs.perSec)}/s; router RSS +${fmtMb(regs.rssDelta)}`,
+  );
+
+  const { direct, router: viaRouter, nginx: viaNginx } = loaded;
+  const addedP50 = viaRouter.p50 - direct.p50;
+  const addedP50OneConn = oneConn.router.p50 - oneConn.direct.p50;
+  const nginxAddedP50OneConn = oneConn.nginx.p50 - oneConn.direct.p50;
+  const meets = (ok: boolean) => (ok ? 'met' : '**not met**');
+  const cpuModel = cpus()[0]?.model.trim() ?? '?';
+  const row = (what: string, f: (r: WrkResult) => string) => `| ${what} | ${f(direct)} | ${f(viaRouter)} | ${f(viaNginx)} |`;
+  const routerHow =
+    `with NAP_ROUTER_WORKERS=${cores}: ` +
+    (routerPids.length > 1 ? `a primary and ${routerPids.length - 1} worker processes` : 'a single process') +
+    (workersSetting === undefined ? ' (this build has no such setting yet)' : '');
+
+  const md = [
+    '# bench/router',
+    '',
+    `${cores} cores (${cpuModel}), ${new Date().toISOString().slice(0, 10)}, \`npm run bench:router\` (bench/src/router.ts).`,
+    '',
+    `wrk ${wrkVersion}, \`-t${THREADS} -c${CONNECTIONS} -d${SECONDS}s --latency -H 'Host: ${HOST}'\` against each target after a ${WARMUP_SECONDS} s warm-up, all on 127.0.0.1, ` +
+      `wrk, backend and proxy sharing the machine's ${cores} cores. The backend is one Node process (a separate one) answering \`hello\` with keep-alive. ` +
+      `The router is its own main (\`services/router/dist/src/main.js\`) in processes of its own (${routerBuild}), started ${routerHow}, log level warn (no per-request log), route registered over a real nats-server. ` +
+      `nginx ${nginxVersion}: \`worker_processes auto\`, \`access_log off\`, upstream \`keepalive 64\` (idle 4 s), HTTP/1.1 to the backend, and the forwarding headers the router sets (X-Forwarded-For/-Proto/-Host, X-Request-Id).`,
+    '',
+    `| ${CONNECTIONS} connections | backend directly | router | nginx |`,
+    '|---|---|---|---|',
+    row('requests/s', (r) => fmtInt(r.requestsPerSec)),
+    row('p50 latency', (r) => fmtMs(r.p50)),
+    row('p99 latency', (r) => fmtMs(r.p99)),
+    row('errors (socket + non-2xx)', (r) => String(r.errors)),
+    `| 1 connection (${LOW_LOAD_SECONDS} s): requests/s, p50 | ${fmtInt(oneConn.direct.requestsPerSec)}, ${fmtMs(oneConn.direct.p50)} | ${fmtInt(oneConn.router.requestsPerSec)}, ${fmtMs(oneConn.router.p50)} | ${fmtInt(oneConn.nginx.requestsPerSec)}, ${fmtMs(oneConn.nginx.p50)} |`,
+    '',
+    '| figure | value | target |',
+    '|---|---|---|',
+    `| router / nginx, requests/s | ${ratio(viaRouter.requestsPerSec, viaNginx.requestsPerSec)} | ≥ 1.0 (${meets(viaRouter.requestsPerSec >= viaNginx.requestsPerSec)}) |`,
+    `| router / backend directly, requests/s | ${ratio(viaRouter.requestsPerSec, direct.requestsPerSec)} | |`,
+    `| router's added p50 (router p50 − direct p50), ${CONNECTIONS} connections | ${fmtMs(addedP50)} | < 0.2 ms (${meets(addedP50 < 0.2)}) |`,
+    `| router's added p50, 1 connection | ${fmtMs(addedP50OneConn)} | (nginx adds ${fmtMs(nginxAddedP50OneConn)}) |`,
+    `| router RSS after the runs (${routerPids.length > 1 ? 'primary and workers' : 'its one process'}) | ${fmtMb(routerRss)} | |`,
+    `| route lookups/s, ${fmtInt(table.routes)} routes in a RouteTable (random hosts, one process) | ${fmtInt(table.lookupsPerSec)} | |`,
+    `| heap used by those ${fmtInt(table.routes)} routes (after GC) | ${fmtMb(table.heapUsedDelta)} (${Math.round(table.heapUsedDelta / table.routes)} B/route) | |`,
+    `| RSS growth for them | ${fmtMb(table.rssDelta)} | |`,
+    `| RouteTable.register calls/s (direct, no NATS) | ${fmtInt(table.registerPerSec)} | |`,
+    `| registrations processed/s via NATS (${fmtInt(NATS_REGISTRATIONS)} distinct hosts published at once, until all are in an in-process startRouter's table) | ${fmtInt(regs.perSec)} (${(regs.totalMs / 1000).toFixed(2)} s) | |`,
+    `| that router's RSS growth, start → ${fmtInt(NATS_REGISTRATIONS)} routes (heap +${fmtMb(regs.heapUsedDelta)}) | ${fmtMb(regs.rssDelta)} | |`,
+    '',
+  ];
+  const text = md.join('\n');
+  await writeFile(join(repoRoot, 'bench/results/router.md'), text);
+  console.log(`\n${text}`);
+} finally {
+  clearInterval(reRegister);
+  await publisher?.close().catch(() => undefined);
+  await stopAll();
+  await rm(dir, { recursive: true, force: true });
+}
