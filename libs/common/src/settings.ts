@@ -1,5 +1,5 @@
 import { readFileSync } from 'node:fs';
-import { homedir } from 'node:os';
+import { availableParallelism, homedir } from 'node:os';
 import { join } from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
@@ -21,6 +21,19 @@ export interface Settings {
   routerPort: number;
   routerStatusPort: number;
   routerUrl: string;
+  /** The whole of one request to an app, from routing to the last byte (then 504, or the response is cut). */
+  routerRequestTimeoutS: number;
+  /** How long a client's keep-alive connection may sit idle between requests. */
+  routerIdleTimeoutS: number;
+  /** Requests in flight to one app instance; past it another instance is tried, else 503. */
+  routerMaxConnsPerInstance: number;
+  /** Requests in flight in the whole router; past it requests are refused at once with 503. */
+  routerMaxInFlight: number;
+  routerStatusUser: string;
+  /** Without it, /routes on the status port refuses everyone. */
+  routerStatusPassword?: string;
+  /** Proxy processes, one per core by default; 1 runs no cluster at all. */
+  routerWorkers: number;
   directoryPort: number;
   directoryUrl: string;
   directorySecret?: string;
@@ -93,6 +106,13 @@ function schemaFor(home: string) {
     NAP_ROUTER_PORT: port.default(8080),
     NAP_ROUTER_STATUS_PORT: port.default(8082),
     NAP_ROUTER_URL: optionalString,
+    NAP_ROUTER_REQUEST_TIMEOUT_S: positiveInt.default(900),
+    NAP_ROUTER_IDLE_TIMEOUT_S: positiveInt.default(60),
+    NAP_ROUTER_MAX_CONNS_PER_INSTANCE: positiveInt.default(500),
+    NAP_ROUTER_MAX_IN_FLIGHT: positiveInt.default(10_000),
+    NAP_ROUTER_STATUS_USER: z.string().min(1).default('router'),
+    NAP_ROUTER_STATUS_PASSWORD: optionalString,
+    NAP_ROUTER_WORKERS: positiveInt.max(256).default(availableParallelism()),
     NAP_DIRECTORY_PORT: port.default(9024),
     NAP_DIRECTORY_URL: optionalString,
     NAP_DIRECTORY_SECRET: z.string().min(16, 'expected at least 16 characters').optional(),
@@ -150,6 +170,13 @@ export function loadSettings(env: NodeJS.ProcessEnv = process.env): Settings {
     routerPort: s.NAP_ROUTER_PORT,
     routerStatusPort: s.NAP_ROUTER_STATUS_PORT,
     routerUrl: s.NAP_ROUTER_URL ?? `http://127.0.0.1:${s.NAP_ROUTER_PORT}`,
+    routerRequestTimeoutS: s.NAP_ROUTER_REQUEST_TIMEOUT_S,
+    routerIdleTimeoutS: s.NAP_ROUTER_IDLE_TIMEOUT_S,
+    routerMaxConnsPerInstance: s.NAP_ROUTER_MAX_CONNS_PER_INSTANCE,
+    routerMaxInFlight: s.NAP_ROUTER_MAX_IN_FLIGHT,
+    routerStatusUser: s.NAP_ROUTER_STATUS_USER,
+    routerStatusPassword: s.NAP_ROUTER_STATUS_PASSWORD,
+    routerWorkers: s.NAP_ROUTER_WORKERS,
     directoryPort: s.NAP_DIRECTORY_PORT,
     directoryUrl: s.NAP_DIRECTORY_URL ?? `http://${s.NAP_DEA_HOST}:${s.NAP_DIRECTORY_PORT}`,
     directorySecret: s.NAP_DIRECTORY_SECRET,

@@ -1,9 +1,13 @@
-export { startRouter, type Router, type RouterOptions } from './router.js';
-export { RouteTable, type Registration, type RouteTableOptions } from './table/route-table.js';
+export { startRouter, limitsFrom, type Router, type RouterOptions, type RouterLimits } from './router.js';
+export { RouteTable, type Registration, type RouteTableOptions, type RouteView } from './table/route-table.js';
 export { EndpointPool } from './table/endpoint-pool.js';
-export { normalizeHost, endpointKey, type Endpoint } from './table/endpoint.js';
-export type { BalancingStrategy, EndpointIterator } from './balancing/strategy.js';
+export { Address, normalizeHost, endpointKey, type Endpoint } from './table/endpoint.js';
+export { canTake, type BalancingStrategy } from './balancing/strategy.js';
 export { RoundRobin } from './balancing/round-robin.js';
+export { stickyInstanceId, vcapIdCookie, sessionSetCookie } from './balancing/sticky.js';
 export { RouteSubscriber, type RouteSubscriberOptions } from './bus/route-subscriber.js';
 export { RouterProxy, type ProxyOptions } from './proxy/proxy.js';
 export { StatusServer, type StatusOptions } from './status/status-server.js';
+export { RouterMetrics, sumSnapshots, quantileMs, latencyBoundsMs, type MetricsSnapshot } from './status/metrics.js';
+export { varzDocument, type ProcessReport } from './status/varz.js';
+export { AccessLog, type AccessRecord } from './accesslog/access-log.js';

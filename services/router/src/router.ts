@@ -1,11 +1,25 @@
 import { randomUUID } from 'node:crypto';
 import { Bus, type Logger, type Settings } from '@nap/common';
+import { AccessLog } from './accesslog/access-log.js';
 import { RoundRobin } from './balancing/round-robin.js';
 import type { BalancingStrategy } from './balancing/strategy.js';
 import { RouteSubscriber, type RouteSubscriberOptions } from './bus/route-subscriber.js';
 import { RouterProxy } from './proxy/proxy.js';
+import { RouterMetrics } from './status/metrics.js';
 import { StatusServer } from './status/status-server.js';
+import { varzDocument, type ProcessReport } from './status/varz.js';
 import { RouteTable } from './table/route-table.js';
+
+/** Limits in milliseconds and counts; each defaults to its setting (CONTRACT additions, Router). */
+export interface RouterLimits {
+  requestTimeoutMs: number;
+  idleTimeoutMs: number;
+  maxConnsPerInstance: number;
+  maxInFlight: number;
+  /** Idle keep-alive sockets to apps close after this (4 s: below Node's 5 s server keep-alive). */
+  upstreamIdleMs: number;
+  connectTimeoutMs: number;
+}
 
 export interface RouterOptions {
   /** Defaults to a random uuid; announced in router.start. */
@@ -14,45 +28,100 @@ export interface RouterOptions {
   /** Interface for the proxy port (default: all) and the status port (default: loopback). */
   listenHost?: string;
   statusListenHost?: string;
+  /** Register interval, prune threshold and interval, reconnect grace: injectable so tests are fast. */
   registration?: Omit<RouteSubscriberOptions, 'id'>;
+  /** False: no status port in this process (a cluster worker; the primary serves it). */
+  statusServer?: boolean;
+  /** Where access lines go, at info; defaults to the router's logger. False: none. */
+  accessLog?: Logger | false;
+  limits?: Partial<RouterLimits>;
 }
 
 export interface Router {
   id: string;
   table: RouteTable;
+  metrics: RouterMetrics;
+  /** This process's counters and state, as a cluster worker reports them to the primary. */
+  report(): ProcessReport;
+  /** The route table as /routes shows it. */
+  routesJson(): string;
   /** Stops listening, leaves the bus and closes connections; safe to call twice. */
   close(): Promise<void>;
 }
 
-/** A whole router in this process: what main.ts runs, and what tests and benches embed. */
+export function limitsFrom(settings: Settings, overrides: Partial<RouterLimits> = {}): RouterLimits {
+  return {
+    requestTimeoutMs: settings.routerRequestTimeoutS * 1000,
+    idleTimeoutMs: settings.routerIdleTimeoutS * 1000,
+    maxConnsPerInstance: settings.routerMaxConnsPerInstance,
+    maxInFlight: settings.routerMaxInFlight,
+    upstreamIdleMs: 4000,
+    connectTimeoutMs: 5000,
+    ...overrides,
+  };
+}
+
+/** A whole router in this process: what main.ts runs (in each worker), and what tests and benches embed. */
 export async function startRouter(settings: Settings, log: Logger, options: RouterOptions = {}): Promise<Router> {
   const id = options.id ?? randomUUID();
+  const startedAt = Date.now();
+  const limits = limitsFrom(settings, options.limits);
   const table = new RouteTable();
+  const metrics = new RouterMetrics();
   const bus = await Bus.connect(settings, { name: `router-${id}`, log });
   const subscriber = new RouteSubscriber(bus, table, log, { ...options.registration, id });
-  const proxy = new RouterProxy(table, options.balancing ?? new RoundRobin(), log, {
+  const accessLog = options.accessLog === false ? undefined : new AccessLog(options.accessLog ?? log);
+  const proxy = new RouterProxy(table, options.balancing ?? new RoundRobin(), log, metrics, {
     port: settings.routerPort,
     listenHost: options.listenHost,
+    ...limits,
+    accessLog,
   });
-  const status = new StatusServer(table, { port: settings.routerStatusPort, listenHost: options.statusListenHost });
+
+  const report = (): ProcessReport => {
+    let failing = 0;
+    for (const a of table.allAddresses()) if (a.failing) failing++;
+    return {
+      pid: process.pid,
+      metrics: metrics.snapshot(),
+      routes: table.routeCount,
+      hosts: table.hostCount,
+      endpoints: table.endpointCount,
+      endpointsFailing: failing,
+      natsConnected: subscriber.natsConnected,
+      upstream: proxy.upstreamSockets(),
+    };
+  };
+  const routesJson = () => JSON.stringify(table.snapshot());
+  const status =
+    options.statusServer === false
+      ? undefined
+      : new StatusServer({
+          port: settings.routerStatusPort,
+          listenHost: options.statusListenHost,
+          user: settings.routerStatusUser,
+          password: settings.routerStatusPassword,
+          varz: () => varzDocument(id, startedAt, [report()]),
+          routes: routesJson,
+        });
 
   let closing: Promise<void> | undefined;
   const close = (): Promise<void> =>
     (closing ??= (async () => {
       subscriber.stop();
-      await Promise.allSettled([proxy.close(), status.close()]);
+      await Promise.allSettled([proxy.close(), status?.close()]);
       await bus.close();
     })());
 
   try {
     // Listen before announcing: DEAs register as soon as they hear router.start.
     await proxy.listen();
-    await status.listen();
+    await status?.listen();
     await subscriber.start();
   } catch (err) {
     await close();
     throw err;
   }
-  log.info({ id, port: settings.routerPort, statusPort: settings.routerStatusPort }, 'router listening');
-  return { id, table, close };
+  log.info({ id, port: settings.routerPort, statusPort: status ? settings.routerStatusPort : undefined }, 'router listening');
+  return { id, table, metrics, report, routesJson, close };
 }

@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { RouteTable } from '../src/table/route-table.js';
 import { normalizeHost } from '../src/table/endpoint.js';
+import { gc } from './support/gc.js';
 
 function tableAt(start = 1_000_000) {
   const clock = { now: start };
@@ -20,17 +21,21 @@ test('register adds an endpoint under its uri', () => {
     [['10.0.0.1', 61001, 'a1', 'i1']],
   );
   assert.equal(table.lookup('other.nap.localhost'), undefined);
+  assert.equal(table.routeCount, 1);
+  assert.equal(table.endpointCount, 1);
 });
 
 test('registering the same host:port again refreshes instead of duplicating', () => {
   const { table, clock } = tableAt();
   table.register(web1);
   clock.now += 5000;
-  table.register({ ...web1, tags: { component: 'web' } });
+  table.register({ ...web1, privateInstanceId: 'i2', tags: { component: 'web' } });
   const [e, ...rest] = table.lookup('app.nap.localhost')!.endpoints;
   assert.equal(rest.length, 0);
   assert.equal(e.updatedAt, clock.now);
+  assert.equal(e.privateInstanceId, 'i2');
   assert.deepEqual(e.tags, { component: 'web' });
+  assert.equal(table.routeCount, 1);
 });
 
 test('one registration with many uris puts the endpoint in every pool', () => {
@@ -38,12 +43,14 @@ test('one registration with many uris puts the endpoint in every pool', () => {
   table.register({ ...web1, uris: ['a.test', 'b.test', 'c.test'] });
   table.register({ host: '10.0.0.2', port: 61002, uris: ['b.test'] });
   assert.equal(table.hostCount, 3);
+  assert.equal(table.routeCount, 4);
+  assert.equal(table.endpointCount, 2);
   assert.equal(table.lookup('a.test')!.size, 1);
   assert.equal(table.lookup('b.test')!.size, 2);
   assert.deepEqual(Object.keys(table.snapshot()).sort(), ['a.test', 'b.test', 'c.test']);
 });
 
-test('unregister removes the endpoint and drops pools left empty', () => {
+test('unregister removes the endpoint and drops pools and addresses left empty', () => {
   const { table } = tableAt();
   table.register({ ...web1, uris: ['a.test', 'b.test'] });
   table.register({ host: '10.0.0.2', port: 61002, uris: ['b.test'] });
@@ -51,6 +58,8 @@ test('unregister removes the endpoint and drops pools left empty', () => {
   assert.equal(table.lookup('a.test'), undefined);
   assert.deepEqual(table.lookup('b.test')!.endpoints.map((e) => e.port), [61002]);
   assert.equal(table.unregister({ host: '10.0.0.9', port: 1, uris: ['b.test'] }), 0);
+  assert.equal(table.routeCount, 1);
+  assert.equal(table.endpointCount, 1);
 });
 
 test('unregister from an older instance keeps the new instance on the same port', () => {
@@ -62,17 +71,20 @@ test('unregister from an older instance keeps the new instance on the same port'
 
 test('prune removes endpoints not re-registered in time and counts them', () => {
   const { table, clock } = tableAt();
-  table.register({ ...web1, uris: ['a.test', 'b.test'] });
+  table.register({ ...web1, uris: ['a.test', 'b.test', '*.w.test'] });
   clock.now += 60_000;
   table.register({ host: '10.0.0.2', port: 61002, uris: ['b.test'] });
   clock.now += 61_000;
-  assert.equal(table.prune(120_000), 2);
+  assert.equal(table.prune(120_000), 3);
   assert.equal(table.lookup('a.test'), undefined);
+  assert.equal(table.lookup('x.w.test'), undefined);
   assert.deepEqual(table.lookup('b.test')!.endpoints.map((e) => e.port), [61002]);
   assert.equal(table.prune(120_000), 0);
   clock.now += 60_000;
   assert.equal(table.prune(120_000), 1);
   assert.equal(table.hostCount, 0);
+  assert.equal(table.routeCount, 0);
+  assert.equal(table.endpointCount, 0);
 });
 
 test('hosts are matched case-insensitively and without port', () => {
@@ -87,4 +99,68 @@ test('normalizeHost leaves IPv6 addresses whole', () => {
   assert.equal(normalizeHost('[::1]:8080'), '[::1]');
   assert.equal(normalizeHost('::1'), '::1');
   assert.equal(normalizeHost('127.0.0.1:80'), '127.0.0.1');
+  assert.equal(normalizeHost('plain.host'), 'plain.host');
+});
+
+test('a wildcard route serves subdomains at any depth, not the bare domain', () => {
+  const { table } = tableAt();
+  table.register({ host: '10.0.0.1', port: 1, uris: ['*.example.com'] });
+  assert.equal(table.lookup('a.example.com')!.host, '*.example.com');
+  assert.equal(table.lookup('A.b.Example.com:8080')!.host, '*.example.com');
+  assert.equal(table.lookup('example.com'), undefined);
+  assert.equal(table.lookup('example.org'), undefined);
+  assert.equal(table.lookup('notexample.com'), undefined);
+});
+
+test('the most specific route wins: exact host, then the longest wildcard', () => {
+  const { table } = tableAt();
+  table.register({ host: '10.0.0.1', port: 1, uris: ['*.example.com'] });
+  table.register({ host: '10.0.0.1', port: 2, uris: ['*.api.example.com'] });
+  table.register({ host: '10.0.0.1', port: 3, uris: ['v1.api.example.com'] });
+  const portFor = (h: string) => table.lookup(h)?.endpoints[0].port;
+  assert.equal(portFor('www.example.com'), 1);
+  assert.equal(portFor('v2.api.example.com'), 2);
+  assert.equal(portFor('deep.v2.api.example.com'), 2);
+  assert.equal(portFor('v1.api.example.com'), 3);
+  assert.equal(portFor('x.v1.api.example.com'), 2);
+  assert.equal(portFor('api.example.com'), 1);
+  table.unregister({ host: '10.0.0.1', port: 2, uris: ['*.api.example.com'] });
+  assert.equal(portFor('v2.api.example.com'), 1);
+});
+
+test('a * anywhere but the first label is no route', () => {
+  const { table } = tableAt();
+  table.register({ host: '10.0.0.1', port: 1, uris: ['a.*.example.com', '*', '*.', 'ok.test'] });
+  assert.equal(table.hostCount, 1);
+  assert.equal(table.lookup('a.b.example.com'), undefined);
+});
+
+test('a new registration clears the failing mark of its address', () => {
+  const { table } = tableAt();
+  table.register(web1);
+  const address = table.lookup('app.nap.localhost')!.endpoints[0].address;
+  address.failing = true;
+  table.register(web1);
+  assert.equal(address.failing, false);
+});
+
+test('100,000 routes fit in well under 150 MB of heap and are found fast', () => {
+  const N = 100_000;
+  const hosts = Array.from({ length: N }, (_, i) => `app-${i}.nap.localhost`);
+  gc();
+  const before = process.memoryUsage().heapUsed;
+  const table = new RouteTable();
+  for (let i = 0; i < N; i++) {
+    table.register({ host: `10.${(i >> 16) & 255}.${(i >> 8) & 255}.${i & 255}`, port: 61000 + (i % 4000), uris: [hosts[i]], app: `app-${i}`, privateInstanceId: `i-${i}` });
+  }
+  gc();
+  const grew = process.memoryUsage().heapUsed - before;
+  assert.equal(table.routeCount, N);
+  assert.ok(grew < 150 * 1024 * 1024, `heap grew ${Math.round(grew / 1024 / 1024)} MB`);
+  const t0 = performance.now();
+  let found = 0;
+  for (let i = 0; i < 1_000_000; i++) if (table.lookup(hosts[(i * 7919) % N]) !== undefined) found++;
+  const perSec = 1_000_000 / ((performance.now() - t0) / 1000);
+  assert.equal(found, 1_000_000);
+  assert.ok(perSec > 1_000_000, `${Math.round(perSec)} lookups/s`);
 });

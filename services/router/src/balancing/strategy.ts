@@ -1,15 +1,18 @@
-import type { Endpoint } from '../table/endpoint.js';
+import type { Address, Endpoint } from '../table/endpoint.js';
 import type { EndpointPool } from '../table/endpoint-pool.js';
 
-/**
- * Picks endpoints for one request. `next()` never returns an endpoint twice for the same
- * request, so a retry after a failed connection goes somewhere else; undefined means all were tried.
- */
-export interface EndpointIterator {
-  next(): Endpoint | undefined;
+/** How a pool's load is spread (round robin now; least-connections would be another one). */
+export interface BalancingStrategy {
+  /**
+   * The endpoint the next try of a request goes to, among those that can take it: not marked
+   * failing, fewer than `maxInFlight` requests in flight, not already tried by this request
+   * (`tried`). Undefined when none can.
+   */
+  pick(pool: EndpointPool, maxInFlight: number, tried?: readonly Address[]): Endpoint | undefined;
 }
 
-/** How a pool's load is spread (round robin now; least-connections and sticky sessions later). */
-export interface BalancingStrategy {
-  iterator(pool: EndpointPool): EndpointIterator;
+/** Whether the endpoint can take one more request now. */
+export function canTake(e: Endpoint, maxInFlight: number, tried: readonly Address[] | undefined): boolean {
+  const a = e.address;
+  return !a.failing && a.inFlight < maxInFlight && (tried === undefined || !tried.includes(a));
 }

@@ -9,6 +9,13 @@ export interface RouteSubscriberOptions {
   /** Routes not re-registered within this many seconds are pruned (6 missed registrations). */
   pruneThresholdInSeconds?: number;
   pruneIntervalMs?: number;
+  /**
+   * After NATS comes back, pruning waits this long so every DEA can re-register first. Defaults
+   * to one register interval.
+   */
+  reconnectGraceMs?: number;
+  /** Injected by tests. */
+  now?: () => number;
 }
 
 const defaults = {
@@ -17,11 +24,22 @@ const defaults = {
   pruneIntervalMs: 30_000,
 };
 
-/** NATS → route table: the only part of the router that hears the bus. */
+/**
+ * NATS → route table: the only part of the router that hears the bus.
+ *
+ * While NATS is unreachable no registration can arrive, so every route would look stale: the table
+ * is kept as it is and pruning is suspended (gorouter does the same). The Bus reconnects forever;
+ * once it is back, router.start goes out again so DEAs re-register at once, and pruning resumes
+ * only after one full register interval.
+ */
 export class RouteSubscriber {
-  private readonly opts: Required<RouteSubscriberOptions>;
+  private readonly opts: Required<Omit<RouteSubscriberOptions, 'reconnectGraceMs' | 'now'>> & { reconnectGraceMs: number };
+  private readonly now: () => number;
   private subs: ReturnType<Bus['subscribe']>[] = [];
   private pruneTimer?: NodeJS.Timeout;
+  private connected = true;
+  private pruneSuspendedUntil = 0;
+  private stopped = false;
 
   constructor(
     private readonly bus: Bus,
@@ -29,7 +47,14 @@ export class RouteSubscriber {
     private readonly log: Logger,
     opts: RouteSubscriberOptions,
   ) {
-    this.opts = { ...defaults, ...opts };
+    const merged = { ...defaults, ...stripUndefined(opts), id: opts.id };
+    this.opts = { ...merged, reconnectGraceMs: opts.reconnectGraceMs ?? merged.minimumRegisterIntervalInSeconds * 1000 };
+    this.now = opts.now ?? Date.now;
+  }
+
+  /** Whether the bus is connected now, for /varz. */
+  get natsConnected(): boolean {
+    return this.connected;
   }
 
   async start(): Promise<void> {
@@ -45,25 +70,52 @@ export class RouteSubscriber {
         this.bus.reply(m, msg.RouterStart, this.startMessage());
       }),
     );
+    void this.watchConnection();
     // Subscriptions must reach the server before DEAs hear router.start, or the
     // registrations they send in answer would be lost until their next interval.
     await this.bus.flush();
-    this.bus.publish(subjects.routerStart, msg.RouterStart, this.startMessage());
+    this.announce();
 
     this.pruneTimer = setInterval(() => this.prune(), this.opts.pruneIntervalMs);
     this.pruneTimer.unref();
   }
 
+  /** Prunes stale routes unless NATS is down or just back; returns how many went. */
   prune(): number {
+    if (!this.connected || this.now() < this.pruneSuspendedUntil) return 0;
     const removed = this.table.prune(this.opts.pruneThresholdInSeconds * 1000);
     if (removed > 0) this.log.info({ removed, hosts: this.table.hostCount }, 'pruned stale routes');
     return removed;
   }
 
   stop(): void {
+    this.stopped = true;
     clearInterval(this.pruneTimer);
     for (const s of this.subs) s.unsubscribe();
     this.subs = [];
+  }
+
+  private async watchConnection(): Promise<void> {
+    try {
+      for await (const s of this.bus.nc.status()) {
+        if (this.stopped) return;
+        if (s.type === 'disconnect') {
+          this.connected = false;
+          this.log.warn({ routes: this.table.routeCount }, 'NATS lost: keeping every route, pruning suspended');
+        } else if (s.type === 'reconnect') {
+          this.connected = true;
+          this.pruneSuspendedUntil = this.now() + this.opts.reconnectGraceMs;
+          this.log.warn({ graceMs: this.opts.reconnectGraceMs }, 'NATS back: asking DEAs to register, pruning resumes after the grace');
+          this.announce();
+        }
+      }
+    } catch (err) {
+      this.log.error({ err }, 'watching the NATS connection failed');
+    }
+  }
+
+  private announce(): void {
+    this.bus.publish(subjects.routerStart, msg.RouterStart, this.startMessage());
   }
 
   private startMessage(): msg.RouterStart {
@@ -84,4 +136,8 @@ function toRegistration(body: msg.RouterRegister): Registration {
     privateInstanceId: body.private_instance_id,
     tags: body.tags,
   };
+}
+
+function stripUndefined<T extends object>(o: T): Partial<T> {
+  return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as Partial<T>;
 }

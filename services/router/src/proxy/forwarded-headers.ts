@@ -1,24 +1,57 @@
 import { randomUUID } from 'node:crypto';
-import type { IncomingMessage } from 'node:http';
+import type { IncomingHttpHeaders, IncomingMessage } from 'node:http';
 import type { TLSSocket } from 'node:tls';
 
+const uuid = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
 /**
- * Set once per request, before the first attempt: http-proxy's own `xfwd` appends to
- * X-Forwarded-For on every call of web(), so a retried request would name the client twice.
- * Returns the request id, which the backend and the router's logs share.
+ * Set once per request, before the first try: http-proxy's own `xfwd` appends to X-Forwarded-For
+ * on every call of web(), so a retried request would name the client twice (and it parses the
+ * Host header with a regular expression each time). Returns the request id, which the app, the
+ * router's access log and the client (on errors) share.
  */
 export function addForwardedHeaders(req: IncomingMessage): string {
+  const headers = req.headers;
   const client = req.socket.remoteAddress;
-  if (client) {
-    const prior = req.headers['x-forwarded-for'];
-    req.headers['x-forwarded-for'] = prior ? `${prior}, ${client}` : client;
+  if (client !== undefined) {
+    const prior = headers['x-forwarded-for'];
+    headers['x-forwarded-for'] = prior === undefined ? client : `${prior}, ${client}`;
   }
   // Kept when present: a load balancer in front of the router terminates TLS and says so.
-  if (!req.headers['x-forwarded-proto']) {
-    req.headers['x-forwarded-proto'] = (req.socket as TLSSocket).encrypted ? 'https' : 'http';
+  if (headers['x-forwarded-proto'] === undefined) {
+    headers['x-forwarded-proto'] = (req.socket as TLSSocket).encrypted ? 'https' : 'http';
   }
-  // Always replaced: a client-chosen id could collide with another request's in the logs.
-  const id = randomUUID();
-  req.headers['x-request-id'] = id;
+  if (headers['x-forwarded-host'] === undefined && headers.host !== undefined) headers['x-forwarded-host'] = headers.host;
+  const id = requestId(headers['x-vcap-request-id'], headers['x-request-id']);
+  headers['x-request-id'] = id;
+  headers['x-vcap-request-id'] = id;
   return id;
+}
+
+/**
+ * The client's id when it is a well-formed uuid (a load balancer in front, or a client tracing
+ * its own requests), else a new one: anything else could be used to forge log lines.
+ */
+function requestId(vcap: string | string[] | undefined, plain: string | string[] | undefined): string {
+  if (typeof vcap === 'string' && uuid.test(vcap)) return vcap.toLowerCase();
+  if (typeof plain === 'string' && uuid.test(plain)) return plain.toLowerCase();
+  return randomUUID();
+}
+
+/**
+ * Hop-by-hop headers are about the client's connection to the router, not the router's to the app:
+ * a client's `Connection: close` passed on would make every request open a new socket to the app.
+ * Called only when the request has a Connection header.
+ */
+export function removeHopByHop(headers: IncomingHttpHeaders): void {
+  const connection = headers.connection;
+  if (typeof connection === 'string') {
+    for (const token of connection.split(',')) {
+      const name = token.trim().toLowerCase();
+      if (name !== '' && name !== 'close' && name !== 'keep-alive' && name !== 'host') delete headers[name];
+    }
+  }
+  delete headers.connection;
+  delete headers['keep-alive'];
+  delete headers['proxy-connection'];
 }

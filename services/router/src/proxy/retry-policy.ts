@@ -8,15 +8,19 @@ export const maxAttempts = 3;
  * The body stream is read once; rather than buffer bodies, only bodyless requests are replayed.
  */
 export function isReplayable(req: IncomingMessage): boolean {
-  const length = req.headers['content-length'];
-  const hasBody = req.headers['transfer-encoding'] !== undefined || (length !== undefined && length !== '0');
-  return !hasBody;
+  const headers = req.headers;
+  const length = headers['content-length'];
+  return headers['transfer-encoding'] === undefined && (length === undefined || length === '0');
 }
 
 const idempotent = new Set(['GET', 'HEAD', 'OPTIONS']);
 
-/** The connection never reached an app: no request was processed, so any replayable request may retry. */
-const dialFailures = new Set(['ECONNREFUSED', 'EHOSTUNREACH', 'ENETUNREACH', 'EHOSTDOWN', 'ETIMEDOUT', 'EAI_AGAIN', 'ENOTFOUND']);
+/** The connection never reached an app: no request was processed, and the endpoint is marked failing. */
+const dialFailures = new Set(['ECONNREFUSED', 'EHOSTUNREACH', 'ENETUNREACH', 'EHOSTDOWN', 'ETIMEDOUT', 'EAI_AGAIN', 'ENOTFOUND', 'EADDRNOTAVAIL']);
+
+export function isDialFailure(err: NodeJS.ErrnoException): boolean {
+  return err.code !== undefined && dialFailures.has(err.code);
+}
 
 /**
  * A reset before any response usually means the app closed an idle keep-alive socket just as
@@ -26,7 +30,7 @@ const dialFailures = new Set(['ECONNREFUSED', 'EHOSTUNREACH', 'ENETUNREACH', 'EH
 const resetFailures = new Set(['ECONNRESET', 'EPIPE']);
 
 export function shouldRetry(err: NodeJS.ErrnoException, req: IncomingMessage): boolean {
-  if (!isReplayable(req) || !err.code) return false;
+  if (!isReplayable(req) || err.code === undefined) return false;
   if (dialFailures.has(err.code)) return true;
   return resetFailures.has(err.code) && idempotent.has(req.method ?? '');
 }

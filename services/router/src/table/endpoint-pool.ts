@@ -1,10 +1,18 @@
-import { endpointKey, type Endpoint } from './endpoint.js';
+import type { Endpoint } from './endpoint.js';
 
-/** The endpoints serving one host. Balancing strategies read `endpoints`; only the table writes. */
+/**
+ * The endpoints serving one host (or one wildcard). Balancing reads `endpoints`; only the table
+ * writes. Pools hold a handful of instances, so a list searched in place beats a Map per pool in
+ * memory (100,000 routes are mostly one-endpoint pools) and costs nothing measurable in time.
+ */
 export class EndpointPool {
-  private readonly byKey = new Map<string, Endpoint>();
-  /** Rebuilt on change rather than per request: lookups vastly outnumber registrations. */
+  /**
+   * Replaced, never changed in place, when an endpoint comes or goes: a request that is part way
+   * through its tries keeps a consistent list.
+   */
   private list: readonly Endpoint[] = [];
+  /** Where round robin starts next; kept here so a pool dropped from the table takes it along. */
+  cursor = 0;
 
   constructor(readonly host: string) {}
 
@@ -13,42 +21,37 @@ export class EndpointPool {
   }
 
   get size(): number {
-    return this.byKey.size;
-  }
-
-  /** Adds the endpoint, or refreshes it in place when host:port is already here. Returns true if it is new. */
-  put(endpoint: Endpoint): boolean {
-    const key = endpointKey(endpoint);
-    const existing = this.byKey.get(key);
-    if (existing) {
-      Object.assign(existing, endpoint);
-      return false;
-    }
-    this.byKey.set(key, { ...endpoint });
-    this.list = [...this.byKey.values()];
-    return true;
+    return this.list.length;
   }
 
   get(key: string): Endpoint | undefined {
-    return this.byKey.get(key);
+    const list = this.list;
+    for (let i = 0; i < list.length; i++) if (list[i].address.key === key) return list[i];
+    return undefined;
   }
 
-  remove(key: string): boolean {
-    if (!this.byKey.delete(key)) return false;
-    this.list = [...this.byKey.values()];
+  /** The endpoint of that instance, for sticky sessions. */
+  byInstanceId(id: string): Endpoint | undefined {
+    const list = this.list;
+    for (let i = 0; i < list.length; i++) if (list[i].privateInstanceId === id) return list[i];
+    return undefined;
+  }
+
+  add(endpoint: Endpoint): void {
+    this.list = [...this.list, endpoint];
+  }
+
+  remove(endpoint: Endpoint): boolean {
+    const i = this.list.indexOf(endpoint);
+    if (i === -1) return false;
+    this.list = [...this.list.slice(0, i), ...this.list.slice(i + 1)];
     return true;
   }
 
-  /** Removes endpoints last registered before `cutoff`; returns how many. */
-  removeOlderThan(cutoff: number): number {
-    let removed = 0;
-    for (const [key, e] of this.byKey) {
-      if (e.updatedAt < cutoff) {
-        this.byKey.delete(key);
-        removed++;
-      }
-    }
-    if (removed > 0) this.list = [...this.byKey.values()];
-    return removed;
+  /** Removes endpoints last registered before `cutoff` and returns them. */
+  removeOlderThan(cutoff: number): Endpoint[] {
+    const stale = this.list.filter((e) => e.updatedAt < cutoff);
+    if (stale.length > 0) this.list = this.list.filter((e) => e.updatedAt >= cutoff);
+    return stale;
   }
 }

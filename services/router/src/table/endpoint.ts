@@ -1,11 +1,41 @@
-/** One app instance reachable at host:port, as a DEA announced it on router.register. */
+/**
+ * One app instance's address, shared by every route that leads to it: what the proxy needs per
+ * request (its target) and what must hold across routes (requests in flight, a failed connect).
+ */
+export class Address {
+  /** Handed to http-proxy as is: made once here rather than once per request. */
+  readonly target: { protocol: 'http:'; host: string; port: number };
+  /** The per-request options of http-proxy for a first try: shared, since http-proxy copies them. */
+  readonly proxyOptions: { target: Address['target'] };
+  /** Requests in flight to this address from this process. */
+  inFlight = 0;
+  /**
+   * A connection to it failed: skipped until the next router.register for it. gorouter does the
+   * same; the DEA re-registers every interval, so a dead instance costs at most one try per interval.
+   */
+  failing = false;
+  /** Routes (host, endpoint) holding it; the table forgets the address at 0. */
+  routes = 0;
+
+  constructor(
+    readonly key: string,
+    readonly host: string,
+    readonly port: number,
+  ) {
+    this.target = { protocol: 'http:', host, port };
+    this.proxyOptions = { target: this.target };
+  }
+}
+
+/** One app instance in one route's pool, as a DEA announced it on router.register. */
 export interface Endpoint {
-  host: string;
-  port: number;
+  readonly address: Address;
+  readonly host: string;
+  readonly port: number;
   privateInstanceId?: string;
   app?: string;
-  tags: Record<string, string>;
-  /** Milliseconds since the epoch of the last router.register; prune() compares against it. */
+  tags: Readonly<Record<string, string>>;
+  /** Milliseconds since the epoch of the last router.register of this route; prune() compares against it. */
   updatedAt: number;
 }
 
@@ -19,6 +49,8 @@ export function endpointKey(e: { host: string; port: number }): string {
  * all of them must reach the same pool.
  */
 export function normalizeHost(raw: string): string {
+  // The usual case, a lowercase name without port or dot at the end, costs one scan and no copy.
+  if (isPlainHost(raw)) return raw;
   let host = raw.trim().toLowerCase();
   if (host.startsWith('[')) {
     const end = host.indexOf(']');
@@ -30,4 +62,15 @@ export function normalizeHost(raw: string): string {
   }
   if (host.endsWith('.')) host = host.slice(0, -1);
   return host;
+}
+
+function isPlainHost(s: string): boolean {
+  const n = s.length;
+  if (n === 0) return false;
+  for (let i = 0; i < n; i++) {
+    const c = s.charCodeAt(i);
+    // a-z, 0-9, '-', '.', '_', '*'
+    if (!((c >= 97 && c <= 122) || (c >= 48 && c <= 57) || c === 45 || c === 46 || c === 95 || c === 42)) return false;
+  }
+  return s.charCodeAt(n - 1) !== 46;
 }

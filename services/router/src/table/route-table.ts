@@ -1,4 +1,4 @@
-import { endpointKey, normalizeHost, type Endpoint } from './endpoint.js';
+import { Address, endpointKey, normalizeHost, type Endpoint } from './endpoint.js';
 import { EndpointPool } from './endpoint-pool.js';
 
 /** What router.register and router.unregister carry, in the table's own terms. */
@@ -16,9 +16,30 @@ export interface RouteTableOptions {
   now?: () => number;
 }
 
-/** Hosts to pools of endpoints. A pool exists only while it has an endpoint. */
+/** One endpoint as /routes shows it. */
+export interface RouteView {
+  address: string;
+  private_instance_id?: string;
+  app?: string;
+  tags: Record<string, string>;
+  updated_at: string;
+  failing: boolean;
+}
+
+const noTags: Readonly<Record<string, string>> = Object.freeze({});
+
+/**
+ * Hosts to pools of endpoints. Exact hosts live in one Map; wildcard routes (`*.example.com`) in
+ * another, keyed by the suffix after `*.`. A lookup is one Map get, and only a miss walks the
+ * host's suffixes, longest first (gorouter's order: the most specific wildcard wins), so it costs
+ * O(labels), never O(routes). A pool exists only while it has an endpoint.
+ */
 export class RouteTable {
-  private readonly pools = new Map<string, EndpointPool>();
+  private readonly exact = new Map<string, EndpointPool>();
+  private readonly wildcards = new Map<string, EndpointPool>();
+  /** host:port → the state every route to that instance shares (failing mark, requests in flight). */
+  private readonly addresses = new Map<string, Address>();
+  private routes = 0;
   private readonly now: () => number;
 
   constructor(opts: RouteTableOptions = {}) {
@@ -27,23 +48,37 @@ export class RouteTable {
 
   register(r: Registration): void {
     const updatedAt = this.now();
-    for (const uri of r.uris) {
-      const host = normalizeHost(uri);
-      if (!host) continue;
-      let pool = this.pools.get(host);
-      if (!pool) {
-        pool = new EndpointPool(host);
-        this.pools.set(host, pool);
-      }
-      pool.put({
-        host: r.host,
-        port: r.port,
-        privateInstanceId: r.privateInstanceId,
-        app: r.app,
-        tags: r.tags ?? {},
-        updatedAt,
-      });
+    const key = endpointKey(r);
+    let address = this.addresses.get(key);
+    if (!address) {
+      address = new Address(key, r.host, r.port);
+      this.addresses.set(key, address);
     }
+    // The instance announced itself again: whatever made a connection fail may be over.
+    address.failing = false;
+    const tags = r.tags ?? noTags;
+    for (const uri of r.uris) {
+      const route = parseRoute(uri);
+      if (!route) continue;
+      const pools = route.wildcard ? this.wildcards : this.exact;
+      let pool = pools.get(route.name);
+      if (!pool) {
+        pool = new EndpointPool(route.wildcard ? `*.${route.name}` : route.name);
+        pools.set(route.name, pool);
+      }
+      const existing = pool.get(key);
+      if (existing) {
+        existing.updatedAt = updatedAt;
+        existing.privateInstanceId = r.privateInstanceId;
+        existing.app = r.app;
+        existing.tags = tags;
+        continue;
+      }
+      pool.add({ address, host: r.host, port: r.port, privateInstanceId: r.privateInstanceId, app: r.app, tags, updatedAt });
+      address.routes++;
+      this.routes++;
+    }
+    if (address.routes === 0) this.addresses.delete(key);
   }
 
   /** Returns how many (uri, endpoint) routes were removed. */
@@ -51,22 +86,33 @@ export class RouteTable {
     const key = endpointKey(r);
     let removed = 0;
     for (const uri of r.uris) {
-      const host = normalizeHost(uri);
-      const pool = this.pools.get(host);
+      const route = parseRoute(uri);
+      if (!route) continue;
+      const pools = route.wildcard ? this.wildcards : this.exact;
+      const pool = pools.get(route.name);
       const existing = pool?.get(key);
       if (!pool || !existing) continue;
       // A late unregister from a crashed instance must not remove the new instance that
       // the DEA has since started on the same port (gorouter checks this too).
       if (r.privateInstanceId && existing.privateInstanceId && r.privateInstanceId !== existing.privateInstanceId) continue;
-      pool.remove(key);
+      pool.remove(existing);
+      this.release(existing);
       removed++;
-      if (pool.size === 0) this.pools.delete(host);
+      if (pool.size === 0) pools.delete(route.name);
     }
     return removed;
   }
 
-  lookup(host: string): EndpointPool | undefined {
-    return this.pools.get(normalizeHost(host));
+  /** The pool for a Host header: the exact host, else the longest matching wildcard. */
+  lookup(rawHost: string): EndpointPool | undefined {
+    const host = normalizeHost(rawHost);
+    const pool = this.exact.get(host);
+    if (pool !== undefined || this.wildcards.size === 0) return pool;
+    for (let dot = host.indexOf('.'); dot !== -1; dot = host.indexOf('.', dot + 1)) {
+      const wild = this.wildcards.get(host.slice(dot + 1));
+      if (wild !== undefined) return wild;
+    }
+    return undefined;
   }
 
   /**
@@ -76,21 +122,69 @@ export class RouteTable {
   prune(olderThanMs: number): number {
     const cutoff = this.now() - olderThanMs;
     let removed = 0;
-    for (const [host, pool] of this.pools) {
-      removed += pool.removeOlderThan(cutoff);
-      if (pool.size === 0) this.pools.delete(host);
+    for (const pools of [this.exact, this.wildcards]) {
+      for (const [name, pool] of pools) {
+        const stale = pool.removeOlderThan(cutoff);
+        for (const e of stale) this.release(e);
+        removed += stale.length;
+        if (pool.size === 0) pools.delete(name);
+      }
     }
     return removed;
   }
 
+  /** Hosts and wildcards with at least one endpoint. */
   get hostCount(): number {
-    return this.pools.size;
+    return this.exact.size + this.wildcards.size;
   }
 
-  /** host → endpoints, for the status server. */
-  snapshot(): Record<string, Endpoint[]> {
-    const out: Record<string, Endpoint[]> = {};
-    for (const [host, pool] of this.pools) out[host] = pool.endpoints.map((e) => ({ ...e, tags: { ...e.tags } }));
+  /** (host, endpoint) pairs. */
+  get routeCount(): number {
+    return this.routes;
+  }
+
+  /** Distinct instance addresses. */
+  get endpointCount(): number {
+    return this.addresses.size;
+  }
+
+  /** Every address the table knows, for metrics over upstream state. */
+  allAddresses(): IterableIterator<Address> {
+    return this.addresses.values();
+  }
+
+  /** host → endpoints, for /routes. */
+  snapshot(): Record<string, RouteView[]> {
+    const out: Record<string, RouteView[]> = {};
+    for (const pools of [this.exact, this.wildcards]) {
+      for (const pool of pools.values()) out[pool.host] = pool.endpoints.map(view);
+    }
     return out;
   }
+
+  private release(e: Endpoint): void {
+    this.routes--;
+    if (--e.address.routes === 0) this.addresses.delete(e.address.key);
+  }
+}
+
+function view(e: Endpoint): RouteView {
+  return {
+    address: e.address.key,
+    private_instance_id: e.privateInstanceId,
+    app: e.app,
+    tags: { ...e.tags },
+    updated_at: new Date(e.updatedAt).toISOString(),
+    failing: e.address.failing,
+  };
+}
+
+/** `*.example.com` is a wildcard over example.com's subdomains; a `*` anywhere else is no route. */
+function parseRoute(uri: string): { wildcard: boolean; name: string } | undefined {
+  const host = normalizeHost(uri);
+  if (host.startsWith('*.')) {
+    const name = host.slice(2);
+    return name && !name.includes('*') ? { wildcard: true, name } : undefined;
+  }
+  return host && !host.includes('*') ? { wildcard: false, name: host } : undefined;
 }

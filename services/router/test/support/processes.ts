@@ -1,66 +1,71 @@
-import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
-import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { freePort, natsServerArgs, spawnDetached, stopPid, waitForPort } from '@nap/common';
 
-/** A port nothing listens on right now (the OS picks it, then we let go of it). */
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = net.createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const { port } = s.address() as net.AddressInfo;
-      s.close(() => resolve(port));
-    });
-  });
-}
-
-export async function waitForPort(port: number, timeoutMs = 10_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const ok = await new Promise<boolean>((resolve) => {
-      const sock = net.connect(port, '127.0.0.1');
-      sock.once('connect', () => (sock.destroy(), resolve(true)));
-      sock.once('error', () => resolve(false));
-    });
-    if (ok) return;
-    if (Date.now() > deadline) throw new Error(`nothing listens on 127.0.0.1:${port} after ${timeoutMs} ms`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
+export { freePort };
 
 export async function waitFor(what: string, check: () => boolean, timeoutMs = 5000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (!check()) {
     if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 20));
+    await new Promise((r) => setTimeout(r, 10));
   }
 }
+
+export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 export interface NatsServer {
   url: string;
+  port: number;
+  user: string;
+  password: string;
+  /** The settings a router or test bus needs to reach it. */
+  env: Record<string, string>;
+  pid(): number | undefined;
+  /** Stops the server (SIGTERM, by pid) and keeps its directory, so start() can bring it back on the same port. */
+  pause(): Promise<void>;
+  start(): Promise<void>;
   stop(): Promise<void>;
 }
 
-/** A real nats-server on a free loopback port, in a temp dir removed on stop. */
+/** A real nats-server on a free loopback port, with a user (the bus is never open), in a temp dir removed on stop. */
 export async function startNatsServer(): Promise<NatsServer> {
   const port = await freePort();
   const dir = mkdtempSync(join(tmpdir(), 'nap-router-nats-'));
-  const child: ChildProcess = spawn('nats-server', ['-a', '127.0.0.1', '-p', String(port)], { cwd: dir, stdio: 'ignore' });
-  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-  const stop = async () => {
-    if (child.pid !== undefined && child.exitCode === null && child.signalCode === null) {
-      process.kill(child.pid, 'SIGTERM');
-      await exited;
-    }
-    rmSync(dir, { recursive: true, force: true });
+  const user = 'nap';
+  const password = `pw-${Math.random().toString(36).slice(2)}`;
+  let pid: number | undefined;
+  const start = async () => {
+    const args = natsServerArgs({ port, storeDir: join(dir, 'js'), user, password, configFile: join(dir, 'nats.conf') });
+    const started = spawnDetached('nats-server', args, { logFile: join(dir, 'nats.log') });
+    pid = started;
+    if (!(await waitForPort('127.0.0.1', port, 10_000))) throw new Error(`nats-server did not listen on ${port}`);
+  };
+  const pause = async () => {
+    if (pid !== undefined) await stopPid(pid, 5000);
+    pid = undefined;
+  };
+  const url = `nats://127.0.0.1:${port}`;
+  const server: NatsServer = {
+    url,
+    port,
+    user,
+    password,
+    env: { NAP_NATS_URL: url, NAP_NATS_USER: user, NAP_NATS_PASSWORD: password },
+    pid: () => pid,
+    pause,
+    start,
+    stop: async () => {
+      await pause();
+      rmSync(dir, { recursive: true, force: true });
+    },
   };
   try {
-    await waitForPort(port);
+    await start();
   } catch (err) {
-    await stop();
+    await server.stop();
     throw err;
   }
-  return { url: `nats://127.0.0.1:${port}`, stop };
+  return server;
 }

@@ -1,0 +1,201 @@
+import http, { type ClientRequest, type IncomingMessage } from 'node:http';
+import type { Socket } from 'node:net';
+import type { Logger } from '@nap/common';
+import httpProxy from 'http-proxy';
+import type { AccessLog } from '../accesslog/access-log.js';
+import { stickyEndpoint, stickyInstanceId } from '../balancing/sticky.js';
+import type { BalancingStrategy } from '../balancing/strategy.js';
+import type { RouterError, RouterMetrics } from '../status/metrics.js';
+import type { Endpoint } from '../table/endpoint.js';
+import { normalizeHost } from '../table/endpoint.js';
+import type { RouteTable } from '../table/route-table.js';
+import { addForwardedHeaders } from './forwarded-headers.js';
+import { isDialFailure } from './retry-policy.js';
+import { destroySoon, endWithError, errorStatus } from './router-errors.js';
+import { armConnectTimeout } from './upstream.js';
+
+export interface WebsocketOptions {
+  maxConnsPerInstance: number;
+  maxInFlight: number;
+  connectTimeoutMs: number;
+  accessLog?: AccessLog;
+}
+
+/** One websocket through the router, from the upgrade request to the close of the client's socket. */
+interface Tunnel {
+  t0: number;
+  tSent: number;
+  tFirst: number;
+  method: string | undefined;
+  host: string | undefined;
+  path: string | undefined;
+  requestId: string;
+  endpoint: Endpoint | undefined;
+  status: number;
+  error: RouterError | undefined;
+  upgraded: boolean;
+  failed: boolean;
+  proxyReq: ClientRequest | undefined;
+  proxySocket: Socket | undefined;
+}
+
+/**
+ * Upgrades proxied both ways with http-proxy's `ws`, routed like any request (sticky sessions
+ * included). No request is retried: http-proxy ends the client's socket after the first failure.
+ *
+ * Nothing here may throw out of the process. Node removes its own error listener from a socket it
+ * hands to 'upgrade', and http-proxy adds one only once the app has accepted, so a client that
+ * resets during the handshake would crash an unguarded process: the first thing done with every
+ * socket is to give it an error listener, and the app's socket gets one the moment it exists.
+ */
+export class WebsocketProxy {
+  /** No keep-alive: an upgraded socket leaves the agent for good anyway. */
+  private readonly agent = new http.Agent({ keepAlive: false });
+  private readonly proxy: httpProxy;
+  private readonly tunnels = new WeakMap<Socket, Tunnel>();
+  private readonly open = new Set<Socket>();
+
+  constructor(
+    private readonly table: RouteTable,
+    private readonly balancing: BalancingStrategy,
+    private readonly log: Logger,
+    private readonly metrics: RouterMetrics,
+    private readonly opts: WebsocketOptions,
+  ) {
+    this.proxy = httpProxy.createProxyServer({ agent: this.agent, xfwd: false, toProxy: true, prependPath: false });
+    this.proxy.on('error', (err) => this.log.debug({ err }, 'websocket proxy error'));
+    this.proxy.on('proxyReqWs', (proxyReq: ClientRequest, _req: IncomingMessage, socket: Socket) => this.onProxyReq(proxyReq, socket));
+  }
+
+  handleUpgrade(req: IncomingMessage, socket: Socket, head: Buffer): void {
+    socket.on('error', ignore);
+    const tunnel: Tunnel = {
+      t0: performance.now(),
+      tSent: 0,
+      tFirst: 0,
+      method: req.method,
+      host: req.headers.host,
+      path: req.url,
+      requestId: '',
+      endpoint: undefined,
+      status: 0,
+      error: undefined,
+      upgraded: false,
+      failed: false,
+      proxyReq: undefined,
+      proxySocket: undefined,
+    };
+    this.open.add(socket);
+    socket.once('close', () => this.onClientClose(socket, tunnel));
+
+    if (this.metrics.inFlight >= this.opts.maxInFlight) return this.refuse(socket, tunnel, 'overloaded');
+    const host = req.headers.host;
+    if (host === undefined || host === '') return this.refuse(socket, tunnel, 'empty_host');
+    const pool = this.table.lookup(host);
+    if (pool === undefined) return this.refuse(socket, tunnel, 'unknown_route', normalizeHost(host));
+    tunnel.requestId = addForwardedHeaders(req);
+    const stickyId = stickyInstanceId(req.headers.cookie);
+    const max = this.opts.maxConnsPerInstance;
+    const endpoint = (stickyId !== undefined ? stickyEndpoint(pool, stickyId, max, undefined) : undefined) ?? this.balancing.pick(pool, max);
+    if (endpoint === undefined) return this.refuse(socket, tunnel, 'no_endpoints');
+    tunnel.endpoint = endpoint;
+    this.tunnels.set(socket, tunnel);
+    this.proxy.ws(req, socket, head, endpoint.address.proxyOptions, (err: Error) => this.onError(err as NodeJS.ErrnoException, socket, tunnel));
+  }
+
+  close(): void {
+    for (const socket of this.open) socket.destroy();
+    this.agent.destroy();
+  }
+
+  private onProxyReq(proxyReq: ClientRequest, socket: Socket): void {
+    const tunnel = this.tunnels.get(socket);
+    if (tunnel === undefined || socket.destroyed) {
+      proxyReq.destroy();
+      return;
+    }
+    tunnel.proxyReq = proxyReq;
+    tunnel.tSent = performance.now();
+    proxyReq.on('error', ignore);
+    proxyReq.once('socket', (s: Socket) => armConnectTimeout(proxyReq, s, this.opts.connectTimeoutMs));
+    proxyReq.once('response', (res: IncomingMessage) => {
+      // The app refused the upgrade; http-proxy passes its answer on as it is.
+      tunnel.tFirst = performance.now();
+      tunnel.status = res.statusCode ?? 0;
+    });
+    proxyReq.once('upgrade', (_res: IncomingMessage, proxySocket: Socket) => {
+      tunnel.tFirst = performance.now();
+      tunnel.status = 101;
+      tunnel.upgraded = true;
+      tunnel.proxySocket = proxySocket;
+      this.metrics.websocketsOpen++;
+      this.metrics.websocketsTotal++;
+      proxySocket.on('error', ignore);
+      // The app went away (killed, crashed): the client sees its socket close, cleanly.
+      proxySocket.once('close', () => destroySoon(socket));
+      if (socket.destroyed) proxySocket.destroy();
+    });
+  }
+
+  /** http-proxy calls this for a failed connection to the app, and again for errors on an open tunnel. */
+  private onError(err: NodeJS.ErrnoException, socket: Socket, tunnel: Tunnel): void {
+    if (tunnel.upgraded) {
+      this.log.debug({ err, requestId: tunnel.requestId }, 'websocket to the app failed');
+      destroySoon(socket);
+      return;
+    }
+    if (tunnel.failed) return;
+    tunnel.failed = true;
+    const endpoint = tunnel.endpoint;
+    if (endpoint !== undefined && isDialFailure(err)) endpoint.address.failing = true;
+    this.log.warn({ requestId: tunnel.requestId, endpoint: endpoint?.address.key, code: err.code }, 'websocket upgrade failed');
+    // Nothing of the app's reached the client yet: there is still room for a proper answer.
+    if (socket.bytesWritten === 0) {
+      this.count(tunnel, 'endpoint_failure');
+      endWithError(socket, 'endpoint_failure', undefined, tunnel.requestId);
+    } else {
+      destroySoon(socket);
+    }
+  }
+
+  private refuse(socket: Socket, tunnel: Tunnel, code: RouterError, host?: string): void {
+    this.count(tunnel, code);
+    endWithError(socket, code, host, tunnel.requestId || undefined);
+  }
+
+  private count(tunnel: Tunnel, code: RouterError): void {
+    tunnel.error = code;
+    tunnel.status = errorStatus[code];
+    this.metrics.errors[code]++;
+  }
+
+  private onClientClose(socket: Socket, tunnel: Tunnel): void {
+    this.open.delete(socket);
+    if (tunnel.proxySocket !== undefined) destroySoon(tunnel.proxySocket);
+    else tunnel.proxyReq?.destroy();
+    if (tunnel.upgraded) this.metrics.websocketsOpen--;
+    const status = tunnel.status || 499;
+    const bytesIn = socket.bytesRead;
+    const bytesOut = socket.bytesWritten;
+    this.metrics.recordWebsocket(status, bytesIn, bytesOut);
+    const accessLog = this.opts.accessLog;
+    if (accessLog === undefined) return;
+    const totalMs = performance.now() - tunnel.t0;
+    accessLog.write({
+      method: tunnel.method,
+      host: tunnel.host,
+      path: tunnel.path,
+      status,
+      bytesIn,
+      bytesOut,
+      totalMs,
+      appMs: tunnel.tFirst > 0 && tunnel.tSent > 0 ? tunnel.tFirst - tunnel.tSent : 0,
+      endpoint: tunnel.endpoint?.address.key,
+      requestId: tunnel.requestId,
+      attempts: tunnel.endpoint === undefined ? 0 : 1,
+      error: tunnel.error,
+    });
+  }
+}
+
+function ignore(): void {}
