@@ -1,6 +1,9 @@
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { ApiClient } from './api-client.js';
-import { listApps, restartApp, scaleApp, showApp, startApp, stopApp } from './commands/apps.js';
+import { deleteApp, listApps, restartApp, scaleApp, showApp, startApp, stopApp } from './commands/apps.js';
+import { changeEnv, showEnv } from './commands/env.js';
+import { changeRoute, listRoutes } from './commands/routes.js';
+import { createUser } from './commands/users.js';
 import { events } from './commands/events.js';
 import { files } from './commands/files.js';
 import { logs } from './commands/logs.js';
@@ -80,6 +83,47 @@ program
   .description("list or read an instance's files")
   .action(async (name: string, path: string | undefined, o: { instance: number }) => files(await api(), out(), name, path, o.instance));
 program.command('events').argument('<name>').description("an app's history, newest first").action(async (name: string) => events(await api(), out(), name));
+
+program
+  .command('delete')
+  .argument('<name>')
+  .option('-f, --force', 'do not ask')
+  .description('delete an app with its instances, routes, bits and history')
+  .action(async (name: string, o: { force?: boolean }) => deleteApp(await api(), out(), name, Boolean(o.force)));
+program.command('env').argument('<name>').description("an app's own env").action(async (name: string) => showEnv(await api(), out(), name));
+program
+  .command('set-env')
+  .argument('<name>')
+  .argument('<key>')
+  .argument('<value>')
+  .description('set an env variable (instances are replaced one at a time)')
+  .action(async (name: string, key: string, value: string) => changeEnv(await api(), out(), name, key, value));
+program
+  .command('unset-env')
+  .argument('<name>')
+  .argument('<key>')
+  .description('remove an env variable')
+  .action(async (name: string, key: string) => changeEnv(await api(), out(), name, key, null));
+program.command('routes').description('all routes and their apps (admin)').action(async () => listRoutes(await api(), out()));
+program
+  .command('map-route')
+  .argument('<name>')
+  .argument('<host>')
+  .description('add a route to an app')
+  .action(async (name: string, host: string) => changeRoute(await api(), out(), name, host, true));
+program
+  .command('unmap-route')
+  .argument('<name>')
+  .argument('<host>')
+  .description('remove a route from an app')
+  .action(async (name: string, host: string) => changeRoute(await api(), out(), name, host, false));
+const users = program.command('users').description('users (admin)');
+users
+  .command('create')
+  .argument('<name>')
+  .option('--admin', 'an admin rather than a developer')
+  .description('create a user and print their token once')
+  .action(async (name: string, o: { admin?: boolean }) => createUser(await api(), out(), name, Boolean(o.admin)));
 
 program.command('up').option('--no-setup', 'skip deploy/setup').description('bring a whole nap up on this node').action((o: { setup: boolean }) => up(out(), o));
 program.command('down').description('stop what nap up started').action(() => down(out()));

@@ -92,3 +92,17 @@ export async function scaleApp(api: ApiClient, out: Output, name: string, opts: 
   if (app.state === 'STARTED') await waitForVersion(api, out, app, 120_000);
   out.result(`${name} scaled to ${app.instances} instances`, await api.call<AppView>('GET', `/v1/apps/${name}`));
 }
+
+/** nap delete: everything of the app goes. Without -f it asks, and refuses when it cannot ask. */
+export async function deleteApp(api: ApiClient, out: Output, name: string, force: boolean): Promise<void> {
+  if (!force) {
+    if (!process.stdin.isTTY) throw new CliError(`deleting ${name} removes its instances, routes, bits and history: add -f to confirm`);
+    const { createInterface } = await import('node:readline/promises');
+    const rl = createInterface({ input: process.stdin, output: process.stderr });
+    const answer = await rl.question(`Really delete ${name} with its instances, routes, bits and history? [y/N] `);
+    rl.close();
+    if (!/^y(es)?$/i.test(answer.trim())) throw new CliError('not deleted');
+  }
+  const done = await api.call<{ name: string }>('DELETE', `/v1/apps/${name}`);
+  out.result(`Deleted ${name}`, done);
+}

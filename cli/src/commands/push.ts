@@ -7,7 +7,7 @@ import type { AppView, InstanceView } from '../app-types.js';
 import { CliError } from '../config.js';
 import { followUrl } from '../follow.js';
 import type { Output } from '../output.js';
-import { appBody, readManifest } from '../push/manifest.js';
+import { appBody, type ManifestApp, readManifest } from '../push/manifest.js';
 import { packApp } from '../push/pack.js';
 
 export interface PushOptions {
@@ -25,13 +25,26 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 /** A grace period that must not keep the CLI alive once everything else is done. */
 const grace = (ms: number) => new Promise((r) => setTimeout(r, ms).unref());
 
-/** nap push: create or update, upload, stage (following the log), wait for instances, print the URL. */
+/**
+ * nap push: create or update, upload, stage (following the log), wait for instances, print the URL.
+ * Without a name, every application of a manifest is pushed, each from its own `path`.
+ */
 export async function push(api: ApiClient, out: Output, nameArg: string | undefined, opts: PushOptions): Promise<void> {
   const dir = resolve(opts.path ?? '.');
   if (!(await stat(dir).catch(() => null))?.isDirectory()) throw new CliError(`${dir} is not a directory`);
   const manifest = await readManifest(dir);
+  if (!nameArg && manifest.length > 1) {
+    for (const app of manifest) {
+      if (!app.name) throw new CliError('every application of a manifest with several needs a name');
+      await pushOne(api, out, app.name, resolve(dir, app.path ?? '.'), app, opts);
+    }
+    return;
+  }
   const fromManifest = nameArg ? manifest.find((a) => a.name === nameArg) ?? (manifest.length === 1 ? manifest[0] : undefined) : manifest[0];
-  const name = nameArg ?? fromManifest?.name ?? basename(dir).toLowerCase();
+  await pushOne(api, out, nameArg ?? fromManifest?.name ?? basename(dir).toLowerCase(), fromManifest?.path ? resolve(dir, fromManifest.path) : dir, fromManifest, opts);
+}
+
+async function pushOne(api: ApiClient, out: Output, name: string, dir: string, fromManifest: ManifestApp | undefined, opts: PushOptions): Promise<void> {
   if (!isAppName(name)) throw new CliError(`${JSON.stringify(name)} is not a valid app name: use 1-63 lowercase letters, digits and -`);
 
   const body = appBody(fromManifest, { ...opts, routes: opts.route });

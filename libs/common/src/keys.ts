@@ -16,6 +16,9 @@ export const keys = {
   event: (appId: string, id: string) => `${root}/events/${appId}/${id}`,
   crashes: (appId: string) => `${root}/crashes/${appId}/`,
   crash: (appId: string, index: number) => `${root}/crashes/${appId}/${index}`,
+  user: (name: string) => `${root}/users/${name}`,
+  users: () => `${root}/users/`,
+  token: (digest: string) => `${root}/tokens/${digest}`,
   route: (host: string) => `${root}/routes/${host}`,
   routes: () => `${root}/routes/`,
 } as const;

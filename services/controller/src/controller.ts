@@ -29,6 +29,9 @@ import { ActualInstancesRepository } from './store/actual-instances.js';
 import { AppsRepository } from './store/apps-repository.js';
 import { EventsRepository } from './store/events-repository.js';
 import { RoutesRepository } from './store/routes-repository.js';
+import { UsersRepository } from './store/users-repository.js';
+import { usersRouter } from './api/users-router.js';
+import { routesRouter } from './api/routes-router.js';
 
 export interface RunningController {
   port: number;
@@ -48,6 +51,7 @@ export async function startController(settings: Settings, log: Logger): Promise<
   const pending = new PendingStarts();
   const events = new EventsRepository(etcd, log);
   const routes = new RoutesRepository(etcd);
+  const users = new UsersRepository(etcd);
   const crashes = new CrashHistory(etcd);
   const converger = new Converger({ apps, actual, crashes, events, bus, pool, pending, log, stagingTimeoutS: settings.stagingTimeoutS });
   const health = new HealthManager({ controllerId: randomUUID(), etcd, bus, apps, crashes, events, converger, log });
@@ -62,10 +66,12 @@ export async function startController(settings: Settings, log: Logger): Promise<
   http.disable('x-powered-by');
   http.use(healthRouter(etcd, bus));
   http.use(infoRouter(settings));
-  http.use('/v1', bearerAuth(adminToken));
+  http.use('/v1', bearerAuth(adminToken, users));
+  http.use(usersRouter(users));
+  http.use(routesRouter(routes, apps));
   http.use(whoamiRouter());
   http.use(deasRouter(pool));
-  http.use(appsRouter({ settings, apps, actual, blobs, stager, health, events, crashes, routes, directorySecret }));
+  http.use(appsRouter({ bus, settings, apps, actual, blobs, stager, health, events, crashes, routes, directorySecret }));
   http.use(instanceFilesRouter({ apps, actual, pool, directorySecret }));
   http.use(notFoundHandler);
   http.use(errorHandler(log));

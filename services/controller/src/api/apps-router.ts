@@ -5,8 +5,12 @@ import { join } from 'node:path';
 import {
   badRequest,
   type Blobstore,
+  type Bus,
+  msg,
+  subjects,
   blobKeys,
   conflict,
+  forbidden,
   inspectArchive,
   NapError,
   notFound,
@@ -16,10 +20,12 @@ import {
 import express, { type Request, Router } from 'express';
 import { type AppRecord, needsStaging } from '../apps/app-record.js';
 import { AppUpdate } from '../apps/app-update.js';
+import { z } from 'zod';
 import { presentApp, presentInstance } from '../apps/present.js';
 import type { HealthManager } from '../health/health-manager.js';
 import type { CrashHistory } from '../store/crash-history.js';
 import { claimAll, type RoutesRepository } from '../store/routes-repository.js';
+import { mayTouch } from '../auth/bearer.js';
 import type { Stager } from '../staging/stager.js';
 import type { ActualInstancesRepository } from '../store/actual-instances.js';
 import type { AppsRepository } from '../store/apps-repository.js';
@@ -27,7 +33,10 @@ import type { EventsRepository } from '../store/events-repository.js';
 import { appName, loadApp } from './app-lookup.js';
 import { receiveBody } from './upload.js';
 
+const EnvChanges = z.record(z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'env names are letters, digits and _'), z.string().max(65536).nullable());
+
 export interface AppsRouterDeps {
+  bus: Bus;
   settings: Settings;
   apps: AppsRepository;
   actual: ActualInstancesRepository;
@@ -80,34 +89,36 @@ function applyUpdate(app: AppRecord, update: AppUpdate): void {
 }
 
 export function appsRouter(deps: AppsRouterDeps): Router {
-  const { settings, apps, actual, blobs, stager, health, events, crashes, routes, directorySecret } = deps;
+  const { bus, settings, apps, actual, blobs, stager, health, events, crashes, routes, directorySecret } = deps;
   const router = Router();
   const json = express.json({ limit: '1mb' });
 
-  const load = (name: string) => loadApp(apps, name);
+  const loadFor = (req: Request, name: string) => loadApp(apps, name, req.caller);
 
   async function present(app: AppRecord) {
     return presentApp(app, await actual.ofApp(app.id), directorySecret);
   }
 
-  router.get('/v1/apps', async (_req, res) => {
-    const all = await apps.list();
+  router.get('/v1/apps', async (req, res) => {
+    const all = (await apps.list()).filter((a) => mayTouch(req.caller, a.owner));
     res.json(await Promise.all(all.map(present)));
   });
 
   router.get('/v1/apps/:name', async (req, res) => {
-    res.json(await present(await load(appName(req))));
+    res.json(await present(await loadFor(req, appName(req))));
   });
 
   router.put('/v1/apps/:name', json, async (req, res) => {
     const name = appName(req);
     const update = AppUpdate.parse(req.body ?? {});
     const existing = await apps.get(name);
+    if (existing && !mayTouch(req.caller, existing.owner)) throw forbidden(`app ${name} belongs to another user`);
     if (!existing) {
       const now = new Date().toISOString();
       const app: AppRecord = {
         id: randomUUID(),
         name,
+        owner: actorOf(req),
         instances: 1,
         memory_mb: 256,
         disk_mb: 1024,
@@ -160,7 +171,7 @@ export function appsRouter(deps: AppsRouterDeps): Router {
 
   router.put('/v1/apps/:name/bits', async (req, res) => {
     const name = appName(req);
-    const app = await load(name);
+    const app = await loadFor(req, name);
     const dir = await mkdtemp(join(tmpdir(), 'nap-bits-'));
     try {
       const file = join(dir, 'bits.tgz');
@@ -194,7 +205,7 @@ export function appsRouter(deps: AppsRouterDeps): Router {
 
   router.post('/v1/apps/:name/start', async (req, res) => {
     const name = appName(req);
-    let app = await load(name);
+    let app = await loadFor(req, name);
     if (!app.package) throw new NapError(409, 'no_bits', `app ${name} has no bits yet: run nap push ${name}`);
     if (app.state !== 'STARTED') {
       app = (await apps.update(name, (a) => {
@@ -211,7 +222,7 @@ export function appsRouter(deps: AppsRouterDeps): Router {
   // instances one at a time, each new one RUNNING before an old one stops.
   router.post('/v1/apps/:name/restart', async (req, res) => {
     const name = appName(req);
-    const app = await load(name);
+    const app = await loadFor(req, name);
     if (!app.package) throw new NapError(409, 'no_bits', `app ${name} has no bits yet: run nap push ${name}`);
     if (app.state !== 'STARTED' || needsStaging(app)) {
       throw new NapError(409, 'not_started', `app ${name} is not running a current droplet: use nap start ${name}`);
@@ -226,6 +237,7 @@ export function appsRouter(deps: AppsRouterDeps): Router {
 
   router.post('/v1/apps/:name/stop', async (req, res) => {
     const name = appName(req);
+    await loadFor(req, name);
     let wasStarted = false;
     const app = await apps.update(name, (a) => {
       wasStarted = a.state === 'STARTED';
@@ -238,14 +250,55 @@ export function appsRouter(deps: AppsRouterDeps): Router {
   });
 
   router.get('/v1/apps/:name/instances', async (req, res) => {
-    const app = await load(appName(req));
+    const app = await loadFor(req, appName(req));
     const now = Date.now();
     const history = await crashes.ofApp(app.id);
     res.json((await actual.ofApp(app.id)).map((i) => presentInstance(i, history.get(i.index)?.count ?? 0, now)));
   });
 
+  // Everything goes: instances (stopped first, so nothing restarts them), routes, bits, droplets
+  // and every etcd record of the app. The name is free again.
+  router.delete('/v1/apps/:name', async (req, res) => {
+    const name = appName(req);
+    const app = await loadFor(req, name);
+    await apps.delete(name);
+    bus.publish(subjects.deaStop, msg.DeaStop, { app_id: app.id });
+    await Promise.all(app.routes.map((h) => routes.release(h, app.id)));
+    await crashes.deleteAll(app.id);
+    await events.deleteAll(app.id);
+    for (const key of [...(await blobs.list(`packages/${app.id}/`)), ...(await blobs.list(`droplets/${app.id}/`))]) await blobs.delete(key);
+    res.json({ name, deleted: true, by: actorOf(req) });
+  });
+
+  router.get('/v1/apps/:name/env', async (req, res) => {
+    const app = await loadFor(req, appName(req));
+    res.json(app.env);
+  });
+
+  // Merges: a key set to null is removed. A change of env is a new version, rolled out one instance at a time.
+  router.put('/v1/apps/:name/env', json, async (req, res) => {
+    const name = appName(req);
+    await loadFor(req, name);
+    const changes = EnvChanges.parse(req.body ?? {});
+    const app = await apps.update(name, (a) => {
+      const env = { ...a.env };
+      for (const [k, v] of Object.entries(changes)) {
+        if (v === null) delete env[k];
+        else env[k] = v;
+      }
+      if (JSON.stringify(env) === JSON.stringify(a.env)) return false;
+      AppUpdate.parse({ env });
+      a.env = env;
+      a.version = randomUUID();
+    });
+    if (!app) throw notFound('app_not_found', `app ${name} was just deleted`);
+    await events.record(app.id, 'updated', actorOf(req), { fields: ['env'], keys: Object.keys(changes) });
+    await health.poke(name);
+    res.json(app.env);
+  });
+
   router.get('/v1/apps/:name/events', async (req, res) => {
-    const app = await load(appName(req));
+    const app = await loadFor(req, appName(req));
     res.json(await events.list(app.id));
   });
 

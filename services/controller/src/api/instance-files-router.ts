@@ -51,7 +51,7 @@ export function instanceFilesRouter(deps: InstanceFilesDeps): Router {
   }
 
   router.get('/v1/apps/:name/logs', async (req, res) => {
-    const app = await loadApp(apps, appName(req));
+    const app = await loadApp(apps, appName(req), req.caller);
     const file = String(req.query.file ?? 'stdout');
     const tail = req.query.tail === 'true';
     if (file === 'staging') {
@@ -66,7 +66,7 @@ export function instanceFilesRouter(deps: InstanceFilesDeps): Router {
   });
 
   const files = async (req: Request, res: Response) => {
-    const app = await loadApp(apps, appName(req));
+    const app = await loadApp(apps, appName(req), req.caller);
     const inst = pickInstance(app, await actual.ofApp(app.id), String(req.params.index));
     const segments = req.params.path as unknown as string[] | undefined;
     redirectToInstanceFile(res, inst, (segments ?? []).join('/'), req.query.tail === 'true');

@@ -7,6 +7,8 @@ export type PackageState = 'PENDING' | 'STAGING' | 'STAGED' | 'FAILED';
 export interface AppRecord {
   id: string;
   name: string;
+  /** The user who made it; apps from before users existed belong to the admin. */
+  owner?: string;
   instances: number;
   memory_mb: number;
   disk_mb: number;

@@ -1,6 +1,7 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
 import { unauthorized } from '@nap/common';
 import type { NextFunction, Request, Response } from 'express';
+import type { UsersRepository } from '../store/users-repository.js';
 
 export interface Caller {
   name: string;
@@ -17,15 +18,31 @@ function digest(s: string): Buffer {
   return createHash('sha256').update(s).digest();
 }
 
-/** Bearer-token auth. Tokens are compared as digests in constant time, whatever their length. */
-export function bearerAuth(adminToken: string) {
+/**
+ * Bearer-token auth: the admin token of the settings (nap up's), or a user's token. The admin
+ * token is compared as a digest in constant time; users' tokens are looked up by digest.
+ */
+export function bearerAuth(adminToken: string, users: UsersRepository) {
   const admin = digest(adminToken);
   return (req: Request, _res: Response, next: NextFunction) => {
-    const header = req.headers.authorization ?? '';
-    const m = /^Bearer\s+(\S+)$/i.exec(header);
+    const m = /^Bearer\s+(\S{1,512})$/i.exec(req.headers.authorization ?? '');
     if (!m) return next(unauthorized());
-    if (!timingSafeEqual(digest(m[1]), admin)) return next(unauthorized('invalid token: run `nap login --token TOKEN` with a valid token'));
-    req.caller = { name: 'admin', role: 'admin' };
-    next();
+    if (timingSafeEqual(digest(m[1]), admin)) {
+      req.caller = { name: 'admin', role: 'admin' };
+      return next();
+    }
+    users
+      .byToken(m[1])
+      .then((user) => {
+        if (!user) return next(unauthorized('invalid token: run `nap login --token TOKEN` with a valid token'));
+        req.caller = { name: user.name, role: user.role };
+        next();
+      })
+      .catch(next);
   };
+}
+
+/** Apps belong to who made them; an admin may touch them all. */
+export function mayTouch(caller: Caller | undefined, owner: string | undefined): boolean {
+  return caller?.role === 'admin' || (caller !== undefined && caller.name === (owner ?? 'admin'));
 }

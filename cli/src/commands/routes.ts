@@ -1,0 +1,17 @@
+import type { ApiClient } from '../api-client.js';
+import type { AppView } from '../app-types.js';
+import { type Output, table } from '../output.js';
+
+export async function listRoutes(api: ApiClient, out: Output): Promise<void> {
+  const routes = await api.call<{ host: string; app: string | null }[]>('GET', '/v1/routes');
+  out.result(routes.length === 0 ? 'No routes' : table(['host', 'app'], routes.map((r) => [r.host, r.app ?? '-'])), routes);
+}
+
+/** Adds or removes one host of an app's routes (a route another app holds is refused with 409). */
+export async function changeRoute(api: ApiClient, out: Output, app: string, host: string, add: boolean): Promise<void> {
+  const current = await api.call<AppView>('GET', `/v1/apps/${app}`);
+  const wanted = host.toLowerCase();
+  const routes = add ? [...new Set([...current.routes, wanted])] : current.routes.filter((r) => r !== wanted);
+  const updated = await api.call<AppView>('PUT', `/v1/apps/${app}`, { routes });
+  out.result(`${app} routes: ${updated.routes.join(', ') || '(none)'}`, updated);
+}
