@@ -4,6 +4,7 @@ import { deleteApp, listApps, restartApp, scaleApp, showApp, startApp, stopApp }
 import { changeEnv, showEnv } from './commands/env.js';
 import { changeRoute, listRoutes } from './commands/routes.js';
 import { createUser } from './commands/users.js';
+import { launchSimilar, showParameters } from './commands/similar.js';
 import { events } from './commands/events.js';
 import { files } from './commands/files.js';
 import { logs } from './commands/logs.js';
@@ -117,6 +118,14 @@ program
   .argument('<host>')
   .description('remove a route from an app')
   .action(async (name: string, host: string) => changeRoute(await api(), out(), name, host, false));
+program.command('params').argument('<name>').description("the {parameters} of an app's command").action(async (name: string) => showParameters(await api(), out(), name));
+program
+  .command('similar')
+  .argument('<name>')
+  .option('--name <new>', 'name of the new app (default NAME-n)')
+  .option('--param <key=value>', 'a parameter value (repeatable)', collect)
+  .description('start another app from the same droplet with other parameter values')
+  .action(async (name: string, o: { name?: string; param?: string[] }) => launchSimilar(await api(), out(), name, o.name, o.param ?? []));
 const users = program.command('users').description('users (admin)');
 users
   .command('create')

@@ -86,6 +86,31 @@ describe('the app lifecycle for a team, end to end through the CLI', () => {
     await eventually(async () => (await viaRouter('two-apps-site.nap.localhost')).body.includes('static site'), 20_000, 'the second app');
   });
 
+  test('similar apps: two parameter sets run two copies of one droplet, values never reach a shell', async () => {
+    const push = await nap(['push', 'param-echo', '-p', `${repoRoot}examples/param-echo`], alice);
+    assert.equal(push.code, 0, push.stderr);
+    assert.deepEqual(JSON.parse((await nap(['params', 'param-echo', '--json'], alice)).stdout), ['greeting', 'who']);
+    const source = JSON.parse((await nap(['app', 'param-echo', '--json'], alice)).stdout) as { droplet: { hash: string } };
+    const hostile = "O'Brien; touch /tmp/nap-pwned $(id)";
+    const one = await nap(['similar', 'param-echo', '--param', 'greeting=Hi', '--param', `who=${hostile}`, '--json'], alice);
+    assert.equal(one.code, 0, one.stderr);
+    assert.equal((JSON.parse(one.stdout) as { name: string }).name, 'param-echo-1');
+    const two = await nap(['similar', 'param-echo', '--name', 'echo-two', '--param', 'greeting=Yo', '--param', 'who=you'], alice);
+    assert.equal(two.code, 0, two.stderr);
+    await eventually(async () => (await viaRouter('param-echo-1.nap.localhost')).body === `Hi, ${hostile}\n`, 30_000, 'the first copy');
+    await eventually(async () => (await viaRouter('echo-two.nap.localhost')).body === 'Yo, you\n', 30_000, 'the second copy');
+    for (const copy of ['param-echo-1', 'echo-two']) {
+      const shown = JSON.parse((await nap(['app', copy, '--json'], alice)).stdout) as { droplet: { hash: string } };
+      assert.equal(shown.droplet.hash, source.droplet.hash, `${copy} shares the droplet: nothing staged again`);
+    }
+    const missing = await nap(['similar', 'param-echo', '--param', 'greeting=Hi'], alice);
+    assert.notEqual(missing.code, 0);
+    assert.match(missing.stderr, /missing parameter: who/);
+    const unknown = await nap(['similar', 'param-echo', '--param', 'greeting=a', '--param', 'who=b', '--param', 'colour=red'], alice);
+    assert.match(unknown.stderr, /unknown parameter: colour/);
+    assert.notEqual((await nap(['similar', 'param-echo', '--param', 'greeting=a', '--param', 'who=b'], bob)).code, 0, "not bob's to copy");
+  });
+
   test('delete removes instances, routes and records; the name is free again', async () => {
     const appId = (JSON.parse((await nap(['app', 'alice-app', '--json'], alice)).stdout) as { id: string }).id;
     const refused = await nap(['delete', 'alice-app'], alice);

@@ -46,7 +46,34 @@ export async function readManifest(dir: string): Promise<ManifestApp[]> {
     }
     return parsed.data.applications;
   }
-  return [];
+  return readProfile(dir);
+}
+
+/**
+ * The seeds' `profile` file: `memory: 512m`, `scale: 3`, `command: …` (with `{param}` placeholders),
+ * one per line. Read when there is no manifest.
+ */
+async function readProfile(dir: string): Promise<ManifestApp[]> {
+  let text: string;
+  try {
+    text = await readFile(join(dir, 'profile'), 'utf8');
+  } catch {
+    return [];
+  }
+  const app: ManifestApp = {};
+  for (const [n, line] of text.split('\n').entries()) {
+    if (!line.trim() || line.trim().startsWith('#')) continue;
+    const m = /^\s*(memory|scale|command|name)\s*:\s*(.*?)\s*$/.exec(line);
+    if (!m) throw new CliError(`profile line ${n + 1}: expected memory:, scale:, command: or name:, got ${JSON.stringify(line.trim())}`);
+    if (m[1] === 'scale') {
+      const scale = Number(m[2]);
+      if (!Number.isInteger(scale) || scale < 0) throw new CliError(`profile line ${n + 1}: scale must be a whole number`);
+      app.instances = scale;
+    } else if (m[1] === 'memory') app.memory = m[2];
+    else if (m[1] === 'command') app.command = m[2];
+    else app.name = m[2];
+  }
+  return [app];
 }
 
 /** The body of PUT /v1/apps/:name from a manifest app, the flags winning. */

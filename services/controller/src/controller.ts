@@ -32,6 +32,7 @@ import { RoutesRepository } from './store/routes-repository.js';
 import { UsersRepository } from './store/users-repository.js';
 import { usersRouter } from './api/users-router.js';
 import { routesRouter } from './api/routes-router.js';
+import { similarRouter } from './api/similar-router.js';
 
 export interface RunningController {
   port: number;
@@ -72,6 +73,7 @@ export async function startController(settings: Settings, log: Logger): Promise<
   http.use(whoamiRouter());
   http.use(deasRouter(pool));
   http.use(appsRouter({ bus, settings, apps, actual, blobs, stager, health, events, crashes, routes, directorySecret }));
+  http.use(similarRouter({ settings, apps, actual, routes, events, health, directorySecret }));
   http.use(instanceFilesRouter({ apps, actual, pool, directorySecret }));
   http.use(notFoundHandler);
   http.use(errorHandler(log));

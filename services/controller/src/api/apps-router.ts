@@ -266,7 +266,11 @@ export function appsRouter(deps: AppsRouterDeps): Router {
     await Promise.all(app.routes.map((h) => routes.release(h, app.id)));
     await crashes.deleteAll(app.id);
     await events.deleteAll(app.id);
-    for (const key of [...(await blobs.list(`packages/${app.id}/`)), ...(await blobs.list(`droplets/${app.id}/`))]) await blobs.delete(key);
+    // Similar apps share their source's droplet and package: those stay while anyone uses them.
+    const inUse = new Set((await apps.list()).flatMap((a) => [a.package?.key, a.droplet?.key]));
+    for (const key of [...(await blobs.list(`packages/${app.id}/`)), ...(await blobs.list(`droplets/${app.id}/`))]) {
+      if (!inUse.has(key)) await blobs.delete(key);
+    }
     res.json({ name, deleted: true, by: actorOf(req) });
   });
 
