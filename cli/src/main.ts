@@ -5,6 +5,7 @@ import { changeEnv, showEnv } from './commands/env.js';
 import { changeRoute, listRoutes } from './commands/routes.js';
 import { createUser } from './commands/users.js';
 import { launchSimilar, showParameters } from './commands/similar.js';
+import { listReleases, rollback } from './commands/releases.js';
 import { events } from './commands/events.js';
 import { files } from './commands/files.js';
 import { logs } from './commands/logs.js';
@@ -126,6 +127,13 @@ program
   .option('--param <key=value>', 'a parameter value (repeatable)', collect)
   .description('start another app from the same droplet with other parameter values')
   .action(async (name: string, o: { name?: string; param?: string[] }) => launchSimilar(await api(), out(), name, o.name, o.param ?? []));
+program.command('releases').argument('<name>').description("an app's releases, newest first").action(async (name: string) => listReleases(await api(), out(), name));
+program
+  .command('rollback')
+  .argument('<name>')
+  .argument('<version>', 'a release, e.g. v3')
+  .description("go back to an earlier release's code and configuration")
+  .action(async (name: string, version: string) => rollback(await api(), out(), name, version));
 const users = program.command('users').description('users (admin)');
 users
   .command('create')

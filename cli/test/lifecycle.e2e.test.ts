@@ -1,4 +1,7 @@
 import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { eventually, httpGet, nap, repoRoot, TestPlatform } from '@nap/testkit';
 
@@ -109,6 +112,37 @@ describe('the app lifecycle for a team, end to end through the CLI', () => {
     const unknown = await nap(['similar', 'param-echo', '--param', 'greeting=a', '--param', 'who=b', '--param', 'colour=red'], alice);
     assert.match(unknown.stderr, /unknown parameter: colour/);
     assert.notEqual((await nap(['similar', 'param-echo', '--param', 'greeting=a', '--param', 'who=b'], bob)).code, 0, "not bob's to copy");
+  });
+
+  test('a rollback restores both the old code and the old env, through the router', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'nap-rolly-'));
+    const code = (label: string) =>
+      writeFileSync(join(dir, 'server.js'), `require('http').createServer((q, s) => s.end('${label} ' + process.env.GREETING + '\\n')).listen(process.env.PORT);\n`);
+    try {
+      writeFileSync(join(dir, 'package.json'), '{"name": "rolly", "main": "server.js"}');
+      code('code-1');
+      assert.equal((await nap(['push', 'rolly', '-p', dir], alice)).code, 0);
+      assert.equal((await nap(['set-env', 'rolly', 'GREETING', 'env-1'], alice)).code, 0);
+      await eventually(async () => (await viaRouter('rolly.nap.localhost')).body === 'code-1 env-1\n', 30_000, 'v2');
+      code('code-2');
+      assert.equal((await nap(['push', 'rolly', '-p', dir], alice)).code, 0);
+      assert.equal((await nap(['set-env', 'rolly', 'GREETING', 'env-2'], alice)).code, 0);
+      await eventually(async () => (await viaRouter('rolly.nap.localhost')).body === 'code-2 env-2\n', 30_000, 'v4');
+      const releases = JSON.parse((await nap(['releases', 'rolly', '--json'], alice)).stdout) as { version: number; description: string }[];
+      assert.deepEqual(releases.map((r) => r.version), [4, 3, 2, 1]);
+      assert.match(releases[3].description, /^staged droplet/);
+      assert.match(releases[2].description, /^env GREETING/);
+      const back = await nap(['rollback', 'rolly', 'v2'], alice);
+      assert.equal(back.code, 0, back.stderr);
+      assert.equal((await viaRouter('rolly.nap.localhost')).body, 'code-1 env-1\n');
+      const after = JSON.parse((await nap(['releases', 'rolly', '--json'], alice)).stdout) as { version: number; description: string }[];
+      assert.equal(after[0].version, 5);
+      assert.equal(after[0].description, 'rollback to v2');
+      assert.notEqual((await nap(['rollback', 'rolly', 'v9'], alice)).code, 0, 'no such release');
+      assert.notEqual((await nap(['rollback', 'rolly', 'v1'], bob)).code, 0, "not bob's");
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   test('delete removes instances, routes and records; the name is free again', async () => {

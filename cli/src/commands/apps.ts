@@ -61,7 +61,7 @@ export async function restartApp(api: ApiClient, out: Output, name: string): Pro
 }
 
 /** Waits until the app's desired instances all run its current version and no other version is left. */
-async function waitForVersion(api: ApiClient, out: Output, app: AppView, timeoutMs: number): Promise<void> {
+export async function waitForVersion(api: ApiClient, out: Output, app: AppView, timeoutMs: number): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   let last = '';
   while (Date.now() < deadline) {

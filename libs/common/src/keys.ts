@@ -19,6 +19,8 @@ export const keys = {
   user: (name: string) => `${root}/users/${name}`,
   users: () => `${root}/users/`,
   token: (digest: string) => `${root}/tokens/${digest}`,
+  releases: (appId: string) => `${root}/releases/${appId}/`,
+  release: (appId: string, version: number) => `${root}/releases/${appId}/${String(version).padStart(8, '0')}`,
   route: (host: string) => `${root}/routes/${host}`,
   routes: () => `${root}/routes/`,
 } as const;

@@ -51,6 +51,8 @@ export interface Settings {
   /** Labels every container this installation makes, so a test run or a second nap on the same engine removes only its own. */
   installationId: string;
   uploadLimitMb: number;
+  /** Droplets of this many latest releases are kept for rollback; older ones leave the blobstore. */
+  releasesKept: number;
   /** Each instance log file is rotated at this size (one rotated file is kept). */
   instanceLogMaxMb: number;
   stagingTimeoutS: number;
@@ -129,6 +131,7 @@ function schemaFor(home: string) {
     NAP_BUILDPACKS_DIR: z.string().min(1).default(join(repoRoot, 'buildpacks')),
     NAP_INSTALLATION_ID: z.string().regex(/^[A-Za-z0-9_.-]{1,64}$/).default('nap'),
     NAP_UPLOAD_LIMIT_MB: positiveInt.default(1024),
+    NAP_RELEASES_KEPT: positiveInt.default(10),
     NAP_INSTANCE_LOG_MAX_MB: positiveInt.default(10),
     NAP_STAGING_TIMEOUT_S: positiveInt.default(900),
     NAP_LOG_LEVEL: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']).default('info'),
@@ -193,6 +196,7 @@ export function loadSettings(env: NodeJS.ProcessEnv = process.env): Settings {
     buildpacksDir: s.NAP_BUILDPACKS_DIR,
     installationId: s.NAP_INSTALLATION_ID,
     uploadLimitMb: s.NAP_UPLOAD_LIMIT_MB,
+    releasesKept: s.NAP_RELEASES_KEPT,
     instanceLogMaxMb: s.NAP_INSTANCE_LOG_MAX_MB,
     stagingTimeoutS: s.NAP_STAGING_TIMEOUT_S,
     logLevel: s.NAP_LOG_LEVEL,

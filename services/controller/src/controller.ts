@@ -33,6 +33,8 @@ import { UsersRepository } from './store/users-repository.js';
 import { usersRouter } from './api/users-router.js';
 import { routesRouter } from './api/routes-router.js';
 import { similarRouter } from './api/similar-router.js';
+import { releasesRouter } from './api/releases-router.js';
+import { ReleasesRepository } from './store/releases-repository.js';
 
 export interface RunningController {
   port: number;
@@ -53,10 +55,11 @@ export async function startController(settings: Settings, log: Logger): Promise<
   const events = new EventsRepository(etcd, log);
   const routes = new RoutesRepository(etcd);
   const users = new UsersRepository(etcd);
+  const releases = new ReleasesRepository(etcd, blobs, settings.releasesKept);
   const crashes = new CrashHistory(etcd);
   const converger = new Converger({ apps, actual, crashes, events, bus, pool, pending, log, stagingTimeoutS: settings.stagingTimeoutS });
   const health = new HealthManager({ controllerId: randomUUID(), etcd, bus, apps, crashes, events, converger, log });
-  const stager = new Stager({ bus, pool, apps, pending, events, log, stagingTimeoutS: settings.stagingTimeoutS });
+  const stager = new Stager({ bus, pool, apps, pending, events, releases, log, stagingTimeoutS: settings.stagingTimeoutS });
 
   bus.subscribe(subjects.deaAdvertise, msg.DeaAdvertise, (advert) => pool.update(advert));
   bus.publish(subjects.deaLocate, msg.Empty, {});
@@ -72,8 +75,9 @@ export async function startController(settings: Settings, log: Logger): Promise<
   http.use(routesRouter(routes, apps));
   http.use(whoamiRouter());
   http.use(deasRouter(pool));
-  http.use(appsRouter({ bus, settings, apps, actual, blobs, stager, health, events, crashes, routes, directorySecret }));
-  http.use(similarRouter({ settings, apps, actual, routes, events, health, directorySecret }));
+  http.use(appsRouter({ bus, settings, apps, actual, blobs, stager, health, events, crashes, routes, releases, directorySecret }));
+  http.use(releasesRouter({ apps, actual, releases, routes, events, blobs, health, directorySecret }));
+  http.use(similarRouter({ settings, apps, actual, routes, events, health, releases, directorySecret }));
   http.use(instanceFilesRouter({ apps, actual, pool, directorySecret }));
   http.use(notFoundHandler);
   http.use(errorHandler(log));

@@ -24,6 +24,7 @@ import { z } from 'zod';
 import { presentApp, presentInstance } from '../apps/present.js';
 import type { HealthManager } from '../health/health-manager.js';
 import type { CrashHistory } from '../store/crash-history.js';
+import type { ReleasesRepository } from '../store/releases-repository.js';
 import { claimAll, type RoutesRepository } from '../store/routes-repository.js';
 import { mayTouch } from '../auth/bearer.js';
 import type { Stager } from '../staging/stager.js';
@@ -46,6 +47,7 @@ export interface AppsRouterDeps {
   events: EventsRepository;
   crashes: CrashHistory;
   routes: RoutesRepository;
+  releases: ReleasesRepository;
   directorySecret: string;
 }
 
@@ -89,7 +91,7 @@ function applyUpdate(app: AppRecord, update: AppUpdate): void {
 }
 
 export function appsRouter(deps: AppsRouterDeps): Router {
-  const { bus, settings, apps, actual, blobs, stager, health, events, crashes, routes, directorySecret } = deps;
+  const { bus, settings, apps, actual, blobs, stager, health, events, crashes, routes, releases, directorySecret } = deps;
   const router = Router();
   const json = express.json({ limit: '1mb' });
 
@@ -165,6 +167,7 @@ export function appsRouter(deps: AppsRouterDeps): Router {
     }
     const changed = changedFields(before, existingNow);
     if (changed.length > 0) await events.record(existingNow.id, 'updated', actorOf(req), { fields: changed });
+    if (changesWhatRuns(before, existingNow)) await releases.record(existingNow, actorOf(req), `changed ${changed.join(', ')}`);
     await health.poke(name);
     res.json(await present(existingNow));
   });
@@ -187,15 +190,11 @@ export function appsRouter(deps: AppsRouterDeps): Router {
       if (app.package?.hash !== hash) {
         const key = blobKeys.package(app.id, hash);
         await blobs.putFile(key, file);
-        let previous: string | undefined;
+        // Older packages stay for rollback; releases.prune lets them go with their droplets.
         await apps.update(name, (fresh) => {
-          previous = fresh.package?.key;
           fresh.package = { hash, key, uploaded_at: new Date().toISOString() };
           fresh.package_state = changed ? 'PENDING' : 'STAGED';
         });
-        // The package a staging in progress reads must stay: only an older, unstaged one goes.
-        const current = await apps.get(name);
-        if (previous && previous !== key && current?.package_state !== 'STAGING') await blobs.delete(previous);
       }
       res.json({ package_hash: hash, changed });
     } finally {
@@ -266,6 +265,7 @@ export function appsRouter(deps: AppsRouterDeps): Router {
     await Promise.all(app.routes.map((h) => routes.release(h, app.id)));
     await crashes.deleteAll(app.id);
     await events.deleteAll(app.id);
+    await releases.deleteAll(app.id);
     // Similar apps share their source's droplet and package: those stay while anyone uses them.
     const inUse = new Set((await apps.list()).flatMap((a) => [a.package?.key, a.droplet?.key]));
     for (const key of [...(await blobs.list(`packages/${app.id}/`)), ...(await blobs.list(`droplets/${app.id}/`))]) {
@@ -297,6 +297,7 @@ export function appsRouter(deps: AppsRouterDeps): Router {
     });
     if (!app) throw notFound('app_not_found', `app ${name} was just deleted`);
     await events.record(app.id, 'updated', actorOf(req), { fields: ['env'], keys: Object.keys(changes) });
+    await releases.record(app, actorOf(req), `env ${Object.entries(changes).map(([k, v]) => (v === null ? `-${k}` : k)).join(', ')}`);
     await health.poke(name);
     res.json(app.env);
   });

@@ -9,6 +9,7 @@ import type { HealthManager } from '../health/health-manager.js';
 import type { ActualInstancesRepository } from '../store/actual-instances.js';
 import type { AppsRepository } from '../store/apps-repository.js';
 import type { EventsRepository } from '../store/events-repository.js';
+import type { ReleasesRepository } from '../store/releases-repository.js';
 import { claimAll, type RoutesRepository } from '../store/routes-repository.js';
 import { appName, loadApp } from './app-lookup.js';
 
@@ -26,6 +27,7 @@ export interface SimilarDeps {
   routes: RoutesRepository;
   events: EventsRepository;
   health: HealthManager;
+  releases: ReleasesRepository;
   directorySecret: string;
 }
 
@@ -34,7 +36,7 @@ export interface SimilarDeps {
  * launched again as a "similar app" with other values. It shares the droplet, so nothing stages.
  */
 export function similarRouter(deps: SimilarDeps): Router {
-  const { settings, apps, actual, routes, events, health, directorySecret } = deps;
+  const { settings, apps, actual, routes, events, health, releases, directorySecret } = deps;
   const router = Router();
 
   router.get('/v1/apps/:name/parameters', async (req, res) => {
@@ -74,6 +76,7 @@ export function similarRouter(deps: SimilarDeps): Router {
       throw conflict('app_exists', `app ${name} exists already`);
     }
     await events.record(app.id, 'created', req.caller?.name ?? 'admin', { similar_to: source.name, params: body.params });
+    await releases.record(app, req.caller?.name ?? 'admin', `like ${source.name} with ${Object.keys(body.params).join(', ') || 'no parameters'}`);
     await health.poke(name);
     res.status(201).json(presentApp(app, await actual.ofApp(app.id), directorySecret));
   });

@@ -6,6 +6,7 @@ import type { DeaPool } from '../placement/dea-pool.js';
 import { startMessageFor } from '../placement/start-message.js';
 import type { AppsRepository } from '../store/apps-repository.js';
 import type { EventsRepository } from '../store/events-repository.js';
+import type { ReleasesRepository } from '../store/releases-repository.js';
 
 /** A DEA that has not accepted a staging by then is taken for gone, and another is asked. */
 const ACCEPT_TIMEOUT_MS = 5_000;
@@ -20,6 +21,7 @@ export interface StagerDeps {
   apps: AppsRepository;
   pending: PendingStarts;
   events: EventsRepository;
+  releases: ReleasesRepository;
   log: Logger;
   stagingTimeoutS: number;
 }
@@ -193,6 +195,8 @@ export class Stager {
     // Instance 0 is starting on the staging DEA: keep convergence from starting it again until its record shows.
     if (startedInstance0) pending.add(app.id, version, 0);
     log.info({ app: name, task_id: taskId, droplet: result.droplet_hash, buildpack: result.detected_buildpack }, 'staged');
+    await this.deps.releases.record(app, actor, `staged droplet ${result.droplet_hash.slice(0, 12)} (${result.detected_buildpack})`);
+    await this.deps.releases.prune(app, await apps.list()).catch((err) => log.warn({ err }, 'could not prune old droplets'));
     await events.record(app.id, 'staged', actor, {
       task_id: taskId,
       droplet_hash: result.droplet_hash,

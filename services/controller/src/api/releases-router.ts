@@ -1,0 +1,79 @@
+import { randomUUID } from 'node:crypto';
+import { conflict, NapError, notFound } from '@nap/common';
+import express, { Router } from 'express';
+import { z } from 'zod';
+import { presentApp } from '../apps/present.js';
+import type { HealthManager } from '../health/health-manager.js';
+import type { ActualInstancesRepository } from '../store/actual-instances.js';
+import type { AppsRepository } from '../store/apps-repository.js';
+import type { Blobstore } from '@nap/common';
+import type { EventsRepository } from '../store/events-repository.js';
+import type { ReleasesRepository } from '../store/releases-repository.js';
+import { claimAll, type RoutesRepository } from '../store/routes-repository.js';
+import { appName, loadApp } from './app-lookup.js';
+
+const Rollback = z
+  .object({
+    version: z.union([z.number().int().positive(), z.string().regex(/^v?\d+$/, 'a release such as 3 or v3').transform((v) => Number(v.replace(/^v/, '')))]),
+  })
+  .strict();
+
+export interface ReleasesDeps {
+  apps: AppsRepository;
+  actual: ActualInstancesRepository;
+  releases: ReleasesRepository;
+  routes: RoutesRepository;
+  events: EventsRepository;
+  blobs: Blobstore;
+  health: HealthManager;
+  directorySecret: string;
+}
+
+export function releasesRouter(deps: ReleasesDeps): Router {
+  const { apps, actual, releases, routes, events, blobs, health, directorySecret } = deps;
+  const router = Router();
+
+  router.get('/v1/apps/:name/releases', async (req, res) => {
+    const app = await loadApp(apps, appName(req), req.caller);
+    res.json(
+      (await releases.list(app.id)).map((r) => ({
+        version: r.version,
+        created_at: r.created_at,
+        actor: r.actor,
+        description: r.description,
+        droplet_hash: r.droplet.hash,
+      })),
+    );
+  });
+
+  // Back to an earlier release's code and configuration together, as a new release; the health
+  // manager replaces the instances one at a time.
+  router.post('/v1/apps/:name/rollback', express.json({ limit: '16kb' }), async (req, res) => {
+    const name = appName(req);
+    const app = await loadApp(apps, name, req.caller);
+    const { version } = Rollback.parse(req.body ?? {});
+    const target = await releases.get(app.id, version);
+    if (!target) throw notFound('release_not_found', `app ${name} has no release v${version}: see nap releases ${name}`);
+    if (!(await blobs.has(target.droplet.key))) throw new NapError(409, 'droplet_pruned', `the droplet of v${version} was pruned (NAP_RELEASES_KEPT): roll back to a later release`);
+    const taken = await claimAll(routes, target.config.routes, app.id);
+    if (taken) throw conflict('route_taken', `v${version} had the route ${taken}, which another app holds now`);
+    let dropped: string[] = [];
+    const updated = await apps.update(name, (a) => {
+      dropped = a.routes.filter((h) => !target.config.routes.includes(h));
+      Object.assign(a, target.config);
+      a.droplet = target.droplet;
+      if (target.package) a.package = target.package;
+      a.package_state = 'STAGED';
+      a.version = randomUUID();
+    });
+    if (!updated) throw notFound('app_not_found', `app ${name} was just deleted`);
+    for (const h of dropped) await routes.release(h, app.id);
+    const actor = req.caller?.name ?? 'admin';
+    await releases.record(updated, actor, `rollback to v${version}`);
+    await events.record(app.id, 'updated', actor, { rollback_to: version });
+    await health.poke(name);
+    res.json(presentApp(updated, await actual.ofApp(app.id), directorySecret));
+  });
+
+  return router;
+}

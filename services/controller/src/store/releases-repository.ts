@@ -1,0 +1,87 @@
+import { type Blobstore, type Etcd3, keys } from '@nap/common';
+import type { AppRecord } from '../apps/app-record.js';
+
+/** What a release pins: the code (droplet, and the package it came from) and the configuration. */
+export interface Release {
+  version: number;
+  created_at: string;
+  actor: string;
+  description: string;
+  droplet: NonNullable<AppRecord['droplet']>;
+  package: AppRecord['package'];
+  config: Pick<AppRecord, 'command' | 'memory_mb' | 'disk_mb' | 'env' | 'routes' | 'health_check' | 'buildpack'>;
+}
+
+/**
+ * Numbered releases per app in etcd (Heroku's v1, v2, …): one per staging and per change of what
+ * runs. Numbers come from a create-if-absent transaction, so two writers never share one.
+ */
+export class ReleasesRepository {
+  constructor(
+    private readonly etcd: Etcd3,
+    private readonly blobs: Blobstore,
+    private readonly kept: number,
+  ) {}
+
+  async record(app: AppRecord, actor: string, description: string): Promise<Release | null> {
+    if (!app.droplet) return null;
+    for (let attempt = 0; attempt < 10; attempt++) {
+      const latest = (await this.list(app.id))[0];
+      const release: Release = {
+        version: (latest?.version ?? 0) + 1,
+        created_at: new Date().toISOString(),
+        actor,
+        description,
+        droplet: app.droplet,
+        package: app.package,
+        config: {
+          command: app.command,
+          memory_mb: app.memory_mb,
+          disk_mb: app.disk_mb,
+          env: app.env,
+          routes: app.routes,
+          health_check: app.health_check,
+          buildpack: app.buildpack,
+        },
+      };
+      const key = keys.release(app.id, release.version);
+      const made = await this.etcd.if(key, 'Create', '==', 0).then(this.etcd.put(key).value(JSON.stringify(release))).commit();
+      if (made.succeeded) return release;
+    }
+    return null;
+  }
+
+  /** Newest first. */
+  async list(appId: string): Promise<Release[]> {
+    const all = await this.etcd.getAll().prefix(keys.releases(appId)).strings();
+    return Object.entries(all)
+      .sort(([a], [b]) => (a < b ? 1 : -1))
+      .map(([, raw]) => JSON.parse(raw) as Release);
+  }
+
+  async get(appId: string, version: number): Promise<Release | null> {
+    const raw = await this.etcd.get(keys.release(appId, version)).string();
+    return raw ? (JSON.parse(raw) as Release) : null;
+  }
+
+  /**
+   * Droplets and packages of this app that neither the app, another app (similar apps share) nor
+   * one of the last `kept` releases uses leave the blobstore.
+   */
+  async prune(app: AppRecord, allApps: AppRecord[]): Promise<number> {
+    const keep = new Set<string>();
+    for (const a of allApps) for (const k of [a.droplet?.key, a.package?.key]) if (k) keep.add(k);
+    for (const r of (await this.list(app.id)).slice(0, this.kept)) for (const k of [r.droplet.key, r.package?.key]) if (k) keep.add(k);
+    let removed = 0;
+    for (const key of [...(await this.blobs.list(`droplets/${app.id}/`)), ...(await this.blobs.list(`packages/${app.id}/`))]) {
+      if (keep.has(key)) continue;
+      await this.blobs.delete(key);
+      removed++;
+    }
+    return removed;
+  }
+
+  async deleteAll(appId: string): Promise<void> {
+    await this.etcd.delete().prefix(keys.releases(appId));
+  }
+}
