@@ -103,7 +103,8 @@ export function appsRouter(deps: AppsRouterDeps): Router {
 
   router.get('/v1/apps', async (req, res) => {
     const all = (await apps.list()).filter((a) => mayTouch(req.caller, a.owner));
-    res.json(await Promise.all(all.map(present)));
+    const instances = await actual.byApp();
+    res.json(all.map((a) => presentApp(a, instances.get(a.id) ?? [], directorySecret)));
   });
 
   router.get('/v1/apps/:name', async (req, res) => {

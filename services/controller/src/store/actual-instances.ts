@@ -10,7 +10,21 @@ export class ActualInstancesRepository {
   ) {}
 
   async ofApp(appId: string): Promise<ActualInstance[]> {
-    const all = await this.etcd.getAll().prefix(keys.actualInstancesOf(appId)).strings();
+    return this.parse(await this.etcd.getAll().prefix(keys.actualInstancesOf(appId)).strings());
+  }
+
+  /** Every app's instances in one read, by app id: listing 1,000 apps must not be 1,000 reads. */
+  async byApp(): Promise<Map<string, ActualInstance[]>> {
+    const byApp = new Map<string, ActualInstance[]>();
+    for (const r of this.parse(await this.etcd.getAll().prefix(keys.actualInstances()).strings())) {
+      const list = byApp.get(r.app_id) ?? [];
+      list.push(r);
+      byApp.set(r.app_id, list);
+    }
+    return byApp;
+  }
+
+  private parse(all: Record<string, string>): ActualInstance[] {
     const records: ActualInstance[] = [];
     for (const [key, raw] of Object.entries(all)) {
       let parsed: ReturnType<typeof ActualInstanceRecord.safeParse>;
