@@ -3,19 +3,15 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import {
-  badRequest,
   type Blobstore,
   type Bus,
   msg,
   subjects,
-  blobKeys,
   conflict,
   forbidden,
-  inspectArchive,
   NapError,
   notFound,
   type Settings,
-  UnsafeArchiveError,
 } from '@nap/common';
 import express, { type Request, Router } from 'express';
 import { type AppRecord, needsStaging } from '../apps/app-record.js';
@@ -33,6 +29,7 @@ import type { AppsRepository } from '../store/apps-repository.js';
 import type { EventsRepository } from '../store/events-repository.js';
 import { appName, loadApp } from './app-lookup.js';
 import { receiveBody } from './upload.js';
+import { acceptPackage, startApp } from '../apps/packages.js';
 
 const EnvChanges = z.record(z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'env names are letters, digits and _'), z.string().max(65536).nullable());
 
@@ -180,24 +177,7 @@ export function appsRouter(deps: AppsRouterDeps): Router {
     try {
       const file = join(dir, 'bits.tgz');
       await receiveBody(req, file, settings.uploadLimitMb * 1024 * 1024);
-      let hash: string;
-      try {
-        hash = (await inspectArchive(file)).contentHash;
-      } catch (err) {
-        if (err instanceof UnsafeArchiveError) throw badRequest('invalid_bits', `the upload was refused: ${err.message}`);
-        throw err;
-      }
-      const changed = app.droplet?.source_hash !== hash || needsStaging({ ...app, package: { hash, key: '', uploaded_at: '' } });
-      if (app.package?.hash !== hash) {
-        const key = blobKeys.package(app.id, hash);
-        await blobs.putFile(key, file);
-        // Older packages stay for rollback; releases.prune lets them go with their droplets.
-        await apps.update(name, (fresh) => {
-          fresh.package = { hash, key, uploaded_at: new Date().toISOString() };
-          fresh.package_state = changed ? 'PENDING' : 'STAGED';
-        });
-      }
-      res.json({ package_hash: hash, changed });
+      res.json(await acceptPackage(apps, blobs, app, file));
     } finally {
       await rm(dir, { recursive: true, force: true });
     }
@@ -205,17 +185,8 @@ export function appsRouter(deps: AppsRouterDeps): Router {
 
   router.post('/v1/apps/:name/start', async (req, res) => {
     const name = appName(req);
-    let app = await loadFor(req, name);
-    if (!app.package) throw new NapError(409, 'no_bits', `app ${name} has no bits yet: run nap push ${name}`);
-    if (app.state !== 'STARTED') {
-      app = (await apps.update(name, (a) => {
-        a.state = 'STARTED';
-      })) ?? app;
-      await events.record(app.id, 'started', actorOf(req));
-    }
-    if (needsStaging(app)) app = await stager.stage(app, actorOf(req));
-    await health.poke(name);
-    res.json(await present((await apps.get(name)) ?? app));
+    await loadFor(req, name);
+    res.json(await present(await startApp({ apps, stager, events, health }, name, actorOf(req))));
   });
 
   // A new version of the same droplet and configuration: the health manager replaces the
