@@ -37,6 +37,7 @@ export class RouteSubscriber {
   private readonly now: () => number;
   private subs: ReturnType<Bus['subscribe']>[] = [];
   private pruneTimer?: NodeJS.Timeout;
+  private reannounceTimer?: NodeJS.Timeout;
   private connected = true;
   private pruneSuspendedUntil = 0;
   private stopped = false;
@@ -91,6 +92,7 @@ export class RouteSubscriber {
   stop(): void {
     this.stopped = true;
     clearInterval(this.pruneTimer);
+    clearTimeout(this.reannounceTimer);
     for (const s of this.subs) s.unsubscribe();
     this.subs = [];
   }
@@ -107,6 +109,11 @@ export class RouteSubscriber {
           this.pruneSuspendedUntil = this.now() + this.opts.reconnectGraceMs;
           this.log.warn({ graceMs: this.opts.reconnectGraceMs }, 'NATS back: asking DEAs to register, pruning resumes after the grace');
           this.announce();
+          // DEAs reconnect on their own schedule, and one that is back after the router misses the
+          // first announcement: say it again halfway through the grace.
+          clearTimeout(this.reannounceTimer);
+          this.reannounceTimer = setTimeout(() => this.connected && !this.stopped && this.announce(), this.opts.reconnectGraceMs / 2);
+          this.reannounceTimer.unref();
         }
       }
     } catch (err) {

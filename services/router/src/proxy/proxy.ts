@@ -105,6 +105,7 @@ export class RouterProxy {
       maxConnsPerInstance: opts.maxConnsPerInstance,
       maxInFlight: opts.maxInFlight,
       connectTimeoutMs: this.connectTimeoutMs,
+      handshakeTimeoutMs: opts.requestTimeoutMs,
       accessLog: this.accessLog,
     });
 

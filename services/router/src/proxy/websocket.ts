@@ -18,6 +18,8 @@ export interface WebsocketOptions {
   maxConnsPerInstance: number;
   maxInFlight: number;
   connectTimeoutMs: number;
+  /** The app must answer the upgrade within this. */
+  handshakeTimeoutMs: number;
   accessLog?: AccessLog;
 }
 
@@ -37,6 +39,7 @@ interface Tunnel {
   failed: boolean;
   proxyReq: ClientRequest | undefined;
   proxySocket: Socket | undefined;
+  handshakeTimer: NodeJS.Timeout | undefined;
 }
 
 /**
@@ -84,6 +87,7 @@ export class WebsocketProxy {
       failed: false,
       proxyReq: undefined,
       proxySocket: undefined,
+      handshakeTimer: undefined,
     };
     this.open.add(socket);
     socket.once('close', () => this.onClientClose(socket, tunnel));
@@ -101,6 +105,23 @@ export class WebsocketProxy {
     tunnel.endpoint = endpoint;
     this.tunnels.set(socket, tunnel);
     this.proxy.ws(req, socket, head, endpoint.address.proxyOptions, (err: Error) => this.onError(err as NodeJS.ErrnoException, socket, tunnel));
+    if (socket.destroyed || tunnel.failed) return;
+    // A client that gives up during the handshake sends a FIN nobody would read until the app
+    // answers (never, for a hung app): read the socket meanwhile, hold back what comes, and close
+    // both sides on its end. What was held goes back into the socket before the tunnel opens.
+    socket.on('data', onEarlyData);
+    socket.once('end', onEarlyEnd);
+    tunnel.handshakeTimer = setTimeout(() => {
+      this.log.warn({ requestId: tunnel.requestId, endpoint: endpoint.address.key }, 'websocket upgrade not answered in time');
+      if (socket.bytesWritten === 0) {
+        this.count(tunnel, 'timeout');
+        endWithError(socket, 'timeout', undefined, tunnel.requestId);
+      } else {
+        socket.destroy();
+      }
+      tunnel.proxyReq?.destroy();
+    }, this.opts.handshakeTimeoutMs);
+    tunnel.handshakeTimer.unref();
   }
 
   close(): void {
@@ -120,10 +141,21 @@ export class WebsocketProxy {
     proxyReq.once('socket', (s: Socket) => armConnectTimeout(proxyReq, s, this.opts.connectTimeoutMs));
     proxyReq.once('response', (res: IncomingMessage) => {
       // The app refused the upgrade; http-proxy passes its answer on as it is.
+      clearTimeout(tunnel.handshakeTimer);
       tunnel.tFirst = performance.now();
       tunnel.status = res.statusCode ?? 0;
     });
+    // Registered before http-proxy's own 'upgrade' listener, so this runs before it pipes the sockets.
     proxyReq.once('upgrade', (_res: IncomingMessage, proxySocket: Socket) => {
+      clearTimeout(tunnel.handshakeTimer);
+      socket.off('data', onEarlyData);
+      socket.off('end', onEarlyEnd);
+      socket.pause();
+      const early = earlyData.get(socket);
+      if (early !== undefined) {
+        earlyData.delete(socket);
+        socket.unshift(early.length === 1 ? early[0] : Buffer.concat(early));
+      }
       tunnel.tFirst = performance.now();
       tunnel.status = 101;
       tunnel.upgraded = true;
@@ -171,6 +203,7 @@ export class WebsocketProxy {
 
   private onClientClose(socket: Socket, tunnel: Tunnel): void {
     this.open.delete(socket);
+    clearTimeout(tunnel.handshakeTimer);
     if (tunnel.proxySocket !== undefined) destroySoon(tunnel.proxySocket);
     else tunnel.proxyReq?.destroy();
     if (tunnel.upgraded) this.metrics.websocketsOpen--;
@@ -199,3 +232,16 @@ export class WebsocketProxy {
 }
 
 function ignore(): void {}
+
+/** Bytes a client sent before its upgrade was answered, by socket. */
+const earlyData = new WeakMap<Socket, Buffer[]>();
+
+function onEarlyData(this: Socket, chunk: Buffer): void {
+  const held = earlyData.get(this);
+  if (held === undefined) earlyData.set(this, [chunk]);
+  else held.push(chunk);
+}
+
+function onEarlyEnd(this: Socket): void {
+  this.destroy();
+}

@@ -80,7 +80,8 @@ export class Harness {
     await this.nats?.stop();
   }
 
-  async backend(name: string, handler: Handler = answerName()): Promise<Backend> {
+  /** An app on a free port; `record: false` keeps no reference to its requests (for leak tests). */
+  async backend(name: string, handler: Handler = answerName(), opts: { record?: boolean } = {}): Promise<Backend> {
     const server = http.createServer();
     const backend: Backend = {
       name,
@@ -94,7 +95,7 @@ export class Harness {
         }),
     };
     server.on('request', (req, res) => {
-      backend.requests.push(req);
+      if (opts.record !== false) backend.requests.push(req);
       handler(req, res, backend);
     });
     await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
