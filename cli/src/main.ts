@@ -6,6 +6,7 @@ import { changeRoute, listRoutes } from './commands/routes.js';
 import { createUser } from './commands/users.js';
 import { launchSimilar, showParameters } from './commands/similar.js';
 import { listReleases, rollback } from './commands/releases.js';
+import { deploy } from './commands/deploy.js';
 import { events } from './commands/events.js';
 import { files } from './commands/files.js';
 import { logs } from './commands/logs.js';
@@ -134,6 +135,13 @@ program
   .argument('<version>', 'a release, e.g. v3')
   .description("go back to an earlier release's code and configuration")
   .action(async (name: string, version: string) => rollback(await api(), out(), name, version));
+program
+  .command('deploy')
+  .argument('<name>')
+  .argument('<git_url>')
+  .option('--ref <ref>', 'a branch or tag')
+  .description('deploy a git repository: the controller clones it (or: git push {api}/git/NAME.git)')
+  .action(async (name: string, url: string, o: { ref?: string }) => deploy(await api(), out(), name, url, o.ref));
 const users = program.command('users').description('users (admin)');
 users
   .command('create')

@@ -16,7 +16,10 @@ import { errorHandler, notFoundHandler } from './api/errors.js';
 import { healthRouter } from './api/health-router.js';
 import { infoRouter, whoamiRouter } from './api/info-router.js';
 import { instanceFilesRouter } from './api/instance-files-router.js';
-import { bearerAuth } from './auth/bearer.js';
+import { join } from 'node:path';
+import { bearerAuth, tokenMatches } from './auth/bearer.js';
+import { gitRouter } from './git/smart-http.js';
+import { deployRouter } from './api/deploy-router.js';
 import { randomUUID } from 'node:crypto';
 import { Converger } from './health/converger.js';
 import { HealthManager } from './health/health-manager.js';
@@ -70,12 +73,22 @@ export async function startController(settings: Settings, log: Logger): Promise<
   http.disable('x-powered-by');
   http.use(healthRouter(etcd, bus));
   http.use(infoRouter(settings));
+  http.use(
+    gitRouter({
+      reposDir: join(settings.home, 'git'),
+      apiUrl: settings.controllerUrl,
+      apps,
+      authenticate: async (token) => (tokenMatches(token, adminToken) ? { name: 'admin', role: 'admin' } : await users.byToken(token)),
+      log,
+    }),
+  );
   http.use('/v1', bearerAuth(adminToken, users));
   http.use(usersRouter(users));
   http.use(routesRouter(routes, apps));
   http.use(whoamiRouter());
   http.use(deasRouter(pool));
   http.use(appsRouter({ bus, settings, apps, actual, blobs, stager, health, events, crashes, routes, releases, directorySecret }));
+  http.use(deployRouter({ apps, stager, events, health, blobs, actual, directorySecret }));
   http.use(releasesRouter({ apps, actual, releases, routes, events, blobs, health, directorySecret }));
   http.use(similarRouter({ settings, apps, actual, routes, events, health, releases, directorySecret }));
   http.use(instanceFilesRouter({ apps, actual, pool, directorySecret }));

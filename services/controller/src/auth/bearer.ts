@@ -42,6 +42,11 @@ export function bearerAuth(adminToken: string, users: UsersRepository) {
   };
 }
 
+/** Constant-time comparison of a presented token with the admin token. */
+export function tokenMatches(token: string, adminToken: string): boolean {
+  return timingSafeEqual(digest(token), digest(adminToken));
+}
+
 /** Apps belong to who made them; an admin may touch them all. */
 export function mayTouch(caller: Caller | undefined, owner: string | undefined): boolean {
   return caller?.role === 'admin' || (caller !== undefined && caller.name === (owner ?? 'admin'));
