@@ -17,8 +17,8 @@ export interface ProcessReport {
  * taken from the first worker (every worker holds the whole table), NATS connected only if every
  * worker is.
  */
-export function varzDocument(id: string, startedAt: number, reports: readonly ProcessReport[]): object {
-  const m = sumSnapshots(reports.map((r) => r.metrics));
+export function varzDocument(id: string, startedAt: number, reports: readonly ProcessReport[], retired?: MetricsSnapshot): object {
+  const m = sumSnapshots([...reports.map((r) => r.metrics), ...(retired ? [retired] : [])]);
   const first = reports[0];
   return {
     type: 'router',
