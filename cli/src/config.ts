@@ -30,9 +30,9 @@ export async function writeConfig(update: CliConfig): Promise<void> {
 /** Where the CLI talks to and as whom: NAP_API and NAP_TOKEN win over the saved config. */
 export async function target(): Promise<{ api: string; token: string | undefined }> {
   const config = await readConfig();
-  const api = process.env.NAP_API ?? config.api;
+  const api = process.env.NAP_API || config.api;
   if (!api) throw new CliError('no API targeted: run `nap target URL` (or `nap up` for a local nap)');
-  return { api: api.replace(/\/+$/, ''), token: process.env.NAP_TOKEN ?? config.token };
+  return { api: api.replace(/\/+$/, ''), token: process.env.NAP_TOKEN || config.token };
 }
 
 /** An error whose message is all the user needs: printed without a stack, exit 1. */

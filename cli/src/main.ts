@@ -7,6 +7,7 @@ import { createUser } from './commands/users.js';
 import { launchSimilar, showParameters } from './commands/similar.js';
 import { listReleases, rollback } from './commands/releases.js';
 import { deploy } from './commands/deploy.js';
+import { listDeas } from './commands/deas.js';
 import { events } from './commands/events.js';
 import { files } from './commands/files.js';
 import { logs } from './commands/logs.js';
@@ -142,6 +143,7 @@ program
   .option('--ref <ref>', 'a branch or tag')
   .description('deploy a git repository: the controller clones it (or: git push {api}/git/NAME.git)')
   .action(async (name: string, url: string, o: { ref?: string }) => deploy(await api(), out(), name, url, o.ref));
+program.command('deas').description('the DEAs, their zone, free memory and instances (admin)').action(async () => listDeas(await api(), out()));
 const users = program.command('users').description('users (admin)');
 users
   .command('create')

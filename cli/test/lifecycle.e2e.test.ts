@@ -31,6 +31,24 @@ describe('the app lifecycle for a team, end to end through the CLI', () => {
     await platform?.stop();
   });
 
+  test('target and login save where the CLI talks to and as whom; deas lists the DEAs for admins', async () => {
+    const home = mkdtempSync(join(tmpdir(), 'nap-cli-home-'));
+    try {
+      const bare: Record<string, string> = { NAP_HOME: home, NAP_API: '', NAP_TOKEN: '' };
+      assert.notEqual((await nap(['apps'], bare)).code, 0, 'nothing targeted yet');
+      assert.equal((await nap(['target', platform.controllerUrl], bare)).code, 0);
+      assert.equal((await nap(['login', '--token', 'wrong'], bare)).code === 0, false);
+      const login = await nap(['login', '--token', platform.adminToken], bare);
+      assert.equal(login.code, 0, login.stderr);
+      assert.match((await nap(['whoami'], bare)).stdout, /admin \(admin\)/);
+      const deas = JSON.parse((await nap(['deas', '--json'], bare)).stdout) as { id: string }[];
+      assert.equal(deas.length, 1);
+      assert.notEqual((await nap(['deas'], bob)).code, 0, 'only admins list DEAs');
+    } finally {
+      rmSync(home, { recursive: true, force: true });
+    }
+  });
+
   test('whoami, and users are made by admins only', async () => {
     assert.match((await nap(['whoami'], alice)).stdout, /alice \(developer\)/);
     assert.match((await nap(['whoami'], admin)).stdout, /admin \(admin\)/);
