@@ -5,40 +5,27 @@ import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, 
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { createLogger, freePort, loadSettings } from '@nap/common';
-import { type Engines, httpGet, startEngines } from '@nap/testkit';
-import { type RunningController, startController } from '../src/index.js';
+import { httpGet } from '@nap/testkit';
+import { type ApiHarness, startApi } from './support/api-harness.js';
 
 /** The controller refuses bad input with a clear error and changes nothing, on real NATS and etcd. */
 describe('controller API: bad input', () => {
-  let engines: Engines;
-  let controller: RunningController;
+  let harness: ApiHarness;
   let api: string;
+  let token: string;
+  let auth: { Authorization: string };
   let work: string;
-  const token = randomBytes(24).toString('hex');
-  const auth = { Authorization: `Bearer ${token}` };
 
   before(async () => {
-    engines = await startEngines();
-    const port = await freePort();
-    const settings = loadSettings({
-      ...engines.env,
-      NAP_CONTROLLER_PORT: String(port),
-      NAP_ADMIN_TOKEN: token,
-      NAP_DIRECTORY_SECRET: randomBytes(24).toString('hex'),
-      NAP_UPLOAD_LIMIT_MB: '1',
-      NAP_LOG_LEVEL: 'silent',
-    });
-    controller = await startController(settings, createLogger('test', 'silent'));
-    api = `http://127.0.0.1:${port}`;
+    harness = await startApi({ NAP_UPLOAD_LIMIT_MB: '1' });
+    ({ api, token, auth } = harness);
     work = mkdtempSync(join(tmpdir(), 'nap-bad-input-'));
     const created = await httpGet(`${api}/v1/apps/victim`, { ...auth, 'Content-Type': 'application/json' }, 'PUT', '{}');
     assert.equal(created.status, 201);
   });
 
   after(async () => {
-    await controller?.close();
-    await engines?.stop();
+    await harness?.close();
     rmSync(work, { recursive: true, force: true });
   });
 

@@ -35,6 +35,27 @@ describe('health manager, placement and recovery', () => {
   const viaRouter = (app: string, path = '/') => httpGet(`${platform.routerUrl}${path}`, { Host: `${app}.nap.localhost` });
   const deaIdOf = (name: string) => `${name}-${platform.installationId}`;
 
+  /** Requests through the router one after another until stopped; what failed is kept. */
+  function requestLoop(app: string) {
+    let requests = 0;
+    let going = true;
+    const failures: string[] = [];
+    const done = (async () => {
+      while (going) {
+        const r = await viaRouter(app).catch((e: Error) => ({ status: 0, body: e.message }));
+        requests++;
+        if (r.status !== 200) failures.push(`${r.status} ${r.body.slice(0, 100)}`);
+      }
+    })();
+    return {
+      async stop() {
+        going = false;
+        await done;
+        return { requests, failures };
+      },
+    };
+  }
+
   async function allAnswer(app: string, count: number, requests = 20): Promise<boolean> {
     if ((await running(app)).length !== count) return false;
     for (let i = 0; i < requests; i++) if ((await viaRouter(app)).status !== 200) return false;
@@ -119,21 +140,11 @@ describe('health manager, placement and recovery', () => {
     const onDea1 = (await running('steady')).filter((i) => i.dea_id === deaIdOf('dea-1'));
     assert.ok(onDea1.length >= 1, 'dea-1 holds an instance of steady');
 
-    let requests = 0;
-    const failures: string[] = [];
-    let loop = true;
-    const load = (async () => {
-      while (loop) {
-        const r = await viaRouter('steady').catch((e: Error) => ({ status: 0, body: e.message }));
-        requests++;
-        if (r.status !== 200) failures.push(`${r.status} ${r.body.slice(0, 100)}`);
-      }
-    })();
+    const load = requestLoop('steady');
     await new Promise((r) => setTimeout(r, 500));
     await platform.stopService('dea-1');
     await new Promise((r) => setTimeout(r, 1000));
-    loop = false;
-    await load;
+    const { requests, failures } = await load.stop();
     assert.deepEqual(failures, [], `${failures.length} of ${requests} requests failed`);
     assert.ok(requests > 50, `only ${requests} requests were made`);
     const now = await running('steady');
@@ -146,26 +157,18 @@ describe('health manager, placement and recovery', () => {
   test('nap restart replaces instances one at a time: never fewer running, every request answered', async () => {
     const before = (await running('steady')).map((i) => i.instance_id);
     assert.equal(before.length, 3);
-    let requests = 0;
-    const failures: string[] = [];
     let fewest = Infinity;
-    let loop = true;
-    const load = (async () => {
-      while (loop) {
-        const r = await viaRouter('steady').catch((e: Error) => ({ status: 0, body: e.message }));
-        requests++;
-        if (r.status !== 200) failures.push(`${r.status} ${r.body.slice(0, 100)}`);
-      }
-    })();
+    let watching = true;
+    const load = requestLoop('steady');
     const watch = (async () => {
-      while (loop) {
+      while (watching) {
         fewest = Math.min(fewest, (await running('steady')).length);
         await new Promise((r) => setTimeout(r, 50));
       }
     })();
     const restart = await nap(['restart', 'steady'], env);
-    loop = false;
-    await Promise.all([load, watch]);
+    watching = false;
+    const [{ requests, failures }] = await Promise.all([load.stop(), watch]);
     assert.equal(restart.code, 0, restart.stderr);
     assert.deepEqual(failures, [], `${failures.length} of ${requests} requests failed`);
     assert.ok(fewest >= 3, `only ${fewest} instances were running at one point`);

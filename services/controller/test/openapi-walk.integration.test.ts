@@ -1,42 +1,25 @@
 import assert from 'node:assert/strict';
-import { randomBytes } from 'node:crypto';
 import { after, before, test } from 'node:test';
-import { createLogger, freePort, loadSettings } from '@nap/common';
-import { type Engines, httpGet, startEngines } from '@nap/testkit';
-import { type RunningController, startController } from '../src/index.js';
+import { httpGet } from '@nap/testkit';
+import { type ApiHarness, startApi } from './support/api-harness.js';
 
 type Schema = { type?: string | string[]; properties?: Record<string, Schema>; required?: string[]; additionalProperties?: boolean | Schema; enum?: unknown[]; oneOf?: Schema[]; items?: Schema; $ref?: string };
 type Operation = { requestBody?: { content: Record<string, { schema: Schema }> } };
 type Doc = { paths: Record<string, Record<string, Operation | unknown>>; components: { schemas: Record<string, Schema> } };
 
-let engines: Engines;
-let controller: RunningController;
+let harness: ApiHarness;
 let api: string;
-const token = randomBytes(24).toString('hex');
-const auth = { Authorization: `Bearer ${token}` };
+let auth: { Authorization: string };
 
 before(async () => {
-  engines = await startEngines();
-  const port = await freePort();
-  controller = await startController(
-    loadSettings({
-      ...engines.env,
-      NAP_CONTROLLER_PORT: String(port),
-      NAP_ADMIN_TOKEN: token,
-      NAP_DIRECTORY_SECRET: randomBytes(24).toString('hex'),
-      NAP_UPLOAD_LIMIT_MB: '1',
-      NAP_LOG_LEVEL: 'silent',
-    }),
-    createLogger('test', 'silent'),
-  );
-  api = `http://127.0.0.1:${port}`;
+  harness = await startApi({ NAP_UPLOAD_LIMIT_MB: '1' });
+  ({ api, auth } = harness);
   const made = await httpGet(`${api}/v1/apps/victim`, { ...auth, 'Content-Type': 'application/json' }, 'PUT', JSON.stringify({ env: { KEEP: 'me' } }));
   assert.equal(made.status, 201);
 });
 
 after(async () => {
-  await controller?.close();
-  await engines?.stop();
+  await harness?.close();
 });
 
 const HUGE = 'x'.repeat(200_000);

@@ -158,12 +158,7 @@ export class InstanceManager {
         await this.crash(inst, null, why);
         return;
       }
-      inst.state = 'RUNNING';
-      inst.startedAt = Date.now();
-      inst.stateTimestamp = inst.startedAt;
-      this.deps.registry.snapshot();
-      await this.record(inst);
-      this.deps.announcer.register(inst);
+      await this.markRunning(inst);
       log.info({ app: start.app_name, index: start.index, port: inst.port }, 'instance running');
     } catch (err) {
       if (inst.state === 'STARTING') await this.crash(inst, null, `could not start: ${(err as Error).message}`);
@@ -332,6 +327,11 @@ export class InstanceManager {
     const healthy = await becameHealthy(inst.start.health_check, this.deps.host, inst.port!, () => inst.state === 'STARTING');
     if (inst.state !== 'STARTING') return;
     if (!healthy) return this.crash(inst, null, 'health check failed after the DEA restarted');
+    await this.markRunning(inst);
+  }
+
+  /** Healthy: on record as RUNNING, then the routers are told; never the other way round. */
+  private async markRunning(inst: Instance): Promise<void> {
     inst.state = 'RUNNING';
     inst.startedAt = Date.now();
     inst.stateTimestamp = inst.startedAt;
