@@ -36,15 +36,22 @@ export async function startNatsServer(): Promise<NatsServer> {
   const user = 'nap';
   const password = `pw-${Math.random().toString(36).slice(2)}`;
   let pid: number | undefined;
+  let watcher: number | undefined;
   const start = async () => {
     const args = natsServerArgs({ port, storeDir: join(dir, 'js'), user, password, configFile: join(dir, 'nats.conf') });
     const started = spawnDetached('nats-server', args, { logFile: join(dir, 'nats.log') });
     pid = started;
+    // If this test process is killed before it can stop the server, the server follows it (by pid).
+    watcher = spawnDetached('sh', ['-c', `while kill -0 ${process.pid} 2>/dev/null; do sleep 1; done; kill ${started} 2>/dev/null`], {
+      logFile: '/dev/null',
+    });
     if (!(await waitForPort('127.0.0.1', port, 10_000))) throw new Error(`nats-server did not listen on ${port}`);
   };
   const pause = async () => {
     if (pid !== undefined) await stopPid(pid, 5000);
+    if (watcher !== undefined) await stopPid(watcher, 1000);
     pid = undefined;
+    watcher = undefined;
   };
   const url = `nats://127.0.0.1:${port}`;
   const server: NatsServer = {
