@@ -32,6 +32,7 @@ export class RouteAnnouncer {
       if (start.success) this.useInterval(start.data.minimumRegisterIntervalInSeconds);
     } catch {
       // No router yet: it will announce router.start when it comes, and we re-register then.
+      this.log.info({ interval_s: this.intervalS }, 'no router answered router.greet yet; registering on the default interval');
     }
   }
 
