@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { InstanceState } from './bus/schemas.js';
+import { DEFAULT_PROCESS_TYPE, InstanceState, ProcessType } from './bus/schemas.js';
 
 /**
  * What a DEA writes to etcd (keys.actualInstance) about one of its instances, under its lease. The
@@ -12,6 +12,7 @@ export const ActualInstanceRecord = z.object({
   version: z.string(),
   index: z.number().int().nonnegative(),
   instance_id: z.string(),
+  process_type: ProcessType.default(DEFAULT_PROCESS_TYPE),
   state: InstanceState,
   host: z.string(),
   port: z.number().int().nonnegative(),

@@ -138,6 +138,7 @@ describe('Bus.requestMany', () => {
     detected_buildpack: 'node',
     start_command: 'node server.js',
     process_types: { web: 'node server.js' },
+    droplet_type: 'tgz',
   });
 
   test('gets accepted then result and resolves when onReply says done', async () => {

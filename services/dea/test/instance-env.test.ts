@@ -15,6 +15,8 @@ const start = {
   uris: ['hello.nap.localhost'],
   command: 'node server.js',
   health_check: { type: 'port' as const, timeout_s: 60 },
+  process_type: 'web',
+  droplet_type: 'tgz' as const,
 };
 
 test('an instance sees CONTRACT §5: PORT, HOME, VCAP_APPLICATION, VCAP_SERVICES, NAP_INSTANCE_INDEX, MEMORY_LIMIT', () => {

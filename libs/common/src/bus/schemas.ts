@@ -31,6 +31,22 @@ export type DeaAdvertise = z.infer<typeof DeaAdvertise>;
 
 export const Empty = z.object({}).passthrough();
 
+/** A process type of an app (Procfile key): `web` gets routes and a port check, the others a process check. */
+export const ProcessType = z.string().regex(/^[a-z][a-z0-9_-]{0,29}$/, 'a process type is lowercase letters, digits, - and _');
+export const DEFAULT_PROCESS_TYPE = 'web';
+
+/**
+ * How a droplet runs. `tgz`: app/ extracted over the stack image (or its variant, e.g. `jvm` for
+ * nap/stack:bookworm-jvm). `image`: a Docker image saved with `docker save` (a Dockerfile app),
+ * loaded by the DEA and run as `image_id`.
+ */
+export const DropletRun = z.object({
+  droplet_type: z.enum(['tgz', 'image']).default('tgz'),
+  stack_variant: z.string().regex(/^[a-z0-9-]{1,30}$/).optional(),
+  image_id: z.string().min(1).optional(),
+});
+export type DropletRun = z.infer<typeof DropletRun>;
+
 export const DeaStart = z.object({
   app_id: appId,
   app_name: z.string().min(1),
@@ -48,7 +64,8 @@ export const DeaStart = z.object({
   uris: z.array(z.string()),
   command: z.string().min(1),
   health_check: HealthCheck,
-});
+  process_type: ProcessType.default(DEFAULT_PROCESS_TYPE),
+}).merge(DropletRun);
 export type DeaStart = z.infer<typeof DeaStart>;
 
 export const StagingStart = z.object({
@@ -61,7 +78,7 @@ export const StagingStart = z.object({
   env: stringMap,
   memory_mb: z.number().int().positive(),
   /** nap's addition, as Cloud Foundry's DEA did: start instance 0 on the staging node, which already holds the droplet. */
-  start_message: DeaStart.omit({ droplet_key: true, droplet_hash: true, command: true })
+  start_message: DeaStart.omit({ droplet_key: true, droplet_hash: true, command: true, droplet_type: true, stack_variant: true, image_id: true })
     .extend({ command: z.string().min(1).optional() })
     .optional(),
 });
@@ -75,7 +92,7 @@ export const StagingSucceeded = z.object({
   detected_buildpack: z.string(),
   start_command: z.string(),
   process_types: stringMap,
-});
+}).merge(DropletRun);
 export const StagingFailed = z.object({ task_id: id, error: z.string().min(1) });
 export const StagingReply = z.union([StagingSucceeded, StagingFailed, StagingAccepted]);
 export type StagingAccepted = z.infer<typeof StagingAccepted>;
@@ -87,6 +104,7 @@ export const DeaStop = z.object({
   app_id: appId,
   version: z.string().optional(),
   indices: z.array(z.number().int().nonnegative()).optional(),
+  process_type: ProcessType.optional(),
   instance_ids: z.array(id).optional(),
 });
 export type DeaStop = z.infer<typeof DeaStop>;
@@ -96,6 +114,7 @@ export const HeartbeatInstance = z.object({
   version: z.string(),
   index: z.number().int().nonnegative(),
   instance_id: id,
+  process_type: ProcessType.default(DEFAULT_PROCESS_TYPE),
   state: InstanceState,
   state_timestamp: z.number(),
 });
@@ -108,6 +127,7 @@ export const DropletExited = z.object({
   version: z.string(),
   index: z.number().int().nonnegative(),
   instance_id: id,
+  process_type: ProcessType.default(DEFAULT_PROCESS_TYPE),
   reason: z.enum(exitReasons),
   exit_status: z.number().int().nullable(),
   exit_description: z.string(),

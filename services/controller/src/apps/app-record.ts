@@ -34,6 +34,12 @@ export interface AppRecord {
     /** The buildpack the app named when it was staged: naming another one stages again. */
     buildpack_requested?: string | null;
     staged_at: string;
+    /** Absent on droplets staged before Dockerfile apps and stack variants: those are tgz on the plain stack. */
+    droplet_type?: msg.DropletRun['droplet_type'];
+    stack_variant?: string;
+    image_id?: string;
+    /** The droplet's Procfile processes (from bin/release), web included. */
+    process_types?: Record<string, string>;
   } | null;
   /** Why instances are missing when nothing has room for them; null when all could be placed. */
   placement_error?: string | null;
@@ -45,6 +51,11 @@ export const STACKS = ['bookworm'] as const;
 
 export function startCommand(app: AppRecord): string | null {
   return app.command ?? app.droplet?.start_command ?? null;
+}
+
+/** How the DEA runs this droplet. */
+export function dropletRun(droplet: NonNullable<AppRecord['droplet']>): msg.DropletRun {
+  return { droplet_type: droplet.droplet_type ?? 'tgz', stack_variant: droplet.stack_variant, image_id: droplet.image_id };
 }
 
 export function appUrls(app: AppRecord): string[] {

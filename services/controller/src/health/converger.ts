@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { type Bus, type Logger, msg, subjects } from '@nap/common';
-import { type AppRecord, stagingAbandoned, startCommand } from '../apps/app-record.js';
+import { type AppRecord, dropletRun, stagingAbandoned, startCommand } from '../apps/app-record.js';
 import type { DeaPool } from '../placement/dea-pool.js';
 import { startMessageFor } from '../placement/start-message.js';
 import type { ActualInstance, ActualInstancesRepository } from '../store/actual-instances.js';
@@ -167,6 +167,7 @@ export class Converger {
       ...startMessageFor(app, index, randomUUID(), app.version),
       droplet_key: app.droplet.key,
       droplet_hash: app.droplet.hash,
+      ...dropletRun(app.droplet),
       command,
     };
     log.info({ app: app.name, index, dea_id: dea.id, instance_id: start.instance_id }, 'starting instance');

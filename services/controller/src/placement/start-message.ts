@@ -1,10 +1,10 @@
-import type { msg } from '@nap/common';
+import { msg } from '@nap/common';
 import type { AppRecord } from '../apps/app-record.js';
 
 const FDS_LIMIT = 16_384;
 
 /** The parts of dea.<id>.start that come from the app; the droplet is added once there is one. */
-export function startMessageFor(app: AppRecord, index: number, instanceId: string, version: string) {
+export function startMessageFor(app: AppRecord, index: number, instanceId: string, version: string, processType = msg.DEFAULT_PROCESS_TYPE) {
   return {
     app_id: app.id,
     app_name: app.name,
@@ -15,5 +15,6 @@ export function startMessageFor(app: AppRecord, index: number, instanceId: strin
     env: app.env,
     uris: app.routes,
     health_check: app.health_check,
-  } satisfies Omit<msg.DeaStart, 'droplet_key' | 'droplet_hash' | 'command'>;
+    process_type: processType,
+  } satisfies Omit<msg.DeaStart, 'droplet_key' | 'droplet_hash' | 'command' | 'droplet_type' | 'stack_variant' | 'image_id'>;
 }

@@ -176,6 +176,10 @@ export class Stager {
         detected_buildpack: result.detected_buildpack,
         buildpack_requested: a.buildpack,
         staged_at: new Date().toISOString(),
+        droplet_type: result.droplet_type,
+        stack_variant: result.stack_variant,
+        image_id: result.image_id,
+        process_types: result.process_types,
       };
       a.package_state = 'STAGED';
       // Configuration changed while staging: instance 0 started with the old one, so it must be replaced too.

@@ -27,6 +27,7 @@ export class Heartbeat {
         version: i.start.version,
         index: i.start.index,
         instance_id: i.start.instance_id,
+        process_type: i.start.process_type,
         state: i.state,
         state_timestamp: i.stateTimestamp,
       })),

@@ -35,7 +35,15 @@ export function subscribeDea(
     const command = first?.command ?? droplet.start_command;
     // Instance 0 is on record as STARTING before the controller learns of the droplet.
     const starting =
-      first && command ? await instances.begin({ ...first, droplet_key: droplet.droplet_key, droplet_hash: droplet.droplet_hash, command }) : null;
+      first && command ? await instances.begin({
+            ...first,
+            droplet_key: droplet.droplet_key,
+            droplet_hash: droplet.droplet_hash,
+            droplet_type: droplet.droplet_type,
+            stack_variant: droplet.stack_variant,
+            image_id: droplet.image_id,
+            command,
+          }) : null;
     bus.reply(m, msg.StagingSucceeded, { task_id: req.task_id, ...droplet });
     await starting?.running;
   });

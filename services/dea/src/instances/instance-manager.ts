@@ -129,7 +129,8 @@ export class InstanceManager {
         name: `nap-${start.app_name}-${start.index}-${start.instance_id.slice(0, 8)}`,
         image: this.deps.stackImage,
         // The command arrives as $0 so that no quoting of ours can change what the user wrote.
-        cmd: ['/bin/sh', '-c', `cd ${APP_HOME} && exec /bin/sh -c "$0"`, start.command],
+        // .profile.d/*.sh is where buildpacks put the environment their runtime needs (PATH, PYTHONPATH).
+        cmd: ['/bin/sh', '-c', `cd ${APP_HOME} && for f in .profile.d/*.sh; do [ -f "$f" ] && . "./$f"; done; exec /bin/sh -c "$0"`, start.command],
         env: instanceEnv(start, this.deps.host, inst.port),
         workingDir: APP_HOME,
         binds: [`${inst.dir}/app:${APP_HOME}`],
@@ -353,6 +354,7 @@ export class InstanceManager {
       version: inst.start.version,
       index: inst.start.index,
       instance_id: inst.start.instance_id,
+      process_type: inst.start.process_type,
       reason,
       exit_status: inst.exitStatus,
       exit_description: inst.exitDescription ?? (reason === 'STOPPED' ? 'stopped' : reason.toLowerCase()),
@@ -368,6 +370,7 @@ export class InstanceManager {
         version: inst.start.version,
         index: inst.start.index,
         instance_id: inst.start.instance_id,
+        process_type: inst.start.process_type,
         state: inst.evacuating && isLive(inst) ? 'STOPPING' : inst.state,
         host: this.deps.host,
         port: inst.port ?? 0,

@@ -21,7 +21,7 @@ export interface StagingDeps {
   dropletPath: (hash: string) => string;
 }
 
-export interface StagedDroplet {
+export interface StagedDroplet extends msg.DropletRun {
   droplet_key: string;
   droplet_hash: string;
   detected_buildpack: string;
@@ -144,7 +144,7 @@ export async function stage(req: msg.StagingStart, deps: StagingDeps): Promise<S
     const size = (await stat(droplet)).size;
     await rename(droplet, deps.dropletPath(hash));
     say(`-----> Droplet ${hash.slice(0, 12)} (${(size / 1024 / 1024).toFixed(1)} MB) staged in ${((Date.now() - started) / 1000).toFixed(1)} s`);
-    return { droplet_key: key, droplet_hash: hash, detected_buildpack: buildpack, start_command: startCommand, process_types: processTypes };
+    return { droplet_type: 'tgz', droplet_key: key, droplet_hash: hash, detected_buildpack: buildpack, start_command: startCommand, process_types: processTypes };
   } catch (err) {
     say(`-----> Staging failed: ${(err as Error).message}`);
     throw err;
