@@ -60,12 +60,22 @@ program.command('stop').argument('<name>').description('stop all instances of an
 program
   .command('scale')
   .argument('<name>')
+  .argument('[counts...]', 'TYPE=N for process types, e.g. worker=3')
   .option('-i, --instances <n>', 'number of instances', count)
   .option('-m, --memory <size>', 'memory per instance, e.g. 512M')
-  .description('change the number of instances or their memory')
-  .action(async (name: string, o: { instances?: number; memory?: string }) => {
-    if (o.instances === undefined && o.memory === undefined) throw new CliError('say what to scale: -i N and/or -m SIZE');
-    await scaleApp(await api(), out(), name, o);
+  .option('-p, --process <type>', 'the process type that -i and -m change', 'web')
+  .description('change the number of instances or their memory, per process type')
+  .action(async (name: string, args: string[], o: { instances?: number; memory?: string; process: string }) => {
+    const counts: Record<string, number> = {};
+    for (const arg of args) {
+      const m = /^([a-z][a-z0-9_-]{0,29})=(\d+)$/.exec(arg);
+      if (!m) throw new CliError(`${JSON.stringify(arg)} is not TYPE=N (e.g. worker=3)`);
+      counts[m[1]] = Number(m[2]);
+    }
+    if (o.instances === undefined && o.memory === undefined && args.length === 0) {
+      throw new CliError('say what to scale: -i N and/or -m SIZE (for --process TYPE, web by default), or TYPE=N');
+    }
+    await scaleApp(await api(), out(), name, { ...o, counts });
   });
 
 program

@@ -51,3 +51,22 @@ test('no manifest means no applications; a broken one is a clear error', async (
   writeFileSync(join(broken, 'manifest.yml'), 'applications: [unclosed');
   await assert.rejects(readManifest(broken), /not valid YAML/);
 });
+
+test('manifest processes, as Cloud Foundry lists them or as a map, become per-type settings', async () => {
+  const listDir = mkdtempSync(join(dir, 'list-'));
+  writeFileSync(
+    join(listDir, 'manifest.yml'),
+    ['applications:', '- name: jobs', '  processes:', '  - type: worker', '    instances: 3', '    memory: 128M', '  - type: web', '    instances: 2'].join('\n'),
+  );
+  const [listed] = await readManifest(listDir);
+  assert.deepEqual(appBody(listed, {}).processes, { worker: { instances: 3, memory: '128M' }, web: { instances: 2 } });
+
+  const mapDir = mkdtempSync(join(dir, 'map-'));
+  writeFileSync(join(mapDir, 'nap.yml'), ['applications:', '- name: mpi', '  processes:', '    slave: {instances: 4, command: ./slave}'].join('\n'));
+  const [mapped] = await readManifest(mapDir);
+  assert.deepEqual(appBody(mapped, {}).processes, { slave: { instances: 4, command: './slave' } });
+
+  const badDir = mkdtempSync(join(dir, 'bad-'));
+  writeFileSync(join(badDir, 'manifest.yml'), ['applications:', '- name: x', '  processes:', '  - type: Worker!'].join('\n'));
+  await assert.rejects(readManifest(badDir), /process type/);
+});

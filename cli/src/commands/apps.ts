@@ -1,5 +1,5 @@
 import type { ApiClient } from '../api-client.js';
-import type { AppView, InstanceView } from '../app-types.js';
+import { type AppView, desiredInstances, type InstanceView } from '../app-types.js';
 import { CliError } from '../config.js';
 import { type Output, table } from '../output.js';
 
@@ -9,9 +9,16 @@ function uptime(s: number): string {
   return `${Math.floor(s / 3600)}h${Math.floor((s % 3600) / 60)}m`;
 }
 
+/** `1/1` for a web-only app; `web 2/2, worker 1/1` when other process types run. */
+function instanceCounts(app: AppView): string {
+  const others = (app.processes ?? []).filter((p) => p.type !== 'web' && p.instances > 0);
+  if (others.length === 0) return `${app.running_instances}/${app.instances}`;
+  return [`web ${app.running_instances}/${app.instances}`, ...others.map((p) => `${p.type} ${p.running_instances}/${p.instances}`)].join(', ');
+}
+
 export async function listApps(api: ApiClient, out: Output): Promise<void> {
   const apps = await api.call<AppView[]>('GET', '/v1/apps');
-  const rows = apps.map((a) => [a.name, a.state.toLowerCase(), `${a.running_instances}/${a.instances}`, `${a.memory}M`, a.urls.join(', ')]);
+  const rows = apps.map((a) => [a.name, a.state.toLowerCase(), instanceCounts(a), `${a.memory}M`, a.urls.join(', ')]);
   out.result(apps.length === 0 ? 'No apps yet: nap push NAME' : table(['name', 'state', 'instances', 'memory', 'urls'], rows), apps);
 }
 
@@ -21,18 +28,22 @@ export async function showApp(api: ApiClient, out: Output, name: string): Promis
   const lines = [
     `name:       ${app.name}`,
     `state:      ${app.state.toLowerCase()}`,
-    `instances:  ${app.running_instances}/${app.instances}`,
+    `instances:  ${instanceCounts(app)}`,
     `memory:     ${app.memory}M`,
     `urls:       ${app.urls.join(', ')}`,
     `buildpack:  ${app.droplet?.detected_buildpack ?? app.buildpack ?? '-'}`,
     `command:    ${app.command ?? app.droplet?.start_command ?? '-'}`,
+    ...(app.processes ?? [])
+      .filter((p) => p.type !== 'web')
+      .map((p) => `${`${p.type}:`.padEnd(12)}${p.command ?? '-'} (${p.instances} × ${p.memory}M)`),
     `package:    ${app.package_state.toLowerCase()}${app.staging?.error ? ` (${app.staging.error})` : ''}`,
     '',
     instances.length === 0
       ? 'no instances'
       : table(
-          ['index', 'state', 'address', 'uptime', 'memory', 'restarts', 'details'],
-          instances.map((i) => [
+          ['type', 'index', 'state', 'address', 'uptime', 'memory', 'restarts', 'details'],
+          byType(instances).map((i) => [
+            i.process_type ?? 'web',
             i.index,
             i.state.toLowerCase(),
             `${i.host}:${i.port}`,
@@ -44,6 +55,12 @@ export async function showApp(api: ApiClient, out: Output, name: string): Promis
         ),
   ];
   out.result(lines.join('\n'), { ...app, instance_details: instances });
+}
+
+/** web first, then the other types by name; by index within a type. */
+function byType(instances: InstanceView[]): InstanceView[] {
+  const rank = (t: string | undefined) => (t === undefined || t === 'web' ? '' : t);
+  return [...instances].sort((a, b) => rank(a.process_type).localeCompare(rank(b.process_type)) || a.index - b.index);
 }
 
 export async function startApp(api: ApiClient, out: Output, name: string): Promise<void> {
@@ -69,10 +86,11 @@ export async function waitForVersion(api: ApiClient, out: Output, app: AppView, 
     const instances = await api.call<InstanceView[]>('GET', `/v1/apps/${app.name}/instances`);
     const live = instances.filter((i) => i.state === 'RUNNING' || i.state === 'STARTING');
     const fresh = live.filter((i) => i.version === current.version && i.state === 'RUNNING').length;
-    const line = `Instances: ${fresh}/${current.instances} running the new version`;
+    const wanted = desiredInstances(current);
+    const line = `Instances: ${fresh}/${wanted} running the new version`;
     if (line !== last) out.progress(line);
     last = line;
-    if (fresh === current.instances && live.length === fresh) return;
+    if (fresh === wanted && live.length === fresh) return;
     await new Promise((r) => setTimeout(r, 250));
   }
   throw new CliError(`${app.name} did not finish within ${timeoutMs / 1000} s: see nap app ${app.name} and nap events ${app.name}`);
@@ -83,14 +101,32 @@ export async function stopApp(api: ApiClient, out: Output, name: string): Promis
   out.result(`${name} stopped`, app);
 }
 
-export async function scaleApp(api: ApiClient, out: Output, name: string, opts: { instances?: number; memory?: string }): Promise<void> {
-  const body: Record<string, unknown> = {};
-  if (opts.instances !== undefined) body.instances = opts.instances;
-  if (opts.memory !== undefined) body.memory = opts.memory;
-  const app = await api.call<AppView>('PUT', `/v1/apps/${name}`, body);
-  out.progress(`Scaling ${name} to ${app.instances} instances of ${app.memory}M`);
+export interface ScaleRequest {
+  /** -i/-m apply to this type (--process), web by default. */
+  process: string;
+  instances?: number;
+  memory?: string;
+  /** `TYPE=N` arguments. */
+  counts: Record<string, number>;
+}
+
+/** nap scale NAME [-i N] [-m SIZE] [--process TYPE] [TYPE=N …] */
+export async function scaleApp(api: ApiClient, out: Output, name: string, req: ScaleRequest): Promise<void> {
+  const processes: Record<string, { instances?: number; memory?: string }> = {};
+  for (const [type, n] of Object.entries(req.counts)) processes[type] = { instances: n };
+  if (req.instances !== undefined || req.memory !== undefined) {
+    const p = (processes[req.process] ??= {});
+    if (req.instances !== undefined) p.instances = req.instances;
+    if (req.memory !== undefined) p.memory = req.memory;
+  }
+  const app = await api.call<AppView>('PUT', `/v1/apps/${name}`, { processes });
+  const summary = (app.processes ?? [{ type: 'web', instances: app.instances, memory: app.memory }])
+    .filter((p) => p.type in processes)
+    .map((p) => `${p.type} ${p.instances} × ${p.memory}M`)
+    .join(', ');
+  out.progress(`Scaling ${name}: ${summary}`);
   if (app.state === 'STARTED') await waitForVersion(api, out, app, 120_000);
-  out.result(`${name} scaled to ${app.instances} instances`, await api.call<AppView>('GET', `/v1/apps/${name}`));
+  out.result(`${name} scaled: ${summary}`, await api.call<AppView>('GET', `/v1/apps/${name}`));
 }
 
 /** nap delete: everything of the app goes. Without -f it asks, and refuses when it cannot ask. */

@@ -29,7 +29,7 @@ interface Source {
 function sourcesOf(instances: InstanceView[], only?: number): Source[] {
   return instances
     .filter((i) => only === undefined || i.index === only)
-    .flatMap((i) => streams.map((s) => ({ instanceId: i.instance_id, file: s.file, label: `${i.index}/${s.tag}` })));
+    .flatMap((i) => streams.map((s) => ({ instanceId: i.instance_id, file: s.file, label: `${i.process_type && i.process_type !== 'web' ? `${i.process_type}.` : ''}${i.index}/${s.tag}` })));
 }
 
 async function signedLogUrl(api: ApiClient, app: string, source: Source, tail: boolean): Promise<string> {

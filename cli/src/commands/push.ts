@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { basename, join, resolve } from 'node:path';
 import { isAppName } from '@nap/common';
 import { type ApiClient, ApiError } from '../api-client.js';
-import type { AppView, InstanceView } from '../app-types.js';
+import { type AppView, desiredInstances, type InstanceView } from '../app-types.js';
 import { CliError } from '../config.js';
 import { followUrl } from '../follow.js';
 import type { Output } from '../output.js';
@@ -83,10 +83,14 @@ async function pushOne(api: ApiClient, out: Output, name: string, dir: string, f
   const app = await startFollowingStaging(api, out, name, before.staging?.task_id ?? null, upload.changed);
   const running = await waitForInstances(api, out, app, opts.timeout);
   const urls = app.urls.join(', ');
-  if (running < app.instances) {
+  const started = await api.call<AppView>('GET', `/v1/apps/${name}`);
+  for (const p of started.processes ?? []) {
+    if (p.type !== 'web' && p.instances === 0 && p.command) out.progress(`Process type ${p.type} has 0 instances: nap scale ${name} ${p.type}=1 runs one`);
+  }
+  if (running < desiredInstances(started)) {
     const now = await api.call<AppView & { placement_error: string | null }>('GET', `/v1/apps/${name}`);
     const why = now.placement_error ? `: ${now.placement_error}` : '';
-    throw new CliError(`${name} has ${running} of ${app.instances} instances running after ${opts.timeout} s${why}. See nap app ${name}, nap events ${name} and nap logs ${name}.`);
+    throw new CliError(`${name} has ${running} of ${desiredInstances(started)} instances running after ${opts.timeout} s${why}. See nap app ${name}, nap events ${name} and nap logs ${name}.`);
   }
   out.result(`${name} is running: ${urls}`, { ...app, running_instances: running });
 }
@@ -136,10 +140,11 @@ async function waitForInstances(api: ApiClient, out: Output, app: AppView, timeo
     const mine = instances.filter((i) => i.version === current.version);
     running = mine.filter((i) => i.state === 'RUNNING').length;
     const crashed = mine.filter((i) => i.state === 'CRASHED');
-    const line = `Instances: ${running}/${current.instances} running${crashed.length ? `, ${crashed.length} crashed (${crashed[0].exit_description})` : ''}`;
+    const wanted = desiredInstances(current);
+    const line = `Instances: ${running}/${wanted} running${crashed.length ? `, ${crashed.length} crashed (${crashed[0].exit_description})` : ''}`;
     if (line !== last) out.progress(line);
     last = line;
-    if (running >= current.instances) return running;
+    if (running >= wanted) return running;
     await sleep(200);
   }
   return running;

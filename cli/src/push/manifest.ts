@@ -4,6 +4,25 @@ import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
 import { CliError } from '../config.js';
 
+const ManifestProcess = z
+  .object({
+    instances: z.number().int().min(0).optional(),
+    memory: z.union([z.string(), z.number()]).optional(),
+    command: z.string().optional(),
+  })
+  .passthrough();
+const processType = z.string().regex(/^[a-z][a-z0-9_-]{0,29}$/, 'a process type is lowercase letters, digits, - and _');
+
+function byType(list: unknown): unknown {
+  if (!Array.isArray(list)) return list;
+  return Object.fromEntries(
+    list.map((p: unknown) => {
+      const { type, ...rest } = (p ?? {}) as { type?: unknown };
+      return [String(type), rest];
+    }),
+  );
+}
+
 /** One application of a Cloud Foundry-shaped manifest (CONTRACT §3). */
 const ManifestApp = z
   .object({
@@ -19,6 +38,8 @@ const ManifestApp = z
     'health-check-http-endpoint': z.string().optional(),
     timeout: z.number().int().positive().optional(),
     path: z.string().optional(),
+    /** Cloud Foundry's list (`- type: worker`) or a map by type (`worker: {instances: 2}`). */
+    processes: z.preprocess(byType, z.record(processType, ManifestProcess)).optional(),
   })
   .passthrough();
 export type ManifestApp = z.infer<typeof ManifestApp>;
@@ -91,6 +112,14 @@ export function appBody(app: ManifestApp | undefined, flags: { instances?: numbe
   if (app?.['health-check-http-endpoint']) hc.endpoint = app['health-check-http-endpoint'];
   if (app?.timeout) hc.timeout_s = app.timeout;
   if (Object.keys(hc).length > 0) body.health_check = hc;
+  if (app?.processes !== undefined) {
+    body.processes = Object.fromEntries(
+      Object.entries(app.processes).map(([type, p]) => [
+        type,
+        Object.fromEntries(Object.entries({ instances: p.instances, memory: p.memory, command: p.command }).filter(([, v]) => v !== undefined)),
+      ]),
+    );
+  }
   if (flags.instances !== undefined) body.instances = flags.instances;
   if (flags.memory !== undefined) body.memory = flags.memory;
   if (flags.command !== undefined) body.command = flags.command;

@@ -25,6 +25,7 @@ test('an instance sees CONTRACT §5: PORT, HOME, VCAP_APPLICATION, VCAP_SERVICES
   assert.equal(env.HOME, '/home/vcap/app');
   assert.equal(env.VCAP_SERVICES, '{}');
   assert.equal(env.NAP_INSTANCE_INDEX, '2');
+  assert.equal(env.NAP_PROCESS_TYPE, 'web');
   assert.equal(env.MEMORY_LIMIT, '256m');
   assert.equal(env.GREETING, 'hi');
   assert.deepEqual(JSON.parse(env.VCAP_APPLICATION), {
@@ -33,6 +34,7 @@ test('an instance sees CONTRACT §5: PORT, HOME, VCAP_APPLICATION, VCAP_SERVICES
     application_uris: ['hello.nap.localhost'],
     instance_id: 'i-1',
     instance_index: 2,
+    process_type: 'web',
     host: '127.0.0.1',
     port: 61001,
     limits: { mem: 256, disk: 1024, fds: 16384 },

@@ -3,6 +3,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import {
+  badRequest,
   type Blobstore,
   type Bus,
   msg,
@@ -16,6 +17,7 @@ import {
 import express, { type Request, Router } from 'express';
 import { type AppRecord, needsStaging } from '../apps/app-record.js';
 import { AppUpdate } from '../apps/app-update.js';
+import { knownProcessTypes, processSpecs, slotKey, WEB } from '../apps/processes.js';
 import { z } from 'zod';
 import { presentApp, presentInstance } from '../apps/present.js';
 import type { HealthManager } from '../health/health-manager.js';
@@ -59,7 +61,9 @@ function actorOf(req: Request): string {
 /** The fields of an update that changed anything, for the `updated` event. */
 function changedFields(before: AppRecord, after: AppRecord): string[] {
   const fields = ['memory_mb', 'disk_mb', 'command', 'buildpack', 'env', 'routes', 'health_check', 'stack'] as const;
-  return fields.filter((f) => JSON.stringify(before[f]) !== JSON.stringify(after[f]));
+  const changed: string[] = fields.filter((f) => JSON.stringify(before[f]) !== JSON.stringify(after[f]));
+  if (JSON.stringify(whatRunsOf(before.processes)) !== JSON.stringify(whatRunsOf(after.processes))) changed.push('processes');
+  return changed;
 }
 
 
@@ -71,8 +75,33 @@ function changesWhatRuns(before: AppRecord, after: AppRecord): boolean {
     before.disk_mb !== after.disk_mb ||
     JSON.stringify(before.env) !== JSON.stringify(after.env) ||
     JSON.stringify(before.routes) !== JSON.stringify(after.routes) ||
-    JSON.stringify(before.health_check) !== JSON.stringify(after.health_check)
+    JSON.stringify(before.health_check) !== JSON.stringify(after.health_check) ||
+    JSON.stringify(whatRunsOf(before.processes)) !== JSON.stringify(whatRunsOf(after.processes))
   );
+}
+
+/** A process type's command and memory change what runs; its instance count only how many. */
+function whatRunsOf(processes: AppRecord['processes']) {
+  return Object.entries(processes ?? {}).map(([type, p]) => [type, p.command, p.memory_mb]);
+}
+
+/** Instance counts by process type, for `scaled` events. */
+function scaleOf(app: AppRecord): Record<string, number> {
+  return Object.fromEntries(processSpecs(app).map((s) => [s.type, s.instances]));
+}
+
+/** Scaling a type the app does not have would wait forever for a command: refuse it while the droplet says which types exist. */
+function checkProcessTypes(app: AppRecord, update: AppUpdate): void {
+  // New bits may bring a new Procfile: the types are checked against the droplet they will have.
+  if (!update.processes || !app.droplet || needsStaging(app)) return;
+  const known = knownProcessTypes(app);
+  for (const [type, p] of Object.entries(update.processes)) {
+    if (known.includes(type) || p.command) continue;
+    throw badRequest(
+      'unknown_process_type',
+      `app ${app.name} has no process type ${type} (it has ${known.join(', ')}): add a "${type}:" line to the Procfile, or give the type a command`,
+    );
+  }
 }
 
 function applyUpdate(app: AppRecord, update: AppUpdate): void {
@@ -85,6 +114,17 @@ function applyUpdate(app: AppRecord, update: AppUpdate): void {
   if (update.routes !== undefined) app.routes = [...new Set(update.routes)];
   if (update.health_check !== undefined) app.health_check = { ...app.health_check, ...update.health_check };
   if (update.stack !== undefined) app.stack = update.stack;
+  for (const [type, p] of Object.entries(update.processes ?? {})) {
+    if (type === WEB) {
+      applyUpdate(app, { instances: p.instances, memory: p.memory, command: p.command });
+      continue;
+    }
+    const config = { ...(app.processes?.[type] ?? { instances: 0, memory_mb: null, command: null }) };
+    if (p.instances !== undefined) config.instances = p.instances;
+    if (p.memory !== undefined) config.memory_mb = p.memory;
+    if (p.command !== undefined) config.command = p.command;
+    app.processes = { ...app.processes, [type]: config };
+  }
 }
 
 export function appsRouter(deps: AppsRouterDeps): Router {
@@ -113,6 +153,7 @@ export function appsRouter(deps: AppsRouterDeps): Router {
     const update = AppUpdate.parse(req.body ?? {});
     const existing = await apps.get(name);
     if (existing && !mayTouch(req.caller, existing.owner)) throw forbidden(`app ${name} belongs to another user`);
+    if (existing) checkProcessTypes(existing, update);
     if (!existing) {
       const now = new Date().toISOString();
       const app: AppRecord = {
@@ -160,8 +201,11 @@ export function appsRouter(deps: AppsRouterDeps): Router {
     if (!updated) throw notFound('app_not_found', `app ${name} was just deleted`);
     const existingNow = updated;
     for (const host of before.routes) if (!existingNow.routes.includes(host)) await routes.release(host, existingNow.id);
-    if (before.instances !== existingNow.instances) {
-      await events.record(existingNow.id, 'scaled', actorOf(req), { from: before.instances, to: existingNow.instances });
+    const [scaleBefore, scaleAfter] = [scaleOf(before), scaleOf(existingNow)];
+    for (const [type, to] of Object.entries(scaleAfter)) {
+      const from = scaleBefore[type] ?? 0;
+      if (from === to) continue;
+      await events.record(existingNow.id, 'scaled', actorOf(req), type === WEB ? { from, to } : { process_type: type, from, to });
     }
     const changed = changedFields(before, existingNow);
     if (changed.length > 0) await events.record(existingNow.id, 'updated', actorOf(req), { fields: changed });
@@ -224,7 +268,7 @@ export function appsRouter(deps: AppsRouterDeps): Router {
     const app = await loadFor(req, appName(req));
     const now = Date.now();
     const history = await crashes.ofApp(app.id);
-    res.json((await actual.ofApp(app.id)).map((i) => presentInstance(i, history.get(i.index)?.count ?? 0, now)));
+    res.json((await actual.ofApp(app.id)).map((i) => presentInstance(i, history.get(slotKey(i.process_type, i.index))?.count ?? 0, now)));
   });
 
   // Everything goes: instances (stopped first, so nothing restarts them), routes, bits, droplets

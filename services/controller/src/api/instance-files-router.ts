@@ -1,4 +1,4 @@
-import { badRequest, notFound, signedUrl } from '@nap/common';
+import { badRequest, msg, notFound, signedUrl } from '@nap/common';
 import { type Request, type Response, Router } from 'express';
 import type { AppRecord } from '../apps/app-record.js';
 import type { DeaPool } from '../placement/dea-pool.js';
@@ -18,22 +18,30 @@ const logFiles = { stdout: 'logs/stdout.log', stderr: 'logs/stderr.log' } as con
 const stateRank: Record<string, number> = { RUNNING: 0, STARTING: 1, CRASHED: 2, STOPPING: 3, STOPPED: 4 };
 
 /**
- * `instance` is an index or an instance id. For an index with several instances (a replacement
+ * `instance` is an instance id, or an index of the process type (web unless ?process_type= names another). For an index with several instances (a replacement
  * starting, an old one crashed) the one to read is the live one of the current version, else the
  * most recent: after a crash that is the crashed one, whose last words are what the user wants.
  */
-function pickInstance(app: AppRecord, instances: ActualInstance[], wanted: string): ActualInstance {
+function pickInstance(app: AppRecord, instances: ActualInstance[], wanted: string, processType: string): ActualInstance {
   const byId = instances.find((i) => i.instance_id === wanted);
   if (byId) return byId;
   if (!/^\d+$/.test(wanted)) throw notFound('instance_not_found', `app ${app.name} has no instance ${wanted}: see nap app ${app.name}`);
-  const atIndex = instances.filter((i) => i.index === Number(wanted));
-  if (atIndex.length === 0) throw notFound('instance_not_found', `app ${app.name} has no instance at index ${wanted}: see nap app ${app.name}`);
+  const atIndex = instances.filter((i) => i.index === Number(wanted) && i.process_type === processType);
+  if (atIndex.length === 0) {
+    throw notFound('instance_not_found', `app ${app.name} has no ${processType} instance at index ${wanted}: see nap app ${app.name}`);
+  }
   return atIndex.sort(
     (a, b) =>
       Number(b.version === app.version) - Number(a.version === app.version) ||
       (stateRank[a.state] ?? 9) - (stateRank[b.state] ?? 9) ||
       b.since - a.since,
   )[0];
+}
+
+function processTypeOf(req: Request): string {
+  const parsed = msg.ProcessType.safeParse(req.query.process_type ?? msg.DEFAULT_PROCESS_TYPE);
+  if (!parsed.success) throw badRequest('invalid_process_type', 'process_type is a process type name such as web or worker');
+  return parsed.data;
 }
 
 /**
@@ -61,13 +69,13 @@ export function instanceFilesRouter(deps: InstanceFilesDeps): Router {
       return;
     }
     if (file !== 'stdout' && file !== 'stderr') throw badRequest('invalid_file', 'file must be stdout, stderr or staging');
-    const inst = pickInstance(app, await actual.ofApp(app.id), String(req.query.instance ?? '0'));
+    const inst = pickInstance(app, await actual.ofApp(app.id), String(req.query.instance ?? '0'), processTypeOf(req));
     redirectToInstanceFile(res, inst, logFiles[file], tail);
   });
 
   const files = async (req: Request, res: Response) => {
     const app = await loadApp(apps, appName(req), req.caller);
-    const inst = pickInstance(app, await actual.ofApp(app.id), String(req.params.index));
+    const inst = pickInstance(app, await actual.ofApp(app.id), String(req.params.index), processTypeOf(req));
     const segments = req.params.path as unknown as string[] | undefined;
     redirectToInstanceFile(res, inst, (segments ?? []).join('/'), req.query.tail === 'true');
   };

@@ -36,6 +36,20 @@ export const openapi = {
           routes: { type: 'array', maxItems: 100, items: { type: 'string' } },
           health_check: healthCheck,
           stack: { enum: ['bookworm'] },
+          processes: {
+            type: 'object',
+            maxProperties: 20,
+            propertyNames: { pattern: '^[a-z][a-z0-9_-]{0,29}$' },
+            additionalProperties: {
+              type: 'object',
+              additionalProperties: false,
+              properties: {
+                instances: { type: 'integer', minimum: 0, maximum: 1000 },
+                memory: size,
+                command: { type: ['string', 'null'], minLength: 1, maxLength: 8192 },
+              },
+            },
+          },
         },
       },
       EnvChanges: { type: 'object', additionalProperties: { type: ['string', 'null'], maxLength: 65536 } },

@@ -2,13 +2,14 @@ import { randomUUID } from 'node:crypto';
 import { conflict, NapError, notFound } from '@nap/common';
 import express, { Router } from 'express';
 import { z } from 'zod';
+import type { AppRecord } from '../apps/app-record.js';
 import { presentApp } from '../apps/present.js';
 import type { HealthManager } from '../health/health-manager.js';
 import type { ActualInstancesRepository } from '../store/actual-instances.js';
 import type { AppsRepository } from '../store/apps-repository.js';
 import type { Blobstore } from '@nap/common';
 import type { EventsRepository } from '../store/events-repository.js';
-import type { ReleasesRepository } from '../store/releases-repository.js';
+import type { Release, ReleasesRepository } from '../store/releases-repository.js';
 import { claimAll, type RoutesRepository } from '../store/routes-repository.js';
 import { appName, loadApp } from './app-lookup.js';
 
@@ -27,6 +28,17 @@ export interface ReleasesDeps {
   blobs: Blobstore;
   health: HealthManager;
   directorySecret: string;
+}
+
+/** Each type's command and memory as the release had them, its instance count as it is now. */
+function rolledBackProcesses(current: AppRecord['processes'], released: Release['config']['processes']): AppRecord['processes'] {
+  const types = new Set([...Object.keys(current ?? {}), ...Object.keys(released ?? {})]);
+  return Object.fromEntries(
+    [...types].map((type) => [
+      type,
+      { instances: current?.[type]?.instances ?? 0, command: released?.[type]?.command ?? null, memory_mb: released?.[type]?.memory_mb ?? null },
+    ]),
+  );
 }
 
 export function releasesRouter(deps: ReleasesDeps): Router {
@@ -60,7 +72,9 @@ export function releasesRouter(deps: ReleasesDeps): Router {
     let dropped: string[] = [];
     const updated = await apps.update(name, (a) => {
       dropped = a.routes.filter((h) => !target.config.routes.includes(h));
-      Object.assign(a, target.config);
+      const { processes, ...config } = target.config;
+      Object.assign(a, config);
+      a.processes = rolledBackProcesses(a.processes, processes);
       a.droplet = target.droplet;
       if (target.package) a.package = target.package;
       a.package_state = 'STAGED';

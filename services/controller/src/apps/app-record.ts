@@ -1,4 +1,5 @@
 import { msg } from '@nap/common';
+import type { ProcessConfig } from './processes.js';
 
 export type AppState = 'STARTED' | 'STOPPED';
 export type PackageState = 'PENDING' | 'STAGING' | 'STAGED' | 'FAILED';
@@ -17,6 +18,8 @@ export interface AppRecord {
   env: Record<string, string>;
   routes: string[];
   health_check: msg.HealthCheck;
+  /** Process types other than web (Procfile `worker:`, the seeds' `master`/`slave`); web is instances/memory_mb/command above. */
+  processes?: Record<string, ProcessConfig>;
   stack: string;
   state: AppState;
   /** Changes whenever what runs changes (droplet, command, env, memory); instances of another version get replaced. */

@@ -22,6 +22,20 @@ export const AppUpdate = z
     routes: z.array(RouteHost).max(100).optional(),
     health_check: msg.HealthCheck.partial().optional(),
     stack: z.enum(STACKS).optional(),
+    /** Per process type: `web` is the same as the top-level fields; a null command goes back to the Procfile's. */
+    processes: z
+      .record(
+        msg.ProcessType,
+        z
+          .object({
+            instances: z.number().int().min(0).max(1000).optional(),
+            memory: Megabytes.pipe(z.number().max(65536, 'at most 64G')).optional(),
+            command: z.string().min(1).max(8192).nullable().optional(),
+          })
+          .strict(),
+      )
+      .refine((p) => Object.keys(p).length <= 20, 'at most 20 process types')
+      .optional(),
   })
   .strict();
 export type AppUpdate = z.infer<typeof AppUpdate>;

@@ -1,6 +1,7 @@
 import { signedUrl } from '@nap/common';
 import type { ActualInstance } from '../store/actual-instances.js';
 import { type AppRecord, appUrls } from './app-record.js';
+import { processSpecs, WEB } from './processes.js';
 
 /** A staging log link that the CLI can follow; signed fresh on every read because signatures expire. */
 export function stagingLogUrl(app: AppRecord, secret: string): string | null {
@@ -12,6 +13,7 @@ export function stagingLogUrl(app: AppRecord, secret: string): string | null {
 export function presentInstance(i: ActualInstance, restarts: number, now = Date.now()) {
   return {
     index: i.index,
+    process_type: i.process_type,
     instance_id: i.instance_id,
     state: i.state,
     host: i.host,
@@ -41,7 +43,14 @@ export function presentApp(app: AppRecord, instances: ActualInstance[], secret: 
     name: app.name,
     state: app.state,
     instances: app.instances,
-    running_instances: current.filter((i) => i.state === 'RUNNING').length,
+    running_instances: current.filter((i) => i.state === 'RUNNING' && i.process_type === WEB).length,
+    processes: processSpecs(app).map((s) => ({
+      type: s.type,
+      instances: s.instances,
+      running_instances: current.filter((i) => i.state === 'RUNNING' && i.process_type === s.type).length,
+      memory: s.memory_mb,
+      command: s.command,
+    })),
     instance_states: countStates(instances),
     memory: app.memory_mb,
     disk: app.disk_mb,

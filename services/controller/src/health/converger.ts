@@ -1,11 +1,12 @@
 import { randomUUID } from 'node:crypto';
 import { type Bus, type Logger, msg, subjects } from '@nap/common';
-import { type AppRecord, dropletRun, stagingAbandoned, startCommand } from '../apps/app-record.js';
+import { type AppRecord, dropletRun, stagingAbandoned } from '../apps/app-record.js';
+import { type ProcessSpec, processSpecs, slotKey, WEB } from '../apps/processes.js';
 import type { DeaPool } from '../placement/dea-pool.js';
 import { startMessageFor } from '../placement/start-message.js';
 import type { ActualInstance, ActualInstancesRepository } from '../store/actual-instances.js';
 import type { AppsRepository } from '../store/apps-repository.js';
-import type { CrashHistory } from '../store/crash-history.js';
+import type { Crashes, CrashHistory } from '../store/crash-history.js';
 import type { EventsRepository } from '../store/events-repository.js';
 import { CRASH_RESET_AFTER_MS, restartDelayMs } from './backoff.js';
 import type { PendingStarts } from './pending-starts.js';
@@ -93,17 +94,40 @@ export class Converger {
     const staging = app.package_state === 'STAGING' ? app.staging?.version : undefined;
     const instances = (await this.deps.actual.ofApp(app.id)).filter((i) => live(i) && i.version !== staging);
     const crashes = await this.deps.crashes.ofApp(app.id);
+    const specs = processSpecs(app);
     const toStop: ActualInstance[] = [];
-    const wanted = app.state === 'STARTED' && app.droplet ? app.instances : 0;
-    const unplaced: number[] = [];
+    const unplaced: string[] = [];
+    // Instances of a type the app no longer has (a Procfile line removed) are extras too.
+    const types = new Set(specs.map((s) => s.type));
+    toStop.push(...instances.filter((i) => !types.has(i.process_type)));
+    for (const spec of specs) {
+      const ofType = instances.filter((i) => i.process_type === spec.type);
+      const wanted = app.state === 'STARTED' && app.droplet && spec.command ? spec.instances : 0;
+      await this.convergeType(app, spec, ofType, wanted, crashes, now, toStop, unplaced);
+    }
+    if (toStop.length > 0) this.stopInstances(app, toStop);
+    await this.notePlacement(app, unplaced);
+  }
 
+  private async convergeType(
+    app: AppRecord,
+    spec: ProcessSpec,
+    instances: ActualInstance[],
+    wanted: number,
+    crashes: Map<string, Crashes>,
+    now: number,
+    toStop: ActualInstance[],
+    unplaced: string[],
+  ): Promise<void> {
+    const { pending } = this.deps;
+    const slot = (index: number) => slotKey(spec.type, index);
     for (const inst of instances) if (inst.index >= wanted) toStop.push(inst);
 
     const rolling = instances.some((i) => i.index < wanted && i.version !== app.version);
     let newInFlight = 0;
     for (let index = 0; index < wanted; index++) {
       const current = instances.filter((i) => i.index === index && i.version === app.version);
-      if (current.some((i) => i.state !== 'RUNNING') || (current.length === 0 && this.deps.pending.has(app.id, app.version, index))) newInFlight++;
+      if (current.some((i) => i.state !== 'RUNNING') || (current.length === 0 && pending.has(app.id, app.version, slot(index)))) newInFlight++;
     }
 
     for (let index = 0; index < wanted; index++) {
@@ -111,35 +135,33 @@ export class Converger {
       const current = atIndex.filter((i) => i.version === app.version);
       const old = atIndex.filter((i) => i.version !== app.version);
       if (current.length === 0) {
-        if (this.deps.pending.has(app.id, app.version, index)) continue;
+        if (pending.has(app.id, app.version, slot(index))) continue;
         // Replacing a running old instance waits its turn; an empty index is filled at once.
         if (old.length > 0 && rolling && newInFlight >= 1) continue;
-        const history = crashes.get(index);
+        const history = crashes.get(slot(index));
         const wait = history ? history.last_crash + restartDelayMs(history.count) - now : 0;
         if (wait > 0) {
-          this.wakeUpLater(name, wait);
+          this.wakeUpLater(app.name, wait);
           continue;
         }
-        if (this.startInstance(app, index)) {
+        if (this.startInstance(app, spec, index)) {
           if (old.length > 0) newInFlight++;
-        } else unplaced.push(index);
+        } else unplaced.push(spec.type === WEB ? String(index) : `${spec.type} ${index}`);
       } else {
-        this.deps.pending.clear(app.id, app.version, index);
+        pending.clear(app.id, app.version, slot(index));
         // Duplicates (a retried start, a DEA back after its instances were replaced): keep one, the running one.
         const keep = current.find((i) => i.state === 'RUNNING') ?? current[0];
         toStop.push(...current.filter((i) => i !== keep));
         if (keep.state === 'RUNNING') {
           toStop.push(...old);
-          const history = crashes.get(index);
-          if (history && keep.started_at && now - keep.started_at > CRASH_RESET_AFTER_MS) await this.deps.crashes.reset(app.id, index);
+          const history = crashes.get(slot(index));
+          if (history && keep.started_at && now - keep.started_at > CRASH_RESET_AFTER_MS) await this.deps.crashes.reset(app.id, slot(index));
         }
       }
     }
-    if (toStop.length > 0) this.stopInstances(app, toStop);
-    await this.notePlacement(app, unplaced);
   }
 
-  private async notePlacement(app: AppRecord, unplaced: number[]): Promise<void> {
+  private async notePlacement(app: AppRecord, unplaced: string[]): Promise<void> {
     const error =
       unplaced.length === 0
         ? null
@@ -152,25 +174,25 @@ export class Converger {
     if (error) await this.deps.events.record(app.id, 'placement_failed', 'system', { reason: error, memory_mb: app.memory_mb });
   }
 
-  private startInstance(app: AppRecord, index: number): boolean {
+  private startInstance(app: AppRecord, spec: ProcessSpec, index: number): boolean {
     const { pool, bus, pending, log } = this.deps;
-    const command = startCommand(app);
+    const command = spec.command;
     if (!app.droplet || !command) return true;
-    const dea = pool.pick(app.id, app.memory_mb, app.stack);
+    const dea = pool.pick(app.id, spec.memory_mb, app.stack);
     if (!dea) {
-      log.warn({ app: app.name, index, memory_mb: app.memory_mb }, 'no DEA has room for an instance');
+      log.warn({ app: app.name, process_type: spec.type, index, memory_mb: spec.memory_mb }, 'no DEA has room for an instance');
       return false;
     }
-    pool.reserve(dea.id, app.id, app.memory_mb);
-    pending.add(app.id, app.version, index, dea.id);
+    pool.reserve(dea.id, app.id, spec.memory_mb);
+    pending.add(app.id, app.version, slotKey(spec.type, index), dea.id);
     const start: msg.DeaStart = {
-      ...startMessageFor(app, index, randomUUID(), app.version),
+      ...startMessageFor(app, index, randomUUID(), app.version, spec),
       droplet_key: app.droplet.key,
       droplet_hash: app.droplet.hash,
       ...dropletRun(app.droplet),
       command,
     };
-    log.info({ app: app.name, index, dea_id: dea.id, instance_id: start.instance_id }, 'starting instance');
+    log.info({ app: app.name, process_type: spec.type, index, dea_id: dea.id, instance_id: start.instance_id }, 'starting instance');
     bus.publish(subjects.deaStart(dea.id), msg.DeaStart, start);
     return true;
   }

@@ -1,5 +1,6 @@
 import { ActualInstanceRecord, type Bus, type Etcd3, keys, type Logger, msg, subjects } from '@nap/common';
 import type { Watcher } from 'etcd3';
+import { slotKey, WEB } from '../apps/processes.js';
 import type { AppsRepository } from '../store/apps-repository.js';
 import type { CrashHistory } from '../store/crash-history.js';
 import type { EventsRepository } from '../store/events-repository.js';
@@ -119,7 +120,7 @@ export class HealthManager {
     if (!record) return;
     const name = await this.nameOf(record.app_id);
     if (!name) return;
-    if (record.state === 'RUNNING' && record.port > 0) {
+    if (record.state === 'RUNNING' && record.port > 0 && record.process_type === WEB) {
       const app = await this.deps.apps.get(name);
       if (app && app.routes.length > 0) {
         this.deps.bus.publish(subjects.routerUnregister, msg.RouterRegister, {
@@ -139,9 +140,10 @@ export class HealthManager {
     const name = await this.nameOf(exited.app_id);
     if (!name) return;
     if (exited.reason === 'CRASHED') {
-      const crashes = await this.deps.crashes.recordCrash(exited.app_id, exited.index, Date.now());
+      const crashes = await this.deps.crashes.recordCrash(exited.app_id, slotKey(exited.process_type, exited.index), Date.now());
       await this.deps.events.record(exited.app_id, 'crashed', 'system', {
         index: exited.index,
+        process_type: exited.process_type,
         instance_id: exited.instance_id,
         exit_status: exited.exit_status,
         exit_description: exited.exit_description,

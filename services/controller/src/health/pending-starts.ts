@@ -10,12 +10,12 @@ export class PendingStarts {
     private readonly now: () => number = Date.now,
   ) {}
 
-  private key(appId: string, version: string, index: number): string {
-    return `${appId}/${version}/${index}`;
+  private key(appId: string, version: string, slot: string): string {
+    return `${appId}/${version}/${slot}`;
   }
 
-  add(appId: string, version: string, index: number, deaId: string | null = null): void {
-    this.pending.set(this.key(appId, version, index), { at: this.now(), deaId });
+  add(appId: string, version: string, slot: string, deaId: string | null = null): void {
+    this.pending.set(this.key(appId, version, slot), { at: this.now(), deaId });
   }
 
   /** A DEA that is gone will start nothing it was asked to: those starts are not pending any more. */
@@ -23,8 +23,8 @@ export class PendingStarts {
     for (const [k, v] of this.pending) if (v.deaId === deaId) this.pending.delete(k);
   }
 
-  has(appId: string, version: string, index: number): boolean {
-    const k = this.key(appId, version, index);
+  has(appId: string, version: string, slot: string): boolean {
+    const k = this.key(appId, version, slot);
     const entry = this.pending.get(k);
     if (entry === undefined) return false;
     if (this.now() - entry.at > this.ttlMs) {
@@ -34,7 +34,7 @@ export class PendingStarts {
     return true;
   }
 
-  clear(appId: string, version: string, index: number): void {
-    this.pending.delete(this.key(appId, version, index));
+  clear(appId: string, version: string, slot: string): void {
+    this.pending.delete(this.key(appId, version, slot));
   }
 }

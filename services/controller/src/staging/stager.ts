@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { type Bus, type Logger, msg, NapError, NoAnswerError, stagingFailed, subjects, unavailable } from '@nap/common';
+import { slotKey, WEB } from '../apps/processes.js';
 import type { AppRecord } from '../apps/app-record.js';
 import type { PendingStarts } from '../health/pending-starts.js';
 import type { DeaPool } from '../placement/dea-pool.js';
@@ -82,7 +83,7 @@ export class Stager {
       });
       if (startsInstance0) {
         pool.reserve(dea.id, app.id, app.memory_mb);
-        pending.add(app.id, version, 0, dea.id);
+        pending.add(app.id, version, slotKey(WEB, 0), dea.id);
       }
       log.info({ app: app.name, task_id: taskId, dea_id: dea.id, attempt }, 'staging');
       try {
@@ -127,7 +128,7 @@ export class Stager {
       }
     }
     await savingLogUrl;
-    pending.clear(app.id, version, 0);
+    pending.clear(app.id, version, slotKey(WEB, 0));
     return this.finish(app.name, taskId, pkg.hash, version, versionAtStart, startsInstance0, result!, actor);
   }
 
@@ -197,7 +198,7 @@ export class Stager {
       throw stagingFailed(`staging ${name} failed: ${error}`);
     }
     // Instance 0 is starting on the staging DEA: keep convergence from starting it again until its record shows.
-    if (startedInstance0) pending.add(app.id, version, 0);
+    if (startedInstance0) pending.add(app.id, version, slotKey(WEB, 0));
     log.info({ app: name, task_id: taskId, droplet: result.droplet_hash, buildpack: result.detected_buildpack }, 'staged');
     await this.deps.releases.record(app, actor, `staged droplet ${result.droplet_hash.slice(0, 12)} (${result.detected_buildpack})`);
     await this.deps.releases.prune(app, await apps.list()).catch((err) => log.warn({ err }, 'could not prune old droplets'));

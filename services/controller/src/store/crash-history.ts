@@ -5,17 +5,18 @@ export interface Crashes {
   last_crash: number;
 }
 
-/** Crashes per app index, in etcd so that a new health manager keeps counting where the old one was. */
+/** Crashes per app instance slot, in etcd so that a new health manager keeps counting where the old one was. */
 export class CrashHistory {
   constructor(private readonly etcd: Etcd3) {}
 
-  async ofApp(appId: string): Promise<Map<number, Crashes>> {
+  /** By slot (see slotKey): the bare index for web, `<type>-<index>` for other process types. */
+  async ofApp(appId: string): Promise<Map<string, Crashes>> {
     const all = await this.etcd.getAll().prefix(keys.crashes(appId)).strings();
-    const out = new Map<number, Crashes>();
+    const out = new Map<string, Crashes>();
     for (const [key, raw] of Object.entries(all)) {
-      const index = Number(key.slice(key.lastIndexOf('/') + 1));
+      const slot = key.slice(key.lastIndexOf('/') + 1);
       try {
-        out.set(index, JSON.parse(raw) as Crashes);
+        out.set(slot, JSON.parse(raw) as Crashes);
       } catch {
         // a malformed entry counts as no crashes
       }
@@ -23,8 +24,8 @@ export class CrashHistory {
     return out;
   }
 
-  async recordCrash(appId: string, index: number, at: number): Promise<Crashes> {
-    const key = keys.crash(appId, index);
+  async recordCrash(appId: string, slot: string, at: number): Promise<Crashes> {
+    const key = keys.crash(appId, slot);
     const raw = await this.etcd.get(key).string();
     const previous = raw ? (JSON.parse(raw) as Crashes) : { count: 0, last_crash: 0 };
     const next = { count: previous.count + 1, last_crash: at };
@@ -32,8 +33,8 @@ export class CrashHistory {
     return next;
   }
 
-  async reset(appId: string, index: number): Promise<void> {
-    await this.etcd.delete().key(keys.crash(appId, index));
+  async reset(appId: string, slot: string): Promise<void> {
+    await this.etcd.delete().key(keys.crash(appId, slot));
   }
 
   async deleteAll(appId: string): Promise<void> {

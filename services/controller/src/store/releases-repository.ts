@@ -9,7 +9,10 @@ export interface Release {
   description: string;
   droplet: NonNullable<AppRecord['droplet']>;
   package: AppRecord['package'];
-  config: Pick<AppRecord, 'command' | 'memory_mb' | 'disk_mb' | 'env' | 'routes' | 'health_check' | 'buildpack'>;
+  config: Pick<AppRecord, 'command' | 'memory_mb' | 'disk_mb' | 'env' | 'routes' | 'health_check' | 'buildpack'> & {
+    /** Commands and memory of the other process types; their instance counts are scale, which a rollback keeps. */
+    processes?: Record<string, { command: string | null; memory_mb: number | null }>;
+  };
 }
 
 /**
@@ -42,6 +45,9 @@ export class ReleasesRepository {
           routes: app.routes,
           health_check: app.health_check,
           buildpack: app.buildpack,
+          processes: Object.fromEntries(
+            Object.entries(app.processes ?? {}).map(([type, p]) => [type, { command: p.command, memory_mb: p.memory_mb }]),
+          ),
         },
       };
       const key = keys.release(app.id, release.version);

@@ -10,6 +10,7 @@ export function instanceEnv(start: msg.DeaStart, host: string, port: number, now
     application_uris: start.uris,
     instance_id: start.instance_id,
     instance_index: start.index,
+    process_type: start.process_type,
     host,
     port,
     limits: { mem: start.limits.memory_mb, disk: start.limits.disk_mb, fds: start.limits.fds },
@@ -24,6 +25,7 @@ export function instanceEnv(start: msg.DeaStart, host: string, port: number, now
     VCAP_APPLICATION: JSON.stringify(vcapApplication),
     VCAP_SERVICES: '{}',
     NAP_INSTANCE_INDEX: String(start.index),
+    NAP_PROCESS_TYPE: start.process_type,
     MEMORY_LIMIT: `${start.limits.memory_mb}m`,
   };
 }

@@ -126,7 +126,7 @@ export class InstanceManager {
       if (inst.state !== 'STARTING') return await this.abandon(inst);
       const logs = join(inst.dir, 'logs');
       const started = await this.deps.runtime.start({
-        name: `nap-${start.app_name}-${start.index}-${start.instance_id.slice(0, 8)}`,
+        name: `nap-${start.app_name}-${start.process_type === msg.DEFAULT_PROCESS_TYPE ? '' : `${start.process_type}-`}${start.index}-${start.instance_id.slice(0, 8)}`,
         image: this.deps.stackImage,
         // The command arrives as $0 so that no quoting of ours can change what the user wrote.
         // .profile.d/*.sh is where buildpacks put the environment their runtime needs (PATH, PYTHONPATH).
@@ -141,6 +141,7 @@ export class InstanceManager {
           'nap.app_id': start.app_id,
           'nap.app_name': start.app_name,
           'nap.index': String(start.index),
+          'nap.process_type': start.process_type,
           'nap.instance_id': start.instance_id,
           'nap.version': start.version,
         },
@@ -251,6 +252,7 @@ export class InstanceManager {
         i.start.app_id === stop.app_id &&
         (stop.version === undefined || i.start.version === stop.version) &&
         (stop.indices === undefined || stop.indices.includes(i.start.index)) &&
+        (stop.process_type === undefined || stop.process_type === i.start.process_type) &&
         (stop.instance_ids === undefined || stop.instance_ids.includes(i.start.instance_id)),
     );
     await Promise.all(matches.map((i) => this.stop(i, 'STOPPED')));

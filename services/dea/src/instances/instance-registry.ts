@@ -1,4 +1,5 @@
 import { readFile, rename, writeFile } from 'node:fs/promises';
+import { msg } from '@nap/common';
 import { type Instance, isLive } from './instance.js';
 
 /** This DEA's instances, in memory and in a snapshot file so a restarted DEA knows what it ran. */
@@ -48,7 +49,12 @@ export class InstanceRegistry {
   async previous(): Promise<Instance[]> {
     try {
       const doc = JSON.parse(await readFile(this.snapshotFile, 'utf8')) as { instances?: Instance[] };
-      return Array.isArray(doc.instances) ? doc.instances : [];
+      if (!Array.isArray(doc.instances)) return [];
+      // Through the schema, so that a snapshot from an older nap gets today's defaults (process_type, droplet_type).
+      return doc.instances.flatMap((inst) => {
+        const start = msg.DeaStart.safeParse(inst?.start);
+        return start.success ? [{ ...inst, start: start.data }] : [];
+      });
     } catch {
       return [];
     }
