@@ -243,6 +243,28 @@ test('a Maven project with no reachable repository fails with advice', async () 
   assert.doesNotMatch(staged.log, /\x1b\[/, 'the staging log has no terminal colour codes');
 });
 
+test("a Maven project's .mvn/settings.xml mirror is used, and an unreachable one gets the same advice", async () => {
+  const built = await ensureJvmStack();
+  assert.equal(built.code, 0, built.stdout + built.stderr);
+  const closed = await freePort(); // nothing listens there: connection refused
+  const staged = await stage(
+    'maven-mirror',
+    async (app) => {
+      await cp(join(repoRoot, 'examples/hello-maven'), app, { recursive: true });
+      await mkdir(join(app, '.mvn'), { recursive: true });
+      await writeFile(
+        join(app, '.mvn/settings.xml'),
+        `<settings><mirrors><mirror><id>local</id><mirrorOf>*</mirrorOf><url>http://127.0.0.1:${closed}/maven2</url></mirror></mirrors></settings>\n`,
+      );
+    },
+    JVM_STACK,
+  );
+  assert.equal(staged.code, 222, staged.log);
+  assert.match(staged.log, /using the repositories of \.mvn\/settings\.xml/);
+  assert.match(staged.log, new RegExp(`127\\.0\\.0\\.1:${closed}`), 'maven tried the mirror');
+  assert.match(staged.log, /no Maven repository is reachable from this node/);
+});
+
 test('deploy/stack-variant refuses an unknown variant', async () => {
   const r = await run(join(repoRoot, 'deploy/stack-variant'), ['nosuch']);
   assert.equal(r.code, 1);
