@@ -151,6 +151,20 @@ describe('custom buildpacks and the build cache, end to end', () => {
     assert.equal((await nap(['create-buildpack', 'nodejs', buildpackDir], env)).code, 1, 'a built-in name is taken');
   });
 
+  test('an admin buildpack from a git URL is cloned for each staging that names it', async () => {
+    const made = await nap(['create-buildpack', 'gitbp', `${gitUrl}#main`], env);
+    assert.equal(made.code, 0, made.stderr);
+    const listed = (JSON.parse((await nap(['buildpacks', '--json'], env)).stdout) as { name: string; kind: string; url: string; ref: string }[]).find((b) => b.name === 'gitbp');
+    assert.deepEqual(listed && { kind: listed.kind, url: listed.url, ref: listed.ref }, { kind: 'git', url: gitUrl, ref: 'main' });
+    assert.equal((await nap(['create-buildpack', 'gitbp', `${gitUrl}#main`], env)).code, 1, 'the name is taken');
+    const push = await nap(['push', 'bp-gitadmin', '-p', appDir, '-b', 'gitbp'], env);
+    assert.equal(push.code, 0, `push failed:\n${push.stderr}\n${await dump('bp-gitadmin')}`);
+    assert.match(push.stderr, /Cloning buildpack file:\/\/\S+repo\.git \(main\)/);
+    assert.match(await reach('bp-gitadmin', '/compiled.txt'), /compiled by the custom buildpack/);
+    assert.equal((await nap(['delete-buildpack', 'gitbp'], env)).code, 0);
+    assert.equal((await nap(['delete-buildpack', 'gitbp'], env)).code, 1, 'gone already');
+  });
+
   test('deleting an admin buildpack removes it and its archive', async () => {
     const nc = await connect({ servers: platform.engines.natsUrl, user: platform.engines.natsUser, pass: platform.engines.natsPassword });
     const os = await nc.jetstream().views.os('nap-blobs');
