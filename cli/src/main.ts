@@ -8,6 +8,7 @@ import { launchSimilar, showParameters } from './commands/similar.js';
 import { listReleases, rollback } from './commands/releases.js';
 import { deploy } from './commands/deploy.js';
 import { listDeas } from './commands/deas.js';
+import { createBuildpack, deleteBuildpack, listBuildpacks } from './commands/buildpacks.js';
 import { events } from './commands/events.js';
 import { files } from './commands/files.js';
 import { logs } from './commands/logs.js';
@@ -43,7 +44,7 @@ program
   .option('-i, --instances <n>', 'number of instances', count)
   .option('-m, --memory <size>', 'memory per instance, e.g. 256M or 1G')
   .option('-c, --command <cmd>', 'start command')
-  .option('-b, --buildpack <name>', 'buildpack to use instead of detection')
+  .option('-b, --buildpack <name>', 'buildpack to use instead of detection: a built-in or admin one (nap buildpacks), or a git URL[#ref]')
   .option('--route <host>', 'a route for the app (repeatable)', collect)
   .option('--no-start', 'upload without starting')
   .addOption(new Option('--timeout <s>', 'seconds to wait for instances').default(180).argParser(Number))
@@ -153,6 +154,14 @@ program
   .option('--ref <ref>', 'a branch or tag')
   .description('deploy a git repository: the controller clones it (or: git push {api}/git/NAME.git)')
   .action(async (name: string, url: string, o: { ref?: string }) => deploy(await api(), out(), name, url, o.ref));
+program.command('buildpacks').description('the buildpacks, in detection order: built-in, then admin ones').action(async () => listBuildpacks(await api(), out()));
+program
+  .command('create-buildpack')
+  .argument('<name>')
+  .argument('<source>', 'a buildpack folder (bin/detect, bin/compile, bin/release) or a git URL[#ref]')
+  .description('add an admin buildpack (admin); a folder again replaces its archive')
+  .action(async (name: string, source: string) => createBuildpack(await api(), out(), name, source));
+program.command('delete-buildpack').argument('<name>').description('delete an admin buildpack (admin)').action(async (name: string) => deleteBuildpack(await api(), out(), name));
 program.command('deas').description('the DEAs, their zone, free memory and instances (admin)').action(async () => listDeas(await api(), out()));
 const users = program.command('users').description('users (admin)');
 users

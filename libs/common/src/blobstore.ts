@@ -13,6 +13,8 @@ export interface Blobstore {
   /** Writes the blob to `file` (atomically); false when there is no such blob. */
   getFile(key: string, file: string): Promise<boolean>;
   has(key: string): Promise<boolean>;
+  /** Size and digest (of the stored bytes) of a blob, or null when there is none. */
+  stat(key: string): Promise<{ size: number; digest: string } | null>;
   delete(key: string): Promise<void>;
   list(prefix: string): Promise<string[]>;
 }
@@ -53,6 +55,11 @@ export class JetStreamBlobstore implements Blobstore {
   async has(key: string): Promise<boolean> {
     const info = await this.os.info(key);
     return info !== null && !info.deleted;
+  }
+
+  async stat(key: string): Promise<{ size: number; digest: string } | null> {
+    const info = await this.os.info(key);
+    return info && !info.deleted ? { size: info.size, digest: info.digest } : null;
   }
 
   async delete(key: string): Promise<void> {

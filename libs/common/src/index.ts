@@ -5,6 +5,7 @@ export * from './keys.js';
 export * from './signing.js';
 export * from './apps.js';
 export * from './archive.js';
+export * from './buildpacks.js';
 export * from './blobstore.js';
 export * from './bus/bus.js';
 export * from './bus/subjects.js';

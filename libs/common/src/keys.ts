@@ -23,6 +23,9 @@ export const keys = {
   release: (appId: string, version: number) => `${root}/releases/${appId}/${String(version).padStart(8, '0')}`,
   route: (host: string) => `${root}/routes/${host}`,
   routes: () => `${root}/routes/`,
+  /** Admin buildpacks (POST /v1/buildpacks, PUT /v1/buildpacks/:name/bits). */
+  buildpack: (name: string) => `${root}/buildpacks/${name}`,
+  buildpacks: () => `${root}/buildpacks/`,
 } as const;
 
 /** Object names in the blobstore. Packages and droplets are addressed by their content hash. */
@@ -30,4 +33,6 @@ export const blobKeys = {
   package: (appId: string, hash: string) => `packages/${appId}/${hash}.tgz`,
   droplet: (appId: string, hash: string) => `droplets/${appId}/${hash}.tgz`,
   buildCache: (appId: string) => `caches/${appId}.tgz`,
+  buildpack: (name: string, hash: string) => `buildpacks/${name}/${hash}.tgz`,
+  buildpacksOf: (name: string) => `buildpacks/${name}/`,
 } as const;

@@ -56,6 +56,8 @@ export interface Settings {
   /** Each instance log file is rotated at this size (one rotated file is kept). */
   instanceLogMaxMb: number;
   stagingTimeoutS: number;
+  /** A build cache bigger than this (once unpacked) is not kept in the blobstore. */
+  buildCacheMaxMb: number;
   logLevel: string;
 }
 
@@ -134,6 +136,7 @@ function schemaFor(home: string) {
     NAP_RELEASES_KEPT: positiveInt.default(10),
     NAP_INSTANCE_LOG_MAX_MB: positiveInt.default(10),
     NAP_STAGING_TIMEOUT_S: positiveInt.default(900),
+    NAP_BUILD_CACHE_MAX_MB: positiveInt.default(512),
     NAP_LOG_LEVEL: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']).default('info'),
   });
 }
@@ -199,6 +202,7 @@ export function loadSettings(env: NodeJS.ProcessEnv = process.env): Settings {
     releasesKept: s.NAP_RELEASES_KEPT,
     instanceLogMaxMb: s.NAP_INSTANCE_LOG_MAX_MB,
     stagingTimeoutS: s.NAP_STAGING_TIMEOUT_S,
+    buildCacheMaxMb: s.NAP_BUILD_CACHE_MAX_MB,
     logLevel: s.NAP_LOG_LEVEL,
   };
 }

@@ -38,6 +38,9 @@ import { routesRouter } from './api/routes-router.js';
 import { similarRouter } from './api/similar-router.js';
 import { releasesRouter } from './api/releases-router.js';
 import { ReleasesRepository } from './store/releases-repository.js';
+import { BuildpacksRepository } from './store/buildpacks-repository.js';
+import { BuildpackCatalog } from './buildpacks/catalog.js';
+import { buildpacksRouter } from './api/buildpacks-router.js';
 
 export interface RunningController {
   port: number;
@@ -62,7 +65,8 @@ export async function startController(settings: Settings, log: Logger): Promise<
   const crashes = new CrashHistory(etcd);
   const converger = new Converger({ apps, actual, crashes, events, bus, pool, pending, log, stagingTimeoutS: settings.stagingTimeoutS });
   const health = new HealthManager({ controllerId: randomUUID(), etcd, bus, apps, crashes, events, converger, log });
-  const stager = new Stager({ bus, pool, apps, pending, events, releases, log, stagingTimeoutS: settings.stagingTimeoutS });
+  const buildpacks = new BuildpackCatalog(settings.buildpacksDir, new BuildpacksRepository(etcd));
+  const stager = new Stager({ bus, pool, apps, pending, events, releases, log, stagingTimeoutS: settings.stagingTimeoutS, buildpacks });
 
   bus.subscribe(subjects.deaAdvertise, msg.DeaAdvertise, (advert) => pool.update(advert));
   bus.publish(subjects.deaLocate, msg.Empty, {});
@@ -87,7 +91,8 @@ export async function startController(settings: Settings, log: Logger): Promise<
   http.use(routesRouter(routes, apps));
   http.use(whoamiRouter());
   http.use(deasRouter(pool));
-  http.use(appsRouter({ bus, settings, apps, actual, blobs, stager, health, events, crashes, routes, releases, directorySecret }));
+  http.use(appsRouter({ bus, settings, apps, actual, blobs, stager, health, events, crashes, routes, releases, directorySecret, buildpacks }));
+  http.use(buildpacksRouter({ catalog: buildpacks, blobs, uploadLimitMb: settings.uploadLimitMb }));
   http.use(deployRouter({ apps, stager, events, health, blobs, actual, directorySecret }));
   http.use(releasesRouter({ apps, actual, releases, routes, events, blobs, health, directorySecret }));
   http.use(similarRouter({ settings, apps, actual, routes, events, health, releases, directorySecret }));

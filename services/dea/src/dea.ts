@@ -29,6 +29,7 @@ export async function startDea(settings: Settings, log: Logger): Promise<Running
     staging: join(settings.deaDir, 'staging'),
     droplets: join(settings.deaDir, 'droplets'),
     caches: join(settings.deaDir, 'caches'),
+    buildpacks: join(settings.deaDir, 'buildpacks'),
   };
   for (const d of Object.values(dirs)) await mkdir(d, { recursive: true });
   const deaId = await deaIdentity(settings.deaId, settings.deaDir);
@@ -96,6 +97,8 @@ export async function startDea(settings: Settings, log: Logger): Promise<Running
       runtime,
       blobs,
       dropletPath: (hash) => droplets.pathOf(hash),
+      buildCacheMaxMb: settings.buildCacheMaxMb,
+      buildpackCacheDir: dirs.buildpacks,
     },
     log,
     () => draining,

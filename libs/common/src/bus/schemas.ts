@@ -68,6 +68,19 @@ export const DeaStart = z.object({
 }).merge(DropletRun);
 export type DeaStart = z.infer<typeof DeaStart>;
 
+/**
+ * A buildpack that is not built in: cloned from `git_url` (at `ref`) or fetched from the
+ * blobstore (`blob_key`, content hash `hash`) by the staging DEA, and mounted into the container.
+ */
+export const CustomBuildpack = z.object({
+  name: z.string().regex(/^[a-z0-9][a-z0-9._-]{0,62}$/),
+  git_url: z.string().min(1).max(2048).optional(),
+  ref: z.string().min(1).max(200).optional(),
+  blob_key: z.string().min(1).optional(),
+  hash: z.string().regex(/^[0-9a-f]{64}$/).optional(),
+});
+export type CustomBuildpack = z.infer<typeof CustomBuildpack>;
+
 export const StagingStart = z.object({
   task_id: id,
   app_id: appId,
@@ -75,6 +88,10 @@ export const StagingStart = z.object({
   package_key: z.string().min(1),
   package_hash: z.string().min(1),
   buildpack: z.string().min(1).optional(),
+  /** The buildpack the app names when it is a git URL or an admin buildpack (then `buildpack` is unset). */
+  custom_buildpack: CustomBuildpack.optional(),
+  /** Admin buildpacks, tried in this order after the built-in ones when the app names no buildpack. */
+  custom_buildpacks: z.array(CustomBuildpack).max(50).optional(),
   env: stringMap,
   memory_mb: z.number().int().positive(),
   /** nap's addition, as Cloud Foundry's DEA did: start instance 0 on the staging node, which already holds the droplet. */

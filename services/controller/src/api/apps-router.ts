@@ -6,6 +6,7 @@ import {
   badRequest,
   type Blobstore,
   type Bus,
+  blobKeys,
   msg,
   subjects,
   conflict,
@@ -32,6 +33,7 @@ import type { EventsRepository } from '../store/events-repository.js';
 import { appName, loadApp } from './app-lookup.js';
 import { receiveBody } from './upload.js';
 import { acceptPackage, startApp } from '../apps/packages.js';
+import type { BuildpackCatalog } from '../buildpacks/catalog.js';
 
 const EnvChanges = z.record(z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'env names are letters, digits and _'), z.string().max(65536).nullable());
 
@@ -48,6 +50,8 @@ export interface AppsRouterDeps {
   routes: RoutesRepository;
   releases: ReleasesRepository;
   directorySecret: string;
+  /** Checks an app's buildpack choice (built-in, admin or git URL) at PUT time. */
+  buildpacks?: BuildpackCatalog;
 }
 
 function routeTaken(host: string) {
@@ -151,6 +155,7 @@ export function appsRouter(deps: AppsRouterDeps): Router {
   router.put('/v1/apps/:name', json, async (req, res) => {
     const name = appName(req);
     const update = AppUpdate.parse(req.body ?? {});
+    if (update.buildpack) await deps.buildpacks?.check(update.buildpack, req.caller);
     const existing = await apps.get(name);
     if (existing && !mayTouch(req.caller, existing.owner)) throw forbidden(`app ${name} belongs to another user`);
     if (existing) checkProcessTypes(existing, update);
@@ -287,6 +292,7 @@ export function appsRouter(deps: AppsRouterDeps): Router {
     for (const key of [...(await blobs.list(`packages/${app.id}/`)), ...(await blobs.list(`droplets/${app.id}/`))]) {
       if (!inUse.has(key)) await blobs.delete(key);
     }
+    await blobs.delete(blobKeys.buildCache(app.id));
     res.json({ name, deleted: true, by: actorOf(req) });
   });
 

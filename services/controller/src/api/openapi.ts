@@ -3,6 +3,7 @@
  * send every operation malformed input, so an endpoint missing here is an endpoint not tested.
  */
 const appName = { name: 'name', in: 'path', required: true, schema: { type: 'string', pattern: '^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$' } };
+const buildpackName = { name: 'name', in: 'path', required: true, schema: { type: 'string', pattern: '^[a-z][a-z0-9-]{0,40}$' } };
 const index = { name: 'index', in: 'path', required: true, schema: { type: 'integer', minimum: 0 } };
 const error = { description: 'an error', content: { 'application/json': { schema: { $ref: '#/components/schemas/Error' } } } };
 const json = (schema: object) => ({ required: true, content: { 'application/json': { schema } } });
@@ -56,6 +57,12 @@ export const openapi = {
       Similar: { type: 'object', additionalProperties: false, properties: { name: { type: 'string' }, params: { type: 'object', additionalProperties: { type: 'string', maxLength: 4096 } } } },
       Rollback: { type: 'object', additionalProperties: false, required: ['version'], properties: { version: { oneOf: [{ type: 'integer', minimum: 1 }, { type: 'string', pattern: '^v?\\d+$' }] } } },
       Deploy: { type: 'object', additionalProperties: false, required: ['git_url'], properties: { git_url: { type: 'string', maxLength: 2048 }, ref: { type: 'string', maxLength: 200 } } },
+      NewBuildpack: {
+        type: 'object',
+        additionalProperties: false,
+        required: ['name', 'url'],
+        properties: { name: { type: 'string', pattern: '^[a-z][a-z0-9-]{0,40}$' }, url: { type: 'string', maxLength: 2048 }, position: { type: 'integer', minimum: 0 } },
+      },
       NewUser: { type: 'object', additionalProperties: false, required: ['name'], properties: { name: { type: 'string' }, role: { enum: ['admin', 'developer'] } } },
     },
   },
@@ -68,6 +75,15 @@ export const openapi = {
     '/v1/users': {
       get: { responses: { '200': ok, ...errors } },
       post: { requestBody: json({ $ref: '#/components/schemas/NewUser' }), responses: { '201': ok, ...errors } },
+    },
+    '/v1/buildpacks': {
+      get: { responses: { '200': ok, ...errors } },
+      post: { requestBody: json({ $ref: '#/components/schemas/NewBuildpack' }), responses: { '201': ok, ...errors } },
+    },
+    '/v1/buildpacks/{name}': { parameters: [buildpackName], delete: { responses: { '200': ok, ...errors } } },
+    '/v1/buildpacks/{name}/bits': {
+      parameters: [buildpackName],
+      put: { requestBody: { required: true, content: { 'application/gzip': { schema: { type: 'string', format: 'binary' } } } }, responses: { '200': ok, '201': ok, '413': error, ...errors } },
     },
     '/v1/deas': { get: { responses: { '200': ok, ...errors } } },
     '/v1/routes': { get: { responses: { '200': ok, ...errors } } },

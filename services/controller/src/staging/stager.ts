@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { type Bus, type Logger, msg, NapError, NoAnswerError, stagingFailed, subjects, unavailable } from '@nap/common';
 import { slotKey, WEB } from '../apps/processes.js';
 import type { AppRecord } from '../apps/app-record.js';
+import type { BuildpackCatalog, ResolvedBuildpacks } from '../buildpacks/catalog.js';
 import type { PendingStarts } from '../health/pending-starts.js';
 import type { DeaPool } from '../placement/dea-pool.js';
 import { startMessageFor } from '../placement/start-message.js';
@@ -25,6 +26,8 @@ export interface StagerDeps {
   releases: ReleasesRepository;
   log: Logger;
   stagingTimeoutS: number;
+  /** Resolves admin buildpacks and git URLs for the DEA; without it only `buildpack` is sent. */
+  buildpacks?: BuildpackCatalog;
 }
 
 /**
@@ -61,6 +64,10 @@ export class Stager {
     let startsInstance0 = false;
     let result: msg.StagingSucceeded | msg.StagingFailed | null = null;
     let savingLogUrl: Promise<void> = Promise.resolve();
+    // An admin buildpack the app names may have been deleted since: that fails here, before any DEA is asked.
+    const buildpacks: ResolvedBuildpacks = this.deps.buildpacks
+      ? await this.deps.buildpacks.resolve(app.buildpack)
+      : { buildpack: app.buildpack ?? undefined };
 
     for (let attempt = 1; attempt <= STAGING_ATTEMPTS && !result; attempt++) {
       // Staging needs its own memory, not the app's: an app too big for any DEA still stages, then waits for room.
@@ -96,7 +103,7 @@ export class Stager {
             app_name: app.name,
             package_key: pkg.key,
             package_hash: pkg.hash,
-            buildpack: app.buildpack ?? undefined,
+            ...buildpacks,
             env: app.env,
             memory_mb: memory,
             start_message: startsInstance0

@@ -2,10 +2,12 @@ import { createHash } from 'node:crypto';
 import { createReadStream, createWriteStream, type WriteStream } from 'node:fs';
 import { constants } from 'node:fs';
 import { chown, mkdir, open, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { type Blobstore, blobKeys, extractArchive, inspectArchive, msg, packArchive } from '@nap/common';
 import { parse as parseYaml, stringify as toYaml } from 'yaml';
 import { type DockerRuntime, VCAP } from '../runtime/docker-runtime.js';
+import { buildCachePlace, restoreBuildCache, saveBuildCache } from './build-cache.js';
+import { prepareCustomBuildpacks } from './custom-buildpacks.js';
 
 export interface StagingDeps {
   deaId: string;
@@ -19,6 +21,10 @@ export interface StagingDeps {
   blobs: Blobstore;
   /** Where the finished droplet is kept on this node, so instance 0 starts without a download. */
   dropletPath: (hash: string) => string;
+  /** Above it the build cache is not kept in the blobstore (NAP_BUILD_CACHE_MAX_MB; default 512). */
+  buildCacheMaxMb?: number;
+  /** Admin buildpacks extracted on this node (default: buildpacks/ beside cachesDir). */
+  buildpackCacheDir?: string;
 }
 
 export interface StagedDroplet extends msg.DropletRun {
@@ -89,6 +95,16 @@ export async function stage(req: msg.StagingStart, deps: StagingDeps): Promise<S
     await inspectArchive(pkg);
     await extractArchive(pkg, work.app, VCAP);
     await rm(pkg, { force: true });
+    const cache = buildCachePlace(deps.cachesDir, req.app_id, dir);
+    await restoreBuildCache(cache, deps.blobs, say);
+    const custom = await prepareCustomBuildpacks(
+      req,
+      dir,
+      { blobs: deps.blobs, cacheDir: deps.buildpackCacheDir ?? join(dirname(deps.cachesDir), 'buildpacks'), timeoutMs: deps.timeoutS * 1000 },
+      say,
+    ).catch((err: Error) => {
+      throw new StagingError(err.message);
+    });
 
     const started = Date.now();
     const exit = await deps.runtime.runToCompletion(
@@ -104,6 +120,7 @@ export async function stage(req: msg.StagingStart, deps: StagingDeps): Promise<S
           npm_config_update_notifier: 'false',
           npm_config_fund: 'false',
           npm_config_audit: 'false',
+          ...custom.env,
         },
         workingDir: '/tmp/app',
         binds: [
@@ -112,6 +129,7 @@ export async function stage(req: msg.StagingStart, deps: StagingDeps): Promise<S
           `${work.output}:/tmp/output`,
           `${deps.buildpacksDir}:/tmp/buildpacks:ro`,
           `${deps.lifecycleDir}:/tmp/lifecycle:ro`,
+          ...custom.binds,
         ],
         memoryMb: req.memory_mb,
         labels: { 'nap.kind': 'staging', 'nap.dea': deps.deaId, 'nap.app_id': req.app_id, 'nap.task_id': req.task_id },
@@ -126,7 +144,7 @@ export async function stage(req: msg.StagingStart, deps: StagingDeps): Promise<S
       throw new StagingError(reason ?? `the buildpack failed (exit ${exit.exitCode}${exit.oomKilled ? ', out of memory' : ''}):\n${tail}`);
     }
 
-    const buildpack = (await readOptional(join(work.output, 'buildpack'))) ?? 'unknown';
+    const buildpack = custom.label ?? (await readOptional(join(work.output, 'buildpack'))) ?? 'unknown';
     const release = (parseYaml((await readOptional(join(work.output, 'release.yml'))) ?? '') ?? {}) as {
       default_process_types?: Record<string, unknown>;
     };
@@ -143,6 +161,7 @@ export async function stage(req: msg.StagingStart, deps: StagingDeps): Promise<S
     await deps.blobs.putFile(key, droplet);
     const size = (await stat(droplet)).size;
     await rename(droplet, deps.dropletPath(hash));
+    await saveBuildCache(cache, deps.blobs, deps.buildCacheMaxMb ?? 512, say);
     say(`-----> Droplet ${hash.slice(0, 12)} (${(size / 1024 / 1024).toFixed(1)} MB) staged in ${((Date.now() - started) / 1000).toFixed(1)} s`);
     return { droplet_type: 'tgz', droplet_key: key, droplet_hash: hash, detected_buildpack: buildpack, start_command: startCommand, process_types: processTypes };
   } catch (err) {
@@ -151,7 +170,7 @@ export async function stage(req: msg.StagingStart, deps: StagingDeps): Promise<S
   } finally {
     await closeLog(log);
     await writeFile(join(dir, 'done'), '');
-    for (const d of [work.app, work.output, join(dir, 'staging_info.yml')]) await rm(d, { recursive: true, force: true }).catch(() => {});
+    for (const d of [work.app, work.output, join(dir, 'staging_info.yml'), join(dir, 'buildpacks')]) await rm(d, { recursive: true, force: true }).catch(() => {});
   }
 }
 

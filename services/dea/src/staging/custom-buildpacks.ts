@@ -1,0 +1,146 @@
+import { execFile } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { lstat, mkdir, rename, rm } from 'node:fs/promises';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { type Blobstore, COMMIT_REF, extractArchive, gitBuildpackLabel, inspectArchive, type msg } from '@nap/common';
+
+const run = promisify(execFile);
+
+/** Where custom buildpacks appear inside the staging container, one folder per buildpack. */
+export const CUSTOM_BUILDPACKS_MOUNT = '/tmp/buildpacks-custom';
+const CLONE_TIMEOUT_MS = 120_000;
+const REQUIRED = ['bin/detect', 'bin/compile', 'bin/release'];
+
+export class BuildpackUnavailable extends Error {}
+
+export interface PreparedBuildpacks {
+  /** Docker binds, each read-only. */
+  binds: string[];
+  /** NAP_BUILDPACK and NAP_BUILDPACK_DIR for a named one, NAP_CUSTOM_BUILDPACKS for the detection list. */
+  env: Record<string, string>;
+  /** What the droplet's detected_buildpack says when the named buildpack came from git: its URL. */
+  label?: string;
+}
+
+export interface CustomBuildpackDeps {
+  blobs: Blobstore;
+  /** Admin buildpacks extracted on this node, one folder per content hash. */
+  cacheDir: string;
+  timeoutMs: number;
+}
+
+/**
+ * Makes the custom buildpacks of a staging request ready on the host: a git one is cloned into the
+ * task's directory, an admin archive is fetched once per node and kept by its hash. The named one
+ * must be usable (else staging fails with why); of the detection list, an unusable one is skipped.
+ */
+export async function prepareCustomBuildpacks(
+  req: msg.StagingStart,
+  taskDir: string,
+  deps: CustomBuildpackDeps,
+  say: (line: string) => void,
+): Promise<PreparedBuildpacks> {
+  const mount = (bp: msg.CustomBuildpack, hostDir: string) => `${hostDir}:${CUSTOM_BUILDPACKS_MOUNT}/${bp.name}:ro`;
+  if (req.custom_buildpack) {
+    const bp = req.custom_buildpack;
+    const dir = await fetchBuildpack(bp, taskDir, deps, say);
+    return {
+      binds: [mount(bp, dir)],
+      env: { NAP_BUILDPACK: bp.name, NAP_BUILDPACK_DIR: `${CUSTOM_BUILDPACKS_MOUNT}/${bp.name}` },
+      label: bp.git_url ? gitBuildpackLabel(bp.git_url, bp.ref) : undefined,
+    };
+  }
+  const binds: string[] = [];
+  const names: string[] = [];
+  for (const bp of req.custom_buildpacks ?? []) {
+    try {
+      binds.push(mount(bp, await fetchBuildpack(bp, taskDir, deps, say)));
+      names.push(bp.name);
+    } catch (err) {
+      say(`-----> Buildpack ${bp.name} is left out of detection: ${(err as Error).message}`);
+    }
+  }
+  return { binds, env: names.length > 0 ? { NAP_CUSTOM_BUILDPACKS: names.join(' ') } : {} };
+}
+
+async function fetchBuildpack(bp: msg.CustomBuildpack, taskDir: string, deps: CustomBuildpackDeps, say: (line: string) => void): Promise<string> {
+  if (bp.git_url) {
+    const dir = join(taskDir, 'buildpacks', bp.name);
+    await cloneBuildpack(bp.git_url, bp.ref, dir, deps.timeoutMs, say);
+    await checkLayout(dir, gitBuildpackLabel(bp.git_url, bp.ref));
+    return dir;
+  }
+  if (bp.blob_key && bp.hash) {
+    const dir = join(deps.cacheDir, bp.hash);
+    if (!(await lstat(dir).catch(() => null))?.isDirectory()) await fetchArchive(bp.blob_key, bp.hash, dir, deps);
+    await checkLayout(dir, `buildpack ${bp.name}`);
+    return dir;
+  }
+  throw new BuildpackUnavailable(`buildpack ${bp.name} has neither a git URL nor an archive`);
+}
+
+/** Downloads, checks (the hash must be the one the controller recorded) and extracts an admin buildpack, atomically. */
+async function fetchArchive(key: string, hash: string, dir: string, deps: CustomBuildpackDeps): Promise<void> {
+  await mkdir(deps.cacheDir, { recursive: true });
+  const tmp = `${dir}.${randomBytes(4).toString('hex')}`;
+  const file = `${tmp}.tgz`;
+  try {
+    if (!(await deps.blobs.getFile(key, file))) throw new BuildpackUnavailable(`its archive ${key} is not in the blobstore`);
+    const { contentHash } = await inspectArchive(file);
+    if (contentHash !== hash) throw new BuildpackUnavailable(`its archive ${key} does not have the recorded content`);
+    await extractArchive(file, tmp);
+    await rename(tmp, dir).catch(async (err: NodeJS.ErrnoException) => {
+      // Another staging extracted the same hash meanwhile: theirs is as good.
+      if (err.code !== 'ENOTEMPTY' && err.code !== 'EEXIST') throw err;
+    });
+  } finally {
+    await rm(file, { force: true });
+    await rm(tmp, { recursive: true, force: true });
+  }
+}
+
+/**
+ * git runs on the host as root with what a user typed: no prompts, no hooks, only the network
+ * protocols (file:// only when asked for, and the controller lets only admins ask), and a timeout.
+ */
+async function cloneBuildpack(url: string, ref: string | undefined, dir: string, timeoutMs: number, say: (line: string) => void): Promise<void> {
+  say(`-----> Cloning buildpack ${url}${ref ? ` (${ref})` : ''}`);
+  const isFile = url.startsWith('file://');
+  const git = (args: string[]) =>
+    run('git', ['-c', 'core.hooksPath=/dev/null', ...(isFile ? ['-c', 'protocol.file.allow=always'] : []), ...args], {
+      timeout: Math.min(CLONE_TIMEOUT_MS, timeoutMs),
+      killSignal: 'SIGKILL',
+      env: {
+        ...process.env,
+        GIT_TERMINAL_PROMPT: '0',
+        GIT_ALLOW_PROTOCOL: isFile ? 'http:https:git:ssh:file' : 'http:https:git:ssh',
+        GIT_SSH_COMMAND: 'ssh -o BatchMode=yes',
+      },
+    });
+  await rm(dir, { recursive: true, force: true });
+  await mkdir(join(dir, '..'), { recursive: true });
+  try {
+    if (ref && COMMIT_REF.test(ref)) {
+      await git(['clone', '--quiet', '--no-checkout', '--', url, dir]);
+      await git(['-C', dir, 'checkout', '--quiet', ref, '--']);
+    } else {
+      await git(['clone', '--quiet', '--depth', '1', ...(ref ? ['--branch', ref] : []), '--', url, dir]);
+    }
+  } catch (err) {
+    const e = err as { stderr?: string; killed?: boolean; message: string };
+    const detail = e.killed ? `git took longer than ${Math.round(Math.min(CLONE_TIMEOUT_MS, timeoutMs) / 1000)} s` : (e.stderr || e.message).trim().split('\n').slice(-2).join(' ');
+    throw new BuildpackUnavailable(`could not clone the buildpack ${url}${ref ? ` at ${ref}` : ''}: ${detail}`);
+  }
+  await rm(join(dir, '.git'), { recursive: true, force: true });
+}
+
+async function checkLayout(dir: string, what: string): Promise<void> {
+  for (const f of REQUIRED) {
+    const info = await lstat(join(dir, f)).catch(() => null);
+    if (!info?.isFile()) {
+      throw new BuildpackUnavailable(`the ${what.startsWith('buildpack ') ? what : `buildpack at ${what}`} has no ${f}: a buildpack needs bin/detect, bin/compile and bin/release`);
+    }
+    if ((info.mode & 0o111) === 0) throw new BuildpackUnavailable(`${f} of the ${what.startsWith('buildpack ') ? what : `buildpack at ${what}`} is not executable (chmod +x ${f})`);
+  }
+}
