@@ -43,7 +43,8 @@ export class BuildpackCatalog {
     for (const entry of await readdir(this.buildpacksDir, { withFileTypes: true }).catch(() => [])) {
       if (entry.isDirectory() && (await stat(join(this.buildpacksDir, entry.name, 'bin', 'compile')).catch(() => null))) folders.push(entry.name);
     }
-    return [...new Set([...order, ...folders.sort()])];
+    // `dockerfile` has no folder: the staging DEA builds the app's Dockerfile itself.
+    return [...new Set([...order, ...folders.sort(), 'dockerfile'])];
   }
 
   private async choices(): Promise<string> {
