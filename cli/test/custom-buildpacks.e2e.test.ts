@@ -108,7 +108,7 @@ describe('custom buildpacks and the build cache, end to end', () => {
     writeFileSync(join(nothing, 'readme.md'), 'nothing to detect\n');
     const none = await nap(['push', 'bp-none', '-p', nothing], env);
     assert.notEqual(none.code, 0);
-    assert.match(none.stderr, /no buildpack detected this app; tried: nodejs static mybp/);
+    assert.match(none.stderr, /no buildpack detected this app; tried: nodejs, python, static, binary, java, mybp, dockerfile/);
   });
 
   test('an unknown -b NAME is refused at push time, naming the choices', async () => {
