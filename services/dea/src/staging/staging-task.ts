@@ -6,6 +6,8 @@ import { join } from 'node:path';
 import { type Blobstore, blobKeys, extractArchive, inspectArchive, msg, packArchive } from '@nap/common';
 import { parse as parseYaml, stringify as toYaml } from 'yaml';
 import { type DockerRuntime, VCAP } from '../runtime/docker-runtime.js';
+import { releaseVariant, type StackVariants, stagingVariant } from '../images/stack-variants.js';
+import { isDockerfileApp, stageDockerfile } from './dockerfile-staging.js';
 
 export interface StagingDeps {
   deaId: string;
@@ -19,6 +21,8 @@ export interface StagingDeps {
   blobs: Blobstore;
   /** Where the finished droplet is kept on this node, so instance 0 starts without a download. */
   dropletPath: (hash: string) => string;
+  /** Stack variant images (nap/stack:bookworm-jvm), built on this node when first needed. */
+  variants: StackVariants;
 }
 
 export interface StagedDroplet extends msg.DropletRun {
@@ -89,12 +93,14 @@ export async function stage(req: msg.StagingStart, deps: StagingDeps): Promise<S
     await inspectArchive(pkg);
     await extractArchive(pkg, work.app, VCAP);
     await rm(pkg, { force: true });
+    if (await isDockerfileApp(work.app, req.buildpack)) return await stageDockerfile(req, deps, dir, work.app, say);
+    const image = await deps.variants.ensure(await stagingVariant(work.app, req.buildpack), say);
 
     const started = Date.now();
     const exit = await deps.runtime.runToCompletion(
       {
         name: `nap-staging-${req.app_name}-${req.task_id.slice(0, 8)}`,
-        image: deps.stackImage,
+        image,
         cmd: ['/tmp/lifecycle/builder'],
         env: {
           ...req.env,
@@ -129,7 +135,9 @@ export async function stage(req: msg.StagingStart, deps: StagingDeps): Promise<S
     const buildpack = (await readOptional(join(work.output, 'buildpack'))) ?? 'unknown';
     const release = (parseYaml((await readOptional(join(work.output, 'release.yml'))) ?? '') ?? {}) as {
       default_process_types?: Record<string, unknown>;
+      stack_variant?: unknown;
     };
+    const stackVariant = releaseVariant(release);
     const processTypes = Object.fromEntries(
       Object.entries(release.default_process_types ?? {}).filter((e): e is [string, string] => typeof e[1] === 'string'),
     );
@@ -144,7 +152,7 @@ export async function stage(req: msg.StagingStart, deps: StagingDeps): Promise<S
     const size = (await stat(droplet)).size;
     await rename(droplet, deps.dropletPath(hash));
     say(`-----> Droplet ${hash.slice(0, 12)} (${(size / 1024 / 1024).toFixed(1)} MB) staged in ${((Date.now() - started) / 1000).toFixed(1)} s`);
-    return { droplet_type: 'tgz', droplet_key: key, droplet_hash: hash, detected_buildpack: buildpack, start_command: startCommand, process_types: processTypes };
+    return { droplet_type: 'tgz', stack_variant: stackVariant, droplet_key: key, droplet_hash: hash, detected_buildpack: buildpack, start_command: startCommand, process_types: processTypes };
   } catch (err) {
     say(`-----> Staging failed: ${(err as Error).message}`);
     throw err;
