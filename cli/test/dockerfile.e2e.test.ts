@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -19,6 +20,8 @@ describe('Dockerfile apps, end to end on two DEA nodes', () => {
   const docker = new Docker({ socketPath: process.env.NAP_DOCKER_SOCKET ?? '/var/run/docker.sock' });
   const host = 'hello-docker.nap.localhost';
   const dirs: string[] = [];
+  const fixtures = `${repoRoot}services/dea/test/fixtures`;
+  const variant = `test-${randomBytes(3).toString('hex')}`;
 
   const show = async (name: string) => {
     const r = await nap(['app', name, '--json'], env);
@@ -34,7 +37,11 @@ describe('Dockerfile apps, end to end on two DEA nodes', () => {
   };
 
   before(async () => {
-    platform = await TestPlatform.start({ deas: 2 });
+    // Buildpack variant-echo releases the stack variant its app names; the variant "build" tags the stack.
+    platform = await TestPlatform.start({
+      deas: 2,
+      env: { NAP_BUILDPACKS_DIR: `${fixtures}/buildpacks`, NAP_STACK_VARIANT_SCRIPT: `${fixtures}/stack-variant-by-tag` },
+    });
     env = platform.cliEnv();
   });
 
@@ -45,6 +52,9 @@ describe('Dockerfile apps, end to end on two DEA nodes', () => {
       const own = await docker.listImages({ filters: { label: [`nap.installation=${platform.installationId}`] } });
       for (const image of own) await docker.getImage(image.Id).remove({ force: true }).catch(() => {});
     }
+    // Only an extra tag goes: if it were the stack's last one, removing it would delete the stack.
+    const tagged = await docker.getImage(`nap/stack:bookworm-${variant}`).inspect().catch(() => null);
+    if (tagged && tagged.RepoTags.length > 1) await docker.getImage(`nap/stack:bookworm-${variant}`).remove().catch(() => {});
     for (const dir of dirs) rmSync(dir, { recursive: true, force: true });
   });
 
@@ -129,5 +139,22 @@ describe('Dockerfile apps, end to end on two DEA nodes', () => {
     const push = await nap(['push', 'absent-docker', '-p', dir], env);
     assert.notEqual(push.code, 0);
     assert.match(push.stderr, /FROM nap-test\/not-here:1 is not on this node and nap does not pull from registries: base the Dockerfile on nap\/stack:bookworm or an image loaded on every node/);
+  });
+
+  test('a droplet whose buildpack names a stack variant runs on that variant, built on the node when missing', async () => {
+    const dir = dockerfileApp('');
+    rmSync(join(dir, 'Dockerfile'));
+    writeFileSync(join(dir, 'variant.txt'), variant);
+    writeFileSync(join(dir, 'server.js'), `require('http').createServer((q, r) => r.end('variant ok')).listen(Number(process.env.PORT));\n`);
+    const push = await nap(['push', 'variant-app', '-p', dir], env);
+    assert.equal(push.code, 0, `${push.stdout}\n${push.stderr}\n${await platform.logTail('dea-1')}`);
+    const res = await eventually(async () => {
+      const r = await httpGet(`${platform.routerUrl}/`, { Host: 'variant-app.nap.localhost' });
+      return r.status === 200 ? r : null;
+    }, 15_000, 'the app to answer');
+    assert.equal(res.body, 'variant ok');
+    const app = await show('variant-app');
+    const [c] = await platform.containers({ 'nap.app_id': app.id, 'nap.kind': 'instance' });
+    assert.equal((await docker.getContainer(c.Id).inspect()).Config.Image, `nap/stack:bookworm-${variant}`);
   });
 });
