@@ -119,6 +119,24 @@ describe('Dockerfile apps, end to end on two DEA nodes', () => {
     assert.ok(running.every((c) => c.ImageID === imageId), 'the loaded image is the staged one, by id');
   });
 
+  test('a restarted DEA adopts its Dockerfile instance without restarting it', async () => {
+    const app = await show('hello-docker');
+    const deaId = `dea-2-${platform.installationId}`;
+    const before = await platform.containers({ 'nap.app_id': app.id, 'nap.dea': deaId, 'nap.kind': 'instance' });
+    assert.equal(before.length, 1);
+    await platform.stopService('dea-2', { kill: true });
+    platform.startService('dea-2');
+    const readies = async () => ((await platform.logTail('dea-2', 100_000)).match(/DEA ready/g) ?? []).length;
+    await eventually(async () => (await readies()) === 2, 20_000, 'dea-2 to be back (and done adopting)');
+    assert.match(await platform.logTail('dea-2', 100_000), /adopted running instances/);
+    await new Promise((r) => setTimeout(r, 3000)); // past the dead process's lease
+    const after = await platform.containers({ 'nap.app_id': app.id, 'nap.dea': deaId, 'nap.kind': 'instance' });
+    assert.deepEqual(after.map((c) => [c.Id, c.State]), [[before[0].Id, 'running']]);
+    const answers = new Set<string>();
+    for (let i = 0; i < 8; i++) answers.add((await httpGet(`${platform.routerUrl}/`, { Host: host })).body);
+    assert.equal(answers.size, 2, [...answers].join(''));
+  });
+
   test('a Dockerfile that does not build fails the push with the reason, and leaves no image or container', async () => {
     const dir = dockerfileApp('FROM nap/stack:bookworm\nRUN echo a step that passes\nRUN exit 3\n');
     const push = await nap(['push', 'bad-docker', '-p', dir], env);
