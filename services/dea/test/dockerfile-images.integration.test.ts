@@ -4,6 +4,8 @@ import { createReadStream, mkdirSync, mkdtempSync, rmSync, statSync, writeFileSy
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
+import Docker from 'dockerode';
+import { eventually } from '@nap/testkit';
 import { createGunzip } from 'node:zlib';
 import { buildDockerfile, DockerfileBuildError } from '../src/images/dockerfile-build.js';
 import { engineError, readProgress } from '../src/images/engine-progress.js';
@@ -17,7 +19,7 @@ describe('Dockerfile images on a real Docker engine', () => {
   const runtime = new DockerRuntime(process.env.NAP_DOCKER_SOCKET ?? '/var/run/docker.sock', installation);
   const dir = mkdtempSync(join(tmpdir(), 'nap-dockerfile-'));
   const lines: string[] = [];
-  const build = (name: string, dockerfile: string) => {
+  const build = (name: string, dockerfile: string, timeoutMs = 60_000) => {
     const context = join(dir, name);
     rmSync(context, { recursive: true, force: true });
     mkdirSync(context);
@@ -25,7 +27,7 @@ describe('Dockerfile images on a real Docker engine', () => {
     writeFileSync(join(context, 'hello.txt'), `hello from ${name}\n`);
     return buildDockerfile(
       runtime,
-      { contextDir: context, tag: `nap/droplet:${installation}-${name}`, labels: { 'nap.kind': 'droplet-image', 'nap.app_id': name }, memoryMb: 256, timeoutMs: 60_000, say: (l) => lines.push(l) },
+      { contextDir: context, tag: `nap/droplet:${installation}-${name}`, labels: { 'nap.kind': 'droplet-image', 'nap.app_id': name }, memoryMb: 256, timeoutMs, say: (l) => lines.push(l) },
       stackImage,
     );
   };
@@ -80,4 +82,17 @@ describe('Dockerfile images on a real Docker engine', () => {
   test('a FROM image that is not on the node fails at once with what to do', async () => {
     await assert.rejects(build('absent', 'FROM nap-test/absent-image:1\nRUN true\n'), /FROM nap-test\/absent-image:1 is not on this node and nap does not pull from registries: base the Dockerfile on nap\/stack:bookworm/);
   });
+
+  test('a build past the staging timeout is stopped, and its RUN container does not stay', async () => {
+    const started = Date.now();
+    await assert.rejects(build('slow', `FROM ${stackImage}\nRUN sleep 60\n`, 2_000), /docker build took longer than 2 s and was stopped/);
+    assert.ok(Date.now() - started < 15_000);
+    const running = await eventually(async () => {
+      const left = await new Docker({ socketPath: process.env.NAP_DOCKER_SOCKET ?? '/var/run/docker.sock' }).listContainers({ all: true });
+      const mine = left.filter((c) => c.Command.includes('sleep 60'));
+      return mine.length === 0 ? mine : null;
+    }, 15_000, 'the RUN container to be removed');
+    assert.deepEqual(running, []);
+  });
 });
+
