@@ -48,6 +48,8 @@ export interface Settings {
   dockerSocket: string;
   stackImage: string;
   buildpacksDir: string;
+  /** Builds a stack variant image (nap/stack:bookworm-NAME) on a DEA that lacks it: `SCRIPT NAME`, as root. */
+  stackVariantScript: string;
   /** Labels every container this installation makes, so a test run or a second nap on the same engine removes only its own. */
   installationId: string;
   uploadLimitMb: number;
@@ -131,6 +133,7 @@ function schemaFor(home: string) {
     NAP_DOCKER_SOCKET: z.string().min(1).default('/var/run/docker.sock'),
     NAP_STACK_IMAGE: z.string().min(1).default('nap/stack:bookworm'),
     NAP_BUILDPACKS_DIR: z.string().min(1).default(join(repoRoot, 'buildpacks')),
+    NAP_STACK_VARIANT_SCRIPT: z.string().min(1).default(join(repoRoot, 'deploy', 'stack-variant')),
     NAP_INSTALLATION_ID: z.string().regex(/^[A-Za-z0-9_.-]{1,64}$/).default('nap'),
     NAP_UPLOAD_LIMIT_MB: positiveInt.default(1024),
     NAP_RELEASES_KEPT: positiveInt.default(10),
@@ -197,6 +200,7 @@ export function loadSettings(env: NodeJS.ProcessEnv = process.env): Settings {
     dockerSocket: s.NAP_DOCKER_SOCKET,
     stackImage: s.NAP_STACK_IMAGE,
     buildpacksDir: s.NAP_BUILDPACKS_DIR,
+    stackVariantScript: s.NAP_STACK_VARIANT_SCRIPT,
     installationId: s.NAP_INSTALLATION_ID,
     uploadLimitMb: s.NAP_UPLOAD_LIMIT_MB,
     releasesKept: s.NAP_RELEASES_KEPT,

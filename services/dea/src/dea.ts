@@ -6,6 +6,8 @@ import { Heartbeat } from './advertise/heartbeat.js';
 import { subscribeDea } from './bus/dea-subscriptions.js';
 import { DropletCache } from './droplets/droplet-cache.js';
 import { deaIdentity } from './identity.js';
+import { ImageDroplets } from './images/image-droplets.js';
+import { StackVariants } from './images/stack-variants.js';
 import { InstanceManager } from './instances/instance-manager.js';
 import { InstanceRegistry } from './instances/instance-registry.js';
 import { PortAllocator } from './instances/port-allocator.js';
@@ -53,6 +55,8 @@ export async function startDea(settings: Settings, log: Logger): Promise<Running
   const registry = new InstanceRegistry(join(settings.deaDir, 'snapshot.json'));
   const announcer = new RouteAnnouncer(bus, settings.deaHost, () => registry.all().filter((i) => i.state === 'RUNNING'), log);
   const droplets = new DropletCache(dirs.droplets, blobs);
+  const images = new ImageDroplets(runtime, droplets, settings.stackImage);
+  const variants = new StackVariants(runtime, settings.stackImage, settings.stackVariantScript);
   const advertiser = new Advertiser(bus, registry, {
     deaId,
     host: settings.deaHost,
@@ -74,6 +78,8 @@ export async function startDea(settings: Settings, log: Logger): Promise<Running
     announcer,
     bus,
     droplets,
+    images,
+    variants,
     ports: new PortAllocator(settings.deaPortRange),
     log,
     onChange: () => advertiser.advertise(),
@@ -99,6 +105,7 @@ export async function startDea(settings: Settings, log: Logger): Promise<Running
       dropletPath: (hash) => droplets.pathOf(hash),
       buildCacheMaxMb: settings.buildCacheMaxMb,
       buildpackCacheDir: dirs.buildpacks,
+      variants,
     },
     log,
     () => draining,

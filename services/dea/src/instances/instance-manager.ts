@@ -2,9 +2,11 @@ import { chown, mkdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { type Bus, extractArchive, type Logger, msg, subjects } from '@nap/common';
 import type { DropletCache } from '../droplets/droplet-cache.js';
+import type { ImageDroplets } from '../images/image-droplets.js';
+import type { StackVariants } from '../images/stack-variants.js';
 import { becameHealthy, passesNow } from '../health/health-check.js';
 import type { RouteAnnouncer } from '../routing/route-announcer.js';
-import { type DockerRuntime, VCAP } from '../runtime/docker-runtime.js';
+import { type ContainerSpec, type DockerRuntime, VCAP } from '../runtime/docker-runtime.js';
 import type { ActualStateStore } from '../store/actual-state.js';
 import { type Instance, isLive } from './instance.js';
 import { APP_HOME, instanceEnv } from './instance-env.js';
@@ -33,10 +35,15 @@ export interface InstanceManagerDeps {
   announcer: RouteAnnouncer;
   bus: Bus;
   droplets: DropletCache;
+  images: ImageDroplets;
+  variants: StackVariants;
   ports: PortAllocator;
   log: Logger;
   onChange: () => void;
 }
+
+/** A stop came while the droplet was being fetched: what the start made so far is dropped. */
+class Abandoned extends Error {}
 
 export type StopReason = 'STOPPED' | 'DEA_SHUTDOWN' | 'DEA_EVACUATION';
 
@@ -119,21 +126,13 @@ export class InstanceManager {
     const { log } = this.deps;
     log.info({ app: start.app_name, index: start.index, instance_id: start.instance_id }, 'starting instance');
     try {
-      const droplet = await this.deps.droplets.ensure(start.droplet_key, start.droplet_hash);
-      if (inst.state !== 'STARTING') return await this.abandon(inst);
-      await this.prepareDirectory(inst, droplet);
+      const runIn = await this.prepare(inst);
       inst.port = await this.deps.ports.allocate();
       if (inst.state !== 'STARTING') return await this.abandon(inst);
       const logs = join(inst.dir, 'logs');
       const started = await this.deps.runtime.start({
         name: `nap-${start.app_name}-${start.process_type === msg.DEFAULT_PROCESS_TYPE ? '' : `${start.process_type}-`}${start.index}-${start.instance_id.slice(0, 8)}`,
-        image: this.deps.stackImage,
-        // The command arrives as $0 so that no quoting of ours can change what the user wrote.
-        // .profile.d/*.sh is where buildpacks put the environment their runtime needs (PATH, PYTHONPATH).
-        cmd: ['/bin/sh', '-c', `cd ${APP_HOME} && for f in .profile.d/*.sh; do [ -f "$f" ] && . "./$f"; done; exec /bin/sh -c "$0"`, start.command],
-        env: instanceEnv(start, this.deps.host, inst.port),
-        workingDir: APP_HOME,
-        binds: [`${inst.dir}/app:${APP_HOME}`],
+        ...runIn(instanceEnv(start, this.deps.host, inst.port)),
         memoryMb: start.limits.memory_mb,
         labels: {
           'nap.kind': 'instance',
@@ -144,6 +143,7 @@ export class InstanceManager {
           'nap.process_type': start.process_type,
           'nap.instance_id': start.instance_id,
           'nap.version': start.version,
+          'nap.droplet_type': start.droplet_type,
         },
       }, { stdout: join(logs, 'stdout.log'), stderr: join(logs, 'stderr.log'), maxBytes: this.deps.logMaxBytes });
       inst.containerId = started.id;
@@ -163,6 +163,7 @@ export class InstanceManager {
       await this.markRunning(inst);
       log.info({ app: start.app_name, index: start.index, port: inst.port }, 'instance running');
     } catch (err) {
+      if (err instanceof Abandoned) return await this.abandon(inst);
       if (inst.state === 'STARTING') await this.crash(inst, null, `could not start: ${(err as Error).message}`);
     }
   }
@@ -183,6 +184,48 @@ export class InstanceManager {
     if (inst.containerId) await this.deps.runtime.remove(inst.containerId).catch(() => {});
     if (inst.port !== null) this.deps.ports.release(inst.port);
     if (this.deps.registry.get(inst.start.instance_id) !== inst) await rm(inst.dir, { recursive: true, force: true }).catch(() => {});
+  }
+
+  /**
+   * Gets what the instance runs from onto this node and says how to run it: a tgz droplet is
+   * extracted into the instance's app/ and bind-mounted over the stack (or its variant); an image
+   * droplet is loaded and run as it is, in its own WORKDIR and as its own USER (vcap when it names
+   * none), with only the logs in the instance directory. Either way the command goes through
+   * /bin/sh, so an image must have one.
+   */
+  private async prepare(inst: Instance): Promise<(env: Record<string, string>) => Pick<ContainerSpec, 'image' | 'cmd' | 'env' | 'workingDir' | 'user' | 'entrypoint' | 'binds'>> {
+    const { start } = inst;
+    if (start.droplet_type === 'image') {
+      const image = await this.deps.images.ensure(start);
+      if (inst.state !== 'STARTING') throw new Abandoned();
+      await mkdir(join(inst.dir, 'logs'), { recursive: true });
+      return (env) => {
+        // The image's own PATH (a Dockerfile's ENV) stands unless the app's env sets one.
+        if (start.env.PATH === undefined) delete env.PATH;
+        return {
+          image: image.Id,
+          entrypoint: [],
+          cmd: ['/bin/sh', '-c', start.command],
+          env,
+          workingDir: undefined,
+          user: image.Config.User || `${VCAP.uid}:${VCAP.gid}`,
+          binds: [],
+        };
+      };
+    }
+    const image = await this.deps.variants.ensure(start.stack_variant);
+    const droplet = await this.deps.droplets.ensure(start.droplet_key, start.droplet_hash);
+    if (inst.state !== 'STARTING') throw new Abandoned();
+    await this.prepareDirectory(inst, droplet);
+    return (env) => ({
+      image,
+      // The command arrives as $0 so that no quoting of ours can change what the user wrote.
+      // .profile.d/*.sh is where buildpacks put the environment their runtime needs (PATH, PYTHONPATH).
+      cmd: ['/bin/sh', '-c', `cd ${APP_HOME} && for f in .profile.d/*.sh; do [ -f "$f" ] && . "./$f"; done; exec /bin/sh -c "$0"`, start.command],
+      env,
+      workingDir: APP_HOME,
+      binds: [`${inst.dir}/app:${APP_HOME}`],
+    });
   }
 
   private async prepareDirectory(inst: Instance, droplet: string): Promise<void> {

@@ -10,7 +10,12 @@ export interface ContainerSpec {
   image: string;
   cmd: string[];
   env: Record<string, string>;
-  workingDir: string;
+  /** Unset: the image's own (an image droplet keeps the WORKDIR its Dockerfile chose). */
+  workingDir?: string;
+  /** Unset: vcap. An image droplet runs as its Dockerfile's USER. */
+  user?: string;
+  /** `[]` sets aside an image's ENTRYPOINT, so that `cmd` is the whole command line. */
+  entrypoint?: string[];
   binds: string[];
   memoryMb: number;
   labels: Record<string, string>;
@@ -45,12 +50,57 @@ export class DockerRuntime {
   }
 
   async imageExists(image: string): Promise<boolean> {
+    return (await this.inspectImage(image)) !== null;
+  }
+
+  /** null when this engine does not have the image. */
+  async inspectImage(image: string): Promise<Docker.ImageInspectInfo | null> {
     try {
-      await this.docker.getImage(image).inspect();
+      return await this.docker.getImage(image).inspect();
+    } catch {
+      return null;
+    }
+  }
+
+  /** The labels every image and container of this installation carries. */
+  installationLabels(labels: Record<string, string>): Record<string, string> {
+    return { ...labels, 'nap.installation': this.installationId };
+  }
+
+  /** POST /build: the caller reads the progress stream (JSON lines) to its end. */
+  async buildImage(context: NodeJS.ReadableStream, options: Record<string, unknown>, signal: AbortSignal): Promise<NodeJS.ReadableStream> {
+    return (await this.docker.buildImage(context, { ...options, abortSignal: signal } as Docker.ImageBuildOptions)) as NodeJS.ReadableStream;
+  }
+
+  /** `docker save` of one image, as a tar stream. */
+  async saveImage(image: string): Promise<NodeJS.ReadableStream> {
+    return this.docker.getImage(image).get();
+  }
+
+  /** `docker load`: the tar may be gzip'd. Resolves with the engine's progress stream. */
+  async loadImage(tar: NodeJS.ReadableStream): Promise<NodeJS.ReadableStream> {
+    return (await this.docker.loadImage(tar, { quiet: true })) as NodeJS.ReadableStream;
+  }
+
+  /** Removes an image (and its untagged parents); one still in use or already gone is left alone. */
+  async removeImage(image: string, force = false): Promise<boolean> {
+    try {
+      await this.docker.getImage(image).remove({ force });
       return true;
     } catch {
       return false;
     }
+  }
+
+  /** Every image on the engine, whoever made it, intermediate ones included (full sha256: ids). */
+  async allImageIds(): Promise<Set<string>> {
+    return new Set((await this.docker.listImages({ all: true })).map((i) => i.Id));
+  }
+
+  /** Images of this installation carrying all the given labels. */
+  async listImages(labels: Record<string, string>): Promise<Docker.ImageInfo[]> {
+    const filters = [`nap.installation=${this.installationId}`, ...Object.entries(labels).map(([k, v]) => `${k}=${v}`)];
+    return this.docker.listImages({ filters: { label: filters } });
   }
 
   private async create(spec: ContainerSpec): Promise<Docker.Container> {
@@ -58,11 +108,12 @@ export class DockerRuntime {
       name: spec.name,
       Image: spec.image,
       Cmd: spec.cmd,
+      ...(spec.entrypoint ? { Entrypoint: spec.entrypoint } : {}),
       Env: Object.entries(spec.env).map(([k, v]) => `${k}=${v}`),
-      User: `${VCAP.uid}:${VCAP.gid}`,
-      WorkingDir: spec.workingDir,
+      User: spec.user ?? `${VCAP.uid}:${VCAP.gid}`,
+      ...(spec.workingDir ? { WorkingDir: spec.workingDir } : {}),
       Tty: spec.tty ?? false,
-      Labels: { ...spec.labels, 'nap.installation': this.installationId },
+      Labels: this.installationLabels(spec.labels),
       HostConfig: {
         NetworkMode: 'host',
         Binds: spec.binds,

@@ -6,8 +6,10 @@ import { dirname, join } from 'node:path';
 import { type Blobstore, blobKeys, extractArchive, inspectArchive, msg, packArchive } from '@nap/common';
 import { parse as parseYaml, stringify as toYaml } from 'yaml';
 import { type DockerRuntime, VCAP } from '../runtime/docker-runtime.js';
+import { releaseVariant, type StackVariants, stagingVariant } from '../images/stack-variants.js';
 import { buildCachePlace, restoreBuildCache, saveBuildCache } from './build-cache.js';
 import { prepareCustomBuildpacks } from './custom-buildpacks.js';
+import { isDockerfileApp, stageDockerfile } from './dockerfile-staging.js';
 
 export interface StagingDeps {
   deaId: string;
@@ -25,6 +27,8 @@ export interface StagingDeps {
   buildCacheMaxMb?: number;
   /** Admin buildpacks extracted on this node (default: buildpacks/ beside cachesDir). */
   buildpackCacheDir?: string;
+  /** Stack variant images (nap/stack:bookworm-jvm), built on this node when first needed. */
+  variants: StackVariants;
 }
 
 export interface StagedDroplet extends msg.DropletRun {
@@ -95,6 +99,9 @@ export async function stage(req: msg.StagingStart, deps: StagingDeps): Promise<S
     await inspectArchive(pkg);
     await extractArchive(pkg, work.app, VCAP);
     await rm(pkg, { force: true });
+    // A custom buildpack named for an app with a Dockerfile wins over the Dockerfile.
+    if (!req.custom_buildpack && (await isDockerfileApp(work.app, req.buildpack))) return await stageDockerfile(req, deps, dir, work.app, say);
+    const image = await deps.variants.ensure(await stagingVariant(work.app, req.buildpack), say);
     const cache = buildCachePlace(deps.cachesDir, req.app_id, dir);
     await restoreBuildCache(cache, deps.blobs, say);
     const custom = await prepareCustomBuildpacks(
@@ -110,7 +117,7 @@ export async function stage(req: msg.StagingStart, deps: StagingDeps): Promise<S
     const exit = await deps.runtime.runToCompletion(
       {
         name: `nap-staging-${req.app_name}-${req.task_id.slice(0, 8)}`,
-        image: deps.stackImage,
+        image,
         cmd: ['/tmp/lifecycle/builder'],
         env: {
           ...req.env,
@@ -147,7 +154,9 @@ export async function stage(req: msg.StagingStart, deps: StagingDeps): Promise<S
     const buildpack = custom.label ?? (await readOptional(join(work.output, 'buildpack'))) ?? 'unknown';
     const release = (parseYaml((await readOptional(join(work.output, 'release.yml'))) ?? '') ?? {}) as {
       default_process_types?: Record<string, unknown>;
+      stack_variant?: unknown;
     };
+    const stackVariant = releaseVariant(release);
     const processTypes = Object.fromEntries(
       Object.entries(release.default_process_types ?? {}).filter((e): e is [string, string] => typeof e[1] === 'string'),
     );
@@ -163,7 +172,7 @@ export async function stage(req: msg.StagingStart, deps: StagingDeps): Promise<S
     await rename(droplet, deps.dropletPath(hash));
     await saveBuildCache(cache, deps.blobs, deps.buildCacheMaxMb ?? 512, say);
     say(`-----> Droplet ${hash.slice(0, 12)} (${(size / 1024 / 1024).toFixed(1)} MB) staged in ${((Date.now() - started) / 1000).toFixed(1)} s`);
-    return { droplet_type: 'tgz', droplet_key: key, droplet_hash: hash, detected_buildpack: buildpack, start_command: startCommand, process_types: processTypes };
+    return { droplet_type: 'tgz', stack_variant: stackVariant, droplet_key: key, droplet_hash: hash, detected_buildpack: buildpack, start_command: startCommand, process_types: processTypes };
   } catch (err) {
     say(`-----> Staging failed: ${(err as Error).message}`);
     throw err;
