@@ -115,7 +115,7 @@ describe('buildpacks end to end: python, a vendored wheel, a binary, a jar, and 
     writeFileSync(join(dir, 'notes.txt'), 'nothing to run');
     const push = await nap(['push', 'nothing-here', '-p', dir], env);
     assert.notEqual(push.code, 0);
-    assert.match(push.stderr, /no buildpack detected this app; tried: nodejs, python, static, binary, java, dockerfile/);
+    assert.match(push.stderr, /no buildpack detected this app; tried: nodejs, python, static, java, binary, dockerfile/);
     const app = await shown('nothing-here');
     assert.equal(app.package_state, 'FAILED');
     assert.deepEqual((await blobsOf(app.id)).filter((b) => b.startsWith('droplets/')), []);

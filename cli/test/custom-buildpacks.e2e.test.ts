@@ -11,6 +11,9 @@ import { eventually, httpGet, nap, repoRoot, TestPlatform } from '@nap/testkit';
 const buildpackDir = `${repoRoot}examples/custom-buildpack`;
 const appDir = `${repoRoot}examples/custom-buildpack-app`;
 
+
+/** The built-in buildpacks in detection order, then dockerfile, which the DEA detects itself. */
+const BUILTINS = ['nodejs', 'python', 'static', 'java', 'binary', 'dockerfile'];
 describe('custom buildpacks and the build cache, end to end', () => {
   let platform: TestPlatform;
   let env: Record<string, string>;
@@ -86,8 +89,8 @@ describe('custom buildpacks and the build cache, end to end', () => {
     assert.equal(made.code, 0, made.stderr);
     assert.match(made.stderr, /Uploading buildpack mybp/);
     const list = JSON.parse((await nap(['buildpacks', '--json'], env)).stdout) as { name: string; kind: string; hash: string | null }[];
-    assert.deepEqual(list.map((b) => `${b.name}:${b.kind}`), ['nodejs:builtin', 'static:builtin', 'mybp:archive']);
-    assert.match(list[2].hash ?? '', /^[0-9a-f]{64}$/);
+    assert.deepEqual(list.map((b) => `${b.name}:${b.kind}`), [...BUILTINS.map((b) => `${b}:builtin`), 'mybp:archive']);
+    assert.match(list[BUILTINS.length].hash ?? '', /^[0-9a-f]{64}$/);
     const table = await nap(['buildpacks'], env);
     assert.match(table.stdout, /mybp\s+archive/);
 
@@ -108,13 +111,13 @@ describe('custom buildpacks and the build cache, end to end', () => {
     writeFileSync(join(nothing, 'readme.md'), 'nothing to detect\n');
     const none = await nap(['push', 'bp-none', '-p', nothing], env);
     assert.notEqual(none.code, 0);
-    assert.match(none.stderr, /no buildpack detected this app; tried: nodejs, python, static, binary, java, mybp, dockerfile/);
+    assert.match(none.stderr, /no buildpack detected this app; tried: nodejs, python, static, java, binary, mybp, dockerfile/);
   });
 
   test('an unknown -b NAME is refused at push time, naming the choices', async () => {
     const push = await nap(['push', 'bp-unknown', '-p', appDir, '-b', 'nope'], env);
     assert.notEqual(push.code, 0);
-    assert.match(push.stderr, /unknown buildpack "nope": choose one of built-in: nodejs, static; admin: mybp/);
+    assert.match(push.stderr, /unknown buildpack "nope": choose one of built-in: nodejs, python, static, java, binary, dockerfile; admin: mybp/);
     const bad = await httpGet(`${platform.controllerUrl}/v1/apps/bp-unknown2`, { Authorization: `Bearer ${platform.adminToken}`, 'Content-Type': 'application/json' }, 'PUT', JSON.stringify({ buildpack: 'ftp://host/bp.git' }));
     assert.equal(bad.status, 400);
     assert.match(bad.body, /not a git URL/);
@@ -175,7 +178,7 @@ describe('custom buildpacks and the build cache, end to end', () => {
     assert.ok(!(await names()).some((n) => n.startsWith('buildpacks/mybp/')));
     await nc.close();
     const list = JSON.parse((await nap(['buildpacks', '--json'], env)).stdout) as { name: string }[];
-    assert.deepEqual(list.map((b) => b.name), ['nodejs', 'static']);
+    assert.deepEqual(list.map((b) => b.name), BUILTINS);
   });
 
   test('the build cache goes to the blobstore and comes back on a node without it', async () => {

@@ -108,7 +108,7 @@ describe('nap push, end to end on real NATS, etcd and Docker', () => {
       writeFileSync(join(dir, 'README.txt'), 'no buildpack for this');
       const push = await nap(['push', 'undetectable', '-p', dir], env);
       assert.notEqual(push.code, 0);
-      assert.match(push.stderr, /no buildpack detected this app; tried: nodejs, python, static, binary, java, dockerfile\. Add a package\.json/);
+      assert.match(push.stderr, /no buildpack detected this app; tried: nodejs, python, static, java, binary, dockerfile\. Add a package\.json/);
       const app = await nap(['app', 'undetectable', '--json'], env);
       const shown = JSON.parse(app.stdout) as { package_state: string; instance_details: unknown[] };
       assert.equal(shown.package_state, 'FAILED');

@@ -155,8 +155,8 @@ after(async () => {
 });
 
 describe('built-in buildpacks in the stack image', { concurrency: false }, () => {
-  test('the order file is nodejs python static binary java', () => {
-    assert.deepEqual(orderInRepo, ['nodejs', 'python', 'static', 'binary', 'java']);
+  test('the order file is nodejs python static java binary: binary, which takes any Procfile, comes last', () => {
+    assert.deepEqual(orderInRepo, ['nodejs', 'python', 'static', 'java', 'binary']);
   });
 
   test('hello-python: python buildpack, `python3 app.py`, answers with its instance index', { skip }, async () => {
