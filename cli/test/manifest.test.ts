@@ -70,3 +70,12 @@ test('manifest processes, as Cloud Foundry lists them or as a map, become per-ty
   writeFileSync(join(badDir, 'manifest.yml'), ['applications:', '- name: x', '  processes:', '  - type: Worker!'].join('\n'));
   await assert.rejects(readManifest(badDir), /process type/);
 });
+
+test('flags win over the manifest’s processes.web too', async () => {
+  const flagsDir = mkdtempSync(join(dir, 'flags-'));
+  writeFileSync(join(flagsDir, 'manifest.yml'), ['applications:', '- name: app', '  processes:', '  - type: web', '    instances: 2', '    memory: 128M'].join('\n'));
+  const [app] = await readManifest(flagsDir);
+  const body = appBody(app, { instances: 5 });
+  assert.equal(body.instances, 5);
+  assert.deepEqual(body.processes, { web: { memory: '128M' } });
+});

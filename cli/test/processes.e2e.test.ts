@@ -4,6 +4,7 @@ import { eventually, httpGet, nap, repoRoot, TestPlatform } from '@nap/testkit';
 
 interface InstanceDetail {
   index: number;
+  instance_id: string;
   process_type: string;
   state: string;
   port: number;
@@ -56,6 +57,7 @@ describe('process types: web and worker from one Procfile, on real NATS, etcd an
   });
 
   test('nap scale web-worker worker=3 runs three workers and leaves web alone', async () => {
+    const webBefore = running(await shown(), 'web').map((i) => i.instance_id);
     const scale = await nap(['scale', 'web-worker', 'worker=3'], env);
     assert.equal(scale.code, 0, scale.stderr);
     const app = await eventually(async () => {
@@ -63,7 +65,7 @@ describe('process types: web and worker from one Procfile, on real NATS, etcd an
       return running(a, 'worker').length === 3 ? a : null;
     }, 60_000, 'three workers');
     assert.deepEqual(running(app, 'worker').map((i) => i.index).sort(), [0, 1, 2]);
-    assert.equal(running(app, 'web').length, 1);
+    assert.deepEqual(running(app, 'web').map((i) => i.instance_id), webBefore, 'scaling a worker does not restart web');
     const text = await nap(['app', 'web-worker'], env);
     assert.match(text.stdout, /worker\s+2\s+running/);
 

@@ -120,6 +120,11 @@ export function appBody(app: ManifestApp | undefined, flags: { instances?: numbe
       ]),
     );
   }
+  // processes.web would be applied after the top-level fields: a flag must win over it too.
+  const web = (body.processes as Record<string, Record<string, unknown>> | undefined)?.web;
+  for (const [flag, field] of [['instances', 'instances'], ['memory', 'memory'], ['command', 'command']] as const) {
+    if (web && flags[flag] !== undefined) delete web[field];
+  }
   if (flags.instances !== undefined) body.instances = flags.instances;
   if (flags.memory !== undefined) body.memory = flags.memory;
   if (flags.command !== undefined) body.command = flags.command;

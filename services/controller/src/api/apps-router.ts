@@ -86,7 +86,10 @@ function changesWhatRuns(before: AppRecord, after: AppRecord): boolean {
 
 /** A process type's command and memory change what runs; its instance count only how many. */
 function whatRunsOf(processes: AppRecord['processes']) {
-  return Object.entries(processes ?? {}).map(([type, p]) => [type, p.command, p.memory_mb]);
+  return Object.entries(processes ?? {})
+    .filter(([, p]) => p.command !== null || p.memory_mb !== null)
+    .sort(([a], [b]) => a.localeCompare(b))
+    .map(([type, p]) => [type, p.command, p.memory_mb]);
 }
 
 /** Instance counts by process type, for `scaled` events. */
@@ -100,7 +103,7 @@ function checkProcessTypes(app: AppRecord, update: AppUpdate): void {
   if (!update.processes || !app.droplet || needsStaging(app)) return;
   const known = knownProcessTypes(app);
   for (const [type, p] of Object.entries(update.processes)) {
-    if (known.includes(type) || p.command) continue;
+    if (known.includes(type) || p.command || p.instances === 0) continue;
     throw badRequest(
       'unknown_process_type',
       `app ${app.name} has no process type ${type} (it has ${known.join(', ')}): add a "${type}:" line to the Procfile, or give the type a command`,

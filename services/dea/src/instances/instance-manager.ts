@@ -202,6 +202,8 @@ export class InstanceManager {
       return (env) => {
         // The image's own PATH (a Dockerfile's ENV) stands unless the app's env sets one.
         if (start.env.PATH === undefined) delete env.PATH;
+        // HOME=/home/vcap/app is where buildpack droplets live; an image has its own idea.
+        if (start.env.HOME === undefined) delete env.HOME;
         return {
           image: image.Id,
           entrypoint: [],

@@ -63,7 +63,8 @@ export async function stageDockerfile(
   const droplet = join(taskDir, 'droplet.tgz');
   try {
     say(`-----> Saving image ${imageId.replace(/^sha256:/, '').slice(0, 12)} without the layers of ${deps.stackImage}`);
-    const { strippedLayers } = await saveWithoutStackLayers(deps.runtime, imageId, deps.stackImage, taskDir, droplet);
+    // By tag, so that the copies other nodes load carry it too and are never dangling.
+    const { strippedLayers } = await saveWithoutStackLayers(deps.runtime, tag, deps.stackImage, taskDir, droplet);
     if (strippedLayers === 0) say(`       (it shares no layers with ${deps.stackImage}: the droplet holds the whole image)`);
     const info = await deps.runtime.inspectImage(imageId);
     const argv = [...(info?.Config.Entrypoint ?? []), ...(info?.Config.Cmd ?? [])];

@@ -88,6 +88,7 @@ export async function stage(req: msg.StagingStart, deps: StagingDeps): Promise<S
   await mkdir(dir, { recursive: true });
   const log = createWriteStream(join(dir, 'staging.log'), { flags: 'a' });
   const say = (line: string) => log.write(`${line}\n`);
+  let cache: ReturnType<typeof buildCachePlace> | undefined;
   try {
     for (const d of Object.values(work)) {
       await mkdir(d, { recursive: true });
@@ -101,8 +102,9 @@ export async function stage(req: msg.StagingStart, deps: StagingDeps): Promise<S
     await rm(pkg, { force: true });
     // A custom buildpack named for an app with a Dockerfile wins over the Dockerfile.
     if (!req.custom_buildpack && (await isDockerfileApp(work.app, req.buildpack))) return await stageDockerfile(req, deps, dir, work.app, say);
-    const image = await deps.variants.ensure(await stagingVariant(work.app, req.buildpack), say);
-    const cache = buildCachePlace(deps.cachesDir, req.app_id, dir);
+    // A custom buildpack brings its own needs: the jvm variant is for the built-in java one.
+    const image = await deps.variants.ensure(req.custom_buildpack ? undefined : await stagingVariant(work.app, req.buildpack), say);
+    cache = buildCachePlace(deps.cachesDir, req.app_id, dir);
     await restoreBuildCache(cache, deps.blobs, say);
     const custom = await prepareCustomBuildpacks(
       req,
@@ -175,6 +177,9 @@ export async function stage(req: msg.StagingStart, deps: StagingDeps): Promise<S
     return { droplet_type: 'tgz', stack_variant: stackVariant, droplet_key: key, droplet_hash: hash, detected_buildpack: buildpack, start_command: startCommand, process_types: processTypes };
   } catch (err) {
     say(`-----> Staging failed: ${(err as Error).message}`);
+    // A compile that failed halfway may have left a broken cache (half a node_modules): the next
+    // staging starts from the blobstore's copy, the last good one, rather than from this.
+    if (cache) await Promise.all([rm(cache.dir, { recursive: true, force: true }), rm(cache.stampFile, { force: true })]).catch(() => {});
     throw err;
   } finally {
     await closeLog(log);
