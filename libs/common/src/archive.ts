@@ -187,6 +187,13 @@ export async function packArchive(cwd: string, file: string, entries: string[], 
   );
 }
 
+/** sha256 of a file's bytes, read as a stream (droplets are large). */
+export async function hashFile(path: string): Promise<string> {
+  const hash = createHash('sha256');
+  for await (const chunk of createReadStream(path)) hash.update(chunk as Buffer);
+  return hash.digest('hex');
+}
+
 export function sha256File(data: Buffer | string): string {
   return createHash('sha256').update(data).digest('hex');
 }

@@ -9,16 +9,14 @@ import {
   conflict,
   extractArchive,
   forbidden,
-  inspectArchive,
   notFound,
   parseBuildpackChoice,
-  UnsafeArchiveError,
 } from '@nap/common';
 import express, { type Request, Router } from 'express';
 import { z } from 'zod';
 import type { BuildpackCatalog } from '../buildpacks/catalog.js';
 import type { BuildpackRecord } from '../store/buildpacks-repository.js';
-import { receiveBody } from './upload.js';
+import { inspectUpload, receiveBody } from './upload.js';
 
 const REQUIRED = ['bin/detect', 'bin/compile', 'bin/release'];
 const nameRule = z.string().regex(BUILDPACK_NAME, 'buildpack names are a lowercase letter, then up to 40 lowercase letters, digits and -');
@@ -47,13 +45,7 @@ function present(b: BuildpackRecord) {
 
 /** Checks an uploaded buildpack archive: safe to extract, and with the three programs at its root. */
 async function checkArchive(file: string, work: string): Promise<string> {
-  let hash: string;
-  try {
-    hash = (await inspectArchive(file)).contentHash;
-  } catch (err) {
-    if (err instanceof UnsafeArchiveError) throw badRequest('invalid_bits', `the upload was refused: ${err.message}`);
-    throw err;
-  }
+  const hash = await inspectUpload(file);
   const tree = join(work, 'tree');
   await extractArchive(file, tree);
   for (const f of REQUIRED) {

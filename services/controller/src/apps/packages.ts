@@ -1,4 +1,5 @@
-import { badRequest, type Blobstore, blobKeys, inspectArchive, NapError, UnsafeArchiveError } from '@nap/common';
+import { type Blobstore, blobKeys, NapError } from '@nap/common';
+import { inspectUpload } from '../api/upload.js';
 import type { HealthManager } from '../health/health-manager.js';
 import type { Stager } from '../staging/stager.js';
 import type { AppsRepository } from '../store/apps-repository.js';
@@ -10,13 +11,7 @@ import { type AppRecord, needsStaging } from './app-record.js';
  * content, stored by that hash. The same content again changes nothing and will not stage.
  */
 export async function acceptPackage(apps: AppsRepository, blobs: Blobstore, app: AppRecord, file: string): Promise<{ package_hash: string; changed: boolean }> {
-  let hash: string;
-  try {
-    hash = (await inspectArchive(file)).contentHash;
-  } catch (err) {
-    if (err instanceof UnsafeArchiveError) throw badRequest('invalid_bits', `the upload was refused: ${err.message}`);
-    throw err;
-  }
+  const hash = await inspectUpload(file);
   const changed = needsStaging({ ...app, package: { hash, key: '', uploaded_at: '' } });
   if (app.package?.hash !== hash) {
     const key = blobKeys.package(app.id, hash);

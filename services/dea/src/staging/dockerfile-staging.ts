@@ -1,8 +1,7 @@
 import { createHash } from 'node:crypto';
-import { createReadStream } from 'node:fs';
 import { lstat, rename, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
-import { blobKeys, type msg } from '@nap/common';
+import { blobKeys, hashFile, type msg } from '@nap/common';
 import { buildDockerfile } from '../images/dockerfile-build.js';
 import { saveWithoutStackLayers } from '../images/image-strip.js';
 import { shellCommand } from '../images/shell-words.js';
@@ -28,11 +27,6 @@ function tagOf(req: msg.StagingStart): string {
   return `nap/droplet:${req.app_id}-${task}`;
 }
 
-async function fileHash(path: string): Promise<string> {
-  const hash = createHash('sha256');
-  for await (const chunk of createReadStream(path)) hash.update(chunk as Buffer);
-  return hash.digest('hex');
-}
 
 /**
  * Dockerfile app → image → droplet. The droplet is the image as `docker save` writes it, minus the
@@ -69,7 +63,7 @@ export async function stageDockerfile(
     const info = await deps.runtime.inspectImage(imageId);
     const argv = [...(info?.Config.Entrypoint ?? []), ...(info?.Config.Cmd ?? [])];
     const startCommand = argv.length > 0 ? shellCommand(argv) : '';
-    const hash = await fileHash(droplet);
+    const hash = await hashFile(droplet);
     const key = blobKeys.droplet(req.app_id, hash);
     await deps.blobs.putFile(key, droplet);
     const size = (await stat(droplet)).size;

@@ -1,9 +1,8 @@
-import { createHash } from 'node:crypto';
-import { createReadStream, createWriteStream, type WriteStream } from 'node:fs';
+import { createWriteStream, type WriteStream } from 'node:fs';
 import { constants } from 'node:fs';
 import { chown, mkdir, open, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
-import { type Blobstore, blobKeys, extractArchive, inspectArchive, msg, packArchive } from '@nap/common';
+import { type Blobstore, blobKeys, extractArchive, hashFile, inspectArchive, msg, packArchive } from '@nap/common';
 import { parse as parseYaml, stringify as toYaml } from 'yaml';
 import { type DockerRuntime, VCAP } from '../runtime/docker-runtime.js';
 import { releaseVariant, type StackVariants, stagingVariant } from '../images/stack-variants.js';
@@ -41,11 +40,6 @@ export interface StagedDroplet extends msg.DropletRun {
 
 class StagingError extends Error {}
 
-async function fileHash(path: string): Promise<string> {
-  const hash = createHash('sha256');
-  for await (const chunk of createReadStream(path)) hash.update(chunk as Buffer);
-  return hash.digest('hex');
-}
 
 /** What the buildpack leaves in output/ is small; anything bigger is not what we asked for. */
 const MAX_OUTPUT_FILE_BYTES = 64 * 1024;
@@ -167,7 +161,7 @@ export async function stage(req: msg.StagingStart, deps: StagingDeps): Promise<S
 
     const droplet = join(dir, 'droplet.tgz');
     await packArchive(dir, droplet, ['app', 'staging_info.yml']);
-    const hash = await fileHash(droplet);
+    const hash = await hashFile(droplet);
     const key = blobKeys.droplet(req.app_id, hash);
     await deps.blobs.putFile(key, droplet);
     const size = (await stat(droplet)).size;
