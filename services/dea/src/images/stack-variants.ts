@@ -32,14 +32,19 @@ export class StackVariants {
     const image = this.imageOf(variant);
     if (!variant) return image;
     if (!STACK_VARIANT.test(variant)) throw new Error(`invalid stack variant '${variant}': expected ${STACK_VARIANT.source}`);
-    if (await this.runtime.imageExists(image)) return image;
+    // The map is consulted before any await, so callers arriving together share one check and one build.
     let running = this.building.get(variant);
     if (!running) {
-      running = this.build(variant, image, output).finally(() => this.building.delete(variant));
+      running = this.buildIfMissing(variant, image, output).finally(() => this.building.delete(variant));
       this.building.set(variant, running);
-    } else output?.(`       (stack variant ${variant} is already being built on this node: waiting for it)`);
+    } else output?.(`       (stack variant ${variant} is being prepared on this node for another staging: waiting for it)`);
     await running;
     return image;
+  }
+
+  private async buildIfMissing(variant: string, image: string, output?: (line: string) => void): Promise<void> {
+    if (await this.runtime.imageExists(image)) return;
+    await this.build(variant, image, output);
   }
 
   private async build(variant: string, image: string, output?: (line: string) => void): Promise<void> {
