@@ -1,13 +1,11 @@
 import { randomUUID } from 'node:crypto';
-import type { IncomingHttpHeaders, IncomingMessage } from 'node:http';
+import type { IncomingMessage } from 'node:http';
 import type { TLSSocket } from 'node:tls';
 
 const uuid = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 /**
- * Set once per request, before the first try: http-proxy's own `xfwd` appends to X-Forwarded-For
- * on every call of web(), so a retried request would name the client twice (and it parses the
- * Host header with a regular expression each time). Returns the request id, which the app, the
+ * Set once per request, before the first try, so a retried request names the client once. Returns the request id, which the app, the
  * router's access log and the client (on errors) share.
  */
 export function addForwardedHeaders(req: IncomingMessage): string {
@@ -36,22 +34,4 @@ function requestId(vcap: string | string[] | undefined, plain: string | string[]
   if (typeof vcap === 'string' && uuid.test(vcap)) return vcap.toLowerCase();
   if (typeof plain === 'string' && uuid.test(plain)) return plain.toLowerCase();
   return randomUUID();
-}
-
-/**
- * Hop-by-hop headers are about the client's connection to the router, not the router's to the app:
- * a client's `Connection: close` passed on would make every request open a new socket to the app.
- * Called only when the request has a Connection header.
- */
-export function removeHopByHop(headers: IncomingHttpHeaders): void {
-  const connection = headers.connection;
-  if (typeof connection === 'string') {
-    for (const token of connection.split(',')) {
-      const name = token.trim().toLowerCase();
-      if (name !== '' && name !== 'close' && name !== 'keep-alive' && name !== 'host') delete headers[name];
-    }
-  }
-  delete headers.connection;
-  delete headers['keep-alive'];
-  delete headers['proxy-connection'];
 }

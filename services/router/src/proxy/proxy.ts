@@ -1,8 +1,6 @@
-import http, { type ClientRequest, type IncomingMessage, type ServerResponse } from 'node:http';
+import http, { type IncomingMessage, type ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
-import { Readable } from 'node:stream';
 import type { Logger } from '@nap/common';
-import httpProxy from 'http-proxy';
 import type { AccessLog } from '../accesslog/access-log.js';
 import { sessionSetCookie, stickyEndpoint, stickyInstanceId, vcapIdCookie } from '../balancing/sticky.js';
 import type { BalancingStrategy } from '../balancing/strategy.js';
@@ -11,11 +9,13 @@ import type { RouterError, RouterMetrics } from '../status/metrics.js';
 import type { Endpoint } from '../table/endpoint.js';
 import { normalizeHost } from '../table/endpoint.js';
 import type { RouteTable } from '../table/route-table.js';
-import { addForwardedHeaders, removeHopByHop } from './forwarded-headers.js';
+import { addForwardedHeaders } from './forwarded-headers.js';
+import type { ResponseHead } from './response-parser.js';
 import { isDialFailure, maxAttempts, shouldRetry } from './retry-policy.js';
 import { errorBody, errorStatus } from './router-errors.js';
 import { RouterResponse } from './router-response.js';
-import { agentSockets, armConnectTimeout } from './upstream.js';
+import { UpstreamPool } from './upstream-pool.js';
+import { BodyFraming, bodyFraming, upstreamRequestHead } from './upstream-request.js';
 import { WebsocketProxy } from './websocket.js';
 
 export interface ProxyOptions {
@@ -40,29 +40,30 @@ export interface ProxyOptions {
   accessLog?: AccessLog;
 }
 
-const kResponse = Symbol('nap.routerResponse');
 const kBytesRead = Symbol('nap.bytesRead');
 const kBytesWritten = Symbol('nap.bytesWritten');
+const kResponse = Symbol('nap.routerResponse');
 
 interface CountedSocket extends Socket {
   [kBytesRead]?: number;
   [kBytesWritten]?: number;
 }
 
-interface UpstreamResponse extends IncomingMessage {
+interface ProxiedRequest extends IncomingMessage {
   [kResponse]?: RouterResponse;
 }
 
 /**
- * The request path: Host header → pool → endpoint, through http-proxy with a keep-alive agent, with
- * retries on connection failures, sticky sessions, limits and timeouts. Listeners are module-level
- * functions and the request's state lives on its RouterResponse, so a request allocates little
- * beyond what Node and http-proxy do themselves.
+ * The request path: Host header → pool → endpoint, over keep-alive connections of the router's own
+ * (UpstreamPool), with retries on connection failures, sticky sessions, limits and timeouts.
+ * Clients are served by Node's HTTP server (llhttp parses what the world sends); the app side is a
+ * plain socket per instance connection with a small response parser, because Node's HTTP client
+ * (and http-proxy on top of it) cost more than half of the router's time per request. Listeners are
+ * module-level functions and a request's state lives on its RouterResponse.
  */
 export class RouterProxy {
   readonly server: http.Server;
-  private readonly agent: http.Agent;
-  private readonly proxy: httpProxy;
+  private readonly upstream: UpstreamPool;
   private readonly websockets: WebsocketProxy;
   /** Proxied requests in the order they arrived: the oldest are the first to time out. */
   private readonly inProgress = new Set<RouterResponse>();
@@ -83,23 +84,11 @@ export class RouterProxy {
     this.maxConns = opts.maxConnsPerInstance;
     this.maxInFlight = opts.maxInFlight;
     this.accessLog = opts.accessLog?.active ? opts.accessLog : undefined;
-    const upstreamIdleMs = opts.upstreamIdleMs ?? 4000;
-    this.agent = new http.Agent({
-      keepAlive: true,
-      // The per-instance cap is enforced before a request reaches the agent, so it never queues here.
-      maxSockets: opts.maxConnsPerInstance,
-      maxFreeSockets: 256,
-      timeout: upstreamIdleMs,
-      // Most recently used first: the sockets left over after a burst go idle and are closed.
-      scheduling: 'lifo',
+    this.upstream = new UpstreamPool({
+      idleMs: opts.upstreamIdleMs ?? 4000,
+      connectTimeoutMs: this.connectTimeoutMs,
+      maxIdlePerAddress: 256,
     });
-    // No xfwd (set once by addForwardedHeaders) and toProxy: req.url goes out as it came instead of
-    // through url.parse on every request (absolute-form URLs are made relative in handle()).
-    this.proxy = httpProxy.createProxyServer({ agent: this.agent, xfwd: false, changeOrigin: false, toProxy: true, prependPath: false });
-    // Every web() call passes its own callback; this catches anything http-proxy emits regardless.
-    this.proxy.on('error', (err) => this.log.warn({ err }, 'proxy error'));
-    this.proxy.on('proxyReq', onProxyReq);
-    this.proxy.on('proxyRes', onProxyRes);
 
     this.websockets = new WebsocketProxy(table, balancing, log, metrics, {
       maxConnsPerInstance: opts.maxConnsPerInstance,
@@ -135,12 +124,12 @@ export class RouterProxy {
     clearInterval(this.sweepTimer);
     await closeServer(this.server);
     this.websockets.close();
-    this.agent.destroy();
+    this.upstream.close();
   }
 
   /** Sockets to apps: busy with a request, and idle in the keep-alive pool. */
   upstreamSockets(): { active: number; idle: number; websockets: number } {
-    return { ...agentSockets(this.agent), websockets: this.metrics.websocketsOpen };
+    return { ...this.upstream.counts(), websockets: this.metrics.websocketsOpen };
   }
 
   private handle(req: IncomingMessage, res: RouterResponse): void {
@@ -160,13 +149,12 @@ export class RouterProxy {
     if (pool === undefined) return this.sendError(res, 'unknown_route', normalizeHost(host));
     res.pool = pool;
     res.requestId = addForwardedHeaders(req);
-    // Node has already answered `100 Continue` to the client; passing the header on would make the
-    // app answer it again (and http-proxy skips its proxyReq event for such requests).
-    if (headers.expect !== undefined) delete headers.expect;
-    if (headers.connection !== undefined) removeHopByHop(headers);
-    const url = req.url;
-    if (url !== undefined && url.charCodeAt(0) !== 47 /* / */) req.url = originForm(url);
     if (headers.cookie !== undefined) res.stickyId = stickyInstanceId(headers.cookie);
+    let url = req.url ?? '/';
+    if (url.charCodeAt(0) !== 47 /* / */) url = originForm(url);
+    const framing = bodyFraming(req);
+    res.bodyFraming = framing;
+    res.upstreamRequestHead = upstreamRequestHead(req, url, framing);
     this.inProgress.add(res);
     this.attempt(req, res);
   }
@@ -182,24 +170,72 @@ export class RouterProxy {
     res.attempts++;
     res.endpoint = endpoint;
     res.lastEndpoint = endpoint;
-    res.proxyReq = null;
-    res.tSent = 0;
     address.inFlight++;
-    // A body stream can be piped once; a retry (of a bodyless request) gets a fresh empty one.
-    const options = res.attempts === 1 ? address.proxyOptions : { target: address.target, buffer: Readable.from([]) };
-    this.proxy.web(req, res, options, onWebError);
+    const conn = this.upstream.acquire(address);
+    res.upstream = conn;
+    conn.begin(res, req.method === 'HEAD');
+    res.tSent = performance.now();
+    if (res.bodyFraming === BodyFraming.None) {
+      conn.write(res.upstreamRequestHead);
+      res.requestSent = true;
+      return;
+    }
+    // Only the first try carries a body (retry-policy: a request with a body is never replayed).
+    conn.write(res.upstreamRequestHead);
+    (req as ProxiedRequest)[kResponse] = res;
+    req.on('data', onRequestData);
+    req.on('end', onRequestEnd);
   }
 
-  onProxyError(err: NodeJS.ErrnoException, req: IncomingMessage, res: RouterResponse, target: unknown): void {
+  onUpstreamHead(res: RouterResponse, head: ResponseHead): void {
+    res.tFirst = performance.now();
+    res.responseHead = head;
+    let headers = head.headers;
+    if (res.stickyId !== undefined || hasSetCookie(headers)) headers = withStickyCookie(res, headers);
+    try {
+      res.writeHead(head.status, head.reason, headers);
+    } catch (err) {
+      // A header Node will not write (a control character in a value): the app's answer is unusable.
+      this.onUpstreamFailure(res, err as NodeJS.ErrnoException, true);
+    }
+  }
+
+  onUpstreamBody(res: RouterResponse, chunk: Buffer): void {
+    if (!res.write(chunk)) {
+      // A slow client: stop reading from the app until it has taken what is buffered.
+      const conn = res.upstream;
+      if (conn !== null) {
+        conn.socket.pause();
+        res.once('drain', onClientDrain);
+      }
+    }
+  }
+
+  onUpstreamEnd(res: RouterResponse): void {
+    const conn = res.upstream;
+    res.upstream = null;
+    this.releaseEndpoint(res);
+    if (conn !== null) {
+      if (conn.reusableAfter(res.responseHead, res.requestSent)) this.upstream.release(conn);
+      else conn.abort();
+    }
+    res.end();
+  }
+
+  onUpstreamFailure(res: RouterResponse, err: NodeJS.ErrnoException, started: boolean): void {
+    const conn = res.upstream;
+    res.upstream = null;
+    conn?.abort();
+    // Failures of a request already answered, timed out or abandoned.
+    if (res.endpoint === null || res.closed || res.timedOut) return;
     const endpoint = res.endpoint;
-    // Errors of an earlier try, or of a request already answered, timed out or abandoned.
-    if (endpoint === null || endpoint.address.target !== target || res.closed || res.timedOut) return;
     this.releaseEndpoint(res);
     const address = endpoint.address;
     const dial = isDialFailure(err);
     if (dial) address.failing = true;
+    const req = res.req;
     const where = { requestId: res.requestId, host: req.headers.host, endpoint: address.key, attempt: res.attempts, code: err.code };
-    if (!res.headersSent && res.attempts < maxAttempts && shouldRetry(err, req)) {
+    if (!started && !res.headersSent && res.attempts < maxAttempts && shouldRetry(err, req)) {
       this.log.warn(where, dial ? 'endpoint unreachable, marked failing; trying another' : 'endpoint failed, trying another');
       (res.tried ??= []).push(address);
       this.attempt(req, res);
@@ -209,25 +245,15 @@ export class RouterProxy {
     this.sendError(res, 'endpoint_failure');
   }
 
-  onProxyReq(proxyReq: ClientRequest, res: RouterResponse, target: unknown): void {
-    if (res.closed || res.timedOut || res.endpoint === null || res.endpoint.address.target !== target) {
-      // The client left (or the router answered) before the request reached the app.
-      proxyReq.destroy();
-      return;
-    }
-    res.proxyReq = proxyReq;
-    res.tSent = performance.now();
-    const socket = proxyReq.socket;
-    if (socket !== null && socket.connecting) armConnectTimeout(proxyReq, socket, this.connectTimeoutMs);
-  }
-
   onClose(res: RouterResponse): void {
     res.closed = true;
-    const proxyReq = res.proxyReq;
     // The client went away first (or the router timed the request out): free the app's socket
-    // now, not when the app finishes. Node does not abort the upstream request by itself once the
-    // client's request was complete, and http-proxy only listens for 'aborted'.
-    if (proxyReq !== null && (!res.writableFinished || res.timedOut) && !proxyReq.destroyed) proxyReq.destroy();
+    // now, not when the app finishes.
+    const conn = res.upstream;
+    if (conn !== null) {
+      res.upstream = null;
+      conn.abort();
+    }
     this.releaseEndpoint(res);
     if (res.counted) this.metrics.inFlight--;
     this.inProgress.delete(res);
@@ -283,7 +309,8 @@ export class RouterProxy {
       this.inProgress.delete(res);
       res.timedOut = true;
       this.releaseEndpoint(res);
-      res.proxyReq?.destroy();
+      res.upstream?.abort();
+      res.upstream = null;
       this.log.warn({ requestId: res.requestId, host: res.req.headers.host, endpoint: res.lastEndpoint?.address.key }, 'request timed out');
       if (res.headersSent) {
         // Part of the app's answer is out: cutting the connection is the only honest signal left.
@@ -315,40 +342,57 @@ export class RouterProxy {
   }
 }
 
-function onWebError(err: Error, req: IncomingMessage, res: ServerResponse | Socket, target?: unknown): void {
-  const r = res as RouterResponse;
-  r.owner?.onProxyError(err as NodeJS.ErrnoException, req, r, target);
-}
-
-function onProxyReq(proxyReq: ClientRequest, _req: IncomingMessage, res: ServerResponse, options: { target?: unknown }): void {
-  const r = res as RouterResponse;
-  r.owner?.onProxyReq(proxyReq, r, options.target);
-}
-
-function onProxyRes(proxyRes: UpstreamResponse, _req: IncomingMessage, res: ServerResponse): void {
-  const r = res as RouterResponse;
-  r.tFirst = performance.now();
-  proxyRes[kResponse] = r;
-  proxyRes.on('close', onUpstreamResponseClose);
-  const setCookie = proxyRes.headers['set-cookie'];
-  if (setCookie !== undefined || r.stickyId !== undefined) addStickyCookie(proxyRes, r, setCookie);
+function hasSetCookie(headers: string[]): boolean {
+  for (let i = 0; i < headers.length; i += 2) {
+    const name = headers[i];
+    if (name.length === 10 && name.toLowerCase() === 'set-cookie') return true;
+  }
+  return false;
 }
 
 /**
  * The app's `JSESSIONID` gets a `__VCAP_ID__` beside it naming the instance; so does a request that
  * asked for an instance no longer there and went to another (gorouter does both).
  */
-function addStickyCookie(proxyRes: IncomingMessage, res: RouterResponse, setCookie: string[] | undefined): void {
+function withStickyCookie(res: RouterResponse, headers: string[]): string[] {
   const instanceId = res.lastEndpoint?.privateInstanceId;
-  if (instanceId === undefined) return;
-  const session = sessionSetCookie(setCookie);
-  if (session === undefined && (res.stickyId === undefined || res.stickyId === instanceId)) return;
-  proxyRes.headers['set-cookie'] = [...(setCookie ?? []), vcapIdCookie(instanceId, session)];
+  if (instanceId === undefined) return headers;
+  const setCookies: string[] = [];
+  for (let i = 0; i < headers.length; i += 2) if (headers[i].toLowerCase() === 'set-cookie') setCookies.push(headers[i + 1]);
+  const session = sessionSetCookie(setCookies.length > 0 ? setCookies : undefined);
+  if (session === undefined && (res.stickyId === undefined || res.stickyId === instanceId)) return headers;
+  return [...headers, 'Set-Cookie', vcapIdCookie(instanceId, session)];
 }
 
-/** The app dropped the connection mid-response: pass the truncation on instead of hanging the client. */
-function onUpstreamResponseClose(this: UpstreamResponse): void {
-  if (!this.complete) this[kResponse]?.destroy();
+function onRequestData(this: ProxiedRequest, chunk: Buffer): void {
+  const res = this[kResponse];
+  const conn = res?.upstream;
+  if (res === undefined || conn == null) return;
+  let ok: boolean;
+  if (res.bodyFraming === BodyFraming.Chunked) {
+    conn.socket.cork();
+    conn.write(`${chunk.length.toString(16)}\r\n`);
+    conn.write(chunk);
+    ok = conn.write('\r\n');
+    conn.socket.uncork();
+  } else ok = conn.write(chunk);
+  if (!ok) {
+    // A slow app: stop reading the client's body until the app has taken what is buffered.
+    this.pause();
+    conn.socket.once('drain', () => this.resume());
+  }
+}
+
+function onRequestEnd(this: ProxiedRequest): void {
+  const res = this[kResponse];
+  const conn = res?.upstream;
+  if (res === undefined || conn == null) return;
+  if (res.bodyFraming === BodyFraming.Chunked) conn.write('0\r\n\r\n');
+  res.requestSent = true;
+}
+
+function onClientDrain(this: RouterResponse): void {
+  this.upstream?.socket.resume();
 }
 
 function onResponseClose(this: RouterResponse): void {

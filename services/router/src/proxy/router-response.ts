@@ -1,9 +1,11 @@
 import http from 'node:http';
-import type { ClientRequest, IncomingMessage } from 'node:http';
+import type { IncomingMessage } from 'node:http';
 import type { Socket } from 'node:net';
 import type { Address, Endpoint } from '../table/endpoint.js';
 import type { EndpointPool } from '../table/endpoint-pool.js';
 import type { RouterError } from '../status/metrics.js';
+import type { ResponseHead } from './response-parser.js';
+import type { Exchange, UpstreamConnection } from './upstream-connection.js';
 
 /**
  * The response of one proxied request, carrying the request's state along (the server is
@@ -11,7 +13,7 @@ import type { RouterError } from '../status/metrics.js';
  * no extra object, no closures and no property added after the fact on the hot path: every
  * listener is a module-level function that finds what it needs on the response.
  */
-export class RouterResponse extends http.ServerResponse<IncomingMessage> {
+export class RouterResponse extends http.ServerResponse<IncomingMessage> implements Exchange {
   /** performance.now() when the request was handled. */
   t0 = 0;
   /** When the request went to the app (the upstream socket was assigned); 0 if it never did. */
@@ -30,7 +32,16 @@ export class RouterResponse extends http.ServerResponse<IncomingMessage> {
   /** Endpoints this request already tried, when it has retried (made only then). */
   tried: Address[] | undefined = undefined;
   attempts = 0;
-  proxyReq: ClientRequest | null = null;
+  /** The connection to the app carrying the current try, until its response is complete. */
+  upstream: UpstreamConnection | null = null;
+  /** The request head as it goes to the app, made once and kept for a retry. */
+  upstreamRequestHead = '';
+  /** How the request's body goes to the app (BodyFraming). */
+  bodyFraming = 0;
+  /** The whole request (head and body) went to the app. */
+  requestSent = false;
+  /** The app's response head, once it came. */
+  responseHead: ResponseHead | null = null;
   requestId = '';
   /** The `__VCAP_ID__` the client sent, if any. */
   stickyId: string | undefined = undefined;
@@ -40,11 +51,27 @@ export class RouterResponse extends http.ServerResponse<IncomingMessage> {
   /** Counted in the router's in-flight total, to be released exactly once. */
   counted = false;
   closed = false;
+
+  // The app's answer, from the connection carrying this request: handed to the proxy.
+  upstreamHead(head: ResponseHead): void {
+    this.owner!.onUpstreamHead(this, head);
+  }
+  upstreamBody(chunk: Buffer): void {
+    this.owner!.onUpstreamBody(this, chunk);
+  }
+  upstreamEnd(): void {
+    this.owner!.onUpstreamEnd(this);
+  }
+  upstreamFailure(err: NodeJS.ErrnoException, started: boolean): void {
+    this.owner!.onUpstreamFailure(this, err, started);
+  }
 }
 
 /** What a RouterResponse reports to: the proxy. */
 export interface ResponseOwner {
-  onProxyReq(proxyReq: ClientRequest, res: RouterResponse, target: unknown): void;
-  onProxyError(err: NodeJS.ErrnoException, req: IncomingMessage, res: RouterResponse, target: unknown): void;
+  onUpstreamHead(res: RouterResponse, head: ResponseHead): void;
+  onUpstreamBody(res: RouterResponse, chunk: Buffer): void;
+  onUpstreamEnd(res: RouterResponse): void;
+  onUpstreamFailure(res: RouterResponse, err: NodeJS.ErrnoException, started: boolean): void;
   onClose(res: RouterResponse): void;
 }

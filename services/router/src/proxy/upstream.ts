@@ -18,15 +18,3 @@ export function armConnectTimeout(proxyReq: ClientRequest, socket: Socket, ms: n
   socket.once('connect', clear);
   socket.once('close', clear);
 }
-
-/** Counts an agent's sockets: busy with a request, and idle in its keep-alive pool. */
-export function agentSockets(agent: { sockets: NodeJS.ReadOnlyDict<Socket[]>; freeSockets: NodeJS.ReadOnlyDict<Socket[]> }): {
-  active: number;
-  idle: number;
-} {
-  let active = 0;
-  let idle = 0;
-  for (const list of Object.values(agent.sockets)) active += list?.length ?? 0;
-  for (const list of Object.values(agent.freeSockets)) idle += list?.length ?? 0;
-  return { active, idle };
-}

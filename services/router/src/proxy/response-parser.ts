@@ -1,0 +1,293 @@
+/**
+ * An app's HTTP/1.1 response, read incrementally off a keep-alive socket: the head, then the body
+ * by its framing (Content-Length, chunked, or up to the close). The parser keeps no buffers across
+ * responses and allocates only for the head; body bytes are handed on as slices of what was read.
+ *
+ * The app is not trusted more than a client would be: a malformed head, a head over the limit or
+ * broken chunk framing is an error, never a guess.
+ */
+export interface ResponseHead {
+  status: number;
+  reason: string;
+  /** Name, value, name, value… as the app wrote them, hop-by-hop and framing headers removed. */
+  headers: string[];
+  /** The app keeps the connection open after this response. */
+  keepAlive: boolean;
+}
+
+export interface ResponseSink {
+  upstreamHead(head: ResponseHead): void;
+  upstreamBody(chunk: Buffer): void;
+  upstreamEnd(): void;
+}
+
+const enum State {
+  Head,
+  Length,
+  ChunkSize,
+  ChunkData,
+  ChunkDataEnd,
+  Trailers,
+  UntilClose,
+  Done,
+  /** Dropped mid-way: whatever else arrives is ignored (the connection is being closed). */
+  Dropped,
+}
+
+/** Larger than any sane response head; Node's own limit for a client's head is 16 KiB. */
+export const MAX_HEAD_BYTES = 64 * 1024;
+const MAX_CHUNK_LINE = 4096;
+const CRLF = 0x0a0d;
+const HEAD_END = Buffer.from('\r\n\r\n');
+const CRLF_BYTES = Buffer.from('\r\n');
+const statusLine = /^HTTP\/1\.([01]) (\d{3})(?: (.*))?$/;
+
+export class ResponseParseError extends Error {
+  readonly code = 'EPROTO';
+}
+
+export class ResponseParser {
+  private state = State.Done;
+  private pending: Buffer | null = null;
+  private remaining = 0;
+  private noBody = false;
+  private sink: ResponseSink | null = null;
+
+  /** Ready for the response to a request; `head` is true for a HEAD request (no body follows). */
+  start(sink: ResponseSink, headRequest: boolean): void {
+    this.sink = sink;
+    this.noBody = headRequest;
+    this.state = State.Head;
+    this.pending = null;
+  }
+
+  get done(): boolean {
+    return this.state === State.Done;
+  }
+
+  get dropped(): boolean {
+    return this.state === State.Dropped;
+  }
+
+  /** Whether the response has to end with the connection (no length, no chunks). */
+  get delimitedByClose(): boolean {
+    return this.state === State.UntilClose;
+  }
+
+  /** Whether anything of the response arrived yet. */
+  get started(): boolean {
+    return this.state !== State.Head || this.pending !== null;
+  }
+
+  /** Bytes read from the app. Throws ResponseParseError; data after a complete response is an error too. */
+  execute(data: Buffer): void {
+    let buf = data;
+    if (this.pending !== null) {
+      buf = Buffer.concat([this.pending, data]);
+      this.pending = null;
+    }
+    let at = 0;
+    const n = buf.length;
+    while (at < n) {
+      switch (this.state) {
+        case State.Head: {
+          const end = buf.indexOf(HEAD_END, at);
+          if (end === -1) {
+            if (n - at > MAX_HEAD_BYTES) throw new ResponseParseError(`response head larger than ${MAX_HEAD_BYTES} bytes`);
+            this.pending = buf.subarray(at);
+            return;
+          }
+          if (end - at > MAX_HEAD_BYTES) throw new ResponseParseError(`response head larger than ${MAX_HEAD_BYTES} bytes`);
+          const head = buf.toString('latin1', at, end);
+          at = end + 4;
+          this.onHead(head);
+          break;
+        }
+        case State.Length: {
+          const take = Math.min(this.remaining, n - at);
+          this.remaining -= take;
+          const chunk = at === 0 && take === n ? buf : buf.subarray(at, at + take);
+          at += take;
+          this.sink!.upstreamBody(chunk);
+          if (this.remaining === 0) this.finish();
+          break;
+        }
+        case State.UntilClose: {
+          this.sink!.upstreamBody(at === 0 ? buf : buf.subarray(at));
+          return;
+        }
+        case State.ChunkSize: {
+          const eol = buf.indexOf(CRLF_BYTES, at);
+          if (eol === -1) {
+            if (n - at > MAX_CHUNK_LINE) throw new ResponseParseError('chunk size line too long');
+            this.pending = buf.subarray(at);
+            return;
+          }
+          this.remaining = parseChunkSize(buf.toString('latin1', at, eol));
+          at = eol + 2;
+          this.state = this.remaining === 0 ? State.Trailers : State.ChunkData;
+          break;
+        }
+        case State.ChunkData: {
+          const take = Math.min(this.remaining, n - at);
+          this.remaining -= take;
+          const chunk = buf.subarray(at, at + take);
+          at += take;
+          this.sink!.upstreamBody(chunk);
+          if (this.remaining === 0) this.state = State.ChunkDataEnd;
+          break;
+        }
+        case State.ChunkDataEnd: {
+          if (n - at < 2) {
+            this.pending = buf.subarray(at);
+            return;
+          }
+          if (buf.readUInt16LE(at) !== CRLF) throw new ResponseParseError('chunk data not followed by CRLF');
+          at += 2;
+          this.state = State.ChunkSize;
+          break;
+        }
+        case State.Trailers: {
+          // Trailer fields are dropped (Node would need them before the body ends); an empty line ends them.
+          const eol = buf.indexOf(CRLF_BYTES, at);
+          if (eol === -1) {
+            if (n - at > MAX_HEAD_BYTES) throw new ResponseParseError('trailers too long');
+            this.pending = buf.subarray(at);
+            return;
+          }
+          const empty = eol === at;
+          at = eol + 2;
+          if (empty) this.finish();
+          break;
+        }
+        case State.Done:
+          throw new ResponseParseError('the app sent data after its response');
+        case State.Dropped:
+          return;
+      }
+    }
+  }
+
+  private finish(): void {
+    this.state = State.Done;
+    const sink = this.sink!;
+    this.sink = null;
+    sink.upstreamEnd();
+  }
+
+  /** The app closed the connection: the end of a close-delimited body, else a truncated response. */
+  onClose(): boolean {
+    if (this.state !== State.UntilClose) return false;
+    this.finish();
+    return true;
+  }
+
+  private onHead(text: string): void {
+    const lines = text.split('\r\n');
+    const m = statusLine.exec(lines[0]);
+    if (m === null) throw new ResponseParseError(`not an HTTP/1.x status line: ${JSON.stringify(lines[0].slice(0, 80))}`);
+    const status = Number(m[2]);
+    let keepAlive = m[1] === '1';
+    let length = -1;
+    let chunked = false;
+    let connectionTokens: string | undefined;
+    const headers: string[] = [];
+    for (let i = 1; i < lines.length; i++) {
+      const line = lines[i];
+      const colon = line.indexOf(':');
+      if (colon <= 0) throw new ResponseParseError(`malformed response header line: ${JSON.stringify(line.slice(0, 80))}`);
+      const name = line.slice(0, colon);
+      const value = line.slice(colon + 1).trim();
+      switch (name.length) {
+        case 10:
+          if (name.toLowerCase() === 'connection') {
+            const v = value.toLowerCase();
+            if (v.includes('close')) keepAlive = false;
+            else if (v.includes('keep-alive')) keepAlive = true;
+            connectionTokens = connectionTokens === undefined ? v : `${connectionTokens},${v}`;
+            continue;
+          }
+          if (name.toLowerCase() === 'keep-alive') continue;
+          break;
+        case 14:
+          if (name.toLowerCase() === 'content-length') {
+            if (!/^\d{1,15}$/.test(value)) throw new ResponseParseError(`invalid Content-Length ${JSON.stringify(value)}`);
+            const v = Number(value);
+            if (length !== -1 && length !== v) throw new ResponseParseError('conflicting Content-Length headers');
+            length = v;
+          }
+          break;
+        case 17:
+          if (name.toLowerCase() === 'transfer-encoding') {
+            const v = value.toLowerCase();
+            // Only chunked as the last coding frames the body; anything else ends with the connection.
+            chunked = v === 'chunked' || v.endsWith(',chunked') || v.endsWith(', chunked');
+            if (!chunked) keepAlive = false;
+            continue;
+          }
+          break;
+        case 16:
+          if (name.toLowerCase() === 'proxy-connection') continue;
+          break;
+        case 7:
+          if (name.toLowerCase() === 'upgrade') continue;
+          break;
+      }
+      headers.push(name, value);
+    }
+    if (connectionTokens !== undefined) dropListed(headers, connectionTokens);
+
+    if (status < 200) {
+      // 100 Continue, 103 Early Hints: interim; the real response follows. 101 is not asked for here.
+      if (status === 101) throw new ResponseParseError('101 Switching Protocols to a request that asked for no upgrade');
+      return;
+    }
+    let next: State;
+    if (this.noBody || status === 204 || status === 304) next = State.Done;
+    else if (chunked) {
+      next = State.ChunkSize;
+      // Transfer-Encoding wins over Content-Length (RFC 9112 §6.3); the length is not passed on either.
+      if (length !== -1) removeHeader(headers, 'content-length');
+    } else if (length === 0) next = State.Done;
+    else if (length > 0) {
+      next = State.Length;
+      this.remaining = length;
+    } else {
+      next = State.UntilClose;
+      keepAlive = false;
+    }
+    const sink = this.sink!;
+    sink.upstreamHead({ status, reason: m[3] ?? '', headers, keepAlive });
+    // The sink may have dropped the exchange (its client is gone) while taking the head.
+    if (this.sink !== sink) return;
+    if (next === State.Done) this.finish();
+    else this.state = next;
+  }
+
+  /** Forgets the response in progress (its client is gone); the connection is closed with it. */
+  reset(): void {
+    this.sink = null;
+    this.state = State.Dropped;
+    this.pending = null;
+  }
+}
+
+
+function parseChunkSize(line: string): number {
+  const semi = line.indexOf(';');
+  const hex = (semi === -1 ? line : line.slice(0, semi)).trim();
+  if (!/^[0-9a-fA-F]{1,12}$/.test(hex)) throw new ResponseParseError(`invalid chunk size ${JSON.stringify(hex.slice(0, 20))}`);
+  return parseInt(hex, 16);
+}
+
+function removeHeader(headers: string[], lower: string): void {
+  for (let i = headers.length - 2; i >= 0; i -= 2) if (headers[i].toLowerCase() === lower) headers.splice(i, 2);
+}
+
+/** Headers a Connection header names are hop-by-hop too. */
+function dropListed(headers: string[], tokens: string): void {
+  for (const token of tokens.split(',')) {
+    const name = token.trim();
+    if (name !== '' && name !== 'close' && name !== 'keep-alive') removeHeader(headers, name);
+  }
+}
