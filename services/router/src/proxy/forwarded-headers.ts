@@ -4,26 +4,47 @@ import type { TLSSocket } from 'node:tls';
 
 const uuid = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
+/** What the app is told about the request's way in; the same on every try of a request. */
+export interface Forwarded {
+  forwardedFor: string | undefined;
+  forwardedProto: string;
+  forwardedHost: string | undefined;
+  /** Shared by the app, the router's access log and the client (on errors). */
+  requestId: string;
+}
+
 /**
- * Set once per request, before the first try, so a retried request names the client once. Returns the request id, which the app, the
- * router's access log and the client (on errors) share.
+ * Settles the forwarding headers once per request, before the first try, so a retried request
+ * names the client once. The request's headers are left as they came: adding properties to
+ * Node's header object on every request costs more than the rest of this.
  */
-export function addForwardedHeaders(req: IncomingMessage): string {
+export function settleForwarded(req: IncomingMessage, into: Forwarded): void {
   const headers = req.headers;
   const client = req.socket.remoteAddress;
-  if (client !== undefined) {
-    const prior = headers['x-forwarded-for'];
-    headers['x-forwarded-for'] = prior === undefined ? client : `${prior}, ${client}`;
-  }
+  const prior = single(headers['x-forwarded-for']);
+  into.forwardedFor = client === undefined ? prior : prior === undefined ? client : `${prior}, ${client}`;
   // Kept when present: a load balancer in front of the router terminates TLS and says so.
-  if (headers['x-forwarded-proto'] === undefined) {
-    headers['x-forwarded-proto'] = (req.socket as TLSSocket).encrypted ? 'https' : 'http';
-  }
-  if (headers['x-forwarded-host'] === undefined && headers.host !== undefined) headers['x-forwarded-host'] = headers.host;
-  const id = requestId(headers['x-vcap-request-id'], headers['x-request-id']);
-  headers['x-request-id'] = id;
-  headers['x-vcap-request-id'] = id;
-  return id;
+  into.forwardedProto = single(headers['x-forwarded-proto']) ?? ((req.socket as TLSSocket).encrypted ? 'https' : 'http');
+  into.forwardedHost = single(headers['x-forwarded-host']) ?? headers.host;
+  into.requestId = requestId(headers['x-vcap-request-id'], headers['x-request-id']);
+}
+
+/** Node joins repeated headers into one string, except a few it keeps as lists. */
+function single(value: string | string[] | undefined): string | undefined {
+  return Array.isArray(value) ? value.join(', ') : value;
+}
+
+/** The same, written into the request's headers (for an upgrade, which http-proxy sends on); returns the request id. */
+export function addForwardedHeaders(req: IncomingMessage): string {
+  const f: Forwarded = { forwardedFor: undefined, forwardedProto: 'http', forwardedHost: undefined, requestId: '' };
+  settleForwarded(req, f);
+  const headers = req.headers;
+  if (f.forwardedFor !== undefined) headers['x-forwarded-for'] = f.forwardedFor;
+  headers['x-forwarded-proto'] = f.forwardedProto;
+  if (f.forwardedHost !== undefined) headers['x-forwarded-host'] = f.forwardedHost;
+  headers['x-request-id'] = f.requestId;
+  headers['x-vcap-request-id'] = f.requestId;
+  return f.requestId;
 }
 
 /**

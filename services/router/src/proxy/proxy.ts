@@ -9,8 +9,9 @@ import type { RouterError, RouterMetrics } from '../status/metrics.js';
 import type { Endpoint } from '../table/endpoint.js';
 import { normalizeHost } from '../table/endpoint.js';
 import type { RouteTable } from '../table/route-table.js';
-import { addForwardedHeaders } from './forwarded-headers.js';
+import { settleForwarded } from './forwarded-headers.js';
 import type { ResponseHead } from './response-parser.js';
+import { InProgressList } from './in-progress.js';
 import { isDialFailure, maxAttempts, shouldRetry } from './retry-policy.js';
 import { errorBody, errorStatus } from './router-errors.js';
 import { RouterResponse } from './router-response.js';
@@ -66,7 +67,7 @@ export class RouterProxy {
   private readonly upstream: UpstreamPool;
   private readonly websockets: WebsocketProxy;
   /** Proxied requests in the order they arrived: the oldest are the first to time out. */
-  private readonly inProgress = new Set<RouterResponse>();
+  private readonly inProgress = new InProgressList<RouterResponse>();
   private readonly sweepTimer: NodeJS.Timeout;
   private readonly connectTimeoutMs: number;
   private readonly maxConns: number;
@@ -148,13 +149,13 @@ export class RouterProxy {
     const pool = this.table.lookup(host);
     if (pool === undefined) return this.sendError(res, 'unknown_route', normalizeHost(host));
     res.pool = pool;
-    res.requestId = addForwardedHeaders(req);
+    settleForwarded(req, res);
     if (headers.cookie !== undefined) res.stickyId = stickyInstanceId(headers.cookie);
     let url = req.url ?? '/';
     if (url.charCodeAt(0) !== 47 /* / */) url = originForm(url);
     const framing = bodyFraming(req);
     res.bodyFraming = framing;
-    res.upstreamRequestHead = upstreamRequestHead(req, url, framing);
+    res.upstreamRequestHead = upstreamRequestHead(req, url, framing, res);
     this.inProgress.add(res);
     this.attempt(req, res);
   }
@@ -304,8 +305,8 @@ export class RouterProxy {
 
   private expireOld(): void {
     const deadline = performance.now() - this.opts.requestTimeoutMs;
-    for (const res of this.inProgress) {
-      if (res.t0 > deadline) break;
+    let res: RouterResponse | null;
+    while ((res = this.inProgress.oldest()) !== null && res.t0 <= deadline) {
       this.inProgress.delete(res);
       res.timedOut = true;
       this.releaseEndpoint(res);

@@ -4,6 +4,8 @@ import type { Socket } from 'node:net';
 import type { Address, Endpoint } from '../table/endpoint.js';
 import type { EndpointPool } from '../table/endpoint-pool.js';
 import type { RouterError } from '../status/metrics.js';
+import type { Forwarded } from './forwarded-headers.js';
+import type { Linked } from './in-progress.js';
 import type { ResponseHead } from './response-parser.js';
 import type { Exchange, UpstreamConnection } from './upstream-connection.js';
 
@@ -13,7 +15,7 @@ import type { Exchange, UpstreamConnection } from './upstream-connection.js';
  * no extra object, no closures and no property added after the fact on the hot path: every
  * listener is a module-level function that finds what it needs on the response.
  */
-export class RouterResponse extends http.ServerResponse<IncomingMessage> implements Exchange {
+export class RouterResponse extends http.ServerResponse<IncomingMessage> implements Exchange, Linked<RouterResponse>, Forwarded {
   /** performance.now() when the request was handled. */
   t0 = 0;
   /** When the request went to the app (the upstream socket was assigned); 0 if it never did. */
@@ -43,6 +45,9 @@ export class RouterResponse extends http.ServerResponse<IncomingMessage> impleme
   /** The app's response head, once it came. */
   responseHead: ResponseHead | null = null;
   requestId = '';
+  forwardedFor: string | undefined = undefined;
+  forwardedProto = 'http';
+  forwardedHost: string | undefined = undefined;
   /** The `__VCAP_ID__` the client sent, if any. */
   stickyId: string | undefined = undefined;
   /** Set when the router answered by itself. */
@@ -51,6 +56,10 @@ export class RouterResponse extends http.ServerResponse<IncomingMessage> impleme
   /** Counted in the router's in-flight total, to be released exactly once. */
   counted = false;
   closed = false;
+  // Its place among the requests in progress (InProgressList).
+  prevInProgress: RouterResponse | null = null;
+  nextInProgress: RouterResponse | null = null;
+  inProgress = false;
 
   // The app's answer, from the connection carrying this request: handed to the proxy.
   upstreamHead(head: ResponseHead): void {

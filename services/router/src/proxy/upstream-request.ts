@@ -1,11 +1,13 @@
 import type { IncomingMessage } from 'node:http';
+import type { Forwarded } from './forwarded-headers.js';
 
 /**
  * Headers that never go to the app as the client sent them: hop-by-hop ones (about the client's
  * connection to the router), the request's framing (the router frames the body itself), and the
- * forwarding headers, which addForwardedHeaders() has already settled in `req.headers`.
+ * forwarding headers, which settleForwarded() has settled. By length first: most headers a client
+ * sends have a length no name here has, and need no lowercasing.
  */
-const notForwarded = new Set([
+const notForwardedByLength = byLength([
   'connection',
   'keep-alive',
   'proxy-connection',
@@ -21,6 +23,16 @@ const notForwarded = new Set([
   'x-request-id',
   'x-vcap-request-id',
 ]);
+
+function byLength(names: string[]): ReadonlyMap<number, ReadonlySet<string>> {
+  const map = new Map<number, Set<string>>();
+  for (const name of names) {
+    let set = map.get(name.length);
+    if (set === undefined) map.set(name.length, (set = new Set()));
+    set.add(name);
+  }
+  return map;
+}
 
 /** Whether the request has a body, and how the router sends it on. */
 export const enum BodyFraming {
@@ -42,23 +54,24 @@ export function bodyFraming(req: IncomingMessage): BodyFraming {
  * spelling, less the ones above and any the client's Connection header names, then the forwarding
  * headers. `url` is in origin form.
  */
-export function upstreamRequestHead(req: IncomingMessage, url: string, framing: BodyFraming): string {
-  const headers = req.headers;
-  const listed = headers.connection !== undefined ? connectionListed(headers.connection) : undefined;
+export function upstreamRequestHead(req: IncomingMessage, url: string, framing: BodyFraming, f: Forwarded): string {
+  const connection = req.headers.connection;
+  const listed = connection !== undefined ? connectionListed(connection) : undefined;
   let head = `${req.method} ${url} HTTP/1.1\r\n`;
   const raw = req.rawHeaders;
   for (let i = 0; i < raw.length; i += 2) {
     const name = raw[i];
-    const lower = name.toLowerCase();
-    if (notForwarded.has(lower) || (listed !== undefined && listed.has(lower))) continue;
+    const names = notForwardedByLength.get(name.length);
+    if (names !== undefined || listed !== undefined) {
+      const lower = name.toLowerCase();
+      if (names?.has(lower) === true || listed?.has(lower) === true) continue;
+    }
     head += `${name}: ${raw[i + 1]}\r\n`;
   }
-  const forwardedFor = headers['x-forwarded-for'];
-  if (forwardedFor !== undefined) head += `X-Forwarded-For: ${forwardedFor}\r\n`;
-  head +=
-    `X-Forwarded-Proto: ${headers['x-forwarded-proto']}\r\n` +
-    (headers['x-forwarded-host'] !== undefined ? `X-Forwarded-Host: ${headers['x-forwarded-host']}\r\n` : '') +
-    `X-Request-Id: ${headers['x-request-id']}\r\nX-Vcap-Request-Id: ${headers['x-vcap-request-id']}\r\n`;
+  if (f.forwardedFor !== undefined) head += `X-Forwarded-For: ${f.forwardedFor}\r\n`;
+  head += `X-Forwarded-Proto: ${f.forwardedProto}\r\n`;
+  if (f.forwardedHost !== undefined) head += `X-Forwarded-Host: ${f.forwardedHost}\r\n`;
+  head += `X-Request-Id: ${f.requestId}\r\nX-Vcap-Request-Id: ${f.requestId}\r\n`;
   if (framing === BodyFraming.Chunked) head += 'Transfer-Encoding: chunked\r\n';
   return `${head}\r\n`;
 }
