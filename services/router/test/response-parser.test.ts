@@ -299,7 +299,7 @@ test('a status line with no reason, or an empty one, is accepted', () => {
   assert.equal(result.heads[0].reason, 'I am a teapot: really');
 });
 
-test('a status below 100 is an error, not an interim response', { todo: 'HTTP/1.1 0xx passes the status-line regex and status < 200 treats it as interim: it is skipped silently' }, () => {
+test('a status below 100 is an error, not an interim response', () => {
   headThrows('HTTP/1.1 000 Zero\r\n\r\n');
   headThrows('HTTP/1.1 099 Odd\r\n\r\n');
 });
@@ -439,7 +439,7 @@ test('a sink that drops the exchange while taking the head hears nothing more', 
   assert.equal(empty.dropped, true);
 });
 
-test('a sink that drops the exchange while taking a body chunk hears nothing more', { todo: 'execute() does not check for a reset() made by the sink in upstreamBody: the end of a Content-Length body calls finish() with a null sink (TypeError), and the end of a chunk overwrites Dropped with ChunkDataEnd and parsing resumes' }, () => {
+test('a sink that drops the exchange while taking a body chunk hears nothing more', () => {
   for (const raw of [
     'HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhello',
     'HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n3\r\nabc\r\n0\r\n\r\n',
@@ -548,7 +548,7 @@ test('a Transfer-Encoding other than chunked last makes the body run until the c
   assert.deepEqual(last.order, ['head', 'body', 'end']);
 });
 
-test('a Transfer-Encoding other than chunked last overrides a Content-Length too', { todo: 'with Transfer-Encoding: gzip and a Content-Length the parser frames the body by the length (and passes the length on) instead of reading until the close, as its own comment and RFC 9112 §6.3 say' }, () => {
+test('a Transfer-Encoding other than chunked last overrides a Content-Length too', () => {
   const { parser, result } = parse([b('HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip\r\nContent-Length: 3\r\n\r\nabcdef')]);
   assert.equal(parser.delimitedByClose, true);
   assert.equal(parser.onClose(), true);
@@ -609,7 +609,7 @@ test('header values are read as latin1 bytes, unchanged', () => {
   assert.deepEqual(Buffer.from(result.heads[0].headers[1], 'latin1'), Buffer.from([0xe9, 0xff, 0x80]));
 });
 
-test('Connection tokens are matched whole, not as substrings', { todo: 'Connection values are tested with includes(): a token merely containing "close" or "keep-alive" changes keepAlive' }, () => {
+test('Connection tokens are matched whole, not as substrings', () => {
   const http11 = parse([b('HTTP/1.1 200 OK\r\nConnection: x-enclosed\r\nContent-Length: 0\r\n\r\n')]).result;
   assert.equal(http11.heads[0].keepAlive, true);
   const http10 = parse([b('HTTP/1.0 200 OK\r\nConnection: x-keep-alive-hint\r\nContent-Length: 0\r\n\r\n')]).result;

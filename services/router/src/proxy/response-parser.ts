@@ -40,7 +40,9 @@ const MAX_CHUNK_LINE = 4096;
 const CRLF = 0x0a0d;
 const HEAD_END = Buffer.from('\r\n\r\n');
 const CRLF_BYTES = Buffer.from('\r\n');
-const statusLine = /^HTTP\/1\.([01]) (\d{3})(?: (.*))?$/;
+const statusLine = /^HTTP\/1\.([01]) ([1-9]\d\d)(?: (.*))?$/;
+/** RFC 9110 token characters: a header name is nothing else (no spaces, no folded lines). */
+const headerName = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
 
 export class ResponseParseError extends Error {
   readonly code = 'EPROTO';
@@ -109,6 +111,8 @@ export class ResponseParser {
           const chunk = at === 0 && take === n ? buf : buf.subarray(at, at + take);
           at += take;
           this.sink!.upstreamBody(chunk);
+          // The sink may have dropped the exchange while taking the chunk.
+          if (this.state !== State.Length) return;
           if (this.remaining === 0) this.finish();
           break;
         }
@@ -134,6 +138,7 @@ export class ResponseParser {
           const chunk = buf.subarray(at, at + take);
           at += take;
           this.sink!.upstreamBody(chunk);
+          if (this.state !== State.ChunkData) return;
           if (this.remaining === 0) this.state = State.ChunkDataEnd;
           break;
         }
@@ -187,24 +192,22 @@ export class ResponseParser {
     const m = statusLine.exec(lines[0]);
     if (m === null) throw new ResponseParseError(`not an HTTP/1.x status line: ${JSON.stringify(lines[0].slice(0, 80))}`);
     const status = Number(m[2]);
-    let keepAlive = m[1] === '1';
+    const http11 = m[1] === '1';
     let length = -1;
     let chunked = false;
-    let connectionTokens: string | undefined;
+    let otherCoding = false;
+    let connection: string[] | undefined;
     const headers: string[] = [];
     for (let i = 1; i < lines.length; i++) {
       const line = lines[i];
       const colon = line.indexOf(':');
-      if (colon <= 0) throw new ResponseParseError(`malformed response header line: ${JSON.stringify(line.slice(0, 80))}`);
-      const name = line.slice(0, colon);
+      const name = colon > 0 ? line.slice(0, colon) : '';
+      if (!headerName.test(name)) throw new ResponseParseError(`malformed response header line: ${JSON.stringify(line.slice(0, 80))}`);
       const value = line.slice(colon + 1).trim();
       switch (name.length) {
         case 10:
           if (name.toLowerCase() === 'connection') {
-            const v = value.toLowerCase();
-            if (v.includes('close')) keepAlive = false;
-            else if (v.includes('keep-alive')) keepAlive = true;
-            connectionTokens = connectionTokens === undefined ? v : `${connectionTokens},${v}`;
+            for (const token of value.split(',')) (connection ??= []).push(token.trim().toLowerCase());
             continue;
           }
           if (name.toLowerCase() === 'keep-alive') continue;
@@ -219,10 +222,13 @@ export class ResponseParser {
           break;
         case 17:
           if (name.toLowerCase() === 'transfer-encoding') {
-            const v = value.toLowerCase();
-            // Only chunked as the last coding frames the body; anything else ends with the connection.
-            chunked = v === 'chunked' || v.endsWith(',chunked') || v.endsWith(', chunked');
-            if (!chunked) keepAlive = false;
+            const codings = value.toLowerCase().split(',');
+            // Only chunked as the last coding frames the body (RFC 9112 §6.3), and the router
+            // removes that framing. Another last coding means the body ends with the connection;
+            // the header is not passed on either, since Node would then frame the client's
+            // response by nothing at all.
+            chunked = codings[codings.length - 1].trim() === 'chunked';
+            otherCoding = !chunked;
             continue;
           }
           break;
@@ -235,7 +241,8 @@ export class ResponseParser {
       }
       headers.push(name, value);
     }
-    if (connectionTokens !== undefined) dropListed(headers, connectionTokens);
+    let keepAlive = connection === undefined ? http11 : http11 ? !connection.includes('close') : connection.includes('keep-alive');
+    if (connection !== undefined) dropListed(headers, connection);
 
     if (status < 200) {
       // 100 Continue, 103 Early Hints: interim; the real response follows. 101 is not asked for here.
@@ -243,11 +250,16 @@ export class ResponseParser {
       return;
     }
     let next: State;
+    // Transfer-Encoding wins over Content-Length (RFC 9112 §6.3); the length is not passed on either.
+    if ((chunked || otherCoding) && length !== -1) {
+      removeHeader(headers, 'content-length');
+      length = -1;
+    }
     if (this.noBody || status === 204 || status === 304) next = State.Done;
-    else if (chunked) {
-      next = State.ChunkSize;
-      // Transfer-Encoding wins over Content-Length (RFC 9112 §6.3); the length is not passed on either.
-      if (length !== -1) removeHeader(headers, 'content-length');
+    else if (chunked) next = State.ChunkSize;
+    else if (otherCoding) {
+      next = State.UntilClose;
+      keepAlive = false;
     } else if (length === 0) next = State.Done;
     else if (length > 0) {
       next = State.Length;
@@ -285,9 +297,6 @@ function removeHeader(headers: string[], lower: string): void {
 }
 
 /** Headers a Connection header names are hop-by-hop too. */
-function dropListed(headers: string[], tokens: string): void {
-  for (const token of tokens.split(',')) {
-    const name = token.trim();
-    if (name !== '' && name !== 'close' && name !== 'keep-alive') removeHeader(headers, name);
-  }
+function dropListed(headers: string[], tokens: string[]): void {
+  for (const name of tokens) if (name !== '' && name !== 'close' && name !== 'keep-alive') removeHeader(headers, name);
 }
