@@ -23,6 +23,7 @@ import {
 import { httpGet, repoRoot } from '@nap/testkit';
 import { registrationHost } from './router/hosts.js';
 import { writeNginxConfig } from './router/nginx.js';
+import { cpuSeconds } from './router/cpu.js';
 import { runWrk, wrkArgs, type WrkResult } from './router/wrk.js';
 
 const THREADS = 2;
@@ -268,6 +269,8 @@ const ratio = (a: number, b: number) => (a / b).toFixed(2);
 interface Target {
   name: string;
   url: string;
+  /** The proxy's processes, whose CPU is counted (none for the backend reached directly). */
+  pids: () => number[];
 }
 
 const nginxBin = await ensureTools();
@@ -350,20 +353,29 @@ try {
   await until200('nginx', `http://127.0.0.1:${nginxPort}/`, nginx, join(dir, 'nginx-error.log'));
 
   const targets: Target[] = [
-    { name: 'direct', url: `http://127.0.0.1:${backendPort}/` },
-    { name: 'router', url: `http://127.0.0.1:${routerPort}/` },
-    { name: 'nginx', url: `http://127.0.0.1:${nginxPort}/` },
+    { name: 'direct', url: `http://127.0.0.1:${backendPort}/`, pids: () => [] },
+    { name: 'router', url: `http://127.0.0.1:${routerPort}/`, pids: () => [router, ...childrenOf(router)] },
+    { name: 'nginx', url: `http://127.0.0.1:${nginxPort}/`, pids: () => [nginx, ...childrenOf(nginx)] },
   ];
   const loaded: Record<string, WrkResult> = {};
+  /** Microseconds of CPU per request under load: the proxy's processes, and the backend's. */
+  const cpuPerRequest: Record<string, { proxy: number; backend: number }> = {};
   const oneConn: Record<string, WrkResult> = {};
   const headers = { Host: HOST };
   const shown = wrkArgs({ url: 'URL', threads: THREADS, connections: CONNECTIONS, seconds: SECONDS, headers }).map((a) => (a.includes(' ') ? `'${a}'` : a));
   console.log(`wrk ${shown.join(' ')}, ${WARMUP_SECONDS} s warm-up first, against each of ${targets.map((t) => t.name).join(', ')}`);
   for (const t of targets) {
     await runWrk({ url: t.url, threads: THREADS, connections: CONNECTIONS, seconds: WARMUP_SECONDS, headers });
+    const pids = t.pids();
+    const [proxyBefore, backendBefore] = [cpuSeconds(pids), cpuSeconds([backend])];
     const r = await runWrk({ url: t.url, threads: THREADS, connections: CONNECTIONS, seconds: SECONDS, headers });
+    const us = (seconds: number) => (seconds * 1e6) / Math.max(1, r.requests);
+    cpuPerRequest[t.name] = { proxy: us(cpuSeconds(pids) - proxyBefore), backend: us(cpuSeconds([backend]) - backendBefore) };
     loaded[t.name] = r;
-    console.log(`${t.name.padEnd(6)} ${fmtInt(r.requestsPerSec).padStart(8)} req/s  p50 ${fmtMs(r.p50)}  p99 ${fmtMs(r.p99)}  errors ${r.errors}`);
+    const cpu = cpuPerRequest[t.name];
+    console.log(
+      `${t.name.padEnd(6)} ${fmtInt(r.requestsPerSec).padStart(8)} req/s  p50 ${fmtMs(r.p50)}  p99 ${fmtMs(r.p99)}  errors ${r.errors}  CPU/request: proxy ${cpu.proxy.toFixed(1)} µs, backend ${cpu.backend.toFixed(1)} µs`,
+    );
   }
   // The same at one connection: the time each proxy adds to a request, without queueing.
   for (const t of targets) {
@@ -420,6 +432,7 @@ try {
     row('p50 latency', (r) => fmtMs(r.p50)),
     row('p99 latency', (r) => fmtMs(r.p99)),
     row('errors (socket + non-2xx)', (r) => String(r.errors)),
+    `| CPU per request: proxy, backend | –, ${cpuPerRequest.direct.backend.toFixed(1)} µs | ${cpuPerRequest.router.proxy.toFixed(1)} µs, ${cpuPerRequest.router.backend.toFixed(1)} µs | ${cpuPerRequest.nginx.proxy.toFixed(1)} µs, ${cpuPerRequest.nginx.backend.toFixed(1)} µs |`,
     `| 1 connection (${LOW_LOAD_SECONDS} s): requests/s, p50 | ${fmtInt(oneConn.direct.requestsPerSec)}, ${fmtMs(oneConn.direct.p50)} | ${fmtInt(oneConn.router.requestsPerSec)}, ${fmtMs(oneConn.router.p50)} | ${fmtInt(oneConn.nginx.requestsPerSec)}, ${fmtMs(oneConn.nginx.p50)} |`,
     '',
     '| figure | value | target |',
