@@ -660,6 +660,24 @@ test(
   },
 );
 
+test("an app announcing trailers (Trailer header) reaches the client, whole, with and without chunking", async () => {
+  const app = await rawApp('trailer', (head, socket) => {
+    if (head.startsWith('GET /sized ')) socket.write('HTTP/1.1 200 OK\r\nTrailer: X-Sum\r\nContent-Length: 5\r\n\r\nsized');
+    else socket.write('HTTP/1.1 200 OK\r\nTrailer: X-Sum\r\nTransfer-Encoding: chunked\r\n\r\n7\r\nchunked\r\n0\r\nX-Sum: 7\r\n\r\n');
+  });
+  await h.route('trailer.test', app);
+  const c = await RawClient.connect();
+  c.write('GET /sized HTTP/1.1\r\nHost: trailer.test\r\n\r\n');
+  const sized = await c.response();
+  assert.equal(sized.status, 200);
+  assert.equal(sized.body.toString(), 'sized');
+  c.write('GET /chunked HTTP/1.1\r\nHost: trailer.test\r\n\r\n');
+  const chunked = await c.response();
+  assert.equal(chunked.status, 200);
+  assert.equal(chunked.body.toString(), 'chunked');
+  c.destroy();
+});
+
 // 10. Apps that do not speak HTTP
 
 test('an app answering garbage, or closing as soon as it accepts, gives 502 endpoint_failure and the router keeps serving', async () => {

@@ -615,3 +615,10 @@ test('Connection tokens are matched whole, not as substrings', () => {
   const http10 = parse([b('HTTP/1.0 200 OK\r\nConnection: x-keep-alive-hint\r\nContent-Length: 0\r\n\r\n')]).result;
   assert.equal(http10.heads[0].keepAlive, false);
 });
+
+test('a Trailer header is not passed on, since the trailers it announces are dropped', () => {
+  const { result } = parse([b('HTTP/1.1 200 OK\r\nTrailer: X-Sum\r\nX-Kept: 1\r\nContent-Length: 2\r\n\r\nok')]);
+  assert.deepEqual(result.heads[0].headers, ['X-Kept', '1', 'Content-Length', '2']);
+  assert.equal(result.body, 'ok');
+  assert.deepEqual(result.order, ['head', 'body', 'end']);
+});

@@ -235,9 +235,13 @@ export class ResponseParser {
         case 16:
           if (name.toLowerCase() === 'proxy-connection') continue;
           break;
-        case 7:
-          if (name.toLowerCase() === 'upgrade') continue;
+        case 7: {
+          // Trailers are dropped, so a Trailer header would announce what never comes (and Node
+          // refuses to write one on a response it does not chunk).
+          const lower = name.toLowerCase();
+          if (lower === 'upgrade' || lower === 'trailer') continue;
           break;
+        }
       }
       headers.push(name, value);
     }

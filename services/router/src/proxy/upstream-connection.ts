@@ -22,8 +22,6 @@ export class UpstreamConnection {
   idleSince = 0;
   /** The request on it now; null while idle. */
   exchange: Exchange | null = null;
-  /** It carried at least one request: a failure before any answer may be a keep-alive race. */
-  reused = false;
   /** The app ended its side: never to be handed out again. */
   closing = false;
   private readonly parser = new ResponseParser();
@@ -46,10 +44,6 @@ export class UpstreamConnection {
     this.connectTimer = setTimeout(onConnectTimeout, connectTimeoutMs, this);
     this.connectTimer.unref();
     socket.once('connect', onSocketConnect);
-  }
-
-  get connecting(): boolean {
-    return this.socket.connecting;
   }
 
   /** Starts a request: the caller writes its head (and body) next. */

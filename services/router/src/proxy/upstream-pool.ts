@@ -48,7 +48,6 @@ export class UpstreamPool {
   /** Back to the idle pool after a complete exchange the connection can follow with another. */
   release(conn: UpstreamConnection): void {
     conn.exchange = null;
-    conn.reused = true;
     let list = this.idle.get(conn.address);
     if (list === undefined) {
       list = [];
