@@ -103,6 +103,7 @@ test('a Content-Length body comes whole, and the same however the bytes are spli
         reason: 'OK',
         headers: ['Content-Type', 'text/plain', 'Content-Length', '11', 'X-Id', '7'],
         keepAlive: true,
+        bodyLength: 11,
       },
     ],
     body: 'hello world',
@@ -142,7 +143,7 @@ test('a chunked body is decoded (extensions, uppercase hex, trailers) and its fr
       '\r\n',
   );
   const expected: Outcome = {
-    heads: [{ status: 200, reason: 'OK', headers: ['Content-Type', 'text/plain', 'X-After', 'yes'], keepAlive: true }],
+    heads: [{ status: 200, reason: 'OK', headers: ['Content-Type', 'text/plain', 'X-After', 'yes'], keepAlive: true, bodyLength: -1 }],
     body: 'hello 0123456789abcdefghijkl',
     order: ['head', 'body', 'end'],
     done: true,
@@ -245,7 +246,7 @@ test('100 Continue and 103 Early Hints are skipped: the sink sees only the final
       'HTTP/1.1 201 Created\r\nLocation: /x\r\nContent-Length: 2\r\n\r\nok',
   );
   const expected: Outcome = {
-    heads: [{ status: 201, reason: 'Created', headers: ['Location', '/x', 'Content-Length', '2'], keepAlive: true }],
+    heads: [{ status: 201, reason: 'Created', headers: ['Location', '/x', 'Content-Length', '2'], keepAlive: true, bodyLength: 2 }],
     body: 'ok',
     order: ['head', 'body', 'end'],
     done: true,
@@ -480,7 +481,7 @@ test('with no length and no chunks the body runs until the app closes, and the c
     if (sink.heads.length > 0) assert.equal(parser.delimitedByClose, true, how);
     assert.equal(parser.onClose(), true, how);
     assert.deepEqual(outcome(sink, parser), {
-      heads: [{ status: 200, reason: 'OK', headers: ['Content-Type', 'text/plain'], keepAlive: false }],
+      heads: [{ status: 200, reason: 'OK', headers: ['Content-Type', 'text/plain'], keepAlive: false, bodyLength: -1 }],
       body: 'all of this, until the close',
       order: ['head', 'body', 'end'],
       done: true,
@@ -594,6 +595,7 @@ test('hop-by-hop headers are removed, the others kept as written and in order', 
           'Content-Length', '4',
         ],
         keepAlive: true,
+        bodyLength: 4,
       },
     ],
     body: 'body',

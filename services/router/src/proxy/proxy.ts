@@ -1,22 +1,23 @@
-import http, { type IncomingMessage, type ServerResponse } from 'node:http';
-import type { Socket } from 'node:net';
+import { STATUS_CODES } from 'node:http';
+import net, { type Socket } from 'node:net';
 import type { Logger } from '@nap/common';
 import type { AccessLog } from '../accesslog/access-log.js';
 import { sessionSetCookie, stickyEndpoint, stickyInstanceId, vcapIdCookie } from '../balancing/sticky.js';
 import type { BalancingStrategy } from '../balancing/strategy.js';
-import { closeServer, listen } from '../http-server.js';
 import type { RouterError, RouterMetrics } from '../status/metrics.js';
 import type { Endpoint } from '../table/endpoint.js';
 import { normalizeHost } from '../table/endpoint.js';
 import type { RouteTable } from '../table/route-table.js';
+import { ClientConnection, type ConnectionOwner } from './client-connection.js';
+import { ClientFraming, ProxyExchange, type ExchangeOwner } from './exchange.js';
 import { settleForwarded } from './forwarded-headers.js';
+import { LinkedList } from './linked-list.js';
+import type { RequestHead } from './request-parser.js';
 import type { ResponseHead } from './response-parser.js';
-import { InProgressList } from './in-progress.js';
 import { isDialFailure, maxAttempts, shouldRetry } from './retry-policy.js';
 import { errorBody, errorStatus } from './router-errors.js';
-import { RouterResponse } from './router-response.js';
 import { UpstreamPool } from './upstream-pool.js';
-import { BodyFraming, bodyFraming, upstreamRequestHead } from './upstream-request.js';
+import { upgradeRequest, upstreamRequestHead } from './upstream-request.js';
 import { WebsocketProxy } from './websocket.js';
 
 export interface ProxyOptions {
@@ -41,38 +42,30 @@ export interface ProxyOptions {
   accessLog?: AccessLog;
 }
 
-const kBytesRead = Symbol('nap.bytesRead');
-const kBytesWritten = Symbol('nap.bytesWritten');
-const kResponse = Symbol('nap.routerResponse');
-
-interface CountedSocket extends Socket {
-  [kBytesRead]?: number;
-  [kBytesWritten]?: number;
-}
-
-interface ProxiedRequest extends IncomingMessage {
-  [kResponse]?: RouterResponse;
-}
+const CONTINUE = 'HTTP/1.1 100 Continue\r\n\r\n';
+const LAST_CHUNK = '0\r\n\r\n';
 
 /**
- * The request path: Host header → pool → endpoint, over keep-alive connections of the router's own
- * (UpstreamPool), with retries on connection failures, sticky sessions, limits and timeouts.
- * Clients are served by Node's HTTP server (llhttp parses what the world sends); the app side is a
- * plain socket per instance connection with a small response parser, because Node's HTTP client
- * (and http-proxy on top of it) cost more than half of the router's time per request. Listeners are
- * module-level functions and a request's state lives on its RouterResponse.
+ * The request path: Host header → pool → endpoint, with retries on connection failures, sticky
+ * sessions, limits and timeouts. Both sides are plain sockets with parsers of the router's own
+ * (ClientConnection and RequestParser for clients, UpstreamPool and ResponseParser for apps):
+ * Node's HTTP server and client, and http-proxy on top, cost the router most of its time per
+ * request. A request's state lives on its ProxyExchange, and every callback is a method or a
+ * module-level function, so a request makes one object and no closures.
  */
-export class RouterProxy {
-  readonly server: http.Server;
+export class RouterProxy implements ConnectionOwner, ExchangeOwner {
+  readonly server: net.Server;
   private readonly upstream: UpstreamPool;
   private readonly websockets: WebsocketProxy;
   /** Proxied requests in the order they arrived: the oldest are the first to time out. */
-  private readonly inProgress = new InProgressList<RouterResponse>();
+  private readonly inProgress = new LinkedList<ProxyExchange>();
+  private readonly connections = new LinkedList<ClientConnection>();
   private readonly sweepTimer: NodeJS.Timeout;
-  private readonly connectTimeoutMs: number;
   private readonly maxConns: number;
   private readonly maxInFlight: number;
   private readonly accessLog: AccessLog | undefined;
+  /** What a kept-alive answer says about the connection, with the idle timeout in it. */
+  private readonly keepAliveHeaders: string;
 
   constructor(
     private readonly table: RouteTable,
@@ -81,49 +74,54 @@ export class RouterProxy {
     readonly metrics: RouterMetrics,
     private readonly opts: ProxyOptions,
   ) {
-    this.connectTimeoutMs = opts.connectTimeoutMs ?? 5000;
+    const connectTimeoutMs = opts.connectTimeoutMs ?? 5000;
     this.maxConns = opts.maxConnsPerInstance;
     this.maxInFlight = opts.maxInFlight;
     this.accessLog = opts.accessLog?.active ? opts.accessLog : undefined;
-    this.upstream = new UpstreamPool({
-      idleMs: opts.upstreamIdleMs ?? 4000,
-      connectTimeoutMs: this.connectTimeoutMs,
-      maxIdlePerAddress: 256,
-    });
-
+    this.keepAliveHeaders = `Connection: keep-alive\r\nKeep-Alive: timeout=${Math.max(1, Math.floor(opts.idleTimeoutMs / 1000))}\r\n`;
+    this.upstream = new UpstreamPool({ idleMs: opts.upstreamIdleMs ?? 4000, connectTimeoutMs, maxIdlePerAddress: 256 });
     this.websockets = new WebsocketProxy(table, balancing, log, metrics, {
       maxConnsPerInstance: opts.maxConnsPerInstance,
       maxInFlight: opts.maxInFlight,
-      connectTimeoutMs: this.connectTimeoutMs,
+      connectTimeoutMs,
       handshakeTimeoutMs: opts.requestTimeoutMs,
       accessLog: this.accessLog,
     });
-
-    this.server = http.createServer(
-      // Uploads of big app packages may take long; the request timeout below bounds each request.
-      { ServerResponse: RouterResponse as unknown as typeof ServerResponse, requestTimeout: 0 },
-      (req, res) => this.handle(req, res as unknown as RouterResponse),
-    );
-    this.server.keepAliveTimeout = opts.idleTimeoutMs;
-    // A client must send a whole header block within this; longer than keepAliveTimeout, as Node wants.
-    this.server.headersTimeout = opts.idleTimeoutMs + 1000;
-    this.server.on('upgrade', (req: IncomingMessage, socket: Socket, head: Buffer) => this.websockets.handleUpgrade(req, socket, head));
-    this.server.on('clientError', (_err, socket: Socket) => {
-      if (socket.writable && !socket.destroyed) socket.end('HTTP/1.1 400 Bad Request\r\nConnection: close\r\n\r\n');
-      else socket.destroy();
-    });
-
-    this.sweepTimer = setInterval(() => this.expireOld(), Math.max(50, Math.min(1000, opts.requestTimeoutMs / 4)));
+    // Half-open: a client that sends its requests and then its FIN still gets its answers.
+    this.server = net.createServer({ noDelay: true, allowHalfOpen: true }, (socket) => this.onConnection(socket));
+    const every = Math.max(50, Math.min(1000, opts.requestTimeoutMs / 4, opts.idleTimeoutMs / 4));
+    this.sweepTimer = setInterval(() => this.sweep(), every);
     this.sweepTimer.unref();
   }
 
   listen(): Promise<void> {
-    return listen(this.server, this.opts.port, this.opts.listenHost);
+    const server = this.server;
+    return new Promise((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(this.opts.port, this.opts.listenHost, () => {
+        server.off('error', reject);
+        resolve();
+      });
+    });
   }
 
+  /** Stops accepting; idle connections close now, the rest once their answer is out (2 s at most). */
   async close(): Promise<void> {
     clearInterval(this.sweepTimer);
-    await closeServer(this.server);
+    const closed = new Promise<void>((resolve) => this.server.close(() => resolve()));
+    const deadline = performance.now() + 2000;
+    for (;;) {
+      for (let c = this.connections.first(); c !== null; ) {
+        const next = c.nextLink;
+        if (c.exchange === null) c.close();
+        else c.closeAfterResponse = true;
+        c = next;
+      }
+      if (this.connections.size === 0 || performance.now() > deadline) break;
+      await new Promise((r) => setTimeout(r, 25));
+    }
+    for (let c = this.connections.first(); c !== null; c = c.nextLink) c.close();
+    if (this.server.listening) await closed;
     this.websockets.close();
     this.upstream.close();
   }
@@ -133,213 +131,311 @@ export class RouterProxy {
     return { ...this.upstream.counts(), websockets: this.metrics.websocketsOpen };
   }
 
-  private handle(req: IncomingMessage, res: RouterResponse): void {
-    res.t0 = performance.now();
-    res.owner = this;
-    res.clientSocket = req.socket;
-    res.on('close', onResponseClose);
-    // Refuse before doing anything else: under overload, a fast no beats a slow everything.
-    if (this.metrics.inFlight >= this.maxInFlight) return this.sendError(res, 'overloaded');
-    this.metrics.inFlight++;
-    res.counted = true;
+  private onConnection(socket: Socket): void {
+    this.connections.add(new ClientConnection(socket, this));
+  }
 
-    const headers = req.headers;
-    const host = headers.host;
-    if (host === undefined || host === '') return this.sendError(res, 'empty_host');
+  onConnectionClosed(conn: ClientConnection): void {
+    this.connections.delete(conn);
+  }
+
+  onRequest(conn: ClientConnection, head: RequestHead): void {
+    const x = new ProxyExchange(this, conn, head);
+    conn.exchange = x;
+    // Refuse before doing anything else: under overload, a fast no beats a slow everything.
+    if (this.metrics.inFlight >= this.maxInFlight) return this.sendError(x, 'overloaded');
+    this.metrics.inFlight++;
+    x.counted = true;
+    const host = head.host;
+    if (host === undefined || host === '') return this.sendError(x, 'empty_host');
     const pool = this.table.lookup(host);
-    if (pool === undefined) return this.sendError(res, 'unknown_route', normalizeHost(host));
-    res.pool = pool;
-    settleForwarded(req, res);
-    if (headers.cookie !== undefined) res.stickyId = stickyInstanceId(headers.cookie);
-    let url = req.url ?? '/';
+    if (pool === undefined) return this.sendError(x, 'unknown_route', normalizeHost(host));
+    x.pool = pool;
+    settleForwarded(head, conn.remoteAddress, x);
+    if (head.cookie !== undefined) x.stickyId = stickyInstanceId(head.cookie);
+    let url = head.url;
     if (url.charCodeAt(0) !== 47 /* / */) url = originForm(url);
-    const framing = bodyFraming(req);
-    res.bodyFraming = framing;
-    res.upstreamRequestHead = upstreamRequestHead(req, url, framing, res);
-    this.inProgress.add(res);
-    this.attempt(req, res);
+    x.upstreamRequestHead = upstreamRequestHead(head, url, x);
+    this.inProgress.add(x);
+    this.attempt(x);
+  }
+
+  onUpgrade(conn: ClientConnection, head: RequestHead, rest: Buffer | null): void {
+    const { req, requestId } = upgradeRequest(head, conn.socket, conn.remoteAddress);
+    this.websockets.handleUpgrade(req, conn.socket, rest ?? Buffer.alloc(0), requestId);
   }
 
   /** One try: the sticky instance first when there is one, else the balancing strategy's pick. */
-  private attempt(req: IncomingMessage, res: RouterResponse): void {
-    const pool = res.pool!;
+  private attempt(x: ProxyExchange): void {
+    const pool = x.pool!;
     let endpoint: Endpoint | undefined;
-    if (res.stickyId !== undefined && res.attempts === 0) endpoint = stickyEndpoint(pool, res.stickyId, this.maxConns, undefined);
-    if (endpoint === undefined) endpoint = this.balancing.pick(pool, this.maxConns, res.tried);
-    if (endpoint === undefined) return this.sendError(res, res.attempts === 0 ? 'no_endpoints' : 'endpoint_failure');
+    if (x.stickyId !== undefined && x.attempts === 0) endpoint = stickyEndpoint(pool, x.stickyId, this.maxConns, undefined);
+    if (endpoint === undefined) endpoint = this.balancing.pick(pool, this.maxConns, x.tried);
+    if (endpoint === undefined) return this.sendError(x, x.attempts === 0 ? 'no_endpoints' : 'endpoint_failure');
     const address = endpoint.address;
-    res.attempts++;
-    res.endpoint = endpoint;
-    res.lastEndpoint = endpoint;
+    x.attempts++;
+    x.endpoint = endpoint;
+    x.lastEndpoint = endpoint;
     address.inFlight++;
     const conn = this.upstream.acquire(address);
-    res.upstream = conn;
-    conn.begin(res, req.method === 'HEAD');
-    res.tSent = performance.now();
-    if (res.bodyFraming === BodyFraming.None) {
-      conn.write(res.upstreamRequestHead);
-      res.requestSent = true;
+    x.upstream = conn;
+    const head = x.head;
+    conn.begin(x, head.method === 'HEAD');
+    x.tSent = performance.now();
+    conn.write(x.upstreamRequestHead);
+    if (!head.chunked && head.contentLength <= 0) {
+      x.requestSent = true;
       return;
     }
-    // Only the first try carries a body (retry-policy: a request with a body is never replayed).
-    conn.write(res.upstreamRequestHead);
-    (req as ProxiedRequest)[kResponse] = res;
-    req.on('data', onRequestData);
-    req.on('end', onRequestEnd);
-  }
-
-  onUpstreamHead(res: RouterResponse, head: ResponseHead): void {
-    res.tFirst = performance.now();
-    res.responseHead = head;
-    let headers = head.headers;
-    if (res.stickyId !== undefined || hasSetCookie(headers)) headers = withStickyCookie(res, headers);
-    try {
-      res.writeHead(head.status, head.reason, headers);
-    } catch (err) {
-      // A header Node will not write (a control character in a value): the app's answer is unusable.
-      this.onUpstreamFailure(res, err as NodeJS.ErrnoException, true);
+    // Only the first try carries a body (retry-policy: a request with a body is never replayed);
+    // it follows as the client sends it (onRequestBody).
+    if (head.expectContinue && !x.continued) {
+      x.continued = true;
+      x.conn.send(x, CONTINUE);
     }
   }
 
-  onUpstreamBody(res: RouterResponse, chunk: Buffer): void {
-    if (!res.write(chunk)) {
-      // A slow client: stop reading from the app until it has taken what is buffered.
-      const conn = res.upstream;
-      if (conn !== null) {
-        conn.socket.pause();
-        res.once('drain', onClientDrain);
+  onRequestBody(x: ProxyExchange, chunk: Buffer): void {
+    const conn = x.upstream;
+    if (conn === null) return;
+    let ok: boolean;
+    if (x.head.chunked) {
+      conn.socket.cork();
+      conn.write(`${chunk.length.toString(16)}\r\n`);
+      conn.write(chunk);
+      ok = conn.write('\r\n');
+      conn.socket.uncork();
+    } else ok = conn.write(chunk);
+    // A slow app: stop reading the client's body until the app has taken what is buffered.
+    if (!ok) x.conn.pauseReading();
+  }
+
+  onRequestEnd(x: ProxyExchange): void {
+    x.requestEnded = true;
+    const conn = x.upstream;
+    if (conn === null || x.requestSent) return;
+    if (x.head.chunked) conn.write(LAST_CHUNK);
+    x.requestSent = true;
+  }
+
+  onUpstreamHead(x: ProxyExchange, head: ResponseHead): void {
+    x.tFirst = performance.now();
+    x.responseHead = head;
+    let headers = head.headers;
+    if (x.stickyId !== undefined || hasSetCookie(headers)) headers = withStickyCookie(x, headers);
+    let text = `HTTP/1.1 ${head.status} ${head.reason || STATUS_CODES[head.status] || 'unknown'}\r\n`;
+    let hasDate = false;
+    for (let i = 0; i < headers.length; i += 2) {
+      const name = headers[i];
+      if (name.length === 4 && name.toLowerCase() === 'date') hasDate = true;
+      text += `${name}: ${headers[i + 1]}\r\n`;
+    }
+    if (!hasDate) text += `Date: ${httpDate()}\r\n`;
+    const conn = x.conn;
+    if (head.bodyLength < 0) {
+      if (x.head.http11) {
+        x.framing = ClientFraming.Chunked;
+        text += 'Transfer-Encoding: chunked\r\n';
+      } else {
+        x.framing = ClientFraming.UntilClose;
+        conn.closeAfterResponse = true;
       }
     }
+    text += conn.keepAlive ? this.keepAliveHeaders : 'Connection: close\r\n';
+    x.status = head.status;
+    x.pendingHead = `${text}\r\n`;
   }
 
-  onUpstreamEnd(res: RouterResponse): void {
-    const conn = res.upstream;
-    res.upstream = null;
-    this.releaseEndpoint(res);
+  onUpstreamBody(x: ProxyExchange, chunk: Buffer): void {
+    let ok: boolean;
+    const conn = x.conn;
+    const head = x.pendingHead;
+    if (x.framing === ClientFraming.Chunked) {
+      const socket = conn.socket;
+      socket.cork();
+      if (head !== null) {
+        x.pendingHead = null;
+        conn.send(x, head);
+      }
+      conn.send(x, `${chunk.length.toString(16)}\r\n`);
+      conn.send(x, chunk);
+      ok = conn.send(x, '\r\n');
+      socket.uncork();
+    } else if (head !== null) {
+      // The head and the first of the body in one write: one syscall for most answers.
+      x.pendingHead = null;
+      const out = Buffer.allocUnsafe(head.length + chunk.length);
+      out.write(head, 0, 'latin1');
+      chunk.copy(out, head.length);
+      ok = conn.send(x, out);
+    } else ok = conn.send(x, chunk);
+    if (!ok) {
+      // A slow client: stop reading from the app until it has taken what is buffered (onDrain).
+      x.upstream?.socket.pause();
+    }
+  }
+
+  /** The app's data read so far is parsed: what is held goes out now rather than wait for more. */
+  onUpstreamFlush(x: ProxyExchange): void {
+    const head = x.pendingHead;
+    if (head !== null) {
+      x.pendingHead = null;
+      x.conn.send(x, head);
+    }
+  }
+
+  onUpstreamEnd(x: ProxyExchange): void {
+    const conn = x.upstream;
+    x.upstream = null;
+    this.releaseEndpoint(x);
     if (conn !== null) {
-      if (conn.reusableAfter(res.responseHead, res.requestSent)) this.upstream.release(conn);
+      if (conn.reusableAfter(x.responseHead, x.requestSent)) this.upstream.release(conn);
       else conn.abort();
     }
-    res.end();
+    const head = x.pendingHead;
+    if (x.framing === ClientFraming.Chunked) {
+      x.pendingHead = null;
+      x.conn.send(x, head === null ? LAST_CHUNK : head + LAST_CHUNK);
+    } else if (head !== null) {
+      x.pendingHead = null;
+      x.conn.send(x, head);
+    }
+    this.finish(x);
+    x.conn.responseDone(x);
   }
 
-  onUpstreamFailure(res: RouterResponse, err: NodeJS.ErrnoException, started: boolean): void {
-    const conn = res.upstream;
-    res.upstream = null;
+  onUpstreamFailure(x: ProxyExchange, err: NodeJS.ErrnoException, started: boolean): void {
+    const conn = x.upstream;
+    x.upstream = null;
     conn?.abort();
     // Failures of a request already answered, timed out or abandoned.
-    if (res.endpoint === null || res.closed || res.timedOut) return;
-    const endpoint = res.endpoint;
-    this.releaseEndpoint(res);
+    if (x.endpoint === null || x.finished) return;
+    const endpoint = x.endpoint;
+    this.releaseEndpoint(x);
     const address = endpoint.address;
     const dial = isDialFailure(err);
     if (dial) address.failing = true;
-    const req = res.req;
-    const where = { requestId: res.requestId, host: req.headers.host, endpoint: address.key, attempt: res.attempts, code: err.code };
-    if (!started && !res.headersSent && res.attempts < maxAttempts && shouldRetry(err, req)) {
+    const head = x.head;
+    const where = { requestId: x.requestId, host: head.host, endpoint: address.key, attempt: x.attempts, code: err.code };
+    if (!started && !x.headersSent && x.attempts < maxAttempts && shouldRetry(err, head)) {
       this.log.warn(where, dial ? 'endpoint unreachable, marked failing; trying another' : 'endpoint failed, trying another');
-      (res.tried ??= []).push(address);
-      this.attempt(req, res);
+      (x.tried ??= []).push(address);
+      this.attempt(x);
       return;
     }
     this.log.warn({ ...where, err }, 'endpoint failed');
-    this.sendError(res, 'endpoint_failure');
+    this.sendError(x, 'endpoint_failure');
   }
 
-  onClose(res: RouterResponse): void {
-    res.closed = true;
-    // The client went away first (or the router timed the request out): free the app's socket
-    // now, not when the app finishes.
-    const conn = res.upstream;
+  onClientGone(x: ProxyExchange): void {
+    // Free the app's socket now, not when the app finishes.
+    const conn = x.upstream;
     if (conn !== null) {
-      res.upstream = null;
+      x.upstream = null;
       conn.abort();
     }
-    this.releaseEndpoint(res);
-    if (res.counted) this.metrics.inFlight--;
-    this.inProgress.delete(res);
+    this.finish(x);
+  }
 
-    const totalMs = performance.now() - res.t0;
-    const appMs = res.tFirst > 0 && res.tSent > 0 ? res.tFirst - res.tSent : 0;
+  /** The exchange is over (answered, cut or abandoned): counted, logged, its endpoint released. */
+  private finish(x: ProxyExchange): void {
+    if (x.finished) return;
+    x.finished = true;
+    this.releaseEndpoint(x);
+    if (x.counted) this.metrics.inFlight--;
+    this.inProgress.delete(x);
+
+    const totalMs = performance.now() - x.t0;
+    const appMs = x.tFirst > 0 && x.tSent > 0 ? x.tFirst - x.tSent : 0;
     // 499 as nginx logs it: the client closed before any answer.
-    const status = res.headersSent ? res.statusCode : 499;
-    let bytesIn = 0;
-    let bytesOut = 0;
-    const socket = res.clientSocket as CountedSocket | null;
-    if (socket !== null) {
-      const read = socket.bytesRead;
-      const written = socket.bytesWritten;
-      bytesIn = read - (socket[kBytesRead] ?? 0);
-      bytesOut = written - (socket[kBytesWritten] ?? 0);
-      socket[kBytesRead] = read;
-      socket[kBytesWritten] = written;
-    }
-    this.metrics.record(status, bytesIn, bytesOut, totalMs, appMs);
+    const status = x.status === 0 ? 499 : x.status;
+    this.metrics.record(status, x.bytesIn, x.bytesOut, totalMs, appMs);
     const accessLog = this.accessLog;
     if (accessLog !== undefined) {
-      const req = res.req;
+      const head = x.head;
       accessLog.write({
-        method: req.method,
-        host: req.headers.host,
-        path: req.url,
+        method: head.method,
+        host: head.host,
+        path: head.url,
         status,
-        bytesIn,
-        bytesOut,
+        bytesIn: x.bytesIn,
+        bytesOut: x.bytesOut,
         totalMs,
         appMs,
-        endpoint: res.lastEndpoint?.address.key,
-        requestId: res.requestId,
-        attempts: res.attempts,
-        error: res.routerError,
+        endpoint: x.lastEndpoint?.address.key,
+        requestId: x.requestId,
+        attempts: x.attempts,
+        error: x.routerError,
       });
     }
   }
 
-  private releaseEndpoint(res: RouterResponse): void {
-    const endpoint = res.endpoint;
+  private releaseEndpoint(x: ProxyExchange): void {
+    const endpoint = x.endpoint;
     if (endpoint !== null) {
       endpoint.address.inFlight--;
-      res.endpoint = null;
+      x.endpoint = null;
     }
   }
 
-  private expireOld(): void {
-    const deadline = performance.now() - this.opts.requestTimeoutMs;
-    let res: RouterResponse | null;
-    while ((res = this.inProgress.oldest()) !== null && res.t0 <= deadline) {
-      this.inProgress.delete(res);
-      res.timedOut = true;
-      this.releaseEndpoint(res);
-      res.upstream?.abort();
-      res.upstream = null;
-      this.log.warn({ requestId: res.requestId, host: res.req.headers.host, endpoint: res.lastEndpoint?.address.key }, 'request timed out');
-      if (res.headersSent) {
-        // Part of the app's answer is out: cutting the connection is the only honest signal left.
-        res.routerError = 'timeout';
-        this.metrics.errors.timeout++;
-        res.destroy();
-      } else {
-        this.sendError(res, 'timeout');
-      }
+  private sweep(): void {
+    const now = performance.now();
+    const deadline = now - this.opts.requestTimeoutMs;
+    let x: ProxyExchange | null;
+    while ((x = this.inProgress.first()) !== null && x.t0 <= deadline) this.expire(x);
+    const idleMs = this.opts.idleTimeoutMs;
+    // A client must send a whole head within this; longer than the idle timeout, as Node had it.
+    const headMs = idleMs + 1000;
+    for (let c = this.connections.first(); c !== null; ) {
+      const next = c.nextLink;
+      c.sweep(now, idleMs, headMs);
+      c = next;
     }
   }
 
-  private sendError(res: RouterResponse, code: RouterError, host?: string): void {
-    if (res.destroyed || res.writableEnded) return;
-    res.routerError = code;
+  private expire(x: ProxyExchange): void {
+    this.inProgress.delete(x);
+    x.timedOut = true;
+    this.releaseEndpoint(x);
+    x.upstream?.abort();
+    x.upstream = null;
+    this.log.warn({ requestId: x.requestId, host: x.head.host, endpoint: x.lastEndpoint?.address.key }, 'request timed out');
+    this.sendError(x, 'timeout');
+  }
+
+  /**
+   * The router's own answer. Once part of the app's answer is out, cutting the connection is the
+   * only honest signal left.
+   */
+  private sendError(x: ProxyExchange, code: RouterError, host?: string): void {
+    if (x.finished) return;
+    x.routerError = code;
     this.metrics.errors[code]++;
-    if (res.headersSent) {
-      res.destroy();
+    const conn = x.conn;
+    if (x.headersSent) {
+      this.finish(x);
+      conn.close();
       return;
     }
+    x.pendingHead = null;
+    const status = errorStatus[code];
     const body = errorBody(code, host);
-    res.writeHead(errorStatus[code], {
-      'content-type': 'text/plain; charset=utf-8',
-      'content-length': Buffer.byteLength(body),
-      'x-nap-router-error': code,
-      ...(res.requestId ? { 'x-vcap-request-id': res.requestId } : {}),
-    });
-    res.end(body);
+    // An unread body would have to be read before the next request: simpler to close then.
+    x.status = status;
+    conn.send(
+      x,
+      `HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\n` +
+        'Content-Type: text/plain; charset=utf-8\r\n' +
+        `Content-Length: ${Buffer.byteLength(body)}\r\n` +
+        `X-Nap-Router-Error: ${code}\r\n` +
+        (x.requestId ? `X-Vcap-Request-Id: ${x.requestId}\r\n` : '') +
+        `Date: ${httpDate()}\r\n` +
+        (conn.keepAlive ? this.keepAliveHeaders : 'Connection: close\r\n') +
+        '\r\n' +
+        body,
+    );
+    this.finish(x);
+    conn.responseDone(x);
   }
 }
 
@@ -355,49 +451,28 @@ function hasSetCookie(headers: string[]): boolean {
  * The app's `JSESSIONID` gets a `__VCAP_ID__` beside it naming the instance; so does a request that
  * asked for an instance no longer there and went to another (gorouter does both).
  */
-function withStickyCookie(res: RouterResponse, headers: string[]): string[] {
-  const instanceId = res.lastEndpoint?.privateInstanceId;
+function withStickyCookie(x: ProxyExchange, headers: string[]): string[] {
+  const instanceId = x.lastEndpoint?.privateInstanceId;
   if (instanceId === undefined) return headers;
   const setCookies: string[] = [];
   for (let i = 0; i < headers.length; i += 2) if (headers[i].toLowerCase() === 'set-cookie') setCookies.push(headers[i + 1]);
   const session = sessionSetCookie(setCookies.length > 0 ? setCookies : undefined);
-  if (session === undefined && (res.stickyId === undefined || res.stickyId === instanceId)) return headers;
+  if (session === undefined && (x.stickyId === undefined || x.stickyId === instanceId)) return headers;
   return [...headers, 'Set-Cookie', vcapIdCookie(instanceId, session)];
 }
 
-function onRequestData(this: ProxiedRequest, chunk: Buffer): void {
-  const res = this[kResponse];
-  const conn = res?.upstream;
-  if (res === undefined || conn == null) return;
-  let ok: boolean;
-  if (res.bodyFraming === BodyFraming.Chunked) {
-    conn.socket.cork();
-    conn.write(`${chunk.length.toString(16)}\r\n`);
-    conn.write(chunk);
-    ok = conn.write('\r\n');
-    conn.socket.uncork();
-  } else ok = conn.write(chunk);
-  if (!ok) {
-    // A slow app: stop reading the client's body until the app has taken what is buffered.
-    this.pause();
-    conn.socket.once('drain', () => this.resume());
+let dateSecond = 0;
+let dateValue = '';
+
+/** The Date header's value, made once a second. */
+function httpDate(): string {
+  const now = Date.now();
+  const second = Math.floor(now / 1000);
+  if (second !== dateSecond) {
+    dateSecond = second;
+    dateValue = new Date(now).toUTCString();
   }
-}
-
-function onRequestEnd(this: ProxiedRequest): void {
-  const res = this[kResponse];
-  const conn = res?.upstream;
-  if (res === undefined || conn == null) return;
-  if (res.bodyFraming === BodyFraming.Chunked) conn.write('0\r\n\r\n');
-  res.requestSent = true;
-}
-
-function onClientDrain(this: RouterResponse): void {
-  this.upstream?.socket.resume();
-}
-
-function onResponseClose(this: RouterResponse): void {
-  this.owner?.onClose(this);
+  return dateValue;
 }
 
 /** `GET http://host/path` (absolute form, as sent to proxies) → `/path`. */

@@ -1,3 +1,5 @@
+import { ChunkedDecoder, DROPPED, NEED_MORE, type ChunkReceiver } from './chunked-decoder.js';
+
 /**
  * An app's HTTP/1.1 response, read incrementally off a keep-alive socket: the head, then the body
  * by its framing (Content-Length, chunked, or up to the close). The parser keeps no buffers across
@@ -13,6 +15,11 @@ export interface ResponseHead {
   headers: string[];
   /** The app keeps the connection open after this response. */
   keepAlive: boolean;
+  /**
+   * The body's length when it is known (0: no body, as for HEAD, 204 and 304; a Content-Length is
+   * then among the headers when the app sent one), -1 when it is chunked or ends with the connection.
+   */
+  bodyLength: number;
 }
 
 export interface ResponseSink {
@@ -24,10 +31,7 @@ export interface ResponseSink {
 const enum State {
   Head,
   Length,
-  ChunkSize,
-  ChunkData,
-  ChunkDataEnd,
-  Trailers,
+  Chunked,
   UntilClose,
   Done,
   /** Dropped mid-way: whatever else arrives is ignored (the connection is being closed). */
@@ -36,10 +40,7 @@ const enum State {
 
 /** Larger than any sane response head; Node's own limit for a client's head is 16 KiB. */
 export const MAX_HEAD_BYTES = 64 * 1024;
-const MAX_CHUNK_LINE = 4096;
-const CRLF = 0x0a0d;
 const HEAD_END = Buffer.from('\r\n\r\n');
-const CRLF_BYTES = Buffer.from('\r\n');
 const statusLine = /^HTTP\/1\.([01]) ([1-9]\d\d)(?: (.*))?$/;
 /** RFC 9110 token characters: a header name is nothing else (no spaces, no folded lines). */
 const headerName = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
@@ -48,8 +49,9 @@ export class ResponseParseError extends Error {
   readonly code = 'EPROTO';
 }
 
-export class ResponseParser {
+export class ResponseParser implements ChunkReceiver {
   private state = State.Done;
+  private readonly chunked = new ChunkedDecoder(parseError);
   private pending: Buffer | null = null;
   private remaining = 0;
   private noBody = false;
@@ -120,49 +122,15 @@ export class ResponseParser {
           this.sink!.upstreamBody(at === 0 ? buf : buf.subarray(at));
           return;
         }
-        case State.ChunkSize: {
-          const eol = buf.indexOf(CRLF_BYTES, at);
-          if (eol === -1) {
-            if (n - at > MAX_CHUNK_LINE) throw new ResponseParseError('chunk size line too long');
-            this.pending = buf.subarray(at);
+        case State.Chunked: {
+          const to = this.chunked.decode(buf, at, this);
+          if (to === DROPPED) return;
+          if (to === NEED_MORE) {
+            this.pending = buf.subarray(this.chunked.stoppedAt);
             return;
           }
-          this.remaining = parseChunkSize(buf.toString('latin1', at, eol));
-          at = eol + 2;
-          this.state = this.remaining === 0 ? State.Trailers : State.ChunkData;
-          break;
-        }
-        case State.ChunkData: {
-          const take = Math.min(this.remaining, n - at);
-          this.remaining -= take;
-          const chunk = buf.subarray(at, at + take);
-          at += take;
-          this.sink!.upstreamBody(chunk);
-          if (this.state !== State.ChunkData) return;
-          if (this.remaining === 0) this.state = State.ChunkDataEnd;
-          break;
-        }
-        case State.ChunkDataEnd: {
-          if (n - at < 2) {
-            this.pending = buf.subarray(at);
-            return;
-          }
-          if (buf.readUInt16LE(at) !== CRLF) throw new ResponseParseError('chunk data not followed by CRLF');
-          at += 2;
-          this.state = State.ChunkSize;
-          break;
-        }
-        case State.Trailers: {
-          // Trailer fields are dropped (Node would need them before the body ends); an empty line ends them.
-          const eol = buf.indexOf(CRLF_BYTES, at);
-          if (eol === -1) {
-            if (n - at > MAX_HEAD_BYTES) throw new ResponseParseError('trailers too long');
-            this.pending = buf.subarray(at);
-            return;
-          }
-          const empty = eol === at;
-          at = eol + 2;
-          if (empty) this.finish();
+          at = to;
+          if (this.chunked.done) this.finish();
           break;
         }
         case State.Done:
@@ -217,6 +185,7 @@ export class ResponseParser {
             if (!/^\d{1,15}$/.test(value)) throw new ResponseParseError(`invalid Content-Length ${JSON.stringify(value)}`);
             const v = Number(value);
             if (length !== -1 && length !== v) throw new ResponseParseError('conflicting Content-Length headers');
+            if (length !== -1) continue;
             length = v;
           }
           break;
@@ -260,7 +229,10 @@ export class ResponseParser {
       length = -1;
     }
     if (this.noBody || status === 204 || status === 304) next = State.Done;
-    else if (chunked) next = State.ChunkSize;
+    else if (chunked) {
+      next = State.Chunked;
+      this.chunked.start();
+    }
     else if (otherCoding) {
       next = State.UntilClose;
       keepAlive = false;
@@ -273,11 +245,18 @@ export class ResponseParser {
       keepAlive = false;
     }
     const sink = this.sink!;
-    sink.upstreamHead({ status, reason: m[3] ?? '', headers, keepAlive });
+    const bodyLength = next === State.Done ? 0 : next === State.Length ? length : -1;
+    sink.upstreamHead({ status, reason: m[3] ?? '', headers, keepAlive, bodyLength });
     // The sink may have dropped the exchange (its client is gone) while taking the head.
     if (this.sink !== sink) return;
     if (next === State.Done) this.finish();
     else this.state = next;
+  }
+
+  chunkData(chunk: Buffer): boolean {
+    this.sink!.upstreamBody(chunk);
+    // The sink may have dropped the exchange while taking the chunk.
+    return this.state === State.Chunked;
   }
 
   /** Forgets the response in progress (its client is gone); the connection is closed with it. */
@@ -289,11 +268,8 @@ export class ResponseParser {
 }
 
 
-function parseChunkSize(line: string): number {
-  const semi = line.indexOf(';');
-  const hex = (semi === -1 ? line : line.slice(0, semi)).trim();
-  if (!/^[0-9a-fA-F]{1,12}$/.test(hex)) throw new ResponseParseError(`invalid chunk size ${JSON.stringify(hex.slice(0, 20))}`);
-  return parseInt(hex, 16);
+function parseError(message: string): Error {
+  return new ResponseParseError(message);
 }
 
 function removeHeader(headers: string[], lower: string): void {

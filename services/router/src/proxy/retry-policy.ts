@@ -1,4 +1,4 @@
-import type { IncomingMessage } from 'node:http';
+import type { RequestHead } from './request-parser.js';
 
 /** gorouter tries at most three endpoints per request. */
 export const maxAttempts = 3;
@@ -7,10 +7,8 @@ export const maxAttempts = 3;
  * A request can go to a second endpoint only if the first one cannot have consumed any of it.
  * The body stream is read once; rather than buffer bodies, only bodyless requests are replayed.
  */
-export function isReplayable(req: IncomingMessage): boolean {
-  const headers = req.headers;
-  const length = headers['content-length'];
-  return headers['transfer-encoding'] === undefined && (length === undefined || length === '0');
+export function isReplayable(head: RequestHead): boolean {
+  return !head.chunked && head.contentLength <= 0;
 }
 
 const idempotent = new Set(['GET', 'HEAD', 'OPTIONS']);
@@ -29,8 +27,8 @@ export function isDialFailure(err: NodeJS.ErrnoException): boolean {
  */
 const resetFailures = new Set(['ECONNRESET', 'EPIPE']);
 
-export function shouldRetry(err: NodeJS.ErrnoException, req: IncomingMessage): boolean {
-  if (!isReplayable(req) || err.code === undefined) return false;
+export function shouldRetry(err: NodeJS.ErrnoException, head: RequestHead): boolean {
+  if (!isReplayable(head) || err.code === undefined) return false;
   if (dialFailures.has(err.code)) return true;
-  return resetFailures.has(err.code) && idempotent.has(req.method ?? '');
+  return resetFailures.has(err.code) && idempotent.has(head.method);
 }

@@ -9,6 +9,10 @@ export interface Exchange extends ResponseSink {
    * response had arrived (then nothing may be retried).
    */
   upstreamFailure(err: NodeJS.ErrnoException, started: boolean): void;
+  /** What was read so far has been parsed (a head held for the first body bytes can go out). */
+  upstreamFlush(): void;
+  /** The app took what was buffered for it: the client's body may flow again. */
+  upstreamDrain(): void;
 }
 
 /**
@@ -40,6 +44,7 @@ export class UpstreamConnection {
     socket.on('error', onSocketError);
     socket.on('close', onSocketClose);
     socket.on('end', onSocketEnd);
+    socket.on('drain', onSocketDrain);
     // A host gone from the network would leave connect() hanging for the kernel's minutes.
     this.connectTimer = setTimeout(onConnectTimeout, connectTimeoutMs, this);
     this.connectTimer.unref();
@@ -80,7 +85,9 @@ export class UpstreamConnection {
     } catch (err) {
       if (!(err instanceof ResponseParseError)) throw err;
       this.fail(err);
+      return;
     }
+    if (this.exchange === exchange) exchange.upstreamFlush();
   }
 
   /** The app closed its side: the end of a close-delimited body, else a failure. */
@@ -157,6 +164,9 @@ function onSocketClose(this: SocketWithConn): void {
 }
 function onSocketEnd(this: SocketWithConn): void {
   this[kConn].onEnd();
+}
+function onSocketDrain(this: SocketWithConn): void {
+  this[kConn].exchange?.upstreamDrain();
 }
 function onSocketConnect(this: SocketWithConn): void {
   this[kConn].onConnected();

@@ -9,7 +9,6 @@ import type { RouterError, RouterMetrics } from '../status/metrics.js';
 import type { Endpoint } from '../table/endpoint.js';
 import { normalizeHost } from '../table/endpoint.js';
 import type { RouteTable } from '../table/route-table.js';
-import { addForwardedHeaders } from './forwarded-headers.js';
 import { isDialFailure } from './retry-policy.js';
 import { destroySoon, endWithError, errorStatus } from './router-errors.js';
 import { armConnectTimeout } from './upstream.js';
@@ -70,7 +69,8 @@ export class WebsocketProxy {
     this.proxy.on('proxyReqWs', (proxyReq: ClientRequest, _req: IncomingMessage, socket: Socket) => this.onProxyReq(proxyReq, socket));
   }
 
-  handleUpgrade(req: IncomingMessage, socket: Socket, head: Buffer): void {
+  /** `req` carries the forwarding headers already; `requestId` is the one they name. */
+  handleUpgrade(req: IncomingMessage, socket: Socket, head: Buffer, requestId: string): void {
     socket.on('error', ignore);
     const tunnel: Tunnel = {
       t0: performance.now(),
@@ -97,7 +97,7 @@ export class WebsocketProxy {
     if (host === undefined || host === '') return this.refuse(socket, tunnel, 'empty_host');
     const pool = this.table.lookup(host);
     if (pool === undefined) return this.refuse(socket, tunnel, 'unknown_route', normalizeHost(host));
-    tunnel.requestId = addForwardedHeaders(req);
+    tunnel.requestId = requestId;
     const stickyId = stickyInstanceId(req.headers.cookie);
     const max = this.opts.maxConnsPerInstance;
     const endpoint = (stickyId !== undefined ? stickyEndpoint(pool, stickyId, max, undefined) : undefined) ?? this.balancing.pick(pool, max);
