@@ -1,18 +1,18 @@
 // HTTP/1.1 framing end to end through the router: how a message's length is known (Content-Length,
 // chunked, connection close, no body at all), what that means for the connections on both sides,
 // and which headers cross. Apps that must send exact bytes are raw `net` servers; clients that must
-// send exact bytes, or read a connection's responses one by one, use RawClient below.
+// send exact bytes, or read a connection's responses one by one, use RawClient (support/raw-client).
 import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
 import http from 'node:http';
 import net, { type AddressInfo } from 'node:net';
 import { after, before, test } from 'node:test';
 import { Harness, type Handler } from './support/harness.js';
+import { destroyRawClients, header, RawClient, READ_TIMEOUT_MS, values } from './support/raw-client.js';
 import { sleep } from './support/processes.js';
 
 let h: Harness;
 const rawApps: RawApp[] = [];
-const clients = new Set<RawClient>();
 const agents = new Set<http.Agent>();
 
 before(async () => {
@@ -20,7 +20,7 @@ before(async () => {
 });
 
 after(async () => {
-  for (const c of clients) c.destroy();
+  destroyRawClients();
   for (const a of agents) a.destroy();
   await Promise.all(rawApps.map((a) => a.close()));
   await h?.stop();
@@ -28,8 +28,6 @@ after(async () => {
 
 const sha256 = (b: Buffer | string) => createHash('sha256').update(b).digest('hex');
 const MB = 1024 * 1024;
-/** How long any one read may wait for the router before the test calls it a hang. */
-const READ_TIMEOUT_MS = 1500;
 
 // ---------------------------------------------------------------------------------------------
 // A raw app: a `net` server that hands each request head (requests here carry no body) to
@@ -91,8 +89,6 @@ function headLines(head: string): { line: string; headers: [string, string][] } 
   return { line, headers: rest.map((l) => [l.slice(0, l.indexOf(':')), l.slice(l.indexOf(':') + 1).trim()]) };
 }
 
-const values = (headers: [string, string][], name: string) => headers.filter(([n]) => n.toLowerCase() === name).map(([, v]) => v);
-
 /** Writes `parts` one after another with a pause between them, so they cross the wire apart. */
 async function dribble(socket: net.Socket, parts: (string | Buffer)[], gapMs = 15): Promise<void> {
   for (let i = 0; i < parts.length; i++) {
@@ -101,154 +97,6 @@ async function dribble(socket: net.Socket, parts: (string | Buffer)[], gapMs = 1
     socket.write(parts[i]);
   }
 }
-
-// ---------------------------------------------------------------------------------------------
-// A raw client: one connection to the router, read one response at a time (its own small parser:
-// Content-Length, chunked, close-delimited, and the bodiless cases).
-
-interface RawResponse {
-  version: string;
-  status: number;
-  headers: [string, string][];
-  body: Buffer;
-  framing: 'length' | 'chunked' | 'close' | 'none';
-}
-
-class RawClient {
-  private buf: Buffer = Buffer.alloc(0);
-  private ended = false;
-  private wake: ((gotData: boolean) => void) | undefined;
-
-  private constructor(readonly socket: net.Socket) {
-    socket.on('data', (chunk: Buffer) => {
-      this.buf = this.buf.length === 0 ? chunk : Buffer.concat([this.buf, chunk]);
-      this.wake?.(true);
-    });
-    const end = () => {
-      this.ended = true;
-      this.wake?.(false);
-    };
-    socket.on('end', end);
-    socket.on('close', end);
-    socket.on('error', () => {});
-  }
-
-  static connect(): Promise<RawClient> {
-    return new Promise((resolve, reject) => {
-      const socket = net.connect(h.routerPort, '127.0.0.1', () => {
-        socket.off('error', reject);
-        const c = new RawClient(socket);
-        clients.add(c);
-        resolve(c);
-      });
-      socket.once('error', reject);
-    });
-  }
-
-  write(data: string | Buffer): void {
-    this.socket.write(data);
-  }
-
-  destroy(): void {
-    this.socket.destroy();
-    clients.delete(this);
-  }
-
-  /** True once the router closed the connection (waits up to the read timeout for it). */
-  async closed(): Promise<boolean> {
-    const deadline = Date.now() + READ_TIMEOUT_MS;
-    while (!this.ended) if (!(await this.more(deadline, false))) break;
-    return this.ended;
-  }
-
-  /** The next response on the connection; `head` for the answer to a HEAD request. */
-  async response(opts: { head?: boolean } = {}): Promise<RawResponse> {
-    const deadline = Date.now() + READ_TIMEOUT_MS;
-    const statusLine = await this.line(deadline);
-    const m = /^(HTTP\/\d\.\d) (\d{3})(?: .*)?$/.exec(statusLine);
-    if (!m) throw new Error(`not a status line: ${JSON.stringify(statusLine)}`);
-    const status = Number(m[2]);
-    const headers: [string, string][] = [];
-    for (let l = await this.line(deadline); l !== ''; l = await this.line(deadline)) {
-      const colon = l.indexOf(':');
-      headers.push([l.slice(0, colon), l.slice(colon + 1).trim()]);
-    }
-    const res: RawResponse = { version: m[1], status, headers, body: Buffer.alloc(0), framing: 'none' };
-    if (opts.head || status < 200 || status === 204 || status === 304) return res;
-    const te = values(headers, 'transfer-encoding').join(',').toLowerCase();
-    const cl = values(headers, 'content-length');
-    if (te.includes('chunked')) {
-      res.framing = 'chunked';
-      const parts: Buffer[] = [];
-      for (;;) {
-        const size = parseInt((await this.line(deadline)).split(';')[0].trim(), 16);
-        if (Number.isNaN(size)) throw new Error('bad chunk size');
-        if (size === 0) {
-          while ((await this.line(deadline)) !== '') {
-            /* trailer */
-          }
-          break;
-        }
-        parts.push(await this.exact(size, deadline));
-        if ((await this.exact(2, deadline)).toString() !== '\r\n') throw new Error('chunk not followed by CRLF');
-      }
-      res.body = Buffer.concat(parts);
-    } else if (cl.length > 0) {
-      res.framing = 'length';
-      res.body = await this.exact(Number(cl[0]), deadline);
-    } else {
-      res.framing = 'close';
-      while (await this.more(deadline)) {
-        /* read until the router closes */
-      }
-      res.body = this.take(this.buf.length);
-    }
-    return res;
-  }
-
-  private take(n: number): Buffer {
-    const out = this.buf.subarray(0, n);
-    this.buf = this.buf.subarray(n);
-    return Buffer.from(out);
-  }
-
-  private async line(deadline: number): Promise<string> {
-    for (;;) {
-      const at = this.buf.indexOf('\r\n');
-      if (at >= 0) {
-        const l = this.take(at + 2).toString('latin1');
-        return l.slice(0, -2);
-      }
-      if (!(await this.more(deadline))) throw new Error('connection closed before a whole line');
-    }
-  }
-
-  private async exact(n: number, deadline: number): Promise<Buffer> {
-    while (this.buf.length < n) {
-      if (!(await this.more(deadline))) throw new Error(`connection closed after ${this.buf.length} of ${n} bytes`);
-    }
-    return this.take(n);
-  }
-
-  /** Waits for more bytes: false once the connection is closed; throws past the deadline (a hang). */
-  private more(deadline: number, throwOnTimeout = true): Promise<boolean> {
-    if (this.ended) return Promise.resolve(false);
-    return new Promise((resolve, reject) => {
-      const timer = setTimeout(() => {
-        this.wake = undefined;
-        if (throwOnTimeout) reject(new Error('timed out waiting for the router'));
-        else resolve(false);
-      }, Math.max(0, deadline - Date.now()));
-      this.wake = (gotData) => {
-        clearTimeout(timer);
-        this.wake = undefined;
-        resolve(gotData);
-      };
-    });
-  }
-}
-
-const header = (r: RawResponse, name: string) => values(r.headers, name)[0];
 
 // ---------------------------------------------------------------------------------------------
 // Node clients, for what they do well: big bodies, keep-alive agents, streaming.
@@ -390,7 +238,7 @@ test('chunk extensions, hex sizes, chunks split across packets and trailers are 
     ]);
   });
   await h.route('chunked-raw.test', app);
-  const c = await RawClient.connect();
+  const c = await RawClient.connect(h.routerPort);
   for (let i = 0; i < 2; i++) {
     c.write('GET / HTTP/1.1\r\nHost: chunked-raw.test\r\n\r\n');
     const r = await c.response();
@@ -458,7 +306,7 @@ test('a HEAD answer keeps its Content-Length without a body, and both connection
     else socket.write('HTTP/1.1 200 OK\r\nContent-Length: 5\r\nContent-Type: text/plain\r\n\r\nhello');
   });
   await h.route('head.test', app);
-  const c = await RawClient.connect();
+  const c = await RawClient.connect(h.routerPort);
   c.write('HEAD /file HTTP/1.1\r\nHost: head.test\r\n\r\n');
   const head = await c.response({ head: true });
   assert.equal(head.status, 200);
@@ -484,7 +332,7 @@ test('204 and 304 answers pass through without a body, and the connection carrie
     else socket.write('HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok');
   });
   await h.route('nobody.test', app);
-  const c = await RawClient.connect();
+  const c = await RawClient.connect(h.routerPort);
   c.write('DELETE /204 HTTP/1.1\r\nHost: nobody.test\r\n\r\n');
   const noContent = await c.response();
   assert.equal(noContent.status, 204);
@@ -526,7 +374,7 @@ test('a 2 MB POST with Content-Length and a chunked POST both reach the app byte
 test('a chunked request body with extensions and a trailer, written by hand, reaches the app whole', async () => {
   const app = await h.backend('upload-raw', hashBody);
   await h.route('upload-raw.test', app);
-  const c = await RawClient.connect();
+  const c = await RawClient.connect(h.routerPort);
   c.write('POST /raw HTTP/1.1\r\nHost: upload-raw.test\r\nTransfer-Encoding: chunked\r\n\r\n');
   c.write('5;x=y\r\nhello\r\n');
   await sleep(20);
@@ -543,7 +391,7 @@ test('a POST with Expect: 100-continue gets a 100 before it sends its body, then
   const app = await h.backend('continue', hashBody);
   await h.route('continue.test', app);
   const body = randomBytes(64 * 1024);
-  const c = await RawClient.connect();
+  const c = await RawClient.connect(h.routerPort);
   c.write(`POST /up HTTP/1.1\r\nHost: continue.test\r\nExpect: 100-continue\r\nContent-Length: ${body.length}\r\n\r\n`);
   const interim = await c.response();
   assert.equal(interim.status, 100);
@@ -572,7 +420,7 @@ test('several Set-Cookie headers, mixed-case names and values and empty values a
     );
   });
   await h.route('headers.test', app);
-  const c = await RawClient.connect();
+  const c = await RawClient.connect(h.routerPort);
   c.write('GET / HTTP/1.1\r\nHost: headers.test\r\nX-Client-MiXeD: VaLuE With Case\r\nX-Client-Empty:\r\n\r\n');
   const r = await c.response();
   assert.equal(r.status, 200);
@@ -591,7 +439,7 @@ test('several Set-Cookie headers, mixed-case names and values and empty values a
 test('hop-by-hop request headers (named in Connection, Keep-Alive, Proxy-Connection) do not reach the app; the rest do', async () => {
   const app = await h.backend('hop');
   await h.route('hop.test', app);
-  const c = await RawClient.connect();
+  const c = await RawClient.connect(h.routerPort);
   c.write(
     'GET /hop HTTP/1.1\r\nHost: hop.test\r\nConnection: X-Custom\r\nX-Custom: 1\r\nKeep-Alive: timeout=5\r\n' +
       'Proxy-Connection: keep-alive\r\nX-Kept: yes\r\n\r\n',
@@ -616,7 +464,7 @@ test(
   async () => {
     const app = await h.backend('hop-te');
     await h.route('hop-te.test', app);
-    const c = await RawClient.connect();
+    const c = await RawClient.connect(h.routerPort);
     c.write('GET / HTTP/1.1\r\nHost: hop-te.test\r\nConnection: X-Custom\r\nX-Custom: 1\r\nTE: trailers\r\n\r\n');
     assert.equal((await c.response()).status, 200);
     assert.equal(app.requests.at(-1)!.headers.te, undefined, 'TE reached the app');
@@ -629,7 +477,7 @@ test(
   async () => {
     const app = await h.backend('hop-alone');
     await h.route('hop-alone.test', app);
-    const c = await RawClient.connect();
+    const c = await RawClient.connect(h.routerPort);
     c.write('GET / HTTP/1.1\r\nHost: hop-alone.test\r\nKeep-Alive: timeout=5\r\nProxy-Connection: keep-alive\r\n\r\n');
     assert.equal((await c.response()).status, 200);
     const seen = app.requests.at(-1)!.headers;
@@ -646,7 +494,7 @@ test(
       socket.end(`HTTP/1.1 200 OK\r\nConnection: close\r\nKeep-Alive: timeout=1\r\nContent-Length: ${head.split(' ')[1].length}\r\n\r\n${head.split(' ')[1]}`);
     });
     await h.route('hop-res.test', app);
-    const c = await RawClient.connect();
+    const c = await RawClient.connect(h.routerPort);
     c.write('GET /first HTTP/1.1\r\nHost: hop-res.test\r\n\r\n');
     const first = await c.response();
     assert.equal(first.body.toString(), '/first');
@@ -666,7 +514,7 @@ test("an app announcing trailers (Trailer header) reaches the client, whole, wit
     else socket.write('HTTP/1.1 200 OK\r\nTrailer: X-Sum\r\nTransfer-Encoding: chunked\r\n\r\n7\r\nchunked\r\n0\r\nX-Sum: 7\r\n\r\n');
   });
   await h.route('trailer.test', app);
-  const c = await RawClient.connect();
+  const c = await RawClient.connect(h.routerPort);
   c.write('GET /sized HTTP/1.1\r\nHost: trailer.test\r\n\r\n');
   const sized = await c.response();
   assert.equal(sized.status, 200);
@@ -738,7 +586,7 @@ test('two requests pipelined on one connection get their answers in order, even 
     else res.end('fast');
   });
   await h.route('pipe.test', app);
-  const c = await RawClient.connect();
+  const c = await RawClient.connect(h.routerPort);
   c.write('GET /slow HTTP/1.1\r\nHost: pipe.test\r\n\r\nGET /fast HTTP/1.1\r\nHost: pipe.test\r\n\r\n');
   const one = await c.response();
   const two = await c.response();
@@ -761,7 +609,7 @@ test('an HTTP/1.0 client gets its answer without chunking and then the connectio
     ['/streamed', 'hello world'],
     ['/sized', 'sized body'],
   ]) {
-    const c = await RawClient.connect();
+    const c = await RawClient.connect(h.routerPort);
     c.write(`GET ${path} HTTP/1.0\r\nHost: ten.test\r\n\r\n`);
     const r = await c.response();
     assert.equal(r.status, 200, path);
@@ -779,7 +627,7 @@ test('an HTTP/1.0 client gets its answer without chunking and then the connectio
 test('query strings reach the app verbatim, and an absolute-form request line reaches it in origin form', async () => {
   const app = await h.backend('target', (req, res) => res.end(req.url));
   await h.route('target.test', app);
-  const c = await RawClient.connect();
+  const c = await RawClient.connect(h.routerPort);
   const odd = '/search/a%20b?q=a%20b&x=%2F&empty=&arr[]=1&plus=a+b&utf=%C3%A9&q=again';
   c.write(`GET ${odd} HTTP/1.1\r\nHost: target.test\r\n\r\n`);
   assert.equal((await c.response()).body.toString(), odd);
