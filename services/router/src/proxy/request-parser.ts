@@ -86,6 +86,8 @@ const TOKEN = "[!#$%&'*+\\-.^_`|~0-9A-Za-z]+";
 const wellFormedHead = new RegExp(`^${TOKEN} [\\x21-\\x7e\\x80-\\xff]+ HTTP/1\\.[01](?:\\r\\n${TOKEN}:[\\t\\x20-\\x7e\\x80-\\xff]*)*$`);
 const otherVersion = new RegExp(`^${TOKEN} [\\x21-\\x7e\\x80-\\xff]+ HTTP/\\d\\.\\d(?:\\r\\n|$)`);
 const decimal = /^\d{1,15}$/;
+/** A host name or address and an optional port (RFC 3986 authority without userinfo); empty is left to the router. */
+const hostValue = /^(?:[A-Za-z0-9\-._~!$&'()*+,;=%]*|\[[0-9A-Fa-f:.]+\])(?::\d*)?$/;
 
 function tooLarge(): RequestParseError {
   return new RequestParseError(431, `request head larger than ${MAX_REQUEST_HEAD_BYTES} bytes`);
@@ -424,6 +426,12 @@ function parseHead(text: string, headBytes: number): RequestHead {
     head.upgrade = upgradeAsked && upgrade !== undefined && http11;
   }
   if (!http11 && connection === undefined) head.keepAlive = false;
+  if (head.host === undefined) {
+    // RFC 9112 §3.2; an HTTP/1.0 request without one is answered by the router (empty_host).
+    if (http11) throw badRequest('no Host header');
+  } else if (!hostValue.test(head.host)) {
+    throw badRequest(`invalid Host header ${JSON.stringify(head.host.slice(0, 80))}`);
+  }
   head.forwardLines = forward;
   return head;
 }
