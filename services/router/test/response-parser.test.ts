@@ -1,12 +1,22 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import {
+  headerPairs,
   MAX_HEAD_BYTES,
   ResponseParseError,
   ResponseParser,
-  type ResponseHead,
+  type ResponseHead as ParsedHead,
   type ResponseSink,
 } from '../src/proxy/response-parser.js';
+
+/** A head as these tests compare it: its header lines as name, value pairs. */
+interface ResponseHead {
+  status: number;
+  reason: string;
+  headers: string[];
+  keepAlive: boolean;
+  bodyLength: number;
+}
 
 /** Records what the parser hands on, and checks the order: one head, then body, then one end. */
 class Recorder implements ResponseSink {
@@ -18,7 +28,14 @@ class Recorder implements ResponseSink {
   onHead: ((head: ResponseHead) => void) | null = null;
   onBody: ((chunk: Buffer) => void) | null = null;
 
-  upstreamHead(head: ResponseHead): void {
+  upstreamHead(parsed: ParsedHead): void {
+    const head: ResponseHead = {
+      status: parsed.status,
+      reason: parsed.reason,
+      headers: headerPairs(parsed.lines),
+      keepAlive: parsed.keepAlive,
+      bodyLength: parsed.bodyLength,
+    };
     this.heads.push(head);
     this.order.push('head');
     this.onHead?.(head);

@@ -221,16 +221,9 @@ export class RouterProxy implements ConnectionOwner, ExchangeOwner {
   onUpstreamHead(x: ProxyExchange, head: ResponseHead): void {
     x.tFirst = performance.now();
     x.responseHead = head;
-    let headers = head.headers;
-    if (x.stickyId !== undefined || hasSetCookie(headers)) headers = withStickyCookie(x, headers);
-    let text = `HTTP/1.1 ${head.status} ${head.reason || STATUS_CODES[head.status] || 'unknown'}\r\n`;
-    let hasDate = false;
-    for (let i = 0; i < headers.length; i += 2) {
-      const name = headers[i];
-      if (name.length === 4 && name.toLowerCase() === 'date') hasDate = true;
-      text += `${name}: ${headers[i + 1]}\r\n`;
-    }
-    if (!hasDate) text += `Date: ${httpDate()}\r\n`;
+    let text = `HTTP/1.1 ${head.status} ${head.reason || STATUS_CODES[head.status] || 'unknown'}\r\n${head.lines}`;
+    if (x.stickyId !== undefined || head.setCookies !== undefined) text += stickyCookieLine(x, head.setCookies);
+    if (!head.hasDate) text += `Date: ${httpDate()}\r\n`;
     const conn = x.conn;
     if (head.bodyLength < 0) {
       if (x.head.http11) {
@@ -439,26 +432,16 @@ export class RouterProxy implements ConnectionOwner, ExchangeOwner {
   }
 }
 
-function hasSetCookie(headers: string[]): boolean {
-  for (let i = 0; i < headers.length; i += 2) {
-    const name = headers[i];
-    if (name.length === 10 && name.toLowerCase() === 'set-cookie') return true;
-  }
-  return false;
-}
-
 /**
  * The app's `JSESSIONID` gets a `__VCAP_ID__` beside it naming the instance; so does a request that
- * asked for an instance no longer there and went to another (gorouter does both).
+ * asked for an instance no longer there and went to another (gorouter does both). A header line, or ''.
  */
-function withStickyCookie(x: ProxyExchange, headers: string[]): string[] {
+function stickyCookieLine(x: ProxyExchange, setCookies: string[] | undefined): string {
   const instanceId = x.lastEndpoint?.privateInstanceId;
-  if (instanceId === undefined) return headers;
-  const setCookies: string[] = [];
-  for (let i = 0; i < headers.length; i += 2) if (headers[i].toLowerCase() === 'set-cookie') setCookies.push(headers[i + 1]);
-  const session = sessionSetCookie(setCookies.length > 0 ? setCookies : undefined);
-  if (session === undefined && (x.stickyId === undefined || x.stickyId === instanceId)) return headers;
-  return [...headers, 'Set-Cookie', vcapIdCookie(instanceId, session)];
+  if (instanceId === undefined) return '';
+  const session = sessionSetCookie(setCookies);
+  if (session === undefined && (x.stickyId === undefined || x.stickyId === instanceId)) return '';
+  return `Set-Cookie: ${vcapIdCookie(instanceId, session)}\r\n`;
 }
 
 let dateSecond = 0;

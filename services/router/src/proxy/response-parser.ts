@@ -11,8 +11,12 @@ import { ChunkedDecoder, DROPPED, NEED_MORE, type ChunkReceiver } from './chunke
 export interface ResponseHead {
   status: number;
   reason: string;
-  /** Name, value, name, value… as the app wrote them, hop-by-hop and framing headers removed. */
-  headers: string[];
+  /** `Name: value\r\n` lines as the app wrote them, hop-by-hop and framing headers removed. */
+  lines: string;
+  /** The values of its Set-Cookie headers, when it has any. */
+  setCookies: string[] | undefined;
+  /** Whether it has a Date header. */
+  hasDate: boolean;
   /** The app keeps the connection open after this response. */
   keepAlive: boolean;
   /**
@@ -41,9 +45,16 @@ const enum State {
 /** Larger than any sane response head; Node's own limit for a client's head is 16 KiB. */
 export const MAX_HEAD_BYTES = 64 * 1024;
 const HEAD_END = Buffer.from('\r\n\r\n');
-const statusLine = /^HTTP\/1\.([01]) ([1-9]\d\d)(?: (.*))?$/;
-/** RFC 9110 token characters: a header name is nothing else (no spaces, no folded lines). */
-const headerName = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
+const TOKEN = "[!#$%&'*+\\-.^_`|~0-9A-Za-z]+";
+const FIELD_CHARS = '[\\t\\x20-\\x7e\\x80-\\xff]*';
+/**
+ * The whole head in one test: a status line, then lines that are a token (no spaces, no folded
+ * lines), a colon and a value without control characters.
+ */
+const wellFormedHead = new RegExp(`^HTTP/1\\.[01] [1-9]\\d\\d(?: ${FIELD_CHARS})?(?:\\r\\n${TOKEN}:${FIELD_CHARS})*$`);
+const statusLine = new RegExp(`^HTTP/1\\.[01] [1-9]\\d\\d(?: ${FIELD_CHARS})?$`);
+const headerLine = new RegExp(`^${TOKEN}:${FIELD_CHARS}$`);
+const decimal = /^\d{1,15}$/;
 
 export class ResponseParseError extends Error {
   readonly code = 'EPROTO';
@@ -156,66 +167,82 @@ export class ResponseParser implements ChunkReceiver {
   }
 
   private onHead(text: string): void {
+    if (!wellFormedHead.test(text)) throw malformed(text);
     const lines = text.split('\r\n');
-    const m = statusLine.exec(lines[0]);
-    if (m === null) throw new ResponseParseError(`not an HTTP/1.x status line: ${JSON.stringify(lines[0].slice(0, 80))}`);
-    const status = Number(m[2]);
-    const http11 = m[1] === '1';
+    const statusText = lines[0];
+    const status = Number(statusText.slice(9, 12));
+    const http11 = statusText.charCodeAt(7) === 49; /* 1 */
     let length = -1;
     let chunked = false;
     let otherCoding = false;
-    let connection: string[] | undefined;
-    const headers: string[] = [];
+    let connection: string | undefined;
+    let setCookies: string[] | undefined;
+    let hasDate = false;
+    let forward = '';
     for (let i = 1; i < lines.length; i++) {
       const line = lines[i];
       const colon = line.indexOf(':');
-      const name = colon > 0 ? line.slice(0, colon) : '';
-      if (!headerName.test(name)) throw new ResponseParseError(`malformed response header line: ${JSON.stringify(line.slice(0, 80))}`);
-      const value = line.slice(colon + 1).trim();
-      switch (name.length) {
-        case 10:
-          if (name.toLowerCase() === 'connection') {
-            for (const token of value.split(',')) (connection ??= []).push(token.trim().toLowerCase());
+      // Most headers have a length none of these names has, and cost no lowercasing.
+      switch (colon) {
+        case 4:
+          if (lower(line, colon) === 'date') hasDate = true;
+          break;
+        case 7: {
+          // Trailers are dropped, so a Trailer header would announce what never comes.
+          const name = lower(line, colon);
+          if (name === 'upgrade' || name === 'trailer') continue;
+          break;
+        }
+        case 10: {
+          const name = lower(line, colon);
+          if (name === 'connection') {
+            const v = fieldValue(line, colon);
+            connection = connection === undefined ? v : `${connection},${v}`;
             continue;
           }
-          if (name.toLowerCase() === 'keep-alive') continue;
+          if (name === 'keep-alive') continue;
+          if (name === 'set-cookie') (setCookies ??= []).push(fieldValue(line, colon));
           break;
+        }
         case 14:
-          if (name.toLowerCase() === 'content-length') {
-            if (!/^\d{1,15}$/.test(value)) throw new ResponseParseError(`invalid Content-Length ${JSON.stringify(value)}`);
+          if (lower(line, colon) === 'content-length') {
+            const value = fieldValue(line, colon);
+            if (!decimal.test(value)) throw new ResponseParseError(`invalid Content-Length ${JSON.stringify(value)}`);
             const v = Number(value);
             if (length !== -1 && length !== v) throw new ResponseParseError('conflicting Content-Length headers');
             if (length !== -1) continue;
             length = v;
           }
           break;
+        case 16:
+          if (lower(line, colon) === 'proxy-connection') continue;
+          break;
         case 17:
-          if (name.toLowerCase() === 'transfer-encoding') {
-            const codings = value.toLowerCase().split(',');
+          if (lower(line, colon) === 'transfer-encoding') {
+            const codings = fieldValue(line, colon).toLowerCase().split(',');
             // Only chunked as the last coding frames the body (RFC 9112 §6.3), and the router
             // removes that framing. Another last coding means the body ends with the connection;
-            // the header is not passed on either, since Node would then frame the client's
-            // response by nothing at all.
+            // the header is not passed on either, since the client's answer is framed anew.
             chunked = codings[codings.length - 1].trim() === 'chunked';
             otherCoding = !chunked;
             continue;
           }
           break;
-        case 16:
-          if (name.toLowerCase() === 'proxy-connection') continue;
-          break;
-        case 7: {
-          // Trailers are dropped, so a Trailer header would announce what never comes (and Node
-          // refuses to write one on a response it does not chunk).
-          const lower = name.toLowerCase();
-          if (lower === 'upgrade' || lower === 'trailer') continue;
-          break;
-        }
       }
-      headers.push(name, value);
+      forward += `${line}\r\n`;
     }
-    let keepAlive = connection === undefined ? http11 : http11 ? !connection.includes('close') : connection.includes('keep-alive');
-    if (connection !== undefined) dropListed(headers, connection);
+    let keepAlive = http11;
+    if (connection !== undefined) {
+      const tokens = connection.toLowerCase().split(',');
+      let listed: Set<string> | undefined;
+      for (let i = 0; i < tokens.length; i++) {
+        const token = tokens[i].trim();
+        if (token === 'close') keepAlive = false;
+        else if (token === 'keep-alive') keepAlive ||= !http11;
+        else if (token !== '') (listed ??= new Set()).add(token);
+      }
+      if (listed !== undefined) forward = withoutNamed(forward, listed);
+    }
 
     if (status < 200) {
       // 100 Continue, 103 Early Hints: interim; the real response follows. 101 is not asked for here.
@@ -225,15 +252,14 @@ export class ResponseParser implements ChunkReceiver {
     let next: State;
     // Transfer-Encoding wins over Content-Length (RFC 9112 §6.3); the length is not passed on either.
     if ((chunked || otherCoding) && length !== -1) {
-      removeHeader(headers, 'content-length');
+      forward = withoutNamed(forward, new Set(['content-length']));
       length = -1;
     }
     if (this.noBody || status === 204 || status === 304) next = State.Done;
     else if (chunked) {
       next = State.Chunked;
       this.chunked.start();
-    }
-    else if (otherCoding) {
+    } else if (otherCoding) {
       next = State.UntilClose;
       keepAlive = false;
     } else if (length === 0) next = State.Done;
@@ -244,9 +270,10 @@ export class ResponseParser implements ChunkReceiver {
       next = State.UntilClose;
       keepAlive = false;
     }
-    const sink = this.sink!;
+    const sp = statusText.indexOf(' ', 9);
     const bodyLength = next === State.Done ? 0 : next === State.Length ? length : -1;
-    sink.upstreamHead({ status, reason: m[3] ?? '', headers, keepAlive, bodyLength });
+    const sink = this.sink!;
+    sink.upstreamHead({ status, reason: sp === -1 ? '' : statusText.slice(sp + 1), lines: forward, setCookies, hasDate, keepAlive, bodyLength });
     // The sink may have dropped the exchange (its client is gone) while taking the head.
     if (this.sink !== sink) return;
     if (next === State.Done) this.finish();
@@ -272,11 +299,47 @@ function parseError(message: string): Error {
   return new ResponseParseError(message);
 }
 
-function removeHeader(headers: string[], lower: string): void {
-  for (let i = headers.length - 2; i >= 0; i -= 2) if (headers[i].toLowerCase() === lower) headers.splice(i, 2);
+/** The header lines less those named (hop-by-hop ones a Connection header lists; a Content-Length beside chunks). */
+function withoutNamed(lines: string, names: Set<string>): string {
+  let kept = '';
+  for (const line of lines.split('\r\n')) {
+    if (line === '') continue;
+    if (!names.has(lower(line, line.indexOf(':')))) kept += `${line}\r\n`;
+  }
+  return kept;
 }
 
-/** Headers a Connection header names are hop-by-hop too. */
-function dropListed(headers: string[], tokens: string[]): void {
-  for (const name of tokens) if (name !== '' && name !== 'close' && name !== 'keep-alive') removeHeader(headers, name);
+function lower(line: string, colon: number): string {
+  return line.slice(0, colon).toLowerCase();
+}
+
+/** The field value without the optional whitespace around it (spaces and tabs only). */
+function fieldValue(line: string, colon: number): string {
+  let start = colon + 1;
+  let end = line.length;
+  while (start < end && (line.charCodeAt(start) === 32 || line.charCodeAt(start) === 9)) start++;
+  while (end > start && (line.charCodeAt(end - 1) === 32 || line.charCodeAt(end - 1) === 9)) end--;
+  return line.slice(start, end);
+}
+
+/** Name, value, name, value… of header lines (what tests and the sticky cookie logic read). */
+export function headerPairs(lines: string): string[] {
+  const pairs: string[] = [];
+  for (const line of lines.split('\r\n')) {
+    if (line === '') continue;
+    const colon = line.indexOf(':');
+    pairs.push(line.slice(0, colon), fieldValue(line, colon));
+  }
+  return pairs;
+}
+
+/** Says what is wrong with a head that failed the well-formedness test. */
+function malformed(text: string): ResponseParseError {
+  const eol = text.indexOf('\r\n');
+  const first = eol === -1 ? text : text.slice(0, eol);
+  if (!statusLine.test(first)) return new ResponseParseError(`not an HTTP/1.x status line: ${JSON.stringify(first.slice(0, 80))}`);
+  for (const line of text.split('\r\n').slice(1)) {
+    if (!headerLine.test(line)) return new ResponseParseError(`malformed response header line: ${JSON.stringify(line.slice(0, 80))}`);
+  }
+  return new ResponseParseError('malformed response head');
 }
