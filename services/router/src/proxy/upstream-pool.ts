@@ -57,6 +57,9 @@ export class UpstreamPool {
       conn.socket.destroy();
       return;
     }
+    // Paused when its last answer met a slow client: an idle connection must be read, both to
+    // notice the app closing it and for the next request's answer to arrive at all.
+    if (conn.socket.isPaused()) conn.socket.resume();
     conn.idleSince = performance.now();
     list.push(conn);
     this.idleCount++;
