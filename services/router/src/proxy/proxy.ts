@@ -251,7 +251,7 @@ export class RouterProxy implements ConnectionOwner, ExchangeOwner {
         conn.send(x, head);
       }
       conn.send(x, `${chunk.length.toString(16)}\r\n`);
-      conn.send(x, chunk);
+      conn.send(x, Buffer.from(chunk));
       ok = conn.send(x, '\r\n');
       socket.uncork();
     } else if (head !== null) {
@@ -261,7 +261,11 @@ export class RouterProxy implements ConnectionOwner, ExchangeOwner {
       out.write(head, 0, 'latin1');
       chunk.copy(out, head.length);
       ok = conn.send(x, out);
-    } else ok = conn.send(x, chunk);
+    } else {
+      // A copy: the chunk is in the read buffer all app connections share, and a write the kernel
+      // cannot take at once keeps what it was given.
+      ok = conn.send(x, Buffer.from(chunk));
+    }
     if (!ok) {
       // A slow client: stop reading from the app until it has taken what is buffered (onDrain).
       x.upstream?.socket.pause();

@@ -28,6 +28,7 @@ export interface ResponseHead {
 
 export interface ResponseSink {
   upstreamHead(head: ResponseHead): void;
+  /** A piece of the body, valid only during the call: it may be a slice of a reused read buffer. */
   upstreamBody(chunk: Buffer): void;
   upstreamEnd(): void;
 }
@@ -109,7 +110,8 @@ export class ResponseParser implements ChunkReceiver {
           const end = buf.indexOf(HEAD_END, at);
           if (end === -1) {
             if (n - at > MAX_HEAD_BYTES) throw new ResponseParseError(`response head larger than ${MAX_HEAD_BYTES} bytes`);
-            this.pending = buf.subarray(at);
+            // Copied: what execute() is given may be reused once it returns.
+            this.pending = Buffer.from(buf.subarray(at));
             return;
           }
           if (end - at > MAX_HEAD_BYTES) throw new ResponseParseError(`response head larger than ${MAX_HEAD_BYTES} bytes`);
@@ -137,7 +139,7 @@ export class ResponseParser implements ChunkReceiver {
           const to = this.chunked.decode(buf, at, this);
           if (to === DROPPED) return;
           if (to === NEED_MORE) {
-            this.pending = buf.subarray(this.chunked.stoppedAt);
+            this.pending = Buffer.from(buf.subarray(this.chunked.stoppedAt));
             return;
           }
           at = to;
