@@ -4,7 +4,7 @@ import { join } from 'node:path';
 /**
  * nginx as the reference reverse proxy: keep-alive to the backend, as many workers as cores, no
  * access log, everything (pid, logs, temp files) in `dir`. It also sets the forwarding headers the
- * router must add (X-Forwarded-For/-Proto/-Host, X-Request-Id), so both proxies do the same work.
+ * router must add (X-Forwarded-For/-Proto/-Host, X-Request-Id, X-Vcap-Request-Id), so both proxies do the same work.
  * The upstream idle window (4 s) is shorter than the backend's keep-alive (Node's 5 s), as the
  * router's must be.
  */
@@ -40,6 +40,7 @@ http {
       proxy_set_header X-Forwarded-Proto $scheme;
       proxy_set_header X-Forwarded-Host $host;
       proxy_set_header X-Request-Id $request_id;
+      proxy_set_header X-Vcap-Request-Id $request_id;
     }
   }
 }
