@@ -198,7 +198,15 @@ export class ClientConnection implements RequestSink, Linked<ClientConnection> {
 
   private nextRequest(): void {
     this.since = performance.now();
-    this.parser.next();
+    try {
+      this.parser.next();
+    } catch (err) {
+      // A held request refused: thrown out of whatever answered the one before it (an app's read, a
+      // timer), where nothing else would catch it.
+      if (!(err instanceof RequestParseError)) throw err;
+      this.refuse(err);
+      return;
+    }
     if (this.paused && this.exchange === null) this.resumeReading();
   }
 

@@ -1,0 +1,65 @@
+// Pipelining, early answers and app connections that misbehave, met on the wire: each test here
+// came out of a review of the router's own HTTP/1.x serving (client-connection, request-parser,
+// proxy, upstream-connection) and failed before the fix beside it.
+import assert from 'node:assert/strict';
+import net, { type AddressInfo } from 'node:net';
+import { after, before, test } from 'node:test';
+import { MAX_HELD_BYTES } from '../src/proxy/request-parser.js';
+import { Harness } from './support/harness.js';
+import { waitFor } from './support/processes.js';
+import { destroyRawClients, header, RawClient } from './support/raw-client.js';
+
+let h: Harness;
+const servers: net.Server[] = [];
+
+before(async () => {
+  h = await Harness.start();
+});
+
+after(async () => {
+  destroyRawClients();
+  for (const s of servers) s.close();
+  await h?.stop();
+});
+
+/** A `net` app routed at `host`: `respond` gets each request head (requests here have no body) and writes what it likes. */
+async function rawApp(host: string, respond: (head: string, socket: net.Socket) => void): Promise<void> {
+  const server = net.createServer((socket) => {
+    socket.on('error', () => {});
+    let pending = '';
+    socket.on('data', (chunk: Buffer) => {
+      pending += chunk.toString('latin1');
+      for (let end = pending.indexOf('\r\n\r\n'); end >= 0; end = pending.indexOf('\r\n\r\n')) {
+        const head = pending.slice(0, end);
+        pending = pending.slice(end + 4);
+        respond(head, socket);
+      }
+    });
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  servers.push(server);
+  await h.route(host, { port: (server.address() as AddressInfo).port, name: host });
+}
+
+/** An app answering `METHOD url` after `delayMs`, with the length of the body it read. */
+async function echoApp(host: string, delayMs = 0): Promise<void> {
+  const app = await h.backend(host, (req, res) => {
+    let n = 0;
+    req.on('data', (c: Buffer) => (n += c.length));
+    req.on('end', () => setTimeout(() => res.end(`${req.method} ${req.url} ${n}`), delayMs));
+  });
+  await h.route(host, app);
+}
+
+test('a malformed request pipelined behind a proxied one is refused with 400 once the first is answered, and the router lives on', async () => {
+  await echoApp('held-garbage.test', 50);
+  const c = await RawClient.connect(h.routerPort);
+  c.write('GET /first HTTP/1.1\r\nHost: held-garbage.test\r\n\r\nnot a request\r\n\r\n');
+  const first = await c.response();
+  assert.equal(first.body.toString(), 'GET /first 0');
+  const refused = await c.response();
+  assert.equal(refused.status, 400);
+  assert.ok(await c.closed(), 'the connection stayed open after a malformed request');
+  c.destroy();
+  assert.equal((await h.request('held-garbage.test', { path: '/after' })).body, 'GET /after 0');
+});
