@@ -63,3 +63,17 @@ test('a malformed request pipelined behind a proxied one is refused with 400 onc
   c.destroy();
   assert.equal((await h.request('held-garbage.test', { path: '/after' })).body, 'GET /after 0');
 });
+
+test('thousands of pipelined requests the router answers itself, held behind a proxied one, are all answered in order', async () => {
+  await echoApp('held-many.test', 50);
+  const one = 'GET /x HTTP/1.1\r\nHost:nowhere.test\r\n\r\n';
+  // About twice what the parser holds before it stops reading: all of it parsed in one go.
+  const count = Math.ceil((2 * MAX_HELD_BYTES) / one.length);
+  const c = await RawClient.connect(h.routerPort);
+  c.write(`GET /first HTTP/1.1\r\nHost: held-many.test\r\n\r\n${one.repeat(count)}`);
+  assert.equal((await c.response()).body.toString(), 'GET /first 0');
+  for (let i = 0; i < count; i++) assert.equal((await c.response()).status, 404, `request ${i}`);
+  c.write('GET /last HTTP/1.1\r\nHost: held-many.test\r\n\r\n');
+  assert.equal((await c.response()).body.toString(), 'GET /last 0');
+  c.destroy();
+});

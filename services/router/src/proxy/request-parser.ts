@@ -209,7 +209,7 @@ export class RequestParser implements ChunkReceiver {
           this.sink.requestHead(head);
           if (this.state === State.Waiting) {
             this.sink.requestEnd();
-            return this.hold(buf, at);
+            if ((this.state as State) !== State.Head) return this.hold(buf, at);
           }
           break;
         }
@@ -223,7 +223,7 @@ export class RequestParser implements ChunkReceiver {
           if ((this.state as State) === State.Stopped) return;
           if (this.state === State.Waiting) {
             this.sink.requestEnd();
-            return this.hold(buf, at);
+            if ((this.state as State) !== State.Head) return this.hold(buf, at);
           }
           break;
         }
@@ -238,7 +238,7 @@ export class RequestParser implements ChunkReceiver {
           if (this.chunked.done) {
             this.state = State.Waiting;
             this.sink.requestEnd();
-            return this.hold(buf, at);
+            if ((this.state as State) !== State.Head) return this.hold(buf, at);
           }
           break;
         }
@@ -251,12 +251,15 @@ export class RequestParser implements ChunkReceiver {
     }
   }
 
-  /** Keeps what follows a whole request until next(); the sink may have moved on already. */
+  /**
+   * Keeps what follows a whole request until next(). A sink that answered at once has moved on
+   * already (next() from requestEnd): parse() then goes on in its own loop, not a call deeper, or a
+   * run of thousands of pipelined requests the router answers itself would exhaust the stack.
+   */
   private hold(buf: Buffer, at: number): void {
-    if (at >= buf.length) return;
+    if (at >= buf.length || this.state !== State.Waiting) return;
     const rest = buf.subarray(at);
-    if (this.state === State.Waiting) this.pending = this.pending === null ? rest : Buffer.concat([this.pending, rest]);
-    else if (this.state === State.Head) this.parse(rest);
+    this.pending = this.pending === null ? rest : Buffer.concat([this.pending, rest]);
   }
 }
 
