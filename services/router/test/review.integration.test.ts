@@ -77,3 +77,16 @@ test('thousands of pipelined requests the router answers itself, held behind a p
   assert.equal((await c.response()).body.toString(), 'GET /last 0');
   c.destroy();
 });
+
+test('a POST pipelined behind a GET, with more than the parser holds, has its whole body read and is answered', async () => {
+  await echoApp('held-post.test', 50);
+  const body = Buffer.alloc(4 * MAX_HELD_BYTES, 'b');
+  const c = await RawClient.connect(h.routerPort);
+  c.write('GET /first HTTP/1.1\r\nHost: held-post.test\r\n\r\n');
+  c.write(`POST /second HTTP/1.1\r\nHost: held-post.test\r\nContent-Length: ${body.length}\r\n\r\n`);
+  c.write(body);
+  assert.equal((await c.response()).body.toString(), 'GET /first 0');
+  assert.equal((await c.response()).body.toString(), `POST /second ${body.length}`);
+  c.destroy();
+  await waitFor('no requests in flight', () => h.router.metrics.inFlight === 0);
+});

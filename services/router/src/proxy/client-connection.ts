@@ -198,6 +198,9 @@ export class ClientConnection implements RequestSink, Linked<ClientConnection> {
 
   private nextRequest(): void {
     this.since = performance.now();
+    // Whatever paused reading (too much held, a slow app) was about the request just answered; the
+    // next one may have a body still to come, and must be read for its answer to come at all.
+    this.resumeReading();
     try {
       this.parser.next();
     } catch (err) {
@@ -207,7 +210,7 @@ export class ClientConnection implements RequestSink, Linked<ClientConnection> {
       this.refuse(err);
       return;
     }
-    if (this.paused && this.exchange === null) this.resumeReading();
+    if (this.parser.heldBytes > MAX_HELD_BYTES) this.pauseReading();
   }
 
   /** The socket leaves this connection for a websocket tunnel. */
