@@ -90,3 +90,16 @@ test('a POST pipelined behind a GET, with more than the parser holds, has its wh
   c.destroy();
   await waitFor('no requests in flight', () => h.router.metrics.inFlight === 0);
 });
+
+test('a router error to a request waiting for 100 Continue closes the connection: the body may never come', async () => {
+  await echoApp('continue-next.test');
+  const c = await RawClient.connect(h.routerPort);
+  c.write('POST /up HTTP/1.1\r\nHost: nowhere.test\r\nExpect: 100-continue\r\nContent-Length: 5\r\n\r\n');
+  const r = await c.response();
+  assert.equal(r.status, 404);
+  assert.match(header(r, 'connection') ?? '', /^close$/i);
+  // A client that skips its body and goes on would have its next request read as that body.
+  c.write('GET /next HTTP/1.1\r\nHost: continue-next.test\r\n\r\n');
+  assert.ok(await c.closed(), 'the connection stayed open');
+  c.destroy();
+});
