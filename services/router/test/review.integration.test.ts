@@ -103,3 +103,13 @@ test('a router error to a request waiting for 100 Continue closes the connection
   assert.ok(await c.closed(), 'the connection stayed open');
   c.destroy();
 });
+
+test('an HTTP/1.0 request with Expect: 100-continue gets no 100 (1.0 has no interim answers), just its answer', async () => {
+  await echoApp('continue-ten.test');
+  const c = await RawClient.connect(h.routerPort);
+  c.write('POST /up HTTP/1.0\r\nHost: continue-ten.test\r\nExpect: 100-continue\r\nContent-Length: 5\r\n\r\nhello');
+  const r = await c.response();
+  assert.equal(r.status, 200);
+  assert.equal(r.body.toString(), 'POST /up 5');
+  c.destroy();
+});

@@ -326,8 +326,9 @@ function parseHead(text: string, headBytes: number): RequestHead {
           const v = value(line, colon);
           head.cookie = head.cookie === undefined ? v : `${head.cookie}; ${v}`;
         } else if (name === 'expect') {
-          // The router answers `100 Continue` itself; the app must not answer it again.
-          if (value(line, colon).toLowerCase() === '100-continue') head.expectContinue = true;
+          // The router answers `100 Continue` itself; the app must not answer it again. An HTTP/1.0
+          // client knows no interim answers: its expectation is ignored (RFC 9110 §10.1.1).
+          if (http11 && value(line, colon).toLowerCase() === '100-continue') head.expectContinue = true;
           continue;
         }
         break;
