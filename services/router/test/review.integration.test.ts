@@ -113,3 +113,16 @@ test('an HTTP/1.0 request with Expect: 100-continue gets no 100 (1.0 has no inte
   assert.equal(r.body.toString(), 'POST /up 5');
   c.destroy();
 });
+
+test("the router's own answer to a HEAD request has no body, and the connection serves the next request", async () => {
+  await echoApp('head-next.test');
+  const c = await RawClient.connect(h.routerPort);
+  c.write('HEAD /x HTTP/1.1\r\nHost: nowhere.test\r\n\r\n');
+  const r = await c.response({ head: true });
+  assert.equal(r.status, 404);
+  c.write('GET /next HTTP/1.1\r\nHost: head-next.test\r\n\r\n');
+  const next = await c.response();
+  assert.equal(next.status, 200);
+  assert.equal(next.body.toString(), 'GET /next 0');
+  c.destroy();
+});

@@ -433,7 +433,8 @@ export class RouterProxy implements ConnectionOwner, ExchangeOwner {
         `Date: ${httpDate()}\r\n` +
         (conn.keepAlive ? this.keepAliveHeaders : 'Connection: close\r\n') +
         '\r\n' +
-        body,
+        // The answer to HEAD has none: a client reads none, and would take it for its next answer.
+        (head.method === 'HEAD' ? '' : body),
     );
     this.finish(x);
     conn.responseDone(x);
