@@ -126,3 +126,16 @@ test("the router's own answer to a HEAD request has no body, and the connection 
   assert.equal(next.body.toString(), 'GET /next 0');
   c.destroy();
 });
+
+test("bytes an app sends after a complete response are not taken for the answer to the client's next, pipelined request", async () => {
+  await rawApp('trailing.test', (head, socket) => {
+    const path = head.split(' ')[1];
+    const answer = (body: string) => `HTTP/1.1 200 OK\r\nContent-Length: ${body.length}\r\n\r\n${body}`;
+    socket.write(path === '/one' ? answer('one') + answer('smuggled') : answer(path));
+  });
+  const c = await RawClient.connect(h.routerPort);
+  c.write('GET /one HTTP/1.1\r\nHost: trailing.test\r\n\r\nGET /two HTTP/1.1\r\nHost: trailing.test\r\n\r\n');
+  assert.equal((await c.response()).body.toString(), 'one');
+  assert.equal((await c.response()).body.toString(), '/two');
+  c.destroy();
+});
