@@ -6,7 +6,7 @@ import net, { type AddressInfo } from 'node:net';
 import { after, before, test } from 'node:test';
 import { MAX_HELD_BYTES } from '../src/proxy/request-parser.js';
 import { Harness } from './support/harness.js';
-import { waitFor } from './support/processes.js';
+import { sleep, waitFor } from './support/processes.js';
 import { destroyRawClients, header, RawClient } from './support/raw-client.js';
 
 let h: Harness;
@@ -138,4 +138,27 @@ test("bytes an app sends after a complete response are not taken for the answer 
   assert.equal((await c.response()).body.toString(), 'one');
   assert.equal((await c.response()).body.toString(), '/two');
   c.destroy();
+});
+
+test("a client that pipelines requests but does not read the router's own answers is not read further until it does", async () => {
+  const one = 'GET /x HTTP/1.1\r\nHost:nowhere.test\r\n\r\n';
+  const count = 200_000;
+  const answered = () => h.router.metrics.errors.unknown_route;
+  const before = answered();
+  const socket = net.connect(h.routerPort, '127.0.0.1');
+  socket.on('error', () => {});
+  let bytes = 0;
+  socket.on('data', (c: Buffer) => (bytes += c.length));
+  socket.pause();
+  socket.write(one.repeat(count));
+  // Answered until what the kernel holds for the client is full, then no more.
+  for (let last = -1; answered() !== last; ) {
+    last = answered();
+    await sleep(300);
+  }
+  assert.ok(answered() - before < count / 2, `${answered() - before} of ${count} answered to a client reading none of them`);
+  // Reading, the client gets every answer.
+  socket.resume();
+  await waitFor('every answer', () => answered() - before === count, 20_000);
+  socket.destroy();
 });

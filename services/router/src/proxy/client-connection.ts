@@ -45,6 +45,8 @@ export class ClientConnection implements RequestSink, Linked<ClientConnection> {
   closed = false;
   /** Reading paused: the app is slow to take a body, or too much is held. */
   private paused = false;
+  /** The next request waits for the client to take the answers written so far (onDrain). */
+  private awaitingDrain = false;
   // Its place among the proxy's open connections.
   prevLink: ClientConnection | null = null;
   nextLink: ClientConnection | null = null;
@@ -198,6 +200,13 @@ export class ClientConnection implements RequestSink, Linked<ClientConnection> {
 
   private nextRequest(): void {
     this.since = performance.now();
+    if (this.socket.writableNeedDrain) {
+      // The client is not reading its answers: nothing more of its requests is read until it does,
+      // or a run of pipelined requests the router answers itself piles up answers without end.
+      this.awaitingDrain = true;
+      this.pauseReading();
+      return;
+    }
     // Whatever paused reading (too much held, a slow app) was about the request just answered; the
     // next one may have a body still to come, and must be read for its answer to come at all.
     this.resumeReading();
@@ -245,6 +254,10 @@ export class ClientConnection implements RequestSink, Linked<ClientConnection> {
   }
 
   onDrain(): void {
+    if (this.awaitingDrain) {
+      this.awaitingDrain = false;
+      this.nextRequest();
+    }
     const upstream = this.exchange?.upstream;
     if (upstream != null) upstream.socket.resume();
   }
