@@ -10,6 +10,7 @@ import { sleep, waitFor } from './support/processes.js';
 import { destroyRawClients, header, RawClient } from './support/raw-client.js';
 
 let h: Harness;
+const MB = 1024 * 1024;
 const servers: net.Server[] = [];
 
 before(async () => {
@@ -161,4 +162,27 @@ test("a client that pipelines requests but does not read the router's own answer
   socket.resume();
   await waitFor('every answer', () => answered() - before === count, 20_000);
   socket.destroy();
+});
+
+test("an app's early answer to a large upload reaches a client that reads only once it has sent more", async () => {
+  const app = await h.backend('early-answer.test', (_req, res) => {
+    res.statusCode = 413;
+    res.end('too large');
+  });
+  await h.route('early-answer.test', app);
+  for (let i = 0; i < 5; i++) {
+    const c = await RawClient.connect(h.routerPort);
+    c.socket.pause();
+    c.write(`POST /up HTTP/1.1\r\nHost: early-answer.test\r\nContent-Length: ${64 * MB}\r\n\r\n`);
+    c.write(Buffer.alloc(8 * MB, 'x'));
+    await sleep(200);
+    c.socket.resume();
+    // The router closes rather than read 64 MB, but not with the client's bytes unread: that is
+    // a reset, and the client's kernel drops the answer it holds.
+    const r = await c.response();
+    assert.equal(r.status, 413, `try ${i}`);
+    assert.equal(r.body.toString(), 'too large');
+    assert.ok(await c.closed(), 'the connection stayed open');
+    c.destroy();
+  }
 });

@@ -122,10 +122,12 @@ export class ClientConnection implements RequestSink, Linked<ClientConnection> {
     if (this.closeAfterResponse) return this.closeSoon();
     if (!this.requestComplete) {
       // Answered before the client finished sending its body: read the rest and drop it if it is
-      // short, so the connection serves the next request; else close rather than take it all in.
+      // short, so the connection serves the next request; else close rather than take it all in,
+      // though not at once: a close with the client's bytes unread is a reset, and its kernel then
+      // drops the answer the client has not read yet (a client that sends all before it reads).
       const left = this.parser.bodyRemaining;
-      if (left < 0 || left > MAX_DISCARD_BYTES || this.clientEnded) this.close();
-      else this.resumeReading();
+      this.resumeReading();
+      if (left < 0 || left > MAX_DISCARD_BYTES || this.clientEnded) this.closeSoon();
       return;
     }
     this.nextRequest();
