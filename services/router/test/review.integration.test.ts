@@ -2,8 +2,10 @@
 // came out of a review of the router's own HTTP/1.x serving (client-connection, request-parser,
 // proxy, upstream-connection) and failed before the fix beside it.
 import assert from 'node:assert/strict';
+import type http from 'node:http';
 import net, { type AddressInfo } from 'node:net';
 import { after, before, test } from 'node:test';
+import { WebSocketServer } from 'ws';
 import { MAX_HELD_BYTES } from '../src/proxy/request-parser.js';
 import { Harness } from './support/harness.js';
 import { sleep, waitFor } from './support/processes.js';
@@ -184,5 +186,31 @@ test("an app's early answer to a large upload reaches a client that reads only o
     assert.equal(r.body.toString(), 'too large');
     assert.ok(await c.closed(), 'the connection stayed open');
     c.destroy();
+  }
+});
+
+test('an upgrade request reaches a websocket app with repeated Cookie headers joined as cookies are, and any header name as sent', async () => {
+  const wss = new WebSocketServer({ port: 0, host: '127.0.0.1' });
+  await new Promise<void>((r) => wss.once('listening', r));
+  const upgrades: http.IncomingMessage[] = [];
+  wss.on('connection', (ws, req) => {
+    upgrades.push(req);
+    ws.close();
+  });
+  try {
+    await h.route('ws-headers.test', { port: (wss.address() as AddressInfo).port, name: 'ws-headers' });
+    const c = await RawClient.connect(h.routerPort);
+    c.write(
+      'GET /chat HTTP/1.1\r\nHost: ws-headers.test\r\nConnection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Version: 13\r\n' +
+        'Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nCookie: a=1\r\nCookie: b=2\r\nConstructor: x\r\n\r\n',
+    );
+    assert.equal((await c.response({ head: true })).status, 101);
+    c.destroy();
+    assert.equal(upgrades.length, 1);
+    assert.equal(upgrades[0].headers.cookie, 'a=1; b=2');
+    assert.equal(upgrades[0].headers.constructor, 'x');
+  } finally {
+    for (const ws of wss.clients) ws.terminate();
+    await new Promise((r) => wss.close(r));
   }
 });
