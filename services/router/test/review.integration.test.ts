@@ -214,3 +214,15 @@ test('an upgrade request reaches a websocket app with repeated Cookie headers jo
     await new Promise((r) => wss.close(r));
   }
 });
+
+test('an upgrade to another protocol than websocket (h2c) is declined: the request is answered in HTTP/1.1', async () => {
+  const app = await h.backend('h2c.test', (req, res) => res.end(`${req.method} ${req.url} upgrade=${req.headers.upgrade ?? 'none'}`));
+  await h.route('h2c.test', app);
+  const c = await RawClient.connect(h.routerPort);
+  c.write('GET /h2 HTTP/1.1\r\nHost: h2c.test\r\nConnection: Upgrade, HTTP2-Settings\r\nUpgrade: h2c\r\nHTTP2-Settings: AAMAAABkAARAAAAAAAIAAAAA\r\n\r\n');
+  const r = await c.response();
+  assert.equal(r.status, 200);
+  assert.equal(r.body.toString(), 'GET /h2 upgrade=none');
+  assert.equal(app.requests[0].headers['http2-settings'], undefined);
+  c.destroy();
+});

@@ -23,7 +23,7 @@ export interface RequestHead {
   chunked: boolean;
   /** The client keeps the connection open after this request (HTTP/1.1 default, or 1.0 keep-alive). */
   keepAlive: boolean;
-  /** An HTTP/1.1 request asking to switch protocols (Connection: upgrade and an Upgrade header). */
+  /** An HTTP/1.1 GET asking to switch to websocket (Connection: upgrade, Upgrade: websocket). */
   upgrade: boolean;
   expectContinue: boolean;
   cookie: string | undefined;
@@ -427,7 +427,9 @@ function parseHead(text: string, headBytes: number): RequestHead {
       else if (token !== '' && token !== 'host') (listed ??= new Set()).add(token);
     }
     if (listed !== undefined) forward = withoutListed(forward, listed);
-    head.upgrade = upgradeAsked && upgrade !== undefined && http11;
+    // Only a websocket can be tunnelled (http-proxy's ws pass destroys anything else unanswered):
+    // another protocol asked for (h2c) is declined by answering in HTTP/1.1 (RFC 9110 §7.8).
+    head.upgrade = upgradeAsked && http11 && head.method === 'GET' && upgrade?.toLowerCase() === 'websocket';
   }
   if (!http11 && connection === undefined) head.keepAlive = false;
   if (head.host === undefined) {
