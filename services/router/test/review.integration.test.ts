@@ -226,3 +226,35 @@ test('an upgrade to another protocol than websocket (h2c) is declined: the reque
   assert.equal(app.requests[0].headers['http2-settings'], undefined);
   c.destroy();
 });
+
+test('a Content-Length named in the Connection header still goes to the app with the body: the body is not read as a request of its own', async () => {
+  const app = await h.backend('conn-length.test', (req, res) => {
+    let body = '';
+    req.on('data', (c: Buffer) => (body += c.toString()));
+    req.on('end', () => res.end(`${req.method} ${req.url} ${JSON.stringify(body)}`));
+  });
+  await h.route('conn-length.test', app);
+  const smuggled = 'GET /smuggled HTTP/1.1\r\nHost: conn-length.test\r\n\r\n';
+  const c = await RawClient.connect(h.routerPort);
+  c.write(`POST /form HTTP/1.1\r\nHost: conn-length.test\r\nConnection: content-length\r\nContent-Length: ${smuggled.length}\r\n\r\n${smuggled}`);
+  const r = await c.response();
+  assert.equal(r.body.toString(), `POST /form ${JSON.stringify(smuggled)}`);
+  c.destroy();
+  await sleep(100);
+  assert.deepEqual(app.requests.map((req) => req.url), ['/form']);
+});
+
+test("an app's Content-Length named in its Connection header still frames its answer to the client", async () => {
+  await rawApp('app-conn-length.test', (head, socket) => {
+    const path = head.split(' ')[1];
+    socket.write(`HTTP/1.1 200 OK\r\nConnection: content-length\r\nContent-Length: ${path.length}\r\n\r\n${path}`);
+  });
+  const c = await RawClient.connect(h.routerPort);
+  for (const path of ['/one', '/two']) {
+    c.write(`GET ${path} HTTP/1.1\r\nHost: app-conn-length.test\r\n\r\n`);
+    const r = await c.response();
+    assert.equal(r.framing, 'length', path);
+    assert.equal(r.body.toString(), path);
+  }
+  c.destroy();
+});

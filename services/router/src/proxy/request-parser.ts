@@ -423,8 +423,9 @@ function parseHead(text: string, headBytes: number): RequestHead {
       if (token === 'close') head.keepAlive = false;
       else if (token === 'keep-alive') head.keepAlive ||= !http11;
       else if (token === 'upgrade') upgradeAsked = true;
-      // `Connection: host` must not strip the Host header.
-      else if (token !== '' && token !== 'host') (listed ??= new Set()).add(token);
+      // `Connection: host` must not strip the Host header, nor `Connection: content-length` the
+      // length of a body that goes on: the app would read that body as requests of its own.
+      else if (token !== '' && token !== 'host' && token !== 'content-length') (listed ??= new Set()).add(token);
     }
     if (listed !== undefined) forward = withoutListed(forward, listed);
     // Only a websocket can be tunnelled (http-proxy's ws pass destroys anything else unanswered):

@@ -251,7 +251,8 @@ export class ResponseParser implements ChunkReceiver {
         const token = tokens[i].trim();
         if (token === 'close') keepAlive = false;
         else if (token === 'keep-alive') keepAlive ||= !http11;
-        else if (token !== '') (listed ??= new Set()).add(token);
+        // A Content-Length stays whatever the Connection header says: the client's answer is framed by it.
+        else if (token !== '' && token !== 'content-length') (listed ??= new Set()).add(token);
       }
       if (listed !== undefined) forward = withoutNamed(forward, listed);
     }
