@@ -1,6 +1,10 @@
 // Unit checks that came out of a review of the router's own HTTP/1.x parsers.
 import assert from 'node:assert/strict';
+import { once } from 'node:events';
+import net, { type AddressInfo } from 'node:net';
 import { test } from 'node:test';
+import { ClientConnection, type ConnectionOwner } from '../src/proxy/client-connection.js';
+import type { ProxyExchange } from '../src/proxy/exchange.js';
 import { ResponseParser, type ResponseSink } from '../src/proxy/response-parser.js';
 
 const b = (s: string) => Buffer.from(s, 'latin1');
@@ -20,4 +24,32 @@ test('a response followed by more bytes in the read that completes it is not don
   parser.start({ upstreamHead() {}, upstreamBody() {}, upstreamEnd: () => void (doneAtEnd = parser.done) }, false);
   parser.execute(b('HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nhi'));
   assert.equal(doneAtEnd, true);
+});
+
+test('a connection closed after its answer (Connection: close, HTTP/1.0) is not destroyed before a slow client has all of it', async () => {
+  const server = net.createServer();
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  try {
+    const client = net.connect((server.address() as AddressInfo).port, '127.0.0.1');
+    client.pause();
+    const [socket] = (await once(server, 'connection')) as [net.Socket];
+    const owner: ConnectionOwner = { onRequest() {}, onUpgrade() {}, onRequestBody() {}, onRequestEnd() {}, onClientGone() {}, onConnectionClosed() {} };
+    const conn = new ClientConnection(socket, owner);
+    // An answer larger than the kernel holds, to a client that reads none of it for a while.
+    const x = { bytesOut: 0 } as ProxyExchange;
+    conn.exchange = x;
+    conn.responseComplete = false;
+    conn.closeAfterResponse = true;
+    const size = 64 * 1024 * 1024;
+    conn.send(x, Buffer.alloc(size));
+    conn.responseDone(x);
+    await new Promise((r) => setTimeout(r, 1500));
+    let received = 0;
+    client.on('data', (c: Buffer) => (received += c.length));
+    client.resume();
+    await once(client, 'close');
+    assert.equal(received, size);
+  } finally {
+    server.close();
+  }
 });

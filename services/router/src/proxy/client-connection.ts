@@ -135,10 +135,15 @@ export class ClientConnection implements RequestSink, Linked<ClientConnection> {
     if (this.clientEnded && this.exchange === null) this.closeSoon();
   }
 
-  /** Ends the connection after what was written, and destroys it if the client lingers. */
+  /**
+   * Ends the connection after what was written, and destroys it if the client lingers a second
+   * once all of that is out: counted from the end() instead, a slow client lost the tail of an
+   * answer still queued. One that takes none of it is closed by the sweep (idle).
+   */
   private closeSoon(): void {
     this.parser.stop();
-    destroySoon(this.socket);
+    const socket = this.socket;
+    if (!socket.destroyed) socket.end(() => setTimeout(destroySocket, 1000, socket).unref());
   }
 
   /** Whether the answer to the current request may keep the connection open. */
@@ -285,4 +290,7 @@ function onClientError(): void {
 }
 function onClientDrain(this: ClientSocket): void {
   this[kConn].onDrain();
+}
+function destroySocket(socket: Socket): void {
+  socket.destroy();
 }
