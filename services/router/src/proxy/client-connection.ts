@@ -45,6 +45,8 @@ export class ClientConnection implements RequestSink, Linked<ClientConnection> {
   closed = false;
   /** Reading paused: the app is slow to take a body, or too much is held. */
   private paused = false;
+  /** The next request waits for the client to take the answers written so far (onDrain). */
+  private awaitingDrain = false;
   // Its place among the proxy's open connections.
   prevLink: ClientConnection | null = null;
   nextLink: ClientConnection | null = null;
@@ -120,10 +122,12 @@ export class ClientConnection implements RequestSink, Linked<ClientConnection> {
     if (this.closeAfterResponse) return this.closeSoon();
     if (!this.requestComplete) {
       // Answered before the client finished sending its body: read the rest and drop it if it is
-      // short, so the connection serves the next request; else close rather than take it all in.
+      // short, so the connection serves the next request; else close rather than take it all in,
+      // though not at once: a close with the client's bytes unread is a reset, and its kernel then
+      // drops the answer the client has not read yet (a client that sends all before it reads).
       const left = this.parser.bodyRemaining;
-      if (left < 0 || left > MAX_DISCARD_BYTES || this.clientEnded) this.close();
-      else this.resumeReading();
+      this.resumeReading();
+      if (left < 0 || left > MAX_DISCARD_BYTES || this.clientEnded) this.closeSoon();
       return;
     }
     this.nextRequest();
@@ -131,10 +135,15 @@ export class ClientConnection implements RequestSink, Linked<ClientConnection> {
     if (this.clientEnded && this.exchange === null) this.closeSoon();
   }
 
-  /** Ends the connection after what was written, and destroys it if the client lingers. */
+  /**
+   * Ends the connection after what was written, and destroys it if the client lingers a second
+   * once all of that is out: counted from the end() instead, a slow client lost the tail of an
+   * answer still queued. One that takes none of it is closed by the sweep (idle).
+   */
   private closeSoon(): void {
     this.parser.stop();
-    destroySoon(this.socket);
+    const socket = this.socket;
+    if (!socket.destroyed) socket.end(() => setTimeout(destroySocket, 1000, socket).unref());
   }
 
   /** Whether the answer to the current request may keep the connection open. */
@@ -198,8 +207,26 @@ export class ClientConnection implements RequestSink, Linked<ClientConnection> {
 
   private nextRequest(): void {
     this.since = performance.now();
-    this.parser.next();
-    if (this.paused && this.exchange === null) this.resumeReading();
+    if (this.socket.writableNeedDrain) {
+      // The client is not reading its answers: nothing more of its requests is read until it does,
+      // or a run of pipelined requests the router answers itself piles up answers without end.
+      this.awaitingDrain = true;
+      this.pauseReading();
+      return;
+    }
+    // Whatever paused reading (too much held, a slow app) was about the request just answered; the
+    // next one may have a body still to come, and must be read for its answer to come at all.
+    this.resumeReading();
+    try {
+      this.parser.next();
+    } catch (err) {
+      // A held request refused: thrown out of whatever answered the one before it (an app's read, a
+      // timer), where nothing else would catch it.
+      if (!(err instanceof RequestParseError)) throw err;
+      this.refuse(err);
+      return;
+    }
+    if (this.parser.heldBytes > MAX_HELD_BYTES) this.pauseReading();
   }
 
   /** The socket leaves this connection for a websocket tunnel. */
@@ -234,6 +261,10 @@ export class ClientConnection implements RequestSink, Linked<ClientConnection> {
   }
 
   onDrain(): void {
+    if (this.awaitingDrain) {
+      this.awaitingDrain = false;
+      this.nextRequest();
+    }
     const upstream = this.exchange?.upstream;
     if (upstream != null) upstream.socket.resume();
   }
@@ -259,4 +290,7 @@ function onClientError(): void {
 }
 function onClientDrain(this: ClientSocket): void {
   this[kConn].onDrain();
+}
+function destroySocket(socket: Socket): void {
+  socket.destroy();
 }

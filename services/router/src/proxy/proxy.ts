@@ -415,6 +415,10 @@ export class RouterProxy implements ConnectionOwner, ExchangeOwner {
       return;
     }
     x.pendingHead = null;
+    const head = x.head;
+    // A client waiting for a 100 may send its next request instead of the body (RFC 9110 §10.1.1):
+    // nothing would tell the one from the other, so the connection ends with this answer.
+    if (head.expectContinue && !x.continued && !conn.requestComplete && (head.chunked || head.contentLength > 0)) conn.closeAfterResponse = true;
     const status = errorStatus[code];
     const body = errorBody(code, host);
     // An unread body would have to be read before the next request: simpler to close then.
@@ -429,7 +433,8 @@ export class RouterProxy implements ConnectionOwner, ExchangeOwner {
         `Date: ${httpDate()}\r\n` +
         (conn.keepAlive ? this.keepAliveHeaders : 'Connection: close\r\n') +
         '\r\n' +
-        body,
+        // The answer to HEAD has none: a client reads none, and would take it for its next answer.
+        (head.method === 'HEAD' ? '' : body),
     );
     this.finish(x);
     conn.responseDone(x);

@@ -23,7 +23,7 @@ export interface RequestHead {
   chunked: boolean;
   /** The client keeps the connection open after this request (HTTP/1.1 default, or 1.0 keep-alive). */
   keepAlive: boolean;
-  /** An HTTP/1.1 request asking to switch protocols (Connection: upgrade and an Upgrade header). */
+  /** An HTTP/1.1 GET asking to switch to websocket (Connection: upgrade, Upgrade: websocket). */
   upgrade: boolean;
   expectContinue: boolean;
   cookie: string | undefined;
@@ -209,7 +209,7 @@ export class RequestParser implements ChunkReceiver {
           this.sink.requestHead(head);
           if (this.state === State.Waiting) {
             this.sink.requestEnd();
-            return this.hold(buf, at);
+            if ((this.state as State) !== State.Head) return this.hold(buf, at);
           }
           break;
         }
@@ -223,7 +223,7 @@ export class RequestParser implements ChunkReceiver {
           if ((this.state as State) === State.Stopped) return;
           if (this.state === State.Waiting) {
             this.sink.requestEnd();
-            return this.hold(buf, at);
+            if ((this.state as State) !== State.Head) return this.hold(buf, at);
           }
           break;
         }
@@ -238,7 +238,7 @@ export class RequestParser implements ChunkReceiver {
           if (this.chunked.done) {
             this.state = State.Waiting;
             this.sink.requestEnd();
-            return this.hold(buf, at);
+            if ((this.state as State) !== State.Head) return this.hold(buf, at);
           }
           break;
         }
@@ -251,12 +251,15 @@ export class RequestParser implements ChunkReceiver {
     }
   }
 
-  /** Keeps what follows a whole request until next(); the sink may have moved on already. */
+  /**
+   * Keeps what follows a whole request until next(). A sink that answered at once has moved on
+   * already (next() from requestEnd): parse() then goes on in its own loop, not a call deeper, or a
+   * run of thousands of pipelined requests the router answers itself would exhaust the stack.
+   */
   private hold(buf: Buffer, at: number): void {
-    if (at >= buf.length) return;
+    if (at >= buf.length || this.state !== State.Waiting) return;
     const rest = buf.subarray(at);
-    if (this.state === State.Waiting) this.pending = this.pending === null ? rest : Buffer.concat([this.pending, rest]);
-    else if (this.state === State.Head) this.parse(rest);
+    this.pending = this.pending === null ? rest : Buffer.concat([this.pending, rest]);
   }
 }
 
@@ -323,8 +326,9 @@ function parseHead(text: string, headBytes: number): RequestHead {
           const v = value(line, colon);
           head.cookie = head.cookie === undefined ? v : `${head.cookie}; ${v}`;
         } else if (name === 'expect') {
-          // The router answers `100 Continue` itself; the app must not answer it again.
-          if (value(line, colon).toLowerCase() === '100-continue') head.expectContinue = true;
+          // The router answers `100 Continue` itself; the app must not answer it again. An HTTP/1.0
+          // client knows no interim answers: its expectation is ignored (RFC 9110 §10.1.1).
+          if (http11 && value(line, colon).toLowerCase() === '100-continue') head.expectContinue = true;
           continue;
         }
         break;
@@ -419,11 +423,14 @@ function parseHead(text: string, headBytes: number): RequestHead {
       if (token === 'close') head.keepAlive = false;
       else if (token === 'keep-alive') head.keepAlive ||= !http11;
       else if (token === 'upgrade') upgradeAsked = true;
-      // `Connection: host` must not strip the Host header.
-      else if (token !== '' && token !== 'host') (listed ??= new Set()).add(token);
+      // `Connection: host` must not strip the Host header, nor `Connection: content-length` the
+      // length of a body that goes on: the app would read that body as requests of its own.
+      else if (token !== '' && token !== 'host' && token !== 'content-length') (listed ??= new Set()).add(token);
     }
     if (listed !== undefined) forward = withoutListed(forward, listed);
-    head.upgrade = upgradeAsked && upgrade !== undefined && http11;
+    // Only a websocket can be tunnelled (http-proxy's ws pass destroys anything else unanswered):
+    // another protocol asked for (h2c) is declined by answering in HTTP/1.1 (RFC 9110 §7.8).
+    head.upgrade = upgradeAsked && http11 && head.method === 'GET' && upgrade?.toLowerCase() === 'websocket';
   }
   if (!http11 && connection === undefined) head.keepAlive = false;
   if (head.host === undefined) {

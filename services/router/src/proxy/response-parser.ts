@@ -67,6 +67,8 @@ export class ResponseParser implements ChunkReceiver {
   private pending: Buffer | null = null;
   private remaining = 0;
   private noBody = false;
+  /** Bytes followed the response in the read that completed it. */
+  private trailing = false;
   private sink: ResponseSink | null = null;
 
   /** Ready for the response to a request; `head` is true for a HEAD request (no body follows). */
@@ -75,10 +77,16 @@ export class ResponseParser implements ChunkReceiver {
     this.noBody = headRequest;
     this.state = State.Head;
     this.pending = null;
+    this.trailing = false;
   }
 
+  /**
+   * The response is complete, and nothing came after it in the same read. Bytes that do answer no
+   * request (there is one at a time), and must not be read as the answer to the next one: the sink
+   * may hand the connection to that next request before the rest of the read is looked at.
+   */
   get done(): boolean {
-    return this.state === State.Done;
+    return this.state === State.Done && !this.trailing;
   }
 
   get dropped(): boolean {
@@ -117,7 +125,7 @@ export class ResponseParser implements ChunkReceiver {
           if (end - at > MAX_HEAD_BYTES) throw new ResponseParseError(`response head larger than ${MAX_HEAD_BYTES} bytes`);
           const head = buf.toString('latin1', at, end);
           at = end + 4;
-          this.onHead(head);
+          this.onHead(head, at < n);
           break;
         }
         case State.Length: {
@@ -128,7 +136,7 @@ export class ResponseParser implements ChunkReceiver {
           this.sink!.upstreamBody(chunk);
           // The sink may have dropped the exchange while taking the chunk.
           if (this.state !== State.Length) return;
-          if (this.remaining === 0) this.finish();
+          if (this.remaining === 0) this.finish(at < n);
           break;
         }
         case State.UntilClose: {
@@ -143,7 +151,7 @@ export class ResponseParser implements ChunkReceiver {
             return;
           }
           at = to;
-          if (this.chunked.done) this.finish();
+          if (this.chunked.done) this.finish(at < n);
           break;
         }
         case State.Done:
@@ -154,8 +162,9 @@ export class ResponseParser implements ChunkReceiver {
     }
   }
 
-  private finish(): void {
+  private finish(more: boolean): void {
     this.state = State.Done;
+    this.trailing = more;
     const sink = this.sink!;
     this.sink = null;
     sink.upstreamEnd();
@@ -164,11 +173,12 @@ export class ResponseParser implements ChunkReceiver {
   /** The app closed the connection: the end of a close-delimited body, else a truncated response. */
   onClose(): boolean {
     if (this.state !== State.UntilClose) return false;
-    this.finish();
+    this.finish(false);
     return true;
   }
 
-  private onHead(text: string): void {
+  /** `more`: bytes follow the head in this read. */
+  private onHead(text: string, more: boolean): void {
     if (!wellFormedHead.test(text)) throw malformed(text);
     const lines = text.split('\r\n');
     const statusText = lines[0];
@@ -241,7 +251,8 @@ export class ResponseParser implements ChunkReceiver {
         const token = tokens[i].trim();
         if (token === 'close') keepAlive = false;
         else if (token === 'keep-alive') keepAlive ||= !http11;
-        else if (token !== '') (listed ??= new Set()).add(token);
+        // A Content-Length stays whatever the Connection header says: the client's answer is framed by it.
+        else if (token !== '' && token !== 'content-length') (listed ??= new Set()).add(token);
       }
       if (listed !== undefined) forward = withoutNamed(forward, listed);
     }
@@ -278,7 +289,7 @@ export class ResponseParser implements ChunkReceiver {
     sink.upstreamHead({ status, reason: sp === -1 ? '' : statusText.slice(sp + 1), lines: forward, setCookies, hasDate, keepAlive, bodyLength });
     // The sink may have dropped the exchange (its client is gone) while taking the head.
     if (this.sink !== sink) return;
-    if (next === State.Done) this.finish();
+    if (next === State.Done) this.finish(more);
     else this.state = next;
   }
 

@@ -36,7 +36,9 @@ export function upgradeRequest(head: RequestHead, socket: Socket, client: string
     if (forwardingHeaders.has(lower)) continue;
     const value = line.slice(colon + 1).trim();
     rawHeaders.push(name, value);
-    headers[lower] = lower in headers ? `${headers[lower]}, ${value}` : value;
+    // Own properties only (`constructor` is in any object); cookies are joined as cookies, as Node does.
+    if (!Object.hasOwn(headers, lower)) headers[lower] = value;
+    else headers[lower] += lower === 'cookie' ? `; ${value}` : `, ${value}`;
   }
   const f: Forwarded = { forwardedFor: undefined, forwardedProto: 'http', forwardedHost: undefined, requestId: '' };
   settleForwarded(head, client, f);
