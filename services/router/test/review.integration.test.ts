@@ -258,3 +258,29 @@ test("an app's Content-Length named in its Connection header still frames its an
   }
   c.destroy();
 });
+
+test('an app whose answer breaks its chunk framing in the read that brought its head gets the client a 502, not a cut connection', async () => {
+  await rawApp('broken-chunks.test', (_head, socket) => socket.write('HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\nnot a chunk\r\n'));
+  const c = await RawClient.connect(h.routerPort);
+  c.write('GET / HTTP/1.1\r\nHost: broken-chunks.test\r\n\r\n');
+  const r = await c.response();
+  assert.equal(r.status, 502);
+  assert.equal(header(r, 'x-nap-router-error'), 'endpoint_failure');
+  c.destroy();
+});
+
+test('a request target that is neither a path, an http(s) URL nor * for OPTIONS is refused with 400', async () => {
+  let reached = 0;
+  await rawApp('target-form.test', (_head, socket) => {
+    reached++;
+    socket.write('HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok');
+  });
+  for (const target of ['target-form.test:80', 'x', '*']) {
+    const c = await RawClient.connect(h.routerPort);
+    c.write(`GET ${target} HTTP/1.1\r\nHost: target-form.test\r\n\r\n`);
+    const r = await c.response();
+    assert.equal(r.status, 400, target);
+    c.destroy();
+  }
+  assert.equal(reached, 0);
+});

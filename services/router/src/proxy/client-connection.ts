@@ -40,7 +40,7 @@ export class ClientConnection implements RequestSink, Linked<ClientConnection> {
   since = performance.now();
   /** Close once the current answer is out: the client or the app asked for it. */
   closeAfterResponse = false;
-  /** The client sent its FIN: answer what was asked, then close. */
+  /** The client sent its FIN (and gave up on what it asked, as onEnd reads it). */
   clientEnded = false;
   closed = false;
   /** Reading paused: the app is slow to take a body, or too much is held. */
@@ -131,7 +131,7 @@ export class ClientConnection implements RequestSink, Linked<ClientConnection> {
       return;
     }
     this.nextRequest();
-    // A client that sent its FIN gets answers to what it pipelined before it, then the close.
+    // A client whose FIN came meanwhile asks nothing more.
     if (this.clientEnded && this.exchange === null) this.closeSoon();
   }
 

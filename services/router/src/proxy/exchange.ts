@@ -83,8 +83,9 @@ export class ProxyExchange implements Exchange, Linked<ProxyExchange>, Forwarded
     this.bytesIn = head.headBytes;
   }
 
+  /** Whether the answer's head went out (a held head can still give way to the router's own 502). */
   get headersSent(): boolean {
-    return this.status !== 0;
+    return this.status !== 0 && this.pendingHead === null;
   }
 
   // The app's answer, from the connection carrying this request: handed to the proxy.

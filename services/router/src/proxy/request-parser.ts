@@ -86,6 +86,7 @@ const TOKEN = "[!#$%&'*+\\-.^_`|~0-9A-Za-z]+";
 const wellFormedHead = new RegExp(`^${TOKEN} [\\x21-\\x7e\\x80-\\xff]+ HTTP/1\\.[01](?:\\r\\n${TOKEN}:[\\t\\x20-\\x7e\\x80-\\xff]*)*$`);
 const otherVersion = new RegExp(`^${TOKEN} [\\x21-\\x7e\\x80-\\xff]+ HTTP/\\d\\.\\d(?:\\r\\n|$)`);
 const decimal = /^\d{1,15}$/;
+const absoluteForm = /^https?:\/\//i;
 /** A host name or address and an optional port (RFC 3986 authority without userinfo); empty is left to the router. */
 const hostValue = /^(?:[A-Za-z0-9\-._~!$&'()*+,;=%]*|\[[0-9A-Fa-f:.]+\])(?::\d*)?$/;
 
@@ -282,9 +283,14 @@ function parseHead(text: string, headBytes: number): RequestHead {
   const http11 = requestLine.charCodeAt(requestLine.length - 1) === 49; /* 1 */
   // A tunnel to anywhere is not what an app router is for.
   if (sp1 === 7 && requestLine.startsWith('CONNECT')) throw new RequestParseError(405, 'CONNECT is not supported');
+  const url = requestLine.slice(sp1 + 1, sp2);
+  // Origin form, absolute form, or `*` for OPTIONS (RFC 9112 §3.2); authority form is CONNECT's.
+  if (url.charCodeAt(0) !== 47 /* / */ && !absoluteForm.test(url) && !(url === '*' && sp1 === 7 && requestLine.startsWith('OPTIONS'))) {
+    throw badRequest(`request target ${JSON.stringify(url.slice(0, 80))} is not a path or an http(s) URL`);
+  }
   const head: RequestHead = {
     method: requestLine.slice(0, sp1),
-    url: requestLine.slice(sp1 + 1, sp2),
+    url,
     http11,
     host: undefined,
     contentLength: -1,
