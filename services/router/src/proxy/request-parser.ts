@@ -1,4 +1,5 @@
 import { ChunkedDecoder, DROPPED, NEED_MORE, type ChunkReceiver } from './chunked-decoder.js';
+import { decimal, FIELD_CHARS, fieldValue, HEAD_END, lowerName, TOKEN, withoutNamed } from './header-lines.js';
 
 /**
  * A client's HTTP/1.x requests, read incrementally off its connection: the head, then the body
@@ -74,18 +75,15 @@ export const MAX_REQUEST_HEAD_BYTES = 64 * 1024;
 /** Pipelined bytes held while a request is answered; past this the connection stops being read. */
 export const MAX_HELD_BYTES = 64 * 1024;
 
-const HEAD_END = Buffer.from('\r\n\r\n');
 const CR = 13;
 const LF = 10;
-const TOKEN = "[!#$%&'*+\\-.^_`|~0-9A-Za-z]+";
 /**
  * The whole head in one test: a request line with an HTTP/1.x version, then lines that are a token,
  * a colon and a value of visible characters, spaces, tabs and obs-text. Anything else (a control
  * character, a bare CR or LF, a folded line, a space before a colon) fails it.
  */
-const wellFormedHead = new RegExp(`^${TOKEN} [\\x21-\\x7e\\x80-\\xff]+ HTTP/1\\.[01](?:\\r\\n${TOKEN}:[\\t\\x20-\\x7e\\x80-\\xff]*)*$`);
+const wellFormedHead = new RegExp(`^${TOKEN} [\\x21-\\x7e\\x80-\\xff]+ HTTP/1\\.[01](?:\\r\\n${TOKEN}:${FIELD_CHARS})*$`);
 const otherVersion = new RegExp(`^${TOKEN} [\\x21-\\x7e\\x80-\\xff]+ HTTP/\\d\\.\\d(?:\\r\\n|$)`);
-const decimal = /^\d{1,15}$/;
 const absoluteForm = /^https?:\/\//i;
 /** A host name or address and an optional port (RFC 3986 authority without userinfo); empty is left to the router. */
 const hostValue = /^(?:[A-Za-z0-9\-._~!$&'()*+,;=%]*|\[[0-9A-Fa-f:.]+\])(?::\d*)?$/;
@@ -318,40 +316,40 @@ function parseHead(text: string, headBytes: number): RequestHead {
     // Most headers have a length none of these names has, and cost no lowercasing.
     switch (colon) {
       case 2:
-        if (lower(line, colon) === 'te') continue;
+        if (lowerName(line, colon) === 'te') continue;
         break;
       case 4:
-        if (lower(line, colon) === 'host') {
+        if (lowerName(line, colon) === 'host') {
           if (head.host !== undefined) throw badRequest('more than one Host header');
-          head.host = value(line, colon);
+          head.host = fieldValue(line, colon);
         }
         break;
       case 6: {
-        const name = lower(line, colon);
+        const name = lowerName(line, colon);
         if (name === 'cookie') {
-          const v = value(line, colon);
+          const v = fieldValue(line, colon);
           head.cookie = head.cookie === undefined ? v : `${head.cookie}; ${v}`;
         } else if (name === 'expect') {
           // The router answers `100 Continue` itself; the app must not answer it again. An HTTP/1.0
           // client knows no interim answers: its expectation is ignored (RFC 9110 §10.1.1).
-          if (http11 && value(line, colon).toLowerCase() === '100-continue') head.expectContinue = true;
+          if (http11 && fieldValue(line, colon).toLowerCase() === '100-continue') head.expectContinue = true;
           continue;
         }
         break;
       }
       case 7: {
-        const name = lower(line, colon);
+        const name = lowerName(line, colon);
         if (name === 'upgrade') {
-          upgrade = value(line, colon);
+          upgrade = fieldValue(line, colon);
           continue;
         }
         if (name === 'trailer') continue;
         break;
       }
       case 10: {
-        const name = lower(line, colon);
+        const name = lowerName(line, colon);
         if (name === 'connection') {
-          const v = value(line, colon);
+          const v = fieldValue(line, colon);
           connection = connection === undefined ? v : `${connection},${v}`;
           continue;
         }
@@ -359,14 +357,14 @@ function parseHead(text: string, headBytes: number): RequestHead {
         break;
       }
       case 12:
-        if (lower(line, colon) === 'x-request-id') {
-          head.requestId ??= value(line, colon);
+        if (lowerName(line, colon) === 'x-request-id') {
+          head.requestId ??= fieldValue(line, colon);
           continue;
         }
         break;
       case 14:
-        if (lower(line, colon) === 'content-length') {
-          const v = value(line, colon);
+        if (lowerName(line, colon) === 'content-length') {
+          const v = fieldValue(line, colon);
           if (!decimal.test(v)) throw badRequest(`invalid Content-Length ${JSON.stringify(v.slice(0, 40))}`);
           const length = Number(v);
           if (head.contentLength !== -1) {
@@ -377,34 +375,34 @@ function parseHead(text: string, headBytes: number): RequestHead {
         }
         break;
       case 15:
-        if (lower(line, colon) === 'x-forwarded-for') {
-          const v = value(line, colon);
+        if (lowerName(line, colon) === 'x-forwarded-for') {
+          const v = fieldValue(line, colon);
           head.forwardedFor = head.forwardedFor === undefined ? v : `${head.forwardedFor}, ${v}`;
           continue;
         }
         break;
       case 16: {
-        const name = lower(line, colon);
+        const name = lowerName(line, colon);
         if (name === 'x-forwarded-host') {
-          head.forwardedHost ??= value(line, colon);
+          head.forwardedHost ??= fieldValue(line, colon);
           continue;
         }
         if (name === 'proxy-connection') continue;
         break;
       }
       case 17: {
-        const name = lower(line, colon);
+        const name = lowerName(line, colon);
         if (name === 'transfer-encoding') {
-          const v = value(line, colon);
+          const v = fieldValue(line, colon);
           transferEncoding = transferEncoding === undefined ? v : `${transferEncoding},${v}`;
           continue;
         }
         if (name === 'x-forwarded-proto') {
-          head.forwardedProto ??= value(line, colon);
+          head.forwardedProto ??= fieldValue(line, colon);
           continue;
         }
         if (name === 'x-vcap-request-id') {
-          head.vcapRequestId ??= value(line, colon);
+          head.vcapRequestId ??= fieldValue(line, colon);
           continue;
         }
         break;
@@ -433,7 +431,7 @@ function parseHead(text: string, headBytes: number): RequestHead {
       // length of a body that goes on: the app would read that body as requests of its own.
       else if (token !== '' && token !== 'host' && token !== 'content-length') (listed ??= new Set()).add(token);
     }
-    if (listed !== undefined) forward = withoutListed(forward, listed);
+    if (listed !== undefined) forward = withoutNamed(forward, listed);
     // Only a websocket can be tunnelled (http-proxy's ws pass destroys anything else unanswered):
     // another protocol asked for (h2c) is declined by answering in HTTP/1.1 (RFC 9110 §7.8).
     head.upgrade = upgradeAsked && http11 && head.method === 'GET' && upgrade?.toLowerCase() === 'websocket';
@@ -449,34 +447,6 @@ function parseHead(text: string, headBytes: number): RequestHead {
   return head;
 }
 
-/** Drops the lines a Connection header names (rare: most clients name none). */
-function withoutListed(forward: string, listed: Set<string>): string {
-  let kept = '';
-  for (const line of forward.split('\r\n')) {
-    if (line === '') continue;
-    const colon = line.indexOf(':');
-    if (!listed.has(lower(line, colon))) kept += `${line}\r\n`;
-  }
-  return kept;
-}
-
-function lower(line: string, colon: number): string {
-  return line.slice(0, colon).toLowerCase();
-}
-
-/** The field value without the optional whitespace around it (spaces and tabs only). */
-function value(line: string, colon: number): string {
-  let start = colon + 1;
-  let end = line.length;
-  while (start < end && isOws(line.charCodeAt(start))) start++;
-  while (end > start && isOws(line.charCodeAt(end - 1))) end--;
-  return line.slice(start, end);
-}
-
-function isOws(c: number): boolean {
-  return c === 32 || c === 9;
-}
-
 /** Says what is wrong with a head that failed the well-formedness test. */
 function malformed(text: string): RequestParseError {
   const eol = text.indexOf('\r\n');
@@ -489,12 +459,12 @@ function malformed(text: string): RequestParseError {
     return badRequest(`malformed request line ${JSON.stringify(lines[0].slice(0, 80))}`);
   }
   const field = new RegExp(`^${TOKEN}:`);
-  const fieldValue = /^[\t\x20-\x7e\x80-\xff]*$/;
+  const valueChars = new RegExp(`^${FIELD_CHARS}$`);
   for (let i = 1; i < lines.length; i++) {
     const line = lines[i];
     if (line.charCodeAt(0) === 32 || line.charCodeAt(0) === 9) return badRequest('folded header line (obs-fold)');
     if (!field.test(line)) return badRequest(`malformed header line ${JSON.stringify(line.slice(0, 80))}`);
-    if (!fieldValue.test(line.slice(line.indexOf(':') + 1))) return badRequest(`control character in header ${JSON.stringify(line.slice(0, line.indexOf(':')))}`);
+    if (!valueChars.test(line.slice(line.indexOf(':') + 1))) return badRequest(`control character in header ${JSON.stringify(line.slice(0, line.indexOf(':')))}`);
   }
   return badRequest('malformed request head');
 }

@@ -1,4 +1,7 @@
 import { ChunkedDecoder, DROPPED, NEED_MORE, type ChunkReceiver } from './chunked-decoder.js';
+import { decimal, FIELD_CHARS, fieldValue, HEAD_END, lowerName, TOKEN, withoutNamed } from './header-lines.js';
+
+export { headerPairs } from './header-lines.js';
 
 /**
  * An app's HTTP/1.1 response, read incrementally off a keep-alive socket: the head, then the body
@@ -45,9 +48,6 @@ const enum State {
 
 /** Larger than any sane response head; Node's own limit for a client's head is 16 KiB. */
 export const MAX_HEAD_BYTES = 64 * 1024;
-const HEAD_END = Buffer.from('\r\n\r\n');
-const TOKEN = "[!#$%&'*+\\-.^_`|~0-9A-Za-z]+";
-const FIELD_CHARS = '[\\t\\x20-\\x7e\\x80-\\xff]*';
 /**
  * The whole head in one test: a status line, then lines that are a token (no spaces, no folded
  * lines), a colon and a value without control characters.
@@ -55,7 +55,6 @@ const FIELD_CHARS = '[\\t\\x20-\\x7e\\x80-\\xff]*';
 const wellFormedHead = new RegExp(`^HTTP/1\\.[01] [1-9]\\d\\d(?: ${FIELD_CHARS})?(?:\\r\\n${TOKEN}:${FIELD_CHARS})*$`);
 const statusLine = new RegExp(`^HTTP/1\\.[01] [1-9]\\d\\d(?: ${FIELD_CHARS})?$`);
 const headerLine = new RegExp(`^${TOKEN}:${FIELD_CHARS}$`);
-const decimal = /^\d{1,15}$/;
 
 export class ResponseParseError extends Error {
   readonly code = 'EPROTO';
@@ -197,16 +196,16 @@ export class ResponseParser implements ChunkReceiver {
       // Most headers have a length none of these names has, and cost no lowercasing.
       switch (colon) {
         case 4:
-          if (lower(line, colon) === 'date') hasDate = true;
+          if (lowerName(line, colon) === 'date') hasDate = true;
           break;
         case 7: {
           // Trailers are dropped, so a Trailer header would announce what never comes.
-          const name = lower(line, colon);
+          const name = lowerName(line, colon);
           if (name === 'upgrade' || name === 'trailer') continue;
           break;
         }
         case 10: {
-          const name = lower(line, colon);
+          const name = lowerName(line, colon);
           if (name === 'connection') {
             const v = fieldValue(line, colon);
             connection = connection === undefined ? v : `${connection},${v}`;
@@ -217,7 +216,7 @@ export class ResponseParser implements ChunkReceiver {
           break;
         }
         case 14:
-          if (lower(line, colon) === 'content-length') {
+          if (lowerName(line, colon) === 'content-length') {
             const value = fieldValue(line, colon);
             if (!decimal.test(value)) throw new ResponseParseError(`invalid Content-Length ${JSON.stringify(value)}`);
             const v = Number(value);
@@ -227,10 +226,10 @@ export class ResponseParser implements ChunkReceiver {
           }
           break;
         case 16:
-          if (lower(line, colon) === 'proxy-connection') continue;
+          if (lowerName(line, colon) === 'proxy-connection') continue;
           break;
         case 17:
-          if (lower(line, colon) === 'transfer-encoding') {
+          if (lowerName(line, colon) === 'transfer-encoding') {
             const codings = fieldValue(line, colon).toLowerCase().split(',');
             // Only chunked as the last coding frames the body (RFC 9112 §6.3), and the router
             // removes that framing. Another last coding means the body ends with the connection;
@@ -310,40 +309,6 @@ export class ResponseParser implements ChunkReceiver {
 
 function parseError(message: string): Error {
   return new ResponseParseError(message);
-}
-
-/** The header lines less those named (hop-by-hop ones a Connection header lists; a Content-Length beside chunks). */
-function withoutNamed(lines: string, names: Set<string>): string {
-  let kept = '';
-  for (const line of lines.split('\r\n')) {
-    if (line === '') continue;
-    if (!names.has(lower(line, line.indexOf(':')))) kept += `${line}\r\n`;
-  }
-  return kept;
-}
-
-function lower(line: string, colon: number): string {
-  return line.slice(0, colon).toLowerCase();
-}
-
-/** The field value without the optional whitespace around it (spaces and tabs only). */
-function fieldValue(line: string, colon: number): string {
-  let start = colon + 1;
-  let end = line.length;
-  while (start < end && (line.charCodeAt(start) === 32 || line.charCodeAt(start) === 9)) start++;
-  while (end > start && (line.charCodeAt(end - 1) === 32 || line.charCodeAt(end - 1) === 9)) end--;
-  return line.slice(start, end);
-}
-
-/** Name, value, name, value… of header lines (what tests and the sticky cookie logic read). */
-export function headerPairs(lines: string): string[] {
-  const pairs: string[] = [];
-  for (const line of lines.split('\r\n')) {
-    if (line === '') continue;
-    const colon = line.indexOf(':');
-    pairs.push(line.slice(0, colon), fieldValue(line, colon));
-  }
-  return pairs;
 }
 
 /** Says what is wrong with a head that failed the well-formedness test. */
