@@ -284,3 +284,27 @@ test('a request target that is neither a path, an http(s) URL nor * for OPTIONS 
   }
   assert.equal(reached, 0);
 });
+
+test("an app's transfer codings other than chunked stay announced: the client is told gzip, chunked, whether the app chunked or ended with its connection", async () => {
+  const coded = Buffer.from('not really gzip, but coded bytes all the same');
+  await rawApp('te-kept.test', (head, socket) => {
+    if (head.startsWith('GET /chunked ')) {
+      socket.write(`HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip, chunked\r\n\r\n${coded.length.toString(16)}\r\n`);
+      socket.write(coded);
+      socket.write('\r\n0\r\n\r\n');
+    } else {
+      socket.write('HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip\r\n\r\n');
+      socket.end(coded);
+    }
+  });
+  for (const path of ['/chunked', '/until-close']) {
+    const c = await RawClient.connect(h.routerPort);
+    c.write(`GET ${path} HTTP/1.1\r\nHost: te-kept.test\r\n\r\n`);
+    const r = await c.response();
+    assert.equal(r.status, 200, path);
+    assert.equal(header(r, 'transfer-encoding'), 'gzip, chunked', path);
+    assert.equal(r.framing, 'chunked', path);
+    assert.deepEqual(r.body, coded, path);
+    c.destroy();
+  }
+});

@@ -228,7 +228,7 @@ export class RouterProxy implements ConnectionOwner, ExchangeOwner {
     if (head.bodyLength < 0) {
       if (x.head.http11) {
         x.framing = ClientFraming.Chunked;
-        text += 'Transfer-Encoding: chunked\r\n';
+        text += head.transferCodings === undefined ? 'Transfer-Encoding: chunked\r\n' : `Transfer-Encoding: ${head.transferCodings}, chunked\r\n`;
       } else {
         x.framing = ClientFraming.UntilClose;
         conn.closeAfterResponse = true;

@@ -27,6 +27,8 @@ export interface ResponseHead {
    * then among the headers when the app sent one), -1 when it is chunked or ends with the connection.
    */
   bodyLength: number;
+  /** Transfer codings the app applied besides chunked (`gzip`), which the body still carries. */
+  transferCodings: string | undefined;
 }
 
 export interface ResponseSink {
@@ -186,6 +188,7 @@ export class ResponseParser implements ChunkReceiver {
     let length = -1;
     let chunked = false;
     let otherCoding = false;
+    let transferEncoding: string | undefined;
     let connection: string | undefined;
     let setCookies: string[] | undefined;
     let hasDate = false;
@@ -230,17 +233,28 @@ export class ResponseParser implements ChunkReceiver {
           break;
         case 17:
           if (lowerName(line, colon) === 'transfer-encoding') {
-            const codings = fieldValue(line, colon).toLowerCase().split(',');
-            // Only chunked as the last coding frames the body (RFC 9112 §6.3), and the router
-            // removes that framing. Another last coding means the body ends with the connection;
-            // the header is not passed on either, since the client's answer is framed anew.
-            chunked = codings[codings.length - 1].trim() === 'chunked';
-            otherCoding = !chunked;
+            const v = fieldValue(line, colon);
+            transferEncoding = transferEncoding === undefined ? v : `${transferEncoding},${v}`;
             continue;
           }
           break;
       }
       forward += `${line}\r\n`;
+    }
+    let transferCodings: string | undefined;
+    if (transferEncoding !== undefined) {
+      const codings = transferEncoding
+        .toLowerCase()
+        .split(',')
+        .map((c) => c.trim())
+        .filter((c) => c !== '');
+      // Only chunked as the last coding frames the body (RFC 9112 §6.3), and the router removes
+      // that framing. Another last coding means the body ends with the connection. The codings
+      // under it are kept, to be announced again under the client's own framing.
+      chunked = codings[codings.length - 1] === 'chunked';
+      otherCoding = !chunked;
+      const under = chunked ? codings.slice(0, -1) : codings;
+      if (under.length > 0) transferCodings = under.join(', ');
     }
     let keepAlive = http11;
     if (connection !== undefined) {
@@ -285,7 +299,7 @@ export class ResponseParser implements ChunkReceiver {
     const sp = statusText.indexOf(' ', 9);
     const bodyLength = next === State.Done ? 0 : next === State.Length ? length : -1;
     const sink = this.sink!;
-    sink.upstreamHead({ status, reason: sp === -1 ? '' : statusText.slice(sp + 1), lines: forward, setCookies, hasDate, keepAlive, bodyLength });
+    sink.upstreamHead({ status, reason: sp === -1 ? '' : statusText.slice(sp + 1), lines: forward, setCookies, hasDate, keepAlive, bodyLength, transferCodings });
     // The sink may have dropped the exchange (its client is gone) while taking the head.
     if (this.sink !== sink) return;
     if (next === State.Done) this.finish(more);
