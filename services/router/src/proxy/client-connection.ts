@@ -3,7 +3,6 @@ import type { Socket } from 'node:net';
 import type { ProxyExchange } from './exchange.js';
 import type { Linked } from './linked-list.js';
 import { MAX_HELD_BYTES, RequestParseError, RequestParser, type RequestHead, type RequestSink } from './request-parser.js';
-import { destroySoon } from './router-errors.js';
 
 /** What a client connection hands its requests to: the proxy. */
 export interface ConnectionOwner {
@@ -202,7 +201,7 @@ export class ClientConnection implements RequestSink, Linked<ClientConnection> {
         'Connection: close\r\n\r\n' +
         body,
     );
-    destroySoon(this.socket);
+    this.closeSoon();
   }
 
   private nextRequest(): void {

@@ -427,7 +427,7 @@ export class RouterProxy implements ConnectionOwner, ExchangeOwner {
       x,
       `HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\n` +
         'Content-Type: text/plain; charset=utf-8\r\n' +
-        `Content-Length: ${Buffer.byteLength(body)}\r\n` +
+        `Content-Length: ${Buffer.byteLength(body, 'latin1')}\r\n` +
         `X-Nap-Router-Error: ${code}\r\n` +
         (x.requestId ? `X-Vcap-Request-Id: ${x.requestId}\r\n` : '') +
         `Date: ${httpDate()}\r\n` +

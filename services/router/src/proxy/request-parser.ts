@@ -115,11 +115,6 @@ export class RequestParser implements ChunkReceiver {
     return this.state === State.Head && this.pending !== null;
   }
 
-  /** The current request's body is still being read. */
-  get inBody(): boolean {
-    return this.state === State.Length || this.state === State.Chunked;
-  }
-
   /** Body bytes still to come: -1 for a chunked body, 0 when no body is being read. */
   get bodyRemaining(): number {
     return this.state === State.Length ? this.remaining : this.state === State.Chunked ? -1 : 0;
