@@ -144,7 +144,8 @@ test('a new registration clears the failing mark of its address', () => {
   assert.equal(address.failing, false);
 });
 
-test('100,000 routes fit in well under 150 MB of heap and are found fast', () => {
+// Lookup speed is measured by bench/src/router/table.ts, not asserted here: a loaded CI machine is no stopwatch.
+test('100,000 routes fit in well under 150 MB of heap and are all found', () => {
   const N = 100_000;
   const hosts = Array.from({ length: N }, (_, i) => `app-${i}.nap.localhost`);
   gc();
@@ -157,10 +158,7 @@ test('100,000 routes fit in well under 150 MB of heap and are found fast', () =>
   const grew = process.memoryUsage().heapUsed - before;
   assert.equal(table.routeCount, N);
   assert.ok(grew < 150 * 1024 * 1024, `heap grew ${Math.round(grew / 1024 / 1024)} MB`);
-  const t0 = performance.now();
   let found = 0;
-  for (let i = 0; i < 1_000_000; i++) if (table.lookup(hosts[(i * 7919) % N]) !== undefined) found++;
-  const perSec = 1_000_000 / ((performance.now() - t0) / 1000);
-  assert.equal(found, 1_000_000);
-  assert.ok(perSec > 1_000_000, `${Math.round(perSec)} lookups/s`);
+  for (let i = 0; i < N; i++) if (table.lookup(hosts[(i * 7919) % N])?.endpoints[0].privateInstanceId === `i-${(i * 7919) % N}`) found++;
+  assert.equal(found, N);
 });
