@@ -8,6 +8,7 @@ import { launchSimilar, showParameters } from './commands/similar.js';
 import { listReleases, rollback } from './commands/releases.js';
 import { deploy } from './commands/deploy.js';
 import { listDeas } from './commands/deas.js';
+import { quota } from './commands/quota.js';
 import { createBuildpack, deleteBuildpack, listBuildpacks } from './commands/buildpacks.js';
 import { events } from './commands/events.js';
 import { files } from './commands/files.js';
@@ -170,6 +171,15 @@ users
   .option('--admin', 'an admin rather than a developer')
   .description('create a user and print their token once')
   .action(async (name: string, o: { admin?: boolean }) => createUser(await api(), out(), name, Boolean(o.admin)));
+
+program
+  .command('quota')
+  .argument('<user>')
+  .option('--apps <n>', 'apps the user may have (admin)', count)
+  .option('--instances <n>', 'instances of started apps, all process types (admin)', count)
+  .option('--memory <size>', 'memory of all those instances together, e.g. 4G (admin)')
+  .description("show a user's quota and use; with options, set it (admin)")
+  .action(async (user: string, o: { apps?: number; instances?: number; memory?: string }) => quota(await api(), out(), user, o));
 
 program.command('up').option('--no-setup', 'skip deploy/setup').description('bring a whole nap up on this node').action((o: { setup: boolean }) => up(out(), o));
 program.command('down').description('stop what nap up started').action(() => down(out()));

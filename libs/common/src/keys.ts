@@ -26,6 +26,9 @@ export const keys = {
   /** Admin buildpacks (POST /v1/buildpacks, PUT /v1/buildpacks/:name/bits). */
   buildpack: (name: string) => `${root}/buildpacks/${name}`,
   buildpacks: () => `${root}/buildpacks/`,
+  /** Per-user quotas an admin set (PUT /v1/users/:name/quota); a user without one has the default. */
+  quota: (user: string) => `${root}/quotas/${user}`,
+  quotas: () => `${root}/quotas/`,
 } as const;
 
 /** Object names in the blobstore. Packages and droplets are addressed by their content hash. */

@@ -61,6 +61,16 @@ export interface Settings {
   /** A build cache bigger than this (once unpacked) is not kept in the blobstore. */
   buildCacheMaxMb: number;
   logLevel: string;
+  /** Limits and quotas (issue 11): kept free on a DEA's disks for etcd, JetStream and the DEA itself. */
+  deaDiskReserveMb: number;
+  /** A Dockerfile build longer than this is stopped (shorter than stagingTimeoutS: a build holds root's RUN). */
+  dockerfileBuildTimeoutS: number;
+  /** Processes and threads a Dockerfile build may have at once (its RUN steps' cgroup pids.max). */
+  dockerfileBuildPidsMax: number;
+  /** CPU weight of a Dockerfile build's RUN steps (CpuShares). */
+  dockerfileBuildCpuShares: number;
+  /** A developer without a quota of their own gets this one. */
+  defaultQuota: { apps: number; instances: number; memory_mb: number };
 }
 
 export class SettingsError extends Error {
@@ -140,6 +150,13 @@ function schemaFor(home: string) {
     NAP_INSTANCE_LOG_MAX_MB: positiveInt.default(10),
     NAP_STAGING_TIMEOUT_S: positiveInt.default(900),
     NAP_BUILD_CACHE_MAX_MB: positiveInt.default(512),
+    NAP_DEA_DISK_RESERVE_MB: positiveInt.default(4096),
+    NAP_DOCKERFILE_BUILD_TIMEOUT_S: positiveInt.default(300),
+    NAP_DOCKERFILE_BUILD_PIDS_MAX: positiveInt.min(16).default(1024),
+    NAP_DOCKERFILE_BUILD_CPU_SHARES: positiveInt.min(2).max(262144).default(256),
+    NAP_QUOTA_APPS: z.coerce.number().int().min(0).default(20),
+    NAP_QUOTA_INSTANCES: z.coerce.number().int().min(0).default(40),
+    NAP_QUOTA_MEMORY_MB: z.coerce.number().int().min(0).default(16384),
     NAP_LOG_LEVEL: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']).default('info'),
   });
 }
@@ -208,6 +225,11 @@ export function loadSettings(env: NodeJS.ProcessEnv = process.env): Settings {
     stagingTimeoutS: s.NAP_STAGING_TIMEOUT_S,
     buildCacheMaxMb: s.NAP_BUILD_CACHE_MAX_MB,
     logLevel: s.NAP_LOG_LEVEL,
+    deaDiskReserveMb: s.NAP_DEA_DISK_RESERVE_MB,
+    dockerfileBuildTimeoutS: s.NAP_DOCKERFILE_BUILD_TIMEOUT_S,
+    dockerfileBuildPidsMax: s.NAP_DOCKERFILE_BUILD_PIDS_MAX,
+    dockerfileBuildCpuShares: s.NAP_DOCKERFILE_BUILD_CPU_SHARES,
+    defaultQuota: { apps: s.NAP_QUOTA_APPS, instances: s.NAP_QUOTA_INSTANCES, memory_mb: s.NAP_QUOTA_MEMORY_MB },
   };
 }
 

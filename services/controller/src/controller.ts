@@ -41,6 +41,9 @@ import { ReleasesRepository } from './store/releases-repository.js';
 import { BuildpacksRepository } from './store/buildpacks-repository.js';
 import { BuildpackCatalog } from './buildpacks/catalog.js';
 import { buildpacksRouter } from './api/buildpacks-router.js';
+import { quotasRouter } from './api/quotas-router.js';
+import { QuotaGuard } from './quotas/quota-guard.js';
+import { QuotasRepository } from './store/quotas-repository.js';
 
 export interface RunningController {
   port: number;
@@ -63,6 +66,8 @@ export async function startController(settings: Settings, log: Logger): Promise<
   const users = new UsersRepository(etcd);
   const releases = new ReleasesRepository(etcd, blobs, settings.releasesKept);
   const crashes = new CrashHistory(etcd);
+  const quotas = new QuotasRepository(etcd);
+  const quota = new QuotaGuard(apps, quotas, settings.defaultQuota);
   const converger = new Converger({ apps, actual, crashes, events, bus, pool, pending, log, stagingTimeoutS: settings.stagingTimeoutS });
   const health = new HealthManager({ controllerId: randomUUID(), etcd, bus, apps, crashes, events, converger, log });
   const buildpacks = new BuildpackCatalog(settings.buildpacksDir, new BuildpacksRepository(etcd));
@@ -88,14 +93,15 @@ export async function startController(settings: Settings, log: Logger): Promise<
   );
   http.use('/v1', bearerAuth(adminToken, users));
   http.use(usersRouter(users));
+  http.use(quotasRouter({ users, quotas, guard: quota }));
   http.use(routesRouter(routes, apps));
   http.use(whoamiRouter());
   http.use(deasRouter(pool));
-  http.use(appsRouter({ bus, settings, apps, actual, blobs, stager, health, events, crashes, routes, releases, directorySecret, buildpacks }));
+  http.use(appsRouter({ bus, settings, apps, actual, blobs, stager, health, events, crashes, routes, releases, directorySecret, buildpacks, quota }));
   http.use(buildpacksRouter({ catalog: buildpacks, blobs, uploadLimitMb: settings.uploadLimitMb }));
-  http.use(deployRouter({ apps, stager, events, health, blobs, actual, directorySecret }));
-  http.use(releasesRouter({ apps, actual, releases, routes, events, blobs, health, directorySecret }));
-  http.use(similarRouter({ settings, apps, actual, routes, events, health, releases, directorySecret }));
+  http.use(deployRouter({ apps, stager, events, health, blobs, actual, directorySecret, quota }));
+  http.use(releasesRouter({ apps, actual, releases, routes, events, blobs, health, directorySecret, quota }));
+  http.use(similarRouter({ settings, apps, actual, routes, events, health, releases, directorySecret, quota }));
   http.use(instanceFilesRouter({ apps, actual, pool, directorySecret }));
   http.use(notFoundHandler);
   http.use(errorHandler(log));

@@ -34,6 +34,7 @@ import { appName, loadApp } from './app-lookup.js';
 import { receiveBody } from './upload.js';
 import { acceptPackage, startApp } from '../apps/packages.js';
 import type { BuildpackCatalog } from '../buildpacks/catalog.js';
+import type { QuotaGuard } from '../quotas/quota-guard.js';
 
 const EnvChanges = z.record(z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'env names are letters, digits and _'), z.string().max(65536).nullable());
 
@@ -52,6 +53,8 @@ export interface AppsRouterDeps {
   directorySecret: string;
   /** Checks an app's buildpack choice (built-in, admin or git URL) at PUT time. */
   buildpacks?: BuildpackCatalog;
+  /** Per-user quotas: every change that raises apps, instances or memory asks it first. */
+  quota?: QuotaGuard;
 }
 
 function routeTaken(host: string) {
@@ -156,6 +159,10 @@ export function appsRouter(deps: AppsRouterDeps): Router {
   });
 
   router.put('/v1/apps/:name', json, async (req, res) => {
+    await (deps.quota ? deps.quota.serialize(req.caller, () => putApp(req, res)) : putApp(req, res));
+  });
+
+  async function putApp(req: Request, res: express.Response): Promise<void> {
     const name = appName(req);
     const update = AppUpdate.parse(req.body ?? {});
     if (update.buildpack) await deps.buildpacks?.check(update.buildpack, req.caller);
@@ -187,6 +194,7 @@ export function appsRouter(deps: AppsRouterDeps): Router {
         updated_at: now,
       };
       applyUpdate(app, update);
+      await deps.quota?.check(req.caller, null, app);
       const taken = await claimAll(routes, app.routes, app.id);
       if (taken) throw routeTaken(taken);
       if (!(await apps.create(app))) {
@@ -201,11 +209,20 @@ export function appsRouter(deps: AppsRouterDeps): Router {
     const taken = await claimAll(routes, added, existing.id);
     if (taken) throw routeTaken(taken);
     let before = existing;
-    const updated = await apps.update(name, (app) => {
-      before = structuredClone(app);
-      applyUpdate(app, update);
-      if (changesWhatRuns(before, app)) app.version = randomUUID();
-    });
+    let updated: AppRecord | null;
+    try {
+      updated = await apps.update(name, async (app) => {
+        before = structuredClone(app);
+        applyUpdate(app, update);
+        // Against the app as it is in etcd now: the write below lands only if nobody changed it since.
+        await deps.quota?.check(req.caller, before, app);
+        if (changesWhatRuns(before, app)) app.version = randomUUID();
+      });
+    } catch (err) {
+      // The routes this update claimed are not the app's after all.
+      for (const host of added) await routes.release(host, existing.id);
+      throw err;
+    }
     if (!updated) throw notFound('app_not_found', `app ${name} was just deleted`);
     const existingNow = updated;
     for (const host of before.routes) if (!existingNow.routes.includes(host)) await routes.release(host, existingNow.id);
@@ -220,7 +237,7 @@ export function appsRouter(deps: AppsRouterDeps): Router {
     if (changesWhatRuns(before, existingNow)) await releases.record(existingNow, actorOf(req), `changed ${changed.join(', ')}`);
     await health.poke(name);
     res.json(await present(existingNow));
-  });
+  }
 
   router.put('/v1/apps/:name/bits', async (req, res) => {
     const name = appName(req);
@@ -238,7 +255,7 @@ export function appsRouter(deps: AppsRouterDeps): Router {
   router.post('/v1/apps/:name/start', async (req, res) => {
     const name = appName(req);
     await loadFor(req, name);
-    res.json(await present(await startApp({ apps, stager, events, health }, name, actorOf(req))));
+    res.json(await present(await startApp({ apps, stager, events, health, quota: deps.quota }, name, actorOf(req), req.caller)));
   });
 
   // A new version of the same droplet and configuration: the health manager replaces the

@@ -30,7 +30,7 @@ export function deployRouter(deps: DeployDeps): Router {
       const file = join(work, 'bits.tgz');
       await cloneToPackage(body.git_url, body.ref, work, file, req.caller?.role === 'admin');
       const accepted = await acceptPackage(deps.apps, deps.blobs, app, file);
-      const started = await startApp(deps, name, req.caller?.name ?? 'admin');
+      const started = await startApp(deps, name, req.caller?.name ?? 'admin', req.caller);
       res.json({ ...presentApp(started, await deps.actual.ofApp(started.id), deps.directorySecret), package_hash: accepted.package_hash, changed: accepted.changed });
     } finally {
       await rm(work, { recursive: true, force: true });

@@ -76,6 +76,18 @@ export const openapi = {
       get: { responses: { '200': ok, ...errors } },
       post: { requestBody: json({ $ref: '#/components/schemas/NewUser' }), responses: { '201': ok, ...errors } },
     },
+    '/v1/users/{name}/quota': {
+      parameters: [{ name: 'name', in: 'path', required: true, schema: { type: 'string', pattern: '^[a-z0-9][a-z0-9._-]{0,62}$' } }],
+      get: { responses: { '200': ok, ...errors } },
+      put: {
+        requestBody: json({
+          type: 'object',
+          additionalProperties: false,
+          properties: { apps: { type: 'integer', minimum: 0 }, instances: { type: 'integer', minimum: 0 }, memory_mb: size },
+        }),
+        responses: { '200': ok, ...errors },
+      },
+    },
     '/v1/buildpacks': {
       get: { responses: { '200': ok, ...errors } },
       post: { requestBody: json({ $ref: '#/components/schemas/NewBuildpack' }), responses: { '201': ok, ...errors } },

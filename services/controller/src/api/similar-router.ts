@@ -12,6 +12,7 @@ import type { EventsRepository } from '../store/events-repository.js';
 import type { ReleasesRepository } from '../store/releases-repository.js';
 import { claimAll, type RoutesRepository } from '../store/routes-repository.js';
 import { appName, loadApp } from './app-lookup.js';
+import type { QuotaGuard } from '../quotas/quota-guard.js';
 
 const SimilarBody = z
   .object({
@@ -29,6 +30,7 @@ export interface SimilarDeps {
   health: HealthManager;
   releases: ReleasesRepository;
   directorySecret: string;
+  quota?: QuotaGuard;
 }
 
 /**
@@ -45,6 +47,10 @@ export function similarRouter(deps: SimilarDeps): Router {
   });
 
   router.post('/v1/apps/:name/similar', express.json({ limit: '64kb' }), async (req, res) => {
+    await (deps.quota ? deps.quota.serialize(req.caller, () => createSimilar(req, res)) : createSimilar(req, res));
+  });
+
+  async function createSimilar(req: express.Request, res: express.Response): Promise<void> {
     const source = await loadApp(apps, appName(req), req.caller);
     const body = SimilarBody.parse(req.body ?? {});
     if (!source.droplet || !source.package) throw new NapError(409, 'not_staged', `app ${source.name} has no droplet yet: push it first`);
@@ -69,6 +75,8 @@ export function similarRouter(deps: SimilarDeps): Router {
       created_at: now,
       updated_at: now,
     };
+    // A copy starts at once with the source's instances and memory: all of it comes from the caller's quota.
+    await deps.quota?.check(req.caller, null, app);
     const takenRoute = await claimAll(routes, app.routes, app.id);
     if (takenRoute) throw conflict('route_taken', `the route ${takenRoute} belongs to another app: give another name`);
     if (!(await apps.create(app))) {
@@ -79,7 +87,7 @@ export function similarRouter(deps: SimilarDeps): Router {
     await releases.record(app, req.caller?.name ?? 'admin', `like ${source.name} with ${Object.keys(body.params).join(', ') || 'no parameters'}`);
     await health.poke(name);
     res.status(201).json(presentApp(app, await actual.ofApp(app.id), directorySecret));
-  });
+  }
 
   return router;
 }

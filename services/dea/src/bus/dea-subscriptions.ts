@@ -1,5 +1,6 @@
 import { type Bus, type Logger, msg, subjects } from '@nap/common';
 import type { InstanceManager } from '../instances/instance-manager.js';
+import type { StagingReservations } from '../staging/staging-reservations.js';
 import { type StagingDeps, stage } from '../staging/staging-task.js';
 
 /** What this DEA answers on the bus: its staging and start subjects, and dea.stop. */
@@ -11,6 +12,7 @@ export function subscribeDea(
   staging: StagingDeps,
   log: Logger,
   draining: () => boolean,
+  stagings?: { reservations: StagingReservations; changed: () => void },
 ): void {
   bus.subscribe(subjects.deaStart(deaId), msg.DeaStart, (start) => {
     // A DEA on its way out takes nothing new: the health manager places it elsewhere.
@@ -24,12 +26,17 @@ export function subscribeDea(
     bus.reply(m, msg.StagingAccepted, { task_id: req.task_id, log_url: `${directoryUrl.replace(/\/+$/, '')}/staging_tasks/${req.task_id}` });
     log.info({ app: req.app_name, task_id: req.task_id }, 'staging');
     let droplet;
+    stagings?.reservations.reserve(req.task_id, req.memory_mb);
+    stagings?.changed();
     try {
       droplet = await stage(req, staging);
     } catch (err) {
       log.warn({ app: req.app_name, task_id: req.task_id, error: (err as Error).message }, 'staging failed');
       bus.reply(m, msg.StagingFailed, { task_id: req.task_id, error: (err as Error).message });
       return;
+    } finally {
+      stagings?.reservations.release(req.task_id);
+      stagings?.changed();
     }
     const first = req.start_message;
     const command = first?.command ?? droplet.start_command;

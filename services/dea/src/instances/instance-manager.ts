@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import { type Bus, extractArchive, type Logger, msg, subjects } from '@nap/common';
 import type { DropletCache } from '../droplets/droplet-cache.js';
 import type { ImageDroplets } from '../images/image-droplets.js';
+import { instanceUser } from '../images/image-user.js';
 import type { StackVariants } from '../images/stack-variants.js';
 import { becameHealthy, passesNow } from '../health/health-check.js';
 import type { RouteAnnouncer } from '../routing/route-announcer.js';
@@ -11,6 +12,7 @@ import type { ActualStateStore } from '../store/actual-state.js';
 import { type Instance, isLive } from './instance.js';
 import { APP_HOME, instanceEnv } from './instance-env.js';
 import type { InstanceRegistry } from './instance-registry.js';
+import type { DiskQuota } from './disk-quota.js';
 import type { PortAllocator } from './port-allocator.js';
 
 /** A crashed instance's directory (its logs) is kept this long: that is when a user wants to read them. */
@@ -38,6 +40,8 @@ export interface InstanceManagerDeps {
   images: ImageDroplets;
   variants: StackVariants;
   ports: PortAllocator;
+  /** disk_mb: refused at start when this DEA has not that much free, measured while running. */
+  disk?: DiskQuota;
   log: Logger;
   onChange: () => void;
 }
@@ -126,6 +130,8 @@ export class InstanceManager {
     const { log } = this.deps;
     log.info({ app: start.app_name, index: start.index, instance_id: start.instance_id }, 'starting instance');
     try {
+      const refused = this.deps.disk?.refusal(inst);
+      if (refused) return await this.crash(inst, null, refused);
       const runIn = await this.prepare(inst);
       inst.port = await this.deps.ports.allocate();
       if (inst.state !== 'STARTING') return await this.abandon(inst);
@@ -134,6 +140,7 @@ export class InstanceManager {
         name: `nap-${start.app_name}-${start.process_type === msg.DEFAULT_PROCESS_TYPE ? '' : `${start.process_type}-`}${start.index}-${start.instance_id.slice(0, 8)}`,
         ...runIn(instanceEnv(start, this.deps.host, inst.port)),
         memoryMb: start.limits.memory_mb,
+        fds: start.limits.fds,
         labels: {
           'nap.kind': 'instance',
           'nap.dea': this.deps.deaId,
@@ -197,6 +204,7 @@ export class InstanceManager {
     const { start } = inst;
     if (start.droplet_type === 'image') {
       const image = await this.deps.images.ensure(start);
+      const [passwd, group] = await this.deps.runtime.readImageFiles(image.Id, ['/etc/passwd', '/etc/group']);
       if (inst.state !== 'STARTING') throw new Abandoned();
       await mkdir(join(inst.dir, 'logs'), { recursive: true });
       return (env) => {
@@ -210,7 +218,8 @@ export class InstanceManager {
           cmd: ['/bin/sh', '-c', start.command],
           env,
           workingDir: undefined,
-          user: image.Config.User || `${VCAP.uid}:${VCAP.gid}`,
+          // Never the host's root: see images/image-user.ts.
+          user: instanceUser(image.Config.User, { passwd, group }),
           binds: [],
         };
       };
@@ -249,6 +258,12 @@ export class InstanceManager {
       ? `out of memory: the app used more than its ${inst.start.limits.memory_mb} MB and was killed`
       : `the app exited with status ${exit.exitCode}`;
     await this.crash(inst, exit.exitCode, why);
+  }
+
+  /** The disk quota's verdict: the instance is over its disk_mb (or the node is nearly full). */
+  async stopOverDisk(inst: Instance, description: string): Promise<void> {
+    if (!isLive(inst)) return;
+    await this.crash(inst, null, description);
   }
 
   /** An unplanned end: routes go first, then the container; the directory stays for its logs. */

@@ -1,6 +1,8 @@
 import { Writable } from 'node:stream';
+import { hostLimits } from './container-limits.js';
 import { RotatingLog } from './rotating-log.js';
 import Docker from 'dockerode';
+import { Parser as TarParser } from 'tar';
 
 /** The user apps and buildpacks run as inside the stack (created by deploy/build-stack). */
 export const VCAP = { uid: 2000, gid: 2000 } as const;
@@ -18,6 +20,8 @@ export interface ContainerSpec {
   entrypoint?: string[];
   binds: string[];
   memoryMb: number;
+  /** Open files (soft and hard); unset: Cloud Foundry's default, 16384. */
+  fds?: number;
   labels: Record<string, string>;
   /** Staging wants one combined, unframed output stream; instances write their own log files. */
   tty?: boolean;
@@ -121,6 +125,7 @@ export class DockerRuntime {
         // No swap beyond the limit: an app over its memory is killed, as Cloud Foundry does.
         MemorySwap: spec.memoryMb * 1024 * 1024,
         PidsLimit: 4096,
+        ...hostLimits(spec.memoryMb, spec.fds),
         Init: true,
         // Apps and buildpacks need no privileges: none to keep, none to gain through setuid.
         CapDrop: ['ALL'],
@@ -260,5 +265,72 @@ export class DockerRuntime {
     } catch {
       return null;
     }
+  }
+
+  /**
+   * The container's writable layer on the host (overlay2's upper dir), where everything it writes
+   * outside its bind mounts lands; null when the engine does not say (another storage driver).
+   */
+  async writableLayer(id: string): Promise<string | null> {
+    try {
+      const info = await this.docker.getContainer(id).inspect();
+      return (info.GraphDriver?.Data as Record<string, string> | undefined)?.UpperDir ?? null;
+    } catch {
+      return null;
+    }
+  }
+
+  /** Where the engine keeps images and writable layers (`docker info` DockerRootDir). */
+  async rootDir(): Promise<string | null> {
+    try {
+      return ((await this.docker.info()) as { DockerRootDir?: string }).DockerRootDir ?? null;
+    } catch {
+      return null;
+    }
+  }
+
+  /**
+   * Small text files of an image (its /etc/passwd, say), read without running anything: a created,
+   * never started container is copied from and removed. A missing file, a link or one over 1 MiB
+   * is null.
+   */
+  async readImageFiles(image: string, paths: string[]): Promise<(string | null)[]> {
+    const container = await this.docker.createContainer({
+      Image: image,
+      Entrypoint: ['/nonexistent'],
+      Cmd: [],
+      NetworkDisabled: true,
+      Labels: this.installationLabels({ 'nap.kind': 'image-probe' }),
+    });
+    try {
+      return await Promise.all(paths.map((path) => this.readFileOf(container, path)));
+    } finally {
+      await container.remove({ force: true }).catch(() => {});
+    }
+  }
+
+  private async readFileOf(container: Docker.Container, path: string): Promise<string | null> {
+    const MAX = 1024 * 1024;
+    let archive: NodeJS.ReadableStream;
+    try {
+      archive = (await container.getArchive({ path })) as NodeJS.ReadableStream;
+    } catch {
+      return null;
+    }
+    return new Promise((resolve) => {
+      let found: string | null = null;
+      const parser = new TarParser({
+        onReadEntry: (entry) => {
+          if (entry.type !== 'File' || (entry.size ?? 0) > MAX || found !== null) return entry.resume();
+          const chunks: Buffer[] = [];
+          entry.on('data', (c: Buffer) => chunks.push(c));
+          entry.on('end', () => (found = Buffer.concat(chunks).toString('utf8')));
+        },
+      });
+      parser.on('end', () => resolve(found));
+      parser.on('error', () => resolve(null));
+      archive.on('error', () => resolve(null));
+      archive.pipe(parser as unknown as NodeJS.WritableStream);
+    });
   }
 }
