@@ -229,6 +229,25 @@ describe('NATS with a user per program', () => {
     assert.deepEqual(got, []);
   });
 
+  test("a DEA's router.greet gets the router's answer (allow_responses), and the router still cannot publish on an inbox of its own choosing", async () => {
+    const router = await natsAs('router');
+    const errors = errorsOf(router);
+    router.subscribe('router.greet', { callback: (_e, m) => m.respond(JSON.stringify({ id: 'router-1' })) });
+    await router.flush();
+    const dea = await natsAs('dea');
+    const reply = await dea.request('router.greet', '{}', { timeout: 5000 });
+    assert.deepEqual(JSON.parse(Buffer.from(reply.data).toString()), { id: 'router-1' });
+    const watcher = await observer();
+    const got: string[] = [];
+    watcher.subscribe('_INBOX.forged', { callback: (_e, m) => got.push(m.subject) });
+    await watcher.flush();
+    router.publish('_INBOX.forged', '{}');
+    await router.flush();
+    await waitFor(() => errors.length > 0, 'the violation to be reported');
+    assert.deepEqual(errors, ['PERMISSIONS_VIOLATION publish _INBOX.forged']);
+    assert.deepEqual(got, []);
+  });
+
   test('the controller and the DEA use the blobstore; the router cannot', async () => {
     const file = join(engines.dir, 'blob.bin');
     // Several megabytes: an object store read of that size goes through flow control.
