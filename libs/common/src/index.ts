@@ -14,3 +14,6 @@ export * from './etcd.js';
 export * from './service.js';
 export * from './processes.js';
 export * from './records.js';
+export * from './engines/credentials.js';
+export * from './engines/etcd-auth.js';
+export * from './engines/nats-auth.js';

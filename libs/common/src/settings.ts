@@ -15,6 +15,9 @@ export interface Settings {
   natsUser?: string;
   natsPassword?: string;
   etcdUrls: string[];
+  /** This program's own etcd user (nap up gives each service one, limited to the keys it needs). */
+  etcdUser?: string;
+  etcdPassword?: string;
   domain: string;
   controllerPort: number;
   controllerUrl: string;
@@ -113,6 +116,8 @@ function schemaFor(home: string) {
     NAP_NATS_USER: optionalString,
     NAP_NATS_PASSWORD: optionalString,
     NAP_ETCD_URLS: urlList(/^https?:\/\/[^\s]+$/).default('http://127.0.0.1:2379'),
+    NAP_ETCD_USER: optionalString,
+    NAP_ETCD_PASSWORD: optionalString,
     NAP_DOMAIN: z
       .string()
       .regex(/^[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)*$/, 'expected a DNS domain such as nap.localhost')
@@ -190,6 +195,8 @@ export function loadSettings(env: NodeJS.ProcessEnv = process.env): Settings {
     natsUser: s.NAP_NATS_USER,
     natsPassword: s.NAP_NATS_PASSWORD,
     etcdUrls: s.NAP_ETCD_URLS,
+    etcdUser: s.NAP_ETCD_USER,
+    etcdPassword: s.NAP_ETCD_PASSWORD,
     domain: s.NAP_DOMAIN,
     controllerPort: s.NAP_CONTROLLER_PORT,
     controllerUrl: s.NAP_CONTROLLER_URL ?? `http://127.0.0.1:${s.NAP_CONTROLLER_PORT}`,

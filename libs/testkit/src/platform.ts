@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { mkdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { freePort, isAlive, spawnDetached, stopPid, waitForPort } from '@nap/common';
+import { ENGINE_SECRET_VARIABLES, type EngineClient, freePort, isAlive, spawnDetached, stopPid, waitForPort } from '@nap/common';
 import Docker from 'dockerode';
 import { type Engines, startEngines } from './engines.js';
 import { eventually, httpGet } from './http.js';
@@ -23,6 +23,9 @@ const secretsOf: Record<Program, string[]> = {
   dea: [],
   router: [],
 };
+
+/** Each program's own engine users; the directory talks to neither engine. */
+const engineUserOf: Record<Program, EngineClient | null> = { controller: 'controller', dea: 'dea', router: 'router', directory: null };
 
 export interface PlatformOptions {
   /** DEA nodes, each with its own id, directory, zone, port range and directory server. */
@@ -81,7 +84,8 @@ export class TestPlatform {
     const controllerPorts: number[] = [];
     for (let i = 0; i < controllerCount; i++) controllerPorts.push(await freePort());
     const env: Record<string, string> = {
-      ...engines.env,
+      NAP_NATS_URL: engines.natsUrl,
+      NAP_ETCD_URLS: engines.etcdUrl,
       NAP_HOME: home,
       NAP_CONTROLLER_PORT: String(controllerPorts[0]),
       NAP_ROUTER_PORT: String(routerPort),
@@ -146,6 +150,9 @@ export class TestPlatform {
     if (!service) throw new Error(`no service ${name}`);
     const env: NodeJS.ProcessEnv = { ...process.env, ...this.env, ...service.env, ...extraEnv, NAP_PARENT_PID: String(process.pid) };
     for (const secret of ['NAP_ADMIN_TOKEN', 'NAP_DIRECTORY_SECRET']) if (!secretsOf[service.program].includes(secret)) delete env[secret];
+    for (const v of ENGINE_SECRET_VARIABLES) delete env[v];
+    const engineUser = engineUserOf[service.program];
+    if (engineUser) Object.assign(env, this.engines.envOf[engineUser]);
     service.pid = spawnDetached(process.execPath, [join(repoRoot, programs[service.program])], {
       logFile: join(this.engines.dir, 'logs', `${name}.log`),
       env,
