@@ -14,3 +14,5 @@ export * from './etcd.js';
 export * from './service.js';
 export * from './processes.js';
 export * from './records.js';
+export * from './app-manifest.js';
+export * from './unprivileged-git.js';
