@@ -6,7 +6,7 @@
  * protocols the caller may use.
  */
 import { execFile } from 'node:child_process';
-import { chown, mkdir, mkdtemp, rm } from 'node:fs/promises';
+import { chown, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -67,6 +67,13 @@ export async function removeCloneDir(dir: string): Promise<void> {
   await rm(dir, { recursive: true, force: true });
 }
 
+/**
+ * An admin's file:// repository is owned by someone else than the unprivileged user, and git 2.39
+ * takes safe.directory from no file but the global one: for those clones that file is nap's own,
+ * with that one setting.
+ */
+const LOCAL_CLONE_CONFIG = '[safe]\n\tdirectory = *\n';
+
 /** The environment git gets: nothing of the host's but PATH. */
 export function unprivilegedGitEnv(workDir: string, protocols: readonly string[]): Record<string, string> {
   return {
@@ -74,7 +81,7 @@ export function unprivilegedGitEnv(workDir: string, protocols: readonly string[]
     HOME: join(workDir, 'home'),
     XDG_CONFIG_HOME: join(workDir, 'home', '.config'),
     GIT_CONFIG_NOSYSTEM: '1',
-    GIT_CONFIG_GLOBAL: '/dev/null',
+    GIT_CONFIG_GLOBAL: protocols.includes('file') ? join(workDir, 'local-clone.gitconfig') : '/dev/null',
     GIT_TERMINAL_PROMPT: '0',
     GIT_ALLOW_PROTOCOL: protocols.join(':'),
     // No config file, no agent, no key files, and never a question: an admin's ssh URL works only
@@ -89,8 +96,11 @@ export function unprivilegedGitEnv(workDir: string, protocols: readonly string[]
  * which is then no more than that user already is), with no hooks and no credential helper.
  */
 export async function runUnprivilegedGit(args: string[], opts: UnprivilegedGitOptions): Promise<{ stdout: string; stderr: string }> {
-  const config = ['-c', 'core.hooksPath=/dev/null', '-c', 'credential.helper=', '-c', 'safe.directory=*'];
-  if (opts.protocols.includes('file')) config.push('-c', 'protocol.file.allow=always');
+  const config = ['-c', 'core.hooksPath=/dev/null', '-c', 'credential.helper='];
+  if (opts.protocols.includes('file')) {
+    config.push('-c', 'protocol.file.allow=always');
+    await writeFile(join(opts.workDir, 'local-clone.gitconfig'), LOCAL_CLONE_CONFIG, { mode: 0o644 });
+  }
   return await run('git', [...config, ...args], {
     cwd: opts.cwd ?? opts.workDir,
     env: unprivilegedGitEnv(opts.workDir, opts.protocols),

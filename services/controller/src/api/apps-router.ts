@@ -52,6 +52,8 @@ export interface AppsRouterDeps {
   directorySecret: string;
   /** Checks an app's buildpack choice (built-in, admin or git URL) at PUT time. */
   buildpacks?: BuildpackCatalog;
+  /** The apps' git repositories: one goes with its app. */
+  repositories?: { remove(appId: string): Promise<void> };
 }
 
 function routeTaken(host: string) {
@@ -296,6 +298,8 @@ export function appsRouter(deps: AppsRouterDeps): Router {
       if (!inUse.has(key)) await blobs.delete(key);
     }
     await blobs.delete(blobKeys.buildCache(app.id));
+    // Its git history is the app's too: nobody may clone it once the app is gone.
+    await deps.repositories?.remove(app.id);
     res.json({ name, deleted: true, by: actorOf(req) });
   });
 
