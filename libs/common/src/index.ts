@@ -17,3 +17,5 @@ export * from './records.js';
 export * from './engines/credentials.js';
 export * from './engines/etcd-auth.js';
 export * from './engines/nats-auth.js';
+export * from './app-manifest.js';
+export * from './unprivileged-git.js';

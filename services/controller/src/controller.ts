@@ -19,6 +19,8 @@ import { instanceFilesRouter } from './api/instance-files-router.js';
 import { join } from 'node:path';
 import { bearerAuth, tokenMatches } from './auth/bearer.js';
 import { gitRouter } from './git/smart-http.js';
+import { putAppAs } from './git/api-as-pusher.js';
+import { GitRepositories } from './git/repositories.js';
 import { deployRouter } from './api/deploy-router.js';
 import { randomUUID } from 'node:crypto';
 import { Converger } from './health/converger.js';
@@ -78,16 +80,33 @@ export async function startController(settings: Settings, log: Logger): Promise<
   health.start();
   const liveness = await watchDeaLiveness(etcd, pool, pending, log);
 
+  // Repositories belong to apps: one named by the app's id, removed with the app.
+  const repositories = new GitRepositories(join(settings.home, 'git'));
+  await repositories.removeUnowned();
+
   const http = express();
   http.disable('x-powered-by');
   http.use(healthRouter(etcd, bus));
   http.use(infoRouter(settings));
   http.use(
     gitRouter({
-      reposDir: join(settings.home, 'git'),
-      apiUrl: settings.controllerUrl,
+      repositories,
       apps,
       authenticate: async (token) => (tokenMatches(token, adminToken) ? { name: 'admin', role: 'admin' } : await users.byToken(token)),
+      deploy: {
+        apps,
+        stager,
+        events,
+        health,
+        blobs,
+        actual,
+        directorySecret,
+        quota,
+        putApp: (name, body, token) => putAppAs(`http://127.0.0.1:${settings.controllerPort}`, name, body, token),
+        uploadLimitMb: settings.uploadLimitMb,
+        instancesTimeoutS: 180,
+      },
+      uploadLimitMb: settings.uploadLimitMb,
       log,
     }),
   );
@@ -97,7 +116,7 @@ export async function startController(settings: Settings, log: Logger): Promise<
   http.use(routesRouter(routes, apps));
   http.use(whoamiRouter());
   http.use(deasRouter(pool));
-  http.use(appsRouter({ bus, settings, apps, actual, blobs, stager, health, events, crashes, routes, releases, directorySecret, buildpacks, quota }));
+  http.use(appsRouter({ bus, settings, apps, actual, blobs, stager, health, events, crashes, routes, releases, directorySecret, buildpacks, quota, repositories }));
   http.use(buildpacksRouter({ catalog: buildpacks, blobs, uploadLimitMb: settings.uploadLimitMb }));
   http.use(deployRouter({ apps, stager, events, health, blobs, actual, directorySecret, quota }));
   http.use(releasesRouter({ apps, actual, releases, routes, events, blobs, health, directorySecret, quota }));

@@ -55,6 +55,8 @@ export interface AppsRouterDeps {
   buildpacks?: BuildpackCatalog;
   /** Per-user quotas: every change that raises apps, instances or memory asks it first. */
   quota?: QuotaGuard;
+  /** The apps' git repositories: one goes with its app. */
+  repositories?: { remove(appId: string): Promise<void> };
 }
 
 function routeTaken(host: string) {
@@ -313,6 +315,8 @@ export function appsRouter(deps: AppsRouterDeps): Router {
       if (!inUse.has(key)) await blobs.delete(key);
     }
     await blobs.delete(blobKeys.buildCache(app.id));
+    // Its git history is the app's too: nobody may clone it once the app is gone.
+    await deps.repositories?.remove(app.id);
     res.json({ name, deleted: true, by: actorOf(req) });
   });
 
