@@ -121,15 +121,19 @@ describe('a hostile tenant, from an app, a buildpack compile, a Dockerfile RUN a
     const [victimContainer] = await platform.containers({ 'nap.kind': 'instance' });
     const inspected = await docker.getContainer(victimContainer.Id).inspect();
     const containerPort = inspected.Config.Env.find((e) => e.startsWith('PORT='))?.slice(5);
+    // A network an instance is on (other than the host's) is one nap made: its gateway may be probed.
+    const instanceSubnets: string[] = [];
     for (const [network, settings] of Object.entries(inspected.NetworkSettings.Networks ?? {})) {
-      if (network !== 'host' && settings.IPAddress && containerPort) victims.push(`container=${settings.IPAddress}:${containerPort}`);
+      if (network === 'host' || !settings.IPAddress) continue;
+      instanceSubnets.push(`${settings.IPAddress}/${settings.IPPrefixLen}`);
+      if (containerPort) victims.push(`container=${settings.IPAddress}:${containerPort}`);
     }
 
     // The platform's ports, as the test platform chose them; bridges nap made for this run (none
     // while instances use the host's network) are the only place the probe may try the gateway.
     const deas = JSON.parse((await api(admin, 'GET', '/v1/deas')).body) as { directory_url: string }[];
     const networks = await docker.listNetworks({ filters: { label: [`nap.installation=${platform.installationId}`] } });
-    const subnets = networks.flatMap((n) => (n.IPAM?.Config ?? []).map((c) => c.Subnet).filter((s): s is string => !!s && s.includes('.')));
+    const subnets = [...instanceSubnets, ...networks.flatMap((n) => (n.IPAM?.Config ?? []).map((c) => c.Subnet).filter((s): s is string => !!s && s.includes('.')))];
     const targets = {
       PROBE_ETCD_PORT: new URL(platform.engines.etcdUrl).port,
       PROBE_NATS_PORT: new URL(platform.engines.natsUrl).port,
