@@ -20,7 +20,8 @@ const PLACES = ['buildpack-compile', 'instance', 'dockerfile-run', 'image-instan
 type Place = (typeof PLACES)[number];
 
 const NETWORK_REFUSAL = /ECONNREFUSED|EHOSTUNREACH|ENETUNREACH|ECONNRESET|EPERM|EACCES|no answer in \d+ ms/;
-const HTTP_REFUSAL = new RegExp(`${NETWORK_REFUSAL.source}|HTTP 40[13]`);
+// etcd with auth on answers 400 (no user name) or 401 before it reads or writes anything.
+const HTTP_REFUSAL = new RegExp(`${NETWORK_REFUSAL.source}|HTTP 40[013]`);
 
 /** Every probe the probe program reports, with what its detail must show when the attack failed. */
 const PROBES: { probe: string; via: string; failedShows: RegExp }[] = [
@@ -38,6 +39,8 @@ const PROBES: { probe: string; via: string; failedShows: RegExp }[] = [
   { probe: 'raw-socket', via: 'lo', failedShows: /^refused: |no platform traffic seen/ },
   { probe: 'proc-net-tcp', via: 'proc', failedShows: /none on \d+ \(etcd\) or \d+ \(nats\)/ },
   { probe: 'env-secrets', via: 'env', failedShows: /^no platform variable in env$/ },
+  { probe: 'host-root', via: 'proc', failedShows: /^euid [1-9]\d*;|root is remapped/ },
+  { probe: 'capabilities', via: 'proc', failedShows: /^CapEff 0+$/ },
   { probe: 'port-squat', via: 'bind', failedShows: /accepted 0 connection|could not bind/ },
 ];
 
@@ -52,6 +55,12 @@ describe('a hostile tenant, from an app, a buildpack compile, a Dockerfile RUN a
   const results = new Map<Place, ProbeResult[]>();
   const squatSeen = new Map<Place, SquatObservation>();
   let stopChatter = async () => {};
+  const phases: string[] = [];
+  let phaseStart = Date.now();
+  const phaseDone = (what: string) => {
+    phases.push(`${what} ${((Date.now() - phaseStart) / 1000).toFixed(1)} s`);
+    phaseStart = Date.now();
+  };
 
   const createUser = async (name: string) => {
     const made = await nap(['users', 'create', name, '--json'], admin);
@@ -98,6 +107,7 @@ describe('a hostile tenant, from an app, a buildpack compile, a Dockerfile RUN a
     admin = platform.cliEnv();
     mallory = await createUser('mallory');
     alice = await createUser('alice');
+    phaseDone('platform and users');
 
     // Bearer tokens on the host's loopback all along, as any busy platform has: what a sniffer
     // could catch.
@@ -116,6 +126,7 @@ describe('a hostile tenant, from an app, a buildpack compile, a Dockerfile RUN a
     // The victim: alice's app, whose instance only the router may reach.
     await push(alice, 'victim', victimApp(victimMarker));
     await answered('victim.nap.localhost', 'the victim to answer through the router');
+    phaseDone('victim pushed');
     const instances = JSON.parse((await api(alice, 'GET', '/v1/apps/victim/instances')).body) as { host: string; port: number }[];
     const victims = instances.map((i) => `reported=${i.host}:${i.port}`);
     const [victimContainer] = await platform.containers({ 'nap.kind': 'instance' });
@@ -150,8 +161,10 @@ describe('a hostile tenant, from an app, a buildpack compile, a Dockerfile RUN a
     // push's own copy of it can split a line where a chunk of the followed log ends.
     await pushWatchingSquat(mallory, 'hostile', buildpackProbeApp(targets, squat), 'buildpack-compile', squat.buildpackCompile);
     results.set('buildpack-compile', parseProbeLines(await stagingLog(mallory, 'hostile'), 'buildpack-compile'));
+    phaseDone('buildpack probe app pushed');
     await pushWatchingSquat(mallory, 'hostile-docker', dockerfileProbeApp(targets, squat), 'dockerfile-run', squat.dockerfileRun);
     results.set('dockerfile-run', parseProbeLines(await stagingLog(mallory, 'hostile-docker'), 'dockerfile-run'));
+    phaseDone('Dockerfile probe app pushed');
 
     for (const [place, host, port] of [
       ['instance', 'hostile.nap.localhost', squat.instance],
@@ -161,6 +174,7 @@ describe('a hostile tenant, from an app, a buildpack compile, a Dockerfile RUN a
       await knockOnInstance(place, port);
       results.set(place, JSON.parse((await viaRouter(host)).body) as ProbeResult[]);
     }
+    phaseDone('instances probed');
   });
 
   after(async () => {
@@ -171,6 +185,10 @@ describe('a hostile tenant, from an app, a buildpack compile, a Dockerfile RUN a
       for (const image of own) await docker.getImage(image.Id).remove({ force: true }).catch(() => {});
     }
     for (const dir of dirs) rmSync(dir, { recursive: true, force: true });
+  });
+
+  test('setup', (t) => {
+    t.diagnostic(`time taken: ${phases.join(', ')}`);
   });
 
   for (const place of PLACES) {
