@@ -95,12 +95,29 @@ export function victimApp(marker: string): string {
   return dir;
 }
 
-/** The probe's lines in a staging log or push output (indented, prefixed by whatever carries them). */
+/**
+ * The probe's lines in a staging log (indented by seven spaces). The DEA writes a Dockerfile
+ * build's output message by message, and a message can end mid-line: a result that does not parse
+ * is joined with the lines after it (indent removed) until it does.
+ */
 export function parseProbeLines(text: string, place: string): ProbeResult[] {
   const results: ProbeResult[] = [];
-  for (const m of text.matchAll(/NAP-PROBE (\{.*\})\s*$/gm)) {
-    const r = JSON.parse(m[1]) as ProbeResult;
-    if (r.place === place) results.push(r);
+  const lines = text.split('\n');
+  for (let i = 0; i < lines.length; i++) {
+    const start = lines[i].indexOf('NAP-PROBE {');
+    if (start < 0) continue;
+    let json = lines[i].slice(start + 'NAP-PROBE '.length).trimEnd();
+    let r: ProbeResult | null = null;
+    for (let joined = 0; ; joined++) {
+      try {
+        r = JSON.parse(json) as ProbeResult;
+        break;
+      } catch {
+        if (joined >= 5 || i + 1 >= lines.length || lines[i + 1].includes('NAP-PROBE {')) break;
+        json += lines[++i].replace(/^ {7}/, '').trimEnd();
+      }
+    }
+    if (r?.place === place) results.push(r);
   }
   return results;
 }
