@@ -159,12 +159,14 @@ describe('a hostile tenant, from an app, a buildpack compile, a Dockerfile RUN a
     // Mallory's apps, each pushed once: the staging log carries the compile's and the RUN's results.
     // Results come from the staging log as the directory serves it (`nap logs --staging`): the
     // push's own copy of it can split a line where a chunk of the followed log ends.
-    await pushWatchingSquat(mallory, 'hostile', buildpackProbeApp(targets, squat), 'buildpack-compile', squat.buildpackCompile);
+    // Both at once: the Dockerfile push (build, save, load) is the suite's longest step.
+    await Promise.all([
+      pushWatchingSquat(mallory, 'hostile', buildpackProbeApp(targets, squat), 'buildpack-compile', squat.buildpackCompile),
+      pushWatchingSquat(mallory, 'hostile-docker', dockerfileProbeApp(targets, squat), 'dockerfile-run', squat.dockerfileRun),
+    ]);
     results.set('buildpack-compile', parseProbeLines(await stagingLog(mallory, 'hostile'), 'buildpack-compile'));
-    phaseDone('buildpack probe app pushed');
-    await pushWatchingSquat(mallory, 'hostile-docker', dockerfileProbeApp(targets, squat), 'dockerfile-run', squat.dockerfileRun);
     results.set('dockerfile-run', parseProbeLines(await stagingLog(mallory, 'hostile-docker'), 'dockerfile-run'));
-    phaseDone('Dockerfile probe app pushed');
+    phaseDone('probe apps pushed');
 
     for (const [place, host, port] of [
       ['instance', 'hostile.nap.localhost', squat.instance],
