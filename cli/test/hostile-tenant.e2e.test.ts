@@ -205,7 +205,7 @@ describe('a hostile tenant, from an app, a buildpack compile, a Dockerfile RUN a
           if (probe === 'other-instance') assert.doesNotMatch(r.detail, new RegExp(victimMarker));
           if (probe === 'etcd-write') {
             // What etcd holds, read as the platform reads it.
-            const etcd = connectEtcd(loadSettings(platform.env));
+            const etcd = connectEtcd(loadSettings({ ...platform.env, ...platform.engines.env }));
             try {
               const written = await etcd.getAll().prefix(`/nap/tokens/hostile-probe-${place}-`).keys();
               assert.deepEqual(written, [], 'no key the probe wrote');

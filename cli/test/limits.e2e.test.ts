@@ -54,7 +54,7 @@ describe('limits and quotas, end to end on real NATS, etcd and Docker', () => {
   before(async () => {
     platform = await TestPlatform.start({ env: { NAP_DOCKERFILE_BUILD_PIDS_MAX: String(PIDS_MAX) } });
     env = platform.cliEnv();
-    etcd = connectEtcd(loadSettings({ ...platform.env, NAP_LOG_LEVEL: 'silent' }));
+    etcd = connectEtcd(loadSettings({ ...platform.env, ...platform.engines.env, NAP_LOG_LEVEL: 'silent' }));
   });
 
   after(async () => {

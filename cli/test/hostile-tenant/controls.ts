@@ -2,7 +2,7 @@
  * Controls of issue 11 that are on main. Adding a control's name here is all it takes to make
  * every attack that waits for it (below) assert for real.
  */
-export const landed: string[] = [];
+export const landed: string[] = ['engine credentials'];
 
 /**
  * Which control of issue 11 each attack of the hostile-tenant suite waits for. An attack listed
@@ -14,9 +14,10 @@ export const landed: string[] = [];
  * fixtures/hostile-tenant/probe.js; the `route-*` and `metadata-rule` checks are the test's own.
  */
 export const needs: Record<string, string> = {
+  // etcd with auth on: a client without a user reads and writes nothing, wherever it runs.
+  'etcd-read': 'engine credentials',
+  'etcd-write': 'engine credentials',
   // Every container in its own network namespace on nap's bridge, with nap's firewall rules.
-  'etcd-read': 'container network',
-  'etcd-write': 'container network',
   'nats-connect': 'container network',
   'controller-port': 'container network',
   'directory-port': 'container network',
