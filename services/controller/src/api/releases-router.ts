@@ -10,7 +10,8 @@ import type { AppsRepository } from '../store/apps-repository.js';
 import type { Blobstore } from '@nap/common';
 import type { EventsRepository } from '../store/events-repository.js';
 import type { Release, ReleasesRepository } from '../store/releases-repository.js';
-import { claimAll, type RoutesRepository } from '../store/routes-repository.js';
+import type { RoutesRepository } from '../store/routes-repository.js';
+import type { RouteClaims } from '../routes/route-claims.js';
 import { appName, loadApp } from './app-lookup.js';
 
 const Rollback = z
@@ -24,6 +25,7 @@ export interface ReleasesDeps {
   actual: ActualInstancesRepository;
   releases: ReleasesRepository;
   routes: RoutesRepository;
+  claims: RouteClaims;
   events: EventsRepository;
   blobs: Blobstore;
   health: HealthManager;
@@ -42,7 +44,7 @@ function rolledBackProcesses(current: AppRecord['processes'], released: Release[
 }
 
 export function releasesRouter(deps: ReleasesDeps): Router {
-  const { apps, actual, releases, routes, events, blobs, health, directorySecret } = deps;
+  const { apps, actual, releases, routes, claims, events, blobs, health, directorySecret } = deps;
   const router = Router();
 
   router.get('/v1/apps/:name/releases', async (req, res) => {
@@ -67,7 +69,7 @@ export function releasesRouter(deps: ReleasesDeps): Router {
     const target = await releases.get(app.id, version);
     if (!target) throw notFound('release_not_found', `app ${name} has no release v${version}: see nap releases ${name}`);
     if (!(await blobs.has(target.droplet.key))) throw new NapError(409, 'droplet_pruned', `the droplet of v${version} was pruned (NAP_RELEASES_KEPT): roll back to a later release`);
-    const taken = await claimAll(routes, target.config.routes, app.id);
+    const taken = await claims.claimAll(req.caller, app.id, target.config.routes, app.routes);
     if (taken) throw conflict('route_taken', `v${version} had the route ${taken}, which another app holds now`);
     let dropped: string[] = [];
     const updated = await apps.update(name, (a) => {
