@@ -101,7 +101,12 @@ export function checkClaim(caller: Caller, host: string, rules: RouteRules): Dom
   const onShared = under(name, rules.sharedDomain) && (!domain || domain.name.length <= rules.sharedDomain.length);
   if (caller.role === 'admin') return onShared ? undefined : domain;
   if (domain && !onShared) {
-    if (domain.owners.includes(caller.name)) return domain;
+    if (domain.owners.includes(caller.name)) {
+      // Hosts nobody claimed under a wildcard go to it: it must not reach into someone else's domain.
+      const covered = wildcard && [rules.sharedDomain, ...rules.domains.filter((d) => !d.owners.includes(caller.name)).map((d) => d.name)].find((d) => d.endsWith(`.${name}`));
+      if (covered) throw routeForbidden(`${host} would also catch the hosts of ${covered}, which is not yours: claim a wildcard below it, such as *.team.${name}`);
+      return domain;
+    }
     throw routeForbidden(`the domain ${domain.name} is not yours, so ${host} cannot be claimed: ${whatYouMayUse(caller, rules)}`);
   }
   if (onShared) {

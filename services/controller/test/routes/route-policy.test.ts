@@ -38,10 +38,21 @@ test('IP addresses in every spelling a URL parser reads as one', () => {
 test('a host lies in the longest private domain: a subdomain given to someone else is theirs', () => {
   assert.equal(checkClaim(ann, 'x.eu.corp.test', rules)?.name, 'eu.corp.test');
   assert.deepEqual(refusal(() => checkClaim(bob, 'x.eu.corp.test', rules)), [403, 'route_forbidden']);
-  assert.equal(checkClaim(bob, '*.corp.test', rules)?.name, 'corp.test');
+  // bob owns corp.test, but his wildcard there would catch the unclaimed hosts of ann's eu.corp.test.
+  assert.deepEqual(refusal(() => checkClaim(bob, '*.corp.test', rules)), [403, 'route_forbidden']);
+  assert.equal(checkClaim(bob, 'www.corp.test', rules)?.name, 'corp.test');
+  assert.equal(checkClaim(bob, '*.us.corp.test', rules)?.name, 'corp.test');
+  assert.equal(checkClaim(admin, '*.corp.test', rules)?.name, 'corp.test');
   // A private domain inside the shared one: its owner may take wildcards there, others not even one label.
   assert.equal(checkClaim(ann, '*.team.nap.localhost', rules)?.name, 'team.nap.localhost');
   assert.deepEqual(refusal(() => checkClaim(bob, 'team.nap.localhost', rules)), [403, 'route_forbidden']);
+});
+
+test("a developer's wildcard may not cover the shared domain", () => {
+  const parent: RouteRules = { ...rules, sharedDomain: 'apps.example.test', domains: [domain('example.test', ['bob'])] };
+  assert.deepEqual(refusal(() => checkClaim(bob, '*.example.test', parent)), [403, 'route_forbidden']);
+  assert.equal(checkClaim(bob, 'x.example.test', parent)?.name, 'example.test');
+  assert.equal(checkClaim(bob, 'x.apps.example.test', parent), undefined);
 });
 
 test('the shared domain: one free label for developers, anything valid for admins', () => {
