@@ -357,6 +357,9 @@ try {
   const routerLog = join(logs, 'router.log');
   const routerEnv = napEnv({
     ...natsEnv,
+    // No etcd in this bench: a closed loopback port, so the router never reads the machine's own
+    // etcd; it routes without claims, and the hot path (an exact host) is the same either way.
+    NAP_ETCD_URLS: `http://127.0.0.1:${await freePort()}`,
     NAP_HOME: join(dir, 'home'),
     NAP_ROUTER_PORT: String(routerPort),
     NAP_ROUTER_STATUS_PORT: String(routerStatusPort),

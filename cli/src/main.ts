@@ -3,6 +3,7 @@ import { ApiClient } from './api-client.js';
 import { deleteApp, listApps, restartApp, scaleApp, showApp, startApp, stopApp } from './commands/apps.js';
 import { changeEnv, showEnv } from './commands/env.js';
 import { changeRoute, listRoutes } from './commands/routes.js';
+import { createDomain, deleteDomain, listDomains, shareDomain } from './commands/domains.js';
 import { createUser } from './commands/users.js';
 import { launchSimilar, showParameters } from './commands/similar.js';
 import { listReleases, rollback } from './commands/releases.js';
@@ -163,6 +164,26 @@ program
   .description('add an admin buildpack (admin); a folder again replaces its archive')
   .action(async (name: string, source: string) => createBuildpack(await api(), out(), name, source));
 program.command('delete-buildpack').argument('<name>').description('delete an admin buildpack (admin)').action(async (name: string) => deleteBuildpack(await api(), out(), name));
+program.command('domains').description('the domains you may claim routes on: the shared one and private ones').action(async () => listDomains(await api(), out()));
+program
+  .command('create-domain')
+  .argument('<name>')
+  .option('--owner <user...>', 'users who may claim hosts and wildcards on it (repeatable)')
+  .description('create a private domain (admin)')
+  .action(async (name: string, o: { owner?: string[] }) => createDomain(await api(), out(), name, o.owner ?? []));
+program.command('delete-domain').argument('<name>').description('delete a private domain no route uses (admin)').action(async (name: string) => deleteDomain(await api(), out(), name));
+program
+  .command('share-domain')
+  .argument('<name>')
+  .argument('<user>')
+  .description('let a user claim routes on a private domain (admin)')
+  .action(async (name: string, user: string) => shareDomain(await api(), out(), name, user, true));
+program
+  .command('unshare-domain')
+  .argument('<name>')
+  .argument('<user>')
+  .description("take a private domain back from a user; routes they hold stay (admin)")
+  .action(async (name: string, user: string) => shareDomain(await api(), out(), name, user, false));
 program.command('deas').description('the DEAs, their zone, free memory and instances (admin)').action(async () => listDeas(await api(), out()));
 const users = program.command('users').description('users (admin)');
 users

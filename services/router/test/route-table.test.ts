@@ -162,3 +162,43 @@ test('100,000 routes fit in well under 150 MB of heap and are all found', () => 
   for (let i = 0; i < N; i++) if (table.lookup(hosts[(i * 7919) % N])?.endpoints[0].privateInstanceId === `i-${(i * 7919) % N}`) found++;
   assert.equal(found, N);
 });
+
+test('a claimed host with no endpoint gets an empty pool, never the wildcard', () => {
+  const { table } = tableAt();
+  table.register({ ...web1, uris: ['*.nap.localhost'], app: 'wild' });
+  table.replaceClaims(['stopped.nap.localhost', '*.nap.localhost']);
+  const claimed = table.lookup('Stopped.nap.localhost:8080');
+  assert.ok(claimed);
+  assert.equal(claimed.size, 0);
+  assert.equal(claimed.host, 'stopped.nap.localhost');
+  // Not claimed: the wildcard, as before.
+  assert.equal(table.lookup('free.nap.localhost')?.endpoints[0]?.app, 'wild');
+  // An exact registration wins over its own claim.
+  table.register({ ...web1, port: 61002, uris: ['stopped.nap.localhost'], app: 'back' });
+  assert.equal(table.lookup('stopped.nap.localhost')?.endpoints[0]?.app, 'back');
+});
+
+test('a claimed wildcard with no endpoint shadows a shorter registered wildcard', () => {
+  const { table } = tableAt();
+  table.register({ ...web1, uris: ['*.nap.localhost'], app: 'wild' });
+  table.claim('*.team.nap.localhost');
+  const pool = table.lookup('x.team.nap.localhost');
+  assert.equal(pool?.size, 0);
+  assert.equal(pool?.host, '*.team.nap.localhost');
+  table.unclaim('*.team.nap.localhost');
+  assert.equal(table.lookup('x.team.nap.localhost')?.endpoints[0]?.app, 'wild');
+});
+
+test('claims: a host that is no route is ignored; unclaiming leaves an unknown host unknown', () => {
+  const { table } = tableAt();
+  assert.equal(table.claim('a.*.b'), false);
+  assert.equal(table.claim('only.claimed.test'), true);
+  assert.equal(table.claimCount, 1);
+  assert.equal(table.lookup('only.claimed.test')?.size, 0);
+  table.unclaim('only.claimed.test');
+  assert.equal(table.lookup('only.claimed.test'), undefined);
+  table.replaceClaims(['one.test', '*.two.test']);
+  assert.equal(table.claimCount, 2);
+  table.replaceClaims([]);
+  assert.equal(table.claimCount, 0);
+});

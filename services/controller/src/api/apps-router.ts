@@ -24,7 +24,8 @@ import { presentApp, presentInstance } from '../apps/present.js';
 import type { HealthManager } from '../health/health-manager.js';
 import type { CrashHistory } from '../store/crash-history.js';
 import type { ReleasesRepository } from '../store/releases-repository.js';
-import { claimAll, type RoutesRepository } from '../store/routes-repository.js';
+import type { RoutesRepository } from '../store/routes-repository.js';
+import type { RouteClaims } from '../routes/route-claims.js';
 import { mayTouch } from '../auth/bearer.js';
 import type { Stager } from '../staging/stager.js';
 import type { ActualInstancesRepository } from '../store/actual-instances.js';
@@ -49,6 +50,8 @@ export interface AppsRouterDeps {
   events: EventsRepository;
   crashes: CrashHistory;
   routes: RoutesRepository;
+  /** Every new claim goes through the route policy here. */
+  claims: RouteClaims;
   releases: ReleasesRepository;
   directorySecret: string;
   /** Checks an app's buildpack choice (built-in, admin or git URL) at PUT time. */
@@ -140,7 +143,7 @@ function applyUpdate(app: AppRecord, update: AppUpdate): void {
 }
 
 export function appsRouter(deps: AppsRouterDeps): Router {
-  const { bus, settings, apps, actual, blobs, stager, health, events, crashes, routes, releases, directorySecret } = deps;
+  const { bus, settings, apps, actual, blobs, stager, health, events, crashes, routes, claims, releases, directorySecret } = deps;
   const router = Router();
   const json = express.json({ limit: '1mb' });
 
@@ -197,7 +200,7 @@ export function appsRouter(deps: AppsRouterDeps): Router {
       };
       applyUpdate(app, update);
       await deps.quota?.check(req.caller, null, app);
-      const taken = await claimAll(routes, app.routes, app.id);
+      const taken = await claims.claimAll(req.caller, app.id, app.routes);
       if (taken) throw routeTaken(taken);
       if (!(await apps.create(app))) {
         await Promise.all(app.routes.map((h) => routes.release(h, app.id)));
@@ -208,7 +211,7 @@ export function appsRouter(deps: AppsRouterDeps): Router {
       return;
     }
     const added = (update.routes ?? []).filter((h) => !existing.routes.includes(h));
-    const taken = await claimAll(routes, added, existing.id);
+    const taken = await claims.claimAll(req.caller, existing.id, added);
     if (taken) throw routeTaken(taken);
     let before = existing;
     let updated: AppRecord | null;

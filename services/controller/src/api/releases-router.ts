@@ -10,7 +10,8 @@ import type { AppsRepository } from '../store/apps-repository.js';
 import type { Blobstore } from '@nap/common';
 import type { EventsRepository } from '../store/events-repository.js';
 import type { Release, ReleasesRepository } from '../store/releases-repository.js';
-import { claimAll, type RoutesRepository } from '../store/routes-repository.js';
+import type { RoutesRepository } from '../store/routes-repository.js';
+import type { RouteClaims } from '../routes/route-claims.js';
 import { appName, loadApp } from './app-lookup.js';
 import type { QuotaGuard } from '../quotas/quota-guard.js';
 
@@ -25,6 +26,7 @@ export interface ReleasesDeps {
   actual: ActualInstancesRepository;
   releases: ReleasesRepository;
   routes: RoutesRepository;
+  claims: RouteClaims;
   events: EventsRepository;
   blobs: Blobstore;
   health: HealthManager;
@@ -44,7 +46,7 @@ function rolledBackProcesses(current: AppRecord['processes'], released: Release[
 }
 
 export function releasesRouter(deps: ReleasesDeps): Router {
-  const { apps, actual, releases, routes, events, blobs, health, directorySecret } = deps;
+  const { apps, actual, releases, routes, claims, events, blobs, health, directorySecret } = deps;
   const router = Router();
 
   router.get('/v1/apps/:name/releases', async (req, res) => {
@@ -78,7 +80,7 @@ export function releasesRouter(deps: ReleasesDeps): Router {
     const rolled = structuredClone(app);
     rollBack(rolled);
     await deps.quota?.check(req.caller, app, rolled);
-    const taken = await claimAll(routes, target.config.routes, app.id);
+    const taken = await claims.claimAll(req.caller, app.id, target.config.routes, app.routes);
     if (taken) throw conflict('route_taken', `v${version} had the route ${taken}, which another app holds now`);
     let dropped: string[] = [];
     const updated = await apps.update(name, (a) => {

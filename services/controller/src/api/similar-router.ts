@@ -10,7 +10,8 @@ import type { ActualInstancesRepository } from '../store/actual-instances.js';
 import type { AppsRepository } from '../store/apps-repository.js';
 import type { EventsRepository } from '../store/events-repository.js';
 import type { ReleasesRepository } from '../store/releases-repository.js';
-import { claimAll, type RoutesRepository } from '../store/routes-repository.js';
+import type { RoutesRepository } from '../store/routes-repository.js';
+import type { RouteClaims } from '../routes/route-claims.js';
 import { appName, loadApp } from './app-lookup.js';
 import type { QuotaGuard } from '../quotas/quota-guard.js';
 
@@ -26,6 +27,7 @@ export interface SimilarDeps {
   apps: AppsRepository;
   actual: ActualInstancesRepository;
   routes: RoutesRepository;
+  claims: RouteClaims;
   events: EventsRepository;
   health: HealthManager;
   releases: ReleasesRepository;
@@ -38,7 +40,7 @@ export interface SimilarDeps {
  * launched again as a "similar app" with other values. It shares the droplet, so nothing stages.
  */
 export function similarRouter(deps: SimilarDeps): Router {
-  const { settings, apps, actual, routes, events, health, releases, directorySecret } = deps;
+  const { settings, apps, actual, routes, claims, events, health, releases, directorySecret } = deps;
   const router = Router();
 
   router.get('/v1/apps/:name/parameters', async (req, res) => {
@@ -77,7 +79,7 @@ export function similarRouter(deps: SimilarDeps): Router {
     };
     // A copy starts at once with the source's instances and memory: all of it comes from the caller's quota.
     await deps.quota?.check(req.caller, null, app);
-    const takenRoute = await claimAll(routes, app.routes, app.id);
+    const takenRoute = await claims.claimAll(req.caller, app.id, app.routes);
     if (takenRoute) throw conflict('route_taken', `the route ${takenRoute} belongs to another app: give another name`);
     if (!(await apps.create(app))) {
       await routes.release(app.routes[0], app.id);
