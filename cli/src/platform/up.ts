@@ -1,6 +1,6 @@
 import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
-import { isAlive, loadSettings, spawnDetached, stopPid, waitForPort } from '@nap/common';
+import { isAlive, loadSettings, removeContainerNetwork, spawnDetached, stopPid, waitForPort } from '@nap/common';
 import { ApiClient } from '../api-client.js';
 import { CliError, writeConfig } from '../config.js';
 import type { Output } from '../output.js';
@@ -104,7 +104,9 @@ export async function down(out: Output): Promise<void> {
     }
     await state.forgetPid(c.name);
   }
-  out.result(stopped.length ? `Stopped ${stopped.join(', ')}` : 'Nothing was running', { stopped });
+  // The DEA made the container network at its start (and stopped its instances on the way down).
+  const network = await removeContainerNetwork(settings.installationId, settings.dockerSocket);
+  out.result(stopped.length ? `Stopped ${stopped.join(', ')}` : 'Nothing was running', { stopped, network_removed: network.network, firewall_table_removed: network.table });
 }
 
 export async function status(out: Output): Promise<void> {

@@ -14,3 +14,4 @@ export * from './etcd.js';
 export * from './service.js';
 export * from './processes.js';
 export * from './records.js';
+export * from './container-network.js';
