@@ -30,7 +30,8 @@ function q(s: string): string {
  * port map (the mapped instances) nor any table nap did not make.
  */
 export function renderRuleset(p: FirewallPlan): string {
-  const t = `inet ${q(p.table)}`;
+  // Table names cannot be quoted in nft; an installation id is [A-Za-z0-9_.-] after "nap-", which nft takes as it is.
+  const t = `inet ${p.table}`;
   const br = q(p.bridge);
   const rule = (chain: string, text: string) => `add rule ${t} ${chain} ${text}`;
   const lines = [
