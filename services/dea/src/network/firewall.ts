@@ -69,16 +69,19 @@ export function renderRuleset(p: FirewallPlan): string {
 
 function nft(args: string[], input?: string): Promise<string> {
   return new Promise((resolve, reject) => {
-    const child = spawn('nft', args, { stdio: ['pipe', 'pipe', 'pipe'] });
+    const child = spawn('nft', args, { stdio: [input === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'] });
     let out = '';
     let err = '';
-    child.stdout.on('data', (d: Buffer) => (out += d));
-    child.stderr.on('data', (d: Buffer) => (err += d));
+    child.stdout!.on('data', (d: Buffer) => (out += d));
+    child.stderr!.on('data', (d: Buffer) => (err += d));
     child.once('error', (e: NodeJS.ErrnoException) =>
       reject(new Error(e.code === 'ENOENT' ? 'nft is not installed: run deploy/setup (it installs nftables)' : `nft: ${e.message}`)),
     );
     child.once('close', (code) => (code === 0 ? resolve(out) : reject(new Error(`nft ${args.join(' ')}: ${err.trim() || `exit ${code}`}`))));
-    child.stdin.end(input ?? '');
+    // nft reads stdin only for `-f -`; a write to one that exited without reading it is EPIPE,
+    // which must not take the DEA down (the exit code says how the command went).
+    child.stdin?.on('error', () => {});
+    child.stdin?.end(input);
   });
 }
 
