@@ -2,9 +2,10 @@
 // to nginx (keep-alive reverse proxy to the same backend), with wrk, all on 127.0.0.1; then route
 // lookups per second and memory with 100,000 routes in a RouteTable, and registrations processed
 // per second through NATS. Installs wrk and nginx (Debian packages) when missing. Writes
-// bench/results/router.md. Everything it starts runs on loopback and is stopped by pid, except the
-// second backend: in a container's own network namespace on a nap bridge network the bench makes
-// (and removes), reached through a DNAT'ed host port as the router reaches an instance (needs root).
+// bench/results/router.md. Everything it starts runs on loopback and is stopped by pid, except two
+// more backends in containers, as instances run: one on the host's network (the path before issue
+// 11), one in its own network namespace on a nap bridge network the bench makes and removes,
+// reached through a DNAT'ed host port as the router reaches an instance (needs root).
 import { fork, spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { closeSync, existsSync, openSync, readFileSync } from 'node:fs';
 import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
@@ -27,7 +28,7 @@ import { registrationHost } from './router/hosts.js';
 import { writeNginxConfig } from './router/nginx.js';
 import { cpuSeconds } from './router/cpu.js';
 import { runWrk, wrkArgs, type WrkResult } from './router/wrk.js';
-import { type NamespacedBackend, startNamespacedBackend } from './router/namespaced-backend.js';
+import { type ContainerBackend, startContainerBackend } from './router/container-backend.js';
 
 const THREADS = 2;
 const CONNECTIONS = 64;
@@ -35,11 +36,12 @@ const SECONDS = 10;
 const WARMUP_SECONDS = 3;
 const LOW_LOAD_SECONDS = 5;
 /** Loaded runs alternate between the targets this many times; the median is reported (the machine is shared and noisy). */
-const ROUNDS = 3;
+const ROUNDS = Number(process.env.BENCH_ROUTER_ROUNDS) || 3;
 const TABLE_ROUTES = 100_000;
 const NATS_REGISTRATIONS = 100_000;
 const HOST = 'bench.nap.localhost';
-/** The route to the backend in its own network namespace, through its mapped host port. */
+/** The routes to the backends in containers: on the host's network, and in their own namespace through the mapped host port. */
+const HOST_HOSTNET = 'bench-hostnet.nap.localhost';
 const HOST_NS = 'bench-ns.nap.localhost';
 const cores = cpus().length;
 /** The router's processes: its default (one per core, like nginx's worker_processes auto) unless BENCH_ROUTER_WORKERS says. */
@@ -336,7 +338,7 @@ const dir = await mkdtemp(join(tmpdir(), 'nap-bench-router-'));
 const logs = join(dir, 'logs');
 await mkdir(logs);
 let publisher: Bus | undefined;
-let namespaced: NamespacedBackend | undefined;
+const containerBackends: ContainerBackend[] = [];
 let reRegister: NodeJS.Timeout | undefined;
 try {
   // NATS
@@ -357,8 +359,10 @@ try {
   const backendLog = join(logs, 'backend.log');
   const backend = start('backend', process.execPath, [join(here, 'router/backend.js'), String(backendPort)], backendLog);
   await listening('the backend', backend, backendPort, backendLog);
-  namespaced = await startNamespacedBackend(logs);
-  const nsBackend = namespaced;
+  const hostnetBackend = await startContainerBackend('host', logs);
+  containerBackends.push(hostnetBackend);
+  const nsBackend = await startContainerBackend('namespace', logs);
+  containerBackends.push(nsBackend);
 
   // The router: its own main, in its own process(es)
   const routerPort = await freePort();
@@ -389,6 +393,10 @@ try {
     );
     publisher!.nc.publish(
       subjects.routerRegister,
+      JSON.stringify({ host: '127.0.0.1', port: hostnetBackend.hostPort, uris: [HOST_HOSTNET], private_instance_id: 'bench-hostnet-0', app: 'bench-hostnet' }),
+    );
+    publisher!.nc.publish(
+      subjects.routerRegister,
       JSON.stringify({ host: '127.0.0.1', port: nsBackend.hostPort, uris: [HOST_NS], private_instance_id: 'bench-ns-0', app: 'bench-ns' }),
     );
   };
@@ -396,6 +404,7 @@ try {
   reRegister = setInterval(announce, 10_000);
   await until200('the router', `http://127.0.0.1:${routerPort}/`, router, routerLog);
   await until200('the router to the namespace', `http://127.0.0.1:${routerPort}/`, router, routerLog, HOST_NS);
+  await until200('the router to the host-network container', `http://127.0.0.1:${routerPort}/`, router, routerLog, HOST_HOSTNET);
   if (workersSetting && workersSetting > 1) {
     const deadline = Date.now() + 15_000;
     while (childrenOf(router).length < workersSetting && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
@@ -415,8 +424,11 @@ try {
     { name: 'direct', url: `http://127.0.0.1:${backendPort}/`, host: HOST, pids: () => [] },
     { name: 'router', url: `http://127.0.0.1:${routerPort}/`, host: HOST, pids: () => [router, ...childrenOf(router)] },
     { name: 'nginx', url: `http://127.0.0.1:${nginxPort}/`, host: HOST, pids: () => [nginx, ...childrenOf(nginx)] },
-    // nap's instance path: the host port, DNAT'ed by nap's table to the container's address.
+    // An instance's two paths, back to back so that both see the same load from elsewhere: a
+    // container on the host's network, and one in its own namespace behind nap's DNAT'ed host port.
+    { name: 'direct-hn', url: `http://127.0.0.1:${hostnetBackend.hostPort}/`, host: HOST_HOSTNET, pids: () => [] },
     { name: 'direct-ns', url: `http://127.0.0.1:${nsBackend.hostPort}/`, host: HOST_NS, pids: () => [] },
+    { name: 'router-hn', url: `http://127.0.0.1:${routerPort}/`, host: HOST_HOSTNET, pids: () => [router, ...childrenOf(router)] },
     { name: 'router-ns', url: `http://127.0.0.1:${routerPort}/`, host: HOST_NS, pids: () => [router, ...childrenOf(router)] },
   ];
   const loaded: Record<string, WrkResult> = {};
@@ -444,6 +456,7 @@ try {
       );
     }
   }
+  const loadAtEnd = readFileSync('/proc/loadavg', 'utf8').split(' ')[0];
   // The median round of each target, by requests/s; its CPU figures are the medians too.
   for (const t of targets) {
     const list = rounds[t.name];
@@ -472,8 +485,7 @@ try {
   await stop(nginx);
   await stopRouter(router);
   await stop(backend);
-  await namespaced.stop();
-  namespaced = undefined;
+  for (const b of containerBackends.splice(0)) await b.stop();
 
   const table = await measureTable();
   console.log(
@@ -485,7 +497,9 @@ try {
   );
 
   const { direct, router: viaRouter, nginx: viaNginx } = loaded;
-  const nsRatios = rounds.router.map((x, i) => rounds['router-ns'][i].result.requestsPerSec / x.result.requestsPerSec);
+  const nsRatios = rounds['router-hn'].map((x, i) => rounds['router-ns'][i].result.requestsPerSec / x.result.requestsPerSec);
+  const hn = loaded['router-hn'];
+  const ns = loaded['router-ns'];
   const addedP50 = viaRouter.p50 - direct.p50;
   const addedP50OneConn = oneConn.router.p50 - oneConn.direct.p50;
   const nginxAddedP50OneConn = oneConn.nginx.p50 - oneConn.direct.p50;
@@ -534,19 +548,23 @@ try {
     '',
     "## nap's instance path: the backend in its own network namespace",
     '',
-    `The same backend.js, with the same node binary, in a container on a nap bridge network the bench made (its own nft table, as a DEA makes it), ` +
-      `registered as a DEA registers an instance: 127.0.0.1 and the host port nap maps; nap's table DNATs that port to the container's address and port ${8080} ` +
-      `(output hook, route_localnet and masquerade on the bridge). "host network" is the path before issue 11: the backend on the host's loopback.`,
+    `The same backend.js, with the same node binary, in two containers of the stack image, registered as a DEA registers an instance (127.0.0.1 and a host port): ` +
+      `"host network" is the path before issue 11 (the container on the host's network, listening on that port); "own namespace" is nap's path now ` +
+      `(the container on a nap bridge network the bench made, with its own nft table as a DEA makes it; the table DNATs the host port to the container's address and port 8080: ` +
+      `output hook, route_localnet and masquerade on the bridge). Both targets run back to back in each round.`,
     '',
     `| ${CONNECTIONS} connections | host network | own namespace (DNAT'ed host port) | namespace / host network |`,
     '|---|---|---|---|',
-    `| backend directly, requests/s | ${fmtInt(direct.requestsPerSec)} | ${fmtInt(loaded['direct-ns'].requestsPerSec)} | ${ratio(loaded['direct-ns'].requestsPerSec, direct.requestsPerSec)} |`,
-    `| through the router, requests/s | ${fmtInt(viaRouter.requestsPerSec)} | ${fmtInt(loaded['router-ns'].requestsPerSec)} | ${ratio(loaded['router-ns'].requestsPerSec, viaRouter.requestsPerSec)} |`,
-    `| through the router, p50 / p99 | ${fmtMs(viaRouter.p50)} / ${fmtMs(viaRouter.p99)} | ${fmtMs(loaded['router-ns'].p50)} / ${fmtMs(loaded['router-ns'].p99)} | |`,
-    `| through the router, errors | ${viaRouter.errors} | ${loaded['router-ns'].errors} | |`,
-    `| through the router, 1 connection: requests/s, p50 | ${fmtInt(oneConn.router.requestsPerSec)}, ${fmtMs(oneConn.router.p50)} | ${fmtInt(oneConn['router-ns'].requestsPerSec)}, ${fmtMs(oneConn['router-ns'].p50)} | |`,
-    `| router-ns / router in each round | | | ${nsRatios.map((x) => x.toFixed(2)).join(', ')} |`,
-    `| goal: through the router within 5 % of the host network | | | ${meets(loaded['router-ns'].requestsPerSec >= 0.95 * viaRouter.requestsPerSec)} |`,
+    `| backend directly, requests/s | ${fmtInt(loaded['direct-hn'].requestsPerSec)} | ${fmtInt(loaded['direct-ns'].requestsPerSec)} | ${ratio(loaded['direct-ns'].requestsPerSec, loaded['direct-hn'].requestsPerSec)} |`,
+    `| through the router, requests/s | ${fmtInt(hn.requestsPerSec)} | ${fmtInt(ns.requestsPerSec)} | ${ratio(ns.requestsPerSec, hn.requestsPerSec)} |`,
+    `| through the router, p50 / p99 | ${fmtMs(hn.p50)} / ${fmtMs(hn.p99)} | ${fmtMs(ns.p50)} / ${fmtMs(ns.p99)} | |`,
+    `| through the router, errors | ${hn.errors} | ${ns.errors} | |`,
+    `| through the router, router CPU per request | ${cpuPerRequest['router-hn'].proxy.toFixed(1)} µs | ${cpuPerRequest['router-ns'].proxy.toFixed(1)} µs | |`,
+    `| through the router, 1 connection: requests/s, p50 | ${fmtInt(oneConn['router-hn'].requestsPerSec)}, ${fmtMs(oneConn['router-hn'].p50)} | ${fmtInt(oneConn['router-ns'].requestsPerSec)}, ${fmtMs(oneConn['router-ns'].p50)} | |`,
+    `| router-ns / router-hn in each round | | | ${nsRatios.map((x) => x.toFixed(2)).join(', ')} |`,
+    `| router-ns / router-hn, median of the rounds' ratios | | | ${medianOf(nsRatios).toFixed(2)} |`,
+    `| load average (1 min) at the end of the loaded rounds | ${loadAtEnd} | | |`,
+    `| goal: through the router within 5 % of the host network (median ratio ≥ 0.95) | | | ${meets(medianOf(nsRatios) >= 0.95)} |`,
     '',
   ];
   const text = md.join('\n');
@@ -555,7 +573,7 @@ try {
 } finally {
   clearInterval(reRegister);
   await publisher?.close().catch(() => undefined);
-  await namespaced?.stop().catch(() => undefined);
+  for (const b of containerBackends.splice(0)) await b.stop().catch(() => undefined);
   await stopAll();
   await rm(dir, { recursive: true, force: true });
 }

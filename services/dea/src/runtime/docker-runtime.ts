@@ -176,7 +176,8 @@ export class DockerRuntime {
         // Apps and buildpacks need no privileges: none to keep, none to gain through setuid.
         CapDrop: ['ALL'],
         // nap's rules are IPv4; the namespace gets no IPv6 at all rather than unfiltered IPv6.
-        Sysctls: { 'net.ipv6.conf.all.disable_ipv6': '1' },
+        // (Only bench/router still runs a container on the host's network, to compare the paths.)
+        ...(this.network === 'host' ? {} : { Sysctls: { 'net.ipv6.conf.all.disable_ipv6': '1' } }),
         SecurityOpt: ['no-new-privileges'],
         // Docker's own copy of the output is bounded too; the DEA's files are what users read.
         LogConfig: { Type: 'json-file', Config: { 'max-size': '10m', 'max-file': '2' } },
