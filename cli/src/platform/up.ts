@@ -8,6 +8,7 @@ import {
   isAlive,
   loadEngineCredentials,
   loadSettings,
+  removeContainerNetwork,
   natsUsersOf,
   spawnDetached,
   stopPid,
@@ -128,7 +129,9 @@ export async function down(out: Output): Promise<void> {
     }
     await state.forgetPid(c.name);
   }
-  out.result(stopped.length ? `Stopped ${stopped.join(', ')}` : 'Nothing was running', { stopped });
+  // The DEA made the container network at its start (and stopped its instances on the way down).
+  const network = await removeContainerNetwork(settings.installationId, settings.dockerSocket);
+  out.result(stopped.length ? `Stopped ${stopped.join(', ')}` : 'Nothing was running', { stopped, network_removed: network.network, firewall_table_removed: network.table });
 }
 
 export async function status(out: Output): Promise<void> {

@@ -2,7 +2,7 @@
  * Controls of issue 11 that are on main. Adding a control's name here is all it takes to make
  * every attack that waits for it (below) assert for real.
  */
-export const landed: string[] = ['engine credentials', 'route policy'];
+export const landed: string[] = ['engine credentials', 'route policy', 'container network'];
 
 /**
  * Which control of issue 11 each attack of the hostile-tenant suite waits for. An attack listed

@@ -19,3 +19,4 @@ export * from './engines/etcd-auth.js';
 export * from './engines/nats-auth.js';
 export * from './app-manifest.js';
 export * from './unprivileged-git.js';
+export * from './container-network.js';

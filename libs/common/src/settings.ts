@@ -3,6 +3,7 @@ import { availableParallelism, homedir } from 'node:os';
 import { join } from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
+import { parseCidr } from './container-network.js';
 
 /**
  * Every setting of CONTRACT §1 (plus a few internal ones), read once at start-up.
@@ -55,6 +56,8 @@ export interface Settings {
   stackVariantScript: string;
   /** Labels every container this installation makes, so a test run or a second nap on the same engine removes only its own. */
   installationId: string;
+  /** The IPv4 subnet of nap's bridge network on a DEA (CIDR); must not overlap the host's routes. */
+  containerSubnet: string;
   uploadLimitMb: number;
   /** Droplets of this many latest releases are kept for rollback; older ones leave the blobstore. */
   releasesKept: number;
@@ -150,6 +153,13 @@ function schemaFor(home: string) {
     NAP_BUILDPACKS_DIR: z.string().min(1).default(join(repoRoot, 'buildpacks')),
     NAP_STACK_VARIANT_SCRIPT: z.string().min(1).default(join(repoRoot, 'deploy', 'stack-variant')),
     NAP_INSTALLATION_ID: z.string().regex(/^[A-Za-z0-9_.-]{1,64}$/).default('nap'),
+    NAP_CONTAINER_SUBNET: z
+      .string()
+      .refine((v) => {
+        const c = parseCidr(v);
+        return c !== null && c.prefix >= 8 && c.prefix <= 28;
+      }, 'expected an IPv4 network in CIDR form, /8 to /28, e.g. 10.213.0.0/20')
+      .default('10.213.0.0/20'),
     NAP_UPLOAD_LIMIT_MB: positiveInt.default(1024),
     NAP_RELEASES_KEPT: positiveInt.default(10),
     NAP_INSTANCE_LOG_MAX_MB: positiveInt.default(10),
@@ -226,6 +236,7 @@ export function loadSettings(env: NodeJS.ProcessEnv = process.env): Settings {
     buildpacksDir: s.NAP_BUILDPACKS_DIR,
     stackVariantScript: s.NAP_STACK_VARIANT_SCRIPT,
     installationId: s.NAP_INSTALLATION_ID,
+    containerSubnet: s.NAP_CONTAINER_SUBNET,
     uploadLimitMb: s.NAP_UPLOAD_LIMIT_MB,
     releasesKept: s.NAP_RELEASES_KEPT,
     instanceLogMaxMb: s.NAP_INSTANCE_LOG_MAX_MB,

@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { mkdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { ENGINE_SECRET_VARIABLES, type EngineClient, freePort, isAlive, spawnDetached, stopPid, waitForPort } from '@nap/common';
+import { ENGINE_SECRET_VARIABLES, type EngineClient, freePort, isAlive, removeContainerNetwork, spawnDetached, stopPid, waitForPort } from '@nap/common';
 import Docker from 'dockerode';
 import { type Engines, startEngines } from './engines.js';
 import { eventually, httpGet } from './http.js';
@@ -94,6 +94,7 @@ export class TestPlatform {
       NAP_ADMIN_TOKEN: adminToken,
       NAP_DEA_MEMORY_MB: '8192',
       NAP_INSTALLATION_ID: installationId,
+      NAP_CONTAINER_SUBNET: await freeContainerSubnet(),
       NAP_LOG_LEVEL: 'info',
       ...options.env,
     };
@@ -232,6 +233,7 @@ export class TestPlatform {
     await Promise.all(order.filter((n) => n.startsWith('dea-')).map((n) => this.stopService(n, { kill: true })));
     for (const name of order) await this.stopService(name);
     await removeContainers(this.installationId);
+    await removeContainerNetwork(this.installationId, process.env.NAP_DOCKER_SOCKET ?? '/var/run/docker.sock');
     await this.engines.stop();
   }
 }
@@ -243,4 +245,18 @@ function docker(): Docker {
 export async function removeContainers(installationId: string): Promise<void> {
   const own = await docker().listContainers({ all: true, filters: { label: [`nap.installation=${installationId}`] } });
   await Promise.all(own.map((c) => docker().getContainer(c.Id).remove({ force: true }).catch(() => {})));
+}
+
+/**
+ * A /24 of 10.214.0.0/16 that no Docker network on this engine uses: each test platform gets its
+ * own bridge network (Docker refuses overlapping ones), so parallel runs do not collide.
+ */
+export async function freeContainerSubnet(): Promise<string> {
+  const used = new Set<string>();
+  for (const n of await docker().listNetworks()) for (const c of n.IPAM?.Config ?? []) if (c.Subnet) used.add(c.Subnet);
+  for (let tries = 0; tries < 64; tries++) {
+    const subnet = `10.214.${Math.floor(Math.random() * 256)}.0/24`;
+    if (!used.has(subnet)) return subnet;
+  }
+  throw new Error('no free /24 in 10.214.0.0/16 for a test platform: remove test networks left behind (docker network ls --filter label=nap.installation)');
 }

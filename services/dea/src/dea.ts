@@ -15,6 +15,7 @@ import { PortAllocator } from './instances/port-allocator.js';
 import { RouteAnnouncer } from './routing/route-announcer.js';
 import { DockerRuntime } from './runtime/docker-runtime.js';
 import { StagingReservations } from './staging/staging-reservations.js';
+import { ensureContainerNetwork } from './network/container-network.js';
 import { ActualStateStore } from './store/actual-state.js';
 
 const lifecycleDir = new URL('../../lifecycle', import.meta.url).pathname;
@@ -38,10 +39,14 @@ export async function startDea(settings: Settings, log: Logger): Promise<Running
   for (const d of Object.values(dirs)) await mkdir(d, { recursive: true });
   const deaId = await deaIdentity(settings.deaId, settings.deaDir);
 
-  const runtime = new DockerRuntime(settings.dockerSocket, settings.installationId);
-  await runtime.ping().catch((err: Error) => {
+  const engine = new DockerRuntime(settings.dockerSocket, settings.installationId);
+  await engine.ping().catch((err: Error) => {
     throw new Error(`Docker does not answer on ${settings.dockerSocket} (${err.message}): run deploy/setup`);
   });
+  const network = await ensureContainerNetwork(engine, settings.installationId, settings.containerSubnet, log).catch((err: Error) => {
+    throw new Error(`cannot set up the container network: ${err.message}`);
+  });
+  const runtime = new DockerRuntime(settings.dockerSocket, settings.installationId, network.name);
   if (!(await runtime.imageExists(settings.stackImage))) {
     throw new Error(`the stack image ${settings.stackImage} is missing: run deploy/setup`);
   }
@@ -98,6 +103,8 @@ export async function startDea(settings: Settings, log: Logger): Promise<Running
     variants,
     ports: new PortAllocator(settings.deaPortRange),
     disk,
+    portRange: settings.deaPortRange,
+    network,
     log,
     onChange: () => advertiser.advertise(),
   });

@@ -82,7 +82,8 @@ export async function buildDockerfile(runtime: DockerRuntime, build: DockerfileB
       {
         t: build.tag,
         labels: runtime.installationLabels(build.labels),
-        networkmode: 'host',
+        // RUN steps get nap's network (registries reachable, the platform not), never the host's.
+        networkmode: runtime.network,
         pull: false,
         rm: true,
         forcerm: true,

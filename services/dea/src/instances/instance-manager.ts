@@ -14,6 +14,8 @@ import { APP_HOME, instanceEnv } from './instance-env.js';
 import type { InstanceRegistry } from './instance-registry.js';
 import type { DiskQuota } from './disk-quota.js';
 import type { PortAllocator } from './port-allocator.js';
+import { APP_PORT } from '../network/firewall.js';
+import type { ContainerNetwork } from '../network/container-network.js';
 
 /** A crashed instance's directory (its logs) is kept this long: that is when a user wants to read them. */
 const CRASHED_RETENTION_MS = 10 * 60_000;
@@ -42,6 +44,9 @@ export interface InstanceManagerDeps {
   ports: PortAllocator;
   /** disk_mb: refused at start when this DEA has not that much free, measured while running. */
   disk?: DiskQuota;
+  /** This DEA's NAP_DEA_PORT_RANGE: the host ports whose mappings are its own to reconcile. */
+  portRange: [number, number];
+  network: ContainerNetwork;
   log: Logger;
   onChange: () => void;
 }
@@ -155,6 +160,8 @@ export class InstanceManager {
       }, { stdout: join(logs, 'stdout.log'), stderr: join(logs, 'stderr.log'), maxBytes: this.deps.logMaxBytes });
       inst.containerId = started.id;
       if (inst.state !== 'STARTING') return await this.abandon(inst);
+      await this.mapPort(inst);
+      if (inst.state !== 'STARTING') return await this.abandon(inst);
       this.logCopies.set(
         start.instance_id,
         started.logsCopied.catch((err) => log.warn({ err, instance_id: start.instance_id }, 'log copying ended with an error')),
@@ -175,6 +182,33 @@ export class InstanceManager {
     }
   }
 
+  /** The router, other hosts and the health checks reach the app at host:port, DNAT'ed to its container's APP_PORT. */
+  private async mapPort(inst: Instance): Promise<void> {
+    const address = await this.deps.runtime.addressOf(inst.containerId!);
+    if (!address) throw new Error(`the container has no address on ${this.deps.network.name}`);
+    await this.deps.network.firewall.map({ hostPort: inst.port!, address, port: APP_PORT });
+  }
+
+  private async releasePort(inst: Instance): Promise<void> {
+    if (inst.port === null) return;
+    await this.deps.network.firewall.unmap(inst.port);
+    this.deps.ports.release(inst.port);
+  }
+
+  /**
+   * After adoption: the mappings of this DEA's port range are exactly its live instances' (a
+   * mapping left by a container that died with the previous run would lead a reused port to
+   * whoever gets that address next).
+   */
+  private async reconcileMappings(): Promise<void> {
+    const [lo, hi] = this.deps.portRange;
+    const live = new Set(this.deps.registry.live().map((i) => i.port));
+    const { firewall } = this.deps.network;
+    for (const m of await firewall.mappings()) {
+      if (m.hostPort >= lo && m.hostPort <= hi && !live.has(m.hostPort)) await firewall.unmap(m.hostPort);
+    }
+  }
+
   /** Waits (a bounded while) for the last of an instance's output to reach its files. */
   private async logsCopied(inst: Instance): Promise<void> {
     const copy = this.logCopies.get(inst.start.instance_id);
@@ -189,7 +223,7 @@ export class InstanceManager {
    */
   private async abandon(inst: Instance): Promise<void> {
     if (inst.containerId) await this.deps.runtime.remove(inst.containerId).catch(() => {});
-    if (inst.port !== null) this.deps.ports.release(inst.port);
+    await this.releasePort(inst);
     if (this.deps.registry.get(inst.start.instance_id) !== inst) await rm(inst.dir, { recursive: true, force: true }).catch(() => {});
   }
 
@@ -277,7 +311,7 @@ export class InstanceManager {
     await this.logsCopied(inst);
     this.deps.log.warn({ app: inst.start.app_name, index: inst.start.index, exit_status: exitStatus, description }, 'instance crashed');
     if (inst.containerId) await this.deps.runtime.remove(inst.containerId).catch(() => {});
-    if (inst.port !== null) this.deps.ports.release(inst.port);
+    await this.releasePort(inst);
     this.deps.registry.snapshot();
     this.deps.onChange();
     await this.record(inst);
@@ -300,7 +334,7 @@ export class InstanceManager {
     }
     inst.state = 'STOPPED';
     inst.stateTimestamp = Date.now();
-    if (inst.port !== null) this.deps.ports.release(inst.port);
+    await this.releasePort(inst);
     this.publishExit(inst, reason);
     await this.forget(inst);
     this.deps.onChange();
@@ -371,6 +405,7 @@ export class InstanceManager {
       inst.evacuating = false;
       registry.add(inst);
       this.deps.ports.hold(inst.port);
+      await this.mapPort(inst).catch((err) => log.warn({ err, instance_id: inst.start.instance_id }, 'could not map the adopted instance\'s port'));
       const logs = join(inst.dir, 'logs');
       const { copied } = await runtime.attachLogs(c.Id, { stdout: join(logs, 'stdout.log'), stderr: join(logs, 'stderr.log'), maxBytes: this.deps.logMaxBytes });
       this.logCopies.set(inst.start.instance_id, copied.catch(() => {}));
@@ -380,6 +415,7 @@ export class InstanceManager {
       else void this.finishAdoptedStart(inst);
       adopted++;
     }
+    await this.reconcileMappings().catch((err) => log.warn({ err }, 'could not reconcile port mappings'));
     this.deps.onChange();
     if (adopted > 0) log.info({ adopted }, 'adopted running instances');
     return adopted;

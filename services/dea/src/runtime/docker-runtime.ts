@@ -45,6 +45,8 @@ export class DockerRuntime {
   constructor(
     socketPath: string,
     private readonly installationId: string,
+    /** The Docker network every container joins; 'none' (no network at all) until the DEA has made nap's. */
+    readonly network: string = 'none',
   ) {
     this.docker = new Docker({ socketPath });
   }
@@ -69,6 +71,53 @@ export class DockerRuntime {
   /** The labels every image and container of this installation carries. */
   installationLabels(labels: Record<string, string>): Record<string, string> {
     return { ...labels, 'nap.installation': this.installationId };
+  }
+
+  /**
+   * Makes the installation's bridge network unless it is there; one that is there with another
+   * subnet or bridge is refused (nap's rules name that bridge and subnet).
+   */
+  async ensureNetwork(name: string, bridge: string, subnet: string): Promise<void> {
+    const check = (info: Docker.NetworkInspectInfo) => {
+      const have = info.IPAM?.Config?.[0]?.Subnet;
+      const haveBridge = info.Options?.['com.docker.network.bridge.name'];
+      if (info.Driver !== 'bridge' || have !== subnet || haveBridge !== bridge) {
+        throw new Error(
+          `the Docker network ${name} exists with driver ${info.Driver}, subnet ${have ?? 'none'}, bridge ${haveBridge ?? 'none'}; nap wants bridge ${bridge} on ${subnet}: ` +
+            `remove it (nap down, or docker network rm ${name} once no container uses it) or set NAP_CONTAINER_SUBNET to ${have}`,
+        );
+      }
+    };
+    const inspect = () => this.docker.getNetwork(name).inspect() as Promise<Docker.NetworkInspectInfo>;
+    try {
+      return check(await inspect());
+    } catch (err) {
+      if ((err as { statusCode?: number }).statusCode !== 404) throw err;
+    }
+    try {
+      await this.docker.createNetwork({
+        Name: name,
+        Driver: 'bridge',
+        CheckDuplicate: true,
+        IPAM: { Driver: 'default', Config: [{ Subnet: subnet }] },
+        Options: { 'com.docker.network.bridge.name': bridge },
+        Labels: this.installationLabels({ 'nap.kind': 'network' }),
+      });
+    } catch (err) {
+      // Another DEA of this installation made it at the same moment.
+      if ((err as { statusCode?: number }).statusCode !== 409) throw err;
+      check(await inspect());
+    }
+  }
+
+  /** A running container's address on nap's network; null when it has none. */
+  async addressOf(id: string): Promise<string | null> {
+    try {
+      const info = await this.docker.getContainer(id).inspect();
+      return info.NetworkSettings.Networks?.[this.network]?.IPAddress || null;
+    } catch {
+      return null;
+    }
   }
 
   /** POST /build: the caller reads the progress stream (JSON lines) to its end. */
@@ -119,7 +168,9 @@ export class DockerRuntime {
       Tty: spec.tty ?? false,
       Labels: this.installationLabels(spec.labels),
       HostConfig: {
-        NetworkMode: 'host',
+        // Never the host's network: nap's bridge (its own namespace per container, nap's firewall
+        // rules around it), or none at all.
+        NetworkMode: this.network,
         Binds: spec.binds,
         Memory: spec.memoryMb * 1024 * 1024,
         // No swap beyond the limit: an app over its memory is killed, as Cloud Foundry does.
@@ -129,6 +180,9 @@ export class DockerRuntime {
         Init: true,
         // Apps and buildpacks need no privileges: none to keep, none to gain through setuid.
         CapDrop: ['ALL'],
+        // nap's rules are IPv4; the namespace gets no IPv6 at all rather than unfiltered IPv6.
+        // (Only bench/router still runs a container on the host's network, to compare the paths.)
+        ...(this.network === 'host' ? {} : { Sysctls: { 'net.ipv6.conf.all.disable_ipv6': '1' } }),
         SecurityOpt: ['no-new-privileges'],
         // Docker's own copy of the output is bounded too; the DEA's files are what users read.
         LogConfig: { Type: 'json-file', Config: { 'max-size': '10m', 'max-file': '2' } },
