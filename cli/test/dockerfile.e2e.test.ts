@@ -84,7 +84,8 @@ describe('Dockerfile apps, end to end on two DEA nodes', () => {
     assert.equal(images.length, 1, 'one (top-level) image with the app label');
     const imageId = images[0].Id;
     assert.equal(inspected.Image, imageId);
-    assert.equal(inspected.Config.User, 'vcap');
+    // The image's USER (vcap), resolved to numbers through its /etc/passwd: never root.
+    assert.equal(inspected.Config.User, '2000:2000');
     assert.equal(inspected.Config.WorkingDir, '/home/vcap/app');
     assert.deepEqual(inspected.Config.Cmd, ['/bin/sh', '-c', 'node server.js']);
     assert.deepEqual(inspected.HostConfig.Binds ?? [], []);
