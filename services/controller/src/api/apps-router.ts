@@ -137,7 +137,8 @@ function applyUpdate(app: AppRecord, update: AppUpdate): void {
 export function appsRouter(deps: AppsRouterDeps): Router {
   const { bus, settings, apps, actual, blobs, stager, health, events, crashes, routes, releases, directorySecret } = deps;
   const router = Router();
-  const json = express.json({ limit: '1mb' });
+  // The biggest valid update (64 KB of env, 100 routes, 21 commands of 8 KB) is about 300 KB.
+  const json = express.json({ limit: '512kb' });
 
   const loadFor = (req: Request, name: string) => loadApp(apps, name, req.caller);
 

@@ -1,21 +1,42 @@
-import { conflict, keys, type Etcd3 } from '@nap/common';
+import { APP_RECORDS_PER_PAGE, conflict, type Etcd3, keys, type Logger, MAX_APP_RECORD_BYTES, NapError, readPrefix } from '@nap/common';
 
 const UPDATE_ATTEMPTS = 10;
-import type { AppRecord } from '../apps/app-record.js';
+import { type AppRecord, parseAppRecord } from '../apps/app-record.js';
+
+/** An app's record past MAX_APP_RECORD_BYTES: refused, so a page of app records stays under etcd's receive limit. */
+function serialized(app: AppRecord): string {
+  const json = JSON.stringify(app);
+  const bytes = Buffer.byteLength(json);
+  if (bytes > MAX_APP_RECORD_BYTES) {
+    throw new NapError(413, 'app_too_large', `app ${app.name} would hold ${Math.ceil(bytes / 1024)} KB of settings (at most ${MAX_APP_RECORD_BYTES / 1024} KB): use fewer or shorter routes, env values or commands`);
+  }
+  return json;
+}
 
 /** Desired state of apps in etcd: one JSON document per app under keys.app(name). */
 export class AppsRepository {
-  constructor(private readonly etcd: Etcd3) {}
+  constructor(
+    private readonly etcd: Etcd3,
+    private readonly log?: Logger,
+  ) {}
+
+  /** A record that does not have the shape nap writes is logged and treated as absent, never used. */
+  private parse(key: string, raw: string): AppRecord | null {
+    const app = parseAppRecord(raw);
+    if (!app) this.log?.warn({ key }, 'skipped a malformed app record in etcd');
+    return app;
+  }
 
   async get(name: string): Promise<AppRecord | null> {
     const raw = await this.etcd.get(keys.app(name)).string();
-    return raw === null ? null : (JSON.parse(raw) as AppRecord);
+    return raw === null ? null : this.parse(keys.app(name), raw);
   }
 
   async list(): Promise<AppRecord[]> {
-    const all = await this.etcd.getAll().prefix(keys.apps()).strings();
-    return Object.values(all)
-      .map((raw) => JSON.parse(raw) as AppRecord)
+    const all = await readPrefix(this.etcd, keys.apps(), APP_RECORDS_PER_PAGE);
+    return Object.entries(all)
+      .map(([key, raw]) => this.parse(key, raw))
+      .filter((a): a is AppRecord => a !== null)
       .sort((a, b) => a.name.localeCompare(b.name));
   }
 
@@ -24,7 +45,7 @@ export class AppsRepository {
     const key = keys.app(app.name);
     const result = await this.etcd
       .if(key, 'Create', '==', 0)
-      .then(this.etcd.put(key).value(JSON.stringify(app)))
+      .then(this.etcd.put(key).value(serialized(app)))
       .commit();
     return result.succeeded;
   }
@@ -40,12 +61,13 @@ export class AppsRepository {
     for (let attempt = 0; attempt < UPDATE_ATTEMPTS; attempt++) {
       const found = (await this.etcd.get(key).exec()).kvs[0];
       if (!found) return null;
-      const app = JSON.parse(found.value.toString()) as AppRecord;
+      const app = this.parse(key, found.value.toString());
+      if (!app) return null;
       if ((await mutate(app)) === false) return app;
       app.updated_at = new Date().toISOString();
       const written = await this.etcd
         .if(key, 'Mod', '==', found.mod_revision)
-        .then(this.etcd.put(key).value(JSON.stringify(app)))
+        .then(this.etcd.put(key).value(serialized(app)))
         .commit();
       if (written.succeeded) return app;
     }
