@@ -21,9 +21,12 @@ export interface ArchiveLimits {
   maxBytes: number;
   /** Symbolic and hard links together: each is resolved through the others before anything is extracted. */
   maxLinks?: number;
+  /** All link targets together: resolving links costs time in proportion to this, whatever their number. */
+  maxLinkTargetBytes?: number;
 }
 
-export const defaultArchiveLimits: ArchiveLimits = { maxEntries: 200_000, maxBytes: 4 * 1024 ** 3, maxLinks: 50_000 };
+/** A big node_modules has tens of thousands of links of a few dozen bytes: 1 MiB of targets in all is far past it. */
+export const defaultArchiveLimits: ArchiveLimits = { maxEntries: 200_000, maxBytes: 4 * 1024 ** 3, maxLinks: 50_000, maxLinkTargetBytes: 1024 * 1024 };
 
 /** Linux's PATH_MAX: no entry path or link target the kernel could use is longer. */
 export const MAX_ARCHIVE_PATH_BYTES = 4096;
@@ -67,6 +70,8 @@ export async function inspectArchive(file: string, limits: ArchiveLimits = defau
   const links: { type: string; path: string; target: string }[] = [];
   const linkTree = new ArchiveLinks();
   const maxLinks = limits.maxLinks ?? defaultArchiveLimits.maxLinks ?? Infinity;
+  const maxLinkTargetBytes = limits.maxLinkTargetBytes ?? defaultArchiveLimits.maxLinkTargetBytes ?? Infinity;
+  let linkTargetBytes = 0;
   // Bytes the entries account for (header + padded body). node-tar spends quadratic time on zero
   // blocks after the end of the archive, and a few hundred KB of gzip inflate to that much: so the
   // inflated stream may run only a little past what the entries explain.
@@ -79,6 +84,7 @@ export async function inspectArchive(file: string, limits: ArchiveLimits = defau
       else done(null, chunk);
     },
   });
+  const source = createReadStream(file);
   const parser = tar.t({
     strict: true,
     onReadEntry: (entry) => {
@@ -98,6 +104,8 @@ export async function inspectArchive(file: string, limits: ArchiveLimits = defau
           const target = entry.linkpath ?? '';
           if (links.length >= maxLinks) throw new UnsafeArchiveError(`more than ${maxLinks} links`);
           if (Buffer.byteLength(target) > MAX_ARCHIVE_PATH_BYTES) throw new UnsafeArchiveError(`link ${JSON.stringify(path)} has a target longer than ${MAX_ARCHIVE_PATH_BYTES} bytes`);
+          linkTargetBytes += Buffer.byteLength(target);
+          if (linkTargetBytes > maxLinkTargetBytes) throw new UnsafeArchiveError(`its links' targets add up to more than ${maxLinkTargetBytes} bytes`);
           const resolved = entry.type === 'SymbolicLink' ? insideRoot(path, target) : insideRoot('x', target);
           if (resolved === null) throw new UnsafeArchiveError(`link ${JSON.stringify(path)} points outside the archive (${target})`);
           links.push({ type: entry.type, path, target });
@@ -125,6 +133,8 @@ export async function inspectArchive(file: string, limits: ArchiveLimits = defau
       } catch (e) {
         problem = e as Error;
         entry.resume();
+        // Refused: the rest need not be inflated and parsed (a crafted upload inflates 150-fold).
+        source.destroy(problem);
       }
     },
   });
@@ -132,7 +142,7 @@ export async function inspectArchive(file: string, limits: ArchiveLimits = defau
   parser.on('meta', (meta: string) => {
     accounted += 512 + Math.ceil(Buffer.byteLength(meta) / 512) * 512;
   });
-  await pipeline(createReadStream(file), createGunzip(), counter, parser as unknown as NodeJS.WritableStream).catch((e: Error) => {
+  await pipeline(source, createGunzip(), counter, parser as unknown as NodeJS.WritableStream).catch((e: Error) => {
     problem ??= e instanceof UnsafeArchiveError ? e : new UnsafeArchiveError(`not a readable gzip'd tar: ${e.message}`);
   });
   // A broken stream (a truncated gzip) can leave an entry that never ends: do not wait for it.

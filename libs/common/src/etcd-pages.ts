@@ -11,6 +11,9 @@ export const DEFAULT_PAGE_KEYS = 64;
 
 type Reader = Pick<Etcd3, 'getAll'>;
 
+/** Keys alone are small: a page of them can be long. */
+const KEYS_ONLY_PAGE = 1_000;
+
 /** Every key under `prefix` with its value, read `pageSize` keys at a time, in key order. */
 export async function readPrefix(etcd: Reader, prefix: string, pageSize = DEFAULT_PAGE_KEYS): Promise<Record<string, string>> {
   const out: Record<string, string> = {};
@@ -18,14 +21,26 @@ export async function readPrefix(etcd: Reader, prefix: string, pageSize = DEFAUL
   return out;
 }
 
-/** The keys under `prefix`, in key order, paged like readPrefix. */
-export async function readPrefixKeys(etcd: Reader, prefix: string, pageSize = DEFAULT_PAGE_KEYS): Promise<string[]> {
-  const out: string[] = [];
-  for await (const page of prefixPages(etcd, prefix, pageSize)) for (const [k] of page) out.push(k);
+/** Every key under `prefix` with its value and mod revision (to tell a changed record from a known one). */
+export async function readPrefixWithRevisions(etcd: Reader, prefix: string, pageSize = DEFAULT_PAGE_KEYS): Promise<Map<string, { value: string; revision: string }>> {
+  const out = new Map<string, { value: string; revision: string }>();
+  for await (const page of prefixPages(etcd, prefix, pageSize)) for (const [k, value, revision] of page) out.set(k, { value, revision });
   return out;
 }
 
-async function* prefixPages(etcd: Reader, prefix: string, pageSize: number): AsyncGenerator<[string, string][]> {
+/** The keys under `prefix`, in key order, without their values. */
+export async function readPrefixKeys(etcd: Reader, prefix: string, pageSize = KEYS_ONLY_PAGE): Promise<string[]> {
+  return [...(await readPrefixRevisions(etcd, prefix, pageSize)).keys()];
+}
+
+/** The keys under `prefix` with their mod revisions, without their values: cheap whatever the records weigh. */
+export async function readPrefixRevisions(etcd: Reader, prefix: string, pageSize = KEYS_ONLY_PAGE): Promise<Map<string, string>> {
+  const out = new Map<string, string>();
+  for await (const page of prefixPages(etcd, prefix, pageSize, true)) for (const [k, , revision] of page) out.set(k, revision);
+  return out;
+}
+
+async function* prefixPages(etcd: Reader, prefix: string, pageSize: number, keysOnly = false): AsyncGenerator<[string, string, string][]> {
   if (!Number.isInteger(pageSize) || pageSize < 1) throw new Error(`page size ${pageSize} is not a positive integer`);
   const end = Range.prefix(prefix).end;
   let start = Buffer.from(prefix);
@@ -33,9 +48,11 @@ async function* prefixPages(etcd: Reader, prefix: string, pageSize: number): Asy
   for (;;) {
     const builder = etcd.getAll().inRange(new Range(start, end)).limit(pageSize).sort('Key', 'Ascend');
     if (revision !== undefined) builder.revision(revision);
+    // etcd3's builder sets keys_only only inside keys(), which reads one page and drops `more`.
+    if (keysOnly) (builder as unknown as { request: { keys_only?: boolean } }).request.keys_only = true;
     const res = await builder.exec();
     revision ??= String(res.header.revision);
-    yield res.kvs.map((kv) => [kv.key.toString(), kv.value.toString()]);
+    yield res.kvs.map((kv) => [kv.key.toString(), kv.value.toString(), String(kv.mod_revision)]);
     if (!res.more || res.kvs.length === 0) return;
     // The next page starts just after the last key: the same key with a 0 byte appended.
     start = Buffer.concat([res.kvs[res.kvs.length - 1].key, Buffer.from([0])]);

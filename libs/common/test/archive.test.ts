@@ -401,7 +401,9 @@ describe('link resolution stays linear (issue 11: a sub-MiB upload held the even
     const wide = Array.from({ length: 5_000 }, (_, i) => ({ path: `w${i}`, target: `c29/${deep}` }));
     const file = join(archives, 'wide-20k.tgz');
     writeFileSync(file, craftLinks([...wide, ...chain]));
-    assert.equal((await inspectArchive(file)).entries, 5_030);
+    assert.equal((await inspectArchive(file, { maxEntries: 10_000, maxBytes: 1e9, maxLinkTargetBytes: 64 * 1024 * 1024 })).entries, 5_030);
+    // By default their 20 MB of targets are past the cap, refused as they are read.
+    await assertRejected(file, /targets add up to more than 1048576 bytes/);
   });
 
   test('a link through a chain that climbs out at its end is still refused among 20 000 good ones', async () => {

@@ -147,7 +147,7 @@ export function appsRouter(deps: AppsRouterDeps): Router {
   }
 
   router.get('/v1/apps', async (req, res) => {
-    const all = (await apps.list()).filter((a) => mayTouch(req.caller, a.owner));
+    const all = await apps.list((a) => mayTouch(req.caller, a.owner));
     const instances = await actual.byApp();
     res.json(all.map((a) => presentApp(a, instances.get(a.id) ?? [], directorySecret)));
   });

@@ -1,4 +1,4 @@
-import { APP_RECORDS_PER_PAGE, conflict, type Etcd3, keys, type Logger, MAX_APP_RECORD_BYTES, NapError, readPrefix } from '@nap/common';
+import { APP_RECORDS_PER_PAGE, conflict, type Etcd3, keys, type Logger, MAX_APP_RECORD_BYTES, NapError, readPrefixRevisions, readPrefixWithRevisions } from '@nap/common';
 
 const UPDATE_ATTEMPTS = 10;
 import { type AppRecord, parseAppRecord } from '../apps/app-record.js';
@@ -15,6 +15,9 @@ function serialized(app: AppRecord): string {
 
 /** Desired state of apps in etcd: one JSON document per app under keys.app(name). */
 export class AppsRepository {
+  /** Parsed records by key, with the mod revision they were read at (null: malformed, skipped). */
+  private readonly known = new Map<string, { revision: string; app: AppRecord | null }>();
+
   constructor(
     private readonly etcd: Etcd3,
     private readonly log?: Logger,
@@ -32,11 +35,33 @@ export class AppsRepository {
     return raw === null ? null : this.parse(keys.app(name), raw);
   }
 
-  async list(): Promise<AppRecord[]> {
-    const all = await readPrefix(this.etcd, keys.apps(), APP_RECORDS_PER_PAGE);
-    return Object.entries(all)
-      .map(([key, raw]) => this.parse(key, raw))
-      .filter((a): a is AppRecord => a !== null)
+  /**
+   * Every app. The records are remembered by mod revision, and a list reads only the keys and
+   * revisions, then the records that changed since: so listing costs in proportion to the number
+   * of apps, not to what they weigh (another developer's apps at every field limit are 250 KB each).
+   * `keep` picks the apps wanted before they are copied out.
+   */
+  async list(keep: (app: AppRecord) => boolean = () => true): Promise<AppRecord[]> {
+    const revisions = await readPrefixRevisions(this.etcd, keys.apps());
+    for (const key of this.known.keys()) if (!revisions.has(key)) this.known.delete(key);
+    const stale = [...revisions].filter(([key, revision]) => this.known.get(key)?.revision !== revision).map(([key]) => key);
+    if (stale.length > APP_RECORDS_PER_PAGE) {
+      for (const [key, { value, revision }] of await readPrefixWithRevisions(this.etcd, keys.apps(), APP_RECORDS_PER_PAGE)) {
+        if (this.known.get(key)?.revision !== revision) this.known.set(key, { revision, app: this.parse(key, value) });
+      }
+    } else {
+      await Promise.all(
+        stale.map(async (key) => {
+          const found = (await this.etcd.get(key).exec()).kvs[0];
+          if (found) this.known.set(key, { revision: String(found.mod_revision), app: this.parse(key, found.value.toString()) });
+        }),
+      );
+    }
+    return [...revisions.keys()]
+      .map((key) => this.known.get(key)?.app ?? null)
+      .filter((a): a is AppRecord => a !== null && keep(a))
+      // Callers change what they are given; the remembered record stays as etcd has it.
+      .map((a) => structuredClone(a))
       .sort((a, b) => a.name.localeCompare(b.name));
   }
 
