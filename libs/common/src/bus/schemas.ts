@@ -44,7 +44,7 @@ export type HealthCheck = z.infer<typeof HealthCheck>;
 export const DeaAdvertise = z.object({
   id,
   host: z.string().min(1).max(255),
-  zone: z.string().min(1).max(64),
+  zone: z.string().min(1).max(255),
   stacks: z.array(z.string().max(64)).max(32),
   available_memory_mb: z.number().int(),
   available_disk_mb: z.number().int(),
