@@ -1,6 +1,8 @@
-import { APP_RECORDS_PER_PAGE, conflict, type Etcd3, keys, type Logger, MAX_APP_RECORD_BYTES, NapError, readPrefixRevisions, readPrefixWithRevisions } from '@nap/common';
+import { conflict, type Etcd3, keys, type Logger, MAX_APP_RECORD_BYTES, NapError, readPrefixRevisions } from '@nap/common';
 
 const UPDATE_ATTEMPTS = 10;
+/** Changed app records read at once by a list. */
+const STALE_READS = 32;
 import { type AppRecord, parseAppRecord } from '../apps/app-record.js';
 
 /** An app's record past MAX_APP_RECORD_BYTES: refused, so a page of app records stays under etcd's receive limit. */
@@ -15,8 +17,8 @@ function serialized(app: AppRecord): string {
 
 /** Desired state of apps in etcd: one JSON document per app under keys.app(name). */
 export class AppsRepository {
-  /** Parsed records by key, with the mod revision they were read at (null: malformed, skipped). */
-  private readonly known = new Map<string, { revision: string; app: AppRecord | null }>();
+  /** Records by key: as read (`raw`) and parsed, at the mod revision they were read at (app null: malformed, skipped). */
+  private readonly known = new Map<string, { revision: string; raw: string; app: AppRecord | null }>();
 
   constructor(
     private readonly etcd: Etcd3,
@@ -45,24 +47,26 @@ export class AppsRepository {
     const revisions = await readPrefixRevisions(this.etcd, keys.apps());
     for (const key of this.known.keys()) if (!revisions.has(key)) this.known.delete(key);
     const stale = [...revisions].filter(([key, revision]) => this.known.get(key)?.revision !== revision).map(([key]) => key);
-    if (stale.length > APP_RECORDS_PER_PAGE) {
-      for (const [key, { value, revision }] of await readPrefixWithRevisions(this.etcd, keys.apps(), APP_RECORDS_PER_PAGE)) {
-        if (this.known.get(key)?.revision !== revision) this.known.set(key, { revision, app: this.parse(key, value) });
-      }
-    } else {
+    // One get per changed record, STALE_READS at a time: a cold list of 1,000 apps is ~30 rounds,
+    // not 84 pages one after another, and no answer carries more than one record.
+    for (let i = 0; i < stale.length; i += STALE_READS) {
       await Promise.all(
-        stale.map(async (key) => {
+        stale.slice(i, i + STALE_READS).map(async (key) => {
           const found = (await this.etcd.get(key).exec()).kvs[0];
-          if (found) this.known.set(key, { revision: String(found.mod_revision), app: this.parse(key, found.value.toString()) });
+          if (!found) return;
+          const raw = found.value.toString();
+          this.known.set(key, { revision: String(found.mod_revision), raw, app: this.parse(key, raw) });
         }),
       );
     }
-    return [...revisions.keys()]
-      .map((key) => this.known.get(key)?.app ?? null)
-      .filter((a): a is AppRecord => a !== null && keep(a))
-      // Callers change what they are given; the remembered record stays as etcd has it.
-      .map((a) => structuredClone(a))
-      .sort((a, b) => a.name.localeCompare(b.name));
+    const kept: AppRecord[] = [];
+    for (const key of revisions.keys()) {
+      const entry = this.known.get(key);
+      // Callers change what they are given: each gets its own copy, parsed again from what etcd
+      // holds (faster than structuredClone), and only of the apps it keeps.
+      if (entry?.app && keep(entry.app)) kept.push(JSON.parse(entry.raw) as AppRecord);
+    }
+    return kept.sort((a, b) => a.name.localeCompare(b.name));
   }
 
   /** Creates the app only if the name is free; false when someone else got there first. */
