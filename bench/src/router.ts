@@ -2,7 +2,10 @@
 // to nginx (keep-alive reverse proxy to the same backend), with wrk, all on 127.0.0.1; then route
 // lookups per second and memory with 100,000 routes in a RouteTable, and registrations processed
 // per second through NATS. Installs wrk and nginx (Debian packages) when missing. Writes
-// bench/results/router.md. Everything it starts runs on loopback and is stopped by pid.
+// bench/results/router.md. Everything it starts runs on loopback and is stopped by pid, except two
+// more backends in containers, as instances run: one on the host's network (the path before issue
+// 11), one in its own network namespace on a nap bridge network the bench makes and removes,
+// reached through a DNAT'ed host port as the router reaches an instance (needs root).
 import { fork, spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { closeSync, existsSync, openSync, readFileSync } from 'node:fs';
 import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
@@ -25,6 +28,7 @@ import { registrationHost } from './router/hosts.js';
 import { writeNginxConfig } from './router/nginx.js';
 import { cpuSeconds } from './router/cpu.js';
 import { runWrk, wrkArgs, type WrkResult } from './router/wrk.js';
+import { type ContainerBackend, startContainerBackend } from './router/container-backend.js';
 
 const THREADS = 2;
 const CONNECTIONS = 64;
@@ -32,10 +36,13 @@ const SECONDS = 10;
 const WARMUP_SECONDS = 3;
 const LOW_LOAD_SECONDS = 5;
 /** Loaded runs alternate between the targets this many times; the median is reported (the machine is shared and noisy). */
-const ROUNDS = 3;
+const ROUNDS = Number(process.env.BENCH_ROUTER_ROUNDS) || 3;
 const TABLE_ROUTES = 100_000;
 const NATS_REGISTRATIONS = 100_000;
 const HOST = 'bench.nap.localhost';
+/** The routes to the backends in containers: on the host's network, and in their own namespace through the mapped host port. */
+const HOST_HOSTNET = 'bench-hostnet.nap.localhost';
+const HOST_NS = 'bench-ns.nap.localhost';
 const cores = cpus().length;
 /** The router's processes: its default (one per core, like nginx's worker_processes auto) unless BENCH_ROUTER_WORKERS says. */
 const routerWorkers = Number(process.env.BENCH_ROUTER_WORKERS) || cores;
@@ -129,11 +136,11 @@ async function listening(name: string, pid: number, port: number, log: string): 
   }
 }
 
-async function until200(name: string, url: string, pid: number, log: string): Promise<void> {
+async function until200(name: string, url: string, pid: number, log: string, host = HOST): Promise<void> {
   const deadline = Date.now() + 20_000;
   let last = '';
   while (Date.now() < deadline && isAlive(pid)) {
-    const r = await httpGet(url, { Host: HOST }).catch((err: Error) => ({ status: 0, body: err.message }));
+    const r = await httpGet(url, { Host: host }).catch((err: Error) => ({ status: 0, body: err.message }));
     if (r.status === 200 && r.body === 'hello') return;
     last = `${r.status} ${r.body.slice(0, 200)}`;
     await new Promise((res) => setTimeout(res, 50));
@@ -312,6 +319,7 @@ const ratio = (a: number, b: number) => (a / b).toFixed(2);
 interface Target {
   name: string;
   url: string;
+  host: string;
   /** The proxy's processes, whose CPU is counted (none for the backend reached directly). */
   pids: () => number[];
 }
@@ -330,6 +338,7 @@ const dir = await mkdtemp(join(tmpdir(), 'nap-bench-router-'));
 const logs = join(dir, 'logs');
 await mkdir(logs);
 let publisher: Bus | undefined;
+const containerBackends: ContainerBackend[] = [];
 let reRegister: NodeJS.Timeout | undefined;
 try {
   // NATS
@@ -350,6 +359,10 @@ try {
   const backendLog = join(logs, 'backend.log');
   const backend = start('backend', process.execPath, [join(here, 'router/backend.js'), String(backendPort)], backendLog);
   await listening('the backend', backend, backendPort, backendLog);
+  const hostnetBackend = await startContainerBackend('host', logs);
+  containerBackends.push(hostnetBackend);
+  const nsBackend = await startContainerBackend('namespace', logs);
+  containerBackends.push(nsBackend);
 
   // The router: its own main, in its own process(es)
   const routerPort = await freePort();
@@ -357,6 +370,9 @@ try {
   const routerLog = join(logs, 'router.log');
   const routerEnv = napEnv({
     ...natsEnv,
+    // No etcd in this bench: a closed loopback port, so the router never reads the machine's own
+    // etcd; it routes without claims, and the hot path (an exact host) is the same either way.
+    NAP_ETCD_URLS: `http://127.0.0.1:${await freePort()}`,
     NAP_HOME: join(dir, 'home'),
     NAP_ROUTER_PORT: String(routerPort),
     NAP_ROUTER_STATUS_PORT: String(routerStatusPort),
@@ -372,14 +388,26 @@ try {
 
   // The route, as a DEA announces it, and again every 10 s (well inside the 120 s prune threshold).
   publisher = await Bus.connect(loadSettings(routerEnv), { name: 'bench-router', log: createLogger('bench', 'warn') });
-  const announce = () =>
+  // The namespaced backend as a DEA announces an instance: NAP_DEA_HOST (127.0.0.1) and its host port.
+  const announce = () => {
     publisher!.nc.publish(
       subjects.routerRegister,
       JSON.stringify({ host: '127.0.0.1', port: backendPort, uris: [HOST], private_instance_id: 'bench-0', app: 'bench' }),
     );
+    publisher!.nc.publish(
+      subjects.routerRegister,
+      JSON.stringify({ host: '127.0.0.1', port: hostnetBackend.hostPort, uris: [HOST_HOSTNET], private_instance_id: 'bench-hostnet-0', app: 'bench-hostnet' }),
+    );
+    publisher!.nc.publish(
+      subjects.routerRegister,
+      JSON.stringify({ host: '127.0.0.1', port: nsBackend.hostPort, uris: [HOST_NS], private_instance_id: 'bench-ns-0', app: 'bench-ns' }),
+    );
+  };
   announce();
   reRegister = setInterval(announce, 10_000);
   await until200('the router', `http://127.0.0.1:${routerPort}/`, router, routerLog);
+  await until200('the router to the namespace', `http://127.0.0.1:${routerPort}/`, router, routerLog, HOST_NS);
+  await until200('the router to the host-network container', `http://127.0.0.1:${routerPort}/`, router, routerLog, HOST_HOSTNET);
   if (workersSetting && workersSetting > 1) {
     const deadline = Date.now() + 15_000;
     while (childrenOf(router).length < workersSetting && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
@@ -396,9 +424,15 @@ try {
   await until200('nginx', `http://127.0.0.1:${nginxPort}/`, nginx, join(dir, 'nginx-error.log'));
 
   const targets: Target[] = [
-    { name: 'direct', url: `http://127.0.0.1:${backendPort}/`, pids: () => [] },
-    { name: 'router', url: `http://127.0.0.1:${routerPort}/`, pids: () => [router, ...childrenOf(router)] },
-    { name: 'nginx', url: `http://127.0.0.1:${nginxPort}/`, pids: () => [nginx, ...childrenOf(nginx)] },
+    { name: 'direct', url: `http://127.0.0.1:${backendPort}/`, host: HOST, pids: () => [] },
+    { name: 'router', url: `http://127.0.0.1:${routerPort}/`, host: HOST, pids: () => [router, ...childrenOf(router)] },
+    { name: 'nginx', url: `http://127.0.0.1:${nginxPort}/`, host: HOST, pids: () => [nginx, ...childrenOf(nginx)] },
+    // An instance's two paths, back to back so that both see the same load from elsewhere: a
+    // container on the host's network, and one in its own namespace behind nap's DNAT'ed host port.
+    { name: 'direct-hn', url: `http://127.0.0.1:${hostnetBackend.hostPort}/`, host: HOST_HOSTNET, pids: () => [] },
+    { name: 'direct-ns', url: `http://127.0.0.1:${nsBackend.hostPort}/`, host: HOST_NS, pids: () => [] },
+    { name: 'router-hn', url: `http://127.0.0.1:${routerPort}/`, host: HOST_HOSTNET, pids: () => [router, ...childrenOf(router)] },
+    { name: 'router-ns', url: `http://127.0.0.1:${routerPort}/`, host: HOST_NS, pids: () => [router, ...childrenOf(router)] },
   ];
   const loaded: Record<string, WrkResult> = {};
   /** Microseconds of CPU per request under load: the proxy's processes, and the backend's. */
@@ -410,21 +444,22 @@ try {
   console.log(
     `wrk ${shown.join(' ')} against each of ${targets.map((t) => t.name).join(', ')} in turn, ${ROUNDS} rounds, after a ${WARMUP_SECONDS} s warm-up of each`,
   );
-  for (const t of targets) await runWrk({ url: t.url, threads: THREADS, connections: CONNECTIONS, seconds: WARMUP_SECONDS, headers });
+  for (const t of targets) await runWrk({ url: t.url, threads: THREADS, connections: CONNECTIONS, seconds: WARMUP_SECONDS, headers: { Host: t.host } });
   const routerTimeBefore = await routerOwnTime(routerStatusPort);
   for (let round = 1; round <= ROUNDS; round++) {
     for (const t of targets) {
       const pids = t.pids();
       const [proxyBefore, backendBefore] = [cpuSeconds(pids), cpuSeconds([backend])];
-      const r = await runWrk({ url: t.url, threads: THREADS, connections: CONNECTIONS, seconds: SECONDS, headers });
+      const r = await runWrk({ url: t.url, threads: THREADS, connections: CONNECTIONS, seconds: SECONDS, headers: { Host: t.host } });
       const us = (seconds: number) => (seconds * 1e6) / Math.max(1, r.requests);
       const cpu = { proxy: us(cpuSeconds(pids) - proxyBefore), backend: us(cpuSeconds([backend]) - backendBefore) };
       (rounds[t.name] ??= []).push({ result: r, cpu });
       console.log(
-        `round ${round} ${t.name.padEnd(6)} ${fmtInt(r.requestsPerSec).padStart(8)} req/s  p50 ${fmtMs(r.p50)}  p99 ${fmtMs(r.p99)}  errors ${r.errors}  CPU/request: proxy ${cpu.proxy.toFixed(1)} µs, backend ${cpu.backend.toFixed(1)} µs`,
+        `round ${round} ${t.name.padEnd(9)} ${fmtInt(r.requestsPerSec).padStart(8)} req/s  p50 ${fmtMs(r.p50)}  p99 ${fmtMs(r.p99)}  errors ${r.errors}  CPU/request: proxy ${cpu.proxy.toFixed(1)} µs, backend ${cpu.backend.toFixed(1)} µs`,
       );
     }
   }
+  const loadAtEnd = readFileSync('/proc/loadavg', 'utf8').split(' ')[0];
   // The median round of each target, by requests/s; its CPU figures are the medians too.
   for (const t of targets) {
     const list = rounds[t.name];
@@ -438,7 +473,7 @@ try {
   const routerOwnP50 = histogramQuantile(bucketDelta(await routerOwnTime(routerStatusPort), routerTimeBefore), 0.5);
   // The same at one connection: the time each proxy adds to a request, without queueing.
   for (const t of targets) {
-    const r = await runWrk({ url: t.url, threads: 1, connections: 1, seconds: LOW_LOAD_SECONDS, headers });
+    const r = await runWrk({ url: t.url, threads: 1, connections: 1, seconds: LOW_LOAD_SECONDS, headers: { Host: t.host } });
     oneConn[t.name] = r;
     console.log(`${t.name.padEnd(6)} 1 connection: ${fmtInt(r.requestsPerSec).padStart(8)} req/s  p50 ${fmtMs(r.p50)}  p99 ${fmtMs(r.p99)}  errors ${r.errors}`);
   }
@@ -453,6 +488,7 @@ try {
   await stop(nginx);
   await stopRouter(router);
   await stop(backend);
+  for (const b of containerBackends.splice(0)) await b.stop();
 
   const table = await measureTable();
   console.log(
@@ -464,6 +500,9 @@ try {
   );
 
   const { direct, router: viaRouter, nginx: viaNginx } = loaded;
+  const nsRatios = rounds['router-hn'].map((x, i) => rounds['router-ns'][i].result.requestsPerSec / x.result.requestsPerSec);
+  const hn = loaded['router-hn'];
+  const ns = loaded['router-ns'];
   const addedP50 = viaRouter.p50 - direct.p50;
   const addedP50OneConn = oneConn.router.p50 - oneConn.direct.p50;
   const nginxAddedP50OneConn = oneConn.nginx.p50 - oneConn.direct.p50;
@@ -510,6 +549,26 @@ try {
     `| registrations processed/s via NATS (${fmtInt(NATS_REGISTRATIONS)} distinct hosts published at once, until all are in an in-process startRouter's table) | ${fmtInt(regs.perSec)} (${(regs.totalMs / 1000).toFixed(2)} s) | |`,
     `| that router's RSS growth, start → ${fmtInt(NATS_REGISTRATIONS)} routes (heap +${fmtMb(regs.heapUsedDelta)}) | ${fmtMb(regs.rssDelta)} | |`,
     '',
+    "## nap's instance path: the backend in its own network namespace",
+    '',
+    `The same backend.js, with the same node binary, in two containers of the stack image, registered as a DEA registers an instance (127.0.0.1 and a host port): ` +
+      `"host network" is the path before issue 11 (the container on the host's network, listening on that port); "own namespace" is nap's path now ` +
+      `(the container on a nap bridge network the bench made, with its own nft table as a DEA makes it; the table DNATs the host port to the container's address and port 8080: ` +
+      `output hook, route_localnet and masquerade on the bridge). Both targets run back to back in each round.`,
+    '',
+    `| ${CONNECTIONS} connections | host network | own namespace (DNAT'ed host port) | namespace / host network |`,
+    '|---|---|---|---|',
+    `| backend directly, requests/s | ${fmtInt(loaded['direct-hn'].requestsPerSec)} | ${fmtInt(loaded['direct-ns'].requestsPerSec)} | ${ratio(loaded['direct-ns'].requestsPerSec, loaded['direct-hn'].requestsPerSec)} |`,
+    `| through the router, requests/s | ${fmtInt(hn.requestsPerSec)} | ${fmtInt(ns.requestsPerSec)} | ${ratio(ns.requestsPerSec, hn.requestsPerSec)} |`,
+    `| through the router, p50 / p99 | ${fmtMs(hn.p50)} / ${fmtMs(hn.p99)} | ${fmtMs(ns.p50)} / ${fmtMs(ns.p99)} | |`,
+    `| through the router, errors | ${hn.errors} | ${ns.errors} | |`,
+    `| through the router, router CPU per request | ${cpuPerRequest['router-hn'].proxy.toFixed(1)} µs | ${cpuPerRequest['router-ns'].proxy.toFixed(1)} µs | |`,
+    `| through the router, 1 connection: requests/s, p50 | ${fmtInt(oneConn['router-hn'].requestsPerSec)}, ${fmtMs(oneConn['router-hn'].p50)} | ${fmtInt(oneConn['router-ns'].requestsPerSec)}, ${fmtMs(oneConn['router-ns'].p50)} | |`,
+    `| router-ns / router-hn in each round | | | ${nsRatios.map((x) => x.toFixed(2)).join(', ')} |`,
+    `| router-ns / router-hn, median of the rounds' ratios | | | ${medianOf(nsRatios).toFixed(2)} |`,
+    `| load average (1 min) at the end of the loaded rounds | ${loadAtEnd} | | |`,
+    `| goal: through the router within 5 % of the host network (median ratio ≥ 0.95) | | | ${meets(medianOf(nsRatios) >= 0.95)} |`,
+    '',
   ];
   const text = md.join('\n');
   await writeFile(join(repoRoot, 'bench/results/router.md'), text);
@@ -517,6 +576,7 @@ try {
 } finally {
   clearInterval(reRegister);
   await publisher?.close().catch(() => undefined);
+  for (const b of containerBackends.splice(0)) await b.stop().catch(() => undefined);
   await stopAll();
   await rm(dir, { recursive: true, force: true });
 }

@@ -3,11 +3,13 @@ import { ApiClient } from './api-client.js';
 import { deleteApp, listApps, restartApp, scaleApp, showApp, startApp, stopApp } from './commands/apps.js';
 import { changeEnv, showEnv } from './commands/env.js';
 import { changeRoute, listRoutes } from './commands/routes.js';
+import { createDomain, deleteDomain, listDomains, shareDomain } from './commands/domains.js';
 import { createUser } from './commands/users.js';
 import { launchSimilar, showParameters } from './commands/similar.js';
 import { listReleases, rollback } from './commands/releases.js';
 import { deploy } from './commands/deploy.js';
 import { listDeas } from './commands/deas.js';
+import { quota } from './commands/quota.js';
 import { createBuildpack, deleteBuildpack, listBuildpacks } from './commands/buildpacks.js';
 import { events } from './commands/events.js';
 import { files } from './commands/files.js';
@@ -162,6 +164,26 @@ program
   .description('add an admin buildpack (admin); a folder again replaces its archive')
   .action(async (name: string, source: string) => createBuildpack(await api(), out(), name, source));
 program.command('delete-buildpack').argument('<name>').description('delete an admin buildpack (admin)').action(async (name: string) => deleteBuildpack(await api(), out(), name));
+program.command('domains').description('the domains you may claim routes on: the shared one and private ones').action(async () => listDomains(await api(), out()));
+program
+  .command('create-domain')
+  .argument('<name>')
+  .option('--owner <user...>', 'users who may claim hosts and wildcards on it (repeatable)')
+  .description('create a private domain (admin)')
+  .action(async (name: string, o: { owner?: string[] }) => createDomain(await api(), out(), name, o.owner ?? []));
+program.command('delete-domain').argument('<name>').description('delete a private domain no route uses (admin)').action(async (name: string) => deleteDomain(await api(), out(), name));
+program
+  .command('share-domain')
+  .argument('<name>')
+  .argument('<user>')
+  .description('let a user claim routes on a private domain (admin)')
+  .action(async (name: string, user: string) => shareDomain(await api(), out(), name, user, true));
+program
+  .command('unshare-domain')
+  .argument('<name>')
+  .argument('<user>')
+  .description("take a private domain back from a user; routes they hold stay (admin)")
+  .action(async (name: string, user: string) => shareDomain(await api(), out(), name, user, false));
 program.command('deas').description('the DEAs, their zone, free memory and instances (admin)').action(async () => listDeas(await api(), out()));
 const users = program.command('users').description('users (admin)');
 users
@@ -170,6 +192,15 @@ users
   .option('--admin', 'an admin rather than a developer')
   .description('create a user and print their token once')
   .action(async (name: string, o: { admin?: boolean }) => createUser(await api(), out(), name, Boolean(o.admin)));
+
+program
+  .command('quota')
+  .argument('<user>')
+  .option('--apps <n>', 'apps the user may have (admin)', count)
+  .option('--instances <n>', 'instances of started apps, all process types (admin)', count)
+  .option('--memory <size>', 'memory of all those instances together, e.g. 4G (admin)')
+  .description("show a user's quota and use; with options, set it (admin)")
+  .action(async (user: string, o: { apps?: number; instances?: number; memory?: string }) => quota(await api(), out(), user, o));
 
 program.command('up').option('--no-setup', 'skip deploy/setup').description('bring a whole nap up on this node').action((o: { setup: boolean }) => up(out(), o));
 program.command('down').description('stop what nap up started').action(() => down(out()));

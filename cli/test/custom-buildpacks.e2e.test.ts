@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { appendFileSync, cpSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { appendFileSync, chmodSync, cpSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
@@ -22,6 +22,8 @@ describe('custom buildpacks and the build cache, end to end', () => {
 
   before(async () => {
     work = mkdtempSync(join(tmpdir(), 'nap-custom-bp-'));
+    // The DEA clones as an unprivileged user: an admin's file:// repository must be readable by it.
+    chmodSync(work, 0o755);
     // A git repository holding the example buildpack, served as file:// (only admins may name those).
     const tree = join(work, 'tree');
     cpSync(buildpackDir, tree, { recursive: true });
@@ -135,7 +137,12 @@ describe('custom buildpacks and the build cache, end to end', () => {
     assert.equal((await nap(['buildpacks'], devEnv)).code, 0);
     const local = await nap(['push', 'dev-local', '-p', appDir, '-b', gitUrl], devEnv);
     assert.notEqual(local.code, 0);
-    assert.match(local.stderr, /file:\/\/ buildpack URLs are for admins only/);
+    assert.match(local.stderr, /cannot be a developer's buildpack: only https:\/\/ and http:\/\/ URLs are for everyone/);
+    for (const url of ['git://127.0.0.1/bp.git', 'ssh://git@127.0.0.1/bp.git', 'git@127.0.0.1:bp.git']) {
+      const res = await httpGet(`${platform.controllerUrl}/v1/apps/dev-remote`, { Authorization: `Bearer ${user.token}`, 'Content-Type': 'application/json' }, 'PUT', JSON.stringify({ buildpack: url }));
+      assert.equal(res.status, 400, `${url}: ${res.body}`);
+      assert.match(res.body, /for admins/);
+    }
 
     const half = join(work, 'bad-bp');
     mkdirSync(join(half, 'bin'), { recursive: true });

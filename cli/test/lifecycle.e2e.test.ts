@@ -86,18 +86,18 @@ describe('the app lifecycle for a team, end to end through the CLI', () => {
   });
 
   test('routes: map, a route held by another app is refused, unmap; routes lists them for admins', async () => {
-    assert.equal((await nap(['map-route', 'alice-app', 'www.example.test'], alice)).code, 0);
-    await eventually(async () => (await viaRouter('www.example.test')).status === 200, 20_000, 'the mapped route');
+    assert.equal((await nap(['map-route', 'alice-app', 'www.nap.localhost'], alice)).code, 0);
+    await eventually(async () => (await viaRouter('www.nap.localhost')).status === 200, 20_000, 'the mapped route');
     assert.equal((await nap(['push', 'bob-app', '-p', `${repoRoot}examples/hello-static`], bob)).code, 0);
-    const steal = await nap(['map-route', 'bob-app', 'www.example.test'], bob);
+    const steal = await nap(['map-route', 'bob-app', 'www.nap.localhost'], bob);
     assert.notEqual(steal.code, 0);
     assert.match(steal.stderr, /belongs to another app/);
     const listed = JSON.parse((await nap(['routes', '--json'], admin)).stdout) as { host: string; app: string }[];
-    assert.deepEqual(listed.find((r) => r.host === 'www.example.test')?.app, 'alice-app');
+    assert.deepEqual(listed.find((r) => r.host === 'www.nap.localhost')?.app, 'alice-app');
     assert.notEqual((await nap(['routes'], bob)).code, 0, 'only admins list all routes');
-    assert.equal((await nap(['unmap-route', 'alice-app', 'www.example.test'], alice)).code, 0);
-    await eventually(async () => (await viaRouter('www.example.test')).status === 404, 20_000, 'the route to go');
-    assert.equal((await nap(['map-route', 'bob-app', 'www.example.test'], bob)).code, 0, 'free again');
+    assert.equal((await nap(['unmap-route', 'alice-app', 'www.nap.localhost'], alice)).code, 0);
+    await eventually(async () => (await viaRouter('www.nap.localhost')).status === 404, 20_000, 'the route to go');
+    assert.equal((await nap(['map-route', 'bob-app', 'www.nap.localhost'], bob)).code, 0, 'free again');
   });
 
   test('a manifest with two applications pushes both', async () => {

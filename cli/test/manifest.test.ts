@@ -1,9 +1,10 @@
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
 import { appBody, readManifest } from '../src/push/manifest.js';
+import { packApp } from '../src/push/pack.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'nap-manifest-'));
 after(() => rmSync(dir, { recursive: true, force: true }));
@@ -78,4 +79,28 @@ test('flags win over the manifest’s processes.web too', async () => {
   const body = appBody(app, { instances: 5 });
   assert.equal(body.instances, 5);
   assert.deepEqual(body.processes, { web: { memory: '128M' } });
+});
+
+test('a manifest, profile or .napignore that is a link is refused without reading it; errors quote nothing of the file', async () => {
+  const secret = join(dir, 'secret.txt');
+  writeFileSync(secret, 'top-secret-value\n');
+  for (const file of ['manifest.yml', 'profile']) {
+    const linked = mkdtempSync(join(dir, 'linked-'));
+    symlinkSync(secret, join(linked, file));
+    await assert.rejects(readManifest(linked), (err: Error) => err.message.includes(`${file} is a symbolic link`) && !err.message.includes('top-secret'));
+  }
+  const ignoreLinked = mkdtempSync(join(dir, 'ignore-linked-'));
+  writeFileSync(join(ignoreLinked, 'server.js'), '');
+  symlinkSync(secret, join(ignoreLinked, '.napignore'));
+  await assert.rejects(packApp(ignoreLinked, join(dir, 'out.tgz')), /\.napignore is a symbolic link/);
+
+  const badProfile = mkdtempSync(join(dir, 'bad-profile-'));
+  writeFileSync(join(badProfile, 'profile'), 'top-secret-value\n');
+  await assert.rejects(readManifest(badProfile), (err: Error) => /profile line 1: expected/.test(err.message) && !err.message.includes('top-secret'));
+  const badYaml = mkdtempSync(join(dir, 'bad-yaml-'));
+  writeFileSync(join(badYaml, 'manifest.yml'), 'applications:\n- name: [top-secret-value\n');
+  await assert.rejects(readManifest(badYaml), (err: Error) => /not valid YAML \(line \d+\)/.test(err.message) && !err.message.includes('top-secret'));
+  const badEnum = mkdtempSync(join(dir, 'bad-enum-'));
+  writeFileSync(join(badEnum, 'manifest.yml'), 'applications:\n- name: x\n  health-check-type: top-secret-value\n');
+  await assert.rejects(readManifest(badEnum), (err: Error) => /applications\.0\.health-check-type: must be one of/.test(err.message) && !err.message.includes('top-secret'));
 });

@@ -1,4 +1,5 @@
-// The app behind every proxy in bench/router: `node backend.js PORT` answers "hello" on 127.0.0.1
+// The app behind every proxy in bench/router: `node backend.js PORT [ADDRESS]` answers "hello" on 127.0.0.1
+// (or ADDRESS: 0.0.0.0 inside a container's namespace)
 // with keep-alive (Node's defaults, like a real app: keepAliveTimeout 5 s). A process of its own,
 // so it never shares an event loop with the router it is measured through.
 import http from 'node:http';
@@ -14,5 +15,5 @@ const server = http.createServer((req, res) => {
   res.writeHead(200, { 'content-type': 'text/plain', 'content-length': body.length });
   res.end(body);
 });
-server.listen(port, '127.0.0.1');
+server.listen(port, process.argv[3] ?? '127.0.0.1');
 for (const signal of ['SIGTERM', 'SIGINT'] as const) process.on(signal, () => process.exit(0));

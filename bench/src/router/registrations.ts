@@ -16,7 +16,7 @@ const log = createLogger('bench-router', 'warn');
 const hosts = Array.from({ length: Number(process.argv[2]) }, (_, i) => registrationHost(i));
 gc?.();
 const before = process.memoryUsage();
-const router = await startRouter(settings, log, { listenHost: '127.0.0.1', statusListenHost: '127.0.0.1' });
+const router = await startRouter(settings, log, { listenHost: '127.0.0.1', statusListenHost: '127.0.0.1', claims: false });
 const stop = () => void router.close().finally(() => process.exit(0));
 process.on('disconnect', stop);
 process.on('SIGTERM', stop);

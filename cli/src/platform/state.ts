@@ -12,6 +12,11 @@ export class PlatformState {
     return join(this.home, 'logs');
   }
 
+  /** The engines' passwords (loadEngineCredentials), one 0600 file each. */
+  get credentialsDir(): string {
+    return join(this.home, 'credentials');
+  }
+
   logFile(name: string): string {
     return join(this.logsDir, `${name}.log`);
   }

@@ -1,6 +1,19 @@
 import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
-import { isAlive, loadSettings, spawnDetached, stopPid, waitForPort } from '@nap/common';
+import {
+  ENGINE_SECRET_VARIABLES,
+  type EngineCredentials,
+  engineEnvOf,
+  ensureEtcdAuth,
+  isAlive,
+  loadEngineCredentials,
+  loadSettings,
+  removeContainerNetwork,
+  natsUsersOf,
+  spawnDetached,
+  stopPid,
+  waitForPort,
+} from '@nap/common';
 import { ApiClient } from '../api-client.js';
 import { CliError, writeConfig } from '../config.js';
 import type { Output } from '../output.js';
@@ -17,20 +30,20 @@ async function tail(file: string): Promise<string> {
   return text.trimEnd().split('\n').slice(-15).join('\n');
 }
 
-/** The environment of every service of a local nap: the settings and the bus password, no other secret. */
-async function serviceEnv(state: PlatformState): Promise<NodeJS.ProcessEnv> {
+/** The environment of every program of a local nap: the settings, and no secret (each gets its own in secretsFor). */
+function serviceEnv(state: PlatformState): NodeJS.ProcessEnv {
   const env = { ...process.env };
-  for (const k of ['NAP_API', 'NAP_TOKEN', 'NAP_ADMIN_TOKEN', 'NAP_DIRECTORY_SECRET', 'NAP_ROUTER_STATUS_PASSWORD']) delete env[k];
-  return { ...env, NAP_HOME: state.home, NAP_NATS_USER: 'nap', NAP_NATS_PASSWORD: await state.secret('nats.password') };
+  for (const k of ['NAP_API', 'NAP_TOKEN', 'NAP_ADMIN_TOKEN', 'NAP_DIRECTORY_SECRET', 'NAP_ROUTER_STATUS_PASSWORD', ...ENGINE_SECRET_VARIABLES]) delete env[k];
+  return { ...env, NAP_HOME: state.home };
 }
 
-async function secretsFor(state: PlatformState, c: Component): Promise<NodeJS.ProcessEnv> {
+async function secretsFor(state: PlatformState, creds: EngineCredentials, c: Component): Promise<NodeJS.ProcessEnv> {
   const files: Record<Secret, string> = {
     NAP_ADMIN_TOKEN: 'admin.token',
     NAP_DIRECTORY_SECRET: 'directory.secret',
     NAP_ROUTER_STATUS_PASSWORD: 'router-status.password',
   };
-  const env: NodeJS.ProcessEnv = {};
+  const env: NodeJS.ProcessEnv = c.engineUser ? engineEnvOf(creds, c.engineUser) : {};
   for (const s of c.secrets) env[s] = await state.secret(files[s]);
   return env;
 }
@@ -44,8 +57,16 @@ export async function up(out: Output, opts: { setup: boolean }): Promise<void> {
     const setup = spawnSync('bash', [join(repoRoot, 'deploy', 'setup')], { stdio: ['ignore', 'inherit', 'inherit'] });
     if (setup.status !== 0) throw new CliError('deploy/setup failed (see above); fix that and run nap up again');
   }
-  const env = await serviceEnv(state);
-  for (const c of components(settings, env.NAP_NATS_PASSWORD!)) await ensureRunning(out, state, c, env);
+  const env = serviceEnv(state);
+  const creds = await loadEngineCredentials(state.credentialsDir);
+  for (const c of components(settings, natsUsersOf(creds))) {
+    await ensureRunning(out, state, creds, c, env);
+    // Before any service logs in: auth on, with a user and role per program (again on every
+    // nap up: idempotent, and it turns auth on for an installation from before it had any).
+    if (c.name === 'etcd') await ensureEtcdAuth(settings.etcdUrls, creds).catch((err: Error) => {
+      throw new CliError(`${err.message}\n(etcd's log: ${state.logFile('etcd')})`);
+    });
+  }
 
   const token = await state.secret('admin.token');
   const api = new ApiClient(settings.controllerUrl, token);
@@ -69,8 +90,12 @@ export async function up(out: Output, opts: { setup: boolean }): Promise<void> {
   );
 }
 
-async function ensureRunning(out: Output, state: PlatformState, c: Component, env: NodeJS.ProcessEnv): Promise<void> {
-  if (await state.runningPid(c.name, c.marker)) {
+async function ensureRunning(out: Output, state: PlatformState, creds: EngineCredentials, c: Component, env: NodeJS.ProcessEnv): Promise<void> {
+  const running = await state.runningPid(c.name, c.marker);
+  if (running) {
+    // nats-server re-reads its config (just written with the current users) on SIGHUP: a NATS
+    // started by an older nap, with one shared user, gets the per-program users this way.
+    if (c.name === 'nats') process.kill(running, 'SIGHUP');
     out.progress(`${c.name}: already running`);
     return;
   }
@@ -78,7 +103,7 @@ async function ensureRunning(out: Output, state: PlatformState, c: Component, en
     throw new CliError(`${c.name}: port ${c.port} is already in use by another program; stop it, or move nap with the settings of CONTRACT §1`);
   }
   out.progress(`${c.name}: starting`);
-  const pid = spawnDetached(c.command, c.args, { logFile: state.logFile(c.name), env: { ...env, ...(await secretsFor(state, c)) }, cwd: repoRoot });
+  const pid = spawnDetached(c.command, c.args, { logFile: state.logFile(c.name), env: { ...env, ...(await secretsFor(state, creds, c)) }, cwd: repoRoot });
   await state.savePid(c.name, pid);
   if (c.port > 0 && !(await waitForPort('127.0.0.1', c.port, 30_000, () => isAlive(pid)))) {
     await stopPid(pid, 2000);
@@ -95,7 +120,7 @@ export async function down(out: Output): Promise<void> {
   const settings = loadSettings();
   const state = new PlatformState(settings.home);
   const stopped: string[] = [];
-  for (const c of components(settings, '').reverse()) {
+  for (const c of components(settings, null).reverse()) {
     const pid = await state.runningPid(c.name, c.marker);
     if (pid) {
       out.progress(`${c.name}: stopping`);
@@ -104,14 +129,16 @@ export async function down(out: Output): Promise<void> {
     }
     await state.forgetPid(c.name);
   }
-  out.result(stopped.length ? `Stopped ${stopped.join(', ')}` : 'Nothing was running', { stopped });
+  // The DEA made the container network at its start (and stopped its instances on the way down).
+  const network = await removeContainerNetwork(settings.installationId, settings.dockerSocket);
+  out.result(stopped.length ? `Stopped ${stopped.join(', ')}` : 'Nothing was running', { stopped, network_removed: network.network, firewall_table_removed: network.table });
 }
 
 export async function status(out: Output): Promise<void> {
   const settings = loadSettings();
   const state = new PlatformState(settings.home);
   const rows: { name: string; state: string; pid: number | null; port: number }[] = [];
-  for (const c of components(settings, '')) {
+  for (const c of components(settings, null)) {
     const pid = await state.runningPid(c.name, c.marker);
     const listening = c.port > 0 ? await portTaken(c.port) : pid !== null;
     rows.push({ name: c.name, state: pid ? (listening ? 'up' : 'starting') : listening ? 'port taken by another program' : 'down', pid, port: c.port });

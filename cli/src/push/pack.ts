@@ -1,19 +1,13 @@
-import { readdir, readFile } from 'node:fs/promises';
+import { readdir } from 'node:fs/promises';
 import { join, relative, sep } from 'node:path';
-import { packArchive } from '@nap/common';
-import ignore from 'ignore';
+import { IGNORE_FILES, packArchive, uploadFilter } from '@nap/common';
 import { CliError } from '../config.js';
-
-/** Never uploaded: version control, local dependencies (the buildpack installs them) and the manifest tooling's own files. */
-const ALWAYS_IGNORED = ['.git/', '.svn/', '.hg/', 'node_modules/', '.napignore', '.cfignore', '.DS_Store'];
+import { readAppConfigFile } from './manifest.js';
 
 async function readIgnoreFile(dir: string): Promise<string> {
-  for (const f of ['.napignore', '.cfignore']) {
-    try {
-      return await readFile(join(dir, f), 'utf8');
-    } catch {
-      // try the next
-    }
+  for (const f of IGNORE_FILES) {
+    const text = await readAppConfigFile(dir, f);
+    if (text !== null) return text;
   }
   return '';
 }
@@ -31,9 +25,8 @@ async function walk(root: string, dir: string, keep: (rel: string, isDir: boolea
 
 /** Packs an app directory for upload, honouring .napignore (or .cfignore), and returns how many files went in. */
 export async function packApp(dir: string, file: string): Promise<number> {
-  const rules = ignore().add(ALWAYS_IGNORED).add(await readIgnoreFile(dir));
   const files: string[] = [];
-  await walk(dir, dir, (rel, isDir) => !rules.ignores(isDir ? `${rel}/` : rel), files);
+  await walk(dir, dir, uploadFilter(await readIgnoreFile(dir)), files);
   if (files.length === 0) throw new CliError(`there is nothing to push in ${dir} (is everything in .napignore?)`);
   await packArchive(dir, file, files.sort());
   return files.length;

@@ -27,8 +27,19 @@ export const Megabytes = z.union([z.number(), z.string()]).transform((v, ctx) =>
   return mb;
 });
 
-/** A route host: a DNS name, lowercased; a leading "*." is allowed for wildcards. */
+/**
+ * A route host: a DNS name, lowercased; a leading "*." is allowed for wildcards. DNS's limits:
+ * labels of 1-63 characters, 253 in all. No port, no trailing dot. Who may claim which host is
+ * the controller's route policy, not this schema.
+ */
 export const RouteHost = z
   .string()
+  .max(1024, 'a host name is at most 253 characters')
   .transform((s) => s.toLowerCase())
-  .pipe(z.string().regex(/^(\*\.)?[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)*$/, 'expected a host name such as app.example.com'));
+  .pipe(
+    z
+      .string()
+      .regex(/^(\*\.)?[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)*$/, 'expected a host name such as app.example.com (letters, digits and -, no port; a wildcard only as a leading *.)')
+      .max(253, 'a host name is at most 253 characters')
+      .refine((h) => h.split('.').every((label) => label.length <= 63), 'each label of a host name (between dots) is at most 63 characters'),
+  );

@@ -23,9 +23,15 @@ export const keys = {
   release: (appId: string, version: number) => `${root}/releases/${appId}/${String(version).padStart(8, '0')}`,
   route: (host: string) => `${root}/routes/${host}`,
   routes: () => `${root}/routes/`,
+  /** Private domains an admin created (POST /v1/domains); the shared NAP_DOMAIN has no record. */
+  domain: (name: string) => `${root}/domains/${name}`,
+  domains: () => `${root}/domains/`,
   /** Admin buildpacks (POST /v1/buildpacks, PUT /v1/buildpacks/:name/bits). */
   buildpack: (name: string) => `${root}/buildpacks/${name}`,
   buildpacks: () => `${root}/buildpacks/`,
+  /** Per-user quotas an admin set (PUT /v1/users/:name/quota); a user without one has the default. */
+  quota: (user: string) => `${root}/quotas/${user}`,
+  quotas: () => `${root}/quotas/`,
 } as const;
 
 /** Object names in the blobstore. Packages and droplets are addressed by their content hash. */

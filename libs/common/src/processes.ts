@@ -1,6 +1,7 @@
 import { spawn } from 'node:child_process';
 import { chmodSync, closeSync, openSync, writeFileSync } from 'node:fs';
 import { connect, createServer } from 'node:net';
+import { natsAuthorizationBlock, type NatsUser } from './engines/nats-auth.js';
 
 /** Starts a program in its own session with its output in `logFile`, so it outlives the caller. Returns its pid. */
 export function spawnDetached(command: string, args: string[], opts: { logFile: string; env?: NodeJS.ProcessEnv; cwd?: string }): number {
@@ -85,14 +86,19 @@ export function freePort(): Promise<number> {
 }
 
 /**
- * nats-server on loopback with JetStream (the blobstore) and a user: the bus is never open. The
- * password goes in a config file only root can read, never on the command line where `ps` shows it.
+ * nats-server on loopback with JetStream (the blobstore) and users: the bus is never open. Either
+ * one user for everything (tools, benchmarks) or the platform's users with their permissions
+ * (natsUsersOf). Passwords go in a config file only root can read, never on the command line
+ * where `ps` shows them.
  */
-export function natsServerArgs(o: { port: number; storeDir: string; user: string; password: string; configFile: string; host?: string }): string[] {
+export function natsServerArgs(
+  o: { port: number; storeDir: string; configFile: string; host?: string } & ({ user: string; password: string } | { users: NatsUser[] }),
+): string[] {
+  const users = 'users' in o ? o.users : [{ user: o.user, password: o.password }];
   const config = [
     `listen: "${o.host ?? '127.0.0.1'}:${o.port}"`,
     `jetstream { store_dir: ${JSON.stringify(o.storeDir)} }`,
-    `authorization { user: ${JSON.stringify(o.user)}, password: ${JSON.stringify(o.password)} }`,
+    natsAuthorizationBlock(users),
     '',
   ].join('\n');
   writeFileSync(o.configFile, config, { mode: 0o600 });

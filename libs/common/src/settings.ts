@@ -3,6 +3,7 @@ import { availableParallelism, homedir } from 'node:os';
 import { join } from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
+import { parseCidr } from './container-network.js';
 
 /**
  * Every setting of CONTRACT §1 (plus a few internal ones), read once at start-up.
@@ -15,6 +16,9 @@ export interface Settings {
   natsUser?: string;
   natsPassword?: string;
   etcdUrls: string[];
+  /** This program's own etcd user (nap up gives each service one, limited to the keys it needs). */
+  etcdUser?: string;
+  etcdPassword?: string;
   domain: string;
   controllerPort: number;
   controllerUrl: string;
@@ -52,6 +56,8 @@ export interface Settings {
   stackVariantScript: string;
   /** Labels every container this installation makes, so a test run or a second nap on the same engine removes only its own. */
   installationId: string;
+  /** The IPv4 subnet of nap's bridge network on a DEA (CIDR); must not overlap the host's routes. */
+  containerSubnet: string;
   uploadLimitMb: number;
   /** Droplets of this many latest releases are kept for rollback; older ones leave the blobstore. */
   releasesKept: number;
@@ -61,6 +67,16 @@ export interface Settings {
   /** A build cache bigger than this (once unpacked) is not kept in the blobstore. */
   buildCacheMaxMb: number;
   logLevel: string;
+  /** Limits and quotas (issue 11): kept free on a DEA's disks for etcd, JetStream and the DEA itself. */
+  deaDiskReserveMb: number;
+  /** A Dockerfile build longer than this is stopped (shorter than stagingTimeoutS: a build holds root's RUN). */
+  dockerfileBuildTimeoutS: number;
+  /** Processes and threads a Dockerfile build may have at once (its RUN steps' cgroup pids.max). */
+  dockerfileBuildPidsMax: number;
+  /** CPU weight of a Dockerfile build's RUN steps (CpuShares). */
+  dockerfileBuildCpuShares: number;
+  /** A developer without a quota of their own gets this one. */
+  defaultQuota: { apps: number; instances: number; memory_mb: number };
 }
 
 export class SettingsError extends Error {
@@ -103,6 +119,8 @@ function schemaFor(home: string) {
     NAP_NATS_USER: optionalString,
     NAP_NATS_PASSWORD: optionalString,
     NAP_ETCD_URLS: urlList(/^https?:\/\/[^\s]+$/).default('http://127.0.0.1:2379'),
+    NAP_ETCD_USER: optionalString,
+    NAP_ETCD_PASSWORD: optionalString,
     NAP_DOMAIN: z
       .string()
       .regex(/^[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)*$/, 'expected a DNS domain such as nap.localhost')
@@ -135,11 +153,25 @@ function schemaFor(home: string) {
     NAP_BUILDPACKS_DIR: z.string().min(1).default(join(repoRoot, 'buildpacks')),
     NAP_STACK_VARIANT_SCRIPT: z.string().min(1).default(join(repoRoot, 'deploy', 'stack-variant')),
     NAP_INSTALLATION_ID: z.string().regex(/^[A-Za-z0-9_.-]{1,64}$/).default('nap'),
+    NAP_CONTAINER_SUBNET: z
+      .string()
+      .refine((v) => {
+        const c = parseCidr(v);
+        return c !== null && c.prefix >= 8 && c.prefix <= 28;
+      }, 'expected an IPv4 network in CIDR form, /8 to /28, e.g. 10.213.0.0/20')
+      .default('10.213.0.0/20'),
     NAP_UPLOAD_LIMIT_MB: positiveInt.default(1024),
     NAP_RELEASES_KEPT: positiveInt.default(10),
     NAP_INSTANCE_LOG_MAX_MB: positiveInt.default(10),
     NAP_STAGING_TIMEOUT_S: positiveInt.default(900),
     NAP_BUILD_CACHE_MAX_MB: positiveInt.default(512),
+    NAP_DEA_DISK_RESERVE_MB: positiveInt.default(4096),
+    NAP_DOCKERFILE_BUILD_TIMEOUT_S: positiveInt.default(300),
+    NAP_DOCKERFILE_BUILD_PIDS_MAX: positiveInt.min(16).default(1024),
+    NAP_DOCKERFILE_BUILD_CPU_SHARES: positiveInt.min(2).max(262144).default(256),
+    NAP_QUOTA_APPS: z.coerce.number().int().min(0).default(20),
+    NAP_QUOTA_INSTANCES: z.coerce.number().int().min(0).default(40),
+    NAP_QUOTA_MEMORY_MB: z.coerce.number().int().min(0).default(16384),
     NAP_LOG_LEVEL: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']).default('info'),
   });
 }
@@ -173,6 +205,8 @@ export function loadSettings(env: NodeJS.ProcessEnv = process.env): Settings {
     natsUser: s.NAP_NATS_USER,
     natsPassword: s.NAP_NATS_PASSWORD,
     etcdUrls: s.NAP_ETCD_URLS,
+    etcdUser: s.NAP_ETCD_USER,
+    etcdPassword: s.NAP_ETCD_PASSWORD,
     domain: s.NAP_DOMAIN,
     controllerPort: s.NAP_CONTROLLER_PORT,
     controllerUrl: s.NAP_CONTROLLER_URL ?? `http://127.0.0.1:${s.NAP_CONTROLLER_PORT}`,
@@ -202,12 +236,18 @@ export function loadSettings(env: NodeJS.ProcessEnv = process.env): Settings {
     buildpacksDir: s.NAP_BUILDPACKS_DIR,
     stackVariantScript: s.NAP_STACK_VARIANT_SCRIPT,
     installationId: s.NAP_INSTALLATION_ID,
+    containerSubnet: s.NAP_CONTAINER_SUBNET,
     uploadLimitMb: s.NAP_UPLOAD_LIMIT_MB,
     releasesKept: s.NAP_RELEASES_KEPT,
     instanceLogMaxMb: s.NAP_INSTANCE_LOG_MAX_MB,
     stagingTimeoutS: s.NAP_STAGING_TIMEOUT_S,
     buildCacheMaxMb: s.NAP_BUILD_CACHE_MAX_MB,
     logLevel: s.NAP_LOG_LEVEL,
+    deaDiskReserveMb: s.NAP_DEA_DISK_RESERVE_MB,
+    dockerfileBuildTimeoutS: s.NAP_DOCKERFILE_BUILD_TIMEOUT_S,
+    dockerfileBuildPidsMax: s.NAP_DOCKERFILE_BUILD_PIDS_MAX,
+    dockerfileBuildCpuShares: s.NAP_DOCKERFILE_BUILD_CPU_SHARES,
+    defaultQuota: { apps: s.NAP_QUOTA_APPS, instances: s.NAP_QUOTA_INSTANCES, memory_mb: s.NAP_QUOTA_MEMORY_MB },
   };
 }
 

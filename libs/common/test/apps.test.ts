@@ -58,7 +58,12 @@ describe('RouteHost schema', () => {
     assert.equal(RouteHost.parse('App.Example.COM'), 'app.example.com');
     assert.equal(RouteHost.parse('*.apps.test'), '*.apps.test');
   });
-  for (const bad of ['', 'a..b', '-a.test', 'a_b.test', 'http://a.test', 'a.test/path', '*.', 'a.*.test']) {
+  test("accepts DNS's longest label and name", () => {
+    assert.ok(RouteHost.safeParse(`${'a'.repeat(63)}.test`).success);
+    assert.ok(RouteHost.safeParse(`${'a.'.repeat(125)}abc`).success);
+    assert.equal(`${'a.'.repeat(125)}abc`.length, 253);
+  });
+  for (const bad of ['', 'a..b', '-a.test', 'a_b.test', 'http://a.test', 'a.test/path', '*.', 'a.*.test', 'a.test:8080', `${'a'.repeat(64)}.test`, `${'a.'.repeat(125)}abcd`]) {
     test(`rejects ${JSON.stringify(bad)}`, () => assert.equal(RouteHost.safeParse(bad).success, false));
   }
 });

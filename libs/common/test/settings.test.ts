@@ -176,3 +176,17 @@ describe('NAP_CONFIG', () => {
     assert.ok(e.message.includes(path));
   });
 });
+
+describe('NAP_CONTAINER_SUBNET', () => {
+  test('defaults to 10.213.0.0/20 and takes another private network', () => {
+    assert.equal(loadSettings({}).containerSubnet, '10.213.0.0/20');
+    assert.equal(loadSettings({ NAP_CONTAINER_SUBNET: '172.30.8.0/24' }).containerSubnet, '172.30.8.0/24');
+  });
+
+  test('anything but a CIDR network of /8 to /28 is refused, saying what is expected', () => {
+    for (const bad of ['10.213.0.1/20', '10.213.0.0', '10.213.0.0/30', '300.1.0.0/16', 'fd00::/64']) {
+      const err = settingsError({ NAP_CONTAINER_SUBNET: bad });
+      assert.match(err.message, /NAP_CONTAINER_SUBNET: expected an IPv4 network in CIDR form, \/8 to \/28/, bad);
+    }
+  });
+});

@@ -1,17 +1,42 @@
 import { randomBytes } from 'node:crypto';
-import { mkdir, mkdtemp, readFile, rm } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { etcdArgs, freePort, isAlive, natsServerArgs, spawnDetached, stopPid, waitForPort } from '@nap/common';
+import {
+  ENGINE_CLIENTS,
+  type EngineClient,
+  type EngineCredentials,
+  engineEnvOf,
+  ensureEtcdAuth,
+  etcdArgs,
+  freePort,
+  isAlive,
+  loadEngineCredentials,
+  natsServerArgs,
+  natsUsersOf,
+  spawnDetached,
+  stopPid,
+  waitForPort,
+} from '@nap/common';
 
-/** Real nats-server and etcd for a test, on free loopback ports in a temp dir; stopped by pid. */
+/**
+ * Real nats-server and etcd for a test, on free loopback ports in a temp dir, with auth set up as
+ * `nap up` does it (the same code: a user per platform program); stopped by pid.
+ */
 export interface Engines {
   dir: string;
   natsUrl: string;
+  /** A test-only NATS user with every permission, for tests that watch the bus or the blobstore from outside. */
   natsUser: string;
   natsPassword: string;
   etcdUrl: string;
+  /** The engines' URLs with the controller's credentials: what a test that runs a controller (or reads etcd as one) needs. */
   env: Record<string, string>;
+  /** The engines' URLs with each program's own credentials. */
+  envOf: Record<EngineClient, Record<string, string>>;
+  credentials: EngineCredentials;
+  /** Stops etcd and starts it again on the same data and port (auth stays on). */
+  restartEtcd(): Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -40,47 +65,70 @@ async function startEnginesOnce(): Promise<Engines> {
   const natsPort = await freePort();
   const etcdPort = await freePort();
   const etcdPeerPort = await freePort();
-  const natsUser = 'nap';
+  const natsUser = 'test-observer';
   const natsPassword = randomBytes(12).toString('hex');
+  const credentials = await loadEngineCredentials(join(dir, 'credentials'));
+  const natsUrl = `nats://127.0.0.1:${natsPort}`;
+  const etcdUrl = `http://127.0.0.1:${etcdPort}`;
   const pids: number[] = [];
   const stop = async () => {
     await Promise.all(pids.map((pid) => stopPid(pid, 5000)));
     await rm(dir, { recursive: true, force: true });
   };
-  try {
-    const nats = spawnDetached('nats-server', natsServerArgs({ port: natsPort, storeDir: join(dir, 'jetstream'), user: natsUser, password: natsPassword, configFile: join(dir, 'nats.conf') }), {
-      logFile: join(dir, 'logs', 'nats.log'),
-    });
-    pids.push(nats);
+  const startEtcd = async () => {
     const etcd = spawnDetached('etcd', etcdArgs({ name: 'test', dataDir: join(dir, 'etcd'), clientPort: etcdPort, peerPort: etcdPeerPort }), {
       logFile: join(dir, 'logs', 'etcd.log'),
     });
     pids.push(etcd);
-    if (!(await waitForPort('127.0.0.1', natsPort, 15_000, () => isAlive(nats)))) {
-      throw new Error(`nats-server did not start:\n${await tail(join(dir, 'logs', 'nats.log'))}`);
-    }
     if (!(await waitForPort('127.0.0.1', etcdPort, 15_000, () => isAlive(etcd)))) {
       throw new Error(`etcd did not start:\n${await tail(join(dir, 'logs', 'etcd.log'))}`);
     }
+    return etcd;
+  };
+  let etcdPid: number;
+  try {
+    const users = [...natsUsersOf(credentials), { user: natsUser, password: natsPassword }];
+    const nats = spawnDetached('nats-server', natsServerArgs({ port: natsPort, storeDir: join(dir, 'jetstream'), users, configFile: join(dir, 'nats.conf') }), {
+      logFile: join(dir, 'logs', 'nats.log'),
+    });
+    pids.push(nats);
+    etcdPid = await startEtcd();
+    if (!(await waitForPort('127.0.0.1', natsPort, 15_000, () => isAlive(nats)))) {
+      throw new Error(`nats-server did not start:\n${await tail(join(dir, 'logs', 'nats.log'))}`);
+    }
+    await ensureEtcdAuth([etcdUrl], credentials);
   } catch (err) {
     await stop();
     throw err;
   }
-  // If this test process is killed before it can stop them, the engines follow it (by pid).
+  // If this test process is killed before it can stop them, the engines follow it (by the pids in
+  // a file, which a restarted etcd updates).
+  const pidFile = join(dir, 'engines.pids');
+  await writeFile(pidFile, pids.join(' '));
   pids.push(
-    spawnDetached('sh', ['-c', `while kill -0 ${process.pid} 2>/dev/null; do sleep 1; done; kill ${pids.join(' ')} 2>/dev/null`], {
+    spawnDetached('sh', ['-c', `while kill -0 ${process.pid} 2>/dev/null; do sleep 1; done; kill $(cat ${pidFile}) 2>/dev/null`], {
       logFile: '/dev/null',
     }),
   );
-  const natsUrl = `nats://127.0.0.1:${natsPort}`;
-  const etcdUrl = `http://127.0.0.1:${etcdPort}`;
+  const urls = { NAP_NATS_URL: natsUrl, NAP_ETCD_URLS: etcdUrl };
+  const envOf = {} as Record<EngineClient, Record<string, string>>;
+  for (const c of ENGINE_CLIENTS) envOf[c] = { ...urls, ...engineEnvOf(credentials, c) };
   return {
     dir,
     natsUrl,
     natsUser,
     natsPassword,
     etcdUrl,
-    env: { NAP_NATS_URL: natsUrl, NAP_NATS_USER: natsUser, NAP_NATS_PASSWORD: natsPassword, NAP_ETCD_URLS: etcdUrl },
+    env: envOf.controller,
+    envOf,
+    credentials,
+    restartEtcd: async () => {
+      await stopPid(etcdPid, 5000);
+      pids.splice(pids.indexOf(etcdPid), 1);
+      etcdPid = await startEtcd();
+      await writeFile(pidFile, pids.join(' '));
+      await ensureEtcdAuth([etcdUrl], credentials);
+    },
     stop,
   };
 }

@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { mkdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { freePort, isAlive, spawnDetached, stopPid, waitForPort } from '@nap/common';
+import { ENGINE_SECRET_VARIABLES, type EngineClient, freePort, isAlive, removeContainerNetwork, spawnDetached, stopPid, waitForPort } from '@nap/common';
 import Docker from 'dockerode';
 import { type Engines, startEngines } from './engines.js';
 import { eventually, httpGet } from './http.js';
@@ -23,6 +23,9 @@ const secretsOf: Record<Program, string[]> = {
   dea: [],
   router: [],
 };
+
+/** Each program's own engine users; the directory talks to neither engine. */
+const engineUserOf: Record<Program, EngineClient | null> = { controller: 'controller', dea: 'dea', router: 'router', directory: null };
 
 export interface PlatformOptions {
   /** DEA nodes, each with its own id, directory, zone, port range and directory server. */
@@ -81,7 +84,8 @@ export class TestPlatform {
     const controllerPorts: number[] = [];
     for (let i = 0; i < controllerCount; i++) controllerPorts.push(await freePort());
     const env: Record<string, string> = {
-      ...engines.env,
+      NAP_NATS_URL: engines.natsUrl,
+      NAP_ETCD_URLS: engines.etcdUrl,
       NAP_HOME: home,
       NAP_CONTROLLER_PORT: String(controllerPorts[0]),
       NAP_ROUTER_PORT: String(routerPort),
@@ -90,6 +94,7 @@ export class TestPlatform {
       NAP_ADMIN_TOKEN: adminToken,
       NAP_DEA_MEMORY_MB: '8192',
       NAP_INSTALLATION_ID: installationId,
+      NAP_CONTAINER_SUBNET: await freeContainerSubnet(),
       NAP_LOG_LEVEL: 'info',
       ...options.env,
     };
@@ -146,6 +151,9 @@ export class TestPlatform {
     if (!service) throw new Error(`no service ${name}`);
     const env: NodeJS.ProcessEnv = { ...process.env, ...this.env, ...service.env, ...extraEnv, NAP_PARENT_PID: String(process.pid) };
     for (const secret of ['NAP_ADMIN_TOKEN', 'NAP_DIRECTORY_SECRET']) if (!secretsOf[service.program].includes(secret)) delete env[secret];
+    for (const v of ENGINE_SECRET_VARIABLES) delete env[v];
+    const engineUser = engineUserOf[service.program];
+    if (engineUser) Object.assign(env, this.engines.envOf[engineUser]);
     service.pid = spawnDetached(process.execPath, [join(repoRoot, programs[service.program])], {
       logFile: join(this.engines.dir, 'logs', `${name}.log`),
       env,
@@ -225,6 +233,7 @@ export class TestPlatform {
     await Promise.all(order.filter((n) => n.startsWith('dea-')).map((n) => this.stopService(n, { kill: true })));
     for (const name of order) await this.stopService(name);
     await removeContainers(this.installationId);
+    await removeContainerNetwork(this.installationId, process.env.NAP_DOCKER_SOCKET ?? '/var/run/docker.sock');
     await this.engines.stop();
   }
 }
@@ -236,4 +245,18 @@ function docker(): Docker {
 export async function removeContainers(installationId: string): Promise<void> {
   const own = await docker().listContainers({ all: true, filters: { label: [`nap.installation=${installationId}`] } });
   await Promise.all(own.map((c) => docker().getContainer(c.Id).remove({ force: true }).catch(() => {})));
+}
+
+/**
+ * A /24 of 10.214.0.0/16 that no Docker network on this engine uses: each test platform gets its
+ * own bridge network (Docker refuses overlapping ones), so parallel runs do not collide.
+ */
+export async function freeContainerSubnet(): Promise<string> {
+  const used = new Set<string>();
+  for (const n of await docker().listNetworks()) for (const c of n.IPAM?.Config ?? []) if (c.Subnet) used.add(c.Subnet);
+  for (let tries = 0; tries < 64; tries++) {
+    const subnet = `10.214.${Math.floor(Math.random() * 256)}.0/24`;
+    if (!used.has(subnet)) return subnet;
+  }
+  throw new Error('no free /24 in 10.214.0.0/16 for a test platform: remove test networks left behind (docker network ls --filter label=nap.installation)');
 }

@@ -20,6 +20,8 @@ import { instanceFilesRouter } from './api/instance-files-router.js';
 import { join } from 'node:path';
 import { bearerAuth, tokenMatches } from './auth/bearer.js';
 import { gitRouter } from './git/smart-http.js';
+import { putAppAs } from './git/api-as-pusher.js';
+import { GitRepositories } from './git/repositories.js';
 import { deployRouter } from './api/deploy-router.js';
 import { randomUUID } from 'node:crypto';
 import { Converger } from './health/converger.js';
@@ -33,6 +35,10 @@ import { ActualInstancesRepository } from './store/actual-instances.js';
 import { AppsRepository } from './store/apps-repository.js';
 import { EventsRepository } from './store/events-repository.js';
 import { RoutesRepository } from './store/routes-repository.js';
+import { DomainsRepository } from './store/domains-repository.js';
+import { RouteClaims } from './routes/route-claims.js';
+import { platformHosts } from './routes/route-policy.js';
+import { domainsRouter } from './api/domains-router.js';
 import { UsersRepository } from './store/users-repository.js';
 import { usersRouter } from './api/users-router.js';
 import { routesRouter } from './api/routes-router.js';
@@ -42,6 +48,9 @@ import { ReleasesRepository } from './store/releases-repository.js';
 import { BuildpacksRepository } from './store/buildpacks-repository.js';
 import { BuildpackCatalog } from './buildpacks/catalog.js';
 import { buildpacksRouter } from './api/buildpacks-router.js';
+import { quotasRouter } from './api/quotas-router.js';
+import { QuotaGuard } from './quotas/quota-guard.js';
+import { QuotasRepository } from './store/quotas-repository.js';
 
 export interface RunningController {
   port: number;
@@ -61,9 +70,14 @@ export async function startController(settings: Settings, log: Logger): Promise<
   const pending = new PendingStarts();
   const events = new EventsRepository(etcd, log);
   const routes = new RoutesRepository(etcd);
+  const domains = new DomainsRepository(etcd);
+  const reservedHosts = platformHosts(settings);
+  const claims = new RouteClaims(routes, domains, settings.domain, reservedHosts);
   const users = new UsersRepository(etcd);
   const releases = new ReleasesRepository(etcd, blobs, settings.releasesKept);
   const crashes = new CrashHistory(etcd);
+  const quotas = new QuotasRepository(etcd);
+  const quota = new QuotaGuard(apps, quotas, settings.defaultQuota);
   const converger = new Converger({ apps, actual, crashes, events, bus, pool, pending, log, stagingTimeoutS: settings.stagingTimeoutS });
   const health = new HealthManager({ controllerId: randomUUID(), etcd, bus, apps, crashes, events, converger, log });
   const buildpacks = new BuildpackCatalog(settings.buildpacksDir, new BuildpacksRepository(etcd));
@@ -74,30 +88,49 @@ export async function startController(settings: Settings, log: Logger): Promise<
   health.start();
   const liveness = await watchDeaLiveness(etcd, pool, pending, log);
 
+  // Repositories belong to apps: one named by the app's id, removed with the app.
+  const repositories = new GitRepositories(join(settings.home, 'git'));
+  await repositories.removeUnowned();
+
   const http = express();
   http.disable('x-powered-by');
   http.use(healthRouter(etcd, bus));
   http.use(infoRouter(settings));
   http.use(
     gitRouter({
-      reposDir: join(settings.home, 'git'),
-      apiUrl: settings.controllerUrl,
+      repositories,
       apps,
       authenticate: async (token) => (tokenMatches(token, adminToken) ? { name: 'admin', role: 'admin' } : await users.byToken(token)),
+      deploy: {
+        apps,
+        stager,
+        events,
+        health,
+        blobs,
+        actual,
+        directorySecret,
+        quota,
+        putApp: (name, body, token) => putAppAs(`http://127.0.0.1:${settings.controllerPort}`, name, body, token),
+        uploadLimitMb: settings.uploadLimitMb,
+        instancesTimeoutS: 180,
+      },
+      uploadLimitMb: settings.uploadLimitMb,
       log,
     }),
   );
   http.use(requestDeadline(serverTimeouts.handlerMs));
   http.use('/v1', bearerAuth(adminToken, users));
   http.use(usersRouter(users));
+  http.use(quotasRouter({ users, quotas, guard: quota }));
   http.use(routesRouter(routes, apps));
+  http.use(domainsRouter({ domains, routes, users, sharedDomain: settings.domain, reserved: reservedHosts }));
   http.use(whoamiRouter());
   http.use(deasRouter(pool));
-  http.use(appsRouter({ bus, settings, apps, actual, blobs, stager, health, events, crashes, routes, releases, directorySecret, buildpacks }));
+  http.use(appsRouter({ bus, settings, apps, actual, blobs, stager, health, events, crashes, routes, claims, releases, directorySecret, buildpacks, quota, repositories }));
   http.use(buildpacksRouter({ catalog: buildpacks, blobs, uploadLimitMb: settings.uploadLimitMb }));
-  http.use(deployRouter({ apps, stager, events, health, blobs, actual, directorySecret }));
-  http.use(releasesRouter({ apps, actual, releases, routes, events, blobs, health, directorySecret }));
-  http.use(similarRouter({ settings, apps, actual, routes, events, health, releases, directorySecret }));
+  http.use(deployRouter({ apps, stager, events, health, blobs, actual, directorySecret, quota }));
+  http.use(releasesRouter({ apps, actual, releases, routes, claims, events, blobs, health, directorySecret, quota }));
+  http.use(similarRouter({ settings, apps, actual, routes, claims, events, health, releases, directorySecret, quota }));
   http.use(instanceFilesRouter({ apps, actual, pool, directorySecret }));
   http.use(notFoundHandler);
   http.use(errorHandler(log));

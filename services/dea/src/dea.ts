@@ -8,11 +8,14 @@ import { DropletCache } from './droplets/droplet-cache.js';
 import { deaIdentity } from './identity.js';
 import { ImageDroplets } from './images/image-droplets.js';
 import { StackVariants } from './images/stack-variants.js';
+import { DiskQuota } from './instances/disk-quota.js';
 import { InstanceManager } from './instances/instance-manager.js';
 import { InstanceRegistry } from './instances/instance-registry.js';
 import { PortAllocator } from './instances/port-allocator.js';
 import { RouteAnnouncer } from './routing/route-announcer.js';
 import { DockerRuntime } from './runtime/docker-runtime.js';
+import { StagingReservations } from './staging/staging-reservations.js';
+import { ensureContainerNetwork } from './network/container-network.js';
 import { ActualStateStore } from './store/actual-state.js';
 
 const lifecycleDir = new URL('../../lifecycle', import.meta.url).pathname;
@@ -36,10 +39,14 @@ export async function startDea(settings: Settings, log: Logger): Promise<Running
   for (const d of Object.values(dirs)) await mkdir(d, { recursive: true });
   const deaId = await deaIdentity(settings.deaId, settings.deaDir);
 
-  const runtime = new DockerRuntime(settings.dockerSocket, settings.installationId);
-  await runtime.ping().catch((err: Error) => {
+  const engine = new DockerRuntime(settings.dockerSocket, settings.installationId);
+  await engine.ping().catch((err: Error) => {
     throw new Error(`Docker does not answer on ${settings.dockerSocket} (${err.message}): run deploy/setup`);
   });
+  const network = await ensureContainerNetwork(engine, settings.installationId, settings.containerSubnet, log).catch((err: Error) => {
+    throw new Error(`cannot set up the container network: ${err.message}`);
+  });
+  const runtime = new DockerRuntime(settings.dockerSocket, settings.installationId, network.name);
   if (!(await runtime.imageExists(settings.stackImage))) {
     throw new Error(`the stack image ${settings.stackImage} is missing: run deploy/setup`);
   }
@@ -57,6 +64,18 @@ export async function startDea(settings: Settings, log: Logger): Promise<Running
   const droplets = new DropletCache(dirs.droplets, blobs);
   const images = new ImageDroplets(runtime, droplets, settings.stackImage);
   const variants = new StackVariants(runtime, settings.stackImage, settings.stackVariantScript);
+  const stagingReservations = new StagingReservations();
+  // Filled in once the instance manager exists: the quota stops instances through it.
+  let overDisk: (inst: import('./instances/instance.js').Instance, why: string) => Promise<void> = async () => {};
+  const disk = new DiskQuota({
+    capacityMb: settings.deaDiskMb,
+    reserveMb: settings.deaDiskReserveMb,
+    deaDir: settings.deaDir,
+    runtime,
+    registry,
+    log,
+    exceeded: (inst, why) => overDisk(inst, why),
+  });
   const advertiser = new Advertiser(bus, registry, {
     deaId,
     host: settings.deaHost,
@@ -65,6 +84,8 @@ export async function startDea(settings: Settings, log: Logger): Promise<Running
     memoryMb: settings.deaMemoryMb,
     diskMb: settings.deaDiskMb,
     directoryUrl: settings.directoryUrl,
+    stagingMemoryMb: () => stagingReservations.memoryMb(),
+    availableDiskMb: () => disk.availableMb(),
   });
   const instances = new InstanceManager({
     deaId,
@@ -81,9 +102,13 @@ export async function startDea(settings: Settings, log: Logger): Promise<Running
     images,
     variants,
     ports: new PortAllocator(settings.deaPortRange),
+    disk,
+    portRange: settings.deaPortRange,
+    network,
     log,
     onChange: () => advertiser.advertise(),
   });
+  overDisk = (inst, why) => instances.stopOverDisk(inst, why);
   const heartbeat = new Heartbeat(bus, registry, deaId);
   let draining = false;
 
@@ -100,6 +125,11 @@ export async function startDea(settings: Settings, log: Logger): Promise<Running
       lifecycleDir,
       stackImage: settings.stackImage,
       timeoutS: settings.stagingTimeoutS,
+      dockerfileBuild: {
+        timeoutS: settings.dockerfileBuildTimeoutS,
+        cpuShares: settings.dockerfileBuildCpuShares,
+        pidsMax: settings.dockerfileBuildPidsMax,
+      },
       runtime,
       blobs,
       dropletPath: (hash) => droplets.pathOf(hash),
@@ -109,9 +139,11 @@ export async function startDea(settings: Settings, log: Logger): Promise<Running
     },
     log,
     () => draining,
+    { reservations: stagingReservations, changed: () => advertiser.advertise() },
   );
   await instances.adopt(await registry.previous());
   instances.startMonitoring();
+  await disk.start();
   await announcer.start();
   advertiser.start();
   heartbeat.start();
@@ -123,6 +155,7 @@ export async function startDea(settings: Settings, log: Logger): Promise<Running
       draining = true;
       advertiser.drain();
       instances.stopMonitoring();
+      disk.stop();
       await instances.evacuate(EVACUATION_TIMEOUT_MS);
       advertiser.stop();
       heartbeat.stop();

@@ -21,7 +21,10 @@ const start = {
 
 test('an instance sees CONTRACT §5: PORT, HOME, VCAP_APPLICATION, VCAP_SERVICES, NAP_INSTANCE_INDEX, MEMORY_LIMIT', () => {
   const env = instanceEnv(start, '127.0.0.1', 61001, Date.parse('2026-01-01T00:00:00Z'));
-  assert.equal(env.PORT, '61001');
+  // In its own namespace the app always listens on 8080; the host port mapped to it is its address.
+  assert.equal(env.PORT, '8080');
+  assert.equal(env.NAP_INSTANCE_ADDR, '127.0.0.1:61001');
+  assert.equal(env.NAP_INSTANCE_PORT, '61001');
   assert.equal(env.HOME, '/home/vcap/app');
   assert.equal(env.VCAP_SERVICES, '{}');
   assert.equal(env.NAP_INSTANCE_INDEX, '2');
@@ -35,8 +38,8 @@ test('an instance sees CONTRACT §5: PORT, HOME, VCAP_APPLICATION, VCAP_SERVICES
     instance_id: 'i-1',
     instance_index: 2,
     process_type: 'web',
-    host: '127.0.0.1',
-    port: 61001,
+    host: '0.0.0.0',
+    port: 8080,
     limits: { mem: 256, disk: 1024, fds: 16384 },
     version: 'v1',
     start: '2026-01-01T00:00:00.000Z',
@@ -45,6 +48,6 @@ test('an instance sees CONTRACT §5: PORT, HOME, VCAP_APPLICATION, VCAP_SERVICES
 
 test("the app's own env cannot override what the platform sets", () => {
   const env = instanceEnv(start, '127.0.0.1', 61001);
-  assert.equal(env.PORT, '61001');
+  assert.equal(env.PORT, '8080');
   assert.equal(env.HOME, '/home/vcap/app');
 });

@@ -1,8 +1,9 @@
 import { randomUUID } from 'node:crypto';
-import { Bus, type Logger, type Settings } from '@nap/common';
+import { Bus, connectEtcd, type Logger, type Settings } from '@nap/common';
 import { AccessLog } from './accesslog/access-log.js';
 import { RoundRobin } from './balancing/round-robin.js';
 import type { BalancingStrategy } from './balancing/strategy.js';
+import { ClaimWatcher, type ClaimWatcherOptions } from './claims/claim-watcher.js';
 import { RouteSubscriber, type RouteSubscriberOptions } from './bus/route-subscriber.js';
 import { RouterProxy } from './proxy/proxy.js';
 import { RouterMetrics } from './status/metrics.js';
@@ -35,7 +36,15 @@ export interface RouterOptions {
   /** Where access lines go, at info; defaults to the router's logger. False: none. */
   accessLog?: Logger | false;
   limits?: Partial<RouterLimits>;
+  /**
+   * Watching the route claims in etcd (NAP_ETCD_URLS) so a claimed host with no instance is 503,
+   * not someone else's wildcard. False: none (tests of the proxy alone, which have no etcd).
+   */
+  claims?: ClaimWatcherOptions | false;
 }
+
+/** How long a start waits for the first read of the claims before serving without them (etcd down). */
+const FIRST_CLAIMS_WAIT_MS = 2000;
 
 export interface Router {
   id: string;
@@ -70,6 +79,8 @@ export async function startRouter(settings: Settings, log: Logger, options: Rout
   const metrics = new RouterMetrics();
   const bus = await Bus.connect(settings, { name: `router-${id}`, log });
   const subscriber = new RouteSubscriber(bus, table, log, { ...options.registration, id });
+  const etcd = options.claims === false ? undefined : connectEtcd(settings);
+  const claims = etcd && new ClaimWatcher(etcd, table, log, options.claims || {});
   const accessLog = options.accessLog === false ? undefined : new AccessLog(options.accessLog ?? log);
   const proxy = new RouterProxy(table, options.balancing ?? new RoundRobin(), log, metrics, {
     port: settings.routerPort,
@@ -109,11 +120,19 @@ export async function startRouter(settings: Settings, log: Logger, options: Rout
   const close = (): Promise<void> =>
     (closing ??= (async () => {
       subscriber.stop();
+      await claims?.stop();
       await Promise.allSettled([proxy.close(), status?.close()]);
       await bus.close();
+      etcd?.close();
     })());
 
   try {
+    // Claims before the first request where etcd answers; a router whose etcd is down serves anyway.
+    if (claims) {
+      let timer: NodeJS.Timeout | undefined;
+      await Promise.race([claims.start(), new Promise<void>((resolve) => (timer = setTimeout(resolve, FIRST_CLAIMS_WAIT_MS)))]);
+      clearTimeout(timer);
+    }
     // Listen before announcing: DEAs register as soon as they hear router.start.
     await proxy.listen();
     await status?.listen();

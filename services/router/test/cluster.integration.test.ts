@@ -48,6 +48,8 @@ before(async () => {
     NAP_ROUTER_PORT: String(routerPort),
     NAP_ROUTER_STATUS_PORT: String(statusPort),
     NAP_ROUTER_WORKERS: '2',
+    // A closed loopback port: the test's router must not read the machine's own etcd.
+    NAP_ETCD_URLS: `http://127.0.0.1:${await freePort()}`,
     NAP_ROUTER_STATUS_PASSWORD: 'pw-for-routes',
     NAP_LOG_LEVEL: 'warn',
     NAP_PARENT_PID: String(process.pid),

@@ -144,7 +144,8 @@ test('a new registration clears the failing mark of its address', () => {
   assert.equal(address.failing, false);
 });
 
-test('100,000 routes fit in well under 150 MB of heap and are found fast', () => {
+// Lookup speed is measured by bench/src/router/table.ts, not asserted here: a loaded CI machine is no stopwatch.
+test('100,000 routes fit in well under 150 MB of heap and are all found', () => {
   const N = 100_000;
   const hosts = Array.from({ length: N }, (_, i) => `app-${i}.nap.localhost`);
   gc();
@@ -157,10 +158,47 @@ test('100,000 routes fit in well under 150 MB of heap and are found fast', () =>
   const grew = process.memoryUsage().heapUsed - before;
   assert.equal(table.routeCount, N);
   assert.ok(grew < 150 * 1024 * 1024, `heap grew ${Math.round(grew / 1024 / 1024)} MB`);
-  const t0 = performance.now();
   let found = 0;
-  for (let i = 0; i < 1_000_000; i++) if (table.lookup(hosts[(i * 7919) % N]) !== undefined) found++;
-  const perSec = 1_000_000 / ((performance.now() - t0) / 1000);
-  assert.equal(found, 1_000_000);
-  assert.ok(perSec > 1_000_000, `${Math.round(perSec)} lookups/s`);
+  for (let i = 0; i < N; i++) if (table.lookup(hosts[(i * 7919) % N])?.endpoints[0].privateInstanceId === `i-${(i * 7919) % N}`) found++;
+  assert.equal(found, N);
+});
+
+test('a claimed host with no endpoint gets an empty pool, never the wildcard', () => {
+  const { table } = tableAt();
+  table.register({ ...web1, uris: ['*.nap.localhost'], app: 'wild' });
+  table.replaceClaims(['stopped.nap.localhost', '*.nap.localhost']);
+  const claimed = table.lookup('Stopped.nap.localhost:8080');
+  assert.ok(claimed);
+  assert.equal(claimed.size, 0);
+  assert.equal(claimed.host, 'stopped.nap.localhost');
+  // Not claimed: the wildcard, as before.
+  assert.equal(table.lookup('free.nap.localhost')?.endpoints[0]?.app, 'wild');
+  // An exact registration wins over its own claim.
+  table.register({ ...web1, port: 61002, uris: ['stopped.nap.localhost'], app: 'back' });
+  assert.equal(table.lookup('stopped.nap.localhost')?.endpoints[0]?.app, 'back');
+});
+
+test('a claimed wildcard with no endpoint shadows a shorter registered wildcard', () => {
+  const { table } = tableAt();
+  table.register({ ...web1, uris: ['*.nap.localhost'], app: 'wild' });
+  table.claim('*.team.nap.localhost');
+  const pool = table.lookup('x.team.nap.localhost');
+  assert.equal(pool?.size, 0);
+  assert.equal(pool?.host, '*.team.nap.localhost');
+  table.unclaim('*.team.nap.localhost');
+  assert.equal(table.lookup('x.team.nap.localhost')?.endpoints[0]?.app, 'wild');
+});
+
+test('claims: a host that is no route is ignored; unclaiming leaves an unknown host unknown', () => {
+  const { table } = tableAt();
+  assert.equal(table.claim('a.*.b'), false);
+  assert.equal(table.claim('only.claimed.test'), true);
+  assert.equal(table.claimCount, 1);
+  assert.equal(table.lookup('only.claimed.test')?.size, 0);
+  table.unclaim('only.claimed.test');
+  assert.equal(table.lookup('only.claimed.test'), undefined);
+  table.replaceClaims(['one.test', '*.two.test']);
+  assert.equal(table.claimCount, 2);
+  table.replaceClaims([]);
+  assert.equal(table.claimCount, 0);
 });

@@ -105,7 +105,7 @@ test('without a password configured, /routes refuses everyone; /healthz and /var
   const port = await freePort();
   const statusPort = await freePort();
   const settings = loadSettings({ ...h.nats.env, NAP_ROUTER_PORT: String(port), NAP_ROUTER_STATUS_PORT: String(statusPort) });
-  const router = await startRouter(settings, createLogger('router-test', 'silent'), { listenHost: '127.0.0.1' });
+  const router = await startRouter(settings, createLogger('router-test', 'silent'), { listenHost: '127.0.0.1', claims: false });
   try {
     for (const auth of [undefined, basic('router', ''), basic('router', 'undefined'), basic('', '')]) {
       const r = await send(statusPort, 'localhost', { path: '/routes', headers: auth ? { authorization: auth } : {} });

@@ -24,7 +24,8 @@ import { presentApp, presentInstance } from '../apps/present.js';
 import type { HealthManager } from '../health/health-manager.js';
 import type { CrashHistory } from '../store/crash-history.js';
 import type { ReleasesRepository } from '../store/releases-repository.js';
-import { claimAll, type RoutesRepository } from '../store/routes-repository.js';
+import type { RoutesRepository } from '../store/routes-repository.js';
+import type { RouteClaims } from '../routes/route-claims.js';
 import { mayTouch } from '../auth/bearer.js';
 import type { Stager } from '../staging/stager.js';
 import type { ActualInstancesRepository } from '../store/actual-instances.js';
@@ -34,6 +35,7 @@ import { appName, loadApp } from './app-lookup.js';
 import { receiveBody } from './upload.js';
 import { acceptPackage, startApp } from '../apps/packages.js';
 import type { BuildpackCatalog } from '../buildpacks/catalog.js';
+import type { QuotaGuard } from '../quotas/quota-guard.js';
 
 const EnvChanges = z.record(z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'env names are letters, digits and _'), z.string().max(65536).nullable());
 
@@ -48,10 +50,16 @@ export interface AppsRouterDeps {
   events: EventsRepository;
   crashes: CrashHistory;
   routes: RoutesRepository;
+  /** Every new claim goes through the route policy here. */
+  claims: RouteClaims;
   releases: ReleasesRepository;
   directorySecret: string;
   /** Checks an app's buildpack choice (built-in, admin or git URL) at PUT time. */
   buildpacks?: BuildpackCatalog;
+  /** Per-user quotas: every change that raises apps, instances or memory asks it first. */
+  quota?: QuotaGuard;
+  /** The apps' git repositories: one goes with its app. */
+  repositories?: { remove(appId: string): Promise<void> };
 }
 
 function routeTaken(host: string) {
@@ -135,7 +143,7 @@ function applyUpdate(app: AppRecord, update: AppUpdate): void {
 }
 
 export function appsRouter(deps: AppsRouterDeps): Router {
-  const { bus, settings, apps, actual, blobs, stager, health, events, crashes, routes, releases, directorySecret } = deps;
+  const { bus, settings, apps, actual, blobs, stager, health, events, crashes, routes, claims, releases, directorySecret } = deps;
   const router = Router();
   // The biggest valid update (64 KB of env, 100 routes, 21 commands of 8 KB) is about 300 KB.
   const json = express.json({ limit: '512kb' });
@@ -157,6 +165,10 @@ export function appsRouter(deps: AppsRouterDeps): Router {
   });
 
   router.put('/v1/apps/:name', json, async (req, res) => {
+    await (deps.quota ? deps.quota.serialize(req.caller, () => putApp(req, res)) : putApp(req, res));
+  });
+
+  async function putApp(req: Request, res: express.Response): Promise<void> {
     const name = appName(req);
     const update = AppUpdate.parse(req.body ?? {});
     if (update.buildpack) await deps.buildpacks?.check(update.buildpack, req.caller);
@@ -188,7 +200,8 @@ export function appsRouter(deps: AppsRouterDeps): Router {
         updated_at: now,
       };
       applyUpdate(app, update);
-      const taken = await claimAll(routes, app.routes, app.id);
+      await deps.quota?.check(req.caller, null, app);
+      const taken = await claims.claimAll(req.caller, app.id, app.routes);
       if (taken) throw routeTaken(taken);
       if (!(await apps.create(app))) {
         await Promise.all(app.routes.map((h) => routes.release(h, app.id)));
@@ -199,14 +212,23 @@ export function appsRouter(deps: AppsRouterDeps): Router {
       return;
     }
     const added = (update.routes ?? []).filter((h) => !existing.routes.includes(h));
-    const taken = await claimAll(routes, added, existing.id);
+    const taken = await claims.claimAll(req.caller, existing.id, added);
     if (taken) throw routeTaken(taken);
     let before = existing;
-    const updated = await apps.update(name, (app) => {
-      before = structuredClone(app);
-      applyUpdate(app, update);
-      if (changesWhatRuns(before, app)) app.version = randomUUID();
-    });
+    let updated: AppRecord | null;
+    try {
+      updated = await apps.update(name, async (app) => {
+        before = structuredClone(app);
+        applyUpdate(app, update);
+        // Against the app as it is in etcd now: the write below lands only if nobody changed it since.
+        await deps.quota?.check(req.caller, before, app);
+        if (changesWhatRuns(before, app)) app.version = randomUUID();
+      });
+    } catch (err) {
+      // The routes this update claimed are not the app's after all.
+      for (const host of added) await routes.release(host, existing.id);
+      throw err;
+    }
     if (!updated) throw notFound('app_not_found', `app ${name} was just deleted`);
     const existingNow = updated;
     for (const host of before.routes) if (!existingNow.routes.includes(host)) await routes.release(host, existingNow.id);
@@ -221,7 +243,7 @@ export function appsRouter(deps: AppsRouterDeps): Router {
     if (changesWhatRuns(before, existingNow)) await releases.record(existingNow, actorOf(req), `changed ${changed.join(', ')}`);
     await health.poke(name);
     res.json(await present(existingNow));
-  });
+  }
 
   router.put('/v1/apps/:name/bits', async (req, res) => {
     const name = appName(req);
@@ -239,7 +261,7 @@ export function appsRouter(deps: AppsRouterDeps): Router {
   router.post('/v1/apps/:name/start', async (req, res) => {
     const name = appName(req);
     await loadFor(req, name);
-    res.json(await present(await startApp({ apps, stager, events, health }, name, actorOf(req))));
+    res.json(await present(await startApp({ apps, stager, events, health, quota: deps.quota }, name, actorOf(req), req.caller)));
   });
 
   // A new version of the same droplet and configuration: the health manager replaces the
@@ -297,6 +319,8 @@ export function appsRouter(deps: AppsRouterDeps): Router {
       if (!inUse.has(key)) await blobs.delete(key);
     }
     await blobs.delete(blobKeys.buildCache(app.id));
+    // Its git history is the app's too: nobody may clone it once the app is gone.
+    await deps.repositories?.remove(app.id);
     res.json({ name, deleted: true, by: actorOf(req) });
   });
 

@@ -28,9 +28,9 @@ export function deployRouter(deps: DeployDeps): Router {
     const work = await mkdtemp(join(tmpdir(), 'nap-deploy-'));
     try {
       const file = join(work, 'bits.tgz');
-      await cloneToPackage(body.git_url, body.ref, work, file, req.caller?.role === 'admin');
+      await cloneToPackage(body.git_url, body.ref, file, req.caller?.role);
       const accepted = await acceptPackage(deps.apps, deps.blobs, app, file);
-      const started = await startApp(deps, name, req.caller?.name ?? 'admin');
+      const started = await startApp(deps, name, req.caller?.name ?? 'admin', req.caller);
       res.json({ ...presentApp(started, await deps.actual.ofApp(started.id), deps.directorySecret), package_hash: accepted.package_hash, changed: accepted.changed });
     } finally {
       await rm(work, { recursive: true, force: true });

@@ -4,6 +4,8 @@
  */
 const appName = { name: 'name', in: 'path', required: true, schema: { type: 'string', pattern: '^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$' } };
 const buildpackName = { name: 'name', in: 'path', required: true, schema: { type: 'string', pattern: '^[a-z][a-z0-9-]{0,40}$' } };
+const domainName = { name: 'name', in: 'path', required: true, schema: { type: 'string', maxLength: 253 } };
+const userName = { name: 'user', in: 'path', required: true, schema: { type: 'string', pattern: '^[a-z0-9][a-z0-9._-]{0,62}$' } };
 const index = { name: 'index', in: 'path', required: true, schema: { type: 'integer', minimum: 0 } };
 const error = { description: 'an error', content: { 'application/json': { schema: { $ref: '#/components/schemas/Error' } } } };
 const json = (schema: object) => ({ required: true, content: { 'application/json': { schema } } });
@@ -63,6 +65,12 @@ export const openapi = {
         required: ['name', 'url'],
         properties: { name: { type: 'string', pattern: '^[a-z][a-z0-9-]{0,40}$' }, url: { type: 'string', maxLength: 2048 }, position: { type: 'integer', minimum: 0 } },
       },
+      NewDomain: {
+        type: 'object',
+        additionalProperties: false,
+        required: ['name'],
+        properties: { name: { type: 'string', maxLength: 253 }, owners: { type: 'array', maxItems: 100, items: { type: 'string', pattern: '^[a-z0-9][a-z0-9._-]{0,62}$' } } },
+      },
       NewUser: { type: 'object', additionalProperties: false, required: ['name'], properties: { name: { type: 'string' }, role: { enum: ['admin', 'developer'] } } },
     },
   },
@@ -76,6 +84,18 @@ export const openapi = {
       get: { responses: { '200': ok, ...errors } },
       post: { requestBody: json({ $ref: '#/components/schemas/NewUser' }), responses: { '201': ok, ...errors } },
     },
+    '/v1/users/{name}/quota': {
+      parameters: [{ name: 'name', in: 'path', required: true, schema: { type: 'string', pattern: '^[a-z0-9][a-z0-9._-]{0,62}$' } }],
+      get: { responses: { '200': ok, ...errors } },
+      put: {
+        requestBody: json({
+          type: 'object',
+          additionalProperties: false,
+          properties: { apps: { type: 'integer', minimum: 0 }, instances: { type: 'integer', minimum: 0 }, memory_mb: size },
+        }),
+        responses: { '200': ok, ...errors },
+      },
+    },
     '/v1/buildpacks': {
       get: { responses: { '200': ok, ...errors } },
       post: { requestBody: json({ $ref: '#/components/schemas/NewBuildpack' }), responses: { '201': ok, ...errors } },
@@ -87,6 +107,16 @@ export const openapi = {
     },
     '/v1/deas': { get: { responses: { '200': ok, ...errors } } },
     '/v1/routes': { get: { responses: { '200': ok, ...errors } } },
+    '/v1/domains': {
+      get: { responses: { '200': ok, ...errors } },
+      post: { requestBody: json({ $ref: '#/components/schemas/NewDomain' }), responses: { '201': ok, ...errors } },
+    },
+    '/v1/domains/{name}': { parameters: [domainName], delete: { responses: { '200': ok, ...errors } } },
+    '/v1/domains/{name}/owners/{user}': {
+      parameters: [domainName, userName],
+      put: { responses: { '200': ok, ...errors } },
+      delete: { responses: { '200': ok, ...errors } },
+    },
     '/v1/apps': { get: { responses: { '200': ok, ...errors } } },
     '/v1/apps/{name}': {
       parameters: [appName],

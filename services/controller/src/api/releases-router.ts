@@ -10,8 +10,10 @@ import type { AppsRepository } from '../store/apps-repository.js';
 import type { Blobstore } from '@nap/common';
 import type { EventsRepository } from '../store/events-repository.js';
 import type { Release, ReleasesRepository } from '../store/releases-repository.js';
-import { claimAll, type RoutesRepository } from '../store/routes-repository.js';
+import type { RoutesRepository } from '../store/routes-repository.js';
+import type { RouteClaims } from '../routes/route-claims.js';
 import { appName, loadApp } from './app-lookup.js';
+import type { QuotaGuard } from '../quotas/quota-guard.js';
 
 const Rollback = z
   .object({
@@ -24,10 +26,12 @@ export interface ReleasesDeps {
   actual: ActualInstancesRepository;
   releases: ReleasesRepository;
   routes: RoutesRepository;
+  claims: RouteClaims;
   events: EventsRepository;
   blobs: Blobstore;
   health: HealthManager;
   directorySecret: string;
+  quota?: QuotaGuard;
 }
 
 /** Each type's command and memory as the release had them, its instance count as it is now. */
@@ -42,7 +46,7 @@ function rolledBackProcesses(current: AppRecord['processes'], released: Release[
 }
 
 export function releasesRouter(deps: ReleasesDeps): Router {
-  const { apps, actual, releases, routes, events, blobs, health, directorySecret } = deps;
+  const { apps, actual, releases, routes, claims, events, blobs, health, directorySecret } = deps;
   const router = Router();
 
   router.get('/v1/apps/:name/releases', async (req, res) => {
@@ -67,14 +71,21 @@ export function releasesRouter(deps: ReleasesDeps): Router {
     const target = await releases.get(app.id, version);
     if (!target) throw notFound('release_not_found', `app ${name} has no release v${version}: see nap releases ${name}`);
     if (!(await blobs.has(target.droplet.key))) throw new NapError(409, 'droplet_pruned', `the droplet of v${version} was pruned (NAP_RELEASES_KEPT): roll back to a later release`);
-    const taken = await claimAll(routes, target.config.routes, app.id);
+    const rollBack = (a: AppRecord) => {
+      const { processes, ...config } = target.config;
+      Object.assign(a, config);
+      a.processes = rolledBackProcesses(a.processes, processes);
+    };
+    // An older release may have had more memory per instance: that comes from the owner's quota too.
+    const rolled = structuredClone(app);
+    rollBack(rolled);
+    await deps.quota?.check(req.caller, app, rolled);
+    const taken = await claims.claimAll(req.caller, app.id, target.config.routes, app.routes);
     if (taken) throw conflict('route_taken', `v${version} had the route ${taken}, which another app holds now`);
     let dropped: string[] = [];
     const updated = await apps.update(name, (a) => {
       dropped = a.routes.filter((h) => !target.config.routes.includes(h));
-      const { processes, ...config } = target.config;
-      Object.assign(a, config);
-      a.processes = rolledBackProcesses(a.processes, processes);
+      rollBack(a);
       a.droplet = target.droplet;
       if (target.package) a.package = target.package;
       a.package_state = 'STAGED';

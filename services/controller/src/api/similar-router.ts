@@ -10,8 +10,10 @@ import type { ActualInstancesRepository } from '../store/actual-instances.js';
 import type { AppsRepository } from '../store/apps-repository.js';
 import type { EventsRepository } from '../store/events-repository.js';
 import type { ReleasesRepository } from '../store/releases-repository.js';
-import { claimAll, type RoutesRepository } from '../store/routes-repository.js';
+import type { RoutesRepository } from '../store/routes-repository.js';
+import type { RouteClaims } from '../routes/route-claims.js';
 import { appName, loadApp } from './app-lookup.js';
+import type { QuotaGuard } from '../quotas/quota-guard.js';
 
 const SimilarBody = z
   .object({
@@ -25,10 +27,12 @@ export interface SimilarDeps {
   apps: AppsRepository;
   actual: ActualInstancesRepository;
   routes: RoutesRepository;
+  claims: RouteClaims;
   events: EventsRepository;
   health: HealthManager;
   releases: ReleasesRepository;
   directorySecret: string;
+  quota?: QuotaGuard;
 }
 
 /**
@@ -36,7 +40,7 @@ export interface SimilarDeps {
  * launched again as a "similar app" with other values. It shares the droplet, so nothing stages.
  */
 export function similarRouter(deps: SimilarDeps): Router {
-  const { settings, apps, actual, routes, events, health, releases, directorySecret } = deps;
+  const { settings, apps, actual, routes, claims, events, health, releases, directorySecret } = deps;
   const router = Router();
 
   router.get('/v1/apps/:name/parameters', async (req, res) => {
@@ -45,6 +49,10 @@ export function similarRouter(deps: SimilarDeps): Router {
   });
 
   router.post('/v1/apps/:name/similar', express.json({ limit: '64kb' }), async (req, res) => {
+    await (deps.quota ? deps.quota.serialize(req.caller, () => createSimilar(req, res)) : createSimilar(req, res));
+  });
+
+  async function createSimilar(req: express.Request, res: express.Response): Promise<void> {
     const source = await loadApp(apps, appName(req), req.caller);
     const body = SimilarBody.parse(req.body ?? {});
     if (!source.droplet || !source.package) throw new NapError(409, 'not_staged', `app ${source.name} has no droplet yet: push it first`);
@@ -69,7 +77,9 @@ export function similarRouter(deps: SimilarDeps): Router {
       created_at: now,
       updated_at: now,
     };
-    const takenRoute = await claimAll(routes, app.routes, app.id);
+    // A copy starts at once with the source's instances and memory: all of it comes from the caller's quota.
+    await deps.quota?.check(req.caller, null, app);
+    const takenRoute = await claims.claimAll(req.caller, app.id, app.routes);
     if (takenRoute) throw conflict('route_taken', `the route ${takenRoute} belongs to another app: give another name`);
     if (!(await apps.create(app))) {
       await routes.release(app.routes[0], app.id);
@@ -79,7 +89,7 @@ export function similarRouter(deps: SimilarDeps): Router {
     await releases.record(app, req.caller?.name ?? 'admin', `like ${source.name} with ${Object.keys(body.params).join(', ') || 'no parameters'}`);
     await health.poke(name);
     res.status(201).json(presentApp(app, await actual.ofApp(app.id), directorySecret));
-  });
+  }
 
   return router;
 }

@@ -1,5 +1,7 @@
 import { type Blobstore, blobKeys, NapError } from '@nap/common';
 import { inspectUpload } from '../api/upload.js';
+import type { Caller } from '../auth/bearer.js';
+import type { QuotaGuard } from '../quotas/quota-guard.js';
 import type { HealthManager } from '../health/health-manager.js';
 import type { Stager } from '../staging/stager.js';
 import type { AppsRepository } from '../store/apps-repository.js';
@@ -30,18 +32,23 @@ export interface StartDeps {
   stager: Stager;
   events: EventsRepository;
   health: HealthManager;
+  quota?: QuotaGuard;
 }
 
 /** Start: staging first when the bits (or the buildpack) changed since the droplet. */
-export async function startApp(deps: StartDeps, name: string, actor: string): Promise<AppRecord> {
+export async function startApp(deps: StartDeps, name: string, actor: string, caller?: Caller): Promise<AppRecord> {
   let app = await deps.apps.get(name);
   if (!app) throw new NapError(404, 'app_not_found', `app ${name} does not exist`);
   if (!app.package) throw new NapError(409, 'no_bits', `app ${name} has no bits yet: run nap push ${name}`);
   if (app.state !== 'STARTED') {
-    app =
-      (await deps.apps.update(name, (a) => {
+    // A stopped app holds no instances: starting it is what takes them from the owner's quota.
+    const markStarted = () =>
+      deps.apps.update(name, async (a) => {
+        if (a.state === 'STARTED') return false;
+        await deps.quota?.check(caller, a, { ...a, state: 'STARTED' });
         a.state = 'STARTED';
-      })) ?? app;
+      });
+    app = (await (deps.quota ? deps.quota.serialize(caller, markStarted) : markStarted())) ?? app;
     await deps.events.record(app.id, 'started', actor);
   }
   if (needsStaging(app)) app = await deps.stager.stage(app, actor);

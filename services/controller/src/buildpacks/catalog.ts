@@ -1,6 +1,6 @@
 import { readdir, readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
-import { badRequest, msg, parseBuildpackChoice, stagingFailed } from '@nap/common';
+import { badRequest, DEVELOPER_GIT_URL_ADVICE, mayCloneUrl, msg, parseBuildpackChoice, stagingFailed } from '@nap/common';
 import type { Caller } from '../auth/bearer.js';
 import type { BuildpackRecord, BuildpacksRepository } from '../store/buildpacks-repository.js';
 
@@ -58,8 +58,9 @@ export class BuildpackCatalog {
     const parsed = parseBuildpackChoice(choice);
     if (parsed.kind === 'invalid') throw badRequest('invalid_buildpack', parsed.reason);
     if (parsed.kind === 'git') {
-      // The DEA clones as root on its own disk: a local repository is for admins to name.
-      if (parsed.url.startsWith('file://') && caller?.role !== 'admin') throw badRequest('invalid_buildpack', 'file:// buildpack URLs are for admins only: use https://, git:// or ssh');
+      // The DEA cannot tell who named a URL: the protocols that reach past the web (the node's disk,
+      // its network by git:// or ssh) are refused here for developers.
+      if (!mayCloneUrl(parsed.url, caller?.role)) throw badRequest('invalid_buildpack', `${parsed.url} cannot be a developer's buildpack: ${DEVELOPER_GIT_URL_ADVICE}`);
       return;
     }
     if ((await this.builtins()).includes(parsed.name) || (await this.repository.get(parsed.name))) return;

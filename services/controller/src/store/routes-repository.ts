@@ -1,5 +1,11 @@
 import { type Etcd3, keys, readPrefix } from '@nap/common';
 
+/** A key that must still be at `modRevision` for a claim to be made. */
+export interface ClaimGuard {
+  key: string;
+  modRevision: string;
+}
+
 /**
  * Who holds each route: one etcd key per host whose value is the holder's app id. Claims are
  * transactions, so two apps asking for the same host at once cannot both get it.
@@ -7,13 +13,20 @@ import { type Etcd3, keys, readPrefix } from '@nap/common';
 export class RoutesRepository {
   constructor(private readonly etcd: Etcd3) {}
 
-  /** True if `appId` holds `host` now (it already did, or the host was free). */
-  async claim(host: string, appId: string): Promise<boolean> {
+  /**
+   * `claimed` if `appId` holds `host` now (it already did, or the host was free); `taken` if
+   * another app does; `guard_changed` if `guard`'s key (the private domain the claim was allowed
+   * on) changed since it was read, so the permission may no longer hold.
+   */
+  async claim(host: string, appId: string, guard?: ClaimGuard): Promise<'claimed' | 'taken' | 'guard_changed'> {
     const key = keys.route(host);
-    const result = await this.etcd.if(key, 'Create', '==', 0).then(this.etcd.put(key).value(appId)).else(this.etcd.get(key)).commit();
-    if (result.succeeded) return true;
+    const free = this.etcd.if(key, 'Create', '==', 0);
+    const condition = guard ? free.and(guard.key, 'Mod', '==', guard.modRevision) : free;
+    const result = await condition.then(this.etcd.put(key).value(appId)).else(this.etcd.get(key)).commit();
+    if (result.succeeded) return 'claimed';
     const holder = result.responses[0]?.response_range?.kvs[0]?.value.toString();
-    return holder === appId;
+    if (holder === appId) return 'claimed';
+    return holder === undefined ? 'guard_changed' : 'taken';
   }
 
   /** Lets go of `host` if `appId` holds it; someone else's claim is left alone. */
@@ -32,15 +45,3 @@ export class RoutesRepository {
   }
 }
 
-/** Claims every host or none: on a refusal, what this call claimed is let go again. */
-export async function claimAll(routes: RoutesRepository, hosts: string[], appId: string): Promise<string | null> {
-  const claimed: string[] = [];
-  for (const host of hosts) {
-    if (await routes.claim(host, appId)) claimed.push(host);
-    else {
-      await Promise.all(claimed.map((h) => routes.release(h, appId)));
-      return host;
-    }
-  }
-  return null;
-}

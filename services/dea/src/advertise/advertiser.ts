@@ -11,6 +11,10 @@ export interface AdvertiserConfig {
   memoryMb: number;
   diskMb: number;
   directoryUrl: string;
+  /** Memory held by stagings running here (it is as taken as an instance's). */
+  stagingMemoryMb?: () => number;
+  /** Disk a new instance may still ask for (the disk quota's view); else diskMb minus what instances hold. */
+  availableDiskMb?: () => number;
 }
 
 /** dea.advertise every 5 s, at once on dea.locate, and whenever what this DEA holds changes. */
@@ -44,8 +48,8 @@ export class Advertiser {
       host,
       zone,
       stacks,
-      available_memory_mb: this.draining ? 0 : memoryMb - this.registry.reservedMemoryMb(),
-      available_disk_mb: this.draining ? 0 : diskMb - this.registry.reservedDiskMb(),
+      available_memory_mb: this.draining ? 0 : memoryMb - this.registry.reservedMemoryMb() - (this.config.stagingMemoryMb?.() ?? 0),
+      available_disk_mb: this.draining ? 0 : (this.config.availableDiskMb?.() ?? diskMb - this.registry.reservedDiskMb()),
       app_id_to_count: this.registry.countsByApp(),
       directory_url: directoryUrl,
     });

@@ -1,5 +1,6 @@
 import { type Bus, type Logger, msg, subjects } from '@nap/common';
 import type { InstanceManager } from '../instances/instance-manager.js';
+import type { StagingReservations } from '../staging/staging-reservations.js';
 import { type StagingDeps, stage } from '../staging/staging-task.js';
 
 const MAX_ERROR_CHARS = 4096;
@@ -13,6 +14,7 @@ export function subscribeDea(
   staging: StagingDeps,
   log: Logger,
   draining: () => boolean,
+  stagings?: { reservations: StagingReservations; changed: () => void },
 ): void {
   bus.subscribe(subjects.deaStart(deaId), msg.DeaStart, (start) => {
     // A DEA on its way out takes nothing new: the health manager places it elsewhere.
@@ -26,6 +28,8 @@ export function subscribeDea(
     bus.reply(m, msg.StagingAccepted, { task_id: req.task_id, log_url: `${directoryUrl.replace(/\/+$/, '')}/staging_tasks/${req.task_id}` });
     log.info({ app: req.app_name, task_id: req.task_id }, 'staging');
     let droplet;
+    stagings?.reservations.reserve(req.task_id, req.memory_mb);
+    stagings?.changed();
     try {
       droplet = await stage(req, staging);
     } catch (err) {
@@ -34,6 +38,9 @@ export function subscribeDea(
       const error = (err as Error).message;
       bus.reply(m, msg.StagingFailed, { task_id: req.task_id, error: error.length > MAX_ERROR_CHARS ? `…${error.slice(-MAX_ERROR_CHARS)}` : error });
       return;
+    } finally {
+      stagings?.reservations.release(req.task_id);
+      stagings?.changed();
     }
     const first = req.start_message;
     const command = first?.command ?? droplet.start_command;

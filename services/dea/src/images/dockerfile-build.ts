@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { create as createTar } from 'tar';
 import type { DockerRuntime } from '../runtime/docker-runtime.js';
+import { type BuildLimits, buildLimitOptions, defaultBuildLimits } from './build-limits.js';
 import { engineError, readProgress } from './engine-progress.js';
 
 export class DockerfileBuildError extends Error {}
@@ -15,6 +16,8 @@ export interface DockerfileBuild {
   labels: Record<string, string>;
   memoryMb: number;
   timeoutMs: number;
+  /** CPU, pids and open files of the build's RUN steps (defaults: build-limits.ts); always capped. */
+  limits?: BuildLimits;
   /** One line of the staging log. */
   say: (line: string) => void;
 }
@@ -59,6 +62,9 @@ export async function buildDockerfile(runtime: DockerRuntime, build: DockerfileB
   // What was here before is never ours to remove, however the build output names it: the FROM
   // image, layers reused from the cache, an identical image built before.
   const existing = await runtime.allImageIds();
+  const caps = await buildLimitOptions(build.limits ?? defaultBuildLimits(build.tag)).catch((err: Error) => {
+    throw new DockerfileBuildError(`cannot cap the build on this node: ${err.message}`);
+  });
   const abort = new AbortController();
   const timer = setTimeout(() => abort.abort(), build.timeoutMs);
   const tail: string[] = [];
@@ -76,12 +82,14 @@ export async function buildDockerfile(runtime: DockerRuntime, build: DockerfileB
       {
         t: build.tag,
         labels: runtime.installationLabels(build.labels),
-        networkmode: 'host',
+        // RUN steps get nap's network (registries reachable, the platform not), never the host's.
+        networkmode: runtime.network,
         pull: false,
         rm: true,
         forcerm: true,
         memory,
         memswap: memory,
+        ...caps.options,
       },
       abort.signal,
     );
@@ -131,6 +139,7 @@ export async function buildDockerfile(runtime: DockerRuntime, build: DockerfileB
     throw err;
   } finally {
     clearTimeout(timer);
+    await caps.release();
   }
 }
 

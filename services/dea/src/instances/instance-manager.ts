@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import { type Bus, extractArchive, type Logger, msg, subjects } from '@nap/common';
 import type { DropletCache } from '../droplets/droplet-cache.js';
 import type { ImageDroplets } from '../images/image-droplets.js';
+import { instanceUser } from '../images/image-user.js';
 import type { StackVariants } from '../images/stack-variants.js';
 import { becameHealthy, passesNow } from '../health/health-check.js';
 import type { RouteAnnouncer } from '../routing/route-announcer.js';
@@ -11,7 +12,10 @@ import type { ActualStateStore } from '../store/actual-state.js';
 import { type Instance, isLive } from './instance.js';
 import { APP_HOME, instanceEnv } from './instance-env.js';
 import type { InstanceRegistry } from './instance-registry.js';
+import type { DiskQuota } from './disk-quota.js';
 import type { PortAllocator } from './port-allocator.js';
+import { APP_PORT } from '../network/firewall.js';
+import type { ContainerNetwork } from '../network/container-network.js';
 
 /** A crashed instance's directory (its logs) is kept this long: that is when a user wants to read them. */
 const CRASHED_RETENTION_MS = 10 * 60_000;
@@ -38,6 +42,11 @@ export interface InstanceManagerDeps {
   images: ImageDroplets;
   variants: StackVariants;
   ports: PortAllocator;
+  /** disk_mb: refused at start when this DEA has not that much free, measured while running. */
+  disk?: DiskQuota;
+  /** This DEA's NAP_DEA_PORT_RANGE: the host ports whose mappings are its own to reconcile. */
+  portRange: [number, number];
+  network: ContainerNetwork;
   log: Logger;
   onChange: () => void;
 }
@@ -126,6 +135,8 @@ export class InstanceManager {
     const { log } = this.deps;
     log.info({ app: start.app_name, index: start.index, instance_id: start.instance_id }, 'starting instance');
     try {
+      const refused = this.deps.disk?.refusal(inst);
+      if (refused) return await this.crash(inst, null, refused);
       const runIn = await this.prepare(inst);
       inst.port = await this.deps.ports.allocate();
       if (inst.state !== 'STARTING') return await this.abandon(inst);
@@ -134,6 +145,7 @@ export class InstanceManager {
         name: `nap-${start.app_name}-${start.process_type === msg.DEFAULT_PROCESS_TYPE ? '' : `${start.process_type}-`}${start.index}-${start.instance_id.slice(0, 8)}`,
         ...runIn(instanceEnv(start, this.deps.host, inst.port)),
         memoryMb: start.limits.memory_mb,
+        fds: start.limits.fds,
         labels: {
           'nap.kind': 'instance',
           'nap.dea': this.deps.deaId,
@@ -147,6 +159,8 @@ export class InstanceManager {
         },
       }, { stdout: join(logs, 'stdout.log'), stderr: join(logs, 'stderr.log'), maxBytes: this.deps.logMaxBytes });
       inst.containerId = started.id;
+      if (inst.state !== 'STARTING') return await this.abandon(inst);
+      await this.mapPort(inst);
       if (inst.state !== 'STARTING') return await this.abandon(inst);
       this.logCopies.set(
         start.instance_id,
@@ -168,6 +182,33 @@ export class InstanceManager {
     }
   }
 
+  /** The router, other hosts and the health checks reach the app at host:port, DNAT'ed to its container's APP_PORT. */
+  private async mapPort(inst: Instance): Promise<void> {
+    const address = await this.deps.runtime.addressOf(inst.containerId!);
+    if (!address) throw new Error(`the container has no address on ${this.deps.network.name}`);
+    await this.deps.network.firewall.map({ hostPort: inst.port!, address, port: APP_PORT });
+  }
+
+  private async releasePort(inst: Instance): Promise<void> {
+    if (inst.port === null) return;
+    await this.deps.network.firewall.unmap(inst.port);
+    this.deps.ports.release(inst.port);
+  }
+
+  /**
+   * After adoption: the mappings of this DEA's port range are exactly its live instances' (a
+   * mapping left by a container that died with the previous run would lead a reused port to
+   * whoever gets that address next).
+   */
+  private async reconcileMappings(): Promise<void> {
+    const [lo, hi] = this.deps.portRange;
+    const live = new Set(this.deps.registry.live().map((i) => i.port));
+    const { firewall } = this.deps.network;
+    for (const m of await firewall.mappings()) {
+      if (m.hostPort >= lo && m.hostPort <= hi && !live.has(m.hostPort)) await firewall.unmap(m.hostPort);
+    }
+  }
+
   /** Waits (a bounded while) for the last of an instance's output to reach its files. */
   private async logsCopied(inst: Instance): Promise<void> {
     const copy = this.logCopies.get(inst.start.instance_id);
@@ -182,7 +223,7 @@ export class InstanceManager {
    */
   private async abandon(inst: Instance): Promise<void> {
     if (inst.containerId) await this.deps.runtime.remove(inst.containerId).catch(() => {});
-    if (inst.port !== null) this.deps.ports.release(inst.port);
+    await this.releasePort(inst);
     if (this.deps.registry.get(inst.start.instance_id) !== inst) await rm(inst.dir, { recursive: true, force: true }).catch(() => {});
   }
 
@@ -197,6 +238,7 @@ export class InstanceManager {
     const { start } = inst;
     if (start.droplet_type === 'image') {
       const image = await this.deps.images.ensure(start);
+      const [passwd, group] = await this.deps.runtime.readImageFiles(image.Id, ['/etc/passwd', '/etc/group']);
       if (inst.state !== 'STARTING') throw new Abandoned();
       await mkdir(join(inst.dir, 'logs'), { recursive: true });
       return (env) => {
@@ -210,7 +252,8 @@ export class InstanceManager {
           cmd: ['/bin/sh', '-c', start.command],
           env,
           workingDir: undefined,
-          user: image.Config.User || `${VCAP.uid}:${VCAP.gid}`,
+          // Never the host's root: see images/image-user.ts.
+          user: instanceUser(image.Config.User, { passwd, group }),
           binds: [],
         };
       };
@@ -251,6 +294,12 @@ export class InstanceManager {
     await this.crash(inst, exit.exitCode, why);
   }
 
+  /** The disk quota's verdict: the instance is over its disk_mb (or the node is nearly full). */
+  async stopOverDisk(inst: Instance, description: string): Promise<void> {
+    if (!isLive(inst)) return;
+    await this.crash(inst, null, description);
+  }
+
   /** An unplanned end: routes go first, then the container; the directory stays for its logs. */
   private async crash(inst: Instance, exitStatus: number | null, description: string): Promise<void> {
     const wasRunning = inst.state === 'RUNNING';
@@ -263,7 +312,7 @@ export class InstanceManager {
     await this.logsCopied(inst);
     this.deps.log.warn({ app: inst.start.app_name, index: inst.start.index, exit_status: exitStatus, description }, 'instance crashed');
     if (inst.containerId) await this.deps.runtime.remove(inst.containerId).catch(() => {});
-    if (inst.port !== null) this.deps.ports.release(inst.port);
+    await this.releasePort(inst);
     this.deps.registry.snapshot();
     this.deps.onChange();
     await this.record(inst);
@@ -286,7 +335,7 @@ export class InstanceManager {
     }
     inst.state = 'STOPPED';
     inst.stateTimestamp = Date.now();
-    if (inst.port !== null) this.deps.ports.release(inst.port);
+    await this.releasePort(inst);
     this.publishExit(inst, reason);
     await this.forget(inst);
     this.deps.onChange();
@@ -357,6 +406,7 @@ export class InstanceManager {
       inst.evacuating = false;
       registry.add(inst);
       this.deps.ports.hold(inst.port);
+      await this.mapPort(inst).catch((err) => log.warn({ err, instance_id: inst.start.instance_id }, 'could not map the adopted instance\'s port'));
       const logs = join(inst.dir, 'logs');
       const { copied } = await runtime.attachLogs(c.Id, { stdout: join(logs, 'stdout.log'), stderr: join(logs, 'stderr.log'), maxBytes: this.deps.logMaxBytes });
       this.logCopies.set(inst.start.instance_id, copied.catch(() => {}));
@@ -366,6 +416,7 @@ export class InstanceManager {
       else void this.finishAdoptedStart(inst);
       adopted++;
     }
+    await this.reconcileMappings().catch((err) => log.warn({ err }, 'could not reconcile port mappings'));
     this.deps.onChange();
     if (adopted > 0) log.info({ adopted }, 'adopted running instances');
     return adopted;

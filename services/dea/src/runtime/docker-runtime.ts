@@ -1,6 +1,8 @@
 import { Writable } from 'node:stream';
+import { hostLimits } from './container-limits.js';
 import { RotatingLog } from './rotating-log.js';
 import Docker from 'dockerode';
+import { Parser as TarParser } from 'tar';
 
 /** The user apps and buildpacks run as inside the stack (created by deploy/build-stack). */
 export const VCAP = { uid: 2000, gid: 2000 } as const;
@@ -18,6 +20,8 @@ export interface ContainerSpec {
   entrypoint?: string[];
   binds: string[];
   memoryMb: number;
+  /** Open files (soft and hard); unset: Cloud Foundry's default, 16384. */
+  fds?: number;
   labels: Record<string, string>;
   /** Staging wants one combined, unframed output stream; instances write their own log files. */
   tty?: boolean;
@@ -41,6 +45,8 @@ export class DockerRuntime {
   constructor(
     socketPath: string,
     private readonly installationId: string,
+    /** The Docker network every container joins; 'none' (no network at all) until the DEA has made nap's. */
+    readonly network: string = 'none',
   ) {
     this.docker = new Docker({ socketPath });
   }
@@ -65,6 +71,53 @@ export class DockerRuntime {
   /** The labels every image and container of this installation carries. */
   installationLabels(labels: Record<string, string>): Record<string, string> {
     return { ...labels, 'nap.installation': this.installationId };
+  }
+
+  /**
+   * Makes the installation's bridge network unless it is there; one that is there with another
+   * subnet or bridge is refused (nap's rules name that bridge and subnet).
+   */
+  async ensureNetwork(name: string, bridge: string, subnet: string): Promise<void> {
+    const check = (info: Docker.NetworkInspectInfo) => {
+      const have = info.IPAM?.Config?.[0]?.Subnet;
+      const haveBridge = info.Options?.['com.docker.network.bridge.name'];
+      if (info.Driver !== 'bridge' || have !== subnet || haveBridge !== bridge) {
+        throw new Error(
+          `the Docker network ${name} exists with driver ${info.Driver}, subnet ${have ?? 'none'}, bridge ${haveBridge ?? 'none'}; nap wants bridge ${bridge} on ${subnet}: ` +
+            `remove it (nap down, or docker network rm ${name} once no container uses it) or set NAP_CONTAINER_SUBNET to ${have}`,
+        );
+      }
+    };
+    const inspect = () => this.docker.getNetwork(name).inspect() as Promise<Docker.NetworkInspectInfo>;
+    try {
+      return check(await inspect());
+    } catch (err) {
+      if ((err as { statusCode?: number }).statusCode !== 404) throw err;
+    }
+    try {
+      await this.docker.createNetwork({
+        Name: name,
+        Driver: 'bridge',
+        CheckDuplicate: true,
+        IPAM: { Driver: 'default', Config: [{ Subnet: subnet }] },
+        Options: { 'com.docker.network.bridge.name': bridge },
+        Labels: this.installationLabels({ 'nap.kind': 'network' }),
+      });
+    } catch (err) {
+      // Another DEA of this installation made it at the same moment.
+      if ((err as { statusCode?: number }).statusCode !== 409) throw err;
+      check(await inspect());
+    }
+  }
+
+  /** A running container's address on nap's network; null when it has none. */
+  async addressOf(id: string): Promise<string | null> {
+    try {
+      const info = await this.docker.getContainer(id).inspect();
+      return info.NetworkSettings.Networks?.[this.network]?.IPAddress || null;
+    } catch {
+      return null;
+    }
   }
 
   /** POST /build: the caller reads the progress stream (JSON lines) to its end. */
@@ -115,15 +168,21 @@ export class DockerRuntime {
       Tty: spec.tty ?? false,
       Labels: this.installationLabels(spec.labels),
       HostConfig: {
-        NetworkMode: 'host',
+        // Never the host's network: nap's bridge (its own namespace per container, nap's firewall
+        // rules around it), or none at all.
+        NetworkMode: this.network,
         Binds: spec.binds,
         Memory: spec.memoryMb * 1024 * 1024,
         // No swap beyond the limit: an app over its memory is killed, as Cloud Foundry does.
         MemorySwap: spec.memoryMb * 1024 * 1024,
         PidsLimit: 4096,
+        ...hostLimits(spec.memoryMb, spec.fds),
         Init: true,
         // Apps and buildpacks need no privileges: none to keep, none to gain through setuid.
         CapDrop: ['ALL'],
+        // nap's rules are IPv4; the namespace gets no IPv6 at all rather than unfiltered IPv6.
+        // (Only bench/router still runs a container on the host's network, to compare the paths.)
+        ...(this.network === 'host' ? {} : { Sysctls: { 'net.ipv6.conf.all.disable_ipv6': '1' } }),
         SecurityOpt: ['no-new-privileges'],
         // Docker's own copy of the output is bounded too; the DEA's files are what users read.
         LogConfig: { Type: 'json-file', Config: { 'max-size': '10m', 'max-file': '2' } },
@@ -260,5 +319,72 @@ export class DockerRuntime {
     } catch {
       return null;
     }
+  }
+
+  /**
+   * The container's writable layer on the host (overlay2's upper dir), where everything it writes
+   * outside its bind mounts lands; null when the engine does not say (another storage driver).
+   */
+  async writableLayer(id: string): Promise<string | null> {
+    try {
+      const info = await this.docker.getContainer(id).inspect();
+      return (info.GraphDriver?.Data as Record<string, string> | undefined)?.UpperDir ?? null;
+    } catch {
+      return null;
+    }
+  }
+
+  /** Where the engine keeps images and writable layers (`docker info` DockerRootDir). */
+  async rootDir(): Promise<string | null> {
+    try {
+      return ((await this.docker.info()) as { DockerRootDir?: string }).DockerRootDir ?? null;
+    } catch {
+      return null;
+    }
+  }
+
+  /**
+   * Small text files of an image (its /etc/passwd, say), read without running anything: a created,
+   * never started container is copied from and removed. A missing file, a link or one over 1 MiB
+   * is null.
+   */
+  async readImageFiles(image: string, paths: string[]): Promise<(string | null)[]> {
+    const container = await this.docker.createContainer({
+      Image: image,
+      Entrypoint: ['/nonexistent'],
+      Cmd: [],
+      NetworkDisabled: true,
+      Labels: this.installationLabels({ 'nap.kind': 'image-probe' }),
+    });
+    try {
+      return await Promise.all(paths.map((path) => this.readFileOf(container, path)));
+    } finally {
+      await container.remove({ force: true }).catch(() => {});
+    }
+  }
+
+  private async readFileOf(container: Docker.Container, path: string): Promise<string | null> {
+    const MAX = 1024 * 1024;
+    let archive: NodeJS.ReadableStream;
+    try {
+      archive = (await container.getArchive({ path })) as NodeJS.ReadableStream;
+    } catch {
+      return null;
+    }
+    return new Promise((resolve) => {
+      let found: string | null = null;
+      const parser = new TarParser({
+        onReadEntry: (entry) => {
+          if (entry.type !== 'File' || (entry.size ?? 0) > MAX || found !== null) return entry.resume();
+          const chunks: Buffer[] = [];
+          entry.on('data', (c: Buffer) => chunks.push(c));
+          entry.on('end', () => (found = Buffer.concat(chunks).toString('utf8')));
+        },
+      });
+      parser.on('end', () => resolve(found));
+      parser.on('error', () => resolve(null));
+      archive.on('error', () => resolve(null));
+      archive.pipe(parser as unknown as NodeJS.WritableStream);
+    });
   }
 }

@@ -1,11 +1,18 @@
-import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { lstat, mkdir, rename, rm } from 'node:fs/promises';
+import { cp, lstat, mkdir, rename, rm } from 'node:fs/promises';
 import { join } from 'node:path';
-import { promisify } from 'node:util';
-import { type Blobstore, COMMIT_REF, extractArchive, gitBuildpackLabel, inspectArchive, type msg } from '@nap/common';
-
-const run = promisify(execFile);
+import {
+  ADMIN_GIT_PROTOCOLS,
+  type Blobstore,
+  COMMIT_REF,
+  extractArchive,
+  gitBuildpackLabel,
+  inspectArchive,
+  makeCloneDir,
+  type msg,
+  removeCloneDir,
+  runUnprivilegedGit,
+} from '@nap/common';
 
 /** Where custom buildpacks appear inside the staging container, one folder per buildpack. */
 export const CUSTOM_BUILDPACKS_MOUNT = '/tmp/buildpacks-custom';
@@ -101,38 +108,41 @@ async function fetchArchive(key: string, hash: string, dir: string, deps: Custom
 }
 
 /**
- * git runs on the host as root with what a user typed: no prompts, no hooks, only the network
- * protocols (file:// only when asked for, and the controller lets only admins ask), and a timeout.
+ * git runs with what a user typed: as an unprivileged user with nothing of the host's (no keys,
+ * agent, credential helpers or config; runUnprivilegedGit), no prompts, no hooks, a timeout, and
+ * only the network protocols (file:// only when asked for, and the controller lets only admins name
+ * it, as it does git:// and ssh://). The clone is made in that user's own temporary directory and
+ * then moved into the task's, which is root's.
  */
 async function cloneBuildpack(url: string, ref: string | undefined, dir: string, timeoutMs: number, say: (line: string) => void): Promise<void> {
   say(`-----> Cloning buildpack ${url}${ref ? ` (${ref})` : ''}`);
-  const isFile = url.startsWith('file://');
-  const git = (args: string[]) =>
-    run('git', ['-c', 'core.hooksPath=/dev/null', ...(isFile ? ['-c', 'protocol.file.allow=always'] : []), ...args], {
-      timeout: Math.min(CLONE_TIMEOUT_MS, timeoutMs),
-      killSignal: 'SIGKILL',
-      env: {
-        ...process.env,
-        GIT_TERMINAL_PROMPT: '0',
-        GIT_ALLOW_PROTOCOL: isFile ? 'http:https:git:ssh:file' : 'http:https:git:ssh',
-        GIT_SSH_COMMAND: 'ssh -o BatchMode=yes',
-      },
-    });
-  await rm(dir, { recursive: true, force: true });
-  await mkdir(join(dir, '..'), { recursive: true });
+  const limit = Math.min(CLONE_TIMEOUT_MS, timeoutMs);
+  const work = await makeCloneDir('nap-buildpack-');
+  const tree = join(work, 'tree');
+  const opts = { workDir: work, protocols: url.startsWith('file://') ? ADMIN_GIT_PROTOCOLS : ADMIN_GIT_PROTOCOLS.filter((p) => p !== 'file'), timeoutMs: limit };
   try {
-    if (ref && COMMIT_REF.test(ref)) {
-      await git(['clone', '--quiet', '--no-checkout', '--', url, dir]);
-      await git(['-C', dir, 'checkout', '--quiet', ref, '--']);
-    } else {
-      await git(['clone', '--quiet', '--depth', '1', ...(ref ? ['--branch', ref] : []), '--', url, dir]);
+    try {
+      if (ref && COMMIT_REF.test(ref)) {
+        await runUnprivilegedGit(['clone', '--quiet', '--no-checkout', '--', url, tree], opts);
+        await runUnprivilegedGit(['-C', tree, 'checkout', '--quiet', ref, '--'], opts);
+      } else {
+        await runUnprivilegedGit(['clone', '--quiet', '--depth', '1', ...(ref ? ['--branch', ref] : []), '--', url, tree], opts);
+      }
+    } catch (err) {
+      const e = err as { stderr?: string; killed?: boolean; message: string };
+      const detail = e.killed ? `git took longer than ${Math.round(limit / 1000)} s` : (e.stderr || e.message).trim().split('\n').slice(-2).join(' ');
+      throw new BuildpackUnavailable(`could not clone the buildpack ${url}${ref ? ` at ${ref}` : ''}: ${detail}`);
     }
-  } catch (err) {
-    const e = err as { stderr?: string; killed?: boolean; message: string };
-    const detail = e.killed ? `git took longer than ${Math.round(Math.min(CLONE_TIMEOUT_MS, timeoutMs) / 1000)} s` : (e.stderr || e.message).trim().split('\n').slice(-2).join(' ');
-    throw new BuildpackUnavailable(`could not clone the buildpack ${url}${ref ? ` at ${ref}` : ''}: ${detail}`);
+    await rm(join(tree, '.git'), { recursive: true, force: true });
+    await rm(dir, { recursive: true, force: true });
+    await mkdir(join(dir, '..'), { recursive: true });
+    await rename(tree, dir).catch(async (err: NodeJS.ErrnoException) => {
+      if (err.code !== 'EXDEV') throw err;
+      await cp(tree, dir, { recursive: true, verbatimSymlinks: true, preserveTimestamps: true });
+    });
+  } finally {
+    await removeCloneDir(work);
   }
-  await rm(join(dir, '.git'), { recursive: true, force: true });
 }
 
 async function checkLayout(dir: string, what: string): Promise<void> {

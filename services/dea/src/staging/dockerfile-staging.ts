@@ -2,12 +2,14 @@ import { createHash } from 'node:crypto';
 import { lstat, rename, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { blobKeys, hashFile, type msg } from '@nap/common';
+import { DEFAULT_BUILD_LIMITS } from '../images/build-limits.js';
 import { buildDockerfile } from '../images/dockerfile-build.js';
 import { saveWithoutStackLayers } from '../images/image-strip.js';
 import { shellCommand } from '../images/shell-words.js';
 import type { StagedDroplet, StagingDeps } from './staging-task.js';
 
 export const DOCKERFILE_BUILDPACK = 'dockerfile';
+
 
 /**
  * A package with a top-level regular file `Dockerfile` is built with `docker build` when no
@@ -49,7 +51,13 @@ export async function stageDockerfile(
       tag,
       labels: { 'nap.kind': 'droplet-image', 'nap.app_id': req.app_id },
       memoryMb: req.memory_mb,
-      timeoutMs: deps.timeoutS * 1000,
+      // A build runs RUN steps as root with Docker's default capabilities: it gets less time than a buildpack.
+      timeoutMs: Math.min(deps.dockerfileBuild?.timeoutS ?? deps.timeoutS, deps.timeoutS) * 1000,
+      limits: {
+        name: `build-${tag.slice(tag.lastIndexOf('-') + 1)}`,
+        cpuShares: deps.dockerfileBuild?.cpuShares ?? DEFAULT_BUILD_LIMITS.cpuShares,
+        pidsMax: deps.dockerfileBuild?.pidsMax ?? DEFAULT_BUILD_LIMITS.pidsMax,
+      },
       say,
     },
     deps.stackImage,

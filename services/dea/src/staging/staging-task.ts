@@ -28,6 +28,8 @@ export interface StagingDeps {
   buildpackCacheDir?: string;
   /** Stack variant images (nap/stack:bookworm-jvm), built on this node when first needed. */
   variants: StackVariants;
+  /** Dockerfile builds: their own (shorter) time limit, CPU weight and process cap. */
+  dockerfileBuild?: { timeoutS: number; cpuShares: number; pidsMax: number };
 }
 
 export interface StagedDroplet extends msg.DropletRun {

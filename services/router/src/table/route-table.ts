@@ -33,10 +33,17 @@ const noTags: Readonly<Record<string, string>> = Object.freeze({});
  * another, keyed by the suffix after `*.`. A lookup is one Map get, and only a miss walks the
  * host's suffixes, longest first (gorouter's order: the most specific wildcard wins), so it costs
  * O(labels), never O(routes). A pool exists only while it has an endpoint.
+ *
+ * Claims (the hosts apps hold in etcd, whether or not an instance runs) are consulted only on a
+ * miss: a claimed host with no endpoint gets an empty pool (503 no_endpoints), never the pool of
+ * someone else's wildcard, as in Cloud Foundry where a route exists apart from its instances.
  */
 export class RouteTable {
   private readonly exact = new Map<string, EndpointPool>();
   private readonly wildcards = new Map<string, EndpointPool>();
+  /** Claimed hosts and claimed wildcard suffixes → an empty pool named after the claim. */
+  private claimedExact = new Map<string, EndpointPool>();
+  private claimedWildcards = new Map<string, EndpointPool>();
   /** host:port → the state every route to that instance shares (failing mark, requests in flight). */
   private readonly addresses = new Map<string, Address>();
   private routes = 0;
@@ -103,16 +110,46 @@ export class RouteTable {
     return removed;
   }
 
-  /** The pool for a Host header: the exact host, else the longest matching wildcard. */
+  /**
+   * The pool for a Host header: the exact host, else an empty pool if the host is claimed, else
+   * the longest matching wildcard (registered, or claimed and empty).
+   */
   lookup(rawHost: string): EndpointPool | undefined {
     const host = normalizeHost(rawHost);
     const pool = this.exact.get(host);
-    if (pool !== undefined || this.wildcards.size === 0) return pool;
+    if (pool !== undefined) return pool;
+    const claimed = this.claimedExact.get(host);
+    if (claimed !== undefined || (this.wildcards.size === 0 && this.claimedWildcards.size === 0)) return claimed;
     for (let dot = host.indexOf('.'); dot !== -1; dot = host.indexOf('.', dot + 1)) {
-      const wild = this.wildcards.get(host.slice(dot + 1));
+      const suffix = host.slice(dot + 1);
+      const wild = this.wildcards.get(suffix) ?? this.claimedWildcards.get(suffix);
       if (wild !== undefined) return wild;
     }
     return undefined;
+  }
+
+  /** Replaces every claim at once (a fresh read of etcd). */
+  replaceClaims(hosts: Iterable<string>): void {
+    const exact = new Map<string, EndpointPool>();
+    const wildcards = new Map<string, EndpointPool>();
+    for (const host of hosts) addClaim(host, exact, wildcards);
+    this.claimedExact = exact;
+    this.claimedWildcards = wildcards;
+  }
+
+  /** Returns false for a host that is no route (a `*` in the wrong place). */
+  claim(host: string): boolean {
+    return addClaim(host, this.claimedExact, this.claimedWildcards);
+  }
+
+  unclaim(host: string): void {
+    const route = parseRoute(host);
+    if (route) (route.wildcard ? this.claimedWildcards : this.claimedExact).delete(route.name);
+  }
+
+  /** Hosts and wildcards claimed in etcd, as last heard. */
+  get claimCount(): number {
+    return this.claimedExact.size + this.claimedWildcards.size;
   }
 
   /**
@@ -166,6 +203,14 @@ export class RouteTable {
     this.routes--;
     if (--e.address.routes === 0) this.addresses.delete(e.address.key);
   }
+}
+
+function addClaim(host: string, exact: Map<string, EndpointPool>, wildcards: Map<string, EndpointPool>): boolean {
+  const route = parseRoute(host);
+  if (!route) return false;
+  const claims = route.wildcard ? wildcards : exact;
+  if (!claims.has(route.name)) claims.set(route.name, new EndpointPool(route.wildcard ? `*.${route.name}` : route.name));
+  return true;
 }
 
 function view(e: Endpoint): RouteView {

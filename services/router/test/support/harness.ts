@@ -69,7 +69,9 @@ export class Harness {
       ...env,
     });
     h.bus = await Bus.connect(h.settings, { name: 'router-test', log: h.log });
-    h.router = await startRouter(h.settings, h.log, { listenHost: '127.0.0.1', accessLog: false, ...options });
+    // Claims are read only where the test gave an etcd: the machine's own etcd is never the test's.
+    const claims = env.NAP_ETCD_URLS ? {} : false;
+    h.router = await startRouter(h.settings, h.log, { listenHost: '127.0.0.1', accessLog: false, claims, ...options });
     return h;
   }
 

@@ -1,7 +1,7 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { freePort, natsServerArgs, spawnDetached, stopPid, waitForPort } from '@nap/common';
+import { etcdArgs, freePort, natsServerArgs, spawnDetached, stopPid, waitForPort } from '@nap/common';
 
 export { freePort };
 
@@ -61,6 +61,54 @@ export async function startNatsServer(): Promise<NatsServer> {
     password,
     env: { NAP_NATS_URL: url, NAP_NATS_USER: user, NAP_NATS_PASSWORD: password },
     pid: () => pid,
+    pause,
+    start,
+    stop: async () => {
+      await pause();
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+  try {
+    await start();
+  } catch (err) {
+    await server.stop();
+    throw err;
+  }
+  return server;
+}
+
+export interface EtcdServer {
+  url: string;
+  env: Record<string, string>;
+  /** Stops etcd (SIGTERM, by pid) and keeps its data, so start() brings it back on the same port. */
+  pause(): Promise<void>;
+  start(): Promise<void>;
+  stop(): Promise<void>;
+}
+
+/** A real single-member etcd on free loopback ports, in a temp dir removed on stop. */
+export async function startEtcdServer(): Promise<EtcdServer> {
+  const clientPort = await freePort();
+  const peerPort = await freePort();
+  const dir = mkdtempSync(join(tmpdir(), 'nap-router-etcd-'));
+  let pid: number | undefined;
+  let watcher: number | undefined;
+  const start = async () => {
+    const started = spawnDetached('etcd', etcdArgs({ name: 'router-test', dataDir: join(dir, 'data'), clientPort, peerPort }), { logFile: join(dir, 'etcd.log') });
+    pid = started;
+    watcher = spawnDetached('sh', ['-c', `while kill -0 ${process.pid} 2>/dev/null; do sleep 1; done; kill ${started} 2>/dev/null`], { logFile: '/dev/null' });
+    if (!(await waitForPort('127.0.0.1', clientPort, 15_000))) throw new Error(`etcd did not listen on ${clientPort}`);
+  };
+  const pause = async () => {
+    if (pid !== undefined) await stopPid(pid, 5000);
+    if (watcher !== undefined) await stopPid(watcher, 1000);
+    pid = undefined;
+    watcher = undefined;
+  };
+  const url = `http://127.0.0.1:${clientPort}`;
+  const server: EtcdServer = {
+    url,
+    env: { NAP_ETCD_URLS: url },
     pause,
     start,
     stop: async () => {

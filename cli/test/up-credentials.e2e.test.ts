@@ -1,0 +1,122 @@
+import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import { connectEtcd, Etcd3, etcdArgs, freePort, isAlive, keys, loadSettings, spawnDetached, stopPid, waitForPort } from '@nap/common';
+import { nap, removeContainers } from '@nap/testkit';
+import { connect } from 'nats';
+
+/** Two free ports in a row: `nap up` runs etcd's peer port next to its client port. */
+async function freePortPair(): Promise<number> {
+  for (;;) {
+    const port = await freePort();
+    if (port < 65535 && !(await waitForPort('127.0.0.1', port + 1, 100))) return port;
+  }
+}
+
+function secretsIn(home: string): string[] {
+  const dir = join(home, 'credentials');
+  const files = [...readdirSync(dir).map((f) => join(dir, f)), ...['admin.token', 'directory.secret', 'router-status.password'].map((f) => join(home, f))];
+  return files.filter((f) => existsSync(f)).map((f) => readFileSync(f, 'utf8').trim());
+}
+
+/** NUL-separated entries of /proc/<pid>/<file> as one string per entry. */
+function procEntries(pid: number, file: 'cmdline' | 'environ'): string[] {
+  return readFileSync(`/proc/${pid}/${file}`, 'utf8').split('\0').filter(Boolean);
+}
+
+describe('nap up with engine credentials, end to end', () => {
+  const home = mkdtempSync(join(tmpdir(), 'nap-up-creds-'));
+  const installationId = `test-${randomBytes(4).toString('hex')}`;
+  let env: Record<string, string>;
+  let etcdPort: number;
+
+  before(async () => {
+    etcdPort = await freePortPair();
+    const block = 20 + Math.floor(Math.random() * 39);
+    env = {
+      NAP_HOME: home,
+      NAP_NATS_URL: `nats://127.0.0.1:${await freePort()}`,
+      NAP_ETCD_URLS: `http://127.0.0.1:${etcdPort}`,
+      NAP_CONTROLLER_PORT: String(await freePort()),
+      NAP_ROUTER_PORT: String(await freePort()),
+      NAP_ROUTER_STATUS_PORT: String(await freePort()),
+      NAP_DIRECTORY_PORT: String(await freePort()),
+      NAP_DEA_PORT_RANGE: `${block * 1000}-${block * 1000 + 999}`,
+      NAP_INSTALLATION_ID: installationId,
+      NAP_ROUTER_WORKERS: '1',
+    };
+    // An installation from before auth: its etcd has data and no users.
+    const etcd = spawnDetached('etcd', etcdArgs({ name: 'nap', dataDir: join(home, 'etcd'), clientPort: etcdPort, peerPort: etcdPort + 1 }), { logFile: join(home, 'old-etcd.log') });
+    assert.ok(await waitForPort('127.0.0.1', etcdPort, 15_000, () => isAlive(etcd)));
+    const open = new Etcd3({ hosts: env.NAP_ETCD_URLS });
+    await open.put(keys.app('from-before')).value('{"name":"from-before"}');
+    open.close();
+    await stopPid(etcd);
+  });
+
+  after(async () => {
+    await nap(['down'], env).catch(() => undefined);
+    await removeContainers(installationId);
+    rmSync(home, { recursive: true, force: true });
+  });
+
+  test('nap up turns etcd auth on for an existing installation and starts every program with its own credentials', async () => {
+    const up = await nap(['up', '--no-setup'], env);
+    assert.equal(up.code, 0, `${up.stdout}\n${up.stderr}\n${existsSync(join(home, 'logs', 'controller.log')) ? readFileSync(join(home, 'logs', 'controller.log'), 'utf8').slice(-3000) : ''}`);
+
+    // Every credential in its own 0600 file in a 0700 directory.
+    const dir = join(home, 'credentials');
+    assert.equal(statSync(dir).mode & 0o777, 0o700);
+    const files = readdirSync(dir).sort();
+    assert.deepEqual(files, ['etcd-controller.password', 'etcd-dea.password', 'etcd-root.password', 'etcd-router.password', 'nats-controller.password', 'nats-dea.password', 'nats-router.password']);
+    for (const f of files) assert.equal(statSync(join(dir, f)).mode & 0o777, 0o600, f);
+    const password = (f: string) => readFileSync(join(dir, f), 'utf8').trim();
+
+    // The NATS config holds hashes only.
+    const natsConf = readFileSync(join(home, 'nats.conf'), 'utf8');
+    for (const f of files.filter((f) => f.startsWith('nats-'))) assert.ok(!natsConf.includes(password(f)), f);
+    assert.equal((natsConf.match(/password: "\$2[aby]\$/g) ?? []).length, 3);
+
+    // No secret in any program's arguments or log; each program's env has its own engine users and no one else's.
+    const secrets = secretsIn(home);
+    const pids = Object.fromEntries(readdirSync(join(home, 'run')).map((f) => [f.replace(/\.pid$/, ''), Number(readFileSync(join(home, 'run', f), 'utf8'))]));
+    assert.deepEqual(Object.keys(pids).sort(), ['controller', 'dea', 'directory', 'etcd', 'nats', 'router']);
+    for (const [name, pid] of Object.entries(pids)) {
+      const cmdline = procEntries(pid, 'cmdline').join(' ');
+      for (const s of secrets) assert.ok(!cmdline.includes(s), `a secret in ${name}'s command line`);
+    }
+    for (const log of readdirSync(join(home, 'logs'))) {
+      const text = readFileSync(join(home, 'logs', log), 'utf8');
+      for (const s of secrets) assert.ok(!text.includes(s), `a secret in ${log}`);
+    }
+    const engineEnv = (name: string) =>
+      Object.fromEntries(procEntries(pids[name], 'environ').map((e) => e.split('=', 2) as [string, string]).filter(([k]) => /^NAP_(ETCD|NATS)_(USER|PASSWORD)$/.test(k)));
+    for (const c of ['controller', 'dea', 'router']) {
+      assert.deepEqual(engineEnv(c), { NAP_ETCD_USER: c, NAP_ETCD_PASSWORD: password(`etcd-${c}.password`), NAP_NATS_USER: c, NAP_NATS_PASSWORD: password(`nats-${c}.password`) });
+    }
+    assert.deepEqual(engineEnv('directory'), {}, 'the directory talks to neither engine');
+    for (const engine of ['nats', 'etcd']) assert.deepEqual(engineEnv(engine), {});
+
+    // Without credentials: nothing. With the controller's: the data from before auth is all there.
+    const anonymous = new Etcd3({ hosts: env.NAP_ETCD_URLS });
+    await assert.rejects(anonymous.get(keys.app('from-before')).string(), /user name is empty|permission denied/);
+    anonymous.close();
+    const controller = connectEtcd(loadSettings({ ...env, NAP_ETCD_USER: 'controller', NAP_ETCD_PASSWORD: password('etcd-controller.password') }));
+    assert.equal(await controller.get(keys.app('from-before')).string(), '{"name":"from-before"}');
+    controller.close();
+    await assert.rejects(connect({ servers: env.NAP_NATS_URL, reconnect: false }), /Authorization Violation/i);
+  });
+
+  test('nap up again finds everything running and changes no credential', async () => {
+    const before = secretsIn(home);
+    const again = await nap(['up', '--no-setup'], env);
+    assert.equal(again.code, 0, `${again.stdout}\n${again.stderr}`);
+    assert.match(again.stderr + again.stdout, /etcd: already running/);
+    assert.deepEqual(secretsIn(home), before);
+    const status = await nap(['status'], env);
+    assert.equal(status.code, 0, status.stdout);
+  });
+});
