@@ -6,6 +6,7 @@ import { createGunzip } from 'node:zlib';
 import { mkdir } from 'node:fs/promises';
 import { posix } from 'node:path';
 import * as tar from 'tar';
+import { ArchiveLinks, MAX_LINK_NESTING } from './archive-links.js';
 
 /** Why an uploaded archive was refused; the message names the offending entry. */
 export class UnsafeArchiveError extends Error {
@@ -18,9 +19,20 @@ export class UnsafeArchiveError extends Error {
 export interface ArchiveLimits {
   maxEntries: number;
   maxBytes: number;
+  /** Symbolic and hard links together: each is resolved through the others before anything is extracted. */
+  maxLinks?: number;
+  /** All link targets together: resolving links costs time in proportion to this, whatever their number. */
+  maxLinkTargetBytes?: number;
 }
 
-export const defaultArchiveLimits: ArchiveLimits = { maxEntries: 200_000, maxBytes: 4 * 1024 ** 3 };
+/** A big node_modules has tens of thousands of links of a few dozen bytes: 1 MiB of targets in all is far past it. */
+export const defaultArchiveLimits: ArchiveLimits = { maxEntries: 200_000, maxBytes: 4 * 1024 ** 3, maxLinks: 50_000, maxLinkTargetBytes: 1024 * 1024 };
+
+/** Linux's PATH_MAX: no entry path or link target the kernel could use is longer. */
+export const MAX_ARCHIVE_PATH_BYTES = 4096;
+
+/** Links resolved between two turns of the event loop: 256 links of 4 KB targets are a few ms, so a big archive starves neither the API nor a DEA's lease. */
+const LINKS_PER_TURN = 256;
 
 /** How far the inflated stream may run past what its entries account for (long-name headers, end blocks). */
 const TRAILING_SLACK_BYTES = 1024 * 1024;
@@ -35,36 +47,8 @@ function insideRoot(from: string, target: string): string | null {
   return resolved;
 }
 
-/**
- * Follows `target`, the target of a link at `from`, the way the kernel will once the archive is
- * extracted: component by component, through the archive's own symbolic links (the lexical check
- * alone passes `self -> .` plus `up -> self/..`). Null when it leaves the root or loops.
- */
-function insideRootThroughLinks(from: string, target: string, symlinks: Map<string, string>): string | null {
-  if (posix.isAbsolute(target)) return null;
-  const parts: string[] = [];
-  const queue = [...posix.dirname(from).split('/'), ...target.split('/')];
-  let hops = 0;
-  while (queue.length > 0) {
-    const part = queue.shift() as string;
-    if (part === '' || part === '.') continue;
-    if (part === '..') {
-      if (parts.length === 0) return null;
-      parts.pop();
-      continue;
-    }
-    parts.push(part);
-    const link = symlinks.get(parts.join('/'));
-    if (link !== undefined) {
-      if (++hops > 40 || posix.isAbsolute(link)) return null;
-      parts.pop();
-      queue.unshift(...link.split('/'));
-    }
-  }
-  return parts.join('/');
-}
-
 function checkEntryPath(path: string): string {
+  if (Buffer.byteLength(path) > MAX_ARCHIVE_PATH_BYTES) throw new UnsafeArchiveError(`entry ${JSON.stringify(path.slice(0, 100))}… is longer than ${MAX_ARCHIVE_PATH_BYTES} bytes`);
   if (path.includes('\0')) throw new UnsafeArchiveError(`entry ${JSON.stringify(path)} has a NUL byte`);
   if (posix.isAbsolute(path) || /^[A-Za-z]:/.test(path)) throw new UnsafeArchiveError(`entry ${JSON.stringify(path)} is an absolute path`);
   if (path.split('/').includes('..')) throw new UnsafeArchiveError(`entry ${JSON.stringify(path)} leaves the archive with ..`);
@@ -84,7 +68,10 @@ export async function inspectArchive(file: string, limits: ArchiveLimits = defau
   let bytes = 0;
   const pending: Promise<void>[] = [];
   const links: { type: string; path: string; target: string }[] = [];
-  const symlinks = new Map<string, string>();
+  const linkTree = new ArchiveLinks();
+  const maxLinks = limits.maxLinks ?? defaultArchiveLimits.maxLinks ?? Infinity;
+  const maxLinkTargetBytes = limits.maxLinkTargetBytes ?? defaultArchiveLimits.maxLinkTargetBytes ?? Infinity;
+  let linkTargetBytes = 0;
   // Bytes the entries account for (header + padded body). node-tar spends quadratic time on zero
   // blocks after the end of the archive, and a few hundred KB of gzip inflate to that much: so the
   // inflated stream may run only a little past what the entries explain.
@@ -97,6 +84,7 @@ export async function inspectArchive(file: string, limits: ArchiveLimits = defau
       else done(null, chunk);
     },
   });
+  const source = createReadStream(file);
   const parser = tar.t({
     strict: true,
     onReadEntry: (entry) => {
@@ -114,10 +102,14 @@ export async function inspectArchive(file: string, limits: ArchiveLimits = defau
         const path = checkEntryPath(entry.path);
         if (entry.type === 'SymbolicLink' || entry.type === 'Link') {
           const target = entry.linkpath ?? '';
+          if (links.length >= maxLinks) throw new UnsafeArchiveError(`more than ${maxLinks} links`);
+          if (Buffer.byteLength(target) > MAX_ARCHIVE_PATH_BYTES) throw new UnsafeArchiveError(`link ${JSON.stringify(path)} has a target longer than ${MAX_ARCHIVE_PATH_BYTES} bytes`);
+          linkTargetBytes += Buffer.byteLength(target);
+          if (linkTargetBytes > maxLinkTargetBytes) throw new UnsafeArchiveError(`its links' targets add up to more than ${maxLinkTargetBytes} bytes`);
           const resolved = entry.type === 'SymbolicLink' ? insideRoot(path, target) : insideRoot('x', target);
           if (resolved === null) throw new UnsafeArchiveError(`link ${JSON.stringify(path)} points outside the archive (${target})`);
           links.push({ type: entry.type, path, target });
-          if (entry.type === 'SymbolicLink') symlinks.set(path.replace(/\/+$/, ''), target);
+          if (entry.type === 'SymbolicLink') linkTree.addSymlink(path, target);
           lines.push(`${entry.type} ${path} -> ${target}`);
           entry.resume();
           return;
@@ -141,10 +133,16 @@ export async function inspectArchive(file: string, limits: ArchiveLimits = defau
       } catch (e) {
         problem = e as Error;
         entry.resume();
+        // Refused: the rest need not be inflated and parsed (a crafted upload inflates 150-fold).
+        source.destroy(problem);
       }
     },
   });
-  await pipeline(createReadStream(file), createGunzip(), counter, parser as unknown as NodeJS.WritableStream).catch((e: Error) => {
+  // Extended headers (PAX records, GNU long names) are bytes too: without them, many long names looked like trailing data.
+  parser.on('meta', (meta: string) => {
+    accounted += 512 + Math.ceil(Buffer.byteLength(meta) / 512) * 512;
+  });
+  await pipeline(source, createGunzip(), counter, parser as unknown as NodeJS.WritableStream).catch((e: Error) => {
     problem ??= e instanceof UnsafeArchiveError ? e : new UnsafeArchiveError(`not a readable gzip'd tar: ${e.message}`);
   });
   // A broken stream (a truncated gzip) can leave an entry that never ends: do not wait for it.
@@ -152,9 +150,10 @@ export async function inspectArchive(file: string, limits: ArchiveLimits = defau
   await Promise.all(pending);
   if (problem) throw problem;
   // Links can go through links that come later in the archive, so follow them once all are known.
-  for (const l of links) {
-    const resolved = l.type === 'SymbolicLink' ? insideRootThroughLinks(l.path, l.target, symlinks) : insideRootThroughLinks('x', l.target, symlinks);
-    if (resolved === null) throw new UnsafeArchiveError(`link ${JSON.stringify(l.path)} points outside the archive (${l.target}, through other links)`);
+  for (const [i, l] of links.entries()) {
+    if (i > 0 && i % LINKS_PER_TURN === 0) await new Promise((r) => setImmediate(r));
+    const inside = l.type === 'SymbolicLink' ? linkTree.symlinkStaysInside(l.path, l.target) : linkTree.hardLinkStaysInside(l.target);
+    if (!inside) throw new UnsafeArchiveError(`link ${JSON.stringify(l.path)} points outside the archive, into a loop or through more than ${MAX_LINK_NESTING} nested links (${l.target}, followed through the archive's other links)`);
   }
   lines.sort();
   return { contentHash: createHash('sha256').update(lines.join('\n')).digest('hex'), entries, bytes };

@@ -11,6 +11,7 @@ export * from './bus/bus.js';
 export * from './bus/subjects.js';
 export * as msg from './bus/schemas.js';
 export * from './etcd.js';
+export * from './etcd-pages.js';
 export * from './service.js';
 export * from './processes.js';
 export * from './records.js';

@@ -42,3 +42,18 @@ export const blobKeys = {
   buildpack: (name: string, hash: string) => `buildpacks/${name}/${hash}.tgz`,
   buildpacksOf: (name: string) => `buildpacks/${name}/`,
 } as const;
+
+const UUID = '[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}';
+const SHA256 = '[0-9a-f]{64}';
+/** A buildpack's name in a blob key: one path segment, never `.` or `..` (the API allows less: BUILDPACK_NAME). */
+const BUILDPACK_SEGMENT = '[a-z0-9][a-z0-9._-]{0,62}';
+
+/**
+ * The shapes blobKeys produces, for checking a key that arrives on the bus or from etcd before it
+ * reaches the blobstore (a file path under the local blobstore's root): nothing else is ever fetched.
+ */
+export const blobKeyPatterns = {
+  package: new RegExp(`^packages/${UUID}/${SHA256}\\.tgz$`),
+  droplet: new RegExp(`^droplets/${UUID}/${SHA256}\\.tgz$`),
+  buildpack: new RegExp(`^buildpacks/${BUILDPACK_SEGMENT}/${SHA256}\\.tgz$`),
+} as const;

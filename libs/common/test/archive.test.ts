@@ -3,6 +3,7 @@ import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { chmodSync, existsSync, linkSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, realpathSync, rmSync, statSync, symlinkSync, utimesSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
+import { gzipSync } from 'node:zlib';
 import { join } from 'node:path';
 import * as tar from 'tar';
 import { extractArchive, inspectArchive, packArchive, UnsafeArchiveError } from '../src/archive.js';
@@ -348,5 +349,68 @@ describe('limits', () => {
   test('maxBytes', async () => {
     assert.equal((await inspectArchive(file, { maxEntries: 10, maxBytes: 30 })).bytes, 30);
     await assert.rejects(inspectArchive(file, { maxEntries: 10, maxBytes: 29 }), (e: Error) => e instanceof UnsafeArchiveError && /more than 29 bytes/.test(e.message));
+  });
+});
+
+/** A gzip'd tar of symbolic links written header by header (PAX records for long names), for what no filesystem holds. */
+function craftLinks(links: { path: string; target: string }[]): Buffer {
+  const blocks: Buffer[] = [];
+  for (const { path, target } of links) {
+    blocks.push(new tar.Pax({ path, linkpath: target, mtime: new Date(0) }).encode());
+    const header = new tar.Header({ path: path.slice(0, 99), type: 'SymbolicLink', linkpath: target.slice(0, 99), mode: 0o777, size: 0, mtime: new Date(0), uid: 0, gid: 0 });
+    header.encode();
+    blocks.push(header.block as Buffer);
+  }
+  blocks.push(Buffer.alloc(1024));
+  return gzipSync(Buffer.concat(blocks));
+}
+
+describe('link resolution stays linear (issue 11: a sub-MiB upload held the event loop for seconds)', () => {
+  test('the crafted slow-symlink upload (x -> ., y -> a/a/a/… 40 KB) is refused for its target length', async () => {
+    const file = join(archives, 'slow-symlink.tgz');
+    writeFileSync(file, craftLinks([{ path: 'x', target: '.' }, { path: 'y', target: 'a/'.repeat(20_000) + 'a' }]));
+    await assertRejected(file, /link "y" has a target longer than 4096 bytes/);
+  });
+
+  test('an entry path past PATH_MAX is refused', async () => {
+    const file = join(archives, 'long-path.tgz');
+    writeFileSync(file, craftLinks([{ path: 'd/'.repeat(3000) + 'l', target: '.' }]));
+    await assertRejected(file, /is longer than 4096 bytes/);
+  });
+
+  test('more links than maxLinks are refused', async () => {
+    const file = join(archives, 'many-links.tgz');
+    writeFileSync(file, craftLinks(Array.from({ length: 11 }, (_, i) => ({ path: `l${i}`, target: '.' }))));
+    assert.equal((await inspectArchive(file)).entries, 11);
+    await assert.rejects(inspectArchive(file, { maxEntries: 100, maxBytes: 1e9, maxLinks: 10 }), (e: Error) => e instanceof UnsafeArchiveError && /more than 10 links/.test(e.message));
+  });
+
+  test('20 000 links chained one to the next are refused past the kernel\'s 40 nested links, in either order', async () => {
+    const chain = Array.from({ length: 20_000 }, (_, i) => ({ path: `l${i}`, target: i === 0 ? '.' : `l${i - 1}` }));
+    const forward = join(archives, 'chain-20k.tgz');
+    const backward = join(archives, 'chain-20k-reversed.tgz');
+    writeFileSync(forward, craftLinks(chain));
+    writeFileSync(backward, craftLinks([...chain].reverse()));
+    await assertRejected(forward, /nested links/);
+    await assertRejected(backward, /nested links/);
+  });
+
+  test('5 000 links with 4 KB targets through a shared chain of 30 are accepted', async () => {
+    const deep = 'a/'.repeat(2_000) + 'a';
+    const chain = Array.from({ length: 30 }, (_, i) => ({ path: `c${i}`, target: i === 0 ? '.' : `c${i - 1}` }));
+    const wide = Array.from({ length: 5_000 }, (_, i) => ({ path: `w${i}`, target: `c29/${deep}` }));
+    const file = join(archives, 'wide-20k.tgz');
+    writeFileSync(file, craftLinks([...wide, ...chain]));
+    assert.equal((await inspectArchive(file, { maxEntries: 10_000, maxBytes: 1e9, maxLinkTargetBytes: 64 * 1024 * 1024 })).entries, 5_030);
+    // By default their 20 MB of targets are past the cap, refused as they are read.
+    await assertRejected(file, /targets add up to more than 1048576 bytes/);
+  });
+
+  test('a link through a chain that climbs out at its end is still refused among 20 000 good ones', async () => {
+    const chain = Array.from({ length: 30 }, (_, i) => ({ path: `c${i}`, target: i === 0 ? '.' : `c${i - 1}` }));
+    const wide = Array.from({ length: 20_000 }, (_, i) => ({ path: `w${i}`, target: 'c29/x' }));
+    const file = join(archives, 'wide-bad.tgz');
+    writeFileSync(file, craftLinks([...wide, ...chain, { path: 'bad', target: 'c29/c28/../..' }]));
+    await assertRejected(file, 'bad');
   });
 });

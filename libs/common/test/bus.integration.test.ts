@@ -121,20 +121,22 @@ describe('Bus.publish', () => {
 });
 
 describe('Bus.requestMany', () => {
+  const APP = randomUUID();
+  const TASKS = { 'task-1': randomUUID(), 'task-2': randomUUID(), 'task-3': randomUUID() } as Record<string, string>;
   const start = (taskId: string): msg.StagingStart => ({
     task_id: taskId,
-    app_id: randomUUID(),
+    app_id: APP,
     app_name: 'hello',
-    package_key: 'packages/x/y.tgz',
-    package_hash: 'abc',
+    package_key: `packages/${APP}/${'a'.repeat(64)}.tgz`,
+    package_hash: 'a'.repeat(64),
     env: {},
     memory_mb: 256,
   });
   const accepted = (taskId: string): msg.StagingAccepted => ({ task_id: taskId, log_url: `http://127.0.0.1:9024/staging_tasks/${taskId}?path=staging.log` });
   const succeeded = (taskId: string): msg.StagingSucceeded => ({
     task_id: taskId,
-    droplet_key: 'droplets/x/z.tgz',
-    droplet_hash: 'z',
+    droplet_key: `droplets/${APP}/${'b'.repeat(64)}.tgz`,
+    droplet_hash: 'b'.repeat(64),
     detected_buildpack: 'node',
     start_command: 'node server.js',
     process_types: { web: 'node server.js' },
@@ -154,13 +156,13 @@ describe('Bus.requestMany', () => {
     await bus.flush();
     const replies: msg.StagingReply[] = [];
     let resolvedWith = -1;
-    await bus.requestMany(subject, msg.StagingStart, start('task-1'), msg.StagingReply, (r) => {
+    await bus.requestMany(subject, msg.StagingStart, start(TASKS['task-1']), msg.StagingReply, (r) => {
       replies.push(r);
       return 'droplet_key' in r || 'error' in r;
     }, 5000).then(() => (resolvedWith = replies.length));
     assert.equal(resolvedWith, 2);
-    assert.deepEqual(replies[0], accepted('task-1'));
-    assert.deepEqual(replies[1], succeeded('task-1'));
+    assert.deepEqual(replies[0], accepted(TASKS['task-1']));
+    assert.deepEqual(replies[1], succeeded(TASKS['task-1']));
     await bus.flush();
     await sleep(150);
     assert.equal(replies.length, 2, 'no reply is taken after the one that finished');
@@ -170,7 +172,7 @@ describe('Bus.requestMany', () => {
     const subject = subjects.stagingStart('nobody-listens');
     const t0 = Date.now();
     await assert.rejects(
-      bus.requestMany(subject, msg.StagingStart, start('task-2'), msg.StagingReply, () => true, 300),
+      bus.requestMany(subject, msg.StagingStart, start(TASKS['task-2']), msg.StagingReply, () => true, 300),
       (e: Error) => e.message.includes(subject),
     );
     assert.ok(Date.now() - t0 >= 290, 'not before the timeout');
@@ -181,7 +183,7 @@ describe('Bus.requestMany', () => {
     bus.subscribe(subject, msg.StagingStart, (body, m) => bus.reply(m, msg.StagingAccepted, accepted(body.task_id)));
     await bus.flush();
     await assert.rejects(
-      bus.requestMany(subject, msg.StagingStart, start('task-3'), msg.StagingReply, () => {
+      bus.requestMany(subject, msg.StagingStart, start(TASKS['task-3']), msg.StagingReply, () => {
         throw new Error('caller refused the reply');
       }, 5000),
       /caller refused the reply/,

@@ -2,3 +2,4 @@ export * from './engines.js';
 export * from './platform.js';
 export * from './http.js';
 export * from './cli.js';
+export * from './archives.js';

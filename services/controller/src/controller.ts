@@ -12,6 +12,7 @@ import {
 import express from 'express';
 import { appsRouter } from './api/apps-router.js';
 import { deasRouter } from './api/deas-router.js';
+import { requestDeadline, serverTimeouts } from './api/request-deadline.js';
 import { errorHandler, notFoundHandler } from './api/errors.js';
 import { healthRouter } from './api/health-router.js';
 import { infoRouter, whoamiRouter } from './api/info-router.js';
@@ -63,7 +64,7 @@ export async function startController(settings: Settings, log: Logger): Promise<
   const bus = await Bus.connect(settings, { name: 'nap-controller', log });
   const blobs = await JetStreamBlobstore.open(bus);
 
-  const apps = new AppsRepository(etcd);
+  const apps = new AppsRepository(etcd, log);
   const actual = new ActualInstancesRepository(etcd, log);
   const pool = new DeaPool();
   const pending = new PendingStarts();
@@ -117,6 +118,7 @@ export async function startController(settings: Settings, log: Logger): Promise<
       log,
     }),
   );
+  http.use(requestDeadline(serverTimeouts.handlerMs));
   http.use('/v1', bearerAuth(adminToken, users));
   http.use(usersRouter(users));
   http.use(quotasRouter({ users, quotas, guard: quota }));
@@ -137,8 +139,11 @@ export async function startController(settings: Settings, log: Logger): Promise<
     const s = http.listen(settings.controllerPort, '0.0.0.0', () => resolve(s));
     s.once('error', reject);
   });
-  // Staging can take minutes and the CLI waits on POST /start: no request timeout.
-  server.requestTimeout = 0;
+  // Staging can take minutes and the CLI waits on POST /start: the request timeout only bounds
+  // receiving the request (the biggest upload); answering is bounded per route by requestDeadline.
+  server.headersTimeout = serverTimeouts.headersMs;
+  server.requestTimeout = serverTimeouts.requestMs;
+  server.keepAliveTimeout = serverTimeouts.keepAliveMs;
   log.info({ port: settings.controllerPort }, 'controller listening');
 
   return {

@@ -63,3 +63,48 @@ test('an update that declines to change leaves the app untouched; a missing app 
   assert.equal((await etcd.get('/nap/apps/calm').exec()).kvs[0].mod_revision, before);
   assert.equal(await repo.update('nobody', () => {}), null);
 });
+
+test('list sees every create, change and delete, also from another writer, past a page of records', async () => {
+  const repo = new AppsRepository(etcd);
+  const other = new AppsRepository(etcd); // another controller
+  for (let i = 0; i < 30; i++) await other.create(app(`many-${String(i).padStart(2, '0')}`));
+  const first = (await repo.list()).filter((a) => a.name.startsWith('many-'));
+  assert.equal(first.length, 30);
+  await other.update('many-07', (a) => {
+    a.instances = 7;
+  });
+  await other.delete('many-08');
+  const second = (await repo.list()).filter((a) => a.name.startsWith('many-'));
+  assert.equal(second.length, 29);
+  assert.equal(second.find((a) => a.name === 'many-07')?.instances, 7);
+  second[0].instances = 99; // a caller changing what it got does not change what the next list says
+  assert.equal((await repo.list((a) => a.name === second[0].name))[0].instances, 1);
+});
+
+test('a malformed app record in etcd is skipped, never used: not JSON, a path in its droplet hash or key', async () => {
+  const repo = new AppsRepository(etcd);
+  await repo.create(app('fine'));
+  await etcd.put('/nap/apps/garbled').value('{not json');
+  const evil = { ...app('evil'), droplet: { hash: '../../../etc/passwd', key: 'droplets/x/../../y', source_hash: '', start_command: '', detected_buildpack: '', staged_at: '' } };
+  await etcd.put('/nap/apps/evil').value(JSON.stringify(evil));
+  await etcd.put('/nap/apps/evil-id').value(JSON.stringify({ ...app('evil-id'), id: '../x' }));
+  const names = (await repo.list()).map((a) => a.name);
+  assert.ok(names.includes('fine'));
+  for (const bad of ['garbled', 'evil', 'evil-id']) {
+    assert.ok(!names.includes(bad), `${bad} is not listed`);
+    assert.equal(await repo.get(bad), null, `${bad} is not found`);
+  }
+  await etcd.delete().prefix('/nap/apps/');
+});
+
+test('an app record past 256 KiB is refused with 413 and not written', async () => {
+  const repo = new AppsRepository(etcd);
+  await repo.create(app('heavy'));
+  await assert.rejects(
+    repo.update('heavy', (a) => {
+      a.env.BIG = 'x'.repeat(300 * 1024);
+    }),
+    (e: Error & { status?: number }) => e.status === 413 && /at most 256 KB/.test(e.message),
+  );
+  assert.deepEqual((await repo.get('heavy'))?.env, {});
+});

@@ -1,10 +1,34 @@
 import { z } from 'zod';
+import { blobKeyPatterns } from '../keys.js';
 
 /** CONTRACT §4: one schema per subject. Unknown extra fields are tolerated; missing or wrong ones drop the message. */
 
-const id = z.string().min(1).max(128);
-const appId = z.string().uuid();
-const stringMap = z.record(z.string());
+/*
+ * Every value here may end up in a file path, an etcd key, a Docker API URL or a command line on
+ * the node that reads it (a droplet hash in droplets/<hash>.tgz, an instance id in the directory a
+ * stop deletes). So each has the exact shape nap itself produces, and nothing else gets through:
+ * a message with `../` in a hash, `/` in an id or an id past its length is dropped by the bus.
+ */
+
+/** app_id, instance_id, task_id: made by the controller with randomUUID. */
+export const Uuid = z.string().uuid('expected a uuid');
+/** A node's id: NAP_DEA_ID (letters, digits, - and _, e.g. dea-1-<installation>) or a uuid the DEA made once. */
+export const NodeId = z.string().regex(/^[A-Za-z0-9_-]{1,64}$/, 'expected letters, digits, - or _ (at most 64)');
+/** An app's version (a uuid today); one path-safe token. */
+export const VersionId = z.string().regex(/^[A-Za-z0-9._-]{1,64}$/, 'expected letters, digits, ., - or _ (at most 64)');
+/** A droplet's sha256 (of its bytes) or a package's or buildpack archive's content hash. */
+export const Sha256 = z.string().regex(/^[0-9a-f]{64}$/, 'expected 64 lowercase hex digits');
+/** A Docker image id as the engine reports it (`sha256:<64 hex>`, or the short form of `docker build`). */
+export const ImageId = z.string().regex(/^(sha256:)?[0-9a-f]{12,64}$/, 'expected a Docker image id');
+/** Env names as a shell and Docker's `NAME=value` list accept them; values without NUL (the C strings of execve). */
+const envName = z.string().regex(/^[A-Za-z_][A-Za-z0-9_]{0,127}$/, 'an env name is letters, digits and _');
+const envValue = z.string().max(64 * 1024).refine((v) => !v.includes('\0'), 'an env value has no NUL byte');
+const env = z.record(envName, envValue).refine((e) => Object.keys(e).length <= 256, 'at most 256 env variables');
+/** A route as the router matches it: a host name with an optional path, no spaces or control characters. */
+const uri = z.string().min(1).max(1024).regex(/^[^\s\0-\x1f\x7f]+$/, 'a route has no spaces or control characters');
+const stringMap = z.record(z.string().max(64 * 1024));
+const id = NodeId;
+const appId = Uuid;
 
 export const instanceStates = ['STARTING', 'RUNNING', 'STOPPING', 'STOPPED', 'CRASHED'] as const;
 export const InstanceState = z.enum(instanceStates);
@@ -12,16 +36,16 @@ export type InstanceState = z.infer<typeof InstanceState>;
 
 export const HealthCheck = z.object({
   type: z.enum(['port', 'http', 'process']).default('port'),
-  endpoint: z.string().startsWith('/').optional(),
+  endpoint: z.string().startsWith('/').max(1024).regex(/^[^\s\0-\x1f\x7f]+$/, 'a path without spaces or control characters').optional(),
   timeout_s: z.number().int().positive().max(600).default(60),
 });
 export type HealthCheck = z.infer<typeof HealthCheck>;
 
 export const DeaAdvertise = z.object({
   id,
-  host: z.string().min(1),
-  zone: z.string().min(1),
-  stacks: z.array(z.string()),
+  host: z.string().min(1).max(255),
+  zone: z.string().min(1).max(255),
+  stacks: z.array(z.string().max(64)).max(32),
   available_memory_mb: z.number().int(),
   available_disk_mb: z.number().int(),
   app_id_to_count: z.record(z.number().int().nonnegative()),
@@ -42,30 +66,32 @@ export const DEFAULT_PROCESS_TYPE = 'web';
  */
 export const DropletRun = z.object({
   droplet_type: z.enum(['tgz', 'image']).default('tgz'),
-  stack_variant: z.string().regex(/^[a-z0-9-]{1,30}$/).optional(),
-  image_id: z.string().min(1).optional(),
+  stack_variant: z.string().regex(/^[a-z0-9][a-z0-9-]{0,29}$/).optional(),
+  image_id: ImageId.optional(),
 });
 export type DropletRun = z.infer<typeof DropletRun>;
 
-export const DeaStart = z.object({
+const DeaStartFields = z.object({
   app_id: appId,
-  app_name: z.string().min(1),
-  version: z.string().min(1),
-  index: z.number().int().nonnegative(),
-  instance_id: id,
-  droplet_key: z.string().min(1),
-  droplet_hash: z.string().min(1),
+  app_name: z.string().min(1).max(63),
+  version: VersionId,
+  index: z.number().int().nonnegative().max(10_000),
+  instance_id: Uuid,
+  droplet_key: z.string().regex(blobKeyPatterns.droplet, 'expected droplets/<app uuid>/<sha256>.tgz'),
+  droplet_hash: Sha256,
   limits: z.object({
     memory_mb: z.number().int().positive(),
     disk_mb: z.number().int().positive(),
     fds: z.number().int().positive(),
   }),
-  env: stringMap,
-  uris: z.array(z.string()),
-  command: z.string().min(1),
+  env,
+  uris: z.array(uri).max(100),
+  command: z.string().min(1).max(16 * 1024),
   health_check: HealthCheck,
   process_type: ProcessType.default(DEFAULT_PROCESS_TYPE),
 }).merge(DropletRun);
+// The hash named is the hash fetched: a key of another droplet would be checked against the wrong bytes.
+export const DeaStart = DeaStartFields.refine((s) => s.droplet_key.endsWith(`/${s.droplet_hash}.tgz`), 'droplet_key does not end in droplet_hash');
 export type DeaStart = z.infer<typeof DeaStart>;
 
 /**
@@ -74,43 +100,44 @@ export type DeaStart = z.infer<typeof DeaStart>;
  */
 export const CustomBuildpack = z.object({
   name: z.string().regex(/^[a-z0-9][a-z0-9._-]{0,62}$/),
-  git_url: z.string().min(1).max(2048).optional(),
-  ref: z.string().min(1).max(200).optional(),
-  blob_key: z.string().min(1).optional(),
-  hash: z.string().regex(/^[0-9a-f]{64}$/).optional(),
+  // Never an option to git: it follows `--` on the command line, and may not start with `-` anyway.
+  git_url: z.string().min(1).max(2048).regex(/^[^-\s][^\s]*$/, 'a git URL has no spaces and does not start with -').optional(),
+  ref: z.string().min(1).max(200).regex(/^[^-\s\0-\x1f][^\s\0-\x1f]*$/, 'a ref has no spaces and does not start with -').optional(),
+  blob_key: z.string().regex(blobKeyPatterns.buildpack, 'expected buildpacks/<name>/<sha256>.tgz').optional(),
+  hash: Sha256.optional(),
 });
 export type CustomBuildpack = z.infer<typeof CustomBuildpack>;
 
 export const StagingStart = z.object({
-  task_id: id,
+  task_id: Uuid,
   app_id: appId,
-  app_name: z.string().min(1),
-  package_key: z.string().min(1),
-  package_hash: z.string().min(1),
-  buildpack: z.string().min(1).optional(),
+  app_name: z.string().min(1).max(63),
+  package_key: z.string().regex(blobKeyPatterns.package, 'expected packages/<app uuid>/<sha256>.tgz'),
+  package_hash: Sha256,
+  buildpack: z.string().min(1).max(2048).optional(),
   /** The buildpack the app names when it is a git URL or an admin buildpack (then `buildpack` is unset). */
   custom_buildpack: CustomBuildpack.optional(),
   /** Admin buildpacks, tried in this order after the built-in ones when the app names no buildpack. */
   custom_buildpacks: z.array(CustomBuildpack).max(50).optional(),
-  env: stringMap,
+  env,
   memory_mb: z.number().int().positive(),
   /** nap's addition, as Cloud Foundry's DEA did: start instance 0 on the staging node, which already holds the droplet. */
-  start_message: DeaStart.omit({ droplet_key: true, droplet_hash: true, command: true, droplet_type: true, stack_variant: true, image_id: true })
-    .extend({ command: z.string().min(1).optional() })
+  start_message: DeaStartFields.omit({ droplet_key: true, droplet_hash: true, command: true, droplet_type: true, stack_variant: true, image_id: true })
+    .extend({ command: z.string().min(1).max(16 * 1024).optional() })
     .optional(),
-});
+}).refine((s) => s.package_key.endsWith(`/${s.package_hash}.tgz`), 'package_key does not end in package_hash');
 export type StagingStart = z.infer<typeof StagingStart>;
 
-export const StagingAccepted = z.object({ task_id: id, log_url: z.string().url() });
+export const StagingAccepted = z.object({ task_id: Uuid, log_url: z.string().url().max(2048) });
 export const StagingSucceeded = z.object({
-  task_id: id,
-  droplet_key: z.string().min(1),
-  droplet_hash: z.string().min(1),
-  detected_buildpack: z.string(),
-  start_command: z.string(),
-  process_types: stringMap,
+  task_id: Uuid,
+  droplet_key: z.string().regex(blobKeyPatterns.droplet, 'expected droplets/<app uuid>/<sha256>.tgz'),
+  droplet_hash: Sha256,
+  detected_buildpack: z.string().max(1024),
+  start_command: z.string().max(16 * 1024),
+  process_types: z.record(ProcessType, z.string().max(16 * 1024)).refine((p) => Object.keys(p).length <= 20, 'at most 20 process types'),
 }).merge(DropletRun);
-export const StagingFailed = z.object({ task_id: id, error: z.string().min(1) });
+export const StagingFailed = z.object({ task_id: Uuid, error: z.string().min(1).max(64 * 1024) });
 export const StagingReply = z.union([StagingSucceeded, StagingFailed, StagingAccepted]);
 export type StagingAccepted = z.infer<typeof StagingAccepted>;
 export type StagingSucceeded = z.infer<typeof StagingSucceeded>;
@@ -119,18 +146,18 @@ export type StagingReply = z.infer<typeof StagingReply>;
 
 export const DeaStop = z.object({
   app_id: appId,
-  version: z.string().optional(),
-  indices: z.array(z.number().int().nonnegative()).optional(),
+  version: VersionId.optional(),
+  indices: z.array(z.number().int().nonnegative()).max(10_000).optional(),
   process_type: ProcessType.optional(),
-  instance_ids: z.array(id).optional(),
+  instance_ids: z.array(Uuid).max(10_000).optional(),
 });
 export type DeaStop = z.infer<typeof DeaStop>;
 
 export const HeartbeatInstance = z.object({
   app_id: appId,
-  version: z.string(),
+  version: VersionId,
   index: z.number().int().nonnegative(),
-  instance_id: id,
+  instance_id: Uuid,
   process_type: ProcessType.default(DEFAULT_PROCESS_TYPE),
   state: InstanceState,
   state_timestamp: z.number(),
@@ -141,13 +168,13 @@ export type DeaHeartbeat = z.infer<typeof DeaHeartbeat>;
 export const exitReasons = ['CRASHED', 'STOPPED', 'DEA_SHUTDOWN', 'DEA_EVACUATION'] as const;
 export const DropletExited = z.object({
   app_id: appId,
-  version: z.string(),
+  version: VersionId,
   index: z.number().int().nonnegative(),
-  instance_id: id,
+  instance_id: Uuid,
   process_type: ProcessType.default(DEFAULT_PROCESS_TYPE),
   reason: z.enum(exitReasons),
   exit_status: z.number().int().nullable(),
-  exit_description: z.string(),
+  exit_description: z.string().max(4096),
   crash_timestamp: z.number(),
 });
 export type DropletExited = z.infer<typeof DropletExited>;

@@ -1,4 +1,5 @@
-import { msg } from '@nap/common';
+import { blobKeyPatterns, isAppName, msg } from '@nap/common';
+import { z } from 'zod';
 import type { ProcessConfig } from './processes.js';
 
 export type AppState = 'STARTED' | 'STOPPED';
@@ -75,4 +76,42 @@ export function needsStaging(app: AppRecord): boolean {
 /** A staging older than this is one whose controller died: it will never report. */
 export function stagingAbandoned(app: AppRecord, stagingTimeoutS: number, now = Date.now()): boolean {
   return app.package_state === 'STAGING' && app.staging !== null && now - Date.parse(app.staging.started_at) > (stagingTimeoutS + 60) * 1000;
+}
+
+/**
+ * What an app record read from etcd must look like before any of it is used: the fields that reach
+ * blob keys, start messages (and so the DEA's paths and Docker calls) have nap's own shapes. The
+ * rest passes as it is; the API wrote it and checked it then.
+ */
+const StoredApp = z
+  .object({
+    id: msg.Uuid,
+    name: z.string().refine(isAppName),
+    version: msg.VersionId,
+    env: z.record(z.string()),
+    routes: z.array(z.string()),
+    processes: z.record(msg.ProcessType, z.unknown()).optional(),
+    package: z.object({ hash: msg.Sha256, key: z.string().regex(blobKeyPatterns.package) }).passthrough().nullable(),
+    droplet: z
+      .object({
+        hash: msg.Sha256,
+        key: z.string().regex(blobKeyPatterns.droplet),
+        image_id: msg.ImageId.optional(),
+        process_types: z.record(msg.ProcessType, z.string()).optional(),
+      })
+      .passthrough()
+      .nullable(),
+    staging: z.object({ task_id: msg.Uuid, dea_id: msg.NodeId, version: msg.VersionId }).passthrough().nullable(),
+  })
+  .passthrough();
+
+/** The app record in `raw`, or null when it is not JSON or not in the shape nap writes. */
+export function parseAppRecord(raw: string): AppRecord | null {
+  let json: unknown;
+  try {
+    json = JSON.parse(raw);
+  } catch {
+    return null;
+  }
+  return StoredApp.safeParse(json).success ? (json as AppRecord) : null;
 }

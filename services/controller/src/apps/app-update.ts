@@ -5,7 +5,12 @@ import { STACKS } from './app-record.js';
 /** The env travels in every start message on NATS (1 MB at most): keep it well under. */
 const MAX_ENV_BYTES = 64 * 1024;
 
-const envName = z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'env names are letters, digits and _, not starting with a digit');
+const envName = z.string().max(128, 'env names are at most 128 characters').regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'env names are letters, digits and _, not starting with a digit');
+/** Execve takes C strings: a NUL would cut the value short, or be refused by Docker at start. */
+const envValue = z.string().max(65536).refine((v) => !v.includes('\0'), 'env values cannot hold a NUL byte');
+const MAX_ENV_VARS = 256;
+/** DNS: a host name is at most 253 characters (RFC 1035); the app's routes travel in every start message. */
+const Route = z.string().max(253, 'a route is at most 253 characters').pipe(RouteHost);
 
 /** The body of PUT /v1/apps/:name (CONTRACT §2). Unknown fields are refused so typos do not pass silently. */
 export const AppUpdate = z
@@ -16,10 +21,11 @@ export const AppUpdate = z
     command: z.string().min(1).max(8192).nullable().optional(),
     buildpack: z.string().min(1).max(1024).nullable().optional(),
     env: z
-      .record(envName, z.string().max(65536))
-      .refine((env) => JSON.stringify(env).length <= MAX_ENV_BYTES, `the env may hold at most ${MAX_ENV_BYTES / 1024} KB in all`)
+      .record(envName, envValue)
+      .refine((env) => Object.keys(env).length <= MAX_ENV_VARS, `at most ${MAX_ENV_VARS} env variables`)
+      .refine((env) => Buffer.byteLength(JSON.stringify(env)) <= MAX_ENV_BYTES, `the env may hold at most ${MAX_ENV_BYTES / 1024} KB in all`)
       .optional(),
-    routes: z.array(RouteHost).max(100).optional(),
+    routes: z.array(Route).max(100, 'at most 100 routes').optional(),
     health_check: msg.HealthCheck.partial().optional(),
     stack: z.enum(STACKS).optional(),
     /** Per process type: `web` is the same as the top-level fields; a null command goes back to the Procfile's. */

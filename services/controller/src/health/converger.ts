@@ -183,8 +183,6 @@ export class Converger {
       log.warn({ app: app.name, process_type: spec.type, index, memory_mb: spec.memory_mb }, 'no DEA has room for an instance');
       return false;
     }
-    pool.reserve(dea.id, app.id, spec.memory_mb);
-    pending.add(app.id, app.version, slotKey(spec.type, index), dea.id);
     const start: msg.DeaStart = {
       ...startMessageFor(app, index, randomUUID(), app.version, spec),
       droplet_key: app.droplet.key,
@@ -192,6 +190,15 @@ export class Converger {
       ...dropletRun(app.droplet),
       command,
     };
+    // A record from before today's limits (a 200-character env name, say) makes a start no DEA would take: say so, reserve nothing.
+    const checked = msg.DeaStart.safeParse(start);
+    if (!checked.success) {
+      log.warn({ app: app.name, process_type: spec.type, index, problem: checked.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ') }, 'the app\'s start message is not valid: fix the app (nap env, nap push) to start it');
+      // Not a lack of room: nothing is placed, and the next pass tries again once the app is fixed.
+      return true;
+    }
+    pool.reserve(dea.id, app.id, spec.memory_mb);
+    pending.add(app.id, app.version, slotKey(spec.type, index), dea.id);
     log.info({ app: app.name, process_type: spec.type, index, dea_id: dea.id, instance_id: start.instance_id }, 'starting instance');
     bus.publish(subjects.deaStart(dea.id), msg.DeaStart, start);
     return true;

@@ -1,4 +1,4 @@
-import { ActualInstanceRecord, type Etcd3, keys, type Logger } from '@nap/common';
+import { ActualInstanceRecord, type Etcd3, keys, type Logger, readPrefix } from '@nap/common';
 
 export type ActualInstance = ActualInstanceRecord;
 
@@ -10,13 +10,13 @@ export class ActualInstancesRepository {
   ) {}
 
   async ofApp(appId: string): Promise<ActualInstance[]> {
-    return this.parse(await this.etcd.getAll().prefix(keys.actualInstancesOf(appId)).strings());
+    return this.parse(await readPrefix(this.etcd, keys.actualInstancesOf(appId)));
   }
 
   /** Every app's instances in one read, by app id: listing 1,000 apps must not be 1,000 reads. */
   async byApp(): Promise<Map<string, ActualInstance[]>> {
     const byApp = new Map<string, ActualInstance[]>();
-    for (const r of this.parse(await this.etcd.getAll().prefix(keys.actualInstances()).strings())) {
+    for (const r of this.parse(await readPrefix(this.etcd, keys.actualInstances()))) {
       const list = byApp.get(r.app_id) ?? [];
       list.push(r);
       byApp.set(r.app_id, list);

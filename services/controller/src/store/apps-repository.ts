@@ -1,22 +1,72 @@
-import { conflict, keys, type Etcd3 } from '@nap/common';
+import { conflict, type Etcd3, keys, type Logger, MAX_APP_RECORD_BYTES, NapError, readPrefixRevisions } from '@nap/common';
 
 const UPDATE_ATTEMPTS = 10;
-import type { AppRecord } from '../apps/app-record.js';
+/** Changed app records read at once by a list. */
+const STALE_READS = 32;
+import { type AppRecord, parseAppRecord } from '../apps/app-record.js';
+
+/** An app's record past MAX_APP_RECORD_BYTES: refused, so a page of app records stays under etcd's receive limit. */
+function serialized(app: AppRecord): string {
+  const json = JSON.stringify(app);
+  const bytes = Buffer.byteLength(json);
+  if (bytes > MAX_APP_RECORD_BYTES) {
+    throw new NapError(413, 'app_too_large', `app ${app.name} would hold ${Math.ceil(bytes / 1024)} KB of settings (at most ${MAX_APP_RECORD_BYTES / 1024} KB): use fewer or shorter routes, env values or commands`);
+  }
+  return json;
+}
 
 /** Desired state of apps in etcd: one JSON document per app under keys.app(name). */
 export class AppsRepository {
-  constructor(private readonly etcd: Etcd3) {}
+  /** Records by key: as read (`raw`) and parsed, at the mod revision they were read at (app null: malformed, skipped). */
+  private readonly known = new Map<string, { revision: string; raw: string; app: AppRecord | null }>();
+
+  constructor(
+    private readonly etcd: Etcd3,
+    private readonly log?: Logger,
+  ) {}
+
+  /** A record that does not have the shape nap writes is logged and treated as absent, never used. */
+  private parse(key: string, raw: string): AppRecord | null {
+    const app = parseAppRecord(raw);
+    if (!app) this.log?.warn({ key }, 'skipped a malformed app record in etcd');
+    return app;
+  }
 
   async get(name: string): Promise<AppRecord | null> {
     const raw = await this.etcd.get(keys.app(name)).string();
-    return raw === null ? null : (JSON.parse(raw) as AppRecord);
+    return raw === null ? null : this.parse(keys.app(name), raw);
   }
 
-  async list(): Promise<AppRecord[]> {
-    const all = await this.etcd.getAll().prefix(keys.apps()).strings();
-    return Object.values(all)
-      .map((raw) => JSON.parse(raw) as AppRecord)
-      .sort((a, b) => a.name.localeCompare(b.name));
+  /**
+   * Every app. The records are remembered by mod revision, and a list reads only the keys and
+   * revisions, then the records that changed since: so listing costs in proportion to the number
+   * of apps, not to what they weigh (another developer's apps at every field limit are 250 KB each).
+   * `keep` picks the apps wanted before they are copied out.
+   */
+  async list(keep: (app: AppRecord) => boolean = () => true): Promise<AppRecord[]> {
+    const revisions = await readPrefixRevisions(this.etcd, keys.apps());
+    for (const key of this.known.keys()) if (!revisions.has(key)) this.known.delete(key);
+    const stale = [...revisions].filter(([key, revision]) => this.known.get(key)?.revision !== revision).map(([key]) => key);
+    // One get per changed record, STALE_READS at a time: a cold list of 1,000 apps is ~30 rounds,
+    // not 84 pages one after another, and no answer carries more than one record.
+    for (let i = 0; i < stale.length; i += STALE_READS) {
+      await Promise.all(
+        stale.slice(i, i + STALE_READS).map(async (key) => {
+          const found = (await this.etcd.get(key).exec()).kvs[0];
+          if (!found) return;
+          const raw = found.value.toString();
+          this.known.set(key, { revision: String(found.mod_revision), raw, app: this.parse(key, raw) });
+        }),
+      );
+    }
+    const kept: AppRecord[] = [];
+    for (const key of revisions.keys()) {
+      const entry = this.known.get(key);
+      // Callers change what they are given: each gets its own copy, parsed again from what etcd
+      // holds (faster than structuredClone), and only of the apps it keeps.
+      if (entry?.app && keep(entry.app)) kept.push(JSON.parse(entry.raw) as AppRecord);
+    }
+    return kept.sort((a, b) => a.name.localeCompare(b.name));
   }
 
   /** Creates the app only if the name is free; false when someone else got there first. */
@@ -24,7 +74,7 @@ export class AppsRepository {
     const key = keys.app(app.name);
     const result = await this.etcd
       .if(key, 'Create', '==', 0)
-      .then(this.etcd.put(key).value(JSON.stringify(app)))
+      .then(this.etcd.put(key).value(serialized(app)))
       .commit();
     return result.succeeded;
   }
@@ -40,12 +90,13 @@ export class AppsRepository {
     for (let attempt = 0; attempt < UPDATE_ATTEMPTS; attempt++) {
       const found = (await this.etcd.get(key).exec()).kvs[0];
       if (!found) return null;
-      const app = JSON.parse(found.value.toString()) as AppRecord;
+      const app = this.parse(key, found.value.toString());
+      if (!app) return null;
       if ((await mutate(app)) === false) return app;
       app.updated_at = new Date().toISOString();
       const written = await this.etcd
         .if(key, 'Mod', '==', found.mod_revision)
-        .then(this.etcd.put(key).value(JSON.stringify(app)))
+        .then(this.etcd.put(key).value(serialized(app)))
         .commit();
       if (written.succeeded) return app;
     }

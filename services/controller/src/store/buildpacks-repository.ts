@@ -1,4 +1,4 @@
-import { type Etcd3, keys } from '@nap/common';
+import { type Etcd3, keys, readPrefix } from '@nap/common';
 
 /** An admin buildpack: from git (`url`, `ref`) or an uploaded archive (`hash`, `blob_key`). */
 export interface BuildpackRecord {
@@ -37,7 +37,7 @@ export class BuildpacksRepository {
 
   /** In detection order. */
   async list(): Promise<BuildpackRecord[]> {
-    const all = await this.etcd.getAll().prefix(keys.buildpacks()).strings();
+    const all = await readPrefix(this.etcd, keys.buildpacks());
     return Object.values(all)
       .map((raw) => JSON.parse(raw) as BuildpackRecord)
       .sort((a, b) => a.position - b.position || a.created_at.localeCompare(b.created_at) || a.name.localeCompare(b.name));

@@ -1,4 +1,4 @@
-import { type Etcd3, keys } from '@nap/common';
+import { type Etcd3, keys, readPrefix } from '@nap/common';
 
 export interface Crashes {
   count: number;
@@ -11,7 +11,7 @@ export class CrashHistory {
 
   /** By slot (see slotKey): the bare index for web, `<type>-<index>` for other process types. */
   async ofApp(appId: string): Promise<Map<string, Crashes>> {
-    const all = await this.etcd.getAll().prefix(keys.crashes(appId)).strings();
+    const all = await readPrefix(this.etcd, keys.crashes(appId));
     const out = new Map<string, Crashes>();
     for (const [key, raw] of Object.entries(all)) {
       const slot = key.slice(key.lastIndexOf('/') + 1);

@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { type Etcd3, keys, type Logger } from '@nap/common';
+import { type Etcd3, keys, type Logger, readPrefix, readPrefixKeys } from '@nap/common';
 
 export const eventTypes = ['created', 'updated', 'staged', 'staging_failed', 'started', 'stopped', 'crashed', 'scaled', 'deleted', 'placement_failed'] as const;
 export type EventType = (typeof eventTypes)[number];
@@ -31,7 +31,7 @@ export class EventsRepository {
     const event: AppEvent = { time: new Date(now).toISOString(), type, actor, detail };
     try {
       await this.etcd.put(keys.event(appId, id)).value(JSON.stringify(event));
-      const all = await this.etcd.getAll().prefix(keys.events(appId)).keys();
+      const all = await readPrefixKeys(this.etcd, keys.events(appId));
       if (all.length > EVENTS_KEPT) {
         const oldest = all.sort().slice(0, all.length - EVENTS_KEPT);
         await Promise.all(oldest.map((k) => this.etcd.delete().key(k)));
@@ -43,7 +43,7 @@ export class EventsRepository {
 
   /** Newest first. */
   async list(appId: string, limit = EVENTS_KEPT): Promise<AppEvent[]> {
-    const all = await this.etcd.getAll().prefix(keys.events(appId)).strings();
+    const all = await readPrefix(this.etcd, keys.events(appId));
     return Object.entries(all)
       .sort(([a], [b]) => (a < b ? 1 : -1))
       .slice(0, limit)

@@ -1,4 +1,4 @@
-import { type Blobstore, type Etcd3, keys } from '@nap/common';
+import { type Blobstore, type Etcd3, keys, readPrefix, APP_RECORDS_PER_PAGE } from '@nap/common';
 import type { AppRecord } from '../apps/app-record.js';
 
 /** What a release pins: the code (droplet, and the package it came from) and the configuration. */
@@ -34,7 +34,8 @@ export class ReleasesRepository {
         version: (latest?.version ?? 0) + 1,
         created_at: new Date().toISOString(),
         actor,
-        description,
+        // A release copies the app's configuration (at most MAX_APP_RECORD_BYTES): its description stays short beside it.
+        description: description.length > 1024 ? `${description.slice(0, 1021)}...` : description,
         droplet: app.droplet,
         package: app.package,
         config: {
@@ -59,7 +60,7 @@ export class ReleasesRepository {
 
   /** Newest first. */
   async list(appId: string): Promise<Release[]> {
-    const all = await this.etcd.getAll().prefix(keys.releases(appId)).strings();
+    const all = await readPrefix(this.etcd, keys.releases(appId), APP_RECORDS_PER_PAGE);
     return Object.entries(all)
       .sort(([a], [b]) => (a < b ? 1 : -1))
       .map(([, raw]) => JSON.parse(raw) as Release);

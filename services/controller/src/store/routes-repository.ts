@@ -1,4 +1,4 @@
-import { type Etcd3, keys } from '@nap/common';
+import { type Etcd3, keys, readPrefix } from '@nap/common';
 
 /** A key that must still be at `modRevision` for a claim to be made. */
 export interface ClaimGuard {
@@ -40,7 +40,7 @@ export class RoutesRepository {
   }
 
   async all(): Promise<Record<string, string>> {
-    const raw = await this.etcd.getAll().prefix(keys.routes()).strings();
+    const raw = await readPrefix(this.etcd, keys.routes());
     return Object.fromEntries(Object.entries(raw).map(([k, v]) => [k.slice(keys.routes().length), v]));
   }
 }

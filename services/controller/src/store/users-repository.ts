@@ -1,5 +1,5 @@
 import { createHash, randomBytes } from 'node:crypto';
-import { type Etcd3, keys } from '@nap/common';
+import { type Etcd3, keys, readPrefix } from '@nap/common';
 import type { Caller } from '../auth/bearer.js';
 
 export interface UserRecord {
@@ -39,7 +39,7 @@ export class UsersRepository {
   }
 
   async list(): Promise<UserRecord[]> {
-    const all = await this.etcd.getAll().prefix(keys.users()).strings();
+    const all = await readPrefix(this.etcd, keys.users());
     return Object.values(all).map((raw) => JSON.parse(raw) as UserRecord);
   }
 }

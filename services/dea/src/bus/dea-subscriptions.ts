@@ -3,6 +3,8 @@ import type { InstanceManager } from '../instances/instance-manager.js';
 import type { StagingReservations } from '../staging/staging-reservations.js';
 import { type StagingDeps, stage } from '../staging/staging-task.js';
 
+const MAX_ERROR_CHARS = 4096;
+
 /** What this DEA answers on the bus: its staging and start subjects, and dea.stop. */
 export function subscribeDea(
   bus: Bus,
@@ -32,7 +34,9 @@ export function subscribeDea(
       droplet = await stage(req, staging);
     } catch (err) {
       log.warn({ app: req.app_name, task_id: req.task_id, error: (err as Error).message }, 'staging failed');
-      bus.reply(m, msg.StagingFailed, { task_id: req.task_id, error: (err as Error).message });
+      // A buildpack's output can make the message as long as it likes: the reply carries its end, the log has all of it.
+      const error = (err as Error).message;
+      bus.reply(m, msg.StagingFailed, { task_id: req.task_id, error: error.length > MAX_ERROR_CHARS ? `…${error.slice(-MAX_ERROR_CHARS)}` : error });
       return;
     } finally {
       stagings?.reservations.release(req.task_id);

@@ -306,7 +306,8 @@ export class InstanceManager {
     inst.state = 'CRASHED';
     inst.stateTimestamp = Date.now();
     inst.exitStatus = exitStatus;
-    inst.exitDescription = description;
+    // droplet.exited and the etcd record carry at most 4096 characters (msg.DropletExited): a longer one would not be sent at all.
+    inst.exitDescription = description.length > 4000 ? `${description.slice(0, 3999)}…` : description;
     if (wasRunning) this.deps.announcer.unregister(inst);
     await this.logsCopied(inst);
     this.deps.log.warn({ app: inst.start.app_name, index: inst.start.index, exit_status: exitStatus, description }, 'instance crashed');

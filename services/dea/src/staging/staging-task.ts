@@ -45,6 +45,9 @@ class StagingError extends Error {}
 
 /** What the buildpack leaves in output/ is small; anything bigger is not what we asked for. */
 const MAX_OUTPUT_FILE_BYTES = 64 * 1024;
+/** As the API allows for a command, and the bus for a process type list (msg.StagingSucceeded). */
+const MAX_COMMAND_CHARS = 8192;
+const MAX_PROCESS_TYPES = 20;
 
 /**
  * Reads a file the staging container wrote. Build code (an npm install script) could have put a
@@ -93,7 +96,11 @@ export async function stage(req: msg.StagingStart, deps: StagingDeps): Promise<S
     say(`-----> Downloading app package (${req.package_hash.slice(0, 12)})`);
     const pkg = join(dir, 'package.tgz');
     if (!(await deps.blobs.getFile(req.package_key, pkg))) throw new StagingError(`the package ${req.package_key} is not in the blobstore`);
-    await inspectArchive(pkg);
+    // The package is stored by the hash of its content: bytes that hash otherwise are not this app's bits.
+    const { contentHash } = await inspectArchive(pkg);
+    if (contentHash !== req.package_hash) {
+      throw new StagingError(`the package ${req.package_key} does not match its hash (expected ${req.package_hash.slice(0, 12)}, got ${contentHash.slice(0, 12)}): the blob is corrupt; push the app again`);
+    }
     await extractArchive(pkg, work.app, VCAP);
     await rm(pkg, { force: true });
     // A custom buildpack named for an app with a Dockerfile wins over the Dockerfile.
@@ -155,8 +162,11 @@ export async function stage(req: msg.StagingStart, deps: StagingDeps): Promise<S
       stack_variant?: unknown;
     };
     const stackVariant = releaseVariant(release);
+    // Only what the bus carries: a buildpack's odd type name (or a huge command) would make the whole reply undeliverable.
     const processTypes = Object.fromEntries(
-      Object.entries(release.default_process_types ?? {}).filter((e): e is [string, string] => typeof e[1] === 'string'),
+      Object.entries(release.default_process_types ?? {})
+        .filter((e): e is [string, string] => typeof e[1] === 'string' && msg.ProcessType.safeParse(e[0]).success && e[1].length <= MAX_COMMAND_CHARS)
+        .slice(0, MAX_PROCESS_TYPES),
     );
     const startCommand = processTypes.web ?? '';
     await writeFile(join(dir, 'staging_info.yml'), toYaml({ detected_buildpack: buildpack, start_command: startCommand }));

@@ -1,4 +1,4 @@
-import { type ActualInstanceRecord, type Etcd3, keys, type Logger } from '@nap/common';
+import { type ActualInstanceRecord, type Etcd3, keys, type Logger, readPrefix, readPrefixKeys } from '@nap/common';
 import type { Lease } from 'etcd3';
 
 /** A DEA's word on one instance; the controller reads these to see what runs where. */
@@ -66,13 +66,13 @@ export class ActualStateStore {
 
   /** How many other DEAs are alive (their leased records exist). */
   async otherDeas(): Promise<number> {
-    const ids = await this.etcd.getAll().prefix(keys.deas()).keys();
+    const ids = await readPrefixKeys(this.etcd, keys.deas());
     return ids.filter((k) => k !== keys.dea(this.deaId)).length;
   }
 
   /** Whether another DEA runs this index of this version of the app (a replacement is ready). */
   async runningElsewhere(appId: string, version: string, index: number): Promise<boolean> {
-    const all = await this.etcd.getAll().prefix(keys.actualInstancesOf(appId)).strings();
+    const all = await readPrefix(this.etcd, keys.actualInstancesOf(appId));
     return Object.values(all).some((raw) => {
       try {
         const r = JSON.parse(raw) as InstanceRecord;
