@@ -65,6 +65,11 @@ export function releasesRouter(deps: ReleasesDeps): Router {
   // Back to an earlier release's code and configuration together, as a new release; the health
   // manager replaces the instances one at a time.
   router.post('/v1/apps/:name/rollback', express.json({ limit: '16kb' }), async (req, res) => {
+    // Under the caller's quota lock, like every other change that can raise their use.
+    await (deps.quota ? deps.quota.serialize(req.caller, () => rollback(req, res)) : rollback(req, res));
+  });
+
+  async function rollback(req: express.Request, res: express.Response): Promise<void> {
     const name = appName(req);
     const app = await loadApp(apps, name, req.caller);
     const { version } = Rollback.parse(req.body ?? {});
@@ -77,20 +82,31 @@ export function releasesRouter(deps: ReleasesDeps): Router {
       a.processes = rolledBackProcesses(a.processes, processes);
     };
     // An older release may have had more memory per instance: that comes from the owner's quota too.
+    // Checked first so that a refusal claims no route, and again inside the write against the
+    // record as it is then (a start may have landed in between).
     const rolled = structuredClone(app);
     rollBack(rolled);
     await deps.quota?.check(req.caller, app, rolled);
     const taken = await claims.claimAll(req.caller, app.id, target.config.routes, app.routes);
     if (taken) throw conflict('route_taken', `v${version} had the route ${taken}, which another app holds now`);
     let dropped: string[] = [];
-    const updated = await apps.update(name, (a) => {
-      dropped = a.routes.filter((h) => !target.config.routes.includes(h));
-      rollBack(a);
-      a.droplet = target.droplet;
-      if (target.package) a.package = target.package;
-      a.package_state = 'STAGED';
-      a.version = randomUUID();
-    });
+    let updated: AppRecord | null;
+    try {
+      updated = await apps.update(name, async (a) => {
+        const before = structuredClone(a);
+        dropped = a.routes.filter((h) => !target.config.routes.includes(h));
+        rollBack(a);
+        await deps.quota?.check(req.caller, before, a);
+        a.droplet = target.droplet;
+        if (target.package) a.package = target.package;
+        a.package_state = 'STAGED';
+        a.version = randomUUID();
+      });
+    } catch (err) {
+      // The release's routes this rollback claimed are not the app's after all.
+      for (const h of target.config.routes.filter((r) => !app.routes.includes(r))) await routes.release(h, app.id);
+      throw err;
+    }
     if (!updated) throw notFound('app_not_found', `app ${name} was just deleted`);
     for (const h of dropped) await routes.release(h, app.id);
     const actor = req.caller?.name ?? 'admin';
@@ -98,7 +114,7 @@ export function releasesRouter(deps: ReleasesDeps): Router {
     await events.record(app.id, 'updated', actor, { rollback_to: version });
     await health.poke(name);
     res.json(presentApp(updated, await actual.ofApp(app.id), directorySecret));
-  });
+  }
 
   return router;
 }

@@ -1,4 +1,4 @@
-import { access, mkdir, readFile, rmdir, writeFile } from 'node:fs/promises';
+import { access, mkdir, readdir, readFile, rmdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 
 const CGROUP_ROOT = '/sys/fs/cgroup';
@@ -38,21 +38,42 @@ export async function makeBuildCgroup(name: string, pidsMax: number): Promise<Bu
     throw new Error('this node has no pids cgroup controller, so a Dockerfile build cannot be capped');
   }
   await writeFile(join(dir, 'pids.max'), `${pidsMax}\n`);
+  const v1Dir = dir.startsWith(`${v1}/`);
   return {
     parent: `/${BUILDS}/${name}`,
     async remove() {
-      // The engine removes its containers' cgroups a moment after the build; until then rmdir is EBUSY.
-      for (let attempt = 0; attempt < 10; attempt++) {
-        try {
-          await rmdir(dir);
-          return;
-        } catch (err) {
-          if ((err as NodeJS.ErrnoException).code === 'ENOENT') return;
-          await new Promise((r) => setTimeout(r, 200 * (attempt + 1)));
-        }
-      }
+      // On v1 the engine (cgroupfs) makes the parent in every hierarchy, not only in pids, and
+      // removes just its containers' cgroups: each hierarchy's copy goes too, or every build
+      // leaves a cgroup behind in memory, cpu, blkio, … (a tenant could pile up thousands).
+      await removeWhenEmpty(v1Dir ? [dir, ...(await v1Copies(name)).filter((d) => d !== dir)] : [dir]);
     },
   };
+}
+
+/** The build's cgroup in every v1 hierarchy that has one (cpu and cpuacct may be one mount under two names). */
+async function v1Copies(name: string): Promise<string[]> {
+  const hierarchies = await readdir(CGROUP_ROOT).catch(() => [] as string[]);
+  const found: string[] = [];
+  for (const h of hierarchies) {
+    const d = join(CGROUP_ROOT, h, BUILDS, name);
+    if (await exists(d)) found.push(d);
+  }
+  return found;
+}
+
+/** The engine removes its containers' cgroups a moment after the build; until then rmdir is EBUSY. */
+async function removeWhenEmpty(dirs: string[]): Promise<void> {
+  let left = dirs;
+  for (let attempt = 0; attempt < 10 && left.length > 0; attempt++) {
+    if (attempt > 0) await new Promise((r) => setTimeout(r, 200 * attempt));
+    const busy: string[] = [];
+    for (const d of left) {
+      await rmdir(d).catch((err: NodeJS.ErrnoException) => {
+        if (err.code !== 'ENOENT') busy.push(d);
+      });
+    }
+    left = busy;
+  }
 }
 
 async function enablePids(dir: string): Promise<void> {

@@ -1,6 +1,7 @@
 import { spawn } from 'node:child_process';
 import { access, lstat } from 'node:fs/promises';
 import { join } from 'node:path';
+import { ENGINE_SECRET_VARIABLES } from '@nap/common';
 import type { DockerRuntime } from '../runtime/docker-runtime.js';
 
 export const STACK_VARIANT = /^[a-z0-9-]{1,30}$/;
@@ -58,7 +59,8 @@ export class StackVariants {
     const code = await new Promise<number>((resolve, reject) => {
       const child = spawn(this.script, [variant], {
         stdio: ['ignore', 'pipe', 'pipe'],
-        env: { ...process.env, NAP_STACK_IMAGE: this.stackImage },
+        // The DEA's engine passwords are not the script's: its output goes to the tenant's staging log.
+        env: { ...withoutEngineSecrets(process.env), NAP_STACK_IMAGE: this.stackImage },
       });
       let pending = '';
       const onData = (chunk: Buffer) => {
@@ -82,6 +84,12 @@ export class StackVariants {
       );
     }
   }
+}
+
+function withoutEngineSecrets(env: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
+  const rest = { ...env };
+  for (const k of ENGINE_SECRET_VARIABLES) delete rest[k];
+  return rest;
 }
 
 /** Maven needs the JDK at staging: a top-level pom.xml stages in the jvm variant unless another buildpack is named. */

@@ -43,7 +43,7 @@ export interface DiskQuotaConfig {
 export class DiskQuota {
   private timer: NodeJS.Timeout | null = null;
   private checking = false;
-  private readonly layers = new Map<string, string | null>();
+  private readonly layers = new Map<string, string>();
   /** Free MB on the node's disks after the reserve, as last measured. */
   private freeMb = Number.POSITIVE_INFINITY;
   private engineRoot: string | null = null;
@@ -121,8 +121,13 @@ export class DiskQuota {
   }
 
   private async usedMb(inst: Instance, containerId: string): Promise<number | null> {
-    if (!this.layers.has(containerId)) this.layers.set(containerId, await this.config.runtime.writableLayer(containerId));
-    const layer = this.layers.get(containerId);
+    // Only a layer the engine named is kept: a failed inspect (a busy engine) is asked again next
+    // round, or the container's whole writable layer would go unmeasured for its lifetime.
+    let layer = this.layers.get(containerId) ?? null;
+    if (!layer) {
+      layer = await this.config.runtime.writableLayer(containerId);
+      if (layer) this.layers.set(containerId, layer);
+    }
     const paths = [...(layer ? [layer] : []), ...(inst.start.droplet_type === 'image' ? [] : [join(inst.dir, 'app')])];
     if (paths.length === 0) return null;
     const bytes = await diskUsageBytes(paths);
