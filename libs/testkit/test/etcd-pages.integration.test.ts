@@ -1,17 +1,20 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { Etcd3 } from 'etcd3';
-import { type Engines, startEngines } from '@nap/testkit';
-import { readPrefix, readPrefixKeys } from '../src/etcd-pages.js';
+import { ETCD_ROOT_USER, readPrefix, readPrefixKeys } from '@nap/common';
+import { type Engines, startEngines } from '../src/engines.js';
 
-/** Paged prefix reads on a real etcd: what one Range could not carry, pages do. */
+/**
+ * Paged prefix reads (libs/common/src/etcd-pages.ts) on a real etcd: what one Range could not carry,
+ * pages do. Here rather than in libs/common's tests, which cannot start engines without a cycle.
+ */
 describe('readPrefix', () => {
   let engines: Engines;
   let etcd: Etcd3;
 
   before(async () => {
     engines = await startEngines();
-    etcd = new Etcd3({ hosts: engines.etcdUrl });
+    etcd = new Etcd3({ hosts: engines.etcdUrl, auth: { username: ETCD_ROOT_USER, password: engines.credentials.etcdRootPassword } });
   });
 
   after(async () => {
@@ -35,7 +38,7 @@ describe('readPrefix', () => {
     const big = 'r'.repeat(1024 * 1024);
     for (let i = 0; i < 6; i++) await etcd.put(`/t/big/${i}`).value(big);
     // A client of its own: the refused Range opens its circuit breaker, which is the outage itself.
-    const victim = new Etcd3({ hosts: engines.etcdUrl });
+    const victim = new Etcd3({ hosts: engines.etcdUrl, auth: { username: ETCD_ROOT_USER, password: engines.credentials.etcdRootPassword } });
     try {
       await assert.rejects(victim.getAll().prefix('/t/big/').strings(), /RESOURCE_EXHAUSTED|larger than max|received message larger/i);
     } finally {
