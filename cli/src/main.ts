@@ -45,6 +45,7 @@ program
   .option('-p, --path <dir>', 'the app directory', '.')
   .option('-i, --instances <n>', 'number of instances', count)
   .option('-m, --memory <size>', 'memory per instance, e.g. 256M or 1G')
+  .option('-k, --disk <size>', 'disk quota per instance, e.g. 512M or 2G')
   .option('-c, --command <cmd>', 'start command')
   .option('-b, --buildpack <name>', 'buildpack to use instead of detection: a built-in or admin one (nap buildpacks), or a git URL[#ref]')
   .option('--route <host>', 'a route for the app (repeatable)', collect)
@@ -52,7 +53,7 @@ program
   .addOption(new Option('--timeout <s>', 'seconds to wait for instances').default(180).argParser(Number))
   .description('create or update an app from a directory, stage it and start it')
   .action(async (name: string | undefined, o) =>
-    push(await api(), out(), name, { path: o.path, instances: o.instances, memory: o.memory, command: o.command, buildpack: o.buildpack, route: o.route, start: o.start, timeout: o.timeout }),
+    push(await api(), out(), name, { path: o.path, instances: o.instances, memory: o.memory, disk: o.disk, command: o.command, buildpack: o.buildpack, route: o.route, start: o.start, timeout: o.timeout }),
   );
 
 program.command('apps').description('list apps').action(async () => listApps(await api(), out()));

@@ -38,9 +38,10 @@ test('a Cloud Foundry manifest becomes the app body, and flags win', async () =>
     routes: ['web.example.com'],
     health_check: { type: 'http', endpoint: '/health', timeout_s: 30 },
   });
-  const overridden = appBody(apps[0], { instances: 5, memory: '1G' });
+  const overridden = appBody(apps[0], { instances: 5, memory: '1G', disk: '2G' });
   assert.equal(overridden.instances, 5);
   assert.equal(overridden.memory, '1G');
+  assert.equal(overridden.disk, '2G', 'nap push -k wins over the manifest, as -m does');
 });
 
 test('no manifest means no applications; a broken one is a clear error', async () => {

@@ -14,6 +14,8 @@ export interface PushOptions {
   path?: string;
   instances?: number;
   memory?: string;
+  /** disk_mb of each instance, e.g. 512M or 2G (Cloud Foundry's cf push -k). */
+  disk?: string;
   command?: string;
   buildpack?: string;
   route?: string[];

@@ -143,6 +143,7 @@ export function uploadFilter(ignoreText: string): (rel: string, isDir: boolean) 
 export interface AppBodyFlags {
   instances?: number;
   memory?: string;
+  disk?: string;
   command?: string;
   buildpack?: string;
   routes?: string[];
@@ -178,6 +179,7 @@ export function appBody(app: ManifestApp | undefined, flags: AppBodyFlags = {}):
   }
   if (flags.instances !== undefined) body.instances = flags.instances;
   if (flags.memory !== undefined) body.memory = flags.memory;
+  if (flags.disk !== undefined) body.disk = flags.disk;
   if (flags.command !== undefined) body.command = flags.command;
   if (flags.buildpack !== undefined) body.buildpack = flags.buildpack;
   if (flags.routes !== undefined && flags.routes.length > 0) body.routes = flags.routes;
