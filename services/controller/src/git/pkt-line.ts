@@ -1,3 +1,4 @@
+import { badRequest } from '@nap/common';
 /**
  * The few pieces of git's pkt-line protocol (gitprotocol-common, gitprotocol-pack) that a push
  * needs: the ref updates a client sends, the side-band packets receive-pack answers with, and the
@@ -30,7 +31,7 @@ export function readPackets(buf: Buffer, untilFlush = false): { packets: Packet[
   let at = 0;
   while (at + 4 <= buf.length) {
     const len = Number.parseInt(buf.subarray(at, at + 4).toString('latin1'), 16);
-    if (!Number.isInteger(len) || (len !== 0 && len < 4)) throw new Error('not pkt-line data');
+    if (!Number.isInteger(len) || (len !== 0 && len < 4)) throw badRequest('invalid_push', 'the request is not git pkt-line data: push with git');
     if (len === 0) {
       packets.push({ flush: true });
       at += 4;
