@@ -71,6 +71,7 @@ test('a rollback to more memory is checked against the app as it is when written
     actual: { ofApp: async () => [] },
     releases: { get: async () => v1, record: async () => null },
     routes: { claim: async () => true, release: async () => {} },
+    claims: { claimAll: async () => null },
     events: { record: async () => {} },
     blobs: { has: async () => true },
     health: { poke: async () => {} },
