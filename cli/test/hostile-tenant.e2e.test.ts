@@ -8,6 +8,7 @@ import { connectEtcd, freePort, loadSettings } from '@nap/common';
 import Docker from 'dockerode';
 import { eventually, httpGet, nap, TestPlatform } from '@nap/testkit';
 import { todoFor } from './hostile-tenant/controls.js';
+import { forwardVerdict } from './hostile-tenant/firewall-verdict.js';
 import { buildpackProbeApp, dockerfileProbeApp, parseProbeLines, type ProbeResult, type SquatPorts, victimApp } from './hostile-tenant/probe-apps.js';
 import { type SquatObservation, watchSquat } from './hostile-tenant/squat-watch.js';
 
@@ -231,7 +232,16 @@ describe('a hostile tenant, from an app, a buildpack compile, a Dockerfile RUN a
     const ours = tables.split('\n').filter((l) => l.includes(platform.installationId));
     assert.ok(ours.length > 0, `an nftables table of this installation (${platform.installationId}); there are:\n${tables}`);
     const rules = await Promise.all(ours.map(async (l) => (await promisify(execFile)('nft', ['list', ...l.trim().split(/\s+/)])).stdout));
-    assert.match(rules.join('\n'), /169\.254\.169\.254[^\n]*\b(drop|reject)\b/);
+    // The bridge of this run's network: the rule must hold for packets coming from it.
+    const networks = await docker.listNetworks({ filters: { label: [`nap.installation=${platform.installationId}`] } });
+    const bridges = networks.map((n) => n.Options?.['com.docker.network.bridge.name']).filter((b): b is string => !!b);
+    assert.ok(bridges.length > 0, `a bridge network of this installation: ${JSON.stringify(networks.map((n) => n.Name))}`);
+    const { verdict, rule } = forwardVerdict(rules.join('\n'), '169.254.169.254');
+    assert.ok(verdict === 'drop' || verdict === 'reject', `the first forward rule for 169.254.169.254 says ${verdict}: ${rule}`);
+    assert.ok(
+      bridges.some((b) => rule.includes(`iifname "${b}"`)),
+      `the rule that drops 169.254.169.254 matches packets from nap's bridge (${bridges.join(', ')}): ${rule}`,
+    );
   });
 
   describe('routes', () => {
