@@ -74,7 +74,12 @@ describe('nap push, end to end on real NATS, etcd and Docker', () => {
 
   test('stop takes the app off the router; start brings it back without staging', async () => {
     assert.equal((await nap(['stop', 'hello-node'], env)).code, 0);
-    await eventually(async () => (await httpGet(`${platform.routerUrl}/`, { Host: host })).status === 404, 20_000, 'the route to go');
+    // The stopped app keeps its route claim: 503 no_endpoints, never another app's wildcard (issue 11).
+    const stopped = await eventually(async () => {
+      const r = await httpGet(`${platform.routerUrl}/`, { Host: host });
+      return r.status === 503 ? r : null;
+    }, 20_000, 'the route to go');
+    assert.match(stopped.body, /No endpoint/);
     const start = await nap(['start', 'hello-node'], env);
     assert.equal(start.code, 0, start.stderr);
     await eventually(async () => (await httpGet(`${platform.routerUrl}/`, { Host: host })).status === 200, 60_000, 'the app to be back');

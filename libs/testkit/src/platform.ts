@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
-import { mkdir, readFile } from 'node:fs/promises';
+import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ENGINE_SECRET_VARIABLES, type EngineClient, freePort, isAlive, removeContainerNetwork, spawnDetached, stopPid, waitForPort } from '@nap/common';
 import Docker from 'dockerode';
@@ -234,6 +235,7 @@ export class TestPlatform {
     for (const name of order) await this.stopService(name);
     await removeContainers(this.installationId);
     await removeContainerNetwork(this.installationId, process.env.NAP_DOCKER_SOCKET ?? '/var/run/docker.sock');
+    await releaseSubnet(this.env.NAP_CONTAINER_SUBNET);
     await this.engines.stop();
   }
 }
@@ -247,16 +249,41 @@ export async function removeContainers(installationId: string): Promise<void> {
   await Promise.all(own.map((c) => docker().getContainer(c.Id).remove({ force: true }).catch(() => {})));
 }
 
+const subnetReservations = join(tmpdir(), 'nap-test-subnets');
+
 /**
  * A /24 of 10.214.0.0/16 that no Docker network on this engine uses: each test platform gets its
- * own bridge network (Docker refuses overlapping ones), so parallel runs do not collide.
+ * own bridge network (Docker refuses overlapping ones), so parallel runs do not collide. A file
+ * under the temp dir reserves it until the platform stops (or its test process is gone), because a
+ * parallel test may have picked the same /24 before its DEA made the network.
  */
 export async function freeContainerSubnet(): Promise<string> {
   const used = new Set<string>();
   for (const n of await docker().listNetworks()) for (const c of n.IPAM?.Config ?? []) if (c.Subnet) used.add(c.Subnet);
+  await mkdir(subnetReservations, { recursive: true });
   for (let tries = 0; tries < 64; tries++) {
     const subnet = `10.214.${Math.floor(Math.random() * 256)}.0/24`;
-    if (!used.has(subnet)) return subnet;
+    if (used.has(subnet)) continue;
+    if (await reserveSubnet(subnet)) return subnet;
   }
   throw new Error('no free /24 in 10.214.0.0/16 for a test platform: remove test networks left behind (docker network ls --filter label=nap.installation)');
+}
+
+const reservationOf = (subnet: string) => join(subnetReservations, subnet.replace('/', '_'));
+
+async function reserveSubnet(subnet: string): Promise<boolean> {
+  const file = reservationOf(subnet);
+  try {
+    await writeFile(file, String(process.pid), { flag: 'wx' });
+    return true;
+  } catch {
+    const holder = Number(await readFile(file, 'utf8').catch(() => ''));
+    if (holder && isAlive(holder)) return false;
+    await rm(file, { force: true });
+    return writeFile(file, String(process.pid), { flag: 'wx' }).then(() => true, () => false);
+  }
+}
+
+export async function releaseSubnet(subnet: string | undefined): Promise<void> {
+  if (subnet) await rm(reservationOf(subnet), { force: true });
 }

@@ -104,9 +104,11 @@ export class DockerRuntime {
         Labels: this.installationLabels({ 'nap.kind': 'network' }),
       });
     } catch (err) {
-      // Another DEA of this installation made it at the same moment.
-      if ((err as { statusCode?: number }).statusCode !== 409) throw err;
-      check(await inspect());
+      // Another DEA of this installation made it at the same moment: Docker says 409, or 403
+      // "Pool overlaps" when the other's pool was allocated first. Ours if it is there now.
+      const made = await inspect().catch(() => null);
+      if (!made) throw err;
+      check(made);
     }
   }
 

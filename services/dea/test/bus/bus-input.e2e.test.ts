@@ -4,7 +4,7 @@ import { existsSync, mkdtempSync, readdirSync, rmSync, statSync, writeFileSync }
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { Bus, createLogger, Etcd3, JetStreamBlobstore, keys, loadSettings, subjects } from '@nap/common';
+import { Bus, connectEtcd, createLogger, type Etcd3, JetStreamBlobstore, keys, loadSettings, subjects } from '@nap/common';
 import { eventually, httpGet, nap, repoRoot, TestPlatform } from '@nap/testkit';
 
 /** Every path under `dir` (not following links): to show a message changed nothing on disk. */
@@ -37,9 +37,10 @@ describe('a DEA checks what the bus and the blobstore give it', () => {
 
   before(async () => {
     platform = await TestPlatform.start();
-    const settings = loadSettings(platform.env);
+    // The test speaks as the controller: the only one the bus lets start, stop and stage.
+    const settings = loadSettings({ ...platform.env, ...platform.engines.env, NAP_LOG_LEVEL: 'silent' });
     bus = await Bus.connect(settings, { name: 'hostile-test', log: createLogger('test', 'silent') });
-    etcd = new Etcd3({ hosts: platform.engines.etcdUrl });
+    etcd = connectEtcd(settings);
     deaDir = join(platform.home, 'dea-1');
     deaId = `dea-1-${platform.installationId}`;
     scratch = mkdtempSync(join(tmpdir(), 'nap-bus-input-'));
