@@ -1,10 +1,9 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { createReadStream, mkdirSync, mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { createReadStream, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import Docker from 'dockerode';
 import { eventually } from '@nap/testkit';
 import { createGunzip } from 'node:zlib';
 import { buildDockerfile, DockerfileBuildError } from '../src/images/dockerfile-build.js';
@@ -41,7 +40,7 @@ describe('Dockerfile images on a real Docker engine', () => {
   test('an image built FROM the stack, saved without the stack layers and loaded again, is the same image', async () => {
     const { id: imageId, isNew } = await build('strip', `FROM ${stackImage}\nCOPY hello.txt /home/vcap/app/hello.txt\nRUN echo built > /tmp/built\nCMD ["cat", "/home/vcap/app/hello.txt"]\n`);
     assert.ok(isNew);
-    assert.ok(lines.some((l) => /^ {7}Step 2\/\d+ : COPY hello.txt/.test(l)), lines.join('\n'));
+    assert.ok(lines.some((l) => /^ {7}STEP 2\/\d+: COPY hello.txt/.test(l)), lines.join('\n'));
     const droplet = join(dir, 'strip.tgz');
     const { strippedLayers } = await saveWithoutStackLayers(runtime, imageId, stackImage, dir, droplet);
     const stackLayers = (await runtime.inspectImage(stackImage))!.RootFS.Layers!.length;
@@ -65,17 +64,12 @@ describe('Dockerfile images on a real Docker engine', () => {
     lines.length = 0;
     await assert.rejects(build('fails', `FROM ${stackImage}\nRUN echo one step made > /tmp/one\nRUN exit 3\n`), (err: Error) => {
       assert.ok(err instanceof DockerfileBuildError);
-      assert.match(err.message, /docker build failed: The command '\/bin\/sh -c exit 3' returned a non-zero code: 3/);
-      assert.match(err.message, /Step 3\/\d+ : RUN exit 3/);
+      assert.match(err.message, /the Dockerfile build failed: .*RUN exit 3.*exit status 3/);
+      assert.match(err.message, /STEP 3\/\d+: RUN exit 3/);
       return true;
     });
     assert.deepEqual((await runtime.listImages({ 'nap.app_id': 'fails' })).map((i) => i.Id), []);
     assert.equal(await runtime.inspectImage(`nap/droplet:${installation}-fails`), null);
-    // The step that passed made an image of its own; it is gone too.
-    // Its first id is the FROM image's; the next ones (the step that passed) the build's own.
-    const made = lines.map((l) => /^ {7} ---> ([0-9a-f]{12})$/.exec(l)?.[1]).filter((id): id is string => !!id).slice(1);
-    assert.ok(made.length >= 1, lines.join('\n'));
-    for (const id of made) assert.equal(await runtime.inspectImage(id), null, `intermediate image ${id} is still there`);
     assert.ok(await runtime.imageExists(stackImage), 'the FROM image is never removed');
   });
 
@@ -83,15 +77,26 @@ describe('Dockerfile images on a real Docker engine', () => {
     await assert.rejects(build('absent', 'FROM nap-test/absent-image:1\nRUN true\n'), /FROM nap-test\/absent-image:1 is not on this node and nap does not pull from registries: base the Dockerfile on nap\/stack:bookworm/);
   });
 
-  test('a build past the staging timeout is stopped, and its RUN container does not stay', async () => {
+  test('a build past the staging timeout is stopped, and its RUN step does not go on', async () => {
+    // A duration no other test runs: its process is this build's RUN step and nothing else.
+    const sleep = `sleep 600.${randomBytes(3).readUIntBE(0, 3)}`;
     const started = Date.now();
-    await assert.rejects(build('slow', `FROM ${stackImage}\nRUN sleep 60\n`, 2_000), /docker build took longer than 2 s and was stopped/);
+    await assert.rejects(build('slow', `FROM ${stackImage}\nRUN ${sleep}\n`, 2_000), /the Dockerfile build took longer than 2 s and was stopped/);
     assert.ok(Date.now() - started < 15_000);
     const running = await eventually(async () => {
-      const left = await new Docker({ socketPath: process.env.NAP_DOCKER_SOCKET ?? '/var/run/docker.sock' }).listContainers({ all: true });
-      const mine = left.filter((c) => c.Command.includes('sleep 60'));
-      return mine.length === 0 ? mine : null;
-    }, 15_000, 'the RUN container to be removed');
+      const left: string[] = [];
+      for (const pid of readdirSync('/proc').filter((p) => /^\d+$/.test(p))) {
+        const cmdline = (() => {
+          try {
+            return readFileSync(`/proc/${pid}/cmdline`, 'utf8').replace(/\0/g, ' ').trim();
+          } catch {
+            return '';
+          }
+        })();
+        if (cmdline === sleep) left.push(pid);
+      }
+      return left.length === 0 ? left : null;
+    }, 15_000, 'the RUN step to be killed');
     assert.deepEqual(running, []);
   });
 });

@@ -5,49 +5,100 @@ const CGROUP_ROOT = '/sys/fs/cgroup';
 /** Every build's cgroup is a child of this one, so that nap's builds are easy to find on a node. */
 const BUILDS = 'nap-builds';
 
+export interface BuildCgroupLimits {
+  pidsMax: number;
+  /** Memory and swap together: nothing of the build goes to swap beyond it. Unset: no memory cap. */
+  memoryBytes?: number;
+  /** CPU weight as Docker's cpu shares (1024: a full share); converted to cpu.weight on v2. */
+  cpuShares?: number;
+}
+
 export interface BuildCgroup {
-  /** The `cgroupparent` of the build: its RUN containers' cgroups are made under it. */
-  parent: string;
+  /** `cgroup.procs` of each hierarchy: a process written to all of them, and all it starts, is capped. */
+  procsFiles: string[];
+  /** SIGKILL to every process still in the cgroup: a build past its time stops at once, children and all. */
+  killAll(): Promise<void>;
   remove(): Promise<void>;
 }
 
 const exists = (path: string) => access(path).then(() => true, () => false);
 
 /**
- * A cgroup with `pids.max` for one Dockerfile build. The legacy builder's API has no pids option,
- * but it takes a cgroup parent, and a pids limit holds for everything under the cgroup it is set
- * on: so every RUN container of the build shares this one cap. cgroup v1 (this machine, dockerd's
- * cgroupfs driver) has the pids hierarchy at /sys/fs/cgroup/pids; on v2 the pids controller is
- * enabled down to the build's cgroup. Needs the DEA to be root, as it is.
+ * A cgroup with `pids.max`, a memory cap and a CPU weight for one Dockerfile build. The DEA puts
+ * the builder (buildah, run as the unprivileged nap-build user, which cannot touch cgroups
+ * itself) into it before it execs, so the builder and every RUN step it starts share one cap.
+ * cgroup v1 (this machine) has one hierarchy per controller; on v2 the controllers are enabled down
+ * to the build's cgroup. Needs the DEA to be root, as it is.
  */
-export async function makeBuildCgroup(name: string, pidsMax: number): Promise<BuildCgroup> {
+export async function makeBuildCgroup(name: string, limits: BuildCgroupLimits): Promise<BuildCgroup> {
   if (!/^[A-Za-z0-9_.-]{1,100}$/.test(name)) throw new Error(`not a cgroup name: ${name}`);
   const v1 = join(CGROUP_ROOT, 'pids');
-  let dir: string;
+  const dirs: string[] = [];
   if (await exists(join(v1, 'pids.max')).then((x) => x || exists(join(v1, 'cgroup.procs')))) {
-    dir = join(v1, BUILDS, name);
-    await mkdir(dir, { recursive: true });
+    const made = async (hierarchy: string) => {
+      const dir = join(CGROUP_ROOT, hierarchy, BUILDS, name);
+      await mkdir(dir, { recursive: true });
+      dirs.push(dir);
+      return dir;
+    };
+    await writeFile(join(await made('pids'), 'pids.max'), `${limits.pidsMax}\n`);
+    if (limits.memoryBytes !== undefined) {
+      const mem = await made('memory');
+      await writeFile(join(mem, 'memory.limit_in_bytes'), `${limits.memoryBytes}\n`);
+      // Absent when the kernel keeps no swap accounting; then there is no swap to cap.
+      await writeFile(join(mem, 'memory.memsw.limit_in_bytes'), `${limits.memoryBytes}\n`).catch(() => {});
+    }
+    if (limits.cpuShares !== undefined) await writeFile(join(await made('cpu'), 'cpu.shares'), `${limits.cpuShares}\n`);
   } else if (await exists(join(CGROUP_ROOT, 'cgroup.controllers'))) {
     const builds = join(CGROUP_ROOT, BUILDS);
-    await enablePids(CGROUP_ROOT);
+    await enable(CGROUP_ROOT);
     await mkdir(builds, { recursive: true });
-    await enablePids(builds);
-    dir = join(builds, name);
+    await enable(builds);
+    const dir = join(builds, name);
     await mkdir(dir, { recursive: true });
+    dirs.push(dir);
+    await writeFile(join(dir, 'pids.max'), `${limits.pidsMax}\n`);
+    if (limits.memoryBytes !== undefined) {
+      await writeFile(join(dir, 'memory.max'), `${limits.memoryBytes}\n`);
+      await writeFile(join(dir, 'memory.swap.max'), '0\n').catch(() => {});
+    }
+    if (limits.cpuShares !== undefined) {
+      const weight = Math.max(1, Math.min(10000, 1 + Math.floor(((limits.cpuShares - 2) * 9999) / 262142)));
+      await writeFile(join(dir, 'cpu.weight'), `${weight}\n`);
+    }
   } else {
     throw new Error('this node has no pids cgroup controller, so a Dockerfile build cannot be capped');
   }
-  await writeFile(join(dir, 'pids.max'), `${pidsMax}\n`);
-  const v1Dir = dir.startsWith(`${v1}/`);
   return {
-    parent: `/${BUILDS}/${name}`,
+    procsFiles: dirs.map((d) => join(d, 'cgroup.procs')),
+    async killAll() {
+      const pids = new Set<number>();
+      for (const d of dirs) for (const pid of await procsUnder(d)) pids.add(pid);
+      for (const pid of pids) {
+        try {
+          process.kill(pid, 'SIGKILL');
+        } catch {
+          // gone already
+        }
+      }
+    },
     async remove() {
-      // On v1 the engine (cgroupfs) makes the parent in every hierarchy, not only in pids, and
-      // removes just its containers' cgroups: each hierarchy's copy goes too, or every build
-      // leaves a cgroup behind in memory, cpu, blkio, … (a tenant could pile up thousands).
-      await removeWhenEmpty(v1Dir ? [dir, ...(await v1Copies(name)).filter((d) => d !== dir)] : [dir]);
+      // Every hierarchy's copy goes, or every build leaves a cgroup behind (a tenant could pile up thousands).
+      await removeWhenEmpty([...new Set([...dirs, ...(await v1Copies(name))])]);
     },
   };
+}
+
+/** The processes in a cgroup and in the cgroups below it. */
+async function procsUnder(dir: string): Promise<number[]> {
+  const pids = (await readFile(join(dir, 'cgroup.procs'), 'utf8').catch(() => ''))
+    .split('\n')
+    .filter(Boolean)
+    .map(Number);
+  for (const entry of await readdir(dir, { withFileTypes: true }).catch(() => [])) {
+    if (entry.isDirectory()) pids.push(...(await procsUnder(join(dir, entry.name))));
+  }
+  return pids;
 }
 
 /** The build's cgroup in every v1 hierarchy that has one (cpu and cpuacct may be one mount under two names). */
@@ -61,7 +112,7 @@ async function v1Copies(name: string): Promise<string[]> {
   return found;
 }
 
-/** The engine removes its containers' cgroups a moment after the build; until then rmdir is EBUSY. */
+/** The last processes leave a cgroup a moment after the builder ends; until then rmdir is EBUSY. */
 async function removeWhenEmpty(dirs: string[]): Promise<void> {
   let left = dirs;
   for (let attempt = 0; attempt < 10 && left.length > 0; attempt++) {
@@ -76,8 +127,8 @@ async function removeWhenEmpty(dirs: string[]): Promise<void> {
   }
 }
 
-async function enablePids(dir: string): Promise<void> {
+async function enable(dir: string): Promise<void> {
   const control = join(dir, 'cgroup.subtree_control');
-  if ((await readFile(control, 'utf8')).split(/\s+/).includes('pids')) return;
-  await writeFile(control, '+pids');
+  const have = (await readFile(control, 'utf8')).split(/\s+/);
+  for (const c of ['pids', 'memory', 'cpu']) if (!have.includes(c)) await writeFile(control, `+${c}`);
 }

@@ -1,9 +1,14 @@
-import { readdir, readFile } from 'node:fs/promises';
+import { randomBytes } from 'node:crypto';
+import { createReadStream, createWriteStream } from 'node:fs';
+import { cp, readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
-import { Readable } from 'node:stream';
-import { create as createTar } from 'tar';
+import { pipeline } from 'node:stream/promises';
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
 import type { DockerRuntime } from '../runtime/docker-runtime.js';
-import { type BuildLimits, buildLimitOptions, defaultBuildLimits } from './build-limits.js';
+import { makeBuildCgroup } from './build-cgroup.js';
+import { type BuildLimits, defaultBuildLimits, openFilesOf } from './build-limits.js';
+import { buildah, BuilderMissing, buildUser, type BuildUser, WORK_ROOT } from './buildah.js';
 import { engineError, readProgress } from './engine-progress.js';
 
 export class DockerfileBuildError extends Error {}
@@ -48,98 +53,183 @@ export function notOnThisNode(image: string, stackImage: string): string {
 }
 
 /**
- * `docker build` of an app's Dockerfile with the legacy builder, which is what dockerd 20.10
- * offers over its API without BuildKit. The engine never pulls: nodes reach no registry, and an
- * image that came from one would differ between nodes anyway.
+ * What a RUN step keeps, inside its own user namespace only: enough for `apt-get install`, `useradd`
+ * and `chown` on the image's own files. Each acts only on ids mapped into the namespace (nap-build's
+ * range), never on the host's files or processes. Everything else (NET_RAW, MKNOD, SYS_CHROOT,
+ * SETFCAP, AUDIT_WRITE, NET_BIND_SERVICE, SETPCAP) goes.
+ */
+export const RUN_CAPABILITIES = ['CHOWN', 'DAC_OVERRIDE', 'FOWNER', 'FSETID', 'KILL', 'SETGID', 'SETUID'] as const;
+
+/** buildah itself (committing, writing the archive) shares the build's memory cap with the RUN steps. */
+const BUILDER_MEMORY_MB = 256;
+
+const run = promisify(execFile);
+
+/**
+ * An app's Dockerfile built by buildah, rootless as nap-build (see buildah.ts): RUN steps are root
+ * only in a user namespace of their own, with the few capabilities of RUN_CAPABILITIES, in a
+ * network namespace on nap's network (a sandbox container's, nap's firewall around it), capped in
+ * memory, CPU, processes and time by one cgroup. The image then goes to dockerd, tagged and
+ * labelled, and buildah's copy is removed. Nothing is pulled: nodes reach no registry, and FROM
+ * images come from dockerd.
  */
 export async function buildDockerfile(runtime: DockerRuntime, build: DockerfileBuild, stackImage: string): Promise<BuiltImage> {
   const dockerfile = await readFile(join(build.contextDir, 'Dockerfile'), 'utf8');
-  for (const image of baseImages(dockerfile)) {
+  const bases = baseImages(dockerfile);
+  for (const image of bases) {
     if (!(await runtime.imageExists(image))) throw new DockerfileBuildError(notOnThisNode(image, stackImage));
   }
+  const user = await buildUser().catch((err: Error) => {
+    throw new DockerfileBuildError(err instanceof BuilderMissing ? err.message : `cannot prepare the Dockerfile builder: ${err.message}`);
+  });
+  for (const image of bases) await importBase(runtime, user, image);
 
-  const context = createTar({ cwd: build.contextDir, portable: true }, await readdir(build.contextDir));
-  // What was here before is never ours to remove, however the build output names it: the FROM
-  // image, layers reused from the cache, an identical image built before.
-  const existing = await runtime.allImageIds();
-  const caps = await buildLimitOptions(build.limits ?? defaultBuildLimits(build.tag)).catch((err: Error) => {
+  const limits = build.limits ?? defaultBuildLimits(build.tag);
+  const work = join(WORK_ROOT, `${limits.name}-${randomBytes(4).toString('hex')}`);
+  const seconds = Math.round(build.timeoutMs / 1000);
+  let sandbox: string | null = null;
+  let builtId: string | null = null;
+  const cgroup = await makeBuildCgroup(`${limits.name}-${randomBytes(3).toString('hex')}`, {
+    pidsMax: limits.pidsMax,
+    cpuShares: limits.cpuShares,
+    memoryBytes: (build.memoryMb + BUILDER_MEMORY_MB) * 1024 * 1024,
+  }).catch((err: Error) => {
     throw new DockerfileBuildError(`cannot cap the build on this node: ${err.message}`);
   });
-  const abort = new AbortController();
-  const timer = setTimeout(() => abort.abort(), build.timeoutMs);
-  const tail: string[] = [];
-  // Images this build made (not ones it reused from the cache): on failure they are half-made.
-  const made: string[] = [];
-  let reused = false;
-  let imageId: string | null = null;
-  let error: string | null = null;
-  let lastFrom: string | null = null;
-  let inFrom = false;
-  const memory = build.memoryMb * 1024 * 1024;
+  let timedOut = false;
+  const timer = setTimeout(() => {
+    timedOut = true;
+    void cgroup.killAll();
+  }, build.timeoutMs);
   try {
-    const progress = await runtime.buildImage(
-      Readable.from(context),
+    // The builder reads its own copy: it never sees the DEA's staging dir, nor anything a symlink there points to.
+    const context = join(work, 'context');
+    await cp(build.contextDir, context, { recursive: true, verbatimSymlinks: true });
+    await run('chown', ['-R', '--no-dereference', `${user.uid}:${user.gid}`, work]);
+
+    let netns: string | undefined;
+    if (runtime.network !== 'none') {
+      const box = await runtime.startNetworkSandbox(`${limits.name}-net-${randomBytes(3).toString('hex')}`, stackImage, {
+        'nap.kind': 'build-sandbox',
+        'nap.build': build.tag,
+      });
+      sandbox = box.id;
+      netns = `/proc/${box.pid}/ns/net`;
+    }
+
+    const tail: string[] = [];
+    let lastFrom: string | null = null;
+    const fds = openFilesOf(limits);
+    const labels = Object.entries(runtime.installationLabels(build.labels)).flatMap(([k, v]) => ['--label', `${k}=${v}`]);
+    const iidFile = join(work, 'image-id');
+    const bud = await buildah(
+      [
+        'bud',
+        '--pull=never',
+        '--isolation=oci',
+        `--network=${netns ? 'host' : 'none'}`,
+        ...(netns ? ['--dns=127.0.0.11'] : []),
+        '--cap-drop=ALL',
+        `--cap-add=${RUN_CAPABILITIES.join(',')}`,
+        `--ulimit=nofile=${fds}:${fds}`,
+        '--layers=false',
+        '--force-rm',
+        '--format=docker',
+        `--iidfile=${iidFile}`,
+        ...labels,
+        '--file',
+        join(context, 'Dockerfile'),
+        context,
+      ],
       {
-        t: build.tag,
-        labels: runtime.installationLabels(build.labels),
-        // RUN steps get nap's network (registries reachable, the platform not), never the host's.
-        networkmode: runtime.network,
-        pull: false,
-        rm: true,
-        forcerm: true,
-        memory,
-        memswap: memory,
-        ...caps.options,
+        user,
+        cgroupProcs: cgroup.procsFiles,
+        netns,
+        onLine: (line) => {
+          const text = line.trimEnd();
+          if (!text || /^(Getting image source signatures|Copying (blob|config) |Writing manifest|Storing signatures)/.test(text)) return;
+          build.say(`       ${text}`);
+          tail.push(text);
+          if (tail.length > OUTPUT_TAIL_LINES) tail.shift();
+          const from = /^STEP \d+\/\d+: FROM\s+(\S+)/i.exec(text);
+          if (from) lastFrom = from[1];
+        },
       },
-      abort.signal,
     );
-    await readProgress(progress, (m) => {
-      const failed = engineError(m);
-      if (failed) error = failed;
-      if (m.aux?.ID) imageId = m.aux.ID;
-      for (const line of (m.stream ?? '').split('\n')) {
-        const text = line.trimEnd();
-        if (!text) continue;
-        build.say(`       ${text}`);
-        tail.push(text);
-        if (tail.length > OUTPUT_TAIL_LINES) tail.shift();
-        const step = /^Step \d+\/\d+ : FROM\s+(\S+)/i.exec(text);
-        if (/^Step \d+\/\d+ : /.test(text)) {
-          lastFrom = step ? step[1] : null;
-          inFrom = !!step;
-        }
-        if (text === ' ---> Using cache') reused = true;
-        const id = /^ ---> ([0-9a-f]{12,64})$/.exec(text);
-        if (id) {
-          if (!reused && !inFrom) made.push(id[1]);
-          reused = false;
-        }
-        const built = /^Successfully built ([0-9a-f]{12,64})$/.exec(text);
-        if (built && !imageId) imageId = built[1];
-      }
-    });
-    if (abort.signal.aborted) throw new DockerfileBuildError(`docker build took longer than ${Math.round(build.timeoutMs / 1000)} s and was stopped`);
-    if (error || !imageId) {
-      if (lastFrom && error && /registry|pull access|dial tcp|no such host|manifest|not found/i.test(error)) {
+    if (timedOut) throw new DockerfileBuildError(`the Dockerfile build took longer than ${seconds} s and was stopped`);
+    if (bud.code !== 0) {
+      const output = tail.join('\n');
+      if (lastFrom && /image not known|pull policy is "never"|repository name must|not found/i.test(output) && /FROM/.test(output.split('\n').pop() ?? '')) {
         throw new DockerfileBuildError(notOnThisNode(lastFrom, stackImage));
       }
+      const why = /^Error: (.*)$/m.exec(output)?.[1] ?? `buildah exited with ${bud.code}`;
       throw new DockerfileBuildError(
-        `docker build failed: ${error ?? 'the engine reported no image'}\n${tail.join('\n')}\n` +
-          'Fix the Dockerfile so that `docker build` passes on a machine without registry access, then push again.',
+        `the Dockerfile build failed: ${why}\n${output}\n` + 'Fix the Dockerfile so that it builds on a machine without registry access, then push again.',
       );
     }
-    const info = await runtime.inspectImage(imageId);
-    if (!info) throw new DockerfileBuildError(`docker build reported image ${imageId}, which the engine does not have`);
+    builtId = (await readFile(iidFile, 'utf8')).trim();
+
+    const archive = join(work, 'image.tar');
+    const push = await buildah(['push', '--quiet', builtId, `docker-archive:${archive}:${build.tag}`], { user, cgroupProcs: cgroup.procsFiles });
+    if (timedOut) throw new DockerfileBuildError(`the Dockerfile build took longer than ${seconds} s and was stopped`);
+    if (push.code !== 0) throw new DockerfileBuildError(`the built image could not be written out: ${push.output.trim().split('\n').pop()}`);
+
+    const existing = await runtime.allImageIds();
+    let loadError: string | null = null;
+    await readProgress(await runtime.loadImage(createReadStream(archive)), (m) => {
+      loadError = engineError(m) ?? loadError;
+    });
+    if (loadError) throw new DockerfileBuildError(`the engine did not take the built image: ${loadError}`);
+    const info = await runtime.inspectImage(build.tag);
+    if (!info) throw new DockerfileBuildError(`the built image ${build.tag} is not in the engine after loading it`);
     return { id: info.Id, isNew: !existing.has(info.Id) };
   } catch (err) {
-    await removeHalfMade(runtime, build.tag, made, existing);
-    if (abort.signal.aborted && !(err instanceof DockerfileBuildError)) {
-      throw new DockerfileBuildError(`docker build took longer than ${Math.round(build.timeoutMs / 1000)} s and was stopped`);
-    }
+    if (timedOut && !(err instanceof DockerfileBuildError)) throw new DockerfileBuildError(`the Dockerfile build took longer than ${seconds} s and was stopped`);
     throw err;
   } finally {
     clearTimeout(timer);
-    await caps.release();
+    await cgroup.killAll();
+    if (builtId) await buildah(['rmi', builtId], { user }).catch(() => {});
+    if (sandbox) await runtime.remove(sandbox).catch(() => {});
+    await rm(work, { recursive: true, force: true });
+    await cgroup.remove();
+  }
+}
+
+/** One import of a FROM image at a time per image: two builds of one app do not copy it twice. */
+const importing = new Map<string, Promise<void>>();
+
+/**
+ * buildah's storage keeps a copy of each FROM image, the same image id as dockerd's (a `docker
+ * save` read back keeps the image config, so the id): copied once, and again only when dockerd's
+ * image under that name changed (a new stack version). buildah never talks to dockerd: its socket
+ * is root on the host.
+ */
+async function importBase(runtime: DockerRuntime, user: BuildUser, image: string): Promise<void> {
+  while (importing.has(image)) await importing.get(image)!.catch(() => {});
+  const job = (async () => {
+    const wanted = (await runtime.inspectImage(image))?.Id;
+    if (!wanted) throw new DockerfileBuildError(notOnThisNode(image, image));
+    const have = await buildah(['inspect', '--type', 'image', '--format', '{{.FromImageID}}', image], { user });
+    const haveId = have.code === 0 ? have.output.trim() : '';
+    if (haveId && `sha256:${haveId.replace(/^sha256:/, '')}` === wanted) return;
+    const file = join(WORK_ROOT, `import-${randomBytes(4).toString('hex')}.tar`);
+    try {
+      await pipeline(await runtime.saveImage(image), createWriteStream(file, { mode: 0o600 }));
+      await run('chown', [`${user.uid}:${user.gid}`, file]);
+      const pulled = await buildah(['pull', '--quiet', `docker-archive:${file}`], { user });
+      if (pulled.code !== 0) throw new DockerfileBuildError(`cannot hand ${image} to the Dockerfile builder: ${pulled.output.trim().split('\n').pop()}`);
+      // The copy of the image this name had before is no one's now.
+      if (haveId) await buildah(['rmi', haveId], { user }).catch(() => {});
+    } finally {
+      await rm(file, { force: true });
+    }
+  })();
+  importing.set(image, job);
+  try {
+    await job;
+  } finally {
+    importing.delete(image);
   }
 }
 
@@ -147,14 +237,4 @@ export interface BuiltImage {
   id: string;
   /** false when the engine had this very image before (an unchanged Dockerfile, all from the cache). */
   isNew: boolean;
-}
-
-/**
- * Newest first: each removal leaves its parent without children, so the parent can go too. The
- * tag is this build's own; removing it only untags an image that has other tags.
- */
-async function removeHalfMade(runtime: DockerRuntime, tag: string, made: string[], existing: Set<string>): Promise<void> {
-  await runtime.removeImage(tag);
-  const old = [...existing].map((id) => id.replace(/^sha256:/, ''));
-  for (const id of [...made].reverse()) if (!old.some((o) => o.startsWith(id))) await runtime.removeImage(id);
 }

@@ -240,6 +240,24 @@ export class DockerRuntime {
     }
   }
 
+  /**
+   * A container that only holds a network namespace on nap's network (nap's firewall around it),
+   * for a builder outside Docker to run its steps in. Same confinement as every container: no
+   * capabilities, vcap, no-new-privileges. Returns its id and its first process's host pid.
+   */
+  async startNetworkSandbox(name: string, image: string, labels: Record<string, string>): Promise<{ id: string; pid: number }> {
+    const container = await this.create({ name, image, cmd: ['sleep', 'infinity'], entrypoint: [], env: {}, binds: [], memoryMb: 16, labels });
+    try {
+      await container.start();
+      const pid = (await container.inspect()).State.Pid;
+      if (!pid) throw new Error(`the network sandbox ${name} has no process`);
+      return { id: container.id, pid };
+    } catch (err) {
+      await container.remove({ force: true }).catch(() => {});
+      throw err;
+    }
+  }
+
   /** Copies what a container writes from now on into its log files (used for adopted containers too). */
   async attachLogs(id: string, logs: LogFiles): Promise<{ copied: Promise<void> }> {
     const stream = (await this.docker.getContainer(id).attach({ stream: true, stdout: true, stderr: true })) as NodeJS.ReadableStream;

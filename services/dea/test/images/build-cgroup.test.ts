@@ -10,9 +10,9 @@ const exists = (p: string) => access(p).then(() => true, () => false);
 const v1 = await exists(join(ROOT, 'pids', 'cgroup.procs'));
 const root = process.getuid?.() === 0;
 
-test('a build cgroup leaves nothing behind in any v1 hierarchy, where the engine makes its parent too', { skip: !(v1 && root) && 'needs root and cgroup v1' }, async () => {
+test('a build cgroup leaves nothing behind in any v1 hierarchy, where a builder makes its parent too', { skip: !(v1 && root) && 'needs root and cgroup v1' }, async () => {
   const name = `review-${randomBytes(6).toString('hex')}`;
-  const cgroup = await makeBuildCgroup(name, 64);
+  const cgroup = await makeBuildCgroup(name, { pidsMax: 64 });
   // What dockerd's cgroupfs driver does with --cgroup-parent: the parent in every hierarchy,
   // of which it removes only its containers' own cgroups after the build.
   const hierarchies = (await readdir(ROOT)).filter((h) => h !== 'pids');
