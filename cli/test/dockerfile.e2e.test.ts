@@ -58,11 +58,11 @@ describe('Dockerfile apps, end to end on two DEA nodes', () => {
     for (const dir of dirs) rmSync(dir, { recursive: true, force: true });
   });
 
-  test('push examples/hello-docker: built with docker build, reached through the router, on both nodes after a scale', async () => {
+  test('push examples/hello-docker: built with buildah, reached through the router, on both nodes after a scale', async () => {
     const push = await nap(['push', 'hello-docker', '-p', `${repoRoot}examples/hello-docker`], env);
     assert.equal(push.code, 0, `push failed:\n${push.stdout}\n${push.stderr}\n${await platform.logTail('dea-1')}\n${await platform.logTail('dea-2')}`);
     assert.match(push.stderr, /-----> Building the Dockerfile/);
-    assert.match(push.stderr, /^ {7}Step 2\/\d+ : COPY server\.js \/home\/vcap\/app\/server\.js$/m, 'the build output is in the staging log, indented');
+    assert.match(push.stderr, /^ {7}STEP 2\/\d+: COPY server\.js \/home\/vcap\/app\/server\.js$/m, 'the build output is in the staging log, indented');
     const first = await eventually(async () => {
       const r = await httpGet(`${platform.routerUrl}/`, { Host: host });
       return r.status === 200 ? r : null;
@@ -142,13 +142,13 @@ describe('Dockerfile apps, end to end on two DEA nodes', () => {
     const dir = dockerfileApp('FROM nap/stack:bookworm\nRUN echo a step that passes\nRUN exit 3\n');
     const push = await nap(['push', 'bad-docker', '-p', dir], env);
     assert.notEqual(push.code, 0);
-    assert.match(push.stderr, /docker build failed: The command '\/bin\/sh -c exit 3' returned a non-zero code: 3/);
+    assert.match(push.stderr, /the Dockerfile build failed: building at STEP "RUN exit 3": while running runtime: exit status 3/);
 
     const app = await show('bad-docker');
     assert.equal(app.package_state, 'FAILED');
     const api = await httpGet(`${platform.controllerUrl}/v1/apps/bad-docker/start`, { Authorization: `Bearer ${platform.adminToken}` }, 'POST');
     assert.equal(api.status, 422, api.body);
-    assert.match(api.body, /docker build failed: The command '\/bin\/sh -c exit 3' returned a non-zero code: 3/);
+    assert.match(api.body, /the Dockerfile build failed: building at STEP "RUN exit 3": while running runtime: exit status 3/);
     assert.deepEqual(await appImages(app.id), []);
     assert.deepEqual((await platform.containers({ 'nap.app_id': app.id })).filter((c) => c.State === 'running'), []);
   });
