@@ -148,7 +148,8 @@ describe('Dockerfile apps, end to end on two DEA nodes', () => {
     assert.equal(app.package_state, 'FAILED');
     const api = await httpGet(`${platform.controllerUrl}/v1/apps/bad-docker/start`, { Authorization: `Bearer ${platform.adminToken}` }, 'POST');
     assert.equal(api.status, 422, api.body);
-    assert.match(api.body, /the Dockerfile build failed: building at STEP "RUN exit 3": while running runtime: exit status 3/);
+    // JSON: the quotes come escaped.
+    assert.match(api.body, /the Dockerfile build failed: building at STEP \\"RUN exit 3\\": while running runtime: exit status 3/);
     assert.deepEqual(await appImages(app.id), []);
     assert.deepEqual((await platform.containers({ 'nap.app_id': app.id })).filter((c) => c.State === 'running'), []);
   });
