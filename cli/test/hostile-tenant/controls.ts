@@ -29,11 +29,6 @@ export const needs: Record<string, string> = {
   // A Dockerfile RUN step keeps Docker's default capabilities (CAP_NET_RAW): on the host's network
   // its packet socket sees everyone's traffic; in a namespace of its own, only its own.
   'raw-socket@dockerfile-run': 'container network',
-  // RUN steps are root only in a user namespace of their own (buildah, rootless as nap-build), so
-  // host-root@dockerfile-run asserts on main. They keep CHOWN, DAC_OVERRIDE, FOWNER, FSETID, KILL,
-  // SETGID and SETUID inside that namespace (apt-get, useradd and chown need them), and the probe
-  // counts any capability at all: RUN steps with none break most Dockerfiles (docs/security.md, Builds).
-  'capabilities@dockerfile-run': 'capability-free builds',
   // Route claims have no policy, and a claimed route with no instance falls back to a wildcard.
   'route-wildcard-claim': 'route policy',
   'route-foreign-domain-claim': 'route policy',

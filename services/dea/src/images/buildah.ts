@@ -1,5 +1,5 @@
 import { spawn } from 'node:child_process';
-import { access, chmod, chown, mkdir, readFile } from 'node:fs/promises';
+import { access, chmod, chown, type FileHandle, mkdir, readFile } from 'node:fs/promises';
 import { delimiter, join } from 'node:path';
 
 /**
@@ -51,8 +51,8 @@ export interface BuildahRun {
   user: BuildUser;
   /** Written with the builder's pid before it execs: the builder and all it starts are in these cgroups. */
   cgroupProcs?: string[];
-  /** A network namespace to run in (a sandbox container's); unset: the builder's own has no network use. */
-  netns?: string;
+  /** A network namespace to run in (a handle on a sandbox container's); unset: the builder's own has no network use. */
+  netns?: FileHandle;
   /** Each line of output, as it comes. */
   onLine?: (line: string) => void;
 }
@@ -65,7 +65,8 @@ export interface BuildahRun {
  */
 export function buildah(args: string[], run: BuildahRun): Promise<{ code: number; output: string }> {
   const argv = [
-    ...(run.netns ? ['nsenter', `--net=${run.netns}`, '--'] : []),
+    // The namespace goes to the child as its fd 3: joined by handle, never by a pid that could be reused.
+    ...(run.netns ? ['nsenter', '--net=/proc/self/fd/3', '--'] : []),
     'setpriv',
     `--reuid=${run.user.uid}`,
     `--regid=${run.user.gid}`,
@@ -83,7 +84,7 @@ export function buildah(args: string[], run: BuildahRun): Promise<{ code: number
     const child = spawn('sh', ['-c', script, 'sh', ...argv], {
       cwd: WORK_ROOT,
       env: { PATH, HOME, XDG_RUNTIME_DIR: RUN_ROOT, NAP_CGROUP_PROCS: (run.cgroupProcs ?? []).join(' ') },
-      stdio: ['ignore', 'pipe', 'pipe'],
+      stdio: ['ignore', 'pipe', 'pipe', ...(run.netns ? [run.netns.fd] : [])],
     });
     let output = '';
     let pending = '';

@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { createReadStream, createWriteStream } from 'node:fs';
-import { cp, readFile, rm } from 'node:fs/promises';
+import { cp, type FileHandle, readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { execFile } from 'node:child_process';
@@ -88,6 +88,7 @@ export async function buildDockerfile(runtime: DockerRuntime, build: DockerfileB
   const work = join(WORK_ROOT, `${limits.name}-${randomBytes(4).toString('hex')}`);
   const seconds = Math.round(build.timeoutMs / 1000);
   let sandbox: string | null = null;
+  let netns: FileHandle | undefined;
   let builtId: string | null = null;
   const cgroup = await makeBuildCgroup(`${limits.name}-${randomBytes(3).toString('hex')}`, {
     pidsMax: limits.pidsMax,
@@ -107,14 +108,13 @@ export async function buildDockerfile(runtime: DockerRuntime, build: DockerfileB
     await cp(build.contextDir, context, { recursive: true, verbatimSymlinks: true });
     await run('chown', ['-R', '--no-dereference', `${user.uid}:${user.gid}`, work]);
 
-    let netns: string | undefined;
     if (runtime.network !== 'none') {
       const box = await runtime.startNetworkSandbox(`${limits.name}-net-${randomBytes(3).toString('hex')}`, stackImage, {
         'nap.kind': 'build-sandbox',
         'nap.build': build.tag,
       });
       sandbox = box.id;
-      netns = `/proc/${box.pid}/ns/net`;
+      netns = box.netns;
     }
 
     const tail: string[] = [];
@@ -190,6 +190,7 @@ export async function buildDockerfile(runtime: DockerRuntime, build: DockerfileB
     clearTimeout(timer);
     await cgroup.killAll();
     if (builtId) await buildah(['rmi', builtId], { user }).catch(() => {});
+    await netns?.close().catch(() => {});
     if (sandbox) await runtime.remove(sandbox).catch(() => {});
     await rm(work, { recursive: true, force: true });
     await cgroup.remove();

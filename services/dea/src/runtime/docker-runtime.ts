@@ -1,3 +1,4 @@
+import { type FileHandle, open } from 'node:fs/promises';
 import { Writable } from 'node:stream';
 import { hostLimits } from './container-limits.js';
 import { RotatingLog } from './rotating-log.js';
@@ -245,14 +246,25 @@ export class DockerRuntime {
    * for a builder outside Docker to run its steps in. Same confinement as every container: no
    * capabilities, vcap, no-new-privileges. Returns its id and its first process's host pid.
    */
-  async startNetworkSandbox(name: string, image: string, labels: Record<string, string>): Promise<{ id: string; pid: number }> {
+  /**
+   * A container that only holds a network namespace on nap's network, and a handle on that
+   * namespace. The handle is opened by pid, then the container is asked again whether that pid is
+   * still its process: a pid is not reused while its process lives, so the handle cannot be some
+   * other process's namespace (had the sandbox died and its pid gone to another in between).
+   */
+  async startNetworkSandbox(name: string, image: string, labels: Record<string, string>): Promise<{ id: string; netns: FileHandle }> {
     const container = await this.create({ name, image, cmd: ['sleep', 'infinity'], entrypoint: [], env: {}, binds: [], memoryMb: 16, labels });
+    let netns: FileHandle | null = null;
     try {
       await container.start();
       const pid = (await container.inspect()).State.Pid;
       if (!pid) throw new Error(`the network sandbox ${name} has no process`);
-      return { id: container.id, pid };
+      netns = await open(`/proc/${pid}/ns/net`, 'r');
+      const after = (await container.inspect()).State;
+      if (!after.Running || after.Pid !== pid) throw new Error(`the network sandbox ${name} stopped while it was being joined`);
+      return { id: container.id, netns };
     } catch (err) {
+      await netns?.close().catch(() => {});
       await container.remove({ force: true }).catch(() => {});
       throw err;
     }
