@@ -335,6 +335,8 @@ const routerDirty = git('status', '--porcelain', '--', 'services/router', 'libs/
 const routerBuild = `services/router and libs/common at ${routerCommit}${routerDirty ? ' with uncommitted changes' : ''}`;
 
 const dir = await mkdtemp(join(tmpdir(), 'nap-bench-router-'));
+/** A round with errors leaves the processes' logs behind, to find out why. */
+let keepLogs = false;
 const logs = join(dir, 'logs');
 await mkdir(logs);
 let publisher: Bus | undefined;
@@ -454,8 +456,9 @@ try {
       const us = (seconds: number) => (seconds * 1e6) / Math.max(1, r.requests);
       const cpu = { proxy: us(cpuSeconds(pids) - proxyBefore), backend: us(cpuSeconds([backend]) - backendBefore) };
       (rounds[t.name] ??= []).push({ result: r, cpu });
+      if (r.errors > 0) keepLogs = true;
       console.log(
-        `round ${round} ${t.name.padEnd(9)} ${fmtInt(r.requestsPerSec).padStart(8)} req/s  p50 ${fmtMs(r.p50)}  p99 ${fmtMs(r.p99)}  errors ${r.errors}  CPU/request: proxy ${cpu.proxy.toFixed(1)} µs, backend ${cpu.backend.toFixed(1)} µs`,
+        `round ${round} ${t.name.padEnd(9)} ${fmtInt(r.requestsPerSec).padStart(8)} req/s  p50 ${fmtMs(r.p50)}  p99 ${fmtMs(r.p99)}  errors ${r.errors}${r.errorKinds ? ` (${r.errorKinds})` : ''}  CPU/request: proxy ${cpu.proxy.toFixed(1)} µs, backend ${cpu.backend.toFixed(1)} µs`,
       );
     }
   }
@@ -578,5 +581,6 @@ try {
   await publisher?.close().catch(() => undefined);
   for (const b of containerBackends.splice(0)) await b.stop().catch(() => undefined);
   await stopAll();
-  await rm(dir, { recursive: true, force: true });
+  if (keepLogs) console.log(`some rounds had errors: the logs are in ${logs}`);
+  else await rm(dir, { recursive: true, force: true });
 }

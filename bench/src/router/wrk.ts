@@ -9,6 +9,7 @@ export interface WrkOptions {
 }
 
 export interface WrkResult {
+  /** Answers with a 2xx or 3xx per second: a fast error page is no throughput. */
   requestsPerSec: number;
   /** Milliseconds. */
   p50: number;
@@ -16,6 +17,8 @@ export interface WrkResult {
   requests: number;
   /** Socket errors (connect, read, write, timeout) plus non-2xx/3xx responses. */
   errors: number;
+  /** What the errors were, as wrk counts them ('' when none). */
+  errorKinds: string;
   output: string;
 }
 
@@ -38,12 +41,16 @@ export function parseWrk(output: string): WrkResult {
   const socket = /Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)/.exec(output);
   const non2xx = /Non-2xx or 3xx responses: (\d+)/.exec(output);
   const errors = (socket ? socket.slice(1).reduce((sum, n) => sum + Number(n), 0) : 0) + (non2xx ? Number(non2xx[1]) : 0);
+  const requests = Number(total[1]);
+  const bad = non2xx ? Number(non2xx[1]) : 0;
+  const kinds = [socket ? `socket ${socket.slice(1).join('/')} (connect/read/write/timeout)` : '', bad ? `${bad} non-2xx/3xx` : ''].filter(Boolean).join(', ');
   return {
-    requestsPerSec: Number(rps[1]),
+    requestsPerSec: requests > 0 ? (Number(rps[1]) * (requests - bad)) / requests : 0,
     p50: parseDuration(p50[1]),
     p99: parseDuration(p99[1]),
-    requests: Number(total[1]),
+    requests,
     errors,
+    errorKinds: kinds,
     output,
   };
 }

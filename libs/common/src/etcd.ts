@@ -1,4 +1,5 @@
-import { Etcd3, EtcdInvalidAuthTokenError } from 'etcd3';
+import { circuitBreaker, ConsecutiveBreaker, ExponentialBackoff, handleWhen, TaskCancelledError, timeout, TimeoutStrategy, wrap } from 'cockatiel';
+import { Etcd3, EtcdInvalidAuthTokenError, GRPCDeadlineExceededError, isRecoverableError } from 'etcd3';
 import { WatchManager } from 'etcd3/lib/watch.js';
 import type { Settings } from './settings.js';
 
@@ -39,14 +40,53 @@ function logInAgainForWatches(): void {
 }
 
 /**
+ * etcd3's own fault handling (cockatiel's policies), tightened so that nap is whole again within
+ * a couple of seconds of etcd's return: by default a host's circuit stays open 5 s after three
+ * failures and a broken watch stream waits up to 30 s before it is made again, so the health
+ * manager and the router's claims could stay blind for half a minute after etcd was back.
+ *
+ * A half-open circuit lets one call through and makes every other call wait for it; after a
+ * `kill -9` and restart of etcd that one call sometimes never came back (the deadline below did
+ * not end it), and every call of the process waited behind it for good. The timeout inside the
+ * breaker ends such a call and counts it as a failure; outside the breaker it becomes a deadline
+ * error, which etcd3 takes as a reason to make the host's connection anew (the stuck channel
+ * would otherwise hang the next call too).
+ */
+const CALL_DEADLINE_MS = 2_500;
+const ENGINE_RETURN = {
+  host: () => {
+    const policy = wrap(
+      circuitBreaker(handleWhen((err) => isRecoverableError(err) || err instanceof TaskCancelledError), { halfOpenAfter: 1_000, breaker: new ConsecutiveBreaker(3) }),
+      timeout(CALL_DEADLINE_MS + 500, TimeoutStrategy.Aggressive),
+    );
+    return {
+      ...policy,
+      execute: <T>(fn: () => Promise<T> | T) =>
+        policy.execute(fn).catch((err: unknown) => {
+          throw err instanceof TaskCancelledError ? new GRPCDeadlineExceededError(`etcd did not answer within ${CALL_DEADLINE_MS + 500} ms`) : err;
+        }),
+    };
+  },
+  watchBackoff: new ExponentialBackoff({ initialDelay: 250, maxDelay: 2_000 }),
+} as unknown as NonNullable<ConstructorParameters<typeof Etcd3>[0]>['faultHandling'];
+
+/**
+ * Without a deadline a call that meets etcd as it goes away or comes back can wait for ever: after
+ * a `kill -9` of etcd a controller's API once hung on every request until it was restarted.
+ */
+function unaryDeadline(context: { isStream: boolean }): { deadline?: Date } {
+  return context.isStream ? {} : { deadline: new Date(Date.now() + CALL_DEADLINE_MS) };
+}
+
+/**
  * One client per process; the repositories on top of it decide the keys (see keys.ts). With a
  * user set (each service has its own, limited to the keys it needs), the client logs in, and logs
  * in again whenever etcd no longer knows its token.
  */
 export function connectEtcd(settings: Settings): Etcd3 {
-  const auth = settings.etcdUser && settings.etcdPassword ? { username: settings.etcdUser, password: settings.etcdPassword } : undefined;
+  const auth = settings.etcdUser && settings.etcdPassword ? { username: settings.etcdUser, password: settings.etcdPassword, callOptions: unaryDeadline } : undefined;
   if (auth) logInAgainForWatches();
-  return new Etcd3({ hosts: settings.etcdUrls, dialTimeout: 3000, auth });
+  return new Etcd3({ hosts: settings.etcdUrls, dialTimeout: 3000, auth, faultHandling: ENGINE_RETURN, defaultCallOptions: unaryDeadline });
 }
 
 export { Etcd3 };

@@ -21,3 +21,6 @@ export * from './engines/nats-auth.js';
 export * from './app-manifest.js';
 export * from './unprivileged-git.js';
 export * from './container-network.js';
+export * from './backoff.js';
+export * from './repeated-failure-log.js';
+export * from './engine-errors.js';

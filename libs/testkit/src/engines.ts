@@ -37,6 +37,9 @@ export interface Engines {
   credentials: EngineCredentials;
   /** Stops etcd and starts it again on the same data and port (auth stays on). */
   restartEtcd(): Promise<void>;
+  /** `kill -9` of etcd, as a crash would; `startEtcd` brings it back on the same data and port. */
+  killEtcd(): Promise<void>;
+  startEtcd(): Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -110,6 +113,12 @@ async function startEnginesOnce(): Promise<Engines> {
       logFile: '/dev/null',
     }),
   );
+  const startEtcdAgain = async () => {
+    pids.splice(pids.indexOf(etcdPid), 1);
+    etcdPid = await startEtcd();
+    await writeFile(pidFile, pids.join(' '));
+    await ensureEtcdAuth([etcdUrl], credentials);
+  };
   const urls = { NAP_NATS_URL: natsUrl, NAP_ETCD_URLS: etcdUrl };
   const envOf = {} as Record<EngineClient, Record<string, string>>;
   for (const c of ENGINE_CLIENTS) envOf[c] = { ...urls, ...engineEnvOf(credentials, c) };
@@ -124,11 +133,14 @@ async function startEnginesOnce(): Promise<Engines> {
     credentials,
     restartEtcd: async () => {
       await stopPid(etcdPid, 5000);
-      pids.splice(pids.indexOf(etcdPid), 1);
-      etcdPid = await startEtcd();
-      await writeFile(pidFile, pids.join(' '));
-      await ensureEtcdAuth([etcdUrl], credentials);
+      await startEtcdAgain();
     },
+    killEtcd: async () => {
+      if (!isAlive(etcdPid)) return;
+      process.kill(etcdPid, 'SIGKILL');
+      while (isAlive(etcdPid)) await new Promise((r) => setTimeout(r, 20));
+    },
+    startEtcd: () => startEtcdAgain(),
     stop,
   };
 }

@@ -36,3 +36,24 @@ export async function eventually<T>(probe: () => Promise<T | undefined | null | 
   }
   throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${last ? `: ${(last as Error).message}` : ''}`);
 }
+
+/** Requests through the router to `host`, one after another until stopped; what failed is kept. */
+export function requestLoop(routerUrl: string, host: string): { stop(): Promise<{ requests: number; failures: string[] }> } {
+  let requests = 0;
+  let going = true;
+  const failures: string[] = [];
+  const done = (async () => {
+    while (going) {
+      const r = await httpGet(`${routerUrl}/`, { Host: host }).catch((e: Error) => ({ status: 0, body: e.message }));
+      requests++;
+      if (r.status !== 200) failures.push(`${r.status} ${r.body.slice(0, 100)}`);
+    }
+  })();
+  return {
+    async stop() {
+      going = false;
+      await done;
+      return { requests, failures };
+    },
+  };
+}

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import { eventually, httpGet, nap, repoRoot, TestPlatform } from '@nap/testkit';
+import { eventually, httpGet, nap, repoRoot, requestLoop as requestLoopTo, TestPlatform } from '@nap/testkit';
 
 interface Instance {
   index: number;
@@ -35,26 +35,7 @@ describe('health manager, placement and recovery', () => {
   const viaRouter = (app: string, path = '/') => httpGet(`${platform.routerUrl}${path}`, { Host: `${app}.nap.localhost` });
   const deaIdOf = (name: string) => `${name}-${platform.installationId}`;
 
-  /** Requests through the router one after another until stopped; what failed is kept. */
-  function requestLoop(app: string) {
-    let requests = 0;
-    let going = true;
-    const failures: string[] = [];
-    const done = (async () => {
-      while (going) {
-        const r = await viaRouter(app).catch((e: Error) => ({ status: 0, body: e.message }));
-        requests++;
-        if (r.status !== 200) failures.push(`${r.status} ${r.body.slice(0, 100)}`);
-      }
-    })();
-    return {
-      async stop() {
-        going = false;
-        await done;
-        return { requests, failures };
-      },
-    };
-  }
+  const requestLoop = (app: string) => requestLoopTo(platform.routerUrl, `${app}.nap.localhost`);
 
   async function allAnswer(app: string, count: number, requests = 20): Promise<boolean> {
     if ((await running(app)).length !== count) return false;

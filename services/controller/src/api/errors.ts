@@ -1,4 +1,4 @@
-import { type Logger, NapError } from '@nap/common';
+import { type Logger, NapError, RepeatedFailureLog, unavailableEngine } from '@nap/common';
 import type { NextFunction, Request, Response } from 'express';
 import { ZodError } from 'zod';
 
@@ -6,11 +6,25 @@ export function notFoundHandler(req: Request, _res: Response, next: NextFunction
   next(new NapError(404, 'not_found', `no such endpoint: ${req.method} ${req.path}`));
 }
 
-/** Every error leaves as CONTRACT §2's `{error: {code, message}}`; unexpected ones are logged, not shown. */
+/** Seconds a client is told to wait when an engine is away: nap reconnects within about that. */
+const ENGINE_RETRY_AFTER_S = 2;
+
+/**
+ * Every error leaves as CONTRACT §2's `{error: {code, message}}`; unexpected ones are logged, not
+ * shown. An engine that is away (etcd, NATS) is a 503 with Retry-After naming it, logged once a
+ * minute however many requests meet it.
+ */
 export function errorHandler(log: Logger) {
+  const engineFailures = new RepeatedFailureLog(log);
   return (err: unknown, req: Request, res: Response, _next: NextFunction): void => {
     let error: NapError;
+    const engine = unavailableEngine(err);
     if (err instanceof NapError) error = err;
+    else if (engine) {
+      engineFailures.failed(`requests failed: ${engine} is not answering`, err, { method: req.method, path: req.path });
+      error = new NapError(503, 'engine_unavailable', `${engine} is not answering, so the controller cannot serve this now; nap reconnects by itself: try again in a few seconds`);
+      if (!res.headersSent) res.setHeader('Retry-After', String(ENGINE_RETRY_AFTER_S));
+    }
     else if (err instanceof ZodError) {
       error = new NapError(400, 'invalid_request', err.issues.map((i) => `${i.path.join('.') || 'body'}: ${i.message}`).join('; '));
     } else if (typeof err === 'object' && err !== null && 'type' in err && (err as { type: string }).type === 'entity.parse.failed') {

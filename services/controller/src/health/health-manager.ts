@@ -10,6 +10,12 @@ import { Leadership } from './leadership.js';
 
 /** A full comparison of every app, besides the passes that changes trigger at once. */
 const SWEEP_INTERVAL_MS = 5_000;
+/**
+ * After etcd was away, the DEAs' leases may have expired with it, and each DEA needs a moment to
+ * make a new one and write its instances again (its lease's TTL and one back-off step): until
+ * then an instance that runs looks missing, and starting it again would run it twice.
+ */
+const RESYNC_GRACE_MS = 5_000;
 
 export interface HealthManagerDeps {
   controllerId: string;
@@ -33,9 +39,12 @@ export class HealthManager {
   private watchers: Watcher[] = [];
   private sweep: NodeJS.Timeout | null = null;
   private readonly appNames = new Map<string, string>();
+  /** Until then the health manager watches but does not act (see RESYNC_GRACE_MS). */
+  private quietUntil = 0;
+  private resync: NodeJS.Timeout | null = null;
 
   constructor(private readonly deps: HealthManagerDeps) {
-    this.leadership = new Leadership(deps.etcd, deps.controllerId, deps.log, () => void this.act(), () => void this.standDown());
+    this.leadership = new Leadership(deps.etcd, deps.controllerId, deps.log, (afterFailure) => void this.act(afterFailure), () => void this.standDown());
   }
 
   get acting(): boolean {
@@ -49,11 +58,21 @@ export class HealthManager {
 
   /** Asks for a pass over one app now; a controller that is not acting leaves it to the one that is. */
   poke(name: string): Promise<void> {
-    return this.acting ? this.deps.converger.converge(name) : Promise.resolve();
+    return this.acting && !this.quiet ? this.deps.converger.converge(name) : Promise.resolve();
   }
 
-  private async act(): Promise<void> {
+  private get quiet(): boolean {
+    return Date.now() < this.quietUntil;
+  }
+
+  private async act(afterFailure: boolean): Promise<void> {
     const { etcd, log } = this.deps;
+    if (afterFailure) {
+      this.quietUntil = Date.now() + RESYNC_GRACE_MS;
+      log.info({ grace_ms: RESYNC_GRACE_MS }, 'etcd is back: waiting for the DEAs to register their instances again before acting');
+      this.resync = setTimeout(() => void this.sweepAll(), RESYNC_GRACE_MS);
+      this.resync.unref();
+    }
     try {
       const appsWatch = await etcd.watch().prefix(keys.apps()).create();
       appsWatch.on('put', (kv) => this.onAppChanged(kv.key.toString()));
@@ -72,7 +91,9 @@ export class HealthManager {
 
   private async standDown(): Promise<void> {
     if (this.sweep) clearInterval(this.sweep);
+    if (this.resync) clearTimeout(this.resync);
     this.sweep = null;
+    this.resync = null;
     this.deps.converger.cancelWakeups();
     const watchers = this.watchers;
     this.watchers = [];
@@ -80,7 +101,7 @@ export class HealthManager {
   }
 
   private async sweepAll(): Promise<void> {
-    if (!this.acting) return;
+    if (!this.acting || this.quiet) return;
     try {
       for (const app of await this.deps.apps.list()) this.appNames.set(app.id, app.name);
       await this.deps.converger.convergeAll();

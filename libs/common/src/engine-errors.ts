@@ -1,0 +1,34 @@
+import { GRPCDeadlineExceededError, GRPCResourceExhastedError, GRPCUnavailableError, isRecoverableError } from 'etcd3';
+import { ErrorCode, NatsError } from 'nats';
+
+/** NATS errors that mean the server is away or slow, not that the request was wrong. */
+const NATS_AWAY = new Set<string>([
+  ErrorCode.ConnectionClosed,
+  ErrorCode.ConnectionDraining,
+  ErrorCode.ConnectionRefused,
+  ErrorCode.ConnectionTimeout,
+  ErrorCode.Disconnect,
+  ErrorCode.Timeout,
+  ErrorCode.NoResponders,
+]);
+
+/**
+ * Which engine an error says is away (unreachable, restarting, overloaded, without a leader), or
+ * null for any other error. The API answers these with 503 and Retry-After rather than 500: the
+ * request was fine, and the same request a few seconds later will work.
+ */
+export function unavailableEngine(err: unknown): 'etcd' | 'NATS' | null {
+  if (!(err instanceof Error)) return null;
+  if (
+    err instanceof GRPCUnavailableError ||
+    err instanceof GRPCDeadlineExceededError ||
+    err instanceof GRPCResourceExhastedError ||
+    isRecoverableError(err) ||
+    // etcd3's circuit breaker (cockatiel's), open after repeated failures to reach etcd
+    (err as { isBrokenCircuitError?: boolean }).isBrokenCircuitError === true
+  ) {
+    return 'etcd';
+  }
+  if (err instanceof NatsError && NATS_AWAY.has(err.code)) return 'NATS';
+  return null;
+}
