@@ -100,7 +100,7 @@ describe("containers in nap's own network namespace, end to end on real NATS, et
     const network = containerNetworkNames(platform.installationId).network;
     for (const d of app.instance_details.filter((i) => i.state === 'RUNNING')) {
       const c = containers.find((x) => x.Labels['nap.index'] === String(d.index) && x.State === 'running')!;
-      instances.set(d.index, { hostPort: d.port, address: c.NetworkSettings.Networks[network].IPAddress });
+      instances.set(d.index, { hostPort: d.port, address: (await platform.networkSettings(c.Id)).Networks[network].IPAddress });
     }
     assert.equal(instances.size, 2, JSON.stringify(app.instance_details));
     const deas = JSON.parse((await httpGet(`${platform.controllerUrl}/v1/deas`, { Authorization: `Bearer ${platform.adminToken}` })).body) as { directory_url: string }[];

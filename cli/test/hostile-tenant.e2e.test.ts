@@ -136,7 +136,7 @@ describe('a hostile tenant, from an app, a buildpack compile, a Dockerfile RUN a
     const containerPort = inspected.Config.Env.find((e) => e.startsWith('PORT='))?.slice(5);
     // A network an instance is on (other than the host's) is one nap made: its gateway may be probed.
     const instanceSubnets: string[] = [];
-    for (const [network, settings] of Object.entries(inspected.NetworkSettings.Networks ?? {})) {
+    for (const [network, settings] of Object.entries((await platform.networkSettings(victimContainer.Id)).Networks ?? {})) {
       if (network === 'host' || !settings.IPAddress) continue;
       instanceSubnets.push(`${settings.IPAddress}/${settings.IPPrefixLen}`);
       if (containerPort) victims.push(`container=${settings.IPAddress}:${containerPort}`);

@@ -213,6 +213,16 @@ export class TestPlatform {
     return docker().listContainers({ all: true, filters: { label: filters } });
   }
 
+  /**
+   * A container's network settings: an instance or staging container joins a network sandbox the
+   * DEA keeps ready (label `nap.sandbox`), so its address is the sandbox's.
+   */
+  async networkSettings(id: string): Promise<Docker.ContainerInspectInfo['NetworkSettings']> {
+    const info = await docker().getContainer(id).inspect();
+    const sandbox = info.Config.Labels?.['nap.sandbox'];
+    return sandbox ? (await docker().getContainer(sandbox).inspect()).NetworkSettings : info.NetworkSettings;
+  }
+
   /** Kills a container from outside, as the kernel or an operator would. */
   async killContainer(id: string): Promise<void> {
     await docker().getContainer(id).kill().catch(() => {});

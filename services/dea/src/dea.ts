@@ -52,6 +52,8 @@ export async function startDea(settings: Settings, log: Logger): Promise<Running
   }
   // Staging containers of a previous run are useless now; instance containers are adopted below.
   for (const c of await runtime.list({ 'nap.dea': deaId, 'nap.kind': 'staging' })) await runtime.remove(c.Id);
+  await runtime.removeUnusedSandboxes({ 'nap.dea': deaId });
+  runtime.keepSandboxesReady(settings.stackImage, { 'nap.dea': deaId });
 
   const etcd = connectEtcd(settings);
   const bus = await Bus.connect(settings, { name: `nap-dea-${deaId}`, log });

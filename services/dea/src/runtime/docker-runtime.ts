@@ -1,4 +1,5 @@
 import { type FileHandle, open } from 'node:fs/promises';
+import { randomBytes } from 'node:crypto';
 import { Writable } from 'node:stream';
 import { hostLimits } from './container-limits.js';
 import { RotatingLog } from './rotating-log.js';
@@ -26,7 +27,13 @@ export interface ContainerSpec {
   labels: Record<string, string>;
   /** Staging wants one combined, unframed output stream; instances write their own log files. */
   tty?: boolean;
+  /** A network namespace of its own on nap's network, never one of the pool's (the sandboxes themselves). */
+  ownNetwork?: boolean;
 }
+
+/** Idle network sandboxes a DEA keeps ready (see `keepSandboxesReady`). */
+const SANDBOX_POOL_SIZE = 2;
+const SANDBOX_LABEL = 'nap.sandbox';
 
 export interface LogFiles {
   stdout: string;
@@ -50,6 +57,62 @@ export class DockerRuntime {
     readonly network: string = 'none',
   ) {
     this.docker = new Docker({ socketPath });
+  }
+
+  private pool: { image: string; labels: Record<string, string>; idle: string[]; filling: Promise<void> | null } | null = null;
+
+  /**
+   * Joining a Docker bridge network costs about 0.7 s per container (dockerd sets up the namespace,
+   * turns IPv6 off and wires its embedded DNS with a dozen iptables calls inside it), which was
+   * most of an instance's start. So a DEA keeps a few network sandboxes ready (a `sleep` on nap's
+   * network, as Kubernetes keeps a pause container per pod), and each instance or staging container
+   * joins one (`container:<sandbox>`, same namespace, same firewall); the sandbox goes with it.
+   */
+  keepSandboxesReady(image: string, labels: Record<string, string>): void {
+    if (this.network === 'none' || this.network === 'host') return;
+    this.pool = { image, labels: { ...labels, 'nap.kind': 'net-sandbox' }, idle: [], filling: null };
+    this.refill();
+  }
+
+  private refill(): void {
+    const pool = this.pool;
+    if (!pool || pool.filling) return;
+    pool.filling = (async () => {
+      while (pool.idle.length < SANDBOX_POOL_SIZE) {
+        try {
+          pool.idle.push(await this.newSandbox());
+        } catch {
+          return; // the next take makes one itself, and refills again
+        }
+      }
+    })().finally(() => (pool.filling = null));
+  }
+
+  private async newSandbox(): Promise<string> {
+    const pool = this.pool!;
+    const name = `nap-net-${randomBytes(6).toString('hex')}`;
+    const container = await this.create({ name, image: pool.image, cmd: ['sleep', 'infinity'], entrypoint: [], env: {}, binds: [], memoryMb: 16, labels: pool.labels, ownNetwork: true });
+    try {
+      await container.start();
+    } catch (err) {
+      await container.remove({ force: true }).catch(() => {});
+      throw err;
+    }
+    return container.id;
+  }
+
+  private async takeSandbox(): Promise<string> {
+    const pool = this.pool!;
+    const ready = pool.idle.shift();
+    this.refill();
+    return ready ?? this.newSandbox();
+  }
+
+  /** Idle sandboxes of an earlier run of this DEA (no container joined them): removed. */
+  async removeUnusedSandboxes(deaLabels: Record<string, string>): Promise<void> {
+    const all = await this.list(deaLabels);
+    const used = new Set(all.map((c) => c.Labels[SANDBOX_LABEL]).filter(Boolean));
+    for (const c of all) if (c.Labels['nap.kind'] === 'net-sandbox' && !used.has(c.Id) && !this.pool?.idle.includes(c.Id)) await this.removeOne(c.Id);
   }
 
   async ping(): Promise<void> {
@@ -116,7 +179,9 @@ export class DockerRuntime {
   /** A running container's address on nap's network; null when it has none. */
   async addressOf(id: string): Promise<string | null> {
     try {
-      const info = await this.docker.getContainer(id).inspect();
+      let info = await this.docker.getContainer(id).inspect();
+      const sandbox = info.Config.Labels?.[SANDBOX_LABEL];
+      if (sandbox) info = await this.docker.getContainer(sandbox).inspect();
       return info.NetworkSettings.Networks?.[this.network]?.IPAddress || null;
     } catch {
       return null;
@@ -160,6 +225,16 @@ export class DockerRuntime {
   }
 
   private async create(spec: ContainerSpec): Promise<Docker.Container> {
+    const sandbox = this.pool && !spec.ownNetwork ? await this.takeSandbox() : null;
+    try {
+      return await this.createIn(spec, sandbox);
+    } catch (err) {
+      if (sandbox) await this.removeOne(sandbox).catch(() => {});
+      throw err;
+    }
+  }
+
+  private async createIn(spec: ContainerSpec, sandbox: string | null): Promise<Docker.Container> {
     return this.docker.createContainer({
       name: spec.name,
       Image: spec.image,
@@ -169,11 +244,11 @@ export class DockerRuntime {
       User: spec.user ?? `${VCAP.uid}:${VCAP.gid}`,
       ...(spec.workingDir ? { WorkingDir: spec.workingDir } : {}),
       Tty: spec.tty ?? false,
-      Labels: this.installationLabels(spec.labels),
+      Labels: this.installationLabels(sandbox ? { ...spec.labels, [SANDBOX_LABEL]: sandbox } : spec.labels),
       HostConfig: {
         // Never the host's network: nap's bridge (its own namespace per container, nap's firewall
         // rules around it), or none at all.
-        NetworkMode: this.network,
+        NetworkMode: sandbox ? `container:${sandbox}` : this.network,
         Binds: spec.binds,
         Memory: spec.memoryMb * 1024 * 1024,
         // No swap beyond the limit: an app over its memory is killed, as Cloud Foundry does.
@@ -185,7 +260,8 @@ export class DockerRuntime {
         CapDrop: ['ALL'],
         // nap's rules are IPv4; the namespace gets no IPv6 at all rather than unfiltered IPv6.
         // (Only bench/router still runs a container on the host's network, to compare the paths.)
-        ...(this.network === 'host' ? {} : { Sysctls: { 'net.ipv6.conf.all.disable_ipv6': '1' } }),
+        // A sandbox's member shares the sandbox's namespace, IPv6 already off there.
+        ...(this.network === 'host' || sandbox ? {} : { Sysctls: { 'net.ipv6.conf.all.disable_ipv6': '1' } }),
         SecurityOpt: ['no-new-privileges'],
         // Docker's own copy of the output is bounded too; the DEA's files are what users read.
         LogConfig: { Type: 'json-file', Config: { 'max-size': '10m', 'max-file': '2' } },
@@ -208,7 +284,7 @@ export class DockerRuntime {
       logsCopied.catch(() => {});
       await container.start();
     } catch (err) {
-      await container.remove({ force: true }).catch(() => {});
+      await this.remove(container.id).catch(() => {});
       throw err;
     }
     return { id: container.id, logsCopied };
@@ -237,7 +313,7 @@ export class DockerRuntime {
       });
       return { ...exit, timedOut };
     } finally {
-      await container.remove({ force: true }).catch(() => {});
+      await this.remove(container.id).catch(() => {});
     }
   }
 
@@ -253,7 +329,7 @@ export class DockerRuntime {
    * other process's namespace (had the sandbox died and its pid gone to another in between).
    */
   async startNetworkSandbox(name: string, image: string, labels: Record<string, string>): Promise<{ id: string; netns: FileHandle }> {
-    const container = await this.create({ name, image, cmd: ['sleep', 'infinity'], entrypoint: [], env: {}, binds: [], memoryMb: 16, labels });
+    const container = await this.create({ name, image, cmd: ['sleep', 'infinity'], entrypoint: [], env: {}, binds: [], memoryMb: 16, labels, ownNetwork: true });
     let netns: FileHandle | null = null;
     try {
       await container.start();
@@ -329,7 +405,18 @@ export class DockerRuntime {
       });
   }
 
+  /** Removes a container, and the network sandbox it joined. */
   async remove(id: string): Promise<void> {
+    const info = await this.docker
+      .getContainer(id)
+      .inspect()
+      .catch(() => null);
+    await this.removeOne(id);
+    const sandbox = info?.Config.Labels?.[SANDBOX_LABEL];
+    if (sandbox) await this.removeOne(sandbox);
+  }
+
+  private async removeOne(id: string): Promise<void> {
     await this.docker
       .getContainer(id)
       .remove({ force: true })

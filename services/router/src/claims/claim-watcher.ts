@@ -1,4 +1,4 @@
-import { keys, type Etcd3, type Logger } from '@nap/common';
+import { Backoff, keys, type Etcd3, type Logger, RepeatedFailureLog } from '@nap/common';
 import type { RouteTable } from '../table/route-table.js';
 
 export interface ClaimWatcherOptions {
@@ -12,6 +12,7 @@ export interface ClaimWatcherOptions {
 type Watcher = Awaited<ReturnType<ReturnType<Etcd3['watch']>['create']>>;
 
 const defaults: Required<ClaimWatcherOptions> = { minRetryMs: 250, maxRetryMs: 10_000, warnIntervalMs: 60_000 };
+const UNREACHABLE = 'etcd unreachable: routing on the last known route claims, retrying';
 
 /**
  * etcd's route claims (`/nap/routes/<host>`, written by the controller) → the route table: the only
@@ -27,9 +28,9 @@ export class ClaimWatcher {
   private readonly opts: Required<ClaimWatcherOptions>;
   private watcher?: Watcher;
   private retryTimer?: NodeJS.Timeout;
-  private retryMs: number;
-  private failures = 0;
-  private lastWarnAt = 0;
+  private readonly backoff: Backoff;
+  private readonly failures: RepeatedFailureLog;
+  private failing = false;
   private loadedOnce = false;
   private stopped = false;
 
@@ -40,12 +41,13 @@ export class ClaimWatcher {
     opts: ClaimWatcherOptions = {},
   ) {
     this.opts = { ...defaults, ...Object.fromEntries(Object.entries(opts).filter(([, v]) => v !== undefined)) };
-    this.retryMs = this.opts.minRetryMs;
+    this.backoff = new Backoff({ minMs: this.opts.minRetryMs, maxMs: this.opts.maxRetryMs });
+    this.failures = new RepeatedFailureLog(log, this.opts.warnIntervalMs);
   }
 
   /** Whether the claims have been read at least once and the watch is live now, for /varz. */
   get connected(): boolean {
-    return this.loadedOnce && this.failures === 0;
+    return this.loadedOnce && !this.failing;
   }
 
   /** Starts; resolves after the first read succeeded or failed (it is retried), never rejects. */
@@ -101,26 +103,19 @@ export class ClaimWatcher {
   private retry(): void {
     if (this.stopped) return;
     clearTimeout(this.retryTimer);
-    this.retryTimer = setTimeout(() => void this.sync(), this.retryMs);
+    this.retryTimer = setTimeout(() => void this.sync(), this.backoff.next());
     this.retryTimer.unref();
-    this.retryMs = Math.min(this.retryMs * 2, this.opts.maxRetryMs);
   }
 
   private failed(err: Error): void {
     if (this.stopped) return;
-    this.failures++;
-    const now = Date.now();
-    if (this.failures > 1 && now - this.lastWarnAt < this.opts.warnIntervalMs) return;
-    this.lastWarnAt = now;
-    this.log.warn(
-      { err: err.message, failures: this.failures, claims: this.table.claimCount },
-      'etcd unreachable: routing on the last known route claims, retrying',
-    );
+    this.failing = true;
+    this.failures.failed(UNREACHABLE, err, { claims: this.table.claimCount });
   }
 
   private recovered(): void {
-    this.retryMs = this.opts.minRetryMs;
-    if (this.failures > 0) this.log.info({ failures: this.failures, claims: this.table.claimCount }, 'etcd reachable again: route claims are live');
-    this.failures = 0;
+    this.backoff.reset();
+    this.failing = false;
+    this.failures.recovered(UNREACHABLE, 'etcd reachable again: route claims are live', { claims: this.table.claimCount });
   }
 }
