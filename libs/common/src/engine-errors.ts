@@ -1,7 +1,10 @@
 import { GRPCDeadlineExceededError, GRPCResourceExhastedError, GRPCUnavailableError, isRecoverableError } from 'etcd3';
 import { ErrorCode, NatsError } from 'nats';
 
-/** NATS errors that mean the server is away or slow, not that the request was wrong. */
+/**
+ * NATS errors that mean the server is away or slow, not that the request was wrong. (No responders
+ * is NATS answering that nobody listens, e.g. no DEA: not NATS being away.)
+ */
 const NATS_AWAY = new Set<string>([
   ErrorCode.ConnectionClosed,
   ErrorCode.ConnectionDraining,
@@ -9,7 +12,6 @@ const NATS_AWAY = new Set<string>([
   ErrorCode.ConnectionTimeout,
   ErrorCode.Disconnect,
   ErrorCode.Timeout,
-  ErrorCode.NoResponders,
 ]);
 
 /**

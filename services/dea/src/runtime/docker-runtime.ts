@@ -101,11 +101,19 @@ export class DockerRuntime {
     return container.id;
   }
 
+  /** A ready sandbox that still runs (dockerd may have restarted, or someone removed it), else a new one. */
   private async takeSandbox(): Promise<string> {
     const pool = this.pool!;
-    const ready = pool.idle.shift();
+    for (let ready = pool.idle.shift(); ready; ready = pool.idle.shift()) {
+      const running = await this.isRunning(ready);
+      if (running) {
+        this.refill();
+        return ready;
+      }
+      await this.removeOne(ready).catch(() => {});
+    }
     this.refill();
-    return ready ?? this.newSandbox();
+    return this.newSandbox();
   }
 
   /** Idle sandboxes of an earlier run of this DEA (no container joined them): removed. */
