@@ -159,6 +159,7 @@ export async function startDea(settings: Settings, log: Logger): Promise<Running
       instances.stopMonitoring();
       disk.stop();
       await instances.evacuate(EVACUATION_TIMEOUT_MS);
+      await runtime.dropReadySandboxes();
       advertiser.stop();
       heartbeat.stop();
       announcer.stop();

@@ -116,6 +116,15 @@ export class DockerRuntime {
     return this.newSandbox();
   }
 
+  /** A DEA that stops takes its ready sandboxes with it: `nap down` can then remove the network. */
+  async dropReadySandboxes(): Promise<void> {
+    const pool = this.pool;
+    if (!pool) return;
+    this.pool = null;
+    await pool.filling;
+    for (const id of pool.idle.splice(0)) await this.removeOne(id).catch(() => {});
+  }
+
   /** Idle sandboxes of an earlier run of this DEA (no container joined them): removed. */
   async removeUnusedSandboxes(deaLabels: Record<string, string>): Promise<void> {
     const all = await this.list(deaLabels);
