@@ -52,11 +52,11 @@ function logInAgainForWatches(): void {
  * error, which etcd3 takes as a reason to make the host's connection anew (the stuck channel
  * would otherwise hang the next call too).
  */
-const CALL_DEADLINE_MS = 2_500;
+const CALL_DEADLINE_MS = 1_500;
 const ENGINE_RETURN = {
   host: () => {
     const policy = wrap(
-      circuitBreaker(handleWhen((err) => isRecoverableError(err) || err instanceof TaskCancelledError), { halfOpenAfter: 1_000, breaker: new ConsecutiveBreaker(3) }),
+      circuitBreaker(handleWhen((err) => isRecoverableError(err) || err instanceof TaskCancelledError), { halfOpenAfter: 250, breaker: new ConsecutiveBreaker(3) }),
       timeout(CALL_DEADLINE_MS + 500, TimeoutStrategy.Aggressive),
     );
     return {
