@@ -1,6 +1,6 @@
 import { chmod, mkdir, readFile, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
-import { loadSettings } from '@nap/common';
+import { loadSettings } from '@nap/common/without-engines';
 
 export interface CliConfig {
   api?: string;

@@ -18,7 +18,6 @@ import { push } from './commands/push.js';
 import { login, targetApi, whoami } from './commands/session.js';
 import { CliError } from './config.js';
 import { output } from './output.js';
-import { down, status, up } from './platform/up.js';
 
 function count(value: string): number {
   const n = Number(value);
@@ -33,6 +32,8 @@ const program = new Command('nap')
 
 const out = () => output(Boolean(program.opts().json));
 const api = () => ApiClient.fromConfig();
+// Loaded only for up/down/status: they need the engine clients, which slow every other command's start.
+const platformCommands = () => import('./platform/up.js');
 const collect = (v: string, prev: string[] = []) => [...prev, v];
 
 program.command('target').argument('<url>', 'the nap API, e.g. http://127.0.0.1:9022').description('choose the nap API to talk to').action((url: string) => targetApi(out(), url));
@@ -203,9 +204,9 @@ program
   .description("show a user's quota and use; with options, set it (admin)")
   .action(async (user: string, o: { apps?: number; instances?: number; memory?: string }) => quota(await api(), out(), user, o));
 
-program.command('up').option('--no-setup', 'skip deploy/setup').description('bring a whole nap up on this node').action((o: { setup: boolean }) => up(out(), o));
-program.command('down').description('stop what nap up started').action(() => down(out()));
-program.command('status').description('what of a local nap is up').action(() => status(out()));
+program.command('up').option('--no-setup', 'skip deploy/setup').description('bring a whole nap up on this node').action(async (o: { setup: boolean }) => (await platformCommands()).up(out(), o));
+program.command('down').description('stop what nap up started').action(async () => (await platformCommands()).down(out()));
+program.command('status').description('what of a local nap is up').action(async () => (await platformCommands()).status(out()));
 
 try {
   await program.parseAsync(process.argv);

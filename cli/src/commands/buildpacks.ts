@@ -1,7 +1,7 @@
 import { mkdtemp, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { parseBuildpackChoice } from '@nap/common';
+import { parseBuildpackChoice } from '@nap/common/without-engines';
 import type { ApiClient } from '../api-client.js';
 import { CliError } from '../config.js';
 import { type Output, table } from '../output.js';

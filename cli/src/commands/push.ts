@@ -1,7 +1,7 @@
 import { mkdtemp, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { basename, join, resolve } from 'node:path';
-import { isAppName } from '@nap/common';
+import { isAppName } from '@nap/common/without-engines';
 import { type ApiClient, ApiError } from '../api-client.js';
 import { type AppView, desiredInstances, type InstanceView } from '../app-types.js';
 import { CliError } from '../config.js';

@@ -1,10 +1,10 @@
 import { constants } from 'node:fs';
 import { open } from 'node:fs/promises';
 import { join } from 'node:path';
-import { AppConfigError, checkAppConfigFile, MANIFEST_FILES, type ManifestApp, parseManifest, parseProfile, PROFILE_FILE } from '@nap/common';
+import { AppConfigError, checkAppConfigFile, MANIFEST_FILES, type ManifestApp, parseManifest, parseProfile, PROFILE_FILE } from '@nap/common/without-engines';
 import { CliError } from '../config.js';
 
-export { appBody, type ManifestApp } from '@nap/common';
+export { appBody, type ManifestApp } from '@nap/common/without-engines';
 
 /**
  * The text of one of nap's own files in `dir` (manifest, profile, .napignore), or null when there

@@ -1,6 +1,6 @@
 import { readdir } from 'node:fs/promises';
 import { join, relative, sep } from 'node:path';
-import { IGNORE_FILES, packArchive, uploadFilter } from '@nap/common';
+import { IGNORE_FILES, packArchive, uploadFilter } from '@nap/common/without-engines';
 import { CliError } from '../config.js';
 import { readAppConfigFile } from './manifest.js';
 

@@ -62,13 +62,13 @@ function tryConnect(host: string, port: number): Promise<boolean> {
  * Waits until something accepts connections on host:port. `alive` lets the caller stop waiting
  * as soon as the process behind the port is known dead, instead of sitting out the timeout.
  */
-export async function waitForPort(host: string, port: number, timeoutMs: number, alive: () => boolean = () => true): Promise<boolean> {
+export async function waitForPort(host: string, port: number, timeoutMs: number, alive: () => boolean = () => true, maxDelayMs = 250): Promise<boolean> {
   const deadline = Date.now() + timeoutMs;
-  let delay = 25;
+  let delay = Math.min(25, maxDelayMs);
   while (Date.now() < deadline && alive()) {
     if (await tryConnect(host, port)) return true;
     await new Promise((r) => setTimeout(r, delay));
-    delay = Math.min(delay * 2, 250);
+    delay = Math.min(delay * 2, maxDelayMs);
   }
   return false;
 }

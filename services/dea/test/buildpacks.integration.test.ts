@@ -270,6 +270,17 @@ describe('built-in buildpacks in the stack image', { concurrency: false }, () =>
     assert.deepEqual(processTypes(good), { web: 'node server.js' });
   });
 
+  test('nodejs: a package.json that is not JSON, or not an object, fails clearly and still names npm\'s version', { skip }, async () => {
+    for (const [text, why] of [['{bad', /Unexpected token/], ['null', /the top level is not an object/]] as const) {
+      const s = await stage({ files: { 'package.json': text, 'server.js': '' } });
+      assert.equal(s.code, 222, s.log);
+      assert.match(s.error ?? '', /package\.json is not valid JSON: /);
+      assert.match(s.error ?? '', why);
+      // npm's version is read from its own package.json: a broken one of the app's must not hide it.
+      assert.match(s.log, /-----> Node\.js v\d+\.\d+\.\d+, npm \d+\.\d+\.\d+\r?\n/);
+    }
+  });
+
   test('no buildpack detects the app: the message lists the order and dockerfile, and what to add', { skip }, async () => {
     const s = await stage({ files: { 'README.md': 'nothing to run\n' } });
     assert.equal(s.code, 222);

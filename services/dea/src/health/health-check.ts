@@ -1,6 +1,12 @@
 import { type msg, waitForPort } from '@nap/common';
 import { request } from 'node:http';
 
+/**
+ * How often a starting instance is tried: every push and every recovery waits for this check, and
+ * an app is usually up a few hundred ms after its start, so a coarse poll would add to each of
+ * them. One connection per 50 ms to one port on this host is nothing to the app.
+ */
+const STARTING_POLL_MS = 50;
 
 function httpOk(host: string, port: number, path: string): Promise<boolean> {
   return new Promise((resolve) => {
@@ -21,11 +27,11 @@ function httpOk(host: string, port: number, path: string): Promise<boolean> {
 export async function becameHealthy(check: msg.HealthCheck, host: string, port: number, alive: () => boolean): Promise<boolean> {
   const timeoutMs = check.timeout_s * 1000;
   if (check.type === 'process') return alive();
-  if (check.type === 'port') return waitForPort(host, port, timeoutMs, alive);
+  if (check.type === 'port') return waitForPort(host, port, timeoutMs, alive, STARTING_POLL_MS);
   const deadline = Date.now() + timeoutMs;
   while (Date.now() < deadline && alive()) {
     if (await httpOk(host, port, check.endpoint ?? '/')) return true;
-    await new Promise((r) => setTimeout(r, 250));
+    await new Promise((r) => setTimeout(r, STARTING_POLL_MS));
   }
   return false;
 }

@@ -137,7 +137,9 @@ export class InstanceManager {
     try {
       const refused = this.deps.disk?.refusal(inst);
       if (refused) return await this.crash(inst, null, refused);
+      const began = Date.now();
       const runIn = await this.prepare(inst);
+      const prepared = Date.now();
       inst.port = await this.deps.ports.allocate();
       if (inst.state !== 'STARTING') return await this.abandon(inst);
       const logs = join(inst.dir, 'logs');
@@ -159,8 +161,10 @@ export class InstanceManager {
         },
       }, { stdout: join(logs, 'stdout.log'), stderr: join(logs, 'stderr.log'), maxBytes: this.deps.logMaxBytes });
       inst.containerId = started.id;
+      const containerStarted = Date.now();
       if (inst.state !== 'STARTING') return await this.abandon(inst);
       await this.mapPort(inst);
+      const mapped = Date.now();
       if (inst.state !== 'STARTING') return await this.abandon(inst);
       this.logCopies.set(
         start.instance_id,
@@ -174,8 +178,11 @@ export class InstanceManager {
         await this.crash(inst, null, why);
         return;
       }
+      const healthyAt = Date.now();
       await this.markRunning(inst);
-      log.info({ app: start.app_name, index: start.index, port: inst.port }, 'instance running');
+      // Where a start's time goes, for whoever wonders why a push or a recovery was slow.
+      const ms = { prepare: prepared - began, container: containerStarted - prepared, port: mapped - containerStarted, health: healthyAt - mapped, record: Date.now() - healthyAt };
+      log.info({ app: start.app_name, index: start.index, port: inst.port, ms }, 'instance running');
     } catch (err) {
       if (err instanceof Abandoned) return await this.abandon(inst);
       if (inst.state === 'STARTING') await this.crash(inst, null, `could not start: ${(err as Error).message}`);

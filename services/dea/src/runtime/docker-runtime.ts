@@ -335,11 +335,6 @@ export class DockerRuntime {
   }
 
   /**
-   * A container that only holds a network namespace on nap's network (nap's firewall around it),
-   * for a builder outside Docker to run its steps in. Same confinement as every container: no
-   * capabilities, vcap, no-new-privileges. Returns its id and its first process's host pid.
-   */
-  /**
    * A container that only holds a network namespace on nap's network, and a handle on that
    * namespace. The handle is opened by pid, then the container is asked again whether that pid is
    * still its process: a pid is not reused while its process lives, so the handle cannot be some
