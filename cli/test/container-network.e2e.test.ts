@@ -189,4 +189,36 @@ describe("containers in nap's own network namespace, end to end on real NATS, et
     const mapped = [...out.matchAll(/(\d+) : (\d+\.\d+\.\d+\.\d+) \. (\d+)/g)].map((m) => `${m[1]}>${m[2]}:${m[3]}`).sort();
     assert.deepEqual(mapped, [...instances.values()].map((i) => `${i.hostPort}>${i.address}:8080`).sort());
   });
+
+  // Last: it adds an instance, which the port-mapping test above does not expect.
+  test('a ready sandbox that was removed by hand is replaced, not joined: a new instance starts and answers', async () => {
+    const idleSandboxes = async () => {
+      const all = await platform.containers();
+      const joined = new Set(all.map((c) => c.Labels['nap.sandbox']).filter(Boolean));
+      return all.filter((c) => c.Labels['nap.kind'] === 'net-sandbox' && !joined.has(c.Id) && c.State === 'running').map((c) => c.Id);
+    };
+    const removed = await eventually(async () => {
+      const idle = await idleSandboxes();
+      return idle.length > 0 ? idle : null;
+    }, 10_000, 'the DEA to keep sandboxes ready');
+    for (const id of removed) await new Promise((resolve) => execFile('docker', ['rm', '-f', id], resolve));
+
+    const scale = await nap(['scale', 'netprobe', 'web=3'], env);
+    assert.equal(scale.code, 0, `${scale.stdout}\n${scale.stderr}`);
+    const third = await eventually(async () => {
+      const app = JSON.parse((await nap(['app', 'netprobe', '--json'], env)).stdout) as { instance_details: { index: number; port: number; state: string; restarts: number }[] };
+      return app.instance_details.find((i) => i.index === 2 && i.state === 'RUNNING') ?? null;
+    }, 30_000, `instance 2 to run\n${await platform.logTail('dea-1')}`);
+    assert.equal((await httpGet(`http://127.0.0.1:${third.port}/`)).body, 'probe 2');
+    // Started at the first try: a join of the dead sandbox would have failed the start, and the restart hidden it.
+    assert.equal(third.restarts, 0);
+    const container = (await platform.containers({ 'nap.app_name': 'netprobe', 'nap.index': '2', 'nap.kind': 'instance' })).find((c) => c.State === 'running')!;
+    assert.ok(!removed.includes(container.Labels['nap.sandbox']), 'the new instance joined a sandbox that still runs');
+    // And the pool is filled again, with sandboxes of its own making.
+    const refilled = await eventually(async () => {
+      const idle = await idleSandboxes();
+      return idle.length === 2 ? idle : null;
+    }, 15_000, 'the pool to be refilled');
+    assert.ok(refilled.every((id) => !removed.includes(id)));
+  });
 });
