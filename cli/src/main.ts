@@ -207,6 +207,11 @@ program
 program.command('up').option('--no-setup', 'skip deploy/setup').description('bring a whole nap up on this node').action(async (o: { setup: boolean }) => (await platformCommands()).up(out(), o));
 program.command('down').description('stop what nap up started').action(async () => (await platformCommands()).down(out()));
 program.command('status').description('what of a local nap is up').action(async () => (await platformCommands()).status(out()));
+program
+  .command('systemd')
+  .option('--dir <dir>', 'where to write the units', '/etc/systemd/system')
+  .description("systemd units for this node's programs (Restart=on-failure), to run them without nap up's supervisor")
+  .action(async (o: { dir: string }) => (await import('./platform/systemd-units.js')).writeSystemdUnits(out(), o));
 
 try {
   await program.parseAsync(process.argv);

@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { connectEtcd, Etcd3, etcdArgs, freePort, isAlive, keys, loadSettings, spawnDetached, stopPid, waitForPort } from '@nap/common';
-import { nap, removeContainers } from '@nap/testkit';
+import { eventually, httpGet, nap, removeContainers } from '@nap/testkit';
 import { connect } from 'nats';
 
 /** Two free ports in a row: `nap up` runs etcd's peer port next to its client port. */
@@ -28,6 +28,14 @@ function procEntries(pid: number, file: 'cmdline' | 'environ'): string[] {
 }
 
 describe('nap up with engine credentials, end to end', () => {
+  /** What nap up's pid files name: program → pid. */
+  const runningPids = (): Record<string, number> =>
+    Object.fromEntries(
+      readdirSync(join(home, 'run'))
+        .filter((f) => f.endsWith('.pid'))
+        .map((f) => [f.replace(/\.pid$/, ''), Number(readFileSync(join(home, 'run', f), 'utf8'))]),
+    );
+
   const home = mkdtempSync(join(tmpdir(), 'nap-up-creds-'));
   const installationId = `test-${randomBytes(4).toString('hex')}`;
   let env: Record<string, string>;
@@ -82,12 +90,15 @@ describe('nap up with engine credentials, end to end', () => {
 
     // No secret in any program's arguments or log; each program's env has its own engine users and no one else's.
     const secrets = secretsIn(home);
-    const pids = Object.fromEntries(readdirSync(join(home, 'run')).map((f) => [f.replace(/\.pid$/, ''), Number(readFileSync(join(home, 'run', f), 'utf8'))]));
-    assert.deepEqual(Object.keys(pids).sort(), ['controller', 'dea', 'directory', 'etcd', 'nats', 'router']);
+    const pids = runningPids();
+    assert.deepEqual(Object.keys(pids).sort(), ['controller', 'dea', 'directory', 'etcd', 'nats', 'router', 'supervisor']);
     for (const [name, pid] of Object.entries(pids)) {
       const cmdline = procEntries(pid, 'cmdline').join(' ');
       for (const s of secrets) assert.ok(!cmdline.includes(s), `a secret in ${name}'s command line`);
     }
+    // The supervisor reads each program's secrets from their files when it starts that program: none is in its own env.
+    const supervisorEnv = procEntries(pids.supervisor, 'environ').join('\n');
+    for (const s of secrets) assert.ok(!supervisorEnv.includes(s), "a secret in the supervisor's env");
     for (const log of readdirSync(join(home, 'logs'))) {
       const text = readFileSync(join(home, 'logs', log), 'utf8');
       for (const s of secrets) assert.ok(!text.includes(s), `a secret in ${log}`);
@@ -118,5 +129,41 @@ describe('nap up with engine credentials, end to end', () => {
     assert.deepEqual(secretsIn(home), before);
     const status = await nap(['status'], env);
     assert.equal(status.code, 0, status.stdout);
+  });
+
+  test('a program killed with -9 is started again by the supervisor, and nap status shows its restart and last exit', async () => {
+    const before = runningPids();
+    for (const name of ['controller', 'dea']) process.kill(before[name], 'SIGKILL');
+    const controllerPort = Number(env.NAP_CONTROLLER_PORT);
+    const rows = await eventually(async () => {
+      const r = await nap(['status', '--json'], env);
+      const parsed = JSON.parse(r.stdout) as { name: string; state: string; pid: number | null; restarts: number; last_exit: { signal: string | null } | null }[];
+      return r.code === 0 && parsed.find((x) => x.name === 'controller')?.restarts === 1 && parsed.find((x) => x.name === 'dea')?.state === 'up' ? parsed : null;
+    }, 30_000, 'the supervisor to restart the controller and the DEA');
+    for (const name of ['controller', 'dea']) {
+      const row = rows.find((x) => x.name === name)!;
+      assert.equal(row.restarts, 1, name);
+      assert.equal(row.last_exit?.signal, 'SIGKILL', name);
+      assert.notEqual(row.pid, before[name], `${name} runs as a new process`);
+    }
+    for (const name of ['nats', 'etcd', 'router', 'directory']) assert.equal(rows.find((x) => x.name === name)!.restarts, 0, name);
+    // The new controller answers, with its engine users (a list reads etcd).
+    const token = readFileSync(join(home, 'admin.token'), 'utf8').trim();
+    const apps = await eventually(async () => {
+      const r = await httpGet(`http://127.0.0.1:${controllerPort}/v1/apps`, { Authorization: `Bearer ${token}` }).catch(() => null);
+      return r?.status === 200 ? r : null;
+    }, 15_000, 'the restarted controller to answer');
+    const text = await nap(['status'], env);
+    assert.match(text.stdout, /controller +up \(pid \d+, port \d+\); 1 restart, last exit SIGKILL at /);
+  });
+
+  test('nap down stops the supervisor first: nothing is started again', async () => {
+    const pids = runningPids();
+    const down = await nap(['down'], env);
+    assert.equal(down.code, 0, `${down.stdout}\n${down.stderr}`);
+    await new Promise((r) => setTimeout(r, 1500));
+    for (const [name, pid] of Object.entries(pids)) assert.equal(isAlive(pid), false, `${name} (${pid}) still runs`);
+    assert.deepEqual(runningPids(), {});
+    assert.equal(await waitForPort('127.0.0.1', Number(env.NAP_CONTROLLER_PORT), 500), false, 'nothing started the controller again');
   });
 });

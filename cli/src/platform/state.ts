@@ -1,8 +1,17 @@
 import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { isAlive } from '@nap/common';
+
+/** What the supervisor keeps about one program, for `nap status`. */
+export interface ComponentStatus {
+  pid: number | null;
+  /** Times it exited and was started again since `nap up` first started it. */
+  restarts: number;
+  last_exit: { code: number | null; signal: string | null; at: string } | null;
+  started_at: string | null;
+}
 
 /** What `nap up` keeps in NAP_HOME: secrets (mode 0600), pid files and logs. */
 export class PlatformState {
@@ -49,6 +58,30 @@ export class PlatformState {
 
   async forgetPid(name: string): Promise<void> {
     await rm(this.pidFile(name), { force: true });
+  }
+
+  private statusFile(name: string): string {
+    return join(this.home, 'run', `${name}.status.json`);
+  }
+
+  /** Written whole to a temporary file then renamed: `nap status` never reads half of it. */
+  async saveStatus(name: string, status: ComponentStatus): Promise<void> {
+    const file = this.statusFile(name);
+    await writeFile(`${file}.tmp`, `${JSON.stringify(status)}\n`);
+    await rename(`${file}.tmp`, file);
+  }
+
+  async readStatus(name: string): Promise<ComponentStatus | null> {
+    try {
+      const s = JSON.parse(await readFile(this.statusFile(name), 'utf8')) as Partial<ComponentStatus>;
+      return { pid: s.pid ?? null, restarts: Number(s.restarts) || 0, last_exit: s.last_exit ?? null, started_at: s.started_at ?? null };
+    } catch {
+      return null;
+    }
+  }
+
+  async forgetStatus(name: string): Promise<void> {
+    await rm(this.statusFile(name), { force: true });
   }
 
   /** The pid `nap up` recorded, if that process still runs and is still the program it started (pids get reused). */

@@ -1,10 +1,6 @@
 import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 import {
-  ENGINE_SECRET_VARIABLES,
-  type EngineCredentials,
-  engineEnvOf,
-  ensureEtcdAuth,
   isAlive,
   loadEngineCredentials,
   loadSettings,
@@ -17,8 +13,9 @@ import {
 import { ApiClient } from '../api-client.js';
 import { CliError, writeConfig } from '../config.js';
 import type { Output } from '../output.js';
-import { type Component, components, repoRoot, type Secret } from './components.js';
-import { PlatformState } from './state.js';
+import { type Component, components, repoRoot } from './components.js';
+import { serviceEnv } from './service-env.js';
+import { type ComponentStatus, PlatformState } from './state.js';
 
 function portTaken(port: number): Promise<boolean> {
   return waitForPort('127.0.0.1', port, 300);
@@ -30,25 +27,13 @@ async function tail(file: string): Promise<string> {
   return text.trimEnd().split('\n').slice(-15).join('\n');
 }
 
-/** The environment of every program of a local nap: the settings, and no secret (each gets its own in secretsFor). */
-function serviceEnv(state: PlatformState): NodeJS.ProcessEnv {
-  const env = { ...process.env };
-  for (const k of ['NAP_API', 'NAP_TOKEN', 'NAP_ADMIN_TOKEN', 'NAP_DIRECTORY_SECRET', 'NAP_ROUTER_STATUS_PASSWORD', ...ENGINE_SECRET_VARIABLES]) delete env[k];
-  return { ...env, NAP_HOME: state.home };
-}
+/** The supervisor's program, and the word of its command line that recognises it. */
+const SUPERVISOR = { name: 'supervisor', main: join(repoRoot, 'cli/dist/src/platform/supervise-main.js') };
 
-async function secretsFor(state: PlatformState, creds: EngineCredentials, c: Component): Promise<NodeJS.ProcessEnv> {
-  const files: Record<Secret, string> = {
-    NAP_ADMIN_TOKEN: 'admin.token',
-    NAP_DIRECTORY_SECRET: 'directory.secret',
-    NAP_ROUTER_STATUS_PASSWORD: 'router-status.password',
-  };
-  const env: NodeJS.ProcessEnv = c.engineUser ? engineEnvOf(creds, c.engineUser) : {};
-  for (const s of c.secrets) env[s] = await state.secret(files[s]);
-  return env;
-}
-
-/** nap up: set-up if anything is missing, then every component on this node, each only if not already up. */
+/**
+ * nap up: set-up if anything is missing, then the supervisor, which starts every program of this
+ * node that is not already up and keeps them up (supervisor.ts); nap up waits until they answer.
+ */
 export async function up(out: Output, opts: { setup: boolean }): Promise<void> {
   const settings = loadSettings();
   const state = new PlatformState(settings.home);
@@ -57,16 +42,26 @@ export async function up(out: Output, opts: { setup: boolean }): Promise<void> {
     const setup = spawnSync('bash', [join(repoRoot, 'deploy', 'setup')], { stdio: ['ignore', 'inherit', 'inherit'] });
     if (setup.status !== 0) throw new CliError('deploy/setup failed (see above); fix that and run nap up again');
   }
-  const env = serviceEnv(state);
   const creds = await loadEngineCredentials(state.credentialsDir);
-  for (const c of components(settings, natsUsersOf(creds))) {
-    await ensureRunning(out, state, creds, c, env);
-    // Before any service logs in: auth on, with a user and role per program (again on every
-    // nap up: idempotent, and it turns auth on for an installation from before it had any).
-    if (c.name === 'etcd') await ensureEtcdAuth(settings.etcdUrls, creds).catch((err: Error) => {
-      throw new CliError(`${err.message}\n(etcd's log: ${state.logFile('etcd')})`);
-    });
+  const all = components(settings, natsUsersOf(creds));
+  for (const c of all) {
+    const running = await state.runningPid(c.name, c.marker);
+    if (running) {
+      // nats-server re-reads its config (just written with the current users) on SIGHUP: a NATS
+      // started by an older nap, with one shared user, gets the per-program users this way.
+      if (c.name === 'nats') process.kill(running, 'SIGHUP');
+      out.progress(`${c.name}: already running`);
+    } else if (c.port > 0 && (await portTaken(c.port))) {
+      throw new CliError(`${c.name}: port ${c.port} is already in use by another program; stop it, or move nap with the settings of CONTRACT §1`);
+    }
   }
+  if (await state.runningPid(SUPERVISOR.name, SUPERVISOR.main)) out.progress('supervisor: already running');
+  else {
+    out.progress('supervisor: starting (it starts the programs and restarts any that exits)');
+    const pid = spawnDetached(process.execPath, [SUPERVISOR.main], { logFile: state.logFile(SUPERVISOR.name), env: serviceEnv(state), cwd: repoRoot });
+    await state.savePid(SUPERVISOR.name, pid);
+  }
+  for (const c of all) await waitUntilUp(out, state, c);
 
   const token = await state.secret('admin.token');
   const api = new ApiClient(settings.controllerUrl, token);
@@ -90,29 +85,28 @@ export async function up(out: Output, opts: { setup: boolean }): Promise<void> {
   );
 }
 
-async function ensureRunning(out: Output, state: PlatformState, creds: EngineCredentials, c: Component, env: NodeJS.ProcessEnv): Promise<void> {
-  const running = await state.runningPid(c.name, c.marker);
-  if (running) {
-    // nats-server re-reads its config (just written with the current users) on SIGHUP: a NATS
-    // started by an older nap, with one shared user, gets the per-program users this way.
-    if (c.name === 'nats') process.kill(running, 'SIGHUP');
-    out.progress(`${c.name}: already running`);
-    return;
+/** Up: its port answers (or, without a port, its process has lived half a second). */
+async function waitUntilUp(out: Output, state: PlatformState, c: Component): Promise<void> {
+  const deadline = Date.now() + 30_000;
+  const didNotStart = async () =>
+    new CliError(
+      `${c.name} did not start; its log (${state.logFile(c.name)}) ends with:\n${await tail(state.logFile(c.name))}\n` +
+        `and the supervisor's (${state.logFile(SUPERVISOR.name)}) with:\n${await tail(state.logFile(SUPERVISOR.name))}`,
+    );
+  if (c.port > 0) {
+    if (!(await waitForPort('127.0.0.1', c.port, 30_000))) throw await didNotStart();
+  } else {
+    for (;;) {
+      const pid = await state.runningPid(c.name, c.marker);
+      if (pid) {
+        await new Promise((r) => setTimeout(r, 500));
+        if (isAlive(pid)) break;
+      }
+      if (Date.now() > deadline) throw await didNotStart();
+      await new Promise((r) => setTimeout(r, 200));
+    }
   }
-  if (c.port > 0 && (await portTaken(c.port))) {
-    throw new CliError(`${c.name}: port ${c.port} is already in use by another program; stop it, or move nap with the settings of CONTRACT §1`);
-  }
-  out.progress(`${c.name}: starting`);
-  const pid = spawnDetached(c.command, c.args, { logFile: state.logFile(c.name), env: { ...env, ...(await secretsFor(state, creds, c)) }, cwd: repoRoot });
-  await state.savePid(c.name, pid);
-  if (c.port > 0 && !(await waitForPort('127.0.0.1', c.port, 30_000, () => isAlive(pid)))) {
-    await stopPid(pid, 2000);
-    throw new CliError(`${c.name} did not start; its log (${state.logFile(c.name)}) ends with:\n${await tail(state.logFile(c.name))}`);
-  }
-  if (c.port === 0) {
-    await new Promise((r) => setTimeout(r, 500));
-    if (!isAlive(pid)) throw new CliError(`${c.name} did not start; its log (${state.logFile(c.name)}) ends with:\n${await tail(state.logFile(c.name))}`);
-  }
+  out.progress(`${c.name}: up`);
 }
 
 /** nap down: stops exactly what nap up started (by the pids it recorded), in reverse order. */
@@ -120,6 +114,14 @@ export async function down(out: Output): Promise<void> {
   const settings = loadSettings();
   const state = new PlatformState(settings.home);
   const stopped: string[] = [];
+  // The supervisor first, or it would start again what is stopped below.
+  const supervisor = await state.runningPid(SUPERVISOR.name, SUPERVISOR.main);
+  if (supervisor) {
+    out.progress('supervisor: stopping');
+    await stopPid(supervisor, 10_000);
+    stopped.push(SUPERVISOR.name);
+  }
+  await state.forgetPid(SUPERVISOR.name);
   for (const c of components(settings, null).reverse()) {
     const pid = await state.runningPid(c.name, c.marker);
     if (pid) {
@@ -128,6 +130,7 @@ export async function down(out: Output): Promise<void> {
       stopped.push(c.name);
     }
     await state.forgetPid(c.name);
+    await state.forgetStatus(c.name);
   }
   // The DEA made the container network at its start (and stopped its instances on the way down).
   const network = await removeContainerNetwork(settings.installationId, settings.dockerSocket);
@@ -137,13 +140,30 @@ export async function down(out: Output): Promise<void> {
 export async function status(out: Output): Promise<void> {
   const settings = loadSettings();
   const state = new PlatformState(settings.home);
-  const rows: { name: string; state: string; pid: number | null; port: number }[] = [];
+  const rows: { name: string; state: string; pid: number | null; port: number; restarts: number; last_exit: ComponentStatus['last_exit'] }[] = [];
+  const supervisor = await state.runningPid(SUPERVISOR.name, SUPERVISOR.main);
+  rows.push({ name: SUPERVISOR.name, state: supervisor ? 'up' : 'down (nothing restarts a program that exits: run nap up)', pid: supervisor, port: 0, restarts: 0, last_exit: null });
   for (const c of components(settings, null)) {
     const pid = await state.runningPid(c.name, c.marker);
     const listening = c.port > 0 ? await portTaken(c.port) : pid !== null;
-    rows.push({ name: c.name, state: pid ? (listening ? 'up' : 'starting') : listening ? 'port taken by another program' : 'down', pid, port: c.port });
+    const kept = await state.readStatus(c.name);
+    rows.push({
+      name: c.name,
+      state: pid ? (listening ? 'up' : 'starting') : listening ? 'port taken by another program' : 'down',
+      pid,
+      port: c.port,
+      restarts: kept?.restarts ?? 0,
+      last_exit: kept?.last_exit ?? null,
+    });
   }
-  const text = rows.map((r) => `${r.name.padEnd(11)} ${r.state}${r.pid ? ` (pid ${r.pid}${r.port ? `, port ${r.port}` : ''})` : ''}`).join('\n');
+  const exitOf = (e: NonNullable<ComponentStatus['last_exit']>) => `last exit ${e.signal ?? (e.code === null ? 'unknown' : `code ${e.code}`)} at ${e.at}`;
+  const text = rows
+    .map((r) => {
+      const where = r.pid ? ` (pid ${r.pid}${r.port ? `, port ${r.port}` : ''})` : '';
+      const history = r.restarts ? `; ${r.restarts} restart${r.restarts === 1 ? '' : 's'}${r.last_exit ? `, ${exitOf(r.last_exit)}` : ''}` : '';
+      return `${r.name.padEnd(11)} ${r.state}${where}${history}`;
+    })
+    .join('\n');
   out.result(text, rows);
   if (rows.some((r) => r.state !== 'up')) process.exitCode = 1;
 }
