@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
+import { Bus, connectEtcd, createLogger, JetStreamBlobstore, keys, loadSettings } from '@nap/common';
 import { eventually, httpGet, nap, repoRoot, requestLoop, TestPlatform } from '@nap/testkit';
 
 interface Instance {
@@ -16,6 +17,50 @@ const OUTAGE_MS = 15_000;
 const LOG_BYTES_PER_OUTAGE = 1024 * 1024;
 /** From the engine answering again to the API answering again (the issue's bound). */
 const API_BACK_MS = 5_000;
+const COMPONENTS = ['controller-1', 'dea-1', 'dea-2', 'router', 'directory-1', 'directory-2'];
+
+/** What the chaos tests look at on a running platform: the API as admin, instances, and log growth. */
+function observe(platform: TestPlatform) {
+  const logFile = (c: string) => join(platform.engines.dir, 'logs', `${c}.log`);
+  const api = (path: string, method = 'GET') => httpGet(`${platform.controllerUrl}${path}`, { Authorization: `Bearer ${platform.adminToken}` }, method);
+  const instances = async (app: string) => {
+    const r = await api(`/v1/apps/${app}/instances`);
+    assert.equal(r.status, 200, r.body);
+    return JSON.parse(r.body) as Instance[];
+  };
+  return {
+    api,
+    runningIds: async (app: string) =>
+      (await instances(app))
+        .filter((i) => i.state === 'RUNNING')
+        .map((i) => i.instance_id)
+        .sort(),
+    logBytes: () => Object.fromEntries(COMPONENTS.map((c) => [c, statSync(logFile(c), { throwIfNoEntry: false })?.size ?? 0])),
+    /** Bytes each component logged since `from`, less the router's access log (one line per request, outage or not). */
+    loggedSince: (from: Record<string, number>) =>
+      Object.fromEntries(
+        COMPONENTS.map((c) => [
+          c,
+          readFileSync(logFile(c))
+            .subarray(from[c])
+            .toString('utf8')
+            .split('\n')
+            .filter((line) => line && !line.includes('"component":"accesslog"'))
+            .reduce((sum, line) => sum + Buffer.byteLength(line) + 1, 0),
+        ]),
+      ),
+  };
+}
+
+/** A 3-instance app on two DEAs, all running: the ids of its instances. */
+async function steadyApp(platform: TestPlatform, o: ReturnType<typeof observe>): Promise<string[]> {
+  const push = await nap(['push', 'steady', '-p', `${repoRoot}examples/hello-node`, '-i', '3'], platform.cliEnv());
+  assert.equal(push.code, 0, `${push.stdout}\n${push.stderr}`);
+  return eventually(async () => {
+    const r = await o.runningIds('steady');
+    return r.length === 3 ? r : null;
+  }, 30_000, 'three running instances');
+}
 
 /**
  * An engine dies under a running nap, on real engines: a 3-instance app keeps answering through
@@ -24,64 +69,37 @@ const API_BACK_MS = 5_000;
  */
 describe('chaos: etcd killed under a running nap', () => {
   let platform: TestPlatform;
+  let o: ReturnType<typeof observe>;
   let env: Record<string, string>;
-  const components = ['controller-1', 'dea-1', 'dea-2', 'router', 'directory-1', 'directory-2'];
-  const logFile = (c: string) => join(platform.engines.dir, 'logs', `${c}.log`);
-  const logBytes = () => Object.fromEntries(components.map((c) => [c, statSync(logFile(c), { throwIfNoEntry: false })?.size ?? 0]));
-  /** Bytes a component logged since `from`, less the router's access log (one line per request, outage or not). */
-  const loggedSince = (c: string, from: number) =>
-    readFileSync(logFile(c))
-      .subarray(from)
-      .toString('utf8')
-      .split('\n')
-      .filter((line) => line && !line.includes('"component":"accesslog"'))
-      .reduce((sum, line) => sum + Buffer.byteLength(line) + 1, 0);
-  const api = (path: string) => httpGet(`${platform.controllerUrl}${path}`, { Authorization: `Bearer ${platform.adminToken}` });
-  const instances = async (app: string) => {
-    const r = await api(`/v1/apps/${app}/instances`);
-    assert.equal(r.status, 200, r.body);
-    return JSON.parse(r.body) as Instance[];
-  };
-  const runningIds = async (app: string) =>
-    (await instances(app))
-      .filter((i) => i.state === 'RUNNING')
-      .map((i) => i.instance_id)
-      .sort();
-
   let before_: { ids: string[]; logs: Record<string, number> };
-  let during: { status: number; retryAfter: unknown; body: string }[] = [];
+  const during: { status: number; retryAfter: unknown; body: string }[] = [];
   let load: { requests: number; failures: string[] };
   let apiBackAfterMs = -1;
   let logs: Record<string, number>;
 
   before(async () => {
     platform = await TestPlatform.start({ deas: 2 });
+    o = observe(platform);
     env = platform.cliEnv();
-    const push = await nap(['push', 'steady', '-p', `${repoRoot}examples/hello-node`, '-i', '3'], env);
-    assert.equal(push.code, 0, `${push.stdout}\n${push.stderr}`);
-    const ids = await eventually(async () => {
-      const r = await runningIds('steady');
-      return r.length === 3 ? r : null;
-    }, 30_000, 'three running instances');
-    before_ = { ids, logs: logBytes() };
+    before_ = { ids: await steadyApp(platform, o), logs: o.logBytes() };
 
     const loop = requestLoop(platform.routerUrl, 'steady.nap.localhost');
     await platform.engines.killEtcd();
     const back = Date.now() + OUTAGE_MS;
     while (Date.now() < back) {
-      const r = await api('/v1/apps').catch((e: Error) => ({ status: 0, headers: {} as Record<string, unknown>, body: e.message }));
+      const r = await o.api('/v1/apps').catch((e: Error) => ({ status: 0, headers: {} as Record<string, unknown>, body: e.message }));
       during.push({ status: r.status, retryAfter: r.headers['retry-after'], body: r.body.slice(0, 300) });
       await new Promise((r) => setTimeout(r, 1000));
     }
     await platform.engines.startEtcd();
     const started = Date.now();
-    await eventually(async () => (await api('/v1/apps')).status === 200, 60_000, 'the API to answer 200 after etcd came back')
+    await eventually(async () => (await o.api('/v1/apps')).status === 200, 60_000, 'the API to answer 200 after etcd came back')
       .then(() => (apiBackAfterMs = Date.now() - started))
       .catch(() => {});
     // A few seconds of the platform whole again under load: leases, watches and the campaign are back.
     await new Promise((r) => setTimeout(r, 3000));
     load = await loop.stop();
-    logs = Object.fromEntries(components.map((c) => [c, loggedSince(c, before_.logs[c])]));
+    logs = o.loggedSince(before_.logs);
   });
 
   after(async () => {
@@ -114,7 +132,7 @@ describe('chaos: etcd killed under a running nap', () => {
     let seen: string[] = [];
     await eventually(
       async () => {
-        seen = await runningIds('steady');
+        seen = await o.runningIds('steady');
         return seen.length >= before_.ids.length;
       },
       15_000,
@@ -131,7 +149,97 @@ describe('chaos: etcd killed under a running nap', () => {
   test('the health manager acts again: a scale to 4 is carried out', async () => {
     const scale = await nap(['scale', 'steady', '-i', '4'], env);
     assert.equal(scale.code, 0, `${scale.stdout}\n${scale.stderr}`);
-    await eventually(async () => (await runningIds('steady')).length === 4, 30_000, 'four running instances');
-    assert.equal((await api('/v1/apps/steady')).status, 200);
+    await eventually(async () => (await o.runningIds('steady')).length === 4, 30_000, 'four running instances');
+    assert.equal((await o.api('/v1/apps/steady')).status, 200);
+  });
+});
+
+/**
+ * NATS dies under a running nap: routes and instances stay (the router keeps its table, the DEAs
+ * their containers), a scale asked for meanwhile is carried out once NATS is back, and the
+ * blobstore (JetStream, on disk) still holds every droplet after the kill -9.
+ */
+describe('chaos: nats-server killed under a running nap', () => {
+  let platform: TestPlatform;
+  let o: ReturnType<typeof observe>;
+  let env: Record<string, string>;
+  let before_: { ids: string[]; logs: Record<string, number>; droplet: string };
+  let load: { requests: number; failures: string[] };
+  let listDuring: number[] = [];
+  let scaleDuring: { code: number; output: string };
+  let logs: Record<string, number>;
+  let backAt = 0;
+
+  before(async () => {
+    platform = await TestPlatform.start({ deas: 2 });
+    o = observe(platform);
+    env = platform.cliEnv();
+    const ids = await steadyApp(platform, o);
+    const etcd = connectEtcd(loadSettings({ ...platform.env, ...platform.engines.env }));
+    const droplet = (JSON.parse((await etcd.get(keys.app('steady')).string()) ?? '{}') as { droplet?: { key: string } }).droplet?.key ?? '';
+    etcd.close();
+    assert.ok(droplet, 'the app has a droplet');
+    before_ = { ids, logs: o.logBytes(), droplet };
+
+    const loop = requestLoop(platform.routerUrl, 'steady.nap.localhost');
+    await platform.engines.killNats();
+    const scaling = nap(['scale', 'steady', '-i', '4'], env).then((r) => ({ code: r.code, output: `${r.stdout}${r.stderr}` }));
+    const back = Date.now() + OUTAGE_MS;
+    while (Date.now() < back) {
+      listDuring.push((await o.api('/v1/apps').catch(() => ({ status: 0 }))).status);
+      await new Promise((r) => setTimeout(r, 1000));
+    }
+    await platform.engines.startNats();
+    backAt = Date.now();
+    scaleDuring = await scaling;
+    await new Promise((r) => setTimeout(r, 3000));
+    load = await loop.stop();
+    logs = o.loggedSince(before_.logs);
+  });
+
+  after(async () => {
+    await platform?.stop();
+  });
+
+  test('the app answered every request through the router while NATS was away', () => {
+    assert.ok(load.requests > 50, `requests were made (${load.requests})`);
+    assert.deepEqual(load.failures, [], `${load.failures.length} of ${load.requests} failed`);
+  });
+
+  test('the API kept answering what needs only etcd, and took the scale', () => {
+    assert.deepEqual([...new Set(listDuring)], [200], `GET /v1/apps during the outage: ${listDuring.join(' ')}`);
+    assert.equal(scaleDuring.code, 0, scaleDuring.output);
+  });
+
+  test('once NATS is back, the scale asked for during the outage is carried out, keeping the instances that ran', async () => {
+    const ids = await eventually(async () => {
+      const r = await o.runningIds('steady');
+      return r.length === 4 ? r : null;
+    }, 30_000, `four running instances\n${await platform.logTail('controller-1', 10)}`);
+    for (const id of before_.ids) assert.ok(ids.includes(id), `instance ${id} still runs: ${JSON.stringify(ids)}`);
+  });
+
+  test('no component wrote more than 1 MB of log during the outage', (t) => {
+    t.diagnostic(`log bytes written during the outage: ${JSON.stringify(logs)}`);
+    for (const [c, bytes] of Object.entries(logs)) assert.ok(bytes < LOG_BYTES_PER_OUTAGE, `${c} wrote ${bytes} bytes: ${JSON.stringify(logs)}`);
+  });
+
+  test('the droplet survived the kill -9 in JetStream, and a push stages and runs again', async (t) => {
+    const settings = loadSettings({ ...platform.env, NAP_NATS_URL: platform.engines.natsUrl, NAP_NATS_USER: platform.engines.natsUser, NAP_NATS_PASSWORD: platform.engines.natsPassword, NAP_LOG_LEVEL: 'silent' });
+    const bus = await Bus.connect(settings, { name: 'chaos-test', log: createLogger('test', 'silent') });
+    try {
+      const blobs = await JetStreamBlobstore.open(bus);
+      assert.equal(await blobs.has(before_.droplet), true, `${before_.droplet} is in the blobstore`);
+    } finally {
+      await bus.close();
+    }
+    const push = await nap(['push', 'steady', '-p', `${repoRoot}examples/hello-static`], env);
+    assert.equal(push.code, 0, `${push.stdout}\n${push.stderr}`);
+    t.diagnostic(`push done ${((Date.now() - backAt) / 1000).toFixed(1)} s after NATS was back`);
+    const r = await eventually(async () => {
+      const res = await httpGet(`${platform.routerUrl}/`, { Host: 'steady.nap.localhost' });
+      return res.status === 200 && !/Hello from nap/.test(res.body) ? res : null;
+    }, 30_000, 'the new version through the router');
+    assert.equal(r.status, 200);
   });
 });

@@ -40,6 +40,9 @@ export interface Engines {
   /** `kill -9` of etcd, as a crash would; `startEtcd` brings it back on the same data and port. */
   killEtcd(): Promise<void>;
   startEtcd(): Promise<void>;
+  /** `kill -9` of nats-server; `startNats` brings it back with the same config, port and JetStream store. */
+  killNats(): Promise<void>;
+  startNats(): Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -88,17 +91,28 @@ async function startEnginesOnce(): Promise<Engines> {
     }
     return etcd;
   };
-  let etcdPid: number;
-  try {
-    const users = [...natsUsersOf(credentials), { user: natsUser, password: natsPassword }];
-    const nats = spawnDetached('nats-server', natsServerArgs({ port: natsPort, storeDir: join(dir, 'jetstream'), users, configFile: join(dir, 'nats.conf') }), {
-      logFile: join(dir, 'logs', 'nats.log'),
-    });
+  const natsArgs = natsServerArgs({
+    port: natsPort,
+    storeDir: join(dir, 'jetstream'),
+    users: [...natsUsersOf(credentials), { user: natsUser, password: natsPassword }],
+    configFile: join(dir, 'nats.conf'),
+  });
+  const spawnNats = () => {
+    const nats = spawnDetached('nats-server', natsArgs, { logFile: join(dir, 'logs', 'nats.log') });
     pids.push(nats);
-    etcdPid = await startEtcd();
+    return nats;
+  };
+  const natsUp = async (nats: number) => {
     if (!(await waitForPort('127.0.0.1', natsPort, 15_000, () => isAlive(nats)))) {
       throw new Error(`nats-server did not start:\n${await tail(join(dir, 'logs', 'nats.log'))}`);
     }
+  };
+  let etcdPid: number;
+  let natsPid: number;
+  try {
+    natsPid = spawnNats();
+    etcdPid = await startEtcd();
+    await natsUp(natsPid);
     await ensureEtcdAuth([etcdUrl], credentials);
   } catch (err) {
     await stop();
@@ -141,6 +155,17 @@ async function startEnginesOnce(): Promise<Engines> {
       while (isAlive(etcdPid)) await new Promise((r) => setTimeout(r, 20));
     },
     startEtcd: () => startEtcdAgain(),
+    killNats: async () => {
+      if (!isAlive(natsPid)) return;
+      process.kill(natsPid, 'SIGKILL');
+      while (isAlive(natsPid)) await new Promise((r) => setTimeout(r, 20));
+    },
+    startNats: async () => {
+      pids.splice(pids.indexOf(natsPid), 1);
+      natsPid = spawnNats();
+      await natsUp(natsPid);
+      await writeFile(pidFile, pids.join(' '));
+    },
     stop,
   };
 }
