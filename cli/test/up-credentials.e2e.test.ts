@@ -137,8 +137,11 @@ describe('nap up with engine credentials, end to end', () => {
     const controllerPort = Number(env.NAP_CONTROLLER_PORT);
     const rows = await eventually(async () => {
       const r = await nap(['status', '--json'], env);
-      const parsed = JSON.parse(r.stdout) as { name: string; state: string; pid: number | null; restarts: number; last_exit: { signal: string | null } | null }[];
-      return r.code === 0 && parsed.find((x) => x.name === 'controller')?.restarts === 1 && parsed.find((x) => x.name === 'dea')?.state === 'up' ? parsed : null;
+      const { components: parsed, health } = JSON.parse(r.stdout) as {
+        components: { name: string; state: string; pid: number | null; restarts: number; last_exit: { signal: string | null } | null }[];
+        health: { ok: boolean } | null;
+      };
+      return r.code === 0 && health?.ok && parsed.find((x) => x.name === 'controller')?.restarts === 1 && parsed.find((x) => x.name === 'dea')?.state === 'up' ? parsed : null;
     }, 30_000, 'the supervisor to restart the controller and the DEA');
     for (const name of ['controller', 'dea']) {
       const row = rows.find((x) => x.name === name)!;
@@ -155,6 +158,7 @@ describe('nap up with engine credentials, end to end', () => {
     }, 15_000, 'the restarted controller to answer');
     const text = await nap(['status'], env);
     assert.match(text.stdout, /controller +up \(pid \d+, port \d+\); 1 restart, last exit SIGKILL at /);
+    assert.match(text.stdout, /^health +ok$/m);
   });
 
   test('nap down stops the supervisor first: nothing is started again', async () => {

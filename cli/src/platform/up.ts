@@ -164,6 +164,11 @@ export async function status(out: Output): Promise<void> {
       return `${r.name.padEnd(11)} ${r.state}${where}${history}`;
     })
     .join('\n');
-  out.result(text, rows);
-  if (rows.some((r) => r.state !== 'up')) process.exitCode = 1;
+  // What the controller sees of the engines: an etcd alarm (out of space) shows here, not in a port.
+  const health = await fetch(`${settings.controllerUrl}/healthz`, { signal: AbortSignal.timeout(3000) })
+    .then(async (r) => ({ ok: r.ok, ...((await r.json()) as { down?: Record<string, string> }) }))
+    .catch(() => null);
+  const healthLine = !health ? 'health     unknown (the controller does not answer)' : health.ok ? 'health     ok' : `health     ${Object.entries(health.down ?? {}).map(([k, v]) => `${k}: ${v}`).join('; ')}`;
+  out.result(`${text}\n${healthLine}`, { components: rows, health: health ? { ok: health.ok, down: health.down ?? {} } : null });
+  if (rows.some((r) => r.state !== 'up') || !health?.ok) process.exitCode = 1;
 }

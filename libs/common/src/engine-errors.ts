@@ -34,3 +34,12 @@ export function unavailableEngine(err: unknown): 'etcd' | 'NATS' | null {
   if (err instanceof NatsError && NATS_AWAY.has(err.code)) return 'NATS';
   return null;
 }
+
+/**
+ * etcd's space quota is used up (its NOSPACE alarm is raised): it still answers reads but refuses
+ * every write until an admin compacts, defragments and disarms the alarm. Not "away": waiting
+ * does not help, so the API says so with 507 instead of 503.
+ */
+export function etcdSpaceExceeded(err: unknown): boolean {
+  return err instanceof Error && /database space exceeded/.test(err.message);
+}

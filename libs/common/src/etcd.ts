@@ -1,5 +1,6 @@
-import { circuitBreaker, ConsecutiveBreaker, ExponentialBackoff, handleWhen, TaskCancelledError, timeout, TimeoutStrategy, wrap } from 'cockatiel';
+import { circuitBreaker, ConsecutiveBreaker, ExponentialBackoff, handleWhen, retry, TaskCancelledError, timeout, TimeoutStrategy, wrap } from 'cockatiel';
 import { Etcd3, EtcdInvalidAuthTokenError, GRPCDeadlineExceededError, isRecoverableError } from 'etcd3';
+import { etcdSpaceExceeded } from './engine-errors.js';
 import { WatchManager } from 'etcd3/lib/watch.js';
 import type { Settings } from './settings.js';
 
@@ -53,10 +54,17 @@ function logInAgainForWatches(): void {
  * would otherwise hang the next call too).
  */
 const CALL_DEADLINE_MS = 1_500;
+/**
+ * etcd3 counts "out of space" (its NOSPACE alarm) among the errors of a host that is away: each
+ * refused write would be tried three times and open the circuit, and then the reads, which etcd
+ * still serves, would fail too. It is etcd answering, not etcd away.
+ */
+const hostTrouble = (err: Error) => (isRecoverableError(err) && !etcdSpaceExceeded(err)) || err instanceof TaskCancelledError;
 const ENGINE_RETURN = {
+  global: retry(handleWhen(hostTrouble), { maxAttempts: 3 }),
   host: () => {
     const policy = wrap(
-      circuitBreaker(handleWhen((err) => isRecoverableError(err) || err instanceof TaskCancelledError), { halfOpenAfter: 250, breaker: new ConsecutiveBreaker(3) }),
+      circuitBreaker(handleWhen(hostTrouble), { halfOpenAfter: 250, breaker: new ConsecutiveBreaker(3) }),
       timeout(CALL_DEADLINE_MS + 500, TimeoutStrategy.Aggressive),
     );
     return {

@@ -121,5 +121,9 @@ export function etcdArgs(o: { name: string; dataDir: string; clientPort: number;
     '--initial-cluster', `${o.name}=${peer}`,
     '--logger', 'zap',
     '--log-level', 'warn',
+    // Without it every change's old revisions are kept forever, until the 2 GiB quota makes etcd
+    // read-only (each env change rewrites an app's record). An hour of history is what watches need.
+    '--auto-compaction-mode', 'periodic',
+    '--auto-compaction-retention', '1h',
   ];
 }

@@ -1,10 +1,13 @@
-import { type Logger, NapError, RepeatedFailureLog, unavailableEngine } from '@nap/common';
+import { etcdSpaceExceeded, type Logger, NapError, RepeatedFailureLog, unavailableEngine } from '@nap/common';
 import type { NextFunction, Request, Response } from 'express';
 import { ZodError } from 'zod';
 
 export function notFoundHandler(req: Request, _res: Response, next: NextFunction): void {
   next(new NapError(404, 'not_found', `no such endpoint: ${req.method} ${req.path}`));
 }
+
+export const ETCD_FULL =
+  "etcd's space quota is used up, so nap cannot store changes now (reads still work). An admin frees it: etcdctl compact <revision>, etcdctl defrag, etcdctl alarm disarm (docs/contract-additions.md, An engine away)";
 
 /** Seconds a client is told to wait when an engine is away: nap reconnects within about that. */
 const ENGINE_RETRY_AFTER_S = 2;
@@ -20,7 +23,10 @@ export function errorHandler(log: Logger) {
     let error: NapError;
     const engine = unavailableEngine(err);
     if (err instanceof NapError) error = err;
-    else if (engine) {
+    else if (etcdSpaceExceeded(err)) {
+      engineFailures.failed('requests failed: etcd is out of space', err, { method: req.method, path: req.path });
+      error = new NapError(507, 'storage_full', ETCD_FULL);
+    } else if (engine) {
       engineFailures.failed(`requests failed: ${engine} is not answering`, err, { method: req.method, path: req.path });
       error = new NapError(503, 'engine_unavailable', `${engine} is not answering, so the controller cannot serve this now; nap reconnects by itself: try again in a few seconds`);
       if (!res.headersSent) res.setHeader('Retry-After', String(ENGINE_RETRY_AFTER_S));

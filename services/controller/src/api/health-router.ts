@@ -1,5 +1,6 @@
 import type { Bus, Etcd3 } from '@nap/common';
 import { Router } from 'express';
+import { ETCD_FULL } from './errors.js';
 
 async function within<T>(ms: number, p: Promise<T>): Promise<T> {
   let timer: NodeJS.Timeout | undefined;
@@ -10,13 +11,23 @@ async function within<T>(ms: number, p: Promise<T>): Promise<T> {
   }
 }
 
+/** etcd's raised alarms (Nospace, Corrupt): a read that also says etcd answers. */
+async function etcdAlarms(etcd: Etcd3): Promise<string[]> {
+  const { alarms } = await etcd.maintenance.alarm({ action: 'Get', memberID: '0', alarm: 'None' });
+  return [...new Set(alarms.map((a) => String(a.alarm)))];
+}
+
 /** GET /healthz: 200 when etcd and NATS answer, else 503 naming what is down. */
 export function healthRouter(etcd: Etcd3, bus: Bus): Router {
   const router = Router();
   router.get('/healthz', async (_req, res) => {
     const down: Record<string, string> = {};
     await Promise.all([
-      within(2000, etcd.get('/nap/healthz').string()).catch((e: Error) => (down.etcd = e.message)),
+      within(2000, etcdAlarms(etcd))
+        .then((alarms) => {
+          if (alarms.length) down.etcd = `alarm ${alarms.join(', ')}: ${alarms.includes('Nospace') ? ETCD_FULL : 'see etcd\'s log'}`;
+        })
+        .catch((e: Error) => (down.etcd = e.message)),
       within(2000, bus.flush()).catch((e: Error) => (down.nats = e.message)),
     ]);
     if (Object.keys(down).length === 0) res.json({ status: 'ok' });
