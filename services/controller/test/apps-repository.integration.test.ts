@@ -4,6 +4,7 @@ import { connectEtcd, type Etcd3, loadSettings } from '@nap/common';
 import { type Engines, startEngines } from '@nap/testkit';
 import type { AppRecord } from '../src/apps/app-record.js';
 import { AppsRepository } from '../src/store/apps-repository.js';
+import { RoutesRepository } from '../src/store/routes-repository.js';
 
 let engines: Engines;
 let etcd: Etcd3;
@@ -107,4 +108,26 @@ test('an app record past 256 KiB is refused with 413 and not written', async () 
     (e: Error & { status?: number }) => e.status === 413 && /at most 256 KB/.test(e.message),
   );
   assert.deepEqual((await repo.get('heavy'))?.env, {});
+});
+
+test("a delete takes the app's own route claims with it, in one step, and leaves another app's claim", async () => {
+  const repo = new AppsRepository(etcd);
+  const routes = new RoutesRepository(etcd);
+  const mine = { ...app('leaving'), id: '3f1c2a9e-2222-4222-8333-444455556666', routes: ['leaving.nap.localhost', 'also-leaving.nap.localhost', 'theirs.nap.localhost'] };
+  const otherId = '3f1c2a9e-3333-4222-8333-444455556666';
+  assert.equal(await repo.create(mine), true);
+  assert.equal(await routes.claim('leaving.nap.localhost', mine.id), 'claimed');
+  assert.equal(await routes.claim('also-leaving.nap.localhost', mine.id), 'claimed');
+  assert.equal(await routes.claim('theirs.nap.localhost', otherId), 'claimed');
+  const before = Number((await etcd.get('/nap/apps/leaving').exec()).header.revision);
+
+  assert.equal(await repo.delete('leaving'), true);
+  assert.equal(await repo.get('leaving'), null);
+  assert.equal(await routes.owner('leaving.nap.localhost'), null);
+  assert.equal(await routes.owner('also-leaving.nap.localhost'), null);
+  assert.equal(await routes.owner('theirs.nap.localhost'), otherId);
+  // One transaction: the record and both claims went at the same revision.
+  const after = Number((await etcd.get('/nap/apps/none').exec()).header.revision);
+  assert.equal(after, before + 1);
+  assert.equal(await repo.delete('leaving'), false);
 });

@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
+import { connectEtcd, keys, loadSettings } from '@nap/common';
 import { eventually, httpGet, nap, repoRoot, requestLoop as requestLoopTo, TestPlatform } from '@nap/testkit';
 
 interface Instance {
@@ -207,6 +208,19 @@ describe('health manager, placement and recovery', () => {
     assert.equal(scale.code, 0, scale.stderr);
     await eventually(async () => (await viaRouter('too-big')).status === 200, 30_000, 'too-big to run once it fits');
     assert.equal((await get<{ placement_error: string | null }>('/v1/apps/too-big')).placement_error, null);
+  });
+
+  test("an app deleted without its stop reaching the DEAs (a lost dea.stop): the sweep stops its instances", async () => {
+    const push = await nap(['push', 'forgotten', '-p', `${repoRoot}examples/hello-node`, '-i', '2'], env);
+    assert.equal(push.code, 0, `${push.stdout}\n${push.stderr}`);
+    await eventually(async () => (await running('forgotten')).length === 2, 30_000, 'two running instances');
+    // What a delete leaves when its stop message is lost: the app's record gone, its instances running.
+    const etcd = connectEtcd(loadSettings({ ...platform.env, ...platform.engines.env }));
+    await etcd.delete().key(keys.app('forgotten'));
+    etcd.close();
+    await eventually(async () => (await platform.containers({ 'nap.app_name': 'forgotten', 'nap.kind': 'instance' })).every((c) => c.State !== 'running'), 30_000, 'the orphaned containers to stop');
+    const r = await viaRouter('forgotten');
+    assert.notEqual(r.status, 200, 'its route no longer reaches it');
   });
 
   test('two controllers: when the acting one dies, the other acts', async () => {

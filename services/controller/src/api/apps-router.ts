@@ -307,9 +307,10 @@ export function appsRouter(deps: AppsRouterDeps): Router {
   router.delete('/v1/apps/:name', async (req, res) => {
     const name = appName(req);
     const app = await loadFor(req, name);
+    // With its route claims, in one transaction. Should the stop below be lost, the health
+    // manager's sweep stops the instances of an app that no longer exists.
     await apps.delete(name);
     bus.publish(subjects.deaStop, msg.DeaStop, { app_id: app.id });
-    await Promise.all(app.routes.map((h) => routes.release(h, app.id)));
     await crashes.deleteAll(app.id);
     await events.deleteAll(app.id);
     await releases.deleteAll(app.id);

@@ -58,8 +58,25 @@ export class Converger {
   }
 
   async convergeAll(): Promise<void> {
+    // Instances first, apps after: an instance recorded before the list of apps whose app is not
+    // in that list belongs to an app that is gone (ids are never reused), never to one just made.
+    const recorded = await this.deps.actual.byApp();
     const apps = await this.deps.apps.list();
     await Promise.all(apps.map((a) => this.converge(a.name)));
+    this.stopOrphans(recorded, new Set(apps.map((a) => a.id)));
+  }
+
+  /**
+   * Instances of an app that no longer exists: its delete's dea.stop was lost (NATS blinked), or
+   * the delete was cut short. Every sweep stops them again until their DEAs have.
+   */
+  private stopOrphans(recorded: Map<string, ActualInstance[]>, appIds: Set<string>): void {
+    for (const [appId, instances] of recorded) {
+      const orphans = instances.filter(live);
+      if (appIds.has(appId) || orphans.length === 0) continue;
+      this.deps.log.warn({ app_id: appId, instances: orphans.map((i) => i.instance_id) }, 'stopping instances of an app that no longer exists');
+      this.deps.bus.publish(subjects.deaStop, msg.DeaStop, { app_id: appId, instance_ids: orphans.map((i) => i.instance_id) });
+    }
   }
 
   /** Forgets scheduled passes (when this controller stops acting). */

@@ -103,7 +103,24 @@ export class AppsRepository {
     throw conflict('app_busy', `app ${name} is being changed by others right now: try again`);
   }
 
-  async delete(name: string): Promise<void> {
-    await this.etcd.delete().key(keys.app(name));
+  /**
+   * The app's record and the route claims it holds go in one transaction: a delete cut short (the
+   * controller killed, etcd gone) leaves both or neither, never hosts held by an app that is gone.
+   * Claims someone else holds now are left alone. False when there was no such app.
+   */
+  async delete(name: string): Promise<boolean> {
+    const key = keys.app(name);
+    for (let attempt = 0; attempt < UPDATE_ATTEMPTS; attempt++) {
+      const found = (await this.etcd.get(key).exec()).kvs[0];
+      if (!found) return false;
+      const app = this.parse(key, found.value.toString());
+      const held: string[] = [];
+      for (const host of app?.routes ?? []) if ((await this.etcd.get(keys.route(host)).string()) === app!.id) held.push(host);
+      let txn = this.etcd.if(key, 'Mod', '==', found.mod_revision);
+      for (const host of held) txn = txn.and(keys.route(host), 'Value', '==', app!.id);
+      const done = await txn.then(this.etcd.delete().key(key), ...held.map((host) => this.etcd.delete().key(keys.route(host)))).commit();
+      if (done.succeeded) return true;
+    }
+    throw conflict('app_busy', `app ${name} is being changed by others right now: try again`);
   }
 }
