@@ -1,0 +1,146 @@
+// bench/chaos: what an engine or a part of nap dying costs. For each case, a fresh nap with 2 DEAs
+// and a 3-instance app answering a loop of requests through the router; the part is killed with
+// -9, left dead for NAP_CHAOS_OUTAGE_S (60 by default, the issue's outage) and started again.
+// Reports failed requests, seconds until the app is served again and until the API answers
+// after the return, log bytes each component wrote during the outage, and each component's
+// memory before and after. Writes bench/results/chaos.md.
+import { readFileSync, statSync } from 'node:fs';
+import { writeFile } from 'node:fs/promises';
+import { cpus } from 'node:os';
+import { join } from 'node:path';
+import { eventually, httpGet, nap, repoRoot, TestPlatform } from '@nap/testkit';
+
+const OUTAGE_S = Number(process.env.NAP_CHAOS_OUTAGE_S ?? 60);
+const COMPONENTS = ['controller-1', 'dea-1', 'dea-2', 'router', 'directory-1', 'directory-2'];
+
+interface Case {
+  name: string;
+  kill(p: TestPlatform): Promise<void>;
+  start(p: TestPlatform): Promise<void>;
+}
+
+const CASES: Case[] = [
+  { name: 'etcd kill -9', kill: (p) => p.engines.killEtcd(), start: (p) => p.engines.startEtcd() },
+  { name: 'nats-server kill -9', kill: (p) => p.engines.killNats(), start: (p) => p.engines.startNats() },
+  {
+    name: 'DEA kill -9 (its containers live on)',
+    kill: (p) => p.stopService('dea-1', { kill: true }),
+    start: async (p) => {
+      p.startService('dea-1');
+    },
+  },
+];
+
+function rssMb(pid: number | null): number | null {
+  if (!pid) return null;
+  try {
+    const kb = Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1]);
+    return Math.round(kb / 1024);
+  } catch {
+    return null;
+  }
+}
+
+interface Result {
+  name: string;
+  requests: number;
+  failed: number;
+  servedAgainS: number;
+  apiBackS: number | null;
+  logBytes: Record<string, number>;
+  memBefore: Record<string, number | null>;
+  memAfter: Record<string, number | null>;
+}
+
+async function runCase(c: Case): Promise<Result> {
+  const platform = await TestPlatform.start({ deas: 2 });
+  try {
+    const push = await nap(['push', 'steady', '-p', `${repoRoot}examples/hello-node`, '-i', '3'], platform.cliEnv());
+    if (push.code !== 0) throw new Error(`push failed: ${push.stderr}`);
+    const api = () => httpGet(`${platform.controllerUrl}/v1/apps`, { Authorization: `Bearer ${platform.adminToken}` }).catch(() => ({ status: 0 }));
+    await eventually(async () => (await httpGet(`${platform.routerUrl}/`, { Host: 'steady.nap.localhost' })).status === 200, 30_000, 'the app to answer');
+    const logFile = (n: string) => join(platform.engines.dir, 'logs', `${n}.log`);
+    const sizes = Object.fromEntries(COMPONENTS.map((n) => [n, statSync(logFile(n), { throwIfNoEntry: false })?.size ?? 0]));
+    const memBefore = Object.fromEntries(COMPONENTS.map((n) => [n, rssMb(platform.pidOf(n))]));
+
+    // The loop notes the time of each failure, to tell when serving came back.
+    let requests = 0;
+    const failures: number[] = [];
+    let going = true;
+    const loop = (async () => {
+      while (going) {
+        const r = await httpGet(`${platform.routerUrl}/`, { Host: 'steady.nap.localhost' }).catch(() => ({ status: 0 }));
+        requests++;
+        if (r.status !== 200) failures.push(Date.now());
+      }
+    })();
+
+    console.log(`${c.name}: killed, back in ${OUTAGE_S} s`);
+    await c.kill(platform);
+    await new Promise((r) => setTimeout(r, OUTAGE_S * 1000));
+    await c.start(platform);
+    const back = Date.now();
+    let apiBackS: number | null = null;
+    while (Date.now() - back < 60_000) {
+      if ((await api()).status === 200) {
+        apiBackS = (Date.now() - back) / 1000;
+        break;
+      }
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    await new Promise((r) => setTimeout(r, 5000));
+    going = false;
+    await loop;
+    const logBytes = Object.fromEntries(
+      COMPONENTS.map((n) => [
+        n,
+        readFileSync(logFile(n))
+          .subarray(sizes[n])
+          .toString('utf8')
+          .split('\n')
+          .filter((l) => l && !l.includes('"component":"accesslog"'))
+          .reduce((sum, l) => sum + Buffer.byteLength(l) + 1, 0),
+      ]),
+    );
+    const lastFailure = failures.length ? Math.max(...failures) : null;
+    return {
+      name: c.name,
+      requests,
+      failed: failures.length,
+      servedAgainS: lastFailure ? Math.max(0, (lastFailure - back) / 1000) : 0,
+      apiBackS,
+      logBytes,
+      memBefore,
+      memAfter: Object.fromEntries(COMPONENTS.map((n) => [n, rssMb(platform.pidOf(n))])),
+    };
+  } finally {
+    await platform.stop();
+  }
+}
+
+const only = process.argv[2];
+const results: Result[] = [];
+for (const c of CASES.filter((x) => !only || x.name.startsWith(only))) {
+  const r = await runCase(c);
+  console.log(JSON.stringify(r));
+  results.push(r);
+}
+
+const mem = (m: Record<string, number | null>) => COMPONENTS.map((n) => `${n.replace(/-1$/, '')} ${m[n] ?? '-'}`).join(', ');
+const table = [
+  '# bench/chaos',
+  '',
+  `${cpus().length} cores, ${new Date().toISOString().slice(0, 10)}. A nap with 2 DEAs and a 3-instance examples/hello-node answering a loop of requests through the router; the part is killed with -9, left dead ${OUTAGE_S} s, then started again. "Served again" counts from its return (0: never stopped serving). Log bytes: what each component wrote during the outage and the 5 s after, less the router's access log. Memory: resident MB.`,
+  '',
+  '| case | requests | failed | served again s | API answers s | log bytes (max component) | memory before | memory after |',
+  '|---|---|---|---|---|---|---|---|',
+  ...results.map((r) => {
+    const [worst, bytes] = Object.entries(r.logBytes).sort((a, b) => b[1] - a[1])[0];
+    return `| ${r.name} | ${r.requests} | ${r.failed} | ${r.servedAgainS.toFixed(2)} | ${r.apiBackS === null ? 'no answer in 60 s' : r.apiBackS.toFixed(2)} | ${bytes} (${worst}) | ${mem(r.memBefore)} | ${mem(r.memAfter)} |`;
+  }),
+  '',
+  'Goals (issue 12): 0 failed requests for each of these cases; the API within 5 s of the return; under 1 MB of log per component for a 60 s outage.',
+  '',
+].join('\n');
+await writeFile(join(repoRoot, 'bench/results/chaos.md'), table);
+console.log(`\n${table}`);
