@@ -15,6 +15,7 @@ import { PortAllocator } from './instances/port-allocator.js';
 import { RouteAnnouncer } from './routing/route-announcer.js';
 import { DockerRuntime } from './runtime/docker-runtime.js';
 import { StagingReservations } from './staging/staging-reservations.js';
+import { collectGarbage } from './disk/garbage.js';
 import { ensureContainerNetwork } from './network/container-network.js';
 import { ActualStateStore } from './store/actual-state.js';
 
@@ -22,6 +23,7 @@ const lifecycleDir = new URL('../../lifecycle', import.meta.url).pathname;
 
 /** How long a stopping DEA waits for its instances' replacements to run elsewhere. */
 const EVACUATION_TIMEOUT_MS = 60_000;
+const GARBAGE_EVERY_MS = 3600_000;
 
 export interface RunningDea {
   id: string;
@@ -144,6 +146,18 @@ export async function startDea(settings: Settings, log: Logger): Promise<Running
     { reservations: stagingReservations, changed: () => advertiser.advertise() },
   );
   await instances.adopt(await registry.previous());
+  // The disk's leftovers (after adoption, so that adopted instances' files count as used), then hourly.
+  const sweepDisk = () =>
+    collectGarbage(dirs, {
+      instance: (id) => registry.get(id) !== undefined,
+      droplet: (hash) => registry.live().some((i) => i.start.droplet_hash === hash),
+      staging: (task) => stagingReservations.running(task),
+    })
+      .then((removed) => removed.length && log.info({ removed: removed.length }, 'removed what nothing on this node uses any more'))
+      .catch((err: Error) => log.warn({ err: err.message }, 'disk garbage collection failed'));
+  await sweepDisk();
+  const diskSweeps = setInterval(() => void sweepDisk(), GARBAGE_EVERY_MS);
+  diskSweeps.unref();
   instances.startMonitoring();
   await disk.start();
   await announcer.start();
@@ -157,6 +171,7 @@ export async function startDea(settings: Settings, log: Logger): Promise<Running
       draining = true;
       advertiser.drain();
       instances.stopMonitoring();
+      clearInterval(diskSweeps);
       disk.stop();
       await instances.evacuate(EVACUATION_TIMEOUT_MS);
       await runtime.dropReadySandboxes();

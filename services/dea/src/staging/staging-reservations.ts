@@ -14,6 +14,10 @@ export class StagingReservations {
     this.byTask.delete(taskId);
   }
 
+  running(taskId: string): boolean {
+    return this.byTask.has(taskId);
+  }
+
   memoryMb(): number {
     let sum = 0;
     for (const mb of this.byTask.values()) sum += mb;
