@@ -4,7 +4,7 @@
 // Reports failed requests, seconds until the app is served again and until the API answers
 // after the return, log bytes each component wrote during the outage, and each component's
 // memory before and after. Writes bench/results/chaos.md.
-import { readFileSync, statSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
 import { cpus } from 'node:os';
 import { join } from 'node:path';
@@ -59,8 +59,7 @@ async function runCase(c: Case): Promise<Result> {
     if (push.code !== 0) throw new Error(`push failed: ${push.stderr}`);
     const api = () => httpGet(`${platform.controllerUrl}/v1/apps`, { Authorization: `Bearer ${platform.adminToken}` }).catch(() => ({ status: 0 }));
     await eventually(async () => (await httpGet(`${platform.routerUrl}/`, { Host: 'steady.nap.localhost' })).status === 200, 30_000, 'the app to answer');
-    const logFile = (n: string) => join(platform.engines.dir, 'logs', `${n}.log`);
-    const sizes = Object.fromEntries(COMPONENTS.map((n) => [n, statSync(logFile(n), { throwIfNoEntry: false })?.size ?? 0]));
+    const sizes = platform.logSizes(COMPONENTS);
     const memBefore = Object.fromEntries(COMPONENTS.map((n) => [n, rssMb(platform.pidOf(n))]));
 
     // The loop notes the time of each failure, to tell when serving came back.
@@ -91,17 +90,7 @@ async function runCase(c: Case): Promise<Result> {
     await new Promise((r) => setTimeout(r, 5000));
     going = false;
     await loop;
-    const logBytes = Object.fromEntries(
-      COMPONENTS.map((n) => [
-        n,
-        readFileSync(logFile(n))
-          .subarray(sizes[n])
-          .toString('utf8')
-          .split('\n')
-          .filter((l) => l && !l.includes('"component":"accesslog"'))
-          .reduce((sum, l) => sum + Buffer.byteLength(l) + 1, 0),
-      ]),
-    );
+    const logBytes = platform.loggedSince(sizes);
     const lastFailure = failures.length ? Math.max(...failures) : null;
     return {
       name: c.name,

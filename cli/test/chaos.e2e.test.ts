@@ -1,6 +1,4 @@
 import assert from 'node:assert/strict';
-import { readFileSync, statSync } from 'node:fs';
-import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { Bus, connectEtcd, createLogger, JetStreamBlobstore, keys, loadSettings } from '@nap/common';
 import { eventually, httpGet, nap, repoRoot, requestLoop, TestPlatform } from '@nap/testkit';
@@ -21,7 +19,6 @@ const COMPONENTS = ['controller-1', 'dea-1', 'dea-2', 'router', 'directory-1', '
 
 /** What the chaos tests look at on a running platform: the API as admin, instances, and log growth. */
 function observe(platform: TestPlatform) {
-  const logFile = (c: string) => join(platform.engines.dir, 'logs', `${c}.log`);
   const api = (path: string, method = 'GET') => httpGet(`${platform.controllerUrl}${path}`, { Authorization: `Bearer ${platform.adminToken}` }, method);
   const instances = async (app: string) => {
     const r = await api(`/v1/apps/${app}/instances`);
@@ -35,20 +32,8 @@ function observe(platform: TestPlatform) {
         .filter((i) => i.state === 'RUNNING')
         .map((i) => i.instance_id)
         .sort(),
-    logBytes: () => Object.fromEntries(COMPONENTS.map((c) => [c, statSync(logFile(c), { throwIfNoEntry: false })?.size ?? 0])),
-    /** Bytes each component logged since `from`, less the router's access log (one line per request, outage or not). */
-    loggedSince: (from: Record<string, number>) =>
-      Object.fromEntries(
-        COMPONENTS.map((c) => [
-          c,
-          readFileSync(logFile(c))
-            .subarray(from[c])
-            .toString('utf8')
-            .split('\n')
-            .filter((line) => line && !line.includes('"component":"accesslog"'))
-            .reduce((sum, line) => sum + Buffer.byteLength(line) + 1, 0),
-        ]),
-      ),
+    logBytes: () => platform.logSizes(COMPONENTS),
+    loggedSince: (from: Record<string, number>) => platform.loggedSince(from),
   };
 }
 

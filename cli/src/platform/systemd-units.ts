@@ -90,8 +90,10 @@ export async function writeSystemdUnits(out: Output, opts: { dir: string }): Pro
   const written: string[] = [];
   for (const c of components(settings, natsUsersOf(creds))) {
     const envFile = join(envDir, `${c.name}.env`);
-    await writeFile(envFile, await secretsEnvFile(state, creds, c), { mode: 0o600 });
+    // 0600 before a secret goes in: a file left from before with a wider mode keeps its mode otherwise.
+    await writeFile(envFile, '', { mode: 0o600 });
     await chmod(envFile, 0o600);
+    await writeFile(envFile, await secretsEnvFile(state, creds, c));
     const unit = systemdUnit({ ...c, command: absoluteCommand(c.command) }, { root: repoRoot, settingsEnv, logFile: state.logFile(c.name), envFile });
     await writeFile(join(opts.dir, unitName(c)), unit);
     written.push(unitName(c));

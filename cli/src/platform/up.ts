@@ -2,6 +2,7 @@ import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 import {
   isAlive,
+  sleep,
   loadEngineCredentials,
   loadSettings,
   removeContainerNetwork,
@@ -99,11 +100,11 @@ async function waitUntilUp(out: Output, state: PlatformState, c: Component): Pro
     for (;;) {
       const pid = await state.runningPid(c.name, c.marker);
       if (pid) {
-        await new Promise((r) => setTimeout(r, 500));
+        await sleep(500);
         if (isAlive(pid)) break;
       }
       if (Date.now() > deadline) throw await didNotStart();
-      await new Promise((r) => setTimeout(r, 200));
+      await sleep(200);
     }
   }
   out.progress(`${c.name}: up`);
@@ -168,7 +169,8 @@ export async function status(out: Output): Promise<void> {
   const health = await fetch(`${settings.controllerUrl}/healthz`, { signal: AbortSignal.timeout(3000) })
     .then(async (r) => ({ ok: r.ok, ...((await r.json()) as { down?: Record<string, string> }) }))
     .catch(() => null);
-  const healthLine = !health ? 'health     unknown (the controller does not answer)' : health.ok ? 'health     ok' : `health     ${Object.entries(health.down ?? {}).map(([k, v]) => `${k}: ${v}`).join('; ')}`;
+  const label = 'health'.padEnd(11);
+  const healthLine = !health ? `${label} unknown (the controller does not answer)` : health.ok ? `${label} ok` : `${label} ${Object.entries(health.down ?? {}).map(([k, v]) => `${k}: ${v}`).join('; ')}`;
   out.result(`${text}\n${healthLine}`, { components: rows, health: health ? { ok: health.ok, down: health.down ?? {} } : null });
   if (rows.some((r) => r.state !== 'up') || !health?.ok) process.exitCode = 1;
 }

@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto';
+import { readFileSync, statSync } from 'node:fs';
 import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -200,6 +201,26 @@ export class TestPlatform {
     ).catch(async (err) => {
       throw new Error(`${(err as Error).message}\n${await this.logTail(this.deaNames[0] ?? 'dea-1')}`);
     });
+  }
+
+  /** How long each service's log is now; `loggedSince` counts from it. */
+  logSizes(names: string[] = [...this.services.keys()]): Record<string, number> {
+    return Object.fromEntries(names.map((n) => [n, statSync(join(this.engines.dir, 'logs', `${n}.log`), { throwIfNoEntry: false })?.size ?? 0]));
+  }
+
+  /** Bytes each service logged since `from` (logSizes), less the router's access log: one line per request, outage or not. */
+  loggedSince(from: Record<string, number>): Record<string, number> {
+    return Object.fromEntries(
+      Object.entries(from).map(([n, size]) => [
+        n,
+        readFileSync(join(this.engines.dir, 'logs', `${n}.log`))
+          .subarray(size)
+          .toString('utf8')
+          .split('\n')
+          .filter((line) => line && !line.includes('"component":"accesslog"'))
+          .reduce((sum, line) => sum + Buffer.byteLength(line) + 1, 0),
+      ]),
+    );
   }
 
   async logTail(name: string, lines = 30): Promise<string> {

@@ -114,8 +114,9 @@ export class AppsRepository {
       const found = (await this.etcd.get(key).exec()).kvs[0];
       if (!found) return false;
       const app = this.parse(key, found.value.toString());
-      const held: string[] = [];
-      for (const host of app?.routes ?? []) if ((await this.etcd.get(keys.route(host)).string()) === app!.id) held.push(host);
+      const hosts = app?.routes ?? [];
+      const holders = await Promise.all(hosts.map((host) => this.etcd.get(keys.route(host)).string()));
+      const held = hosts.filter((_, i) => holders[i] === app!.id);
       let txn = this.etcd.if(key, 'Mod', '==', found.mod_revision);
       for (const host of held) txn = txn.and(keys.route(host), 'Value', '==', app!.id);
       const done = await txn.then(this.etcd.delete().key(key), ...held.map((host) => this.etcd.delete().key(keys.route(host)))).commit();
