@@ -3,3 +3,4 @@ export * from './platform.js';
 export * from './http.js';
 export * from './cli.js';
 export * from './archives.js';
+export * from './dockerd.js';

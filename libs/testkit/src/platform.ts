@@ -231,7 +231,12 @@ export class TestPlatform {
   /** This run's containers carrying all the given labels. */
   async containers(labels: Record<string, string> = {}): Promise<Docker.ContainerInfo[]> {
     const filters = [`nap.installation=${this.installationId}`, ...Object.entries(labels).map(([k, v]) => `${k}=${v}`)];
-    return docker().listContainers({ all: true, filters: { label: filters } });
+    return this.docker.listContainers({ all: true, filters: { label: filters } });
+  }
+
+  /** The engine this platform's DEAs use (NAP_DOCKER_SOCKET: a test's own dockerd, or the machine's). */
+  get docker(): Docker {
+    return docker(this.env.NAP_DOCKER_SOCKET);
   }
 
   /**
@@ -239,18 +244,18 @@ export class TestPlatform {
    * DEA keeps ready (label `nap.sandbox`), so its address is the sandbox's.
    */
   async networkSettings(id: string): Promise<Docker.ContainerInspectInfo['NetworkSettings']> {
-    const info = await docker().getContainer(id).inspect();
+    const info = await this.docker.getContainer(id).inspect();
     const sandbox = info.Config.Labels?.['nap.sandbox'];
-    return sandbox ? (await docker().getContainer(sandbox).inspect()).NetworkSettings : info.NetworkSettings;
+    return sandbox ? (await this.docker.getContainer(sandbox).inspect()).NetworkSettings : info.NetworkSettings;
   }
 
   /** Kills a container from outside, as the kernel or an operator would. */
   async killContainer(id: string): Promise<void> {
-    await docker().getContainer(id).kill().catch(() => {});
+    await this.docker.getContainer(id).kill().catch(() => {});
   }
 
   async removeContainer(id: string): Promise<void> {
-    await docker().getContainer(id).remove({ force: true }).catch(() => {});
+    await this.docker.getContainer(id).remove({ force: true }).catch(() => {});
   }
 
   /** Env for running the CLI against this platform. */
@@ -264,20 +269,21 @@ export class TestPlatform {
     const order = [...names.filter((n) => n.startsWith('dea-')), ...names.filter((n) => !n.startsWith('dea-'))];
     await Promise.all(order.filter((n) => n.startsWith('dea-')).map((n) => this.stopService(n, { kill: true })));
     for (const name of order) await this.stopService(name);
-    await removeContainers(this.installationId);
-    await removeContainerNetwork(this.installationId, process.env.NAP_DOCKER_SOCKET ?? '/var/run/docker.sock');
+    await removeContainers(this.installationId, this.env.NAP_DOCKER_SOCKET);
+    await removeContainerNetwork(this.installationId, this.env.NAP_DOCKER_SOCKET ?? process.env.NAP_DOCKER_SOCKET ?? '/var/run/docker.sock');
     await releaseSubnet(this.env.NAP_CONTAINER_SUBNET);
     await this.engines.stop();
   }
 }
 
-function docker(): Docker {
-  return new Docker({ socketPath: process.env.NAP_DOCKER_SOCKET ?? '/var/run/docker.sock' });
+function docker(socket?: string): Docker {
+  return new Docker({ socketPath: socket ?? process.env.NAP_DOCKER_SOCKET ?? '/var/run/docker.sock' });
 }
 
-export async function removeContainers(installationId: string): Promise<void> {
-  const own = await docker().listContainers({ all: true, filters: { label: [`nap.installation=${installationId}`] } });
-  await Promise.all(own.map((c) => docker().getContainer(c.Id).remove({ force: true }).catch(() => {})));
+export async function removeContainers(installationId: string, socket?: string): Promise<void> {
+  const engine = docker(socket);
+  const own = await engine.listContainers({ all: true, filters: { label: [`nap.installation=${installationId}`] } });
+  await Promise.all(own.map((c) => engine.getContainer(c.Id).remove({ force: true }).catch(() => {})));
 }
 
 const subnetReservations = join(tmpdir(), 'nap-test-subnets');

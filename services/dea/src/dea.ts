@@ -48,7 +48,7 @@ export async function startDea(settings: Settings, log: Logger): Promise<Running
   const network = await ensureContainerNetwork(engine, settings.installationId, settings.containerSubnet, log).catch((err: Error) => {
     throw new Error(`cannot set up the container network: ${err.message}`);
   });
-  const runtime = new DockerRuntime(settings.dockerSocket, settings.installationId, network.name);
+  const runtime = new DockerRuntime(settings.dockerSocket, settings.installationId, network.name, log);
   if (!(await runtime.imageExists(settings.stackImage))) {
     throw new Error(`the stack image ${settings.stackImage} is missing: run deploy/setup`);
   }

@@ -7,7 +7,7 @@ import { instanceUser } from '../images/image-user.js';
 import type { StackVariants } from '../images/stack-variants.js';
 import { becameHealthy, passesNow } from '../health/health-check.js';
 import type { RouteAnnouncer } from '../routing/route-announcer.js';
-import { type ContainerSpec, type DockerRuntime, VCAP } from '../runtime/docker-runtime.js';
+import { type ContainerSpec, ContainerGone, type DockerRuntime, VCAP } from '../runtime/docker-runtime.js';
 import type { ActualStateStore } from '../store/actual-state.js';
 import { type Instance, isLive } from './instance.js';
 import { APP_HOME, instanceEnv } from './instance-env.js';
@@ -291,7 +291,9 @@ export class InstanceManager {
     let exit: { exitCode: number; oomKilled: boolean };
     try {
       exit = await this.deps.runtime.wait(containerId);
-    } catch {
+    } catch (err) {
+      // Removed behind nap's back (or an engine that lost its state): as much a crash as an exit.
+      if (err instanceof ContainerGone && isLive(inst) && inst.containerId === containerId) await this.crash(inst, null, 'the container disappeared');
       return;
     }
     if (!isLive(inst) || inst.containerId !== containerId) return;

@@ -1,6 +1,7 @@
 import { type FileHandle, open } from 'node:fs/promises';
 import { randomBytes } from 'node:crypto';
 import { Writable } from 'node:stream';
+import { Backoff, type Logger, RepeatedFailureLog, sleep } from '@nap/common';
 import { hostLimits } from './container-limits.js';
 import { RotatingLog } from './rotating-log.js';
 import Docker from 'dockerode';
@@ -46,6 +47,12 @@ export interface ContainerExit {
   oomKilled: boolean;
 }
 
+/** A container nap was following is no more (removed by hand, or lost with the engine's state). */
+export class ContainerGone extends Error {}
+
+const ENGINE_AWAY = 'Docker does not answer';
+const ENGINE_WATCH_MS = 2_000;
+
 /** The only door to Docker. Every container is labelled with the installation so its owner can find (and only it remove) it. */
 export class DockerRuntime {
   private readonly docker: Docker;
@@ -55,8 +62,35 @@ export class DockerRuntime {
     private readonly installationId: string,
     /** The Docker network every container joins; 'none' (no network at all) until the DEA has made nap's. */
     readonly network: string = 'none',
+    log?: Logger,
   ) {
     this.docker = new Docker({ socketPath });
+    this.failures = log ? new RepeatedFailureLog(log) : null;
+  }
+
+  private readonly failures: RepeatedFailureLog | null;
+  private engineReturn: Promise<void> | null = null;
+
+  /**
+   * Resolves once the engine answers again (dockerd restarts for an upgrade or after a crash; with
+   * live-restore its containers run on meanwhile). One wait is shared by everyone who lost it.
+   */
+  private engineBack(): Promise<void> {
+    this.abortWaits();
+    this.engineReturn ??= (async () => {
+      const backoff = new Backoff({ minMs: 100, maxMs: 5_000 });
+      for (;;) {
+        try {
+          await this.docker.ping();
+          this.failures?.recovered(ENGINE_AWAY, 'Docker answers again');
+          return;
+        } catch (err) {
+          this.failures?.failed(ENGINE_AWAY, err);
+          await sleep(backoff.next());
+        }
+      }
+    })().finally(() => (this.engineReturn = null));
+    return this.engineReturn;
   }
 
   private pool: { image: string; labels: Record<string, string>; idle: string[]; filling: Promise<void> | null } | null = null;
@@ -358,10 +392,17 @@ export class DockerRuntime {
     }
   }
 
-  /** Copies what a container writes from now on into its log files (used for adopted containers too). */
+  /**
+   * Copies what a container writes from now on into its log files (used for adopted containers
+   * too), for as long as it runs, across restarts of the engine: see `copyLogs`.
+   */
   async attachLogs(id: string, logs: LogFiles): Promise<{ copied: Promise<void> }> {
-    const stream = (await this.docker.getContainer(id).attach({ stream: true, stdout: true, stderr: true })) as NodeJS.ReadableStream;
-    return { copied: this.copyLogs(stream, logs) };
+    const stream = await this.attachOutput(id);
+    return { copied: this.copyLogs(id, stream, logs) };
+  }
+
+  private async attachOutput(id: string): Promise<NodeJS.ReadableStream> {
+    return (await this.docker.getContainer(id).attach({ stream: true, stdout: true, stderr: true })) as NodeJS.ReadableStream;
   }
 
   async isRunning(id: string): Promise<boolean> {
@@ -372,39 +413,155 @@ export class DockerRuntime {
     }
   }
 
-  private async copyLogs(stream: NodeJS.ReadableStream, logs: LogFiles): Promise<void> {
+  /**
+   * The attached stream ends when the container does, and also when dockerd goes away. Then, once
+   * the engine answers again, a container still running is attached to again, and what it wrote
+   * while nobody was attached is taken from the engine's own log (json-file, bounded) between the
+   * last byte received and the new attach: the files have no gap. A container that ended has the
+   * same done for its last words.
+   */
+  private async copyLogs(id: string, first: NodeJS.ReadableStream, logs: LogFiles): Promise<void> {
     const out = new RotatingLog(logs.stdout, logs.maxBytes);
     const err = new RotatingLog(logs.stderr, logs.maxBytes);
     // A write that fails (a full disk) loses that output; it must never take the DEA down with it.
-    const sink = (log: RotatingLog) =>
+    const write = (log: RotatingLog, chunk: Buffer, at?: Date) => {
+      try {
+        log.write(chunk, at);
+      } catch {
+        // dropped: the next write tries again
+      }
+    };
+    // The last bytes each stream delivered: the engine's log may hold them again past `lastSeen`.
+    const tails = new Map<number, Buffer>();
+    const sink = (log: RotatingLog, stream: number) =>
       new Writable({
         write(chunk: Buffer, _enc, done) {
-          try {
-            log.write(chunk);
-          } catch {
-            // dropped: the next write tries again
-          }
+          lastSeen = Date.now();
+          tails.set(stream, keepTail(tails.get(stream), chunk));
+          write(log, chunk);
           done();
         },
       }).on('error', () => {});
+    let lastSeen = Date.now();
+    const backoff = new Backoff({ minMs: 200, maxMs: 5_000 });
     try {
-      await new Promise<void>((resolve, reject) => {
-        this.docker.modem.demuxStream(stream, sink(out), sink(err));
-        stream.once('end', () => resolve());
-        stream.once('close', () => resolve());
-        stream.once('error', reject);
-      });
+      for (let stream: NodeJS.ReadableStream | null = first; stream; ) {
+        const attachedAt = Date.now();
+        await new Promise<void>((resolve) => {
+          this.docker.modem.demuxStream(stream!, sink(out, 1), sink(err, 2));
+          stream!.once('end', () => resolve());
+          stream!.once('close', () => resolve());
+          stream!.once('error', () => resolve());
+        });
+        if (Date.now() - attachedAt > 10_000) backoff.reset();
+        const missed = (frames: LogFrame[]) => {
+          for (const frame of unseenFrames(frames, tails, lastSeen)) write(frame.stream === 2 ? err : out, frame.data, frame.at);
+        };
+        const next = await this.reattach(id, lastSeen, backoff, missed).catch(() => null);
+        if (next) lastSeen = next.at;
+        stream = next?.stream ?? null;
+      }
     } finally {
       out.close();
       err.close();
     }
   }
 
+  /**
+   * After an attached stream ended: the output missed since `since`, and a new stream (with the
+   * moment it begins) if the container still runs; null once it is over. A stream that keeps
+   * ending at once (an engine half up) is attached again only after a back-off.
+   */
+  private async reattach(id: string, since: number, backoff: Backoff, write: (frames: LogFrame[]) => void): Promise<{ stream: NodeJS.ReadableStream; at: number } | null> {
+    for (;;) {
+      let running: boolean;
+      try {
+        running = (await this.docker.getContainer(id).inspect()).State.Running;
+      } catch (err) {
+        if ((err as { statusCode?: number }).statusCode === 404) return null;
+        await this.engineBack();
+        continue;
+      }
+      if (!running) {
+        await this.missedOutput(id, since, null, write).catch(() => {});
+        return null;
+      }
+      await sleep(backoff.next());
+      const stream = await this.attachOutput(id).catch(() => null);
+      if (!stream) {
+        await this.engineBack();
+        continue;
+      }
+      const at = Date.now();
+      await this.missedOutput(id, since, at, write).catch(() => {});
+      return { stream, at };
+    }
+  }
+
+  /** What the engine logged of a container between two moments (unix ms; `until` null: to its end). */
+  private async missedOutput(id: string, since: number, until: number | null, write: (frames: LogFrame[]) => void): Promise<void> {
+    const options = { follow: false, stdout: true, stderr: true, timestamps: true, since: (since / 1000).toFixed(3), ...(until ? { until: (until / 1000).toFixed(3) } : {}) };
+    const body = (await this.docker.getContainer(id).logs(options as unknown as Docker.ContainerLogsOptions & { follow: false })) as Buffer;
+    write(logFrames(body));
+  }
+
+  /**
+   * How a container ended. A wait cut short by the engine going away (or answered for a container
+   * that still runs, as a dockerd shutting down may) is waited again once the engine is back.
+   * Throws ContainerGone when the container no longer exists.
+   */
   async wait(id: string): Promise<ContainerExit> {
     const container = this.docker.getContainer(id);
-    const result = (await container.wait()) as { StatusCode: number };
-    const info = await container.inspect().catch(() => null);
-    return { exitCode: result.StatusCode, oomKilled: info?.State?.OOMKilled ?? false };
+    const backoff = new Backoff({ minMs: 200, maxMs: 5_000 });
+    for (;;) {
+      const lost = new AbortController();
+      this.pendingWaits.add(lost);
+      this.watchEngine();
+      // The abort destroys the request, but a response already begun then never settles: raced.
+      const abandoned = new Promise<Error>((resolve) => lost.signal.addEventListener('abort', () => resolve(new Error('the engine went away'))));
+      const result = await Promise.race([(container.wait({ abortSignal: lost.signal }) as Promise<{ StatusCode: number }>).catch((err: Error) => err), abandoned]).finally(() =>
+        this.pendingWaits.delete(lost),
+      );
+      if (lost.signal.aborted) await this.engineBack();
+      const info = await container.inspect().catch((err: { statusCode?: number }) => err);
+      if ((info as { statusCode?: number }).statusCode === 404) throw new ContainerGone(`container ${id.slice(0, 12)} is gone`);
+      const state = (info as Docker.ContainerInspectInfo).State;
+      if (state && !state.Running && typeof (result as { StatusCode?: unknown }).StatusCode === 'number') return { exitCode: (result as { StatusCode: number }).StatusCode, oomKilled: state.OOMKilled ?? false };
+      if (state && !state.Running && !state.Restarting) return { exitCode: state.ExitCode, oomKilled: state.OOMKilled ?? false };
+      if (!state) await this.engineBack();
+      await sleep(backoff.next());
+    }
+  }
+
+  private readonly pendingWaits = new Set<AbortController>();
+  private engineWatch: NodeJS.Timeout | null = null;
+
+  /**
+   * A wait on a dockerd that dies is neither answered nor failed: the connection ends mid-body and
+   * the request hangs for ever. So while any wait is pending the engine is pinged every
+   * ENGINE_WATCH_MS, and when it does not answer every wait is aborted (and made again once it does).
+   */
+  private watchEngine(): void {
+    if (this.engineWatch) return;
+    let pinging = false;
+    this.engineWatch = setInterval(() => {
+      if (this.pendingWaits.size === 0) {
+        clearInterval(this.engineWatch!);
+        this.engineWatch = null;
+        return;
+      }
+      if (pinging) return;
+      pinging = true;
+      this.docker
+        .ping()
+        .catch(() => this.abortWaits())
+        .finally(() => (pinging = false));
+    }, ENGINE_WATCH_MS);
+    this.engineWatch.unref();
+  }
+
+  private abortWaits(): void {
+    for (const w of this.pendingWaits) w.abort();
   }
 
   async stop(id: string, graceSeconds: number): Promise<void> {
@@ -518,4 +675,61 @@ export class DockerRuntime {
       archive.pipe(parser as unknown as NodeJS.WritableStream);
     });
   }
+}
+
+export interface LogFrame {
+  /** 1 stdout, 2 stderr. */
+  stream: number;
+  at: Date;
+  data: Buffer;
+}
+
+/**
+ * The engine's multiplexed log of a container without a TTY, with timestamps: frames of an 8-byte
+ * header (stream, 0, 0, 0, length big-endian) and a payload that starts with an RFC 3339 time.
+ */
+export function logFrames(body: Buffer): LogFrame[] {
+  const frames: LogFrame[] = [];
+  for (let at = 0; at + 8 <= body.length; ) {
+    const stream = body[at];
+    const size = body.readUInt32BE(at + 4);
+    const payload = body.subarray(at + 8, at + 8 + size);
+    at += 8 + size;
+    const space = payload.indexOf(0x20);
+    const time = space > 0 ? new Date(payload.subarray(0, space).toString()) : new Date(NaN);
+    frames.push({ stream, at: Number.isNaN(time.getTime()) ? new Date() : time, data: space > 0 ? payload.subarray(space + 1) : payload });
+  }
+  return frames;
+}
+
+const TAIL_BYTES = 16 * 1024;
+
+function keepTail(tail: Buffer | undefined, chunk: Buffer): Buffer {
+  const joined = tail ? Buffer.concat([tail, chunk]) : chunk;
+  return joined.length > TAIL_BYTES ? Buffer.from(joined.subarray(joined.length - TAIL_BYTES)) : joined;
+}
+
+/** How far past the last byte received the engine's timestamp of that same byte may lie. */
+const OVERLAP_MS = 2_000;
+
+/**
+ * The engine timestamps a line when its log driver reads it, which can be a little after the
+ * attached stream delivered it: the first frames of the engine's log since `since` may be lines
+ * already copied. Per stream, the longest run of leading frames (within OVERLAP_MS) that is
+ * exactly the end of what the stream delivered is dropped; a line the app really printed twice
+ * stays, unless it is that very end.
+ */
+export function unseenFrames(frames: LogFrame[], tails: Map<number, Buffer>, since: number): LogFrame[] {
+  const skip = new Set<LogFrame>();
+  for (const [stream, tail] of tails) {
+    const own = frames.filter((f) => f.stream === stream);
+    let best = 0;
+    for (let k = 1, bytes = Buffer.alloc(0); k <= own.length && own[k - 1].at.getTime() < since + OVERLAP_MS; k++) {
+      bytes = Buffer.concat([bytes, own[k - 1].data]);
+      if (bytes.length > tail.length) break;
+      if (tail.subarray(tail.length - bytes.length).equals(bytes)) best = k;
+    }
+    for (const f of own.slice(0, best)) skip.add(f);
+  }
+  return frames.filter((f) => !skip.has(f));
 }
