@@ -94,16 +94,19 @@ describe('limits and quotas, end to end on real NATS, etcd and Docker', () => {
     assert.match(crash.detail!.exit_description!, /^disk quota exceeded: the app wrote \d+ MB, more than its 64 MB$/);
   });
 
-  test('a start whose disk_mb is more than the DEA has is refused with what to do', async () => {
+  test('an instance whose disk_mb no DEA has is not placed, and the app says it lacks disk', async () => {
     const dir = appDir({ Procfile: 'web: node server.js\n', 'server.js': REPORTER, 'manifest.yml': 'applications:\n- name: hoarder\n  disk_quota: 500G\n' });
     const push = await nap(['push', 'hoarder', '-p', dir, '--no-start'], env);
     assert.equal(push.code, 0, `${push.stdout}\n${push.stderr}`);
     assert.equal((await api(platform.adminToken, 'POST', '/v1/apps/hoarder/start')).status, 200);
-    const crash = await eventually(async () => {
-      const events = JSON.parse((await api(platform.adminToken, 'GET', '/v1/apps/hoarder/events')).body) as Event[];
-      return events.find((e) => e.type === 'crashed');
-    }, 60_000, 'the refused start');
-    assert.match(crash.detail!.exit_description!, /^disk quota of 512000 MB is more than this DEA has free \(\d+ MB\): lower the app's disk/);
+    const failed = await eventually(async () => {
+      const events = JSON.parse((await api(platform.adminToken, 'GET', '/v1/apps/hoarder/events')).body) as (Event & { detail?: { reason?: string } })[];
+      return events.find((e) => e.type === 'placement_failed');
+    }, 60_000, 'the placement failure');
+    assert.match(failed.detail!.reason!, /^pending: insufficient disk: no DEA has 512000 MB of disk free for instance 0$/);
+    const instances = JSON.parse((await api(platform.adminToken, 'GET', '/v1/apps/hoarder/instances')).body) as { state: string }[];
+    assert.ok(!instances.some((i) => i.state === 'RUNNING' || i.state === 'STARTING'), JSON.stringify(instances));
+    assert.equal((await api(platform.adminToken, 'POST', '/v1/apps/hoarder/stop')).status, 200);
   });
 
   test('a Dockerfile with USER root runs as uid 2000', async () => {
@@ -188,5 +191,26 @@ describe('limits and quotas, end to end on real NATS, etcd and Docker', () => {
     assert.equal(scaled.status, 200, scaled.body);
     assert.equal((JSON.parse((await etcd.get(keys.app('dora-app')).string())!) as { instances: number }).instances, 3);
     assert.equal((await api(token, 'PUT', '/v1/apps/dora-two', {})).status, 201);
+  });
+
+  test('a DEA whose disk is nearly full advertises no room and why; a push says so; with room again it takes work', async () => {
+    const deas = async () => JSON.parse((await api(platform.adminToken, 'GET', '/v1/deas')).body) as { id: string; available_memory_mb: number; unavailable?: string }[];
+    await platform.stopService('dea-1', { kill: true });
+    // More than this disk has free: the DEA's own rule then finds its disk nearly full.
+    platform.startService('dea-1', { NAP_DEA_DISK_RESERVE_MB: '1000000000' });
+    const full = await eventually(async () => (await deas()).find((d) => /disk nearly full/.test(d.unavailable ?? '')), 30_000, 'an advertisement saying the disk is nearly full');
+    assert.equal(full.available_memory_mb, 0);
+    assert.match(full.unavailable!, /^disk nearly full: \d+ MB free, under the 1000000000 MB reserve \(NAP_DEA_DISK_RESERVE_MB\)/);
+
+    const dir = appDir({ Procfile: 'web: node server.js\n', 'server.js': REPORTER });
+    const push = await nap(['push', 'no-room', '-p', dir], env);
+    assert.notEqual(push.code, 0, 'nothing can stage on a full DEA');
+    assert.match(push.stderr + push.stdout, /no DEA has room to stage no-room.*not taking work: dea-1[^:]*: disk nearly full/s);
+
+    await platform.stopService('dea-1', { kill: true });
+    platform.startService('dea-1');
+    await eventually(async () => (await deas()).some((d) => !d.unavailable && d.available_memory_mb > 0), 30_000, 'room again');
+    const again = await nap(['push', 'no-room', '-p', dir], env);
+    assert.equal(again.code, 0, `${again.stdout}\n${again.stderr}`);
   });
 });

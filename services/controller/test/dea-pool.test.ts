@@ -55,3 +55,15 @@ test('spreads an app over zones before spreading it over DEAs of one zone', () =
   pool.reserve('b1', 'app', 256);
   assert.equal(pool.pick('app', 256, 'bookworm')?.id, 'a2', 'then the emptier DEA of the tied zones');
 });
+
+test('a DEA that says it takes nothing new is never picked, and says why; disk is reserved as memory is', () => {
+  const pool = new DeaPool();
+  pool.update({ ...advert('full', 8000), unavailable: 'disk nearly full: 10 MB free' });
+  pool.update({ ...advert('small-disk', 4000), available_disk_mb: 100 });
+  assert.equal(pool.pick('app', 256, 'bookworm')?.id, 'small-disk', 'the DEA with more memory says it takes nothing');
+  assert.equal(pool.pick('app', 256, 'bookworm', 1024), null, 'no DEA has 1024 MB of disk to give');
+  assert.equal(pool.pick('app', 256, 'bookworm', 64)?.id, 'small-disk');
+  pool.reserve('small-disk', 'app', 256, 64);
+  assert.equal(pool.pick('app', 256, 'bookworm', 64), null, '36 MB of disk is left after the reservation');
+  assert.deepEqual(pool.unavailable(), ['full: disk nearly full: 10 MB free']);
+});

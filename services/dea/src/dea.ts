@@ -90,6 +90,8 @@ export async function startDea(settings: Settings, log: Logger): Promise<Running
     directoryUrl: settings.directoryUrl,
     stagingMemoryMb: () => stagingReservations.memoryMb(),
     availableDiskMb: () => disk.availableMb(),
+    unavailable: () => (runtime.engineAway ? `Docker does not answer on ${settings.dockerSocket}` : disk.fullReason()),
+    log,
   });
   const instances = new InstanceManager({
     deaId,

@@ -50,6 +50,8 @@ export const DeaAdvertise = z.object({
   available_disk_mb: z.number().int(),
   app_id_to_count: z.record(z.number().int().nonnegative()),
   directory_url: z.string().url(),
+  /** Why this DEA takes nothing new at the moment (its disk is nearly full, Docker does not answer); absent when it can. */
+  unavailable: z.string().max(500).optional(),
 });
 export type DeaAdvertise = z.infer<typeof DeaAdvertise>;
 

@@ -182,7 +182,7 @@ export class Converger {
     const error =
       unplaced.length === 0
         ? null
-        : `pending: insufficient memory: no DEA has ${app.memory_mb} MB free for instance${unplaced.length > 1 ? 's' : ''} ${unplaced.join(', ')}`;
+        : `pending: ${shortage(this.deps.pool, app)} for instance${unplaced.length > 1 ? 's' : ''} ${unplaced.join(', ')}${unavailableNote(this.deps.pool.unavailable())}`;
     if ((app.placement_error ?? null) === error) return;
     await this.deps.apps.update(app.name, (fresh) => {
       if ((fresh.placement_error ?? null) === error) return false;
@@ -195,7 +195,7 @@ export class Converger {
     const { pool, bus, pending, log } = this.deps;
     const command = spec.command;
     if (!app.droplet || !command) return true;
-    const dea = pool.pick(app.id, spec.memory_mb, app.stack);
+    const dea = pool.pick(app.id, spec.memory_mb, app.stack, app.disk_mb);
     if (!dea) {
       log.warn({ app: app.name, process_type: spec.type, index, memory_mb: spec.memory_mb }, 'no DEA has room for an instance');
       return false;
@@ -214,7 +214,7 @@ export class Converger {
       // Not a lack of room: nothing is placed, and the next pass tries again once the app is fixed.
       return true;
     }
-    pool.reserve(dea.id, app.id, spec.memory_mb);
+    pool.reserve(dea.id, app.id, spec.memory_mb, app.disk_mb);
     pending.add(app.id, app.version, slotKey(spec.type, index), dea.id);
     log.info({ app: app.name, process_type: spec.type, index, dea_id: dea.id, instance_id: start.instance_id }, 'starting instance');
     bus.publish(subjects.deaStart(dea.id), msg.DeaStart, start);
@@ -225,4 +225,15 @@ export class Converger {
     this.deps.log.info({ app: app.name, instances: instances.map((i) => `${i.index}:${i.instance_id}`) }, 'stopping instances');
     this.deps.bus.publish(subjects.deaStop, msg.DeaStop, { app_id: app.id, instance_ids: instances.map((i) => i.instance_id) });
   }
+}
+
+/** DEAs that take nothing new say why; a placement error passes it on. */
+function unavailableNote(reasons: string[]): string {
+  return reasons.length === 0 ? '' : `; not taking instances: ${reasons.join('; ')}`;
+}
+
+/** What no DEA has enough of: disk when some DEA has the memory, else memory (as Cloud Foundry says "insufficient resources: memory"). */
+function shortage(pool: DeaPool, app: AppRecord): string {
+  const memoryOk = pool.live().some((d) => !d.unavailable && d.available_memory_mb >= app.memory_mb && d.stacks.includes(app.stack));
+  return memoryOk ? `insufficient disk: no DEA has ${app.disk_mb} MB of disk free` : `insufficient memory: no DEA has ${app.memory_mb} MB free`;
 }

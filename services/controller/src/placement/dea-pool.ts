@@ -31,6 +31,13 @@ export class DeaPool {
     this.deas.delete(id);
   }
 
+  /** What the DEAs that take nothing new say about why, for a placement error. */
+  unavailable(): string[] {
+    return this.live()
+      .filter((d) => d.unavailable)
+      .map((d) => `${d.id}: ${d.unavailable}`);
+  }
+
   get(id: string): msg.DeaAdvertise | undefined {
     return this.live().find((d) => d.id === id);
   }
@@ -40,12 +47,12 @@ export class DeaPool {
    * fewest instances of the app, then the DEA with fewest, then the one with most free memory. So
    * losing a zone or a node loses as little of any one app as it can.
    */
-  pick(appId: string, memoryMb: number, stack: string): msg.DeaAdvertise | null {
+  pick(appId: string, memoryMb: number, stack: string, diskMb = 0): msg.DeaAdvertise | null {
     const live = this.live();
     const inZone = new Map<string, number>();
     for (const d of live) inZone.set(d.zone, (inZone.get(d.zone) ?? 0) + (d.app_id_to_count[appId] ?? 0));
     const candidates = live
-      .filter((d) => d.available_memory_mb >= memoryMb && d.stacks.includes(stack))
+      .filter((d) => !d.unavailable && d.available_memory_mb >= memoryMb && d.available_disk_mb >= diskMb && d.stacks.includes(stack))
       .sort(
         (a, b) =>
           (inZone.get(a.zone) ?? 0) - (inZone.get(b.zone) ?? 0) ||
@@ -55,10 +62,11 @@ export class DeaPool {
     return candidates[0] ?? null;
   }
 
-  reserve(deaId: string, appId: string, memoryMb: number): void {
+  reserve(deaId: string, appId: string, memoryMb: number, diskMb = 0): void {
     const known = this.deas.get(deaId);
     if (!known) return;
     known.advert.available_memory_mb -= memoryMb;
+    known.advert.available_disk_mb -= diskMb;
     known.advert.app_id_to_count[appId] = (known.advert.app_id_to_count[appId] ?? 0) + 1;
   }
 }

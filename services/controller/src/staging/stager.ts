@@ -80,7 +80,8 @@ export class Stager {
             a.staging = null;
           });
         }
-        throw unavailable(`no DEA has room to stage ${app.name} (${app.memory_mb} MB, stack ${app.stack}): check nap status`);
+        const why = pool.unavailable();
+        throw unavailable(`no DEA has room to stage ${app.name} (${app.memory_mb} MB, stack ${app.stack})${why.length > 0 ? `; not taking work: ${why.join('; ')}` : ''}: check nap status and nap deas`);
       }
       startsInstance0 = wantsInstance0 && dea.available_memory_mb >= app.memory_mb + memory;
       const staging = { task_id: taskId, dea_id: dea.id, version, log_url: null, error: null, started_at: new Date().toISOString() };

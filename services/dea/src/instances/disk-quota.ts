@@ -70,6 +70,15 @@ export class DiskQuota {
     return Math.max(0, Math.floor(Math.min(this.config.capacityMb - promised, this.freeMb - this.config.reserveMb)));
   }
 
+  /**
+   * Why this DEA should take nothing new for its disk: what the node has free is under the
+   * reserve kept for etcd, JetStream and the DEA's own files. Null when it has room.
+   */
+  fullReason(): string | null {
+    if (this.freeMb >= this.config.reserveMb) return null;
+    return `disk nearly full: ${Math.max(0, Math.round(this.freeMb))} MB free, under the ${this.config.reserveMb} MB reserve (NAP_DEA_DISK_RESERVE_MB); free space on the DEA's disk`;
+  }
+
   /** Why this start cannot have its disk here, or null when it can. */
   refusal(inst: Instance): string | null {
     const available = this.availableMb(inst.start.instance_id);

@@ -70,6 +70,12 @@ export class DockerRuntime {
 
   private readonly failures: RepeatedFailureLog | null;
   private engineReturn: Promise<void> | null = null;
+  private away = false;
+
+  /** Set while the engine does not answer (from the first failed try until it answers again). */
+  get engineAway(): boolean {
+    return this.away;
+  }
 
   /**
    * Resolves once the engine answers again (dockerd restarts for an upgrade or after a crash; with
@@ -82,9 +88,11 @@ export class DockerRuntime {
       for (;;) {
         try {
           await this.docker.ping();
+          this.away = false;
           this.failures?.recovered(ENGINE_AWAY, 'Docker answers again');
           return;
         } catch (err) {
+          this.away = true;
           this.failures?.failed(ENGINE_AWAY, err);
           await sleep(backoff.next());
         }

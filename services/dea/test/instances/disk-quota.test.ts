@@ -43,3 +43,32 @@ test('a writable layer the engine did not name once (a failed inspect) is asked 
     await rm(root, { recursive: true, force: true });
   }
 });
+
+test('a node whose free disk is under the reserve says so, and offers no disk; with room it says nothing', async () => {
+  const root = await mkdtemp(join(tmpdir(), 'nap-disk-quota-'));
+  try {
+    const quota = (reserveMb: number) =>
+      new DiskQuota({
+        capacityMb: 10_000,
+        reserveMb,
+        deaDir: root,
+        runtime: { rootDir: async () => null } as never,
+        registry: { live: () => [] } as never,
+        log: createLogger('test', 'silent'),
+        exceeded: async () => {},
+      });
+    // More than any disk here has free: the node is "nearly full" by its own rule.
+    const full = quota(1_000_000_000);
+    await full.start();
+    full.stop();
+    assert.match(full.fullReason() ?? '', /^disk nearly full: \d+ MB free, under the 1000000000 MB reserve \(NAP_DEA_DISK_RESERVE_MB\)/);
+    assert.equal(full.availableMb(), 0);
+    const roomy = quota(1);
+    await roomy.start();
+    roomy.stop();
+    assert.equal(roomy.fullReason(), null);
+    assert.ok(roomy.availableMb() > 0);
+  } finally {
+    await rm(root, { recursive: true, force: true });
+  }
+});
