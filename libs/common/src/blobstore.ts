@@ -1,10 +1,11 @@
+import { createHash } from 'node:crypto';
 import { createReadStream, createWriteStream } from 'node:fs';
 import { mkdir, rename, rm } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { ReadableStream as WebReadableStream } from 'node:stream/web';
-import { StorageType, type ObjectStore } from 'nats';
+import { headers, type JetStreamClient, type JetStreamManager, JSONCodec, JsHeaders, nuid, StorageType, type ObjectStore } from 'nats';
 import type { Bus } from './bus/bus.js';
 
 /** Where packages, droplets and build caches live: reachable from every node. */
@@ -20,19 +21,74 @@ export interface Blobstore {
 }
 
 export const BLOB_BUCKET = 'nap-blobs';
+/** nats.js's chunk size for objects, kept so that what it reads back is what it would have written. */
+const CHUNK_BYTES = 128 * 1024;
+/** Chunks in flight at once: enough to keep a loopback link busy, few enough to stop soon after a refusal. */
+const CHUNKS_IN_FLIGHT = 16;
 
 /** A JetStream object store: replicated with the NATS cluster, so no extra engine to run. */
 export class JetStreamBlobstore implements Blobstore {
-  private constructor(private readonly os: ObjectStore) {}
+  private constructor(
+    private readonly os: ObjectStore,
+    private readonly js: JetStreamClient,
+    private readonly jsm: JetStreamManager,
+  ) {}
 
   static async open(bus: Bus, replicas = 1): Promise<JetStreamBlobstore> {
-    const os = await bus.nc.jetstream().views.os(BLOB_BUCKET, { storage: StorageType.File, replicas });
-    return new JetStreamBlobstore(os);
+    const js = bus.nc.jetstream();
+    const os = await js.views.os(BLOB_BUCKET, { storage: StorageType.File, replicas });
+    return new JetStreamBlobstore(os, js, await bus.nc.jetstreamManager());
   }
 
+  /**
+   * Written as nats.js's `ObjectStore.put` writes an object (chunks under a fresh nuid, then the
+   * meta record as a rollup; ADR-20), so `os.get` reads it. Not `put` itself: it publishes every
+   * chunk without waiting and looks at the answers only at the end, so a store that fills up
+   * mid-upload ("insufficient resources") rejects publishes nobody listens to yet, and Node ends
+   * the process (a full JetStream took the controller down). Here every answer is awaited within
+   * a small window; on a refusal the chunks written are purged and the refusal is thrown.
+   */
   async putFile(key: string, file: string): Promise<void> {
-    const stream = Readable.toWeb(createReadStream(file)) as unknown as ReadableStream<Uint8Array>;
-    await this.os.put({ name: key }, stream);
+    const old = await this.os.info(key);
+    const id = nuid.next();
+    const chunkSubject = `$O.${BLOB_BUCKET}.C.${id}`;
+    const sha = createHash('sha256');
+    let size = 0;
+    let chunks = 0;
+    const inFlight: Promise<unknown>[] = [];
+    try {
+      for await (const piece of createReadStream(file, { highWaterMark: CHUNK_BYTES }) as AsyncIterable<Buffer>) {
+        sha.update(piece);
+        size += piece.length;
+        chunks++;
+        const ack = this.js.publish(chunkSubject, piece);
+        ack.catch(() => {}); // awaited below; this only keeps an early refusal from being "unhandled"
+        inFlight.push(ack);
+        if (inFlight.length >= CHUNKS_IN_FLIGHT) await inFlight.shift();
+      }
+      await Promise.all(inFlight);
+      const meta = {
+        name: key,
+        description: '',
+        options: { max_chunk_size: CHUNK_BYTES },
+        bucket: BLOB_BUCKET,
+        nuid: id,
+        size,
+        chunks,
+        mtime: new Date().toISOString(),
+        digest: `SHA-256=${base64UrlPadded(sha.digest())}`,
+        deleted: false,
+      };
+      const h = headers();
+      h.set(JsHeaders.RollupHdr, JsHeaders.RollupValueSubject);
+      await this.js.publish(`$O.${BLOB_BUCKET}.M.${base64UrlPadded(Buffer.from(key))}`, JSONCodec().encode(meta), { headers: h });
+    } catch (err) {
+      await Promise.allSettled(inFlight);
+      await this.jsm.streams.purge(`OBJ_${BLOB_BUCKET}`, { filter: chunkSubject }).catch(() => {});
+      throw err;
+    }
+    // The new object is live: the old one's chunks go (as nats.js does; a failure here only wastes room).
+    if (old) await this.jsm.streams.purge(`OBJ_${BLOB_BUCKET}`, { filter: `$O.${BLOB_BUCKET}.C.${old.nuid}` }).catch(() => {});
   }
 
   async getFile(key: string, file: string): Promise<boolean> {
@@ -70,4 +126,9 @@ export class JetStreamBlobstore implements Blobstore {
     const all = await this.os.list();
     return all.filter((i) => !i.deleted && i.name.startsWith(prefix)).map((i) => i.name);
   }
+}
+
+/** ADR-20's encoding of names and digests: base64url with its padding (Node's 'base64url' drops it). */
+function base64UrlPadded(bytes: Buffer): string {
+  return bytes.toString('base64').replace(/\+/g, '-').replace(/\//g, '_');
 }

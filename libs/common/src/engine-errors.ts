@@ -43,3 +43,18 @@ export function unavailableEngine(err: unknown): 'etcd' | 'NATS' | null {
 export function etcdSpaceExceeded(err: unknown): boolean {
   return err instanceof Error && /database space exceeded/.test(err.message);
 }
+
+/**
+ * Where an upload goes has no room: JetStream answered "insufficient resources" (its store, or the
+ * disk under it, is full) or "maximum bytes exceeded" (a bucket's own cap); or a file the
+ * controller writes first met a full disk. Like etcd out of space, waiting does not help: 507.
+ */
+export function storageExhausted(err: unknown): 'blobstore' | 'disk' | null {
+  if (!(err instanceof Error)) return null;
+  const code = (err as { code?: unknown }).code;
+  if (code === 'ENOSPC' || code === 'EDQUOT') return 'disk';
+  const api = (err as { api_error?: { description?: string } }).api_error;
+  const chained = (err as { chainedError?: Error }).chainedError;
+  const said = `${api?.description ?? ''} ${chained?.message ?? ''} ${err instanceof NatsError ? err.message : ''}`;
+  return /insufficient resources|maximum bytes exceeded|insufficient storage/i.test(said) ? 'blobstore' : null;
+}

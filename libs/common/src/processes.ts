@@ -92,12 +92,15 @@ export function freePort(): Promise<number> {
  * where `ps` shows them.
  */
 export function natsServerArgs(
-  o: { port: number; storeDir: string; configFile: string; host?: string } & ({ user: string; password: string } | { users: NatsUser[] }),
+  o: { port: number; storeDir: string; configFile: string; host?: string; /** JetStream's cap on its file store; unset: nats-server's own (75 % of the disk's free space). */ maxStoreMb?: number } & (
+    | { user: string; password: string }
+    | { users: NatsUser[] }
+  ),
 ): string[] {
   const users = 'users' in o ? o.users : [{ user: o.user, password: o.password }];
   const config = [
     `listen: "${o.host ?? '127.0.0.1'}:${o.port}"`,
-    `jetstream { store_dir: ${JSON.stringify(o.storeDir)} }`,
+    `jetstream { store_dir: ${JSON.stringify(o.storeDir)}${o.maxStoreMb ? `, max_file_store: ${o.maxStoreMb}MB` : ''} }`,
     natsAuthorizationBlock(users),
     '',
   ].join('\n');

@@ -50,10 +50,15 @@ export interface Engines {
  * A free port can be taken by someone else between our check and the engine binding it; then the
  * engine dies at once, and a second try with new ports is all it takes.
  */
-export async function startEngines(attempts = 3): Promise<Engines> {
+export interface EngineOptions {
+  /** JetStream's file store cap, to fill the blobstore on purpose. */
+  jetstreamMaxMb?: number;
+}
+
+export async function startEngines(options: EngineOptions = {}, attempts = 3): Promise<Engines> {
   for (let attempt = 1; ; attempt++) {
     try {
-      return await startEnginesOnce();
+      return await startEnginesOnce(options);
     } catch (err) {
       if (attempt >= attempts) throw err;
     }
@@ -65,7 +70,7 @@ async function tail(file: string): Promise<string> {
   return text.trimEnd().split('\n').slice(-10).join('\n');
 }
 
-async function startEnginesOnce(): Promise<Engines> {
+async function startEnginesOnce(options: EngineOptions): Promise<Engines> {
   const dir = await mkdtemp(join(tmpdir(), 'nap-engines-'));
   await mkdir(join(dir, 'logs'));
   const natsPort = await freePort();
@@ -96,6 +101,7 @@ async function startEnginesOnce(): Promise<Engines> {
     storeDir: join(dir, 'jetstream'),
     users: [...natsUsersOf(credentials), { user: natsUser, password: natsPassword }],
     configFile: join(dir, 'nats.conf'),
+    maxStoreMb: options.jetstreamMaxMb,
   });
   const spawnNats = () => {
     const nats = spawnDetached('nats-server', natsArgs, { logFile: join(dir, 'logs', 'nats.log') });

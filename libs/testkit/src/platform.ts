@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ENGINE_SECRET_VARIABLES, type EngineClient, freePort, isAlive, removeContainerNetwork, spawnDetached, stopPid, waitForPort } from '@nap/common';
 import Docker from 'dockerode';
-import { type Engines, startEngines } from './engines.js';
+import { type EngineOptions, type Engines, startEngines } from './engines.js';
 import { eventually, httpGet } from './http.js';
 
 export const repoRoot = new URL('../../../../', import.meta.url).pathname;
@@ -36,6 +36,8 @@ export interface PlatformOptions {
   controllers?: number;
   /** Settings for every service, e.g. a small NAP_INSTANCE_LOG_MAX_MB. */
   env?: Record<string, string>;
+  /** How the engines are started (a small JetStream store, say). */
+  engines?: EngineOptions;
 }
 
 interface Service {
@@ -77,7 +79,7 @@ export class TestPlatform {
   static async start(options: PlatformOptions = {}): Promise<TestPlatform> {
     const deaCount = options.deas ?? 1;
     const controllerCount = options.controllers ?? 1;
-    const engines = await startEngines();
+    const engines = await startEngines(options.engines);
     const installationId = `test-${randomBytes(4).toString('hex')}`;
     const home = join(engines.dir, 'home');
     await mkdir(home, { recursive: true });

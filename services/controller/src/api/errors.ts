@@ -1,4 +1,4 @@
-import { etcdSpaceExceeded, type Logger, NapError, RepeatedFailureLog, unavailableEngine } from '@nap/common';
+import { etcdSpaceExceeded, type Logger, NapError, RepeatedFailureLog, storageExhausted, unavailableEngine } from '@nap/common';
 import type { NextFunction, Request, Response } from 'express';
 import { ZodError } from 'zod';
 
@@ -8,6 +8,13 @@ export function notFoundHandler(req: Request, _res: Response, next: NextFunction
 
 export const ETCD_FULL =
   "etcd's space quota is used up, so nap cannot store changes now (reads still work). An admin frees it: etcdctl compact <revision>, etcdctl defrag, etcdctl alarm disarm (docs/contract-additions.md, An engine away)";
+
+/** What a 507 says when the bytes of an upload (a push, a staging's droplet) have nowhere to go. */
+export const NO_ROOM_FOR_UPLOAD = {
+  blobstore:
+    "the blobstore (NATS JetStream) has no room for this upload, so nothing of it was kept and the app is unchanged. An admin frees room: delete apps nobody uses (their packages and droplets go with them), or give JetStream more disk (its store_dir, max_file_store) and restart nats-server",
+  disk: "the controller's disk is full, so nothing of this upload was kept and the app is unchanged. An admin frees space on the controller's temp directory's disk",
+} as const;
 
 /** Seconds a client is told to wait when an engine is away: nap reconnects within about that. */
 const ENGINE_RETRY_AFTER_S = 2;
@@ -26,6 +33,10 @@ export function errorHandler(log: Logger) {
     else if (etcdSpaceExceeded(err)) {
       engineFailures.failed('requests failed: etcd is out of space', err, { method: req.method, path: req.path });
       error = new NapError(507, 'storage_full', ETCD_FULL);
+    } else if (storageExhausted(err)) {
+      const where = storageExhausted(err)!;
+      engineFailures.failed(`requests failed: no room in the ${where}`, err, { method: req.method, path: req.path });
+      error = new NapError(507, 'storage_full', NO_ROOM_FOR_UPLOAD[where]);
     } else if (engine) {
       engineFailures.failed(`requests failed: ${engine} is not answering`, err, { method: req.method, path: req.path });
       error = new NapError(503, 'engine_unavailable', `${engine} is not answering, so the controller cannot serve this now; nap reconnects by itself: try again in a few seconds`);
