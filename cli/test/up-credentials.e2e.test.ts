@@ -131,9 +131,10 @@ describe('nap up with engine credentials, end to end', () => {
     assert.equal(status.code, 0, status.stdout);
   });
 
-  test('a program killed with -9 is started again by the supervisor, and nap status shows its restart and last exit', async () => {
+  test('each program killed with -9 is started again by the supervisor, and nap status shows its restart and last exit', async () => {
     const before = runningPids();
-    for (const name of ['controller', 'dea']) process.kill(before[name], 'SIGKILL');
+    const killed = ['controller', 'dea', 'router', 'directory'];
+    for (const name of killed) process.kill(before[name], 'SIGKILL');
     const controllerPort = Number(env.NAP_CONTROLLER_PORT);
     const rows = await eventually(async () => {
       const r = await nap(['status', '--json'], env);
@@ -141,21 +142,25 @@ describe('nap up with engine credentials, end to end', () => {
         components: { name: string; state: string; pid: number | null; restarts: number; last_exit: { signal: string | null } | null }[];
         health: { ok: boolean } | null;
       };
-      return r.code === 0 && health?.ok && parsed.find((x) => x.name === 'controller')?.restarts === 1 && parsed.find((x) => x.name === 'dea')?.state === 'up' ? parsed : null;
-    }, 30_000, 'the supervisor to restart the controller and the DEA');
-    for (const name of ['controller', 'dea']) {
+      return r.code === 0 && health?.ok && killed.every((name) => parsed.find((x) => x.name === name)?.restarts === 1 && parsed.find((x) => x.name === name)?.state === 'up') ? parsed : null;
+    }, 30_000, 'the supervisor to restart every killed program');
+    for (const name of killed) {
       const row = rows.find((x) => x.name === name)!;
       assert.equal(row.restarts, 1, name);
       assert.equal(row.last_exit?.signal, 'SIGKILL', name);
       assert.notEqual(row.pid, before[name], `${name} runs as a new process`);
     }
-    for (const name of ['nats', 'etcd', 'router', 'directory']) assert.equal(rows.find((x) => x.name === name)!.restarts, 0, name);
+    for (const name of ['nats', 'etcd']) assert.equal(rows.find((x) => x.name === name)!.restarts, 0, name);
     // The new controller answers, with its engine users (a list reads etcd).
     const token = readFileSync(join(home, 'admin.token'), 'utf8').trim();
     const apps = await eventually(async () => {
       const r = await httpGet(`http://127.0.0.1:${controllerPort}/v1/apps`, { Authorization: `Bearer ${token}` }).catch(() => null);
       return r?.status === 200 ? r : null;
     }, 15_000, 'the restarted controller to answer');
+    // The new router and directory server listen again on their ports.
+    const router = await eventually(async () => (await httpGet(`http://127.0.0.1:${env.NAP_ROUTER_PORT}/`, { Host: 'nobody.nap.localhost' }).catch(() => null)) ?? null, 15_000, 'the restarted router');
+    assert.equal(router.status, 404, 'the router answers for a host it has no route to');
+    assert.ok(await waitForPort('127.0.0.1', Number(env.NAP_DIRECTORY_PORT), 15_000), 'the restarted directory server listens');
     const text = await nap(['status'], env);
     assert.match(text.stdout, /controller +up \(pid \d+, port \d+\); 1 restart, last exit SIGKILL at /);
     assert.match(text.stdout, /^health +ok$/m);

@@ -11,3 +11,6 @@ for (const signal of ['SIGTERM', 'SIGINT'] as const) {
   });
 }
 await supervisor.run();
+// The programs it started are still its children (nap down stops them next): their handles would
+// keep this process waiting for them, and nap down would wait out its grace period.
+process.exit(0);

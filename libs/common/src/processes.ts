@@ -1,5 +1,5 @@
 import { spawn } from 'node:child_process';
-import { chmodSync, closeSync, openSync, writeFileSync } from 'node:fs';
+import { chmodSync, closeSync, openSync, readFileSync, writeFileSync } from 'node:fs';
 import { connect, createServer } from 'node:net';
 import { natsAuthorizationBlock, type NatsUser } from './engines/nats-auth.js';
 
@@ -19,9 +19,16 @@ export function spawnDetached(command: string, args: string[], opts: { logFile: 
 export function isAlive(pid: number): boolean {
   try {
     process.kill(pid, 0);
-    return true;
   } catch (err) {
     return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+  // A zombie has exited; only its parent has not reaped it yet. An orphan's parent is init, which
+  // on some machines reaps every few seconds: `nap down` waited 2 s per program for that.
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return stat[stat.lastIndexOf(')') + 2] !== 'Z';
+  } catch {
+    return true;
   }
 }
 
