@@ -52,7 +52,7 @@ async function steadyApp(platform: TestPlatform, o: ReturnType<typeof observe>):
  * the router, the API says what is wrong while it is away and is whole again within seconds of its
  * return, nothing the platform accepted is lost, and no component floods its log meanwhile.
  */
-describe('chaos: etcd killed under a running nap', () => {
+describe('chaos: etcd, then each of nap\'s own programs, killed under a running nap', () => {
   let platform: TestPlatform;
   let o: ReturnType<typeof observe>;
   let env: Record<string, string>;
@@ -136,6 +136,70 @@ describe('chaos: etcd killed under a running nap', () => {
     assert.equal(scale.code, 0, `${scale.stdout}\n${scale.stderr}`);
     await eventually(async () => (await o.runningIds('steady')).length === 4, 30_000, 'four running instances');
     assert.equal((await o.api('/v1/apps/steady')).status, 200);
+  });
+
+  // nap's own programs, each kill -9'd and started again after PROGRAM_DOWN_MS, as the supervisor
+  // (or systemd) would: what was running keeps running, and the program is whole again at once.
+  const PROGRAM_DOWN_MS = 3_000;
+  const killAndRestart = async (name: string) => {
+    await platform.stopService(name, { kill: true });
+    await new Promise((r) => setTimeout(r, PROGRAM_DOWN_MS));
+    platform.startService(name);
+    return Date.now();
+  };
+
+  test('the controller killed: not one request fails, and the new one answers the API within 5 s', async (t) => {
+    const ids = await o.runningIds('steady');
+    const loop = requestLoop(platform.routerUrl, 'steady.nap.localhost');
+    const started = await killAndRestart('controller-1');
+    await eventually(async () => (await o.api('/v1/apps').catch(() => ({ status: 0 }))).status === 200, 30_000, 'the API after the controller restarted');
+    const backMs = Date.now() - started;
+    const load = await loop.stop();
+    t.diagnostic(`API back ${backMs} ms after the controller was started again; ${load.requests} requests`);
+    assert.deepEqual(load.failures, [], `${load.failures.length} of ${load.requests} failed`);
+    assert.ok(backMs <= API_BACK_MS, `the API answered ${backMs} ms after the controller started`);
+    assert.deepEqual(await o.runningIds('steady'), ids, 'the same instances run');
+  });
+
+  test('a DEA killed: not one request fails, and the new one adopts its running instances', async () => {
+    const ids = await o.runningIds('steady');
+    const loop = requestLoop(platform.routerUrl, 'steady.nap.localhost');
+    await killAndRestart('dea-1');
+    await platform.waitForDeas(2);
+    const load = await loop.stop();
+    assert.deepEqual(load.failures, [], `${load.failures.length} of ${load.requests} failed`);
+    const after_ = await eventually(async () => {
+      const r = await o.runningIds('steady');
+      return r.length === ids.length ? r : null;
+    }, 15_000, 'the instances again');
+    assert.deepEqual(after_, ids, 'the same instances, adopted, not replaced');
+  });
+
+  test('the directory server killed: requests go on, and once it is back nap logs reads through it again', async () => {
+    const loop = requestLoop(platform.routerUrl, 'steady.nap.localhost');
+    await killAndRestart('directory-1');
+    await killAndRestart('directory-2');
+    const logs = await eventually(async () => {
+      const r = await nap(['logs', 'steady'], env);
+      return r.code === 0 && /\[\d\/out\]/.test(r.stdout) ? r : null;
+    }, 15_000, 'nap logs through the restarted directory servers');
+    const load = await loop.stop();
+    assert.deepEqual(load.failures, [], `${load.failures.length} of ${load.requests} failed`);
+    assert.match(logs.stdout, /\[\d\/out\]/);
+  });
+
+  test('the router killed: once it is started again it serves every app within seconds, its table rebuilt from the DEAs', async (t) => {
+    const started = await killAndRestart('router');
+    const served = await eventually(async () => {
+      const r = await httpGet(`${platform.routerUrl}/`, { Host: 'steady.nap.localhost' }).catch(() => null);
+      return r?.status === 200 ? r : null;
+    }, 15_000, 'the app through the restarted router');
+    t.diagnostic(`served again ${Date.now() - started} ms after the router was started again`);
+    assert.match(served.body, /Hello from nap/);
+    const loop = requestLoop(platform.routerUrl, 'steady.nap.localhost');
+    await new Promise((r) => setTimeout(r, 1000));
+    const load = await loop.stop();
+    assert.deepEqual(load.failures, [], 'after its return no request fails');
   });
 });
 
