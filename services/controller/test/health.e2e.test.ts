@@ -174,6 +174,12 @@ describe('health manager, placement and recovery', () => {
     assert.equal(later.length, crashes.length, 'no restart while backing off');
     const shown = await instances('crash-loop');
     assert.ok(shown.some((i) => i.state === 'CRASHED' && /exited with status 7/.test(i.exit_description ?? '')));
+
+    // A fix pushed is a new version: it starts at once with a clean count, not after the old one's back-off.
+    const fixed = await nap(['push', 'crash-loop', '-p', `${repoRoot}examples/hello-node`, '--timeout', '10'], env);
+    assert.equal(fixed.code, 0, `${fixed.stdout}\n${fixed.stderr}`);
+    const fixedInstance = await eventually(async () => (await running('crash-loop'))[0], 10_000, 'the fixed version running');
+    assert.equal((fixedInstance as { restarts?: number }).restarts, 0, 'the new version has not crashed');
   });
 
   test('an app over its memory is killed and shown CRASHED as out of memory', async () => {

@@ -22,7 +22,7 @@ import { knownProcessTypes, processSpecs, slotKey, WEB } from '../apps/processes
 import { z } from 'zod';
 import { presentApp, presentInstance } from '../apps/present.js';
 import type { HealthManager } from '../health/health-manager.js';
-import type { CrashHistory } from '../store/crash-history.js';
+import { type CrashHistory, crashesOf } from '../store/crash-history.js';
 import type { ReleasesRepository } from '../store/releases-repository.js';
 import type { RoutesRepository } from '../store/routes-repository.js';
 import type { RouteClaims } from '../routes/route-claims.js';
@@ -299,7 +299,7 @@ export function appsRouter(deps: AppsRouterDeps): Router {
     const app = await loadFor(req, appName(req));
     const now = Date.now();
     const history = await crashes.ofApp(app.id);
-    res.json((await actual.ofApp(app.id)).map((i) => presentInstance(i, history.get(slotKey(i.process_type, i.index))?.count ?? 0, now)));
+    res.json((await actual.ofApp(app.id)).map((i) => presentInstance(i, crashesOf(history.get(slotKey(i.process_type, i.index)), i.version)?.count ?? 0, now)));
   });
 
   // Everything goes: instances (stopped first, so nothing restarts them), routes, bits, droplets

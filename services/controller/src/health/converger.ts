@@ -6,7 +6,7 @@ import type { DeaPool } from '../placement/dea-pool.js';
 import { startMessageFor } from '../placement/start-message.js';
 import type { ActualInstance, ActualInstancesRepository } from '../store/actual-instances.js';
 import type { AppsRepository } from '../store/apps-repository.js';
-import type { Crashes, CrashHistory } from '../store/crash-history.js';
+import { type Crashes, type CrashHistory, crashesOf } from '../store/crash-history.js';
 import type { EventsRepository } from '../store/events-repository.js';
 import { CRASH_RESET_AFTER_MS, restartDelayMs } from './backoff.js';
 import type { PendingStarts } from './pending-starts.js';
@@ -155,7 +155,7 @@ export class Converger {
         if (pending.has(app.id, app.version, slot(index))) continue;
         // Replacing a running old instance waits its turn; an empty index is filled at once.
         if (old.length > 0 && rolling && newInFlight >= 1) continue;
-        const history = crashes.get(slot(index));
+        const history = crashesOf(crashes.get(slot(index)), app.version);
         const wait = history ? history.last_crash + restartDelayMs(history.count) - now : 0;
         if (wait > 0) {
           this.wakeUpLater(app.name, wait);

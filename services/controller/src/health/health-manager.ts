@@ -161,7 +161,7 @@ export class HealthManager {
     const name = await this.nameOf(exited.app_id);
     if (!name) return;
     if (exited.reason === 'CRASHED') {
-      const crashes = await this.deps.crashes.recordCrash(exited.app_id, slotKey(exited.process_type, exited.index), Date.now());
+      const crashes = await this.deps.crashes.recordCrash(exited.app_id, slotKey(exited.process_type, exited.index), Date.now(), exited.version);
       await this.deps.events.record(exited.app_id, 'crashed', 'system', {
         index: exited.index,
         process_type: exited.process_type,

@@ -3,6 +3,13 @@ import { type Etcd3, keys, readPrefix } from '@nap/common';
 export interface Crashes {
   count: number;
   last_crash: number;
+  /** The app version that crashed; a new one (a push, an env change, a rollback) counts from zero, as a new Cloud Foundry LRP does. */
+  version?: string;
+}
+
+/** A slot's crashes that hold against `version`: none when they were another version's. */
+export function crashesOf(history: Crashes | undefined, version: string): Crashes | undefined {
+  return history && (history.version === undefined || history.version === version) ? history : undefined;
 }
 
 /** Crashes per app instance slot, in etcd so that a new health manager keeps counting where the old one was. */
@@ -24,11 +31,11 @@ export class CrashHistory {
     return out;
   }
 
-  async recordCrash(appId: string, slot: string, at: number): Promise<Crashes> {
+  async recordCrash(appId: string, slot: string, at: number, version: string): Promise<Crashes> {
     const key = keys.crash(appId, slot);
     const raw = await this.etcd.get(key).string();
-    const previous = raw ? (JSON.parse(raw) as Crashes) : { count: 0, last_crash: 0 };
-    const next = { count: previous.count + 1, last_crash: at };
+    const previous = crashesOf(raw ? (JSON.parse(raw) as Crashes) : undefined, version) ?? { count: 0, last_crash: 0 };
+    const next = { count: previous.count + 1, last_crash: at, version };
     await this.etcd.put(key).value(JSON.stringify(next));
     return next;
   }
