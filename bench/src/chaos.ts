@@ -8,7 +8,8 @@ import { readFileSync } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
 import { cpus } from 'node:os';
 import { join } from 'node:path';
-import { eventually, httpGet, nap, repoRoot, TestPlatform } from '@nap/testkit';
+import { loadSettings } from '@nap/common';
+import { eventually, httpGet, nap, repoRoot, startDockerd, type TestDockerd, TestPlatform } from '@nap/testkit';
 
 const OUTAGE_S = Number(process.env.NAP_CHAOS_OUTAGE_S ?? 60);
 const COMPONENTS = ['controller-1', 'dea-1', 'dea-2', 'router', 'directory-1', 'directory-2'];
@@ -17,18 +18,30 @@ interface Case {
   name: string;
   kill(p: TestPlatform): Promise<void>;
   start(p: TestPlatform): Promise<void>;
+  /** The platform runs on a Docker engine of the case's own (`dockerd`), the one it kills. */
+  ownDockerd?: boolean;
 }
+
+/** The case's own engine, for the dockerd case; the machine's is never touched. */
+let dockerd: TestDockerd | null = null;
+
+/** nap's own programs come back as the supervisor (or systemd) brings them: started again by pid. */
+const program = (name: string, service: string): Case => ({
+  name,
+  kill: (p) => p.stopService(service, { kill: true }),
+  start: async (p) => {
+    p.startService(service);
+  },
+});
 
 const CASES: Case[] = [
   { name: 'etcd kill -9', kill: (p) => p.engines.killEtcd(), start: (p) => p.engines.startEtcd() },
   { name: 'nats-server kill -9', kill: (p) => p.engines.killNats(), start: (p) => p.engines.startNats() },
-  {
-    name: 'DEA kill -9 (its containers live on)',
-    kill: (p) => p.stopService('dea-1', { kill: true }),
-    start: async (p) => {
-      p.startService('dea-1');
-    },
-  },
+  program('DEA kill -9 (its containers live on)', 'dea-1'),
+  program('controller kill -9', 'controller-1'),
+  program('directory server kill -9', 'directory-1'),
+  program('router kill -9 (the only router: requests fail until it is back)', 'router'),
+  { name: 'dockerd kill -9 (live-restore: containers run on)', kill: () => dockerd!.kill(), start: () => dockerd!.start(), ownDockerd: true },
 ];
 
 function rssMb(pid: number | null): number | null {
@@ -53,7 +66,11 @@ interface Result {
 }
 
 async function runCase(c: Case): Promise<Result> {
-  const platform = await TestPlatform.start({ deas: 2 });
+  if (c.ownDockerd) {
+    dockerd = await startDockerd();
+    await dockerd.copyImage(loadSettings({}).stackImage);
+  }
+  const platform = await TestPlatform.start({ deas: 2, ...(dockerd ? { env: { NAP_DOCKER_SOCKET: dockerd.socket } } : {}) });
   try {
     const push = await nap(['push', 'steady', '-p', `${repoRoot}examples/hello-node`, '-i', '3'], platform.cliEnv());
     if (push.code !== 0) throw new Error(`push failed: ${push.stderr}`);
@@ -104,6 +121,8 @@ async function runCase(c: Case): Promise<Result> {
     };
   } finally {
     await platform.stop();
+    await dockerd?.stop();
+    dockerd = null;
   }
 }
 
@@ -128,7 +147,7 @@ const table = [
     return `| ${r.name} | ${r.requests} | ${r.failed} | ${r.servedAgainS.toFixed(2)} | ${r.apiBackS === null ? 'no answer in 60 s' : r.apiBackS.toFixed(2)} | ${bytes} (${worst}) | ${mem(r.memBefore)} | ${mem(r.memAfter)} |`;
   }),
   '',
-  'Goals (issue 12): 0 failed requests for each of these cases; the API within 5 s of the return; under 1 MB of log per component for a 60 s outage.',
+  "Goals (issue 12): 0 failed requests for each of these cases but the router's own (with one router, requests fail while it is down; it serves again at once on its return); the API within 5 s of the return; under 1 MB of log per component for a 60 s outage.",
   '',
 ].join('\n');
 await writeFile(join(repoRoot, 'bench/results/chaos.md'), table);

@@ -2,7 +2,6 @@ import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { loadSettings } from '@nap/common';
 import { eventually, httpGet, nap, repoRoot, requestLoop, startDockerd, type TestDockerd, TestPlatform } from '@nap/testkit';
-import Docker from 'dockerode';
 
 interface Instance {
   index: number;
@@ -46,7 +45,7 @@ describe('chaos: dockerd killed and restarted under a running nap', () => {
   before(async () => {
     dockerd = await startDockerd();
     const stack = loadSettings({}).stackImage;
-    await dockerd.copyImage(stack, new Docker({ socketPath: process.env.NAP_DOCKER_SOCKET ?? '/var/run/docker.sock' }));
+    await dockerd.copyImage(stack);
     platform = await TestPlatform.start({ env: { NAP_DOCKER_SOCKET: dockerd.socket } });
     env = platform.cliEnv();
     const push = await nap(['push', 'log-demo', '-p', `${repoRoot}examples/log-demo`, '-i', '3'], env);

@@ -19,8 +19,8 @@ export interface TestDockerd {
   kill(): Promise<void>;
   /** Starts it again on the same data and socket, and waits for it to answer. */
   start(): Promise<void>;
-  /** Copies an image from the machine's engine (the stack, say) into this one. */
-  copyImage(name: string, from: Docker): Promise<void>;
+  /** Copies an image (the stack, say) from another engine, the machine's unless given, into this one. */
+  copyImage(name: string, from?: Docker): Promise<void>;
   /** Removes every container, stops dockerd and its containerd, removes the directory. */
   stop(): Promise<void>;
 }
@@ -64,7 +64,7 @@ export async function startDockerd(): Promise<TestDockerd> {
       while (isAlive(pid)) await new Promise((r) => setTimeout(r, 20));
     },
     start,
-    copyImage: async (name, from) => {
+    copyImage: async (name, from = new Docker({ socketPath: process.env.NAP_DOCKER_SOCKET ?? '/var/run/docker.sock' })) => {
       const tar = (await from.getImage(name).get()) as NodeJS.ReadableStream;
       const progress = (await docker.loadImage(tar, { quiet: true })) as NodeJS.ReadableStream;
       await new Promise<void>((resolve, reject) => docker.modem.followProgress(progress, (err) => (err ? reject(err) : resolve())));
