@@ -15,7 +15,7 @@ import { PortAllocator } from './instances/port-allocator.js';
 import { RouteAnnouncer } from './routing/route-announcer.js';
 import { DockerRuntime } from './runtime/docker-runtime.js';
 import { StagingReservations } from './staging/staging-reservations.js';
-import { collectGarbage } from './disk/garbage.js';
+import { collectGarbage, collectImageGarbage } from './disk/garbage.js';
 import { ensureContainerNetwork } from './network/container-network.js';
 import { ActualStateStore } from './store/actual-state.js';
 
@@ -154,7 +154,9 @@ export async function startDea(settings: Settings, log: Logger): Promise<Running
       instance: (id) => registry.get(id) !== undefined,
       droplet: (hash) => registry.live().some((i) => i.start.droplet_hash === hash),
       staging: (task) => stagingReservations.running(task),
+      anyStaging: () => stagingReservations.memoryMb() > 0,
     })
+      .then(async (removed) => [...removed, ...(await collectImageGarbage(runtime, (id) => registry.live().some((i) => i.start.image_id === id)))])
       .then((removed) => removed.length && log.info({ removed: removed.length }, 'removed what nothing on this node uses any more'))
       .catch((err: Error) => log.warn({ err: err.message }, 'disk garbage collection failed'));
   await sweepDisk();
