@@ -83,14 +83,14 @@ export class Stager {
         const why = pool.unavailable();
         throw unavailable(`no DEA has room to stage ${app.name} (${app.memory_mb} MB, stack ${app.stack})${why.length > 0 ? `; not taking work: ${why.join('; ')}` : ''}: check nap status and nap deas`);
       }
-      startsInstance0 = wantsInstance0 && dea.available_memory_mb >= app.memory_mb + memory;
+      startsInstance0 = wantsInstance0 && dea.available_memory_mb >= app.memory_mb + memory && dea.available_disk_mb >= app.disk_mb;
       const staging = { task_id: taskId, dea_id: dea.id, version, log_url: null, error: null, started_at: new Date().toISOString() };
       await apps.update(app.name, (a) => {
         a.package_state = 'STAGING';
         a.staging = staging;
       });
       if (startsInstance0) {
-        pool.reserve(dea.id, app.id, app.memory_mb);
+        pool.reserve(dea.id, app.id, app.memory_mb, app.disk_mb);
         pending.add(app.id, version, slotKey(WEB, 0), dea.id);
       }
       log.info({ app: app.name, task_id: taskId, dea_id: dea.id, attempt }, 'staging');
