@@ -161,6 +161,8 @@ export function send(
       },
     );
     req.on('error', reject);
+    // A test whose request is never answered fails here rather than hanging the whole suite.
+    req.setTimeout(30_000, () => req.destroy(new Error(`no answer from port ${port} for ${host}${opts.path ?? '/'} in 30 s`)));
     req.end(opts.body);
   });
 }
