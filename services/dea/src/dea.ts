@@ -24,6 +24,7 @@ const lifecycleDir = new URL('../../lifecycle', import.meta.url).pathname;
 /** How long a stopping DEA waits for its instances' replacements to run elsewhere. */
 const EVACUATION_TIMEOUT_MS = 60_000;
 const GARBAGE_EVERY_MS = 3600_000;
+const ENGINE_CHECK_MS = 2_000;
 
 export interface RunningDea {
   id: string;
@@ -156,12 +157,27 @@ export async function startDea(settings: Settings, log: Logger): Promise<Running
       staging: (task) => stagingReservations.running(task),
       anyStaging: () => stagingReservations.memoryMb() > 0,
     })
-      .then(async (removed) => [...removed, ...(await collectImageGarbage(runtime, (id) => registry.live().some((i) => i.start.image_id === id)))])
+      // Images only between stagings: a cached rebuild makes an image as old as its first build.
+      .then(async (removed) => (stagingReservations.memoryMb() > 0 ? removed : [...removed, ...(await collectImageGarbage(runtime, (id) => registry.live().some((i) => i.start.image_id === id)))]))
       .then((removed) => removed.length && log.info({ removed: removed.length }, 'removed what nothing on this node uses any more'))
       .catch((err: Error) => log.warn({ err: err.message }, 'disk garbage collection failed'));
   await sweepDisk();
   const diskSweeps = setInterval(() => void sweepDisk(), GARBAGE_EVERY_MS);
   diskSweeps.unref();
+  // Docker is watched with or without instances: a DEA whose engine is away advertises no room.
+  const engineChecks = setInterval(() => void runtime.checkEngine(), ENGINE_CHECK_MS);
+  engineChecks.unref();
+  // A stop or a crash while Docker was away could not remove its container (with live-restore it
+  // ran on): once Docker is back, containers of this DEA that no live instance owns go.
+  runtime.onEngineBack(() => {
+    void (async () => {
+      const owned = new Set(registry.live().map((i) => i.containerId));
+      for (const c of await runtime.list({ 'nap.dea': deaId, 'nap.kind': 'instance' })) {
+        // A container made in the last minute may be a start that has not recorded its id yet.
+        if (!owned.has(c.Id) && Date.now() / 1000 - c.Created > 60) await runtime.remove(c.Id).catch(() => {});
+      }
+    })().catch((err: Error) => log.warn({ err: err.message }, 'could not remove containers left while Docker was away'));
+  });
   instances.startMonitoring();
   await disk.start();
   await announcer.start();
@@ -176,6 +192,7 @@ export async function startDea(settings: Settings, log: Logger): Promise<Running
       advertiser.drain();
       instances.stopMonitoring();
       clearInterval(diskSweeps);
+      clearInterval(engineChecks);
       disk.stop();
       await instances.evacuate(EVACUATION_TIMEOUT_MS);
       await runtime.dropReadySandboxes();

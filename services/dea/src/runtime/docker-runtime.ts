@@ -71,6 +71,14 @@ export class DockerRuntime {
   private readonly failures: RepeatedFailureLog | null;
   private engineReturn: Promise<void> | null = null;
   private away = false;
+  /** Counts the engine's losses seen (a failed ping, a stream cut under a running container): output copied before one may have a gap. */
+  private losses = 0;
+  private readonly backListeners: (() => void)[] = [];
+
+  /** Called each time the engine answers again after it was seen away (the DEA tidies what it could not do meanwhile). */
+  onEngineBack(listener: () => void): void {
+    this.backListeners.push(listener);
+  }
 
   /** Set while the engine does not answer (from the first failed try until it answers again). */
   get engineAway(): boolean {
@@ -82,14 +90,16 @@ export class DockerRuntime {
    * live-restore its containers run on meanwhile). One wait is shared by everyone who lost it.
    */
   private engineBack(): Promise<void> {
-    this.abortWaits();
+    this.engineLost();
     this.engineReturn ??= (async () => {
       const backoff = new Backoff({ minMs: 100, maxMs: 5_000 });
       for (;;) {
         try {
-          await this.docker.ping();
+          await this.pingOnce();
+          const wasAway = this.away;
           this.away = false;
           this.failures?.recovered(ENGINE_AWAY, 'Docker answers again');
+          if (wasAway) for (const listener of this.backListeners) listener();
           return;
         } catch (err) {
           this.away = true;
@@ -455,7 +465,11 @@ export class DockerRuntime {
     try {
       for (let stream: NodeJS.ReadableStream | null = first; stream; ) {
         const attachedAt = Date.now();
+        const lossesAtAttach = this.losses;
         await new Promise<void>((resolve) => {
+          const s = stream as NodeJS.ReadableStream & { destroyed?: boolean; readableEnded?: boolean };
+          // Cut while the missed output was being read: no event will come any more.
+          if (s.destroyed || s.readableEnded) return resolve();
           this.docker.modem.demuxStream(stream!, sink(out, 1), sink(err, 2));
           stream!.once('end', () => resolve());
           stream!.once('close', () => resolve());
@@ -463,9 +477,12 @@ export class DockerRuntime {
         });
         if (Date.now() - attachedAt > 10_000) backoff.reset();
         const missed = (frames: LogFrame[]) => {
-          for (const frame of unseenFrames(frames, tails, lastSeen)) write(frame.stream === 2 ? err : out, frame.data, frame.at);
+          for (const frame of unseenFrames(frames, tails, lastSeen)) {
+            tails.set(frame.stream, keepTail(tails.get(frame.stream), frame.data));
+            write(frame.stream === 2 ? err : out, frame.data, frame.at);
+          }
         };
-        const next = await this.reattach(id, lastSeen, backoff, missed).catch(() => null);
+        const next = await this.reattach(id, lastSeen, backoff, missed, lossesAtAttach).catch(() => null);
         if (next) lastSeen = next.at;
         stream = next?.stream ?? null;
       }
@@ -480,7 +497,7 @@ export class DockerRuntime {
    * moment it begins) if the container still runs; null once it is over. A stream that keeps
    * ending at once (an engine half up) is attached again only after a back-off.
    */
-  private async reattach(id: string, since: number, backoff: Backoff, write: (frames: LogFrame[]) => void): Promise<{ stream: NodeJS.ReadableStream; at: number } | null> {
+  private async reattach(id: string, since: number, backoff: Backoff, write: (frames: LogFrame[]) => void, lossesAtAttach: number): Promise<{ stream: NodeJS.ReadableStream; at: number } | null> {
     for (;;) {
       let running: boolean;
       try {
@@ -488,12 +505,18 @@ export class DockerRuntime {
       } catch (err) {
         if ((err as { statusCode?: number }).statusCode === 404) return null;
         await this.engineBack();
+        await sleep(backoff.next());
         continue;
       }
       if (!running) {
-        await this.missedOutput(id, since, null, write).catch(() => {});
+        // The usual end: the stream ended with the container, nothing was missed (no loss since the attach).
+        if (this.losses !== lossesAtAttach) await this.missedOutput(id, since, null, write).catch(() => {});
         return null;
       }
+      // The stream ended under a running container: the engine dropped its connections (it
+      // restarted, maybe behind a socket systemd held open, where no request ever fails). Its waits
+      // hang on those dropped connections: they are made again.
+      this.engineLost();
       await sleep(backoff.next());
       const stream = await this.attachOutput(id).catch(() => null);
       if (!stream) {
@@ -501,6 +524,12 @@ export class DockerRuntime {
         continue;
       }
       const at = Date.now();
+      // Attaching to a container that exited meanwhile would wait for it to start again.
+      if (!(await this.isRunning(id))) {
+        (stream as NodeJS.ReadableStream & { destroy?: () => void }).destroy?.();
+        await this.missedOutput(id, since, null, write).catch(() => {});
+        return null;
+      }
       await this.missedOutput(id, since, at, write).catch(() => {});
       return { stream, at };
     }
@@ -560,15 +589,32 @@ export class DockerRuntime {
       }
       if (pinging) return;
       pinging = true;
-      this.docker
-        .ping()
-        .catch(() => this.abortWaits())
-        .finally(() => (pinging = false));
+      void this.checkEngine().finally(() => (pinging = false));
     }, ENGINE_WATCH_MS);
     this.engineWatch.unref();
   }
 
-  private abortWaits(): void {
+  /**
+   * One ping, bounded: an engine that does not answer within ENGINE_WATCH_MS is away (a hung
+   * dockerd too). Then every wait is made again once it answers, and `engineAway` says so (a DEA
+   * advertises no room meanwhile). The DEA calls this every few seconds, with or without instances.
+   */
+  async checkEngine(): Promise<boolean> {
+    const answered = await this.pingOnce().then(
+      () => true,
+      () => false,
+    );
+    if (!answered && !this.away) void this.engineBack();
+    return answered;
+  }
+
+  private pingOnce(): Promise<unknown> {
+    return (this.docker.ping as unknown as (opts: object) => Promise<unknown>)({ abortSignal: AbortSignal.timeout(ENGINE_WATCH_MS) });
+  }
+
+  /** Every pending wait is made again once the engine answers; output copied since may have a gap. */
+  private engineLost(): void {
+    this.losses++;
     for (const w of this.pendingWaits) w.abort();
   }
 
