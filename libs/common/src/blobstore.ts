@@ -21,7 +21,7 @@ export interface Blobstore {
 }
 
 export const BLOB_BUCKET = 'nap-blobs';
-/** nats.js's chunk size for objects, kept so that what it reads back is what it would have written. */
+/** nats.js's chunk size for objects (unless the server's max_payload is smaller); os.get reads any size. */
 const CHUNK_BYTES = 128 * 1024;
 /** Chunks in flight at once: enough to keep a loopback link busy, few enough to stop soon after a refusal. */
 const CHUNKS_IN_FLIGHT = 16;
@@ -32,12 +32,15 @@ export class JetStreamBlobstore implements Blobstore {
     private readonly os: ObjectStore,
     private readonly js: JetStreamClient,
     private readonly jsm: JetStreamManager,
+    private readonly chunkBytes: number,
   ) {}
 
   static async open(bus: Bus, replicas = 1): Promise<JetStreamBlobstore> {
     const js = bus.nc.jetstream();
     const os = await js.views.os(BLOB_BUCKET, { storage: StorageType.File, replicas });
-    return new JetStreamBlobstore(os, js, await bus.nc.jetstreamManager());
+    // A chunk is one message: a server with a smaller max_payload than nats.js's chunk refuses it.
+    const chunkBytes = Math.min(CHUNK_BYTES, bus.nc.info?.max_payload ?? CHUNK_BYTES);
+    return new JetStreamBlobstore(os, js, await bus.nc.jetstreamManager(), chunkBytes);
   }
 
   /**
@@ -56,8 +59,9 @@ export class JetStreamBlobstore implements Blobstore {
     let size = 0;
     let chunks = 0;
     const inFlight: Promise<unknown>[] = [];
+    let metaSent = false;
     try {
-      for await (const piece of createReadStream(file, { highWaterMark: CHUNK_BYTES }) as AsyncIterable<Buffer>) {
+      for await (const piece of createReadStream(file, { highWaterMark: this.chunkBytes }) as AsyncIterable<Buffer>) {
         sha.update(piece);
         size += piece.length;
         chunks++;
@@ -70,7 +74,7 @@ export class JetStreamBlobstore implements Blobstore {
       const meta = {
         name: key,
         description: '',
-        options: { max_chunk_size: CHUNK_BYTES },
+        options: { max_chunk_size: this.chunkBytes },
         bucket: BLOB_BUCKET,
         nuid: id,
         size,
@@ -81,13 +85,21 @@ export class JetStreamBlobstore implements Blobstore {
       };
       const h = headers();
       h.set(JsHeaders.RollupHdr, JsHeaders.RollupValueSubject);
+      metaSent = true;
       await this.js.publish(`$O.${BLOB_BUCKET}.M.${base64UrlPadded(Buffer.from(key))}`, JSONCodec().encode(meta), { headers: h });
     } catch (err) {
+      // A meta record stored whose answer was lost (a timeout, a NATS blip) is a finished upload:
+      // purging its chunks now would leave the key naming chunks that are gone.
+      if (metaSent && (await this.os.info(key).catch(() => null))?.nuid === id) return this.purgeOld(old);
       await Promise.allSettled(inFlight);
       await this.jsm.streams.purge(`OBJ_${BLOB_BUCKET}`, { filter: chunkSubject }).catch(() => {});
       throw err;
     }
-    // The new object is live: the old one's chunks go (as nats.js does; a failure here only wastes room).
+    await this.purgeOld(old);
+  }
+
+  /** The new object is live: the old one's chunks go (as nats.js does; a failure here only wastes room). */
+  private async purgeOld(old: { nuid: string } | null): Promise<void> {
     if (old) await this.jsm.streams.purge(`OBJ_${BLOB_BUCKET}`, { filter: `$O.${BLOB_BUCKET}.C.${old.nuid}` }).catch(() => {});
   }
 

@@ -113,7 +113,7 @@ export class Converger {
     const crashes = await this.deps.crashes.ofApp(app.id);
     const specs = processSpecs(app);
     const toStop: ActualInstance[] = [];
-    const unplaced: string[] = [];
+    const unplaced: Unplaced[] = [];
     // Instances of a type the app no longer has (a Procfile line removed) are extras too.
     const types = new Set(specs.map((s) => s.type));
     toStop.push(...instances.filter((i) => !types.has(i.process_type)));
@@ -134,7 +134,7 @@ export class Converger {
     crashes: Map<string, Crashes>,
     now: number,
     toStop: ActualInstance[],
-    unplaced: string[],
+    unplaced: Unplaced[],
   ): Promise<void> {
     const { pending } = this.deps;
     const slot = (index: number) => slotKey(spec.type, index);
@@ -163,7 +163,7 @@ export class Converger {
         }
         if (this.startInstance(app, spec, index)) {
           if (old.length > 0) newInFlight++;
-        } else unplaced.push(spec.type === WEB ? String(index) : `${spec.type} ${index}`);
+        } else unplaced.push({ label: spec.type === WEB ? String(index) : `${spec.type} ${index}`, memoryMb: spec.memory_mb });
       } else {
         pending.clear(app.id, app.version, slot(index));
         // Duplicates (a retried start, a DEA back after its instances were replaced): keep one, the running one.
@@ -178,17 +178,18 @@ export class Converger {
     }
   }
 
-  private async notePlacement(app: AppRecord, unplaced: string[]): Promise<void> {
+  private async notePlacement(app: AppRecord, unplaced: Unplaced[]): Promise<void> {
+    const memoryMb = Math.max(0, ...unplaced.map((u) => u.memoryMb));
     const error =
       unplaced.length === 0
         ? null
-        : `pending: ${shortage(this.deps.pool, app)} for instance${unplaced.length > 1 ? 's' : ''} ${unplaced.join(', ')}${unavailableNote(this.deps.pool.unavailable())}`;
+        : `pending: ${shortage(this.deps.pool, app, memoryMb)} for instance${unplaced.length > 1 ? 's' : ''} ${unplaced.map((u) => u.label).join(', ')}${unavailableNote(this.deps.pool.unavailable())}`;
     if ((app.placement_error ?? null) === error) return;
     await this.deps.apps.update(app.name, (fresh) => {
       if ((fresh.placement_error ?? null) === error) return false;
       fresh.placement_error = error;
     });
-    if (error) await this.deps.events.record(app.id, 'placement_failed', 'system', { reason: error, memory_mb: app.memory_mb });
+    if (error) await this.deps.events.record(app.id, 'placement_failed', 'system', { reason: error, memory_mb: memoryMb });
   }
 
   private startInstance(app: AppRecord, spec: ProcessSpec, index: number): boolean {
@@ -233,7 +234,13 @@ function unavailableNote(reasons: string[]): string {
 }
 
 /** What no DEA has enough of: disk when some DEA has the memory, else memory (as Cloud Foundry says "insufficient resources: memory"). */
-function shortage(pool: DeaPool, app: AppRecord): string {
-  const memoryOk = pool.live().some((d) => !d.unavailable && d.available_memory_mb >= app.memory_mb && d.stacks.includes(app.stack));
-  return memoryOk ? `insufficient disk: no DEA has ${app.disk_mb} MB of disk free` : `insufficient memory: no DEA has ${app.memory_mb} MB free`;
+/** An instance no DEA could take, and the memory its process type asks for (a Procfile type may ask another than web). */
+interface Unplaced {
+  label: string;
+  memoryMb: number;
+}
+
+function shortage(pool: DeaPool, app: AppRecord, memoryMb: number): string {
+  const memoryOk = pool.live().some((d) => !d.unavailable && d.available_memory_mb >= memoryMb && d.stacks.includes(app.stack));
+  return memoryOk ? `insufficient disk: no DEA has ${app.disk_mb} MB of disk free` : `insufficient memory: no DEA has ${memoryMb} MB free`;
 }

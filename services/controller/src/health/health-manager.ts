@@ -161,15 +161,17 @@ export class HealthManager {
     const name = await this.nameOf(exited.app_id);
     if (!name) return;
     if (exited.reason === 'CRASHED') {
-      const crashes = await this.deps.crashes.recordCrash(exited.app_id, slotKey(exited.process_type, exited.index), Date.now(), exited.version);
+      // An old version's instance crashing (mid rolling update) is shown, but must not wipe the
+      // count of the version now wanted: crash counts belong to a version.
+      const current = (await this.deps.apps.get(name))?.version === exited.version;
+      const crashes = current ? await this.deps.crashes.recordCrash(exited.app_id, slotKey(exited.process_type, exited.index), Date.now(), exited.version) : null;
       await this.deps.events.record(exited.app_id, 'crashed', 'system', {
         index: exited.index,
         process_type: exited.process_type,
         instance_id: exited.instance_id,
         exit_status: exited.exit_status,
         exit_description: exited.exit_description,
-        crash_count: crashes.count,
-        restart_in_s: Math.round(restartDelayMs(crashes.count) / 1000),
+        ...(crashes ? { crash_count: crashes.count, restart_in_s: Math.round(restartDelayMs(crashes.count) / 1000) } : { version: exited.version, replaced: true }),
       });
     }
     await this.poke(name);

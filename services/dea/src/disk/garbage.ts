@@ -64,28 +64,30 @@ export async function collectGarbage(
   await sweep(dirs.instances, policy.instanceDirMs, (n) => inUse.instance(n), uuid);
   await sweep(dirs.staging, policy.stagingDirMs, (n) => inUse.staging(n), uuid);
   await sweep(dirs.droplets, policy.dropletMs, (n) => inUse.droplet(n.slice(0, 64)), /^[0-9a-f]{64}\.tgz$/);
-  // `<app_id>` and its `<app_id>.stamp` (staging/build-cache.ts); a round with a staging running leaves them all.
-  if (!inUse.anyStaging()) await sweep(dirs.caches, policy.cacheMs, () => false, /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}(\.stamp)?$/);
+  // `<app_id>` and its `<app_id>.stamp` (staging/build-cache.ts); while any staging runs they all stay.
+  await sweep(dirs.caches, policy.cacheMs, () => inUse.anyStaging(), /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}(\.stamp)?$/);
   return removed;
 }
 
 /** What the image sweep needs of the engine (DockerRuntime has it). */
 export interface ImageEngine {
   listImages(labels: Record<string, string>): Promise<{ Id: string; Created: number }[]>;
-  removeImage(image: string): Promise<boolean>;
+  removeImage(image: string, force?: boolean): Promise<boolean>;
 }
 
 /**
  * Removes the images of Dockerfile apps (label nap.kind=droplet-image) that no live instance on
  * this node runs and that are older than the policy's keep time: a deleted app's, an old
- * release's, one another node built. The engine refuses to remove one a container still uses.
+ * release's, one another node built. The engine refuses to remove one a running container uses.
  * Starting such an image again later loads it from its droplet: slower, nothing lost.
  */
 export async function collectImageGarbage(engine: ImageEngine, used: (imageId: string) => boolean, policy: GarbagePolicy = DEFAULT_GARBAGE_POLICY, now = Date.now()): Promise<string[]> {
   const removed: string[] = [];
   for (const image of await engine.listImages({ 'nap.kind': 'droplet-image' })) {
     if (used(image.Id) || now - image.Created * 1000 < policy.imageMs) continue;
-    if (await engine.removeImage(image.Id)) removed.push(image.Id);
+    // Forced: an image with several tags is otherwise only untagged. The engine still refuses to
+    // remove one a running container uses; a stopped one's is a dead instance's.
+    if (await engine.removeImage(image.Id, true)) removed.push(image.Id);
   }
   return removed;
 }

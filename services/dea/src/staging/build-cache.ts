@@ -1,4 +1,4 @@
-import { lstat, mkdir, chown, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { lstat, mkdir, chown, readdir, readFile, rm, stat, utimes, writeFile } from 'node:fs/promises';
 import { join, relative, sep } from 'node:path';
 import { type Blobstore, blobKeys, extractArchive, inspectArchive, packArchive } from '@nap/common';
 import { VCAP } from '../runtime/docker-runtime.js';
@@ -57,6 +57,10 @@ export async function restoreBuildCache(place: BuildCachePlace, blobs: Blobstore
   const key = blobKeys.buildCache(place.appId);
   try {
     await mkdir(place.dir, { recursive: true });
+    // Used now: the DEA's sweep removes caches by age, and a cache hit rewrites nothing.
+    const now = new Date();
+    await utimes(place.dir, now, now);
+    await utimes(place.stampFile, now, now).catch(() => {});
     const blob = await blobs.stat(key);
     const stamp = await readStamp(place.stampFile);
     if (!blob) {
