@@ -106,6 +106,9 @@ describe('limits and quotas, end to end on real NATS, etcd and Docker', () => {
     assert.match(failed.detail!.reason!, /^pending: insufficient disk: no DEA has 512000 MB of disk free for instance 0$/);
     const instances = JSON.parse((await api(platform.adminToken, 'GET', '/v1/apps/hoarder/instances')).body) as { state: string }[];
     assert.ok(!instances.some((i) => i.state === 'RUNNING' || i.state === 'STARTING'), JSON.stringify(instances));
+    // Refused before any start: no DEA tried it and crashed it for want of disk.
+    const events = JSON.parse((await api(platform.adminToken, 'GET', '/v1/apps/hoarder/events')).body) as Event[];
+    assert.deepEqual(events.filter((e) => e.type === 'crashed'), [], 'no instance was started and crashed');
     assert.equal((await api(platform.adminToken, 'POST', '/v1/apps/hoarder/stop')).status, 200);
   });
 
