@@ -5,8 +5,8 @@ import type { Output } from '../output.js';
 /** nap files: a directory listing or a file of an instance, through a signed directory-server URL. */
 export async function files(api: ApiClient, out: Output, app: string, path: string | undefined, instance: number): Promise<void> {
   const clean = (path ?? '').replace(/^\/+/, '');
-  const encoded = clean.split('/').map(encodeURIComponent).join('/');
-  const url = await api.redirectTarget(`/v1/apps/${app}/instances/${instance}/files${encoded ? `/${encoded}` : ''}`);
+  // In the query, not the URL's path, where fetch would collapse a `..` before it is sent.
+  const url = await api.redirectTarget(`/v1/apps/${encodeURIComponent(app)}/instances/${instance}/files${clean ? `?path=${encodeURIComponent(clean)}` : ''}`);
   const res = await fetch(url);
   if (!res.ok) {
     const body = (await res.json().catch(() => null)) as { error?: { message?: string } } | null;

@@ -77,7 +77,10 @@ export function instanceFilesRouter(deps: InstanceFilesDeps): Router {
     const app = await loadApp(apps, appName(req), req.caller);
     const inst = pickInstance(app, await actual.ofApp(app.id), String(req.params.index), processTypeOf(req));
     const segments = req.params.path as unknown as string[] | undefined;
-    redirectToInstanceFile(res, inst, (segments ?? []).join('/'), req.query.tail === 'true');
+    // ?path= carries a path as typed: in the URL's path, clients and proxies collapse `..` before
+    // anyone sees it. Either way the directory server alone decides what is inside the instance.
+    const path = typeof req.query.path === 'string' ? req.query.path : (segments ?? []).join('/');
+    redirectToInstanceFile(res, inst, path, req.query.tail === 'true');
   };
   router.get('/v1/apps/:name/instances/:index/files', files);
   router.get('/v1/apps/:name/instances/:index/files/*path', files);

@@ -141,6 +141,7 @@ export const openapi = {
       ],
       get: { responses: { '302': ok, ...errors } },
     },
+    '/v1/apps/{name}/instances/{index}/files': { parameters: [appName, index, { name: 'path', in: 'query', schema: { type: 'string' } }, { name: 'tail', in: 'query', schema: { enum: ['true', 'false'] } }], get: { responses: { '302': ok, ...errors } } },
     '/v1/apps/{name}/instances/{index}/files/{path}': { parameters: [appName, index, { name: 'path', in: 'path', required: true, schema: { type: 'string' } }], get: { responses: { '302': ok, ...errors } } },
     '/v1/apps/{name}/events': { parameters: [appName], get: { responses: { '200': ok, ...errors } } },
     '/v1/apps/{name}/env': {

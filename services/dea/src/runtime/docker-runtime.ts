@@ -238,10 +238,15 @@ export class DockerRuntime {
       });
     } catch (err) {
       // Another DEA of this installation made it at the same moment: Docker says 409, or 403
-      // "Pool overlaps" when the other's pool was allocated first. Ours if it is there now.
-      const made = await inspect().catch(() => null);
-      if (!made) throw err;
-      check(made);
+      // "Pool overlaps" when the other's pool was allocated first, which can be a moment before
+      // the network itself can be inspected. Ours if it is there within a few seconds.
+      const status = (err as { statusCode?: number }).statusCode;
+      for (let attempt = 0; ; attempt++) {
+        const made = await inspect().catch(() => null);
+        if (made) return check(made);
+        if ((status !== 403 && status !== 409) || attempt >= 10) throw err;
+        await sleep(300);
+      }
     }
   }
 
