@@ -78,7 +78,7 @@ describe('the blobstore out of room', () => {
   test('the controller lived through it; once nats-server is restarted (as the message says), a push that fits is taken', async () => {
     assert.equal((await httpGet(`${platform.controllerUrl}/healthz`)).status, 200, 'the controller answers');
     // nats-server 2.9 goes on counting a refused upload's purged chunks against its store until it
-    // restarts (docs/contract-additions.md): even a small push is refused, with the same message.
+    // restarts (docs/contract.md §10): even a small push is refused, with the same message.
     await platform.engines.killNats();
     await platform.engines.startNats();
     const push = await eventually(async () => {

@@ -11,7 +11,7 @@ import { StatusServer } from './status/status-server.js';
 import { varzDocument, type ProcessReport } from './status/varz.js';
 import { RouteTable } from './table/route-table.js';
 
-/** Limits in milliseconds and counts; each defaults to its setting (CONTRACT additions, Router). */
+/** Limits in milliseconds and counts; each defaults to its setting (docs/contract.md §8). */
 export interface RouterLimits {
   requestTimeoutMs: number;
   idleTimeoutMs: number;

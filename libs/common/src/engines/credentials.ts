@@ -55,7 +55,7 @@ export async function loadEngineCredentials(dir: string): Promise<EngineCredenti
   return { etcdRootPassword: await keptSecret(dir, fileOf('etcd', ETCD_ROOT_USER)), etcd, nats };
 }
 
-/** The settings that give a client its own engine users (CONTRACT additions: NAP_ETCD_USER, …). */
+/** The settings that give a client its own engine users (docs/contract.md §1: NAP_ETCD_USER, …). */
 export function engineEnvOf(creds: EngineCredentials, client: EngineClient): Record<string, string> {
   return {
     NAP_ETCD_USER: client,

@@ -43,7 +43,7 @@ function present(d: DomainRecord, admin: boolean) {
 }
 
 /**
- * Domains (CONTRACT additions §2): the shared NAP_DOMAIN, on which anyone takes a free host, and
+ * Domains (docs/contract.md §2.6): the shared NAP_DOMAIN, on which anyone takes a free host, and
  * private domains that only admins create and give to users.
  */
 export function domainsRouter(deps: DomainsRouterDeps): Router {

@@ -7,7 +7,7 @@ export function notFoundHandler(req: Request, _res: Response, next: NextFunction
 }
 
 export const ETCD_FULL =
-  "etcd's space quota is used up, so nap cannot store changes now (reads still work). An admin frees it: etcdctl compact <revision>, etcdctl defrag, etcdctl alarm disarm (docs/contract-additions.md, An engine away)";
+  "etcd's space quota is used up, so nap cannot store changes now (reads still work). An admin frees it: etcdctl compact <revision>, etcdctl defrag, etcdctl alarm disarm (docs/contract.md §12)";
 
 /** What a 507 says when the bytes of an upload (a push, a staging's droplet) have nowhere to go. */
 export const NO_ROOM_FOR_UPLOAD = {

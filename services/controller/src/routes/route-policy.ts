@@ -4,7 +4,7 @@ import type { Caller } from '../auth/bearer.js';
 import type { DomainRecord } from '../store/domains-repository.js';
 
 /**
- * Labels of the shared domain that belong to the platform (CONTRACT additions §2, Domains and
+ * Labels of the shared domain that belong to the platform (docs/contract.md §2.6, Domains and
  * routes): `api.<domain>` is where Cloud Foundry serves its API, and the others name nap's own parts.
  */
 export const RESERVED_LABELS = ['api', 'directory', 'login', 'router', 'status'] as const;
