@@ -4,6 +4,7 @@ import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'nod
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
+import { msg } from '@nap/common';
 import { releaseVariant, StackVariants, stagingVariant } from '../src/images/stack-variants.js';
 import { DockerRuntime } from '../src/runtime/docker-runtime.js';
 
@@ -67,5 +68,8 @@ describe('stack variants on a DEA', () => {
     assert.equal(releaseVariant({ stack_variant: 'jvm' }), 'jvm');
     assert.throws(() => releaseVariant({ stack_variant: '../x' }), /invalid stack_variant/);
     assert.throws(() => releaseVariant({ stack_variant: 3 }), /invalid stack_variant/);
+    // A name the DEA once took but dea.start's schema refuses: the droplet would stage, then never start.
+    assert.throws(() => releaseVariant({ stack_variant: '-jvm' }), /invalid stack_variant/);
+    assert.equal(msg.DropletRun.safeParse({ stack_variant: 'jvm-17' }).success, true);
   });
 });

@@ -19,6 +19,9 @@ export const VersionId = z.string().regex(/^[A-Za-z0-9._-]{1,64}$/, 'expected le
 /** A droplet's sha256 (of its bytes) or a package's or buildpack archive's content hash. */
 export const Sha256 = z.string().regex(/^[0-9a-f]{64}$/, 'expected 64 lowercase hex digits');
 /** A Docker image id as the engine reports it (`sha256:<64 hex>`, or the short form of `docker build`). */
+/** A stack variant's name (nap/stack:<base>-<variant>): one rule for the release that names it and the start that runs it. */
+export const STACK_VARIANT = /^[a-z0-9][a-z0-9-]{0,29}$/;
+
 export const ImageId = z.string().regex(/^(sha256:)?[0-9a-f]{12,64}$/, 'expected a Docker image id');
 /** Env names as a shell and Docker's `NAME=value` list accept them; values without NUL (the C strings of execve). */
 const envName = z.string().regex(/^[A-Za-z_][A-Za-z0-9_]{0,127}$/, 'an env name is letters, digits and _');
@@ -68,7 +71,7 @@ export const DEFAULT_PROCESS_TYPE = 'web';
  */
 export const DropletRun = z.object({
   droplet_type: z.enum(['tgz', 'image']).default('tgz'),
-  stack_variant: z.string().regex(/^[a-z0-9][a-z0-9-]{0,29}$/).optional(),
+  stack_variant: z.string().regex(STACK_VARIANT).optional(),
   image_id: ImageId.optional(),
 });
 export type DropletRun = z.infer<typeof DropletRun>;

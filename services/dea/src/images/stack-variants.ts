@@ -1,10 +1,11 @@
 import { spawn } from 'node:child_process';
 import { access, lstat } from 'node:fs/promises';
 import { join } from 'node:path';
-import { ENGINE_SECRET_VARIABLES } from '@nap/common';
+import { ENGINE_SECRET_VARIABLES, msg } from '@nap/common';
 import type { DockerRuntime } from '../runtime/docker-runtime.js';
 
-export const STACK_VARIANT = /^[a-z0-9-]{1,30}$/;
+// The bus's rule: a variant a release may name is one a dea.start will carry.
+const STACK_VARIANT = msg.STACK_VARIANT;
 
 /** The last lines of a failed variant build that go into the error. */
 const ERROR_TAIL_LINES = 8;
