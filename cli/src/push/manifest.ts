@@ -43,7 +43,7 @@ function parsed<T>(parse: () => T): T {
   }
 }
 
-/** The applications of manifest.yml or nap.yml in `dir`, else of its `profile`; none when there is neither. */
+/** The applications of the first of MANIFEST_FILES in `dir`, else of its `profile`; none when there is neither. */
 export async function readManifest(dir: string): Promise<ManifestApp[]> {
   for (const file of MANIFEST_FILES) {
     const text = await readAppConfigFile(dir, file);
