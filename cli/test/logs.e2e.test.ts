@@ -99,6 +99,9 @@ describe('nap logs, files and events, end to end', () => {
     assert.equal(unknown.status, 404);
     const badFile = await httpGet(`${platform.controllerUrl}/v1/apps/log-demo/logs?file=../../etc`, auth);
     assert.equal(badFile.status, 400);
+    const twoPaths = await httpGet(`${platform.controllerUrl}/v1/apps/log-demo/instances/0/files?path=logs&path=app`, auth);
+    assert.equal(twoPaths.status, 400, 'a path given twice is refused, not taken as the root');
+    assert.match(twoPaths.body, /invalid_path/);
     const noToken = await httpGet(`${platform.controllerUrl}/v1/apps/log-demo/logs?instance=0`);
     assert.equal(noToken.status, 401);
   });

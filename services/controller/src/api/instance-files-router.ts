@@ -79,6 +79,7 @@ export function instanceFilesRouter(deps: InstanceFilesDeps): Router {
     const segments = req.params.path as unknown as string[] | undefined;
     // ?path= carries a path as typed: in the URL's path, clients and proxies collapse `..` before
     // anyone sees it. Either way the directory server alone decides what is inside the instance.
+    if (req.query.path !== undefined && typeof req.query.path !== 'string') throw badRequest('invalid_path', 'path is given once, as a string');
     const path = typeof req.query.path === 'string' ? req.query.path : (segments ?? []).join('/');
     redirectToInstanceFile(res, inst, path, req.query.tail === 'true');
   };

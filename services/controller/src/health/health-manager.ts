@@ -163,7 +163,9 @@ export class HealthManager {
     if (exited.reason === 'CRASHED') {
       // An old version's instance crashing (mid rolling update) is shown, but must not wipe the
       // count of the version now wanted: crash counts belong to a version.
-      const current = (await this.deps.apps.get(name))?.version === exited.version;
+      const app = await this.deps.apps.get(name);
+      // A staging's instance 0 runs the version the app is about to have: its crashes count too.
+      const current = app !== null && (app.version === exited.version || (app.package_state === 'STAGING' && app.staging?.version === exited.version));
       const crashes = current ? await this.deps.crashes.recordCrash(exited.app_id, slotKey(exited.process_type, exited.index), Date.now(), exited.version) : null;
       await this.deps.events.record(exited.app_id, 'crashed', 'system', {
         index: exited.index,
