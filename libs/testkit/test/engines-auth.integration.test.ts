@@ -202,8 +202,8 @@ describe('NATS with a user per program', () => {
   }
 
   test('the DEA user cannot send a start: the subscriber never gets it, the DEA is told why', async () => {
-    const { received, errors } = await tryPublish('dea', 'dea.x.start', 'dea.heartbeat');
-    assert.deepEqual(received, ['dea.heartbeat']);
+    const { received, errors } = await tryPublish('dea', 'dea.x.start', 'dea.advertise');
+    assert.deepEqual(received, ['dea.advertise']);
     assert.deepEqual(errors, ['PERMISSIONS_VIOLATION publish dea.x.start']);
   });
 

@@ -2,7 +2,6 @@ import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Bus, connectEtcd, JetStreamBlobstore, type Logger, type Settings } from '@nap/common';
 import { Advertiser } from './advertise/advertiser.js';
-import { Heartbeat } from './advertise/heartbeat.js';
 import { subscribeDea } from './bus/dea-subscriptions.js';
 import { DropletCache } from './droplets/droplet-cache.js';
 import { deaIdentity } from './identity.js';
@@ -116,7 +115,6 @@ export async function startDea(settings: Settings, log: Logger): Promise<Running
     onChange: () => advertiser.advertise(),
   });
   overDisk = (inst, why) => instances.stopOverDisk(inst, why);
-  const heartbeat = new Heartbeat(bus, registry, deaId);
   let draining = false;
 
   subscribeDea(
@@ -182,7 +180,6 @@ export async function startDea(settings: Settings, log: Logger): Promise<Running
   await disk.start();
   await announcer.start();
   advertiser.start();
-  heartbeat.start();
   log.info({ dea_id: deaId, zone: settings.deaZone, memory_mb: settings.deaMemoryMb }, 'DEA ready');
 
   return {
@@ -197,7 +194,6 @@ export async function startDea(settings: Settings, log: Logger): Promise<Running
       await instances.evacuate(EVACUATION_TIMEOUT_MS);
       await runtime.dropReadySandboxes();
       advertiser.stop();
-      heartbeat.stop();
       announcer.stop();
       await store.close();
       await bus.close();

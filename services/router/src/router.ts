@@ -4,7 +4,7 @@ import { AccessLog } from './accesslog/access-log.js';
 import { RoundRobin } from './balancing/round-robin.js';
 import type { BalancingStrategy } from './balancing/strategy.js';
 import { ClaimWatcher, type ClaimWatcherOptions } from './claims/claim-watcher.js';
-import { RouteSubscriber, type RouteSubscriberOptions } from './bus/route-subscriber.js';
+import { DEFAULT_START_SETTLE, RouteSubscriber, type RouteSubscriberOptions, type StartSettle } from './bus/route-subscriber.js';
 import { RouterProxy } from './proxy/proxy.js';
 import { RouterMetrics } from './status/metrics.js';
 import { StatusServer } from './status/status-server.js';
@@ -41,6 +41,8 @@ export interface RouterOptions {
    * not someone else's wildcard. False: none (tests of the proxy alone, which have no etcd).
    */
   claims?: ClaimWatcherOptions | false;
+  /** How long a start waits for the DEAs' registrations before it takes requests; tests of the proxy alone pass zeros. */
+  startSettle?: StartSettle;
 }
 
 /** How long a start waits for the first read of the claims before serving without them (etcd down). */
@@ -133,10 +135,13 @@ export async function startRouter(settings: Settings, log: Logger, options: Rout
       await Promise.race([claims.start(), new Promise<void>((resolve) => (timer = setTimeout(resolve, FIRST_CLAIMS_WAIT_MS)))]);
       clearTimeout(timer);
     }
-    // Listen before announcing: DEAs register as soon as they hear router.start.
-    await proxy.listen();
+    // Announce, then listen once the DEAs' registrations have come: a router (or a cluster worker,
+    // which takes no connection before it listens) restarted under load never answers 404 or 503
+    // for an app that runs.
     await status?.listen();
     await subscriber.start();
+    await subscriber.settled(options.startSettle ?? DEFAULT_START_SETTLE);
+    await proxy.listen();
   } catch (err) {
     await close();
     throw err;

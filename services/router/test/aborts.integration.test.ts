@@ -2,7 +2,6 @@ import assert from 'node:assert/strict';
 import { readdirSync } from 'node:fs';
 import http from 'node:http';
 import { after, before, test } from 'node:test';
-import { gc } from './support/gc.js';
 import { Harness, type Backend } from './support/harness.js';
 import { waitFor } from './support/processes.js';
 
@@ -43,13 +42,13 @@ async function settled(): Promise<void> {
   while ((await appConnections()) > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
 }
 
-test('10,000 aborted requests leave no sockets, file descriptors or memory behind', async () => {
+// The heap those requests leave is measured by bench/src/router-aborts.ts (bench/results/
+// router-aborts.md): a heap figure depends on the collector, and a test is no scale.
+test('10,000 aborted requests leave no sockets or file descriptors behind', async () => {
   // Warm up, so that lazily made things (JIT, pools, buffers) are not counted as growth.
   for (let i = 0; i < 4; i++) await abortBatch(250);
   await settled();
-  gc();
   const fdsBefore = openFds();
-  const heapBefore = process.memoryUsage().heapUsed;
 
   for (let i = 0; i < 40; i++) await abortBatch(250);
   await settled();
@@ -59,11 +58,8 @@ test('10,000 aborted requests leave no sockets, file descriptors or memory behin
   const upstream = h.router.report().upstream;
   assert.equal(upstream.active, 0, 'agent sockets still busy');
   assert.equal(upstream.idle, 0, 'aborted sockets must not go back to the pool');
-  gc();
   const fdGrowth = openFds() - fdsBefore;
-  const heapGrowth = process.memoryUsage().heapUsed - heapBefore;
   assert.ok(fdGrowth <= 5, `${fdGrowth} more file descriptors`);
-  assert.ok(heapGrowth < 8 * 1024 * 1024, `heap grew ${(heapGrowth / 1024 / 1024).toFixed(1)} MB`);
   // Every one was counted, as a client that closed before an answer.
   assert.ok(h.router.metrics.snapshot().responses['4xx'] >= 10_000);
   // And the router still answers.

@@ -3,6 +3,7 @@ import http from 'node:http';
 import net from 'node:net';
 import { after, before, test } from 'node:test';
 import { msg, subjects } from '@nap/common';
+import { startRouter } from '../src/router.js';
 import { answerName, Harness } from './support/harness.js';
 import { freePort, waitFor } from './support/processes.js';
 
@@ -237,6 +238,28 @@ test('router.greet is answered with router.start', async () => {
   assert.equal(reply?.id, h.router.id);
   assert.equal(reply?.minimumRegisterIntervalInSeconds, 20);
   assert.equal(reply?.pruneThresholdInSeconds, 120);
+});
+
+test('a router that starts takes no request before the DEAs answering its router.start are in its table', async () => {
+  const late = [await h.backend('late'), await h.backend('late')];
+  // A DEA that answers router.start a little late, in two parts, as a busy one does.
+  const dea = h.bus.subscribe(subjects.routerStart, msg.RouterStart, () => {
+    setTimeout(() => h.register('late.test', { port: late[0].port, name: 'late', instanceId: 'late-0' }), 150);
+    setTimeout(() => h.register('late.test', { port: late[1].port, name: 'late', instanceId: 'late-1' }), 300);
+  });
+  await h.bus.flush();
+  const port = await freePort();
+  const second = await startRouter({ ...h.settings, routerPort: port }, h.log, { listenHost: '127.0.0.1', accessLog: false, claims: false, statusServer: false });
+  try {
+    // Its very first request: a router that listened at once would have answered 404.
+    const first = await h.request('late.test', { port });
+    assert.equal(first.status, 200);
+    assert.equal(first.body, 'late');
+    assert.equal(second.table.lookup('late.test')?.size, 2);
+  } finally {
+    dea.unsubscribe();
+    await second.close();
+  }
 });
 
 test('requests reuse kept-alive connections to the app', async () => {

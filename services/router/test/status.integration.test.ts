@@ -57,9 +57,10 @@ test('/varz counts requests by status class, bytes and latency, the router apart
   assert.equal(varz.latency.total.count, 4);
   assert.equal(varz.latency.app.count, 3);
   assert.equal(varz.latency.router.count, 4);
-  // The app takes 30 ms; the router's own share is far below that.
+  // The app takes 30 ms, and that is the app's share, not the router's (whose speed bench/router
+  // measures: a loaded CI machine is no stopwatch).
   assert.ok(varz.latency.app.p50_ms >= 25, `app p50 ${varz.latency.app.p50_ms}`);
-  assert.ok(varz.latency.router.p50_ms <= 10, `router p50 ${varz.latency.router.p50_ms}`);
+  assert.ok(varz.latency.router.p50_ms < varz.latency.app.p50_ms, `router p50 ${varz.latency.router.p50_ms}`);
   assert.equal(
     varz.latency.total.buckets.reduce((n, b) => n + b.count, 0),
     4,

@@ -158,17 +158,6 @@ export const DeaStop = z.object({
 });
 export type DeaStop = z.infer<typeof DeaStop>;
 
-export const HeartbeatInstance = z.object({
-  app_id: appId,
-  version: VersionId,
-  index: z.number().int().nonnegative(),
-  instance_id: Uuid,
-  process_type: ProcessType.default(DEFAULT_PROCESS_TYPE),
-  state: InstanceState,
-  state_timestamp: z.number(),
-});
-export const DeaHeartbeat = z.object({ dea_id: id, instances: z.array(HeartbeatInstance) });
-export type DeaHeartbeat = z.infer<typeof DeaHeartbeat>;
 
 export const exitReasons = ['CRASHED', 'STOPPED', 'DEA_SHUTDOWN', 'DEA_EVACUATION'] as const;
 export const DropletExited = z.object({

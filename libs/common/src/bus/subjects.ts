@@ -5,7 +5,6 @@ export const subjects = {
   stagingStart: (deaId: string) => `staging.${deaId}.start`,
   deaStart: (deaId: string) => `dea.${deaId}.start`,
   deaStop: 'dea.stop',
-  deaHeartbeat: 'dea.heartbeat',
   dropletExited: 'droplet.exited',
   routerRegister: 'router.register',
   routerUnregister: 'router.unregister',

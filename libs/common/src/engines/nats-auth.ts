@@ -66,7 +66,6 @@ export const NATS_PERMISSIONS: Record<EngineClient, NatsPermissions> = {
       subjects.routerUnregister,
       subjects.routerGreet,
       subjects.deaAdvertise,
-      subjects.deaHeartbeat,
       subjects.dropletExited,
       // Staging answers twice (accepted, then the result), more than allow_responses' one reply.
       INBOXES,

@@ -74,9 +74,10 @@ describe('bus schemas refuse what could reach a path or a command (issue 11)', (
   });
 
   test('node ids may be names (NAP_DEA_ID such as dea-1-<installation>) but never paths', () => {
-    assert.equal(msg.DeaHeartbeat.safeParse({ dea_id: 'dea-1-test-4f2a', instances: [] }).success, true);
-    assert.equal(msg.DeaHeartbeat.safeParse({ dea_id: randomUUID(), instances: [] }).success, true);
-    for (const id of ['dea/1', '../dea', 'd'.repeat(65), 'dea 1']) refused(msg.DeaHeartbeat, { dea_id: id, instances: [] }, `dea_id ${id}`);
+    const advertise = (id: string) => ({ id, host: '127.0.0.1', zone: 'z1', stacks: [], available_memory_mb: 1, available_disk_mb: 1, app_id_to_count: {}, directory_url: 'http://127.0.0.1:1' });
+    assert.equal(msg.DeaAdvertise.safeParse(advertise('dea-1-test-4f2a')).success, true);
+    assert.equal(msg.DeaAdvertise.safeParse(advertise(randomUUID())).success, true);
+    for (const id of ['dea/1', '../dea', 'd'.repeat(65), 'dea 1']) refused(msg.DeaAdvertise, advertise(id), `id ${id}`);
   });
 
   test('staging results: the droplet key and hash, the process types a buildpack named', () => {

@@ -18,6 +18,18 @@ export interface RouteSubscriberOptions {
   now?: () => number;
 }
 
+/**
+ * How a start waits for the DEAs' answers to router.start before the router takes requests: until
+ * no registration has come for `quietMs`, and never longer than `maxMs` (gorouter sleeps its
+ * start_response_delay_interval for the same reason). Serving earlier would answer 404, or 503 for
+ * a claimed host, to a request for an app that is running.
+ */
+export interface StartSettle {
+  quietMs: number;
+  maxMs: number;
+}
+export const DEFAULT_START_SETTLE: StartSettle = { quietMs: 400, maxMs: 5000 };
+
 const defaults = {
   minimumRegisterIntervalInSeconds: 20,
   pruneThresholdInSeconds: 120,
@@ -41,6 +53,7 @@ export class RouteSubscriber {
   private connected = true;
   private pruneSuspendedUntil = 0;
   private stopped = false;
+  private lastRegistrationAt = 0;
 
   constructor(
     private readonly bus: Bus,
@@ -61,6 +74,7 @@ export class RouteSubscriber {
   async start(): Promise<void> {
     this.subs.push(
       this.bus.subscribe(subjects.routerRegister, msg.RouterRegister, (body) => {
+        this.lastRegistrationAt = Date.now();
         this.table.register(toRegistration(body));
       }),
       this.bus.subscribe(subjects.routerUnregister, msg.RouterRegister, (body) => {
@@ -79,6 +93,17 @@ export class RouteSubscriber {
 
     this.pruneTimer = setInterval(() => this.prune(), this.opts.pruneIntervalMs);
     this.pruneTimer.unref();
+  }
+
+  /** Resolves once the registrations that answer router.start have stopped coming (see StartSettle). */
+  async settled({ quietMs, maxMs }: StartSettle): Promise<void> {
+    const started = Date.now();
+    for (;;) {
+      const now = Date.now();
+      const quietFor = now - Math.max(started, this.lastRegistrationAt);
+      if (quietFor >= quietMs || now - started >= maxMs || this.stopped) return;
+      await new Promise((r) => setTimeout(r, Math.min(quietMs - quietFor, maxMs - (now - started))));
+    }
   }
 
   /** Prunes stale routes unless NATS is down or just back; returns how many went. */
