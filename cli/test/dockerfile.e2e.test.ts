@@ -146,7 +146,8 @@ describe('Dockerfile apps, end to end on two DEA nodes', () => {
 
     const app = await show('bad-docker');
     assert.equal(app.package_state, 'FAILED');
-    const api = await httpGet(`${platform.controllerUrl}/v1/apps/bad-docker/start`, { Authorization: `Bearer ${platform.adminToken}` }, 'POST');
+    // A start stages again (the build fails again) before it answers: as long as a push may take.
+    const api = await httpGet(`${platform.controllerUrl}/v1/apps/bad-docker/start`, { Authorization: `Bearer ${platform.adminToken}` }, 'POST', undefined, 180_000);
     assert.equal(api.status, 422, api.body);
     // JSON: the quotes come escaped.
     assert.match(api.body, /the Dockerfile build failed: building at STEP \\"RUN exit 3\\": while running runtime: exit status 3/);

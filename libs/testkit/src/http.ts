@@ -6,8 +6,11 @@ export interface HttpResult {
   body: string;
 }
 
-/** A plain HTTP request with an explicit Host header, as a client of the router sends. */
-export function httpGet(url: string, headers: Record<string, string> = {}, method = 'GET', body?: Buffer | string): Promise<HttpResult> {
+/**
+ * A plain HTTP request with an explicit Host header, as a client of the router sends. It fails after
+ * `silentMs` without a byte either way (longer for a call that stages before it answers).
+ */
+export function httpGet(url: string, headers: Record<string, string> = {}, method = 'GET', body?: Buffer | string, silentMs = 30_000): Promise<HttpResult> {
   return new Promise((resolve, reject) => {
     const req = request(url, { method, headers, agent: false }, (res) => {
       const chunks: Buffer[] = [];
@@ -16,7 +19,7 @@ export function httpGet(url: string, headers: Record<string, string> = {}, metho
       res.on('error', reject);
     });
     req.on('error', reject);
-    req.setTimeout(30_000, () => req.destroy(new Error(`timeout: ${method} ${url}`)));
+    req.setTimeout(silentMs, () => req.destroy(new Error(`timeout: ${method} ${url}`)));
     req.end(body);
   });
 }

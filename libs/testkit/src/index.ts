@@ -4,3 +4,4 @@ export * from './http.js';
 export * from './cli.js';
 export * from './archives.js';
 export * from './dockerd.js';
+export * from './modules-loaded.js';
