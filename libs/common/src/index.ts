@@ -14,6 +14,7 @@ export * from './etcd.js';
 export * from './etcd-pages.js';
 export * from './service.js';
 export * from './processes.js';
+export * from './dea-snapshot.js';
 export * from './records.js';
 export * from './engines/credentials.js';
 export * from './engines/etcd-auth.js';

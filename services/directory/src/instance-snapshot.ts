@@ -1,11 +1,11 @@
 import { open, type FileHandle } from 'node:fs/promises';
 import { resolve } from 'node:path';
-import type { Logger } from '@nap/common';
+import { type Logger, readSnapshot, SnapshotEntryHead } from '@nap/common';
 
 /**
  * Which instances live on this node, and where, as the DEA itself says (its InstanceRegistry
- * snapshot, `${deaDir}/snapshot.json`): `{"written_at": ms, "instances": [{"start": {"instance_id",
- * …}, "state", "dir", …}, …]}`. The DEA rewrites it atomically (tmp + rename) on every change and
+ * snapshot, `${deaDir}/snapshot.json`, whose shape both read from libs/common/src/dea-snapshot.ts).
+ * The DEA rewrites it atomically (tmp + rename) on every change and
  * keeps crashed instances in it until it cleans them up. The directory server never derives an
  * instance's directory from the URL: an ID the snapshot does not list is unknown, whatever lies on
  * disk.
@@ -20,7 +20,7 @@ import type { Logger } from '@nap/common';
  */
 export interface SnapshotInstance {
   instanceId: string;
-  state: string;
+  state: SnapshotEntryHead['state'];
   /** The instance's directory as the DEA recorded it, resolved to an absolute path. */
   dir: string;
 }
@@ -107,22 +107,7 @@ export class InstanceSnapshot {
 
 /** The instances of a snapshot's text, or why it cannot be used. Malformed entries are skipped. */
 export function parseSnapshot(text: string): Map<string, SnapshotInstance> | string {
-  let body: unknown;
-  try {
-    body = JSON.parse(text);
-  } catch (err) {
-    return `not JSON (${(err as Error).message})`;
-  }
-  if (typeof body !== 'object' || body === null || !Array.isArray((body as { instances?: unknown }).instances)) {
-    return 'no "instances" array';
-  }
-  const instances = new Map<string, SnapshotInstance>();
-  for (const entry of (body as { instances: unknown[] }).instances) {
-    if (typeof entry !== 'object' || entry === null) continue;
-    const { start, state, dir } = entry as { start?: unknown; state?: unknown; dir?: unknown };
-    const instanceId = typeof start === 'object' && start !== null ? (start as { instance_id?: unknown }).instance_id : undefined;
-    if (typeof instanceId !== 'string' || instanceId === '' || typeof dir !== 'string' || dir === '' || dir.includes('\0')) continue;
-    instances.set(instanceId, { instanceId, state: typeof state === 'string' ? state : 'UNKNOWN', dir: resolve(dir) });
-  }
-  return instances;
+  const read = readSnapshot(text, SnapshotEntryHead);
+  if (typeof read === 'string') return read;
+  return new Map(read.entries.map((e) => [e.start.instance_id, { instanceId: e.start.instance_id, state: e.state, dir: resolve(e.dir) }]));
 }

@@ -617,6 +617,8 @@ describe('InstanceSnapshot', () => {
           { start: { instance_id: 'no-dir' }, state: 'RUNNING' },
           { start: {}, dir: '/d/instances/c' },
           { start: { instance_id: 'nul' }, dir: '/d/instances/\0' },
+          { start: { instance_id: 'relative' }, state: 'RUNNING', dir: 'instances/relative' },
+          { start: { instance_id: 'bad-state' }, state: 'SLEEPING', dir: '/d/instances/bad-state' },
           null,
           'junk',
         ],

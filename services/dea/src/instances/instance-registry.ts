@@ -1,5 +1,5 @@
 import { readFile, rename, writeFile } from 'node:fs/promises';
-import { msg } from '@nap/common';
+import { readSnapshot, SnapshotEntry, snapshotText } from '@nap/common';
 import { type Instance, isLive } from './instance.js';
 
 /** This DEA's instances, in memory and in a snapshot file so a restarted DEA knows what it ran. */
@@ -47,22 +47,14 @@ export class InstanceRegistry {
 
   /** What the previous run of this DEA left in its snapshot; nothing when there is none or it is unreadable. */
   async previous(): Promise<Instance[]> {
-    try {
-      const doc = JSON.parse(await readFile(this.snapshotFile, 'utf8')) as { instances?: Instance[] };
-      if (!Array.isArray(doc.instances)) return [];
-      // Through the schema, so that a snapshot from an older nap gets today's defaults (process_type, droplet_type).
-      return doc.instances.flatMap((inst) => {
-        const start = msg.DeaStart.safeParse(inst?.start);
-        return start.success ? [{ ...inst, start: start.data }] : [];
-      });
-    } catch {
-      return [];
-    }
+    // Through the schema, so that a snapshot from an older nap gets today's defaults (process_type, droplet_type).
+    const read = readSnapshot(await readFile(this.snapshotFile, 'utf8').catch(() => ''), SnapshotEntry);
+    return typeof read === 'string' ? [] : read.entries;
   }
 
   /** Writes are queued so an older snapshot never overwrites a newer one. */
   snapshot(): Promise<void> {
-    const body = JSON.stringify({ written_at: Date.now(), instances: this.all() }, null, 1);
+    const body = snapshotText(this.all());
     this.writing = this.writing.then(async () => {
       const tmp = `${this.snapshotFile}.tmp`;
       await writeFile(tmp, body);
