@@ -33,8 +33,8 @@ test('a connection closed after its answer (Connection: close, HTTP/1.0) is not 
     const client = net.connect((server.address() as AddressInfo).port, '127.0.0.1');
     client.pause();
     const [socket] = (await once(server, 'connection')) as [net.Socket];
-    const owner: ConnectionOwner = { onRequest() {}, onUpgrade() {}, onRequestBody() {}, onRequestEnd() {}, onClientGone() {}, onConnectionClosed() {} };
-    const conn = new ClientConnection(socket, owner);
+    const owner: ConnectionOwner<ProxyExchange> = { onRequest() {}, onUpgrade() {}, onRequestBody() {}, onRequestEnd() {}, onClientGone() {}, onConnectionClosed() {} };
+    const conn = new ClientConnection<ProxyExchange>(socket, owner);
     // An answer larger than the kernel holds, to a client that reads none of it for a while.
     const x = { bytesOut: 0 } as ProxyExchange;
     conn.exchange = x;

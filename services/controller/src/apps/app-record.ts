@@ -1,6 +1,5 @@
 import { blobKeyPatterns, isAppName, msg } from '@nap/common';
 import { z } from 'zod';
-import type { ProcessConfig } from './processes.js';
 
 export type AppState = 'STARTED' | 'STOPPED';
 export type PackageState = 'PENDING' | 'STAGING' | 'STAGED' | 'FAILED';
@@ -49,6 +48,13 @@ export interface AppRecord {
   placement_error?: string | null;
   created_at: string;
   updated_at: string;
+}
+
+/** What the app asks of one of its non-web process types; null fields follow the app (memory) or the droplet (command). */
+export interface ProcessConfig {
+  instances: number;
+  memory_mb: number | null;
+  command: string | null;
 }
 
 export const STACKS = ['bookworm'] as const;

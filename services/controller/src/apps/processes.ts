@@ -1,13 +1,6 @@
 import { msg } from '@nap/common';
 import { type AppRecord, startCommand } from './app-record.js';
 
-/** What the app asks of one of its non-web process types; null fields follow the app (memory) or the droplet (command). */
-export interface ProcessConfig {
-  instances: number;
-  memory_mb: number | null;
-  command: string | null;
-}
-
 /** One process type as the health manager runs it. */
 export interface ProcessSpec {
   type: string;

@@ -1,11 +1,11 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
 import { unauthorized } from '@nap/common';
 import type { NextFunction, Request, Response } from 'express';
-import type { UsersRepository } from '../store/users-repository.js';
+import type { Role, UsersRepository } from '../store/users-repository.js';
 
 export interface Caller {
   name: string;
-  role: 'admin' | 'developer';
+  role: Role;
 }
 
 declare module 'express-serve-static-core' {

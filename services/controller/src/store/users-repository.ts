@@ -1,10 +1,12 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { type Etcd3, keys, readPrefix } from '@nap/common';
-import type { Caller } from '../auth/bearer.js';
+
+/** What a user may do: an admin everything, a developer their own apps, domains and buildpacks. */
+export type Role = 'admin' | 'developer';
 
 export interface UserRecord {
   name: string;
-  role: Caller['role'];
+  role: Role;
   created_at: string;
   created_by: string;
 }
@@ -21,7 +23,7 @@ export class UsersRepository {
   constructor(private readonly etcd: Etcd3) {}
 
   /** Makes the user and its token, or null when the name is taken. */
-  async create(name: string, role: Caller['role'], createdBy: string): Promise<{ user: UserRecord; token: string } | null> {
+  async create(name: string, role: Role, createdBy: string): Promise<{ user: UserRecord; token: string } | null> {
     const token = randomBytes(32).toString('hex');
     const user: UserRecord = { name, role, created_at: new Date().toISOString(), created_by: createdBy };
     const result = await this.etcd

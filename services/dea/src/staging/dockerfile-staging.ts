@@ -6,7 +6,7 @@ import { DEFAULT_BUILD_LIMITS } from '../images/build-limits.js';
 import { buildDockerfile } from '../images/dockerfile-build.js';
 import { saveWithoutStackLayers } from '../images/image-strip.js';
 import { shellCommand } from '../images/shell-words.js';
-import type { StagedDroplet, StagingDeps } from './staging-task.js';
+import type { DropletBuilder, StagedDroplet, StagingDeps } from './staging.js';
 
 export const DOCKERFILE_BUILDPACK = 'dockerfile';
 
@@ -34,7 +34,7 @@ function tagOf(req: msg.StagingStart): string {
  * Dockerfile app → image → droplet. The droplet is the image as `docker save` writes it, minus the
  * stack's layers; the image stays on this node, so instance 0 here starts without a load.
  */
-export async function stageDockerfile(
+async function stageDockerfile(
   req: msg.StagingStart,
   deps: StagingDeps,
   taskDir: string,
@@ -94,3 +94,7 @@ export async function stageDockerfile(
     throw err;
   }
 }
+
+export const dockerfileStaging: DropletBuilder = {
+  build: (req, deps, place, say) => stageDockerfile(req, deps, place.dir, place.app, say),
+};

@@ -1,19 +1,26 @@
 import { STATUS_CODES } from 'node:http';
 import type { Socket } from 'node:net';
-import type { ProxyExchange } from './exchange.js';
 import type { Linked } from './linked-list.js';
 import { MAX_HELD_BYTES, RequestParseError, RequestParser, type RequestHead, type RequestSink } from './request-parser.js';
 
-/** What a client connection hands its requests to: the proxy. */
-export interface ConnectionOwner {
-  onRequest(conn: ClientConnection, head: RequestHead): void;
+/** What the connection itself reads of the request being answered; the proxy's exchange holds the rest. */
+export interface ClientExchange {
+  bytesIn: number;
+  bytesOut: number;
+  /** The app's side, paused while this client was slow to take the answer; resumed when it drains. */
+  upstream: { socket: { resume(): void } } | null;
+}
+
+/** What a client connection hands its requests to: the proxy, with its own kind of exchange X. */
+export interface ConnectionOwner<X extends ClientExchange> {
+  onRequest(conn: ClientConnection<X>, head: RequestHead): void;
   /** The client asked to switch protocols; the socket is the owner's from now on. */
-  onUpgrade(conn: ClientConnection, head: RequestHead, rest: Buffer | null): void;
-  onRequestBody(x: ProxyExchange, chunk: Buffer): void;
-  onRequestEnd(x: ProxyExchange): void;
+  onUpgrade(conn: ClientConnection<X>, head: RequestHead, rest: Buffer | null): void;
+  onRequestBody(x: X, chunk: Buffer): void;
+  onRequestEnd(x: X): void;
   /** The client went away (or the connection was cut) with this request unanswered. */
-  onClientGone(x: ProxyExchange): void;
-  onConnectionClosed(conn: ClientConnection): void;
+  onClientGone(x: X): void;
+  onConnectionClosed(conn: ClientConnection<X>): void;
 }
 
 /** A request body the router stopped wanting is read to its end only when that is this short. */
@@ -25,12 +32,12 @@ const MAX_DISCARD_BYTES = 64 * 1024;
  * timers: the proxy sweeps its connections (sweep()), since a timer per request costs more than
  * the request.
  */
-export class ClientConnection implements RequestSink, Linked<ClientConnection> {
+export class ClientConnection<X extends ClientExchange = ClientExchange> implements RequestSink, Linked<ClientConnection<X>> {
   readonly parser: RequestParser;
   /** The client's address, read once (each read of socket.remoteAddress asks the kernel). */
   readonly remoteAddress: string | undefined;
   /** The request being answered, while its answer is not complete. */
-  exchange: ProxyExchange | null = null;
+  exchange: X | null = null;
   /** The current request was read whole (or there is none). */
   requestComplete = true;
   /** The current request's answer is complete (or there is none). */
@@ -47,13 +54,13 @@ export class ClientConnection implements RequestSink, Linked<ClientConnection> {
   /** The next request waits for the client to take the answers written so far (onDrain). */
   private awaitingDrain = false;
   // Its place among the proxy's open connections.
-  prevLink: ClientConnection | null = null;
-  nextLink: ClientConnection | null = null;
+  prevLink: ClientConnection<X> | null = null;
+  nextLink: ClientConnection<X> | null = null;
   linked = false;
 
   constructor(
     readonly socket: Socket,
-    private readonly owner: ConnectionOwner,
+    private readonly owner: ConnectionOwner<X>,
   ) {
     this.parser = new RequestParser(this);
     this.remoteAddress = socket.remoteAddress;
@@ -106,13 +113,13 @@ export class ClientConnection implements RequestSink, Linked<ClientConnection> {
   }
 
   /** Writes to the client, counted for the exchange's access line. */
-  send(x: ProxyExchange, data: string | Buffer): boolean {
+  send(x: X, data: string | Buffer): boolean {
     x.bytesOut += data.length;
     return typeof data === 'string' ? this.socket.write(data, 'latin1') : this.socket.write(data);
   }
 
   /** The exchange's answer is complete: on to the next request, or close. */
-  responseDone(x: ProxyExchange): void {
+  responseDone(x: X): void {
     if (this.exchange !== x) return;
     this.exchange = null;
     this.responseComplete = true;

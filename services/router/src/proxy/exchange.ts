@@ -77,7 +77,7 @@ export class ProxyExchange implements Exchange, Linked<ProxyExchange>, Forwarded
 
   constructor(
     readonly owner: ExchangeOwner,
-    readonly conn: ClientConnection,
+    readonly conn: ClientConnection<ProxyExchange>,
     readonly head: RequestHead,
   ) {
     this.bytesIn = head.headBytes;

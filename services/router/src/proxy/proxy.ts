@@ -53,13 +53,13 @@ const LAST_CHUNK = '0\r\n\r\n';
  * request. A request's state lives on its ProxyExchange, and every callback is a method or a
  * module-level function, so a request makes one object and no closures.
  */
-export class RouterProxy implements ConnectionOwner, ExchangeOwner {
+export class RouterProxy implements ConnectionOwner<ProxyExchange>, ExchangeOwner {
   readonly server: net.Server;
   private readonly upstream: UpstreamPool;
   private readonly websockets: WebsocketProxy;
   /** Proxied requests in the order they arrived: the oldest are the first to time out. */
   private readonly inProgress = new LinkedList<ProxyExchange>();
-  private readonly connections = new LinkedList<ClientConnection>();
+  private readonly connections = new LinkedList<ClientConnection<ProxyExchange>>();
   private readonly sweepTimer: NodeJS.Timeout;
   private readonly maxConns: number;
   private readonly maxInFlight: number;
@@ -132,14 +132,14 @@ export class RouterProxy implements ConnectionOwner, ExchangeOwner {
   }
 
   private onConnection(socket: Socket): void {
-    this.connections.add(new ClientConnection(socket, this));
+    this.connections.add(new ClientConnection<ProxyExchange>(socket, this));
   }
 
-  onConnectionClosed(conn: ClientConnection): void {
+  onConnectionClosed(conn: ClientConnection<ProxyExchange>): void {
     this.connections.delete(conn);
   }
 
-  onRequest(conn: ClientConnection, head: RequestHead): void {
+  onRequest(conn: ClientConnection<ProxyExchange>, head: RequestHead): void {
     const x = new ProxyExchange(this, conn, head);
     conn.exchange = x;
     // Refuse before doing anything else: under overload, a fast no beats a slow everything.
@@ -160,7 +160,7 @@ export class RouterProxy implements ConnectionOwner, ExchangeOwner {
     this.attempt(x);
   }
 
-  onUpgrade(conn: ClientConnection, head: RequestHead, rest: Buffer | null): void {
+  onUpgrade(conn: ClientConnection<ProxyExchange>, head: RequestHead, rest: Buffer | null): void {
     const { req, requestId } = upgradeRequest(head, conn.socket, conn.remoteAddress);
     this.websockets.handleUpgrade(req, conn.socket, rest ?? Buffer.alloc(0), requestId);
   }

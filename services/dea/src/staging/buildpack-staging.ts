@@ -1,0 +1,135 @@
+import { constants } from 'node:fs';
+import { open, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
+import { blobKeys, hashFile, msg, packArchive } from '@nap/common';
+import { parse as parseYaml, stringify as toYaml } from 'yaml';
+import { releaseVariant, stagingVariant } from '../images/stack-variants.js';
+import { buildCachePlace, restoreBuildCache, saveBuildCache } from './build-cache.js';
+import { prepareCustomBuildpacks } from './custom-buildpacks.js';
+import { type DropletBuilder, StagingError } from './staging.js';
+
+/** What the buildpack leaves in output/ is small; anything bigger is not what we asked for. */
+const MAX_OUTPUT_FILE_BYTES = 64 * 1024;
+/** As the API allows for a command, and the bus for a process type list (msg.StagingSucceeded). */
+const MAX_COMMAND_CHARS = 8192;
+const MAX_PROCESS_TYPES = 20;
+
+/**
+ * Reads a file the staging container wrote. Build code (an npm install script) could have put a
+ * symlink there to a host file, a FIFO or /dev/zero, and this runs as root on the host: so the
+ * file must be a regular file, opened without following links, and small.
+ */
+async function readOptional(path: string): Promise<string | null> {
+  let handle;
+  try {
+    handle = await open(path, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK);
+  } catch {
+    return null;
+  }
+  try {
+    const info = await handle.stat();
+    if (!info.isFile() || info.size > MAX_OUTPUT_FILE_BYTES) return null;
+    const buffer = Buffer.alloc(info.size);
+    await handle.read(buffer, 0, info.size, 0);
+    return buffer.toString('utf8').trim();
+  } finally {
+    await handle.close();
+  }
+}
+
+function lastLines(text: string, n: number): string {
+  return text.trimEnd().split('\n').slice(-n).join('\n');
+}
+
+/**
+ * A buildpack's compile in a container of the stack (or its variant) → app/ and staging_info.yml
+ * packed as a tgz droplet. The app's build cache comes from the blobstore and goes back to it.
+ */
+export const buildpackStaging: DropletBuilder = {
+  async build(req, deps, place, say) {
+    let cache: ReturnType<typeof buildCachePlace> | undefined;
+    try {
+      // A custom buildpack brings its own needs: the jvm variant is for the built-in java one.
+      const image = await deps.variants.ensure(req.custom_buildpack ? undefined : await stagingVariant(place.app, req.buildpack), say);
+      cache = buildCachePlace(deps.cachesDir, req.app_id, place.dir);
+      await restoreBuildCache(cache, deps.blobs, say);
+      const custom = await prepareCustomBuildpacks(
+        req,
+        place.dir,
+        { blobs: deps.blobs, cacheDir: deps.buildpackCacheDir ?? join(dirname(deps.cachesDir), 'buildpacks'), timeoutMs: deps.timeoutS * 1000 },
+        say,
+      ).catch((err: Error) => {
+        throw new StagingError(err.message);
+      });
+
+      const started = Date.now();
+      const exit = await deps.runtime.runToCompletion(
+        {
+          name: `nap-staging-${req.app_name}-${req.task_id.slice(0, 8)}`,
+          image,
+          cmd: ['/tmp/lifecycle/builder'],
+          env: {
+            ...req.env,
+            HOME: '/home/vcap',
+            NAP_BUILDPACK: req.buildpack ?? '',
+            npm_config_cache: '/tmp/cache/npm',
+            npm_config_update_notifier: 'false',
+            npm_config_fund: 'false',
+            npm_config_audit: 'false',
+            ...custom.env,
+          },
+          workingDir: '/tmp/app',
+          binds: [
+            `${place.app}:/tmp/app`,
+            `${place.cache}:/tmp/cache`,
+            `${place.output}:/tmp/output`,
+            `${deps.buildpacksDir}:/tmp/buildpacks:ro`,
+            `${deps.lifecycleDir}:/tmp/lifecycle:ro`,
+            ...custom.binds,
+          ],
+          memoryMb: req.memory_mb,
+          labels: { 'nap.kind': 'staging', 'nap.dea': deps.deaId, 'nap.app_id': req.app_id, 'nap.task_id': req.task_id },
+        },
+        place.log,
+        deps.timeoutS * 1000,
+      );
+      if (exit.timedOut) throw new StagingError(`staging took longer than ${deps.timeoutS} s and was stopped`);
+      if (exit.exitCode !== 0) {
+        const reason = await readOptional(join(place.output, 'error'));
+        const tail = lastLines(await readFile(join(place.dir, 'staging.log'), 'utf8').catch(() => ''), 5);
+        throw new StagingError(reason ?? `the buildpack failed (exit ${exit.exitCode}${exit.oomKilled ? ', out of memory' : ''}):\n${tail}`);
+      }
+
+      const buildpack = custom.label ?? (await readOptional(join(place.output, 'buildpack'))) ?? 'unknown';
+      const release = (parseYaml((await readOptional(join(place.output, 'release.yml'))) ?? '') ?? {}) as {
+        default_process_types?: Record<string, unknown>;
+        stack_variant?: unknown;
+      };
+      const stackVariant = releaseVariant(release);
+      // Only what the bus carries: a buildpack's odd type name (or a huge command) would make the whole reply undeliverable.
+      const processTypes = Object.fromEntries(
+        Object.entries(release.default_process_types ?? {})
+          .filter((e): e is [string, string] => typeof e[1] === 'string' && msg.ProcessType.safeParse(e[0]).success && e[1].length <= MAX_COMMAND_CHARS)
+          .slice(0, MAX_PROCESS_TYPES),
+      );
+      const startCommand = processTypes.web ?? '';
+      await writeFile(join(place.dir, 'staging_info.yml'), toYaml({ detected_buildpack: buildpack, start_command: startCommand }));
+
+      const droplet = join(place.dir, 'droplet.tgz');
+      await packArchive(place.dir, droplet, ['app', 'staging_info.yml']);
+      const hash = await hashFile(droplet);
+      const key = blobKeys.droplet(req.app_id, hash);
+      await deps.blobs.putFile(key, droplet);
+      const size = (await stat(droplet)).size;
+      await rename(droplet, deps.dropletPath(hash));
+      await saveBuildCache(cache, deps.blobs, deps.buildCacheMaxMb ?? 512, say);
+      say(`-----> Droplet ${hash.slice(0, 12)} (${(size / 1024 / 1024).toFixed(1)} MB) staged in ${((Date.now() - started) / 1000).toFixed(1)} s`);
+      return { droplet_type: 'tgz', stack_variant: stackVariant, droplet_key: key, droplet_hash: hash, detected_buildpack: buildpack, start_command: startCommand, process_types: processTypes };
+    } catch (err) {
+      // A compile that failed halfway may have left a broken cache (half a node_modules): the next
+      // staging starts from the blobstore's copy, the last good one, rather than from this.
+      if (cache) await Promise.all([rm(cache.dir, { recursive: true, force: true }), rm(cache.stampFile, { force: true })]).catch(() => {});
+      throw err;
+    }
+  },
+};
