@@ -20,14 +20,15 @@ import { instanceFilesRouter } from './api/instance-files-router.js';
 import { join } from 'node:path';
 import { bearerAuth, tokenMatches } from './auth/bearer.js';
 import { gitRouter } from './git/smart-http.js';
-import { putAppAs } from './git/api-as-pusher.js';
+import { cloneToPackage } from './git/clone.js';
+import { AppLifecycle } from './apps/lifecycle.js';
 import { GitRepositories } from './git/repositories.js';
 import { deployRouter } from './api/deploy-router.js';
 import { randomUUID } from 'node:crypto';
 import { Converger } from './health/converger.js';
 import { HealthManager } from './health/health-manager.js';
 import { CrashHistory } from './store/crash-history.js';
-import { PendingStarts } from './health/pending-starts.js';
+import { PendingStarts } from './placement/pending-starts.js';
 import { DeaPool } from './placement/dea-pool.js';
 import { watchDeaLiveness } from './placement/dea-liveness.js';
 import { Stager } from './staging/stager.js';
@@ -78,18 +79,38 @@ export async function startController(settings: Settings, log: Logger): Promise<
   const crashes = new CrashHistory(etcd);
   const quotas = new QuotasRepository(etcd);
   const quota = new QuotaGuard(apps, quotas, settings.defaultQuota);
-  const converger = new Converger({ apps, actual, crashes, events, bus, pool, pending, log, stagingTimeoutS: settings.stagingTimeoutS });
-  const health = new HealthManager({ controllerId: randomUUID(), etcd, bus, apps, crashes, events, converger, log });
   const buildpacks = new BuildpackCatalog(settings.buildpacksDir, new BuildpacksRepository(etcd));
-  const stager = new Stager({ bus, pool, apps, pending, events, releases, log, stagingTimeoutS: settings.stagingTimeoutS, buildpacks });
+  // Repositories belong to apps: one named by the app's id, removed with the app.
+  const repositories = new GitRepositories(join(settings.home, 'git'));
+  // The lifecycle stages through the stager and pokes the health manager, both of which record
+  // through it: they are made after it, and it reaches them when it first needs them.
+  let stager: Stager | undefined;
+  let health: HealthManager | undefined;
+  const lifecycle = new AppLifecycle({
+    apps,
+    events,
+    releases,
+    routes,
+    claims,
+    crashes,
+    blobs,
+    domain: settings.domain,
+    quota,
+    buildpacks,
+    repositories,
+    stage: (app, actor) => stager!.stage(app, actor),
+    poke: (name) => health!.poke(name),
+    stopInstances: (appId) => bus.publish(subjects.deaStop, msg.DeaStop, { app_id: appId }),
+  });
+  const converger = new Converger({ apps, lifecycle, actual, crashes, bus, pool, pending, log, stagingTimeoutS: settings.stagingTimeoutS });
+  health = new HealthManager({ controllerId: randomUUID(), etcd, bus, apps, crashes, events, converger, log });
+  stager = new Stager({ bus, pool, apps, lifecycle, pending, releases, log, stagingTimeoutS: settings.stagingTimeoutS, buildpacks });
 
   bus.subscribe(subjects.deaAdvertise, msg.DeaAdvertise, (advert) => pool.update(advert));
   bus.publish(subjects.deaLocate, msg.Empty, {});
   health.start();
   const liveness = await watchDeaLiveness(etcd, pool, pending, log);
 
-  // Repositories belong to apps: one named by the app's id, removed with the app.
-  const repositories = new GitRepositories(join(settings.home, 'git'));
   await repositories.removeUnowned();
 
   const http = express();
@@ -102,15 +123,10 @@ export async function startController(settings: Settings, log: Logger): Promise<
       apps,
       authenticate: async (token) => (tokenMatches(token, adminToken) ? { name: 'admin', role: 'admin' } : await users.byToken(token)),
       deploy: {
+        lifecycle,
         apps,
-        stager,
-        events,
-        health,
-        blobs,
         actual,
         directorySecret,
-        quota,
-        putApp: (name, body, token) => putAppAs(`http://127.0.0.1:${settings.controllerPort}`, name, body, token),
         uploadLimitMb: settings.uploadLimitMb,
         instancesTimeoutS: 180,
       },
@@ -126,11 +142,11 @@ export async function startController(settings: Settings, log: Logger): Promise<
   http.use(domainsRouter({ domains, routes, users, sharedDomain: settings.domain, reserved: reservedHosts }));
   http.use(whoamiRouter());
   http.use(deasRouter(pool));
-  http.use(appsRouter({ bus, settings, apps, actual, blobs, stager, health, events, crashes, routes, claims, releases, directorySecret, buildpacks, quota, repositories }));
+  http.use(appsRouter({ settings, lifecycle, apps, actual, events, crashes, directorySecret }));
   http.use(buildpacksRouter({ catalog: buildpacks, blobs, uploadLimitMb: settings.uploadLimitMb }));
-  http.use(deployRouter({ apps, stager, events, health, blobs, actual, directorySecret, quota }));
-  http.use(releasesRouter({ apps, actual, releases, routes, claims, events, blobs, health, directorySecret, quota }));
-  http.use(similarRouter({ settings, apps, actual, routes, claims, events, health, releases, directorySecret, quota }));
+  http.use(deployRouter({ lifecycle, actual, directorySecret, cloneToPackage }));
+  http.use(releasesRouter({ lifecycle, actual, releases, directorySecret }));
+  http.use(similarRouter({ lifecycle, actual, directorySecret }));
   http.use(instanceFilesRouter({ apps, actual, pool, directorySecret }));
   http.use(notFoundHandler);
   http.use(errorHandler(log));

@@ -16,7 +16,8 @@ import express, { type Request, Router } from 'express';
 import { z } from 'zod';
 import type { BuildpackCatalog } from '../buildpacks/catalog.js';
 import type { BuildpackRecord } from '../store/buildpacks-repository.js';
-import { inspectUpload, receiveBody } from './upload.js';
+import { inspectUpload } from '../apps/package-check.js';
+import { receiveBody } from './upload.js';
 
 const REQUIRED = ['bin/detect', 'bin/compile', 'bin/release'];
 const nameRule = z.string().regex(BUILDPACK_NAME, 'buildpack names are a lowercase letter, then up to 40 lowercase letters, digits and -');

@@ -2,6 +2,11 @@ import { etcdSpaceExceeded, type Logger, NapError, RepeatedFailureLog, storageEx
 import type { NextFunction, Request, Response } from 'express';
 import { ZodError } from 'zod';
 
+/** A body that does not have the shape asked for: 400, naming each field and what is wrong with it. */
+export function invalidRequest(err: ZodError): NapError {
+  return new NapError(400, 'invalid_request', err.issues.map((i) => `${i.path.join('.') || 'body'}: ${i.message}`).join('; '));
+}
+
 export function notFoundHandler(req: Request, _res: Response, next: NextFunction): void {
   next(new NapError(404, 'not_found', `no such endpoint: ${req.method} ${req.path}`));
 }
@@ -43,7 +48,7 @@ export function errorHandler(log: Logger) {
       if (!res.headersSent) res.setHeader('Retry-After', String(ENGINE_RETRY_AFTER_S));
     }
     else if (err instanceof ZodError) {
-      error = new NapError(400, 'invalid_request', err.issues.map((i) => `${i.path.join('.') || 'body'}: ${i.message}`).join('; '));
+      error = invalidRequest(err);
     } else if (typeof err === 'object' && err !== null && 'type' in err && (err as { type: string }).type === 'entity.parse.failed') {
       error = new NapError(400, 'invalid_json', 'the request body is not valid JSON');
     } else if (typeof err === 'object' && err !== null && 'type' in err && (err as { type: string }).type === 'entity.too.large') {

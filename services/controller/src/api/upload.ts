@@ -1,7 +1,7 @@
 import { createWriteStream } from 'node:fs';
 import { Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { badRequest, inspectArchive, tooLarge, UnsafeArchiveError } from '@nap/common';
+import { tooLarge } from '@nap/common';
 import type { Request } from 'express';
 
 /**
@@ -28,14 +28,4 @@ export async function receiveBody(req: Request, file: string, limitBytes: number
   await pipeline(req, counter, createWriteStream(file));
   if (received > limitBytes) throw tooLarge(`the upload passes ${advice}`);
   return received;
-}
-
-/** The content hash of an uploaded archive; an unsafe one (`..`, absolute paths, links out) is 400 and changes nothing. */
-export async function inspectUpload(file: string): Promise<string> {
-  try {
-    return (await inspectArchive(file)).contentHash;
-  } catch (err) {
-    if (err instanceof UnsafeArchiveError) throw badRequest('invalid_bits', `the upload was refused: ${err.message}`);
-    throw err;
-  }
 }

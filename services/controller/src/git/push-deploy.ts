@@ -4,7 +4,6 @@ import { join } from 'node:path';
 import {
   AppConfigError,
   appBody,
-  type Blobstore,
   IGNORE_FILES,
   isRootPath,
   MANIFEST_FILES,
@@ -18,11 +17,13 @@ import {
 } from '@nap/common';
 import type { Caller } from '../auth/bearer.js';
 import { appUrls } from '../apps/app-record.js';
-import { acceptPackage, type StartDeps, startApp } from '../apps/packages.js';
+import { AppUpdate } from '../apps/app-update.js';
+import type { AppLifecycle } from '../apps/lifecycle.js';
 import { stagingLogUrl } from '../apps/present.js';
 import { processSpecs } from '../apps/processes.js';
 import type { ActualInstancesRepository } from '../store/actual-instances.js';
-import { loadApp } from '../api/app-lookup.js';
+import { invalidRequest } from '../api/errors.js';
+import type { AppsRepository } from '../store/apps-repository.js';
 import type { PushedTree } from './pushed-tree.js';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -30,12 +31,13 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 /** A push that cannot be deployed: the message is for the pusher and quotes nothing from their files. */
 export class PushRefused extends Error {}
 
-export interface PushDeployDeps extends StartDeps {
-  blobs: Blobstore;
+export interface PushDeployDeps {
+  /** Every change of the app, as the pusher: the same checks (routes, buildpacks, quotas) as `nap push` meets through the API. */
+  lifecycle: AppLifecycle;
+  /** Reads only. */
+  apps: AppsRepository;
   actual: ActualInstancesRepository;
   directorySecret: string;
-  /** PUT /v1/apps/:name as the pusher, through the API itself: the same checks (routes, buildpacks, quotas) as `nap push`. */
-  putApp: (name: string, body: Record<string, unknown>, token: string) => Promise<void>;
   uploadLimitMb: number;
   /** How long a push waits for the instances to run, as `nap push --timeout`. */
   instancesTimeoutS: number;
@@ -43,7 +45,6 @@ export interface PushDeployDeps extends StartDeps {
 
 export interface Pusher {
   caller: Caller;
-  token: string;
 }
 
 /** What the tree says about the app: its manifest entry (or profile), and the ignore rules. */
@@ -76,9 +77,9 @@ async function readAppConfig(tree: PushedTree, name: string): Promise<{ app: Man
 
 /**
  * `nap push` of a pushed commit, done by the controller in process as the pusher: the tree's files
- * are read from git's objects, packed with `git archive` and handed to the upload path of
- * PUT /v1/apps/:name/bits (acceptPackage), the manifest applied through PUT /v1/apps/:name, and the
- * app started (startApp). `say` gets the progress that `nap push` would print.
+ * are read from git's objects, packed with `git archive` and taken as the app's bits, the manifest
+ * applied and the app started, each by the app lifecycle as the API would for `nap push`. `say`
+ * gets the progress that `nap push` would print.
  */
 export async function deployPushedCommit(deps: PushDeployDeps, name: string, tree: PushedTree, pusher: Pusher, say: (line: string) => void): Promise<void> {
   try {
@@ -103,22 +104,26 @@ async function deploy(deps: PushDeployDeps, name: string, tree: PushedTree, push
     const file = join(work, 'bits.tgz');
     await tree.pack(file, paths.filter((p) => !keep(p, false)), work, deps.uploadLimitMb * 1024 * 1024, 300_000);
     say(`Deploying ${name} from ${tree.commit.slice(0, 12)}: ${kept.length} files`);
-    accepted = await acceptPackage(deps.apps, deps.blobs, await loadApp(deps.apps, name, pusher.caller), file);
+    accepted = await deps.lifecycle.acceptBits(await deps.lifecycle.load(name, pusher.caller), file);
   } finally {
     await rm(work, { recursive: true, force: true });
   }
   const body = appBody(fromManifest);
-  if (Object.keys(body).length > 0) await deps.putApp(name, body, pusher.token);
+  if (Object.keys(body).length > 0) {
+    const update = AppUpdate.safeParse(body);
+    if (!update.success) throw invalidRequest(update.error);
+    await deps.lifecycle.put(pusher.caller, name, update.data);
+  }
   if (!accepted.changed) say('Bits unchanged since the last staging: not staging again');
 
-  const before = await loadApp(deps.apps, name, pusher.caller);
+  const before = await deps.lifecycle.load(name, pusher.caller);
   const started = await startFollowingStaging(deps, name, before.staging?.task_id ?? null, accepted.changed, pusher, say);
   const wanted = processSpecs(started).reduce((n, s) => n + s.instances, 0);
   const deadline = Date.now() + deps.instancesTimeoutS * 1000;
   let last = '';
   let running = 0;
   while (Date.now() < deadline) {
-    const current = await loadApp(deps.apps, name, pusher.caller);
+    const current = await deps.lifecycle.load(name, pusher.caller);
     const mine = (await deps.actual.ofApp(current.id)).filter((i) => i.version === current.version);
     running = mine.filter((i) => i.state === 'RUNNING').length;
     const line = `Instances: ${running}/${wanted} running`;
@@ -133,11 +138,11 @@ async function deploy(deps: PushDeployDeps, name: string, tree: PushedTree, push
   throw new PushRefused(`${name} has ${running} of ${wanted} instances running after ${deps.instancesTimeoutS} s: see nap app ${name}, nap events ${name} and nap logs ${name}`);
 }
 
-/** startApp, with the staging log copied to `say` while it runs (as `nap push` follows it). */
+/** The start, with the staging log copied to `say` while it runs (as `nap push` follows it). */
 async function startFollowingStaging(deps: PushDeployDeps, name: string, previousTask: string | null, staging: boolean, pusher: Pusher, say: (line: string) => void) {
   const stop = new AbortController();
   let finished = false;
-  const start = startApp(deps, name, pusher.caller.name, pusher.caller).finally(() => {
+  const start = deps.lifecycle.start(pusher.caller, name).finally(() => {
     finished = true;
   });
   let following: Promise<void> = Promise.resolve();

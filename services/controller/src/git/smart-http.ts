@@ -63,7 +63,7 @@ export function gitRouter(deps: GitDeps): Router {
         req,
         res,
         name,
-        { caller, token },
+        { caller },
       );
       return;
     }
@@ -74,11 +74,12 @@ export function gitRouter(deps: GitDeps): Router {
   return router;
 }
 
-/** The app a push goes to: the pusher's own, or a new one made theirs through the API. */
-async function appFor(deps: GitDeps, name: string, pusher: { caller: Caller; token: string }): Promise<AppRecord> {
+/** The app a push goes to: the pusher's own, or a new one made theirs. */
+async function appFor(deps: GitDeps, name: string, pusher: { caller: Caller }): Promise<AppRecord> {
   let app = await deps.apps.get(name);
   if (!app) {
-    await deps.deploy.putApp(name, {}, pusher.token);
+    // By the lifecycle, as PUT /v1/apps/:name would: the same checks (route claims, quotas).
+    await deps.deploy.lifecycle.put(pusher.caller, name, {});
     app = await deps.apps.get(name);
   }
   if (!app) throw new NapError(409, 'app_gone', `app ${name} was deleted while the push arrived: push again`);

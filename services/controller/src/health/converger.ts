@@ -7,15 +7,16 @@ import { startMessageFor } from '../placement/start-message.js';
 import type { ActualInstance, ActualInstancesRepository } from '../store/actual-instances.js';
 import type { AppsRepository } from '../store/apps-repository.js';
 import { type Crashes, type CrashHistory, crashesOf } from '../store/crash-history.js';
-import type { EventsRepository } from '../store/events-repository.js';
+import type { AppLifecycle } from '../apps/lifecycle.js';
 import { CRASH_RESET_AFTER_MS, restartDelayMs } from './backoff.js';
-import type { PendingStarts } from './pending-starts.js';
+import type { PendingStarts } from '../placement/pending-starts.js';
 
 export interface ConvergerDeps {
+  /** Reads only: what convergence records of an app goes through the lifecycle. */
   apps: AppsRepository;
+  lifecycle: Pick<AppLifecycle, 'abandonStaging' | 'notePlacement'>;
   actual: ActualInstancesRepository;
   crashes: CrashHistory;
-  events: EventsRepository;
   bus: Bus;
   pool: DeaPool;
   pending: PendingStarts;
@@ -100,11 +101,7 @@ export class Converger {
     if (!app) return;
     const now = this.now();
     if (stagingAbandoned(app, this.deps.stagingTimeoutS, now)) {
-      await this.deps.apps.update(name, (a) => {
-        if (!stagingAbandoned(a, this.deps.stagingTimeoutS, now)) return false;
-        a.package_state = 'FAILED';
-        a.staging!.error = 'staging was interrupted (its controller stopped): push again';
-      });
+      await this.deps.lifecycle.abandonStaging(name, this.deps.stagingTimeoutS, now);
       return;
     }
     // Instance 0 of a staging in progress starts before its droplet is recorded: it is not an extra.
@@ -184,12 +181,7 @@ export class Converger {
       unplaced.length === 0
         ? null
         : `pending: ${shortage(this.deps.pool, app, memoryMb)} for instance${unplaced.length > 1 ? 's' : ''} ${unplaced.map((u) => u.label).join(', ')}${unavailableNote(this.deps.pool.unavailable())}`;
-    if ((app.placement_error ?? null) === error) return;
-    await this.deps.apps.update(app.name, (fresh) => {
-      if ((fresh.placement_error ?? null) === error) return false;
-      fresh.placement_error = error;
-    });
-    if (error) await this.deps.events.record(app.id, 'placement_failed', 'system', { reason: error, memory_mb: memoryMb });
+    await this.deps.lifecycle.notePlacement(app, error, memoryMb);
   }
 
   private startInstance(app: AppRecord, spec: ProcessSpec, index: number): boolean {

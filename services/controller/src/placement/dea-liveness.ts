@@ -1,6 +1,6 @@
 import { type Etcd3, keys, type Logger } from '@nap/common';
 import type { Watcher } from 'etcd3';
-import type { PendingStarts } from '../health/pending-starts.js';
+import type { PendingStarts } from './pending-starts.js';
 import type { DeaPool } from './dea-pool.js';
 
 /**

@@ -1,13 +1,9 @@
 import { NapError } from '@nap/common';
 import type { AppRecord } from '../apps/app-record.js';
 import { processSpecs } from '../apps/processes.js';
+import type { Quota } from '../store/quotas-repository.js';
 
-/** What a developer may hold at once. Instances and memory count started apps only, as in Cloud Foundry. */
-export interface Quota {
-  apps: number;
-  instances: number;
-  memory_mb: number;
-}
+export type { Quota } from '../store/quotas-repository.js';
 
 export type QuotaUse = Quota;
 

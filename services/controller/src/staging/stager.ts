@@ -3,11 +3,11 @@ import { type Bus, type Logger, msg, NapError, NoAnswerError, stagingFailed, sub
 import { slotKey, WEB } from '../apps/processes.js';
 import type { AppRecord } from '../apps/app-record.js';
 import type { BuildpackCatalog, ResolvedBuildpacks } from '../buildpacks/catalog.js';
-import type { PendingStarts } from '../health/pending-starts.js';
+import type { PendingStarts } from '../placement/pending-starts.js';
 import type { DeaPool } from '../placement/dea-pool.js';
 import { startMessageFor } from '../placement/start-message.js';
+import type { AppLifecycle } from '../apps/lifecycle.js';
 import type { AppsRepository } from '../store/apps-repository.js';
-import type { EventsRepository } from '../store/events-repository.js';
 import type { ReleasesRepository } from '../store/releases-repository.js';
 
 /** A DEA that has not accepted a staging by then is taken for gone, and another is asked. */
@@ -20,9 +20,11 @@ const STAGING_MIN_MEMORY_MB = 1024;
 export interface StagerDeps {
   bus: Bus;
   pool: DeaPool;
+  /** Reads only: what staging does to an app is recorded by the lifecycle. */
   apps: AppsRepository;
+  lifecycle: Pick<AppLifecycle, 'stagingBegan' | 'stagingUnplaced' | 'stagingLogAt' | 'recordStagingResult'>;
   pending: PendingStarts;
-  events: EventsRepository;
+  /** Old droplets go once a new one is staged. */
   releases: ReleasesRepository;
   log: Logger;
   stagingTimeoutS: number;
@@ -53,7 +55,7 @@ export class Stager {
   }
 
   private async run(app: AppRecord, actor: string): Promise<AppRecord> {
-    const { bus, pool, apps, pending, log } = this.deps;
+    const { bus, pool, lifecycle, pending, log } = this.deps;
     const pkg = app.package!;
     const versionAtStart = app.version;
     const memory = Math.max(app.memory_mb, STAGING_MIN_MEMORY_MB);
@@ -73,22 +75,13 @@ export class Stager {
       // Staging needs its own memory, not the app's: an app too big for any DEA still stages, then waits for room.
       const dea = pool.pick(app.id, memory, app.stack) ?? pool.pick(app.id, STAGING_MIN_MEMORY_MB, app.stack);
       if (!dea) {
-        if (attempt > 1) {
-          await apps.update(app.name, (a) => {
-            if (a.staging?.task_id !== taskId) return false;
-            a.package_state = 'PENDING';
-            a.staging = null;
-          });
-        }
+        if (attempt > 1) await lifecycle.stagingUnplaced(app.name, taskId);
         const why = pool.unavailable();
         throw unavailable(`no DEA has room to stage ${app.name} (${app.memory_mb} MB, stack ${app.stack})${why.length > 0 ? `; not taking work: ${why.join('; ')}` : ''}: check nap status and nap deas`);
       }
       startsInstance0 = wantsInstance0 && dea.available_memory_mb >= app.memory_mb + memory && dea.available_disk_mb >= app.disk_mb;
       const staging = { task_id: taskId, dea_id: dea.id, version, log_url: null, error: null, started_at: new Date().toISOString() };
-      await apps.update(app.name, (a) => {
-        a.package_state = 'STAGING';
-        a.staging = staging;
-      });
+      await lifecycle.stagingBegan(app.name, staging);
       if (startsInstance0) {
         pool.reserve(dea.id, app.id, app.memory_mb, app.disk_mb);
         pending.add(app.id, version, slotKey(WEB, 0), dea.id);
@@ -117,7 +110,7 @@ export class Stager {
               result = reply;
               return true;
             }
-            savingLogUrl = this.recordLogUrl(app.name, taskId, reply.log_url).catch((err) =>
+            savingLogUrl = lifecycle.stagingLogAt(app.name, taskId, reply.log_url).catch((err) =>
               log.warn({ err, app: app.name }, 'could not record the staging log url'),
             );
             return false;
@@ -140,13 +133,6 @@ export class Stager {
     return this.finish(app.name, taskId, pkg.hash, version, versionAtStart, startsInstance0, result!, actor);
   }
 
-  private async recordLogUrl(name: string, taskId: string, logUrl: string): Promise<void> {
-    await this.deps.apps.update(name, (fresh) => {
-      if (fresh.staging?.task_id !== taskId) return false;
-      fresh.staging.log_url = logUrl;
-    });
-  }
-
   private async finish(
     name: string,
     taskId: string,
@@ -157,65 +143,24 @@ export class Stager {
     result: msg.StagingSucceeded | msg.StagingFailed,
     actor: string,
   ): Promise<AppRecord> {
-    const { apps, log, pending, events } = this.deps;
-    // The app may have been scaled, changed or deleted while it staged: the result is applied to
-    // what is there now, in one compare-and-swap.
-    let outcome: 'superseded' | 'failed' | 'staged' = 'superseded';
-    let error = '';
-    const app = await apps.update(name, (a) => {
-      // Bits pushed again while this staged: that newer staging's result is the one to keep.
-      if (a.staging?.task_id !== taskId || a.package?.hash !== packageHash) {
-        outcome = 'superseded';
-        return false;
-      }
-      if ('error' in result || (!result.start_command && !a.command)) {
-        outcome = 'failed';
-        error = 'error' in result ? result.error : 'the app has no start command: add a Procfile with a web: line (or a start script), or push with -c COMMAND';
-        a.staging.error = error;
-        a.package_state = 'FAILED';
-        return;
-      }
-      outcome = 'staged';
-      a.staging.error = null;
-      a.droplet = {
-        hash: result.droplet_hash,
-        key: result.droplet_key,
-        source_hash: packageHash,
-        start_command: result.start_command,
-        detected_buildpack: result.detected_buildpack,
-        buildpack_requested: a.buildpack,
-        staged_at: new Date().toISOString(),
-        droplet_type: result.droplet_type,
-        stack_variant: result.stack_variant,
-        image_id: result.image_id,
-        process_types: result.process_types,
-      };
-      a.package_state = 'STAGED';
-      // Configuration changed while staging: instance 0 started with the old one, so it must be replaced too.
-      a.version = a.version === versionAtStart ? version : randomUUID();
-    });
-    if (!app) throw new NapError(404, 'app_not_found', `app ${name} was deleted while staging`);
-    if (outcome === 'superseded') {
+    const { apps, log, pending, lifecycle } = this.deps;
+    const recorded = await lifecycle.recordStagingResult(name, { taskId, packageHash, version, versionAtStart }, result, actor);
+    if (!recorded) throw new NapError(404, 'app_not_found', `app ${name} was deleted while staging`);
+    const { app } = recorded;
+    if (recorded.outcome === 'superseded') {
       log.info({ app: name, task_id: taskId }, 'staging result superseded by newer bits');
       if ('error' in result) throw stagingFailed(`staging ${name} failed: ${result.error}`);
       return app;
     }
-    if (outcome === 'failed' || 'error' in result) {
-      log.warn({ app: name, task_id: taskId, error }, 'staging failed');
-      await events.record(app.id, 'staging_failed', actor, { task_id: taskId, error });
-      throw stagingFailed(`staging ${name} failed: ${error}`);
+    if (recorded.outcome === 'failed') {
+      log.warn({ app: name, task_id: taskId, error: recorded.error }, 'staging failed');
+      throw stagingFailed(`staging ${name} failed: ${recorded.error}`);
     }
+    if ('error' in result) throw stagingFailed(`staging ${name} failed: ${result.error}`);
     // Instance 0 is starting on the staging DEA: keep convergence from starting it again until its record shows.
     if (startedInstance0) pending.add(app.id, version, slotKey(WEB, 0));
     log.info({ app: name, task_id: taskId, droplet: result.droplet_hash, buildpack: result.detected_buildpack }, 'staged');
-    await this.deps.releases.record(app, actor, `staged droplet ${result.droplet_hash.slice(0, 12)} (${result.detected_buildpack})`);
     await this.deps.releases.prune(app, await apps.list()).catch((err) => log.warn({ err }, 'could not prune old droplets'));
-    await events.record(app.id, 'staged', actor, {
-      task_id: taskId,
-      droplet_hash: result.droplet_hash,
-      buildpack: result.detected_buildpack,
-      start_command: result.start_command,
-    });
     return app;
   }
 }

@@ -3,7 +3,7 @@ import { conflict, type Etcd3, keys, type Logger, MAX_APP_RECORD_BYTES, NapError
 const UPDATE_ATTEMPTS = 10;
 /** Changed app records read at once by a list. */
 const STALE_READS = 32;
-import { type AppRecord, parseAppRecord } from '../apps/app-record.js';
+import { type AppRecord, parseAppRecord } from './app-record.js';
 
 /** An app's record past MAX_APP_RECORD_BYTES: refused, so a page of app records stays under etcd's receive limit. */
 function serialized(app: AppRecord): string {
@@ -13,6 +13,15 @@ function serialized(app: AppRecord): string {
     throw new NapError(413, 'app_too_large', `app ${app.name} would hold ${Math.ceil(bytes / 1024)} KB of settings (at most ${MAX_APP_RECORD_BYTES / 1024} KB): use fewer or shorter routes, env values or commands`);
   }
   return json;
+}
+
+/**
+ * What a change writes beside the app record, in the same etcd transaction (its events, its
+ * release): all of it lands, or none. `absent` keys must not exist yet (a release's number).
+ */
+export interface AlongWith {
+  absent?: string[];
+  puts?: [key: string, value: string][];
 }
 
 /** Desired state of apps in etcd: one JSON document per app under keys.app(name). */
@@ -70,34 +79,35 @@ export class AppsRepository {
   }
 
   /** Creates the app only if the name is free; false when someone else got there first. */
-  async create(app: AppRecord): Promise<boolean> {
+  async create(app: AppRecord, along: AlongWith = {}): Promise<boolean> {
     const key = keys.app(app.name);
-    const result = await this.etcd
-      .if(key, 'Create', '==', 0)
-      .then(this.etcd.put(key).value(serialized(app)))
-      .commit();
+    const result = await this.transaction(key, 'Create', 0, serialized(app), along).commit();
     return result.succeeded;
+  }
+
+  private transaction(key: string, field: 'Create' | 'Mod', expected: number | string, value: string, along: AlongWith) {
+    let txn = this.etcd.if(key, field, '==', expected);
+    for (const k of along.absent ?? []) txn = txn.and(k, 'Create', '==', 0);
+    return txn.then(this.etcd.put(key).value(value), ...(along.puts ?? []).map(([k, v]) => this.etcd.put(k).value(v)));
   }
 
   /**
    * Read, change, write, as one step: the write only lands if nobody wrote the app in between
    * (etcd's mod revision), else the change is applied again to what is there now. So two
    * controllers, or a scale during a staging, never silently undo each other. `mutate` returns
-   * false to leave the app as it is. Null when there is no such app.
+   * false to leave the app as it is, or the records to write with it. Null when there is no such app.
    */
-  async update(name: string, mutate: (app: AppRecord) => boolean | void | Promise<boolean | void>): Promise<AppRecord | null> {
+  async update(name: string, mutate: (app: AppRecord) => boolean | void | AlongWith | Promise<boolean | void | AlongWith>): Promise<AppRecord | null> {
     const key = keys.app(name);
     for (let attempt = 0; attempt < UPDATE_ATTEMPTS; attempt++) {
       const found = (await this.etcd.get(key).exec()).kvs[0];
       if (!found) return null;
       const app = this.parse(key, found.value.toString());
       if (!app) return null;
-      if ((await mutate(app)) === false) return app;
+      const along = await mutate(app);
+      if (along === false) return app;
       app.updated_at = new Date().toISOString();
-      const written = await this.etcd
-        .if(key, 'Mod', '==', found.mod_revision)
-        .then(this.etcd.put(key).value(serialized(app)))
-        .commit();
+      const written = await this.transaction(key, 'Mod', found.mod_revision, serialized(app), typeof along === 'object' ? along : {}).commit();
       if (written.succeeded) return app;
     }
     throw conflict('app_busy', `app ${name} is being changed by others right now: try again`);

@@ -24,21 +24,35 @@ export class EventsRepository {
     private readonly log: Logger,
   ) {}
 
-  /** Never fails the operation it records: a lost event is logged, the user's request still succeeds. */
-  async record(appId: string, type: EventType, actor: string, detail: Record<string, unknown> = {}): Promise<void> {
-    const now = Date.now();
+  /** An event as a key and value, for a transaction that writes it with the change it records (apps/lifecycle.ts). */
+  entry(appId: string, type: EventType, actor: string, detail: Record<string, unknown> = {}, now = Date.now()): [string, string] {
     const id = `${String(now).padStart(15, '0')}-${randomBytes(4).toString('hex')}`;
     const event: AppEvent = { time: new Date(now).toISOString(), type, actor, detail };
+    return [keys.event(appId, id), JSON.stringify(event)];
+  }
+
+  /** Only the newest EVENTS_KEPT stay: a crash-looping app cannot grow etcd without end. */
+  async trim(appId: string): Promise<void> {
     try {
-      await this.etcd.put(keys.event(appId, id)).value(JSON.stringify(event));
       const all = await readPrefixKeys(this.etcd, keys.events(appId));
-      if (all.length > EVENTS_KEPT) {
-        const oldest = all.sort().slice(0, all.length - EVENTS_KEPT);
-        await Promise.all(oldest.map((k) => this.etcd.delete().key(k)));
-      }
+      if (all.length <= EVENTS_KEPT) return;
+      const oldest = all.sort().slice(0, all.length - EVENTS_KEPT);
+      await Promise.all(oldest.map((k) => this.etcd.delete().key(k)));
+    } catch (err) {
+      this.log.warn({ err, app_id: appId }, 'could not trim old events');
+    }
+  }
+
+  /** Never fails the operation it records: a lost event is logged, the user's request still succeeds. */
+  async record(appId: string, type: EventType, actor: string, detail: Record<string, unknown> = {}): Promise<void> {
+    const [key, value] = this.entry(appId, type, actor, detail);
+    try {
+      await this.etcd.put(key).value(value);
     } catch (err) {
       this.log.warn({ err, app_id: appId, type }, 'could not record an event');
+      return;
     }
+    await this.trim(appId);
   }
 
   /** Newest first. */

@@ -1,5 +1,11 @@
 import { type Etcd3, keys } from '@nap/common';
-import type { Quota } from '../quotas/quota.js';
+
+/** What a developer may hold at once. Instances and memory count started apps only, as in Cloud Foundry. */
+export interface Quota {
+  apps: number;
+  instances: number;
+  memory_mb: number;
+}
 
 export interface QuotaRecord extends Quota {
   set_by: string;

@@ -1,5 +1,5 @@
 import { type Blobstore, type Etcd3, keys, readPrefix, APP_RECORDS_PER_PAGE } from '@nap/common';
-import type { AppRecord } from '../apps/app-record.js';
+import type { AppRecord } from './app-record.js';
 
 /** What a release pins: the code (droplet, and the package it came from) and the configuration. */
 export interface Release {
@@ -15,9 +15,35 @@ export interface Release {
   };
 }
 
+type Staged = AppRecord & { droplet: NonNullable<AppRecord['droplet']> };
+
+/** What release `version` of the app as it is now pins. */
+function releaseOf(app: Staged, version: number, actor: string, description: string): Release {
+  return {
+    version,
+    created_at: new Date().toISOString(),
+    actor,
+    // A release copies the app's configuration (at most MAX_APP_RECORD_BYTES): its description stays short beside it.
+    description: description.length > 1024 ? `${description.slice(0, 1021)}...` : description,
+    droplet: app.droplet,
+    package: app.package,
+    config: {
+      command: app.command,
+      memory_mb: app.memory_mb,
+      disk_mb: app.disk_mb,
+      env: app.env,
+      routes: app.routes,
+      health_check: app.health_check,
+      buildpack: app.buildpack,
+      processes: Object.fromEntries(Object.entries(app.processes ?? {}).map(([type, p]) => [type, { command: p.command, memory_mb: p.memory_mb }])),
+    },
+  };
+}
+
 /**
  * Numbered releases per app in etcd (Heroku's v1, v2, …): one per staging and per change of what
- * runs. Numbers come from a create-if-absent transaction, so two writers never share one.
+ * runs. Each is written in the transaction of the change it records, on the condition that its
+ * number is still free, so two writers never share one.
  */
 export class ReleasesRepository {
   constructor(
@@ -26,36 +52,15 @@ export class ReleasesRepository {
     private readonly kept: number,
   ) {}
 
-  async record(app: AppRecord, actor: string, description: string): Promise<Release | null> {
-    if (!app.droplet) return null;
-    for (let attempt = 0; attempt < 10; attempt++) {
-      const latest = (await this.list(app.id))[0];
-      const release: Release = {
-        version: (latest?.version ?? 0) + 1,
-        created_at: new Date().toISOString(),
-        actor,
-        // A release copies the app's configuration (at most MAX_APP_RECORD_BYTES): its description stays short beside it.
-        description: description.length > 1024 ? `${description.slice(0, 1021)}...` : description,
-        droplet: app.droplet,
-        package: app.package,
-        config: {
-          command: app.command,
-          memory_mb: app.memory_mb,
-          disk_mb: app.disk_mb,
-          env: app.env,
-          routes: app.routes,
-          health_check: app.health_check,
-          buildpack: app.buildpack,
-          processes: Object.fromEntries(
-            Object.entries(app.processes ?? {}).map(([type, p]) => [type, { command: p.command, memory_mb: p.memory_mb }]),
-          ),
-        },
-      };
-      const key = keys.release(app.id, release.version);
-      const made = await this.etcd.if(key, 'Create', '==', 0).then(this.etcd.put(key).value(JSON.stringify(release))).commit();
-      if (made.succeeded) return release;
-    }
-    return null;
+  /** The number the app's next release takes (a transaction writing it checks that it is still free). */
+  async nextVersion(appId: string): Promise<number> {
+    const [latest] = await this.etcd.getAll().prefix(keys.releases(appId)).sort('Key', 'Descend').limit(1).keys();
+    return latest ? Number(latest.slice(keys.releases(appId).length)) + 1 : 1;
+  }
+
+  /** Release `version` of the app as it is now, as a key and value for the transaction that makes it (apps/lifecycle.ts). */
+  entry(app: Staged, version: number, actor: string, description: string): [string, string] {
+    return [keys.release(app.id, version), JSON.stringify(releaseOf(app, version, actor, description))];
   }
 
   /** Newest first. */

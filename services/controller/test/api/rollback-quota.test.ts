@@ -6,6 +6,7 @@ import express from 'express';
 import { errorHandler } from '../../src/api/errors.js';
 import { releasesRouter, type ReleasesDeps } from '../../src/api/releases-router.js';
 import type { AppRecord } from '../../src/apps/app-record.js';
+import { AppLifecycle } from '../../src/apps/lifecycle.js';
 import type { Caller } from '../../src/auth/bearer.js';
 import { QuotaGuard } from '../../src/quotas/quota-guard.js';
 import type { Release } from '../../src/store/releases-repository.js';
@@ -66,18 +67,21 @@ test('a rollback to more memory is checked against the app as it is when written
   };
   const quotas = { get: async () => ({ apps: 10, instances: 10, memory_mb: 512, set_by: 'admin', set_at: '' }), put: async () => {} };
   const guard = new QuotaGuard(apps as never, quotas as never, { apps: 10, instances: 10, memory_mb: 512 });
-  const deps = {
-    apps,
-    actual: { ofApp: async () => [] },
-    releases: { get: async () => v1, record: async () => null },
-    routes: { claim: async () => true, release: async () => {} },
-    claims: { claimAll: async () => null },
-    events: { record: async () => {} },
-    blobs: { has: async () => true },
-    health: { poke: async () => {} },
-    directorySecret: 's',
+  const lifecycle = new AppLifecycle({
+    apps: apps as never,
+    releases: { get: async () => v1, nextVersion: async () => 2, entry: () => ['r', '{}'] } as never,
+    routes: { claim: async () => true, release: async () => {} } as never,
+    claims: { claimAll: async () => null } as never,
+    events: { entry: () => ['e', '{}'], trim: async () => {} } as never,
+    crashes: {} as never,
+    blobs: { has: async () => true } as never,
+    domain: 'nap.test',
     quota: guard,
-  } as unknown as ReleasesDeps;
+    stage: async (a) => a,
+    poke: async () => {},
+    stopInstances: () => {},
+  });
+  const deps: ReleasesDeps = { lifecycle, actual: { ofApp: async () => [] } as never, releases: {} as never, directorySecret: 's' };
   const caller: Caller = { name: 'dev', role: 'developer' };
   const http = express();
   http.use((req, _res, next) => {
