@@ -1,14 +1,14 @@
 import { randomUUID } from 'node:crypto';
 import { type Bus, type Logger, msg, subjects } from '@nap/common';
 import { type AppRecord, dropletRun, stagingAbandoned } from '../apps/app-record.js';
-import { type ProcessSpec, processSpecs, slotKey, WEB } from '../apps/processes.js';
+import { type ProcessSpec, slotKey, WEB } from '../apps/processes.js';
 import type { DeaPool } from '../placement/dea-pool.js';
 import { startMessageFor } from '../placement/start-message.js';
 import type { ActualInstance, ActualInstancesRepository } from '../store/actual-instances.js';
 import type { AppsRepository } from '../store/apps-repository.js';
-import { type Crashes, type CrashHistory, crashesOf } from '../store/crash-history.js';
+import type { CrashHistory } from '../store/crash-history.js';
 import type { AppLifecycle } from '../apps/lifecycle.js';
-import { CRASH_RESET_AFTER_MS, restartDelayMs } from './backoff.js';
+import { convergencePlan } from './convergence-plan.js';
 import type { PendingStarts } from '../placement/pending-starts.js';
 
 export interface ConvergerDeps {
@@ -28,13 +28,9 @@ export interface ConvergerDeps {
 const live = (i: ActualInstance) => i.state === 'STARTING' || i.state === 'RUNNING';
 
 /**
- * Brings actual state (DEAs' records in etcd) to desired state (the app in etcd): starts what is
- * missing, stops what is extra.
- * - An index whose instance runs an old version keeps it until the new one is RUNNING, and while
- *   old ones remain only one new instance starts at a time: a rolling replacement that never
- *   drops below the running count.
- * - An index that keeps crashing waits out its back-off (backoff.ts) before it is started again.
- * - When no DEA has room, the app says so (placement_error) and the next pass tries again.
+ * Brings actual state (DEAs' records in etcd) to desired state (the app in etcd): reads both,
+ * asks convergence-plan.ts what to start and stop, and does it. When no DEA has room, the app
+ * says so (placement_error) and the next pass tries again.
  */
 export class Converger {
   private readonly queues = new Map<string, Promise<void>>();
@@ -108,71 +104,17 @@ export class Converger {
     const staging = app.package_state === 'STAGING' ? app.staging?.version : undefined;
     const instances = (await this.deps.actual.ofApp(app.id)).filter((i) => live(i) && i.version !== staging);
     const crashes = await this.deps.crashes.ofApp(app.id);
-    const specs = processSpecs(app);
-    const toStop: ActualInstance[] = [];
-    const unplaced: Unplaced[] = [];
-    // Instances of a type the app no longer has (a Procfile line removed) are extras too.
-    const types = new Set(specs.map((s) => s.type));
-    toStop.push(...instances.filter((i) => !types.has(i.process_type)));
-    for (const spec of specs) {
-      const ofType = instances.filter((i) => i.process_type === spec.type);
-      const wanted = app.state === 'STARTED' && app.droplet && spec.command ? spec.instances : 0;
-      await this.convergeType(app, spec, ofType, wanted, crashes, now, toStop, unplaced);
-    }
-    if (toStop.length > 0) this.stopInstances(app, toStop);
-    await this.notePlacement(app, unplaced);
-  }
-
-  private async convergeType(
-    app: AppRecord,
-    spec: ProcessSpec,
-    instances: ActualInstance[],
-    wanted: number,
-    crashes: Map<string, Crashes>,
-    now: number,
-    toStop: ActualInstance[],
-    unplaced: Unplaced[],
-  ): Promise<void> {
     const { pending } = this.deps;
-    const slot = (index: number) => slotKey(spec.type, index);
-    for (const inst of instances) if (inst.index >= wanted) toStop.push(inst);
-
-    const rolling = instances.some((i) => i.index < wanted && i.version !== app.version);
-    let newInFlight = 0;
-    for (let index = 0; index < wanted; index++) {
-      const current = instances.filter((i) => i.index === index && i.version === app.version);
-      if (current.some((i) => i.state !== 'RUNNING') || (current.length === 0 && pending.has(app.id, app.version, slot(index)))) newInFlight++;
+    const plan = convergencePlan(app, { instances, crashes, pending: (version, slot) => pending.has(app.id, version, slot) }, now);
+    for (const slot of plan.recorded) pending.clear(app.id, app.version, slot);
+    for (const slot of plan.resetCrashes) await this.deps.crashes.reset(app.id, slot);
+    if (plan.wakeInMs !== null) this.wakeUpLater(app.name, plan.wakeInMs);
+    const unplaced: Unplaced[] = [];
+    for (const { spec, index } of plan.starts) {
+      if (!this.startInstance(app, spec, index)) unplaced.push({ label: spec.type === WEB ? String(index) : `${spec.type} ${index}`, memoryMb: spec.memory_mb });
     }
-
-    for (let index = 0; index < wanted; index++) {
-      const atIndex = instances.filter((i) => i.index === index);
-      const current = atIndex.filter((i) => i.version === app.version);
-      const old = atIndex.filter((i) => i.version !== app.version);
-      if (current.length === 0) {
-        if (pending.has(app.id, app.version, slot(index))) continue;
-        // Replacing a running old instance waits its turn; an empty index is filled at once.
-        if (old.length > 0 && rolling && newInFlight >= 1) continue;
-        const history = crashesOf(crashes.get(slot(index)), app.version);
-        const wait = history ? history.last_crash + restartDelayMs(history.count) - now : 0;
-        if (wait > 0) {
-          this.wakeUpLater(app.name, wait);
-          continue;
-        }
-        if (this.startInstance(app, spec, index)) {
-          if (old.length > 0) newInFlight++;
-        } else unplaced.push({ label: spec.type === WEB ? String(index) : `${spec.type} ${index}`, memoryMb: spec.memory_mb });
-      } else {
-        pending.clear(app.id, app.version, slot(index));
-        // Duplicates (a retried start, a DEA back after its instances were replaced): keep one, the running one.
-        const keep = current.find((i) => i.state === 'RUNNING') ?? current[0];
-        toStop.push(...current.filter((i) => i !== keep));
-        if (keep.state === 'RUNNING') {
-          toStop.push(...old);
-          const history = crashes.get(slot(index));
-          if (history && keep.started_at && now - keep.started_at > CRASH_RESET_AFTER_MS) await this.deps.crashes.reset(app.id, slot(index));
-        }
-      }
-    }
+    if (plan.stops.length > 0) this.stopInstances(app, plan.stops);
+    await this.notePlacement(app, unplaced);
   }
 
   private async notePlacement(app: AppRecord, unplaced: Unplaced[]): Promise<void> {
