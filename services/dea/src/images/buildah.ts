@@ -1,5 +1,5 @@
 import { spawn } from 'node:child_process';
-import { access, chmod, chown, type FileHandle, mkdir, readFile } from 'node:fs/promises';
+import { access, chmod, chown, type FileHandle, mkdir, readFile, rm } from 'node:fs/promises';
 import { delimiter, join } from 'node:path';
 
 /**
@@ -10,7 +10,14 @@ import { delimiter, join } from 'node:path';
 export const BUILD_USER = 'nap-build';
 /** The user's home: its storage (only base images between builds) and each build's work dir. */
 const HOME = `/var/lib/${BUILD_USER}`;
-export const STORAGE_ROOT = join(HOME, 'storage');
+/**
+ * Overlay, native in the user namespace (Linux 5.13 and later): a build's container shares the
+ * base image's files. The vfs driver copied the whole stack (370 MB) for every build.
+ */
+export const STORAGE_ROOT = join(HOME, 'overlay-storage');
+const STORAGE_DRIVER = 'overlay';
+/** Where an older nap kept vfs storage: removed, it would only hold a stale copy of the stack. */
+const OLD_STORAGE_ROOT = join(HOME, 'storage');
 export const WORK_ROOT = join(HOME, 'work');
 const RUN_ROOT = `/run/${BUILD_USER}`;
 const PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
@@ -33,6 +40,7 @@ export async function buildUser(): Promise<BuildUser> {
     if (!has) throw new BuilderMissing(`${file} has no range for ${BUILD_USER}, so a build cannot get a user namespace: run deploy/setup`);
   }
   const user = { uid: Number(uid), gid: Number(gid) };
+  await rm(OLD_STORAGE_ROOT, { recursive: true, force: true });
   // The DEA is root; these are the builder's own, and nobody else's to read.
   for (const dir of [HOME, STORAGE_ROOT, WORK_ROOT, RUN_ROOT]) {
     await mkdir(dir, { recursive: true });
@@ -76,7 +84,9 @@ export function buildah(args: string[], run: BuildahRun): Promise<{ code: number
     '--root',
     STORAGE_ROOT,
     '--runroot',
-    join(RUN_ROOT, 'storage'),
+    join(RUN_ROOT, 'overlay-storage'),
+    '--storage-driver',
+    STORAGE_DRIVER,
     ...args,
   ];
   const script = 'for f in $NAP_CGROUP_PROCS; do echo $$ > "$f" || exit 125; done; unset NAP_CGROUP_PROCS; exec "$@"';
