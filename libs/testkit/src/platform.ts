@@ -132,11 +132,11 @@ export class TestPlatform {
         platform.define(`directory-${i}`, 'directory', deaEnv);
         platform.define(`dea-${i}`, 'dea', deaEnv);
       }
-      for (const name of platform.services.keys()) if (!name.startsWith('dea-')) platform.startService(name);
+      // All at once, as a supervisor starts them: each waits for what it needs by itself.
+      for (const name of platform.services.keys()) platform.startService(name);
       await platform.waitForPort('router', routerPort);
       for (let i = 1; i <= controllerCount; i++) await platform.waitForPort(`controller-${i}`, controllerPorts[i - 1]);
       for (let i = 1; i <= deaCount; i++) await platform.waitForPort(`directory-${i}`, Number(platform.services.get(`directory-${i}`)!.env.NAP_DIRECTORY_PORT));
-      for (const name of platform.deaNames) platform.startService(name);
       await platform.waitForDeas(deaCount);
     } catch (err) {
       await platform.stop();
