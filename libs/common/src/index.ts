@@ -9,6 +9,7 @@ export * from './buildpacks.js';
 export * from './blobstore.js';
 export * from './bus/bus.js';
 export * from './bus/subjects.js';
+export * from './bus/channels.js';
 export * as msg from './bus/schemas.js';
 export * from './etcd.js';
 export * from './etcd-pages.js';

@@ -8,6 +8,7 @@ import { ZodError } from 'zod';
 import { Bus } from '../src/bus/bus.js';
 import * as msg from '../src/bus/schemas.js';
 import { subjects } from '../src/bus/subjects.js';
+import { channel, channels } from '../src/bus/channels.js';
 import { JetStreamBlobstore } from '../src/blobstore.js';
 import { blobKeys } from '../src/keys.js';
 import { createLogger } from '../src/log.js';
@@ -57,11 +58,11 @@ after(async () => {
 describe('Bus.subscribe', () => {
   test('a handler receives a valid message, parsed by its schema', async () => {
     const got: msg.RouterRegister[] = [];
-    const sub = bus.subscribe(subjects.routerRegister, msg.RouterRegister, (body) => {
+    const sub = bus.subscribe(channels.routerRegister, (body) => {
       got.push(body);
     });
     await bus.flush();
-    bus.publish(subjects.routerRegister, msg.RouterRegister, register(61001));
+    bus.publish(channels.routerRegister, register(61001));
     await waitFor(() => got.length === 1, 'the message');
     assert.deepEqual(got[0], register(61001));
     sub.unsubscribe();
@@ -69,8 +70,9 @@ describe('Bus.subscribe', () => {
 
   test('malformed messages are dropped and later valid ones still arrive', async () => {
     const subject = fresh(subjects.routerRegister);
+    const on = channel(subject, msg.RouterRegister);
     const got: msg.RouterRegister[] = [];
-    bus.subscribe(subject, msg.RouterRegister, (body) => {
+    bus.subscribe(on, (body) => {
       got.push(body);
     });
     await bus.flush();
@@ -90,14 +92,15 @@ describe('Bus.subscribe', () => {
 
   test('a handler that throws, or rejects, does not stop later deliveries', async () => {
     const subject = fresh(subjects.routerRegister);
+    const on = channel(subject, msg.RouterRegister);
     const seen: number[] = [];
-    bus.subscribe(subject, msg.RouterRegister, async (body) => {
+    bus.subscribe(on, async (body) => {
       seen.push(body.port);
       if (body.port === 61004) throw new Error('handler blew up');
       if (body.port === 61005) await Promise.reject(new Error('async handler blew up'));
     });
     await bus.flush();
-    for (const port of [61004, 61005, 61006]) bus.publish(subject, msg.RouterRegister, register(port));
+    for (const port of [61004, 61005, 61006]) bus.publish(on, register(port));
     await waitFor(() => seen.length === 3, 'all three deliveries');
     assert.deepEqual(seen, [61004, 61005, 61006]);
   });
@@ -106,12 +109,13 @@ describe('Bus.subscribe', () => {
 describe('Bus.publish', () => {
   test('an invalid body throws before anything is sent', async () => {
     const subject = fresh(subjects.routerRegister);
+    const on = channel(subject, msg.RouterRegister);
     const raw: string[] = [];
     bus.nc.subscribe(subject, { callback: (_err, m) => raw.push(Buffer.from(m.data).toString()) });
     await bus.flush();
-    assert.throws(() => bus.publish(subject, msg.RouterRegister, { ...register(61007), port: 'x' } as unknown as msg.RouterRegister), ZodError);
-    assert.throws(() => bus.publish(subject, msg.RouterRegister, { ...register(61007), uris: [] }), ZodError);
-    bus.publish(subject, msg.RouterRegister, register(61008));
+    assert.throws(() => bus.publish(on, { ...register(61007), port: 'x' } as unknown as msg.RouterRegister), ZodError);
+    assert.throws(() => bus.publish(on, { ...register(61007), uris: [] }), ZodError);
+    bus.publish(on, register(61008));
     await waitFor(() => raw.length >= 1, 'the valid message');
     await bus.flush();
     await sleep(100);
@@ -144,19 +148,20 @@ describe('Bus.requestMany', () => {
   });
 
   test('gets accepted then result and resolves when onReply says done', async () => {
-    const subject = subjects.stagingStart(`dea${++subjectCount}`);
-    bus.subscribe(subject, msg.StagingStart, (body, m) => {
-      bus.reply(m, msg.StagingAccepted, accepted(body.task_id));
+    const on = channels.stagingStart(`dea${++subjectCount}`);
+    const subject = on.subject;
+    bus.subscribe(on, (body, m) => {
+      bus.reply(on, m, accepted(body.task_id));
       bus.nc.publish(m.reply as string, Buffer.from('garbage between the replies'));
       setTimeout(() => {
-        bus.reply(m, msg.StagingReply, succeeded(body.task_id));
-        bus.reply(m, msg.StagingReply, accepted(body.task_id)); // after the result: must not be seen
+        bus.reply(on, m, succeeded(body.task_id));
+        bus.reply(on, m, accepted(body.task_id)); // after the result: must not be seen
       }, 150);
     });
     await bus.flush();
     const replies: msg.StagingReply[] = [];
     let resolvedWith = -1;
-    await bus.requestMany(subject, msg.StagingStart, start(TASKS['task-1']), msg.StagingReply, (r) => {
+    await bus.requestMany(on, start(TASKS['task-1']), (r) => {
       replies.push(r);
       return 'droplet_key' in r || 'error' in r;
     }, 5000).then(() => (resolvedWith = replies.length));
@@ -169,21 +174,23 @@ describe('Bus.requestMany', () => {
   });
 
   test('rejects on timeout naming the subject', async () => {
-    const subject = subjects.stagingStart('nobody-listens');
+    const on = channels.stagingStart('nobody-listens');
+    const subject = on.subject;
     const t0 = Date.now();
     await assert.rejects(
-      bus.requestMany(subject, msg.StagingStart, start(TASKS['task-2']), msg.StagingReply, () => true, 300),
+      bus.requestMany(on, start(TASKS['task-2']), () => true, 300),
       (e: Error) => e.message.includes(subject),
     );
     assert.ok(Date.now() - t0 >= 290, 'not before the timeout');
   });
 
   test('rejects with the error onReply throws', async () => {
-    const subject = subjects.stagingStart(`dea${++subjectCount}`);
-    bus.subscribe(subject, msg.StagingStart, (body, m) => bus.reply(m, msg.StagingAccepted, accepted(body.task_id)));
+    const on = channels.stagingStart(`dea${++subjectCount}`);
+    const subject = on.subject;
+    bus.subscribe(on, (body, m) => bus.reply(on, m, accepted(body.task_id)));
     await bus.flush();
     await assert.rejects(
-      bus.requestMany(subject, msg.StagingStart, start(TASKS['task-3']), msg.StagingReply, () => {
+      bus.requestMany(on, start(TASKS['task-3']), () => {
         throw new Error('caller refused the reply');
       }, 5000),
       /caller refused the reply/,
@@ -191,14 +198,15 @@ describe('Bus.requestMany', () => {
   });
 
   test('an invalid request body rejects at once, sends nothing and leaves no timer behind', async () => {
-    const subject = subjects.stagingStart(`dea${++subjectCount}`);
+    const on = channels.stagingStart(`dea${++subjectCount}`);
+    const subject = on.subject;
     const raw: unknown[] = [];
     bus.nc.subscribe(subject, { callback: (_err, m) => raw.push(m) });
     await bus.flush();
     const timers = () => process.getActiveResourcesInfo().filter((r) => r === 'Timeout').length;
     const before = timers();
     const t0 = Date.now();
-    await assert.rejects(bus.requestMany(subject, msg.StagingStart, { ...start('t'), app_id: 'not-a-uuid' }, msg.StagingReply, () => true, 60_000), ZodError);
+    await assert.rejects(bus.requestMany(on, { ...start('t'), app_id: 'not-a-uuid' }, () => true, 60_000), ZodError);
     assert.ok(Date.now() - t0 < 1000);
     assert.equal(timers(), before, 'the 60 s timeout was not armed');
     await bus.flush();

@@ -1,14 +1,5 @@
 import type { Server } from 'node:http';
-import {
-  Bus,
-  connectEtcd,
-  JetStreamBlobstore,
-  type Logger,
-  msg,
-  requireSetting,
-  type Settings,
-  subjects,
-} from '@nap/common';
+import { Bus, channels, connectEtcd, JetStreamBlobstore, type Logger, requireSetting, type Settings } from '@nap/common';
 import express from 'express';
 import { appsRouter } from './api/apps-router.js';
 import { deasRouter } from './api/deas-router.js';
@@ -100,14 +91,14 @@ export async function startController(settings: Settings, log: Logger): Promise<
     repositories,
     stage: (app, actor) => stager!.stage(app, actor),
     poke: (name) => health!.poke(name),
-    stopInstances: (appId) => bus.publish(subjects.deaStop, msg.DeaStop, { app_id: appId }),
+    stopInstances: (appId) => bus.publish(channels.deaStop, { app_id: appId }),
   });
   const converger = new Converger({ apps, lifecycle, actual, crashes, bus, pool, pending, log, stagingTimeoutS: settings.stagingTimeoutS });
   health = new HealthManager({ controllerId: randomUUID(), etcd, bus, apps, crashes, events, converger, log });
   stager = new Stager({ bus, pool, apps, lifecycle, pending, releases, log, stagingTimeoutS: settings.stagingTimeoutS, buildpacks });
 
-  bus.subscribe(subjects.deaAdvertise, msg.DeaAdvertise, (advert) => pool.update(advert));
-  bus.publish(subjects.deaLocate, msg.Empty, {});
+  bus.subscribe(channels.deaAdvertise, (advert) => pool.update(advert));
+  bus.publish(channels.deaLocate, {});
   health.start();
   const liveness = await watchDeaLiveness(etcd, pool, pending, log);
 

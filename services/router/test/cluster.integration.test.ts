@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { after, before, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
-import { Bus, createLogger, isAlive, loadSettings, msg, subjects, waitForPort } from '@nap/common';
+import { Bus, channels, createLogger, isAlive, loadSettings, waitForPort } from '@nap/common';
 import { answerName, Harness, send, type Backend } from './support/harness.js';
 import { freePort, startNatsServer, waitFor, type NatsServer } from './support/processes.js';
 
@@ -80,7 +80,7 @@ test('two workers each hold the whole table, serve requests, and the status port
   assert.equal(new Set(pids).size, 2);
   assert.ok(!pids.includes(router.pid!), 'the primary proxies nothing itself');
   for (const b of [one, two]) {
-    bus.publish(subjects.routerRegister, msg.RouterRegister, { host: '127.0.0.1', port: b.port, uris: ['multi.test'], private_instance_id: b.name });
+    bus.publish(channels.routerRegister, { host: '127.0.0.1', port: b.port, uris: ['multi.test'], private_instance_id: b.name });
   }
   // Every worker hears every registration: each has both routes (one host, two endpoints).
   v = await until('both workers with the route', varz, (x) => x.processes.length === 2 && x.processes.every((p) => p.routes === 2));
@@ -116,7 +116,7 @@ test('a worker that dies is replaced, and the router keeps serving meanwhile', a
   );
   // The newcomer learns the table from the DEAs' next registrations (router.start asks for them at once).
   for (const b of [one, two]) {
-    bus.publish(subjects.routerRegister, msg.RouterRegister, { host: '127.0.0.1', port: b.port, uris: ['multi.test'], private_instance_id: b.name });
+    bus.publish(channels.routerRegister, { host: '127.0.0.1', port: b.port, uris: ['multi.test'], private_instance_id: b.name });
   }
   await until('the new worker with the route', varz, (x) => x.processes.every((p) => p.routes === 2));
   // Counters of the dead worker are kept, not lost.

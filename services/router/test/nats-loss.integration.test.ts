@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
-import { msg, subjects } from '@nap/common';
+import { channels, msg } from '@nap/common';
 import { Harness } from './support/harness.js';
 import { sleep, waitFor } from './support/processes.js';
 
@@ -13,7 +13,7 @@ const starts: msg.RouterStart[] = [];
 
 before(async () => {
   h = await Harness.start({}, { registration });
-  h.bus.subscribe(subjects.routerStart, msg.RouterStart, (m) => void starts.push(m));
+  h.bus.subscribe(channels.routerStart, (m) => void starts.push(m));
   await h.bus.flush();
 });
 

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import http from 'node:http';
 import net from 'node:net';
 import { after, before, test } from 'node:test';
-import { msg, subjects } from '@nap/common';
+import { channels, msg, subjects } from '@nap/common';
 import { startRouter } from '../src/router.js';
 import { answerName, Harness } from './support/harness.js';
 import { freePort, waitFor } from './support/processes.js';
@@ -234,7 +234,7 @@ test('malformed registrations are dropped and the router keeps working', async (
 
 test('router.greet is answered with router.start', async () => {
   let reply: msg.RouterStart | undefined;
-  await h.bus.requestMany(subjects.routerGreet, msg.Empty, {}, msg.RouterStart, (r) => ((reply = r), true), 2000);
+  reply = await h.bus.request(channels.routerGreet, {}, 2000);
   assert.equal(reply?.id, h.router.id);
   assert.equal(reply?.minimumRegisterIntervalInSeconds, 20);
   assert.equal(reply?.pruneThresholdInSeconds, 120);
@@ -243,7 +243,7 @@ test('router.greet is answered with router.start', async () => {
 test('a router that starts takes no request before the DEAs answering its router.start are in its table', async () => {
   const late = [await h.backend('late'), await h.backend('late')];
   // A DEA that answers router.start a little late, in two parts, as a busy one does.
-  const dea = h.bus.subscribe(subjects.routerStart, msg.RouterStart, () => {
+  const dea = h.bus.subscribe(channels.routerStart, () => {
     setTimeout(() => h.register('late.test', { port: late[0].port, name: 'late', instanceId: 'late-0' }), 150);
     setTimeout(() => h.register('late.test', { port: late[1].port, name: 'late', instanceId: 'late-1' }), 300);
   });

@@ -2,6 +2,10 @@ import { connect, createInbox, type Msg, type NatsConnection, type Subscription 
 import type { z } from 'zod';
 import type { Logger } from '../log.js';
 import type { Settings } from '../settings.js';
+import type { Channel } from './channels.js';
+
+/** The connection's changes that a part of nap acts on (the router re-announces itself on `reconnect`). */
+export type ConnectionChange = 'disconnect' | 'reconnect';
 
 export interface BusOptions {
   name: string;
@@ -11,8 +15,9 @@ export interface BusOptions {
 }
 
 /**
- * The only door to NATS. Every message in and out goes through a schema: a malformed one is
- * logged and dropped here, so no handler ever sees an unchecked body or throws into the client.
+ * The only door to NATS. Every message in and out goes through its channel's schema (channels.ts):
+ * a malformed one is logged and dropped here, so no handler ever sees an unchecked body or throws
+ * into the client.
  */
 export class Bus {
   private constructor(
@@ -42,17 +47,28 @@ export class Bus {
     }
   }
 
-  publish<S extends z.ZodTypeAny>(subject: string, schema: S, body: z.input<S>, reply?: string): void {
+  /** The connection going away and coming back, as they happen, until the bus is closed. */
+  async *connectionChanges(): AsyncIterable<ConnectionChange> {
+    for await (const s of this.nc.status()) {
+      if (s.type === 'disconnect' || s.type === 'reconnect') yield s.type;
+    }
+  }
+
+  publish<S extends z.ZodTypeAny, R extends z.ZodTypeAny>(channel: Channel<S, R>, body: z.input<S>): void {
+    this.send(channel.subject, channel.body, body);
+  }
+
+  private send<S extends z.ZodTypeAny>(subject: string, schema: S, body: z.input<S>, reply?: string): void {
     const checked = schema.parse(body);
     this.nc.publish(subject, JSON.stringify(checked), reply ? { reply } : undefined);
   }
 
-  subscribe<S extends z.ZodTypeAny>(
-    subject: string,
-    schema: S,
+  subscribe<S extends z.ZodTypeAny, R extends z.ZodTypeAny>(
+    channel: Channel<S, R>,
     handler: (body: z.output<S>, msg: Msg) => void | Promise<void>,
     opts: { queue?: string } = {},
   ): Subscription {
+    const { subject, body: schema } = channel;
     return this.nc.subscribe(subject, {
       queue: opts.queue,
       callback: (err, msg) => {
@@ -72,16 +88,22 @@ export class Bus {
     });
   }
 
+  /** A request answered once: the first valid answer, or a NoAnswerError after `timeoutMs`. */
+  async request<S extends z.ZodTypeAny, R extends z.ZodTypeAny>(channel: Channel<S, R>, body: z.input<S>, timeoutMs: number): Promise<z.output<R>> {
+    let answer: z.output<R> | undefined;
+    await this.requestMany(channel, body, (reply) => ((answer = reply), true), timeoutMs);
+    return answer as z.output<R>;
+  }
+
   /** A request that may be answered several times (staging: accepted, then result). */
   requestMany<S extends z.ZodTypeAny, R extends z.ZodTypeAny>(
-    subject: string,
-    schema: S,
+    channel: Channel<S, R>,
     body: z.input<S>,
-    replySchema: R,
     onReply: (reply: z.output<R>) => boolean | void,
     timeoutMs: number,
     firstReplyTimeoutMs = timeoutMs,
   ): Promise<void> {
+    const { subject, body: schema, reply: replySchema } = channel;
     const inbox = createInbox();
     return new Promise<void>((resolve, reject) => {
       // Check the body before subscribing and arming the timer: an invalid one rejects without leaving either behind.
@@ -124,12 +146,13 @@ export class Bus {
           }
         },
       });
-      this.publish(subject, schema, body, inbox);
+      this.send(subject, schema, body, inbox);
     });
   }
 
-  reply<R extends z.ZodTypeAny>(msg: Msg, schema: R, body: z.input<R>): void {
-    if (msg.reply) this.publish(msg.reply, schema, body);
+  /** Answers a request that came on `channel`, with a body of its answer's schema. */
+  reply<S extends z.ZodTypeAny, R extends z.ZodTypeAny>(channel: Channel<S, R>, msg: Msg, body: z.input<R>): void {
+    if (msg.reply) this.send(msg.reply, channel.reply, body);
   }
 
   async flush(): Promise<void> {

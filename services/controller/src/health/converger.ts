@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { type Bus, type Logger, msg, subjects } from '@nap/common';
+import { type Bus, channels, type Logger, msg } from '@nap/common';
 import { type AppRecord, dropletRun, stagingAbandoned } from '../apps/app-record.js';
 import { type ProcessSpec, slotKey, WEB } from '../apps/processes.js';
 import type { DeaPool } from '../placement/dea-pool.js';
@@ -72,7 +72,7 @@ export class Converger {
       const orphans = instances.filter(live);
       if (appIds.has(appId) || orphans.length === 0) continue;
       this.deps.log.warn({ app_id: appId, instances: orphans.map((i) => i.instance_id) }, 'stopping instances of an app that no longer exists');
-      this.deps.bus.publish(subjects.deaStop, msg.DeaStop, { app_id: appId, instance_ids: orphans.map((i) => i.instance_id) });
+      this.deps.bus.publish(channels.deaStop, { app_id: appId, instance_ids: orphans.map((i) => i.instance_id) });
     }
   }
 
@@ -152,13 +152,13 @@ export class Converger {
     pool.reserve(dea.id, app.id, spec.memory_mb, app.disk_mb);
     pending.add(app.id, app.version, slotKey(spec.type, index), dea.id);
     log.info({ app: app.name, process_type: spec.type, index, dea_id: dea.id, instance_id: start.instance_id }, 'starting instance');
-    bus.publish(subjects.deaStart(dea.id), msg.DeaStart, start);
+    bus.publish(channels.deaStart(dea.id), start);
     return true;
   }
 
   private stopInstances(app: AppRecord, instances: ActualInstance[]): void {
     this.deps.log.info({ app: app.name, instances: instances.map((i) => `${i.index}:${i.instance_id}`) }, 'stopping instances');
-    this.deps.bus.publish(subjects.deaStop, msg.DeaStop, { app_id: app.id, instance_ids: instances.map((i) => i.instance_id) });
+    this.deps.bus.publish(channels.deaStop, { app_id: app.id, instance_ids: instances.map((i) => i.instance_id) });
   }
 }
 

@@ -1,4 +1,4 @@
-import { ActualInstanceRecord, type Bus, type Etcd3, keys, type Logger, msg, subjects } from '@nap/common';
+import { ActualInstanceRecord, type Bus, channels, type Etcd3, keys, type Logger, msg } from '@nap/common';
 import type { Watcher } from 'etcd3';
 import { slotKey, WEB } from '../apps/processes.js';
 import type { AppsRepository } from '../store/apps-repository.js';
@@ -52,7 +52,7 @@ export class HealthManager {
   }
 
   start(): void {
-    this.deps.bus.subscribe(subjects.dropletExited, msg.DropletExited, (exited) => this.onExited(exited));
+    this.deps.bus.subscribe(channels.dropletExited, (exited) => this.onExited(exited));
     this.leadership.start();
   }
 
@@ -144,7 +144,7 @@ export class HealthManager {
     if (record.state === 'RUNNING' && record.port > 0 && record.process_type === WEB) {
       const app = await this.deps.apps.get(name);
       if (app && app.routes.length > 0) {
-        this.deps.bus.publish(subjects.routerUnregister, msg.RouterRegister, {
+        this.deps.bus.publish(channels.routerUnregister, {
           host: record.host,
           port: record.port,
           uris: app.routes,

@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { type Bus, type Logger, msg, NapError, NoAnswerError, stagingFailed, subjects, unavailable } from '@nap/common';
+import { type Bus, channels, type Logger, msg, NapError, NoAnswerError, stagingFailed, unavailable } from '@nap/common';
 import { slotKey, WEB } from '../apps/processes.js';
 import type { AppRecord } from '../apps/app-record.js';
 import type { BuildpackCatalog, ResolvedBuildpacks } from '../buildpacks/catalog.js';
@@ -89,8 +89,7 @@ export class Stager {
       log.info({ app: app.name, task_id: taskId, dea_id: dea.id, attempt }, 'staging');
       try {
         await bus.requestMany(
-          subjects.stagingStart(dea.id),
-          msg.StagingStart,
+          channels.stagingStart(dea.id),
           {
             task_id: taskId,
             app_id: app.id,
@@ -104,7 +103,6 @@ export class Stager {
               ? { ...startMessageFor(app, 0, instanceId, version), command: app.command ?? undefined }
               : undefined,
           },
-          msg.StagingReply,
           (reply) => {
             if ('droplet_key' in reply || 'error' in reply) {
               result = reply;

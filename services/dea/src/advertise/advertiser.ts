@@ -1,4 +1,4 @@
-import { type Bus, type Logger, msg, subjects } from '@nap/common';
+import { type Bus, channels, type Logger } from '@nap/common';
 import type { InstanceRegistry } from '../instances/instance-registry.js';
 
 const ADVERTISE_INTERVAL_MS = 5_000;
@@ -33,7 +33,7 @@ export class Advertiser {
   ) {}
 
   start(): void {
-    this.bus.subscribe(subjects.deaLocate, msg.Empty, () => this.advertise());
+    this.bus.subscribe(channels.deaLocate, () => this.advertise());
     this.timer = setInterval(() => this.advertise(), ADVERTISE_INTERVAL_MS);
     this.timer.unref();
     this.advertise();
@@ -49,7 +49,7 @@ export class Advertiser {
     const { deaId, host, zone, stacks, memoryMb, diskMb, directoryUrl } = this.config;
     const unavailable = this.draining ? 'shutting down' : (this.config.unavailable?.() ?? null);
     this.noteAvailability(unavailable);
-    this.bus.publish(subjects.deaAdvertise, msg.DeaAdvertise, {
+    this.bus.publish(channels.deaAdvertise, {
       id: deaId,
       host,
       zone,

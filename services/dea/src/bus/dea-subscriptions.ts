@@ -1,4 +1,4 @@
-import { type Bus, type Logger, msg, subjects } from '@nap/common';
+import { type Bus, channels, type Logger, msg } from '@nap/common';
 import type { InstanceManager } from '../instances/instance-manager.js';
 import type { StagingReservations } from '../staging/staging-reservations.js';
 import { type StagingDeps, stage } from '../staging/staging-task.js';
@@ -16,16 +16,17 @@ export function subscribeDea(
   draining: () => boolean,
   stagings?: { reservations: StagingReservations; changed: () => void },
 ): void {
-  bus.subscribe(subjects.deaStart(deaId), msg.DeaStart, (start) => {
+  bus.subscribe(channels.deaStart(deaId), (start) => {
     // A DEA on its way out takes nothing new: the health manager places it elsewhere.
     if (draining()) return log.warn({ app: start.app_name, index: start.index }, 'refused a start while draining');
     return instances.start(start);
   });
-  bus.subscribe(subjects.deaStop, msg.DeaStop, (stop) => instances.stopMatching(stop));
-  bus.subscribe(subjects.stagingStart(deaId), msg.StagingStart, async (req, m) => {
+  bus.subscribe(channels.deaStop, (stop) => instances.stopMatching(stop));
+  const stagingChannel = channels.stagingStart(deaId);
+  bus.subscribe(stagingChannel, async (req, m) => {
     // Not answering at all sends the controller to another DEA at once.
     if (draining()) return;
-    bus.reply(m, msg.StagingAccepted, { task_id: req.task_id, log_url: `${directoryUrl.replace(/\/+$/, '')}/staging_tasks/${req.task_id}` });
+    bus.reply(stagingChannel, m, { task_id: req.task_id, log_url: `${directoryUrl.replace(/\/+$/, '')}/staging_tasks/${req.task_id}` });
     log.info({ app: req.app_name, task_id: req.task_id }, 'staging');
     let droplet;
     stagings?.reservations.reserve(req.task_id, req.memory_mb);
@@ -36,7 +37,7 @@ export function subscribeDea(
       log.warn({ app: req.app_name, task_id: req.task_id, error: (err as Error).message }, 'staging failed');
       // A buildpack's output can make the message as long as it likes: the reply carries its end, the log has all of it.
       const error = (err as Error).message;
-      bus.reply(m, msg.StagingFailed, { task_id: req.task_id, error: error.length > MAX_ERROR_CHARS ? `…${error.slice(-MAX_ERROR_CHARS)}` : error });
+      bus.reply(stagingChannel, m, { task_id: req.task_id, error: error.length > MAX_ERROR_CHARS ? `…${error.slice(-MAX_ERROR_CHARS)}` : error });
       return;
     } finally {
       stagings?.reservations.release(req.task_id);
@@ -55,7 +56,7 @@ export function subscribeDea(
             image_id: droplet.image_id,
             command,
           }) : null;
-    bus.reply(m, msg.StagingSucceeded, { task_id: req.task_id, ...droplet });
+    bus.reply(stagingChannel, m, { task_id: req.task_id, ...droplet });
     await starting?.running;
   });
 }

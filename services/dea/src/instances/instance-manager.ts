@@ -1,6 +1,6 @@
 import { chown, mkdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
-import { type Bus, extractArchive, type Logger, msg, subjects } from '@nap/common';
+import { type Bus, channels, extractArchive, type Logger, msg } from '@nap/common';
 import type { DropletCache } from '../droplets/droplet-cache.js';
 import type { ImageDroplets } from '../images/image-droplets.js';
 import { instanceUser } from '../images/image-user.js';
@@ -457,7 +457,7 @@ export class InstanceManager {
   }
 
   private publishExit(inst: Instance, reason: msg.DropletExited['reason']): void {
-    this.deps.bus.publish(subjects.dropletExited, msg.DropletExited, {
+    this.deps.bus.publish(channels.dropletExited, {
       app_id: inst.start.app_id,
       version: inst.start.version,
       index: inst.start.index,

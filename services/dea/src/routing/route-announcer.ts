@@ -1,4 +1,4 @@
-import { type Bus, type Logger, msg, subjects } from '@nap/common';
+import { type Bus, channels, type Logger, type msg } from '@nap/common';
 import type { Instance } from '../instances/instance.js';
 
 /** gorouter's default until a router says otherwise in router.start. */
@@ -21,15 +21,14 @@ export class RouteAnnouncer {
   ) {}
 
   async start(): Promise<void> {
-    this.bus.subscribe(subjects.routerStart, msg.RouterStart, (start) => {
+    this.bus.subscribe(channels.routerStart, (start) => {
       this.useInterval(start.minimumRegisterIntervalInSeconds);
       this.registerAll();
     });
     this.schedule();
     try {
-      const reply = await this.bus.nc.request(subjects.routerGreet, JSON.stringify({}), { timeout: 1000 });
-      const start = msg.RouterStart.safeParse(JSON.parse(Buffer.from(reply.data).toString()));
-      if (start.success) this.useInterval(start.data.minimumRegisterIntervalInSeconds);
+      const start = await this.bus.request(channels.routerGreet, {}, 1000);
+      this.useInterval(start.minimumRegisterIntervalInSeconds);
     } catch {
       // No router yet: it will announce router.start when it comes, and we re-register then.
       this.log.info({ interval_s: this.intervalS }, 'no router answered router.greet yet; registering on the default interval');
@@ -62,12 +61,12 @@ export class RouteAnnouncer {
 
   register(i: Instance): void {
     const body = this.body(i);
-    if (body) this.bus.publish(subjects.routerRegister, msg.RouterRegister, body);
+    if (body) this.bus.publish(channels.routerRegister, body);
   }
 
   unregister(i: Instance): void {
     const body = this.body(i);
-    if (body) this.bus.publish(subjects.routerUnregister, msg.RouterRegister, body);
+    if (body) this.bus.publish(channels.routerUnregister, body);
   }
 
   registerAll(): void {

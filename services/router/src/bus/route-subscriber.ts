@@ -1,4 +1,4 @@
-import { msg, subjects, type Bus, type Logger } from '@nap/common';
+import { type Bus, channels, type Logger, msg } from '@nap/common';
 import type { Registration, RouteTable } from '../table/route-table.js';
 
 export interface RouteSubscriberOptions {
@@ -73,16 +73,16 @@ export class RouteSubscriber {
 
   async start(): Promise<void> {
     this.subs.push(
-      this.bus.subscribe(subjects.routerRegister, msg.RouterRegister, (body) => {
+      this.bus.subscribe(channels.routerRegister, (body) => {
         this.lastRegistrationAt = Date.now();
         this.table.register(toRegistration(body));
       }),
-      this.bus.subscribe(subjects.routerUnregister, msg.RouterRegister, (body) => {
+      this.bus.subscribe(channels.routerUnregister, (body) => {
         const removed = this.table.unregister(toRegistration(body));
         this.log.debug({ host: body.host, port: body.port, uris: body.uris, removed }, 'unregistered');
       }),
-      this.bus.subscribe(subjects.routerGreet, msg.Empty, (_body, m) => {
-        this.bus.reply(m, msg.RouterStart, this.startMessage());
+      this.bus.subscribe(channels.routerGreet, (_body, m) => {
+        this.bus.reply(channels.routerGreet, m, this.startMessage());
       }),
     );
     void this.watchConnection();
@@ -124,12 +124,12 @@ export class RouteSubscriber {
 
   private async watchConnection(): Promise<void> {
     try {
-      for await (const s of this.bus.nc.status()) {
+      for await (const change of this.bus.connectionChanges()) {
         if (this.stopped) return;
-        if (s.type === 'disconnect') {
+        if (change === 'disconnect') {
           this.connected = false;
           this.log.warn({ routes: this.table.routeCount }, 'NATS lost: keeping every route, pruning suspended');
-        } else if (s.type === 'reconnect') {
+        } else {
           this.connected = true;
           this.pruneSuspendedUntil = this.now() + this.opts.reconnectGraceMs;
           this.log.warn({ graceMs: this.opts.reconnectGraceMs }, 'NATS back: asking DEAs to register, pruning resumes after the grace');
@@ -147,7 +147,7 @@ export class RouteSubscriber {
   }
 
   private announce(): void {
-    this.bus.publish(subjects.routerStart, msg.RouterStart, this.startMessage());
+    this.bus.publish(channels.routerStart, this.startMessage());
   }
 
   private startMessage(): msg.RouterStart {

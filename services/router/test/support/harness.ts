@@ -1,7 +1,7 @@
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { Writable } from 'node:stream';
-import { Bus, createLogger, loadSettings, msg, subjects, type Settings } from '@nap/common';
+import { Bus, channels, createLogger, loadSettings, type Settings } from '@nap/common';
 import { pino, type Logger } from 'pino';
 import { startRouter, type Router, type RouterOptions } from '../../src/index.js';
 import { freePort, startNatsServer, waitFor, type NatsServer } from './processes.js';
@@ -106,9 +106,9 @@ export class Harness {
     return backend;
   }
 
-  register(uri: string | string[], b: { port: number; name?: string; instanceId?: string }, subject: string = subjects.routerRegister): void {
+  register(uri: string | string[], b: { port: number; name?: string; instanceId?: string }, on: typeof channels.routerRegister = channels.routerRegister): void {
     const name = b.name ?? 'dead';
-    this.bus.publish(subject, msg.RouterRegister, {
+    this.bus.publish(on, {
       host: '127.0.0.1',
       port: b.port,
       uris: Array.isArray(uri) ? uri : [uri],
@@ -118,7 +118,7 @@ export class Harness {
   }
 
   unregister(uri: string | string[], b: { port: number; name?: string; instanceId?: string }): void {
-    this.register(uri, b, subjects.routerUnregister);
+    this.register(uri, b, channels.routerUnregister);
   }
 
   poolSize(host: string): number {
