@@ -3,7 +3,7 @@ import { after, before, test } from 'node:test';
 import { httpGet } from '@nap/testkit';
 import { type ApiHarness, startApi } from './support/api-harness.js';
 
-type Schema = { type?: string | string[]; properties?: Record<string, Schema>; required?: string[]; additionalProperties?: boolean | Schema; enum?: unknown[]; oneOf?: Schema[]; items?: Schema; $ref?: string };
+type Schema = { type?: string | string[]; properties?: Record<string, Schema>; required?: string[]; additionalProperties?: boolean | Schema; enum?: unknown[]; oneOf?: Schema[]; anyOf?: Schema[]; items?: Schema; $ref?: string };
 type Operation = { requestBody?: { content: Record<string, { schema: Schema }> } };
 type Doc = { paths: Record<string, Record<string, Operation | unknown>>; components: { schemas: Record<string, Schema> } };
 
@@ -26,7 +26,8 @@ const HUGE = 'x'.repeat(200_000);
 
 /** Values of the wrong kind for a schema: the other JSON types, a huge string, a value outside an enum. */
 function wrongValues(schema: Schema): unknown[] {
-  const types = new Set([schema.type ?? (schema.oneOf ? schema.oneOf.map((s) => s.type) : [])].flat().filter(Boolean) as string[]);
+  const alternatives = schema.oneOf ?? schema.anyOf;
+  const types = new Set([schema.type ?? (alternatives ? alternatives.map((s) => s.type) : [])].flat().filter(Boolean) as string[]);
   const out: unknown[] = [];
   if (!types.has('string')) out.push('not-the-right-type');
   if (!types.has('integer') && !types.has('number')) out.push(12345);

@@ -17,7 +17,7 @@ import type { EventsRepository } from '../store/events-repository.js';
 import { appName } from './app-lookup.js';
 import { receiveBody } from './upload.js';
 
-const EnvChanges = z.record(z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'env names are letters, digits and _'), z.string().max(65536).nullable());
+export const EnvChanges = z.record(z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'env names are letters, digits and _'), z.string().max(65536).nullable());
 
 export interface AppsRouterDeps {
   settings: Settings;

@@ -22,7 +22,7 @@ import { receiveBody } from './upload.js';
 const REQUIRED = ['bin/detect', 'bin/compile', 'bin/release'];
 const nameRule = z.string().regex(BUILDPACK_NAME, 'buildpack names are a lowercase letter, then up to 40 lowercase letters, digits and -');
 
-const NewGitBuildpack = z
+export const NewGitBuildpack = z
   .object({
     name: nameRule,
     url: z.string().min(1).max(2048),

@@ -8,7 +8,7 @@ import { presentApp } from '../apps/present.js';
 import type { ActualInstancesRepository } from '../store/actual-instances.js';
 import { appName } from './app-lookup.js';
 
-const DeployBody = z.object({ git_url: z.string().min(1).max(2048), ref: z.string().min(1).max(200).optional() }).strict();
+export const DeployBody = z.object({ git_url: z.string().min(1).max(2048), ref: z.string().min(1).max(200).optional() }).strict();
 
 export interface DeployDeps {
   lifecycle: AppLifecycle;

@@ -9,7 +9,7 @@ import type { UsersRepository } from '../store/users-repository.js';
 
 const UserName = z.string().regex(/^[a-z0-9][a-z0-9._-]{0,62}$/, 'user names are 1-63 lowercase letters, digits, ., _ or -');
 
-const NewDomain = z
+export const NewDomain = z
   .object({
     name: RouteHost,
     owners: z.array(UserName).max(100).optional(),

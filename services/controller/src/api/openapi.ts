@@ -1,158 +1,132 @@
-/**
- * The REST API (CONTRACT §2) as OpenAPI 3.1, served at GET /v1/openapi.json. Tests walk it and
- * send every operation malformed input, so an endpoint missing here is an endpoint not tested.
- */
-const appName = { name: 'name', in: 'path', required: true, schema: { type: 'string', pattern: '^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$' } };
-const buildpackName = { name: 'name', in: 'path', required: true, schema: { type: 'string', pattern: '^[a-z][a-z0-9-]{0,40}$' } };
-const domainName = { name: 'name', in: 'path', required: true, schema: { type: 'string', maxLength: 253 } };
-const userName = { name: 'user', in: 'path', required: true, schema: { type: 'string', pattern: '^[a-z0-9][a-z0-9._-]{0,62}$' } };
-const index = { name: 'index', in: 'path', required: true, schema: { type: 'integer', minimum: 0 } };
-const error = { description: 'an error', content: { 'application/json': { schema: { $ref: '#/components/schemas/Error' } } } };
-const json = (schema: object) => ({ required: true, content: { 'application/json': { schema } } });
-const ok = { description: 'ok' };
-const errors = { '400': error, '401': error, '403': error, '404': error, '409': error };
+import { extendZodWithOpenApi, OpenApiGeneratorV31, OpenAPIRegistry, type RouteConfig } from '@asteasolutions/zod-to-openapi';
+import { APP_NAME, BUILDPACK_NAME } from '@nap/common';
+import { z } from 'zod';
+import { AppUpdate } from '../apps/app-update.js';
+import { EnvChanges } from './apps-router.js';
+import { NewGitBuildpack } from './buildpacks-router.js';
+import { DeployBody } from './deploy-router.js';
+import { NewDomain } from './domains-router.js';
+import { QuotaChange } from './quotas-router.js';
+import { Rollback } from './releases-router.js';
+import { SimilarBody } from './similar-router.js';
+import { NewUser } from './users-router.js';
 
-const size = { oneOf: [{ type: 'integer', minimum: 1 }, { type: 'string', pattern: '^\\d+\\s*(m|mb|g|gb)?$' }] };
-const healthCheck = {
-  type: 'object',
-  additionalProperties: false,
-  properties: { type: { enum: ['port', 'http', 'process'] }, endpoint: { type: 'string', pattern: '^/' }, timeout_s: { type: 'integer', minimum: 1, maximum: 600 } },
+/**
+ * The REST API (docs/contract.md §2) as OpenAPI 3.1, served at GET /v1/openapi.json, generated from
+ * the very zod schemas the routes parse their bodies with. test/openapi-routes.test.ts checks that
+ * every route the routers declare is here and nothing else; test/openapi-walk.integration.test.ts
+ * sends every operation malformed input.
+ */
+extendZodWithOpenApi(z);
+
+const registry = new OpenAPIRegistry();
+registry.registerComponent('securitySchemes', 'bearer', { type: 'http', scheme: 'bearer' });
+const ErrorBody = registry.register('Error', z.object({ error: z.object({ code: z.string(), message: z.string() }) }));
+const bodies = {
+  AppUpdate: registry.register('AppUpdate', AppUpdate),
+  EnvChanges: registry.register('EnvChanges', EnvChanges),
+  Similar: registry.register('Similar', SimilarBody),
+  Rollback: registry.register('Rollback', Rollback),
+  Deploy: registry.register('Deploy', DeployBody),
+  NewBuildpack: registry.register('NewBuildpack', NewGitBuildpack),
+  NewDomain: registry.register('NewDomain', NewDomain),
+  NewUser: registry.register('NewUser', NewUser),
+  QuotaChange: registry.register('QuotaChange', QuotaChange),
 };
 
-export const openapi = {
+const params = {
+  name: z.string().regex(APP_NAME),
+  buildpack: z.string().regex(BUILDPACK_NAME),
+  domain: z.string().max(253),
+  user: z.string().regex(/^[a-z0-9][a-z0-9._-]{0,62}$/),
+  index: z.string().regex(/^\d+$/),
+  path: z.string(),
+};
+type Param = keyof typeof params;
+
+const error = { description: 'an error', content: { 'application/json': { schema: ErrorBody } } };
+const tarball = { content: { 'application/gzip': { schema: z.string().openapi({ format: 'binary' }) } }, required: true };
+
+interface Operation {
+  /** Path parameters by name, when the name in the path is not the parameter's kind (`{name}` of a domain). */
+  kinds?: Partial<Record<string, Param>>;
+  body?: z.ZodTypeAny | 'tarball';
+  query?: z.AnyZodObject;
+  /** Answers besides the common errors; 200 when not given. */
+  answers?: string[];
+  /** Open to anyone: no token. */
+  open?: boolean;
+}
+
+/** Every route of the API: `METHOD /path/{param}`. */
+const operations: Record<string, Operation> = {
+  'GET /healthz': { open: true, answers: ['200', '503'] },
+  'GET /v1/info': { open: true },
+  'GET /v1/openapi.json': { open: true },
+  'GET /v1/whoami': {},
+  'GET /v1/users': {},
+  'POST /v1/users': { body: bodies.NewUser, answers: ['201'] },
+  'GET /v1/users/{name}/quota': { kinds: { name: 'user' } },
+  'PUT /v1/users/{name}/quota': { kinds: { name: 'user' }, body: bodies.QuotaChange },
+  'GET /v1/buildpacks': {},
+  'POST /v1/buildpacks': { body: bodies.NewBuildpack, answers: ['201'] },
+  'DELETE /v1/buildpacks/{name}': { kinds: { name: 'buildpack' } },
+  'PUT /v1/buildpacks/{name}/bits': { kinds: { name: 'buildpack' }, body: 'tarball', answers: ['200', '201', '413'] },
+  'GET /v1/deas': {},
+  'GET /v1/routes': {},
+  'GET /v1/domains': {},
+  'POST /v1/domains': { body: bodies.NewDomain, answers: ['201'] },
+  'DELETE /v1/domains/{name}': { kinds: { name: 'domain' } },
+  'PUT /v1/domains/{name}/owners/{user}': { kinds: { name: 'domain' } },
+  'DELETE /v1/domains/{name}/owners/{user}': { kinds: { name: 'domain' } },
+  'GET /v1/apps': {},
+  'GET /v1/apps/{name}': {},
+  'PUT /v1/apps/{name}': { body: bodies.AppUpdate, answers: ['200', '201'] },
+  'DELETE /v1/apps/{name}': {},
+  'PUT /v1/apps/{name}/bits': { body: 'tarball', answers: ['200', '413'] },
+  'POST /v1/apps/{name}/start': { answers: ['200', '422'] },
+  'POST /v1/apps/{name}/stop': {},
+  'POST /v1/apps/{name}/restart': {},
+  'GET /v1/apps/{name}/instances': {},
+  'GET /v1/apps/{name}/logs': {
+    query: z.object({ instance: z.string().optional(), file: z.enum(['stdout', 'stderr', 'staging']).optional(), tail: z.enum(['true', 'false']).optional() }),
+    answers: ['302'],
+  },
+  'GET /v1/apps/{name}/instances/{index}/files': { query: z.object({ path: z.string().optional(), tail: z.enum(['true', 'false']).optional() }), answers: ['302'] },
+  'GET /v1/apps/{name}/instances/{index}/files/{path}': { answers: ['302'] },
+  'GET /v1/apps/{name}/events': {},
+  'GET /v1/apps/{name}/env': {},
+  'PUT /v1/apps/{name}/env': { body: bodies.EnvChanges },
+  'GET /v1/apps/{name}/parameters': {},
+  'POST /v1/apps/{name}/similar': { body: bodies.Similar, answers: ['201'] },
+  'POST /v1/apps/{name}/deploy': { body: bodies.Deploy, answers: ['200', '422'] },
+  'GET /v1/apps/{name}/releases': {},
+  'POST /v1/apps/{name}/rollback': { body: bodies.Rollback },
+};
+
+for (const [route, op] of Object.entries(operations)) {
+  const [method, path] = route.split(' ') as [string, string];
+  const names = [...path.matchAll(/\{(\w+)\}/g)].map((m) => m[1]);
+  const pathParams = names.length ? z.object(Object.fromEntries(names.map((n) => [n, params[op.kinds?.[n] ?? (n as Param)]]))) : undefined;
+  const config: RouteConfig = {
+    method: method.toLowerCase() as RouteConfig['method'],
+    path,
+    security: op.open ? [] : [{ bearer: [] }],
+    request: {
+      params: pathParams,
+      query: op.query,
+      body: op.body === 'tarball' ? tarball : op.body ? { content: { 'application/json': { schema: op.body } }, required: true } : undefined,
+    },
+    responses: Object.fromEntries([
+      ...(op.answers ?? ['200']).map((code) => [code, code === '413' || code === '422' || code === '503' ? error : { description: 'ok' }]),
+      ...(op.open ? [] : ['400', '401', '403', '404', '409'].map((code) => [code, error])),
+    ]),
+  };
+  registry.registerPath(config);
+}
+
+export const openapi = new OpenApiGeneratorV31(registry.definitions).generateDocument({
   openapi: '3.1.0',
   info: { title: 'nap', version: '1' },
-  components: {
-    securitySchemes: { bearer: { type: 'http', scheme: 'bearer' } },
-    schemas: {
-      Error: { type: 'object', required: ['error'], properties: { error: { type: 'object', required: ['code', 'message'], properties: { code: { type: 'string' }, message: { type: 'string' } } } } },
-      AppUpdate: {
-        type: 'object',
-        additionalProperties: false,
-        properties: {
-          instances: { type: 'integer', minimum: 0, maximum: 1000 },
-          memory: size,
-          disk: size,
-          command: { type: ['string', 'null'], minLength: 1, maxLength: 8192 },
-          buildpack: { type: ['string', 'null'], minLength: 1, maxLength: 1024 },
-          env: { type: 'object', additionalProperties: { type: 'string', maxLength: 65536 } },
-          routes: { type: 'array', maxItems: 100, items: { type: 'string' } },
-          health_check: healthCheck,
-          stack: { enum: ['bookworm'] },
-          processes: {
-            type: 'object',
-            maxProperties: 20,
-            propertyNames: { pattern: '^[a-z][a-z0-9_-]{0,29}$' },
-            additionalProperties: {
-              type: 'object',
-              additionalProperties: false,
-              properties: {
-                instances: { type: 'integer', minimum: 0, maximum: 1000 },
-                memory: size,
-                command: { type: ['string', 'null'], minLength: 1, maxLength: 8192 },
-              },
-            },
-          },
-        },
-      },
-      EnvChanges: { type: 'object', additionalProperties: { type: ['string', 'null'], maxLength: 65536 } },
-      Similar: { type: 'object', additionalProperties: false, properties: { name: { type: 'string' }, params: { type: 'object', additionalProperties: { type: 'string', maxLength: 4096 } } } },
-      Rollback: { type: 'object', additionalProperties: false, required: ['version'], properties: { version: { oneOf: [{ type: 'integer', minimum: 1 }, { type: 'string', pattern: '^v?\\d+$' }] } } },
-      Deploy: { type: 'object', additionalProperties: false, required: ['git_url'], properties: { git_url: { type: 'string', maxLength: 2048 }, ref: { type: 'string', maxLength: 200 } } },
-      NewBuildpack: {
-        type: 'object',
-        additionalProperties: false,
-        required: ['name', 'url'],
-        properties: { name: { type: 'string', pattern: '^[a-z][a-z0-9-]{0,40}$' }, url: { type: 'string', maxLength: 2048 }, position: { type: 'integer', minimum: 0 } },
-      },
-      NewDomain: {
-        type: 'object',
-        additionalProperties: false,
-        required: ['name'],
-        properties: { name: { type: 'string', maxLength: 253 }, owners: { type: 'array', maxItems: 100, items: { type: 'string', pattern: '^[a-z0-9][a-z0-9._-]{0,62}$' } } },
-      },
-      NewUser: { type: 'object', additionalProperties: false, required: ['name'], properties: { name: { type: 'string' }, role: { enum: ['admin', 'developer'] } } },
-    },
-  },
   security: [{ bearer: [] }],
-  paths: {
-    '/healthz': { get: { security: [], responses: { '200': ok, '503': error } } },
-    '/v1/info': { get: { security: [], responses: { '200': ok } } },
-    '/v1/openapi.json': { get: { security: [], responses: { '200': ok } } },
-    '/v1/whoami': { get: { responses: { '200': ok, ...errors } } },
-    '/v1/users': {
-      get: { responses: { '200': ok, ...errors } },
-      post: { requestBody: json({ $ref: '#/components/schemas/NewUser' }), responses: { '201': ok, ...errors } },
-    },
-    '/v1/users/{name}/quota': {
-      parameters: [{ name: 'name', in: 'path', required: true, schema: { type: 'string', pattern: '^[a-z0-9][a-z0-9._-]{0,62}$' } }],
-      get: { responses: { '200': ok, ...errors } },
-      put: {
-        requestBody: json({
-          type: 'object',
-          additionalProperties: false,
-          properties: { apps: { type: 'integer', minimum: 0 }, instances: { type: 'integer', minimum: 0 }, memory_mb: size },
-        }),
-        responses: { '200': ok, ...errors },
-      },
-    },
-    '/v1/buildpacks': {
-      get: { responses: { '200': ok, ...errors } },
-      post: { requestBody: json({ $ref: '#/components/schemas/NewBuildpack' }), responses: { '201': ok, ...errors } },
-    },
-    '/v1/buildpacks/{name}': { parameters: [buildpackName], delete: { responses: { '200': ok, ...errors } } },
-    '/v1/buildpacks/{name}/bits': {
-      parameters: [buildpackName],
-      put: { requestBody: { required: true, content: { 'application/gzip': { schema: { type: 'string', format: 'binary' } } } }, responses: { '200': ok, '201': ok, '413': error, ...errors } },
-    },
-    '/v1/deas': { get: { responses: { '200': ok, ...errors } } },
-    '/v1/routes': { get: { responses: { '200': ok, ...errors } } },
-    '/v1/domains': {
-      get: { responses: { '200': ok, ...errors } },
-      post: { requestBody: json({ $ref: '#/components/schemas/NewDomain' }), responses: { '201': ok, ...errors } },
-    },
-    '/v1/domains/{name}': { parameters: [domainName], delete: { responses: { '200': ok, ...errors } } },
-    '/v1/domains/{name}/owners/{user}': {
-      parameters: [domainName, userName],
-      put: { responses: { '200': ok, ...errors } },
-      delete: { responses: { '200': ok, ...errors } },
-    },
-    '/v1/apps': { get: { responses: { '200': ok, ...errors } } },
-    '/v1/apps/{name}': {
-      parameters: [appName],
-      get: { responses: { '200': ok, ...errors } },
-      put: { requestBody: json({ $ref: '#/components/schemas/AppUpdate' }), responses: { '200': ok, '201': ok, ...errors } },
-      delete: { responses: { '200': ok, ...errors } },
-    },
-    '/v1/apps/{name}/bits': {
-      parameters: [appName],
-      put: { requestBody: { required: true, content: { 'application/gzip': { schema: { type: 'string', format: 'binary' } } } }, responses: { '200': ok, '413': error, ...errors } },
-    },
-    '/v1/apps/{name}/start': { parameters: [appName], post: { responses: { '200': ok, '422': error, ...errors } } },
-    '/v1/apps/{name}/stop': { parameters: [appName], post: { responses: { '200': ok, ...errors } } },
-    '/v1/apps/{name}/restart': { parameters: [appName], post: { responses: { '200': ok, ...errors } } },
-    '/v1/apps/{name}/instances': { parameters: [appName], get: { responses: { '200': ok, ...errors } } },
-    '/v1/apps/{name}/logs': {
-      parameters: [
-        appName,
-        { name: 'instance', in: 'query', schema: { type: 'string' } },
-        { name: 'file', in: 'query', schema: { enum: ['stdout', 'stderr', 'staging'] } },
-        { name: 'tail', in: 'query', schema: { enum: ['true', 'false'] } },
-      ],
-      get: { responses: { '302': ok, ...errors } },
-    },
-    '/v1/apps/{name}/instances/{index}/files': { parameters: [appName, index, { name: 'path', in: 'query', schema: { type: 'string' } }, { name: 'tail', in: 'query', schema: { enum: ['true', 'false'] } }], get: { responses: { '302': ok, ...errors } } },
-    '/v1/apps/{name}/instances/{index}/files/{path}': { parameters: [appName, index, { name: 'path', in: 'path', required: true, schema: { type: 'string' } }], get: { responses: { '302': ok, ...errors } } },
-    '/v1/apps/{name}/events': { parameters: [appName], get: { responses: { '200': ok, ...errors } } },
-    '/v1/apps/{name}/env': {
-      parameters: [appName],
-      get: { responses: { '200': ok, ...errors } },
-      put: { requestBody: json({ $ref: '#/components/schemas/EnvChanges' }), responses: { '200': ok, ...errors } },
-    },
-    '/v1/apps/{name}/parameters': { parameters: [appName], get: { responses: { '200': ok, ...errors } } },
-    '/v1/apps/{name}/similar': { parameters: [appName], post: { requestBody: json({ $ref: '#/components/schemas/Similar' }), responses: { '201': ok, ...errors } } },
-    '/v1/apps/{name}/deploy': { parameters: [appName], post: { requestBody: json({ $ref: '#/components/schemas/Deploy' }), responses: { '200': ok, '422': error, ...errors } } },
-    '/v1/apps/{name}/releases': { parameters: [appName], get: { responses: { '200': ok, ...errors } } },
-    '/v1/apps/{name}/rollback': { parameters: [appName], post: { requestBody: json({ $ref: '#/components/schemas/Rollback' }), responses: { '200': ok, ...errors } } },
-  },
-} as const;
+});

@@ -8,7 +8,7 @@ import type { UsersRepository } from '../store/users-repository.js';
 const count = z.number().int().min(0).max(1_000_000);
 
 /** PUT /v1/users/:name/quota: any of the three; the others keep their value. Unknown fields are refused. */
-const QuotaChange = z
+export const QuotaChange = z
   .object({
     apps: count.optional(),
     instances: count.optional(),

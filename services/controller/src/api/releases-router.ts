@@ -6,7 +6,7 @@ import type { ActualInstancesRepository } from '../store/actual-instances.js';
 import type { ReleasesRepository } from '../store/releases-repository.js';
 import { appName } from './app-lookup.js';
 
-const Rollback = z
+export const Rollback = z
   .object({
     version: z.union([z.number().int().positive(), z.string().regex(/^v?\d+$/, 'a release such as 3 or v3').transform((v) => Number(v.replace(/^v/, '')))]),
   })

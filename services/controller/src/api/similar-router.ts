@@ -7,7 +7,7 @@ import { presentApp } from '../apps/present.js';
 import type { ActualInstancesRepository } from '../store/actual-instances.js';
 import { appName } from './app-lookup.js';
 
-const SimilarBody = z
+export const SimilarBody = z
   .object({
     name: z.string().refine(isAppName, 'not a valid app name: 1-63 lowercase letters, digits and -').optional(),
     params: z.record(z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/), z.string().max(4096)).default({}),

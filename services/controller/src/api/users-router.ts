@@ -3,7 +3,7 @@ import express, { Router } from 'express';
 import { z } from 'zod';
 import type { UsersRepository } from '../store/users-repository.js';
 
-const NewUser = z
+export const NewUser = z
   .object({
     name: z.string().regex(/^[a-z0-9][a-z0-9._-]{0,62}$/, 'user names are 1-63 lowercase letters, digits, ., _ or -'),
     role: z.enum(['admin', 'developer']).default('developer'),
