@@ -1,5 +1,5 @@
 import type { ApiClient } from '../api-client.js';
-import { type AppView, desiredInstances, type InstanceView } from '../app-types.js';
+import { type AppView, desiredInstances, type InstanceView } from '@nap/common/without-engines';
 import { CliError } from '../config.js';
 import { type Output, table } from '../output.js';
 

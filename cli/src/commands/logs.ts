@@ -1,5 +1,5 @@
 import type { ApiClient } from '../api-client.js';
-import type { InstanceView } from '../app-types.js';
+import type { InstanceView } from '@nap/common/without-engines';
 import { followUrl } from '../follow.js';
 import { formatLine, LineSplitter, type LogLine, mergeByTime, parseLogText } from '../logs/log-lines.js';
 import type { Output } from '../output.js';

@@ -1,9 +1,8 @@
 import { mkdtemp, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { basename, join, resolve } from 'node:path';
-import { isAppName } from '@nap/common/without-engines';
 import { type ApiClient, ApiError } from '../api-client.js';
-import { type AppView, desiredInstances, type InstanceView } from '../app-types.js';
+import { type AppView, desiredInstances, type InstanceView, isAppName } from '@nap/common/without-engines';
 import { CliError } from '../config.js';
 import { followUrl } from '../follow.js';
 import type { Output } from '../output.js';
@@ -90,7 +89,7 @@ async function pushOne(api: ApiClient, out: Output, name: string, dir: string, f
     if (p.type !== 'web' && p.instances === 0 && p.command) out.progress(`Process type ${p.type} has 0 instances: nap scale ${name} ${p.type}=1 runs one`);
   }
   if (running < desiredInstances(started)) {
-    const now = await api.call<AppView & { placement_error: string | null }>('GET', `/v1/apps/${name}`);
+    const now = await api.call<AppView>('GET', `/v1/apps/${name}`);
     const why = now.placement_error ? `: ${now.placement_error}` : '';
     throw new CliError(`${name} has ${running} of ${desiredInstances(started)} instances running after ${opts.timeout} s${why}. See nap app ${name}, nap events ${name} and nap logs ${name}.`);
   }

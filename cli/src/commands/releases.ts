@@ -1,5 +1,5 @@
 import type { ApiClient } from '../api-client.js';
-import type { AppView } from '../app-types.js';
+import type { AppView } from '@nap/common/without-engines';
 import { type Output, table } from '../output.js';
 import { waitForVersion } from './apps.js';
 

@@ -4,6 +4,7 @@ export * from './errors.js';
 export * from './keys.js';
 export * from './signing.js';
 export * from './apps.js';
+export * from './api-views.js';
 export * from './archive.js';
 export * from './buildpacks.js';
 export * from './blobstore.js';

@@ -6,3 +6,4 @@ export * from './apps.js';
 export * from './archive.js';
 export * from './buildpacks.js';
 export * from './app-manifest.js';
+export * from './api-views.js';

@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
+import { AppView } from '@nap/common';
 import { httpGet } from '@nap/testkit';
 import { type ApiHarness, startApi } from './support/api-harness.js';
 
@@ -107,4 +108,13 @@ test('every endpoint of the OpenAPI description answers malformed input with a 4
   }
   assert.ok(tried.length > 150, `only ${tried.length} malformed requests were made`);
   assert.equal(await snapshot(), before, 'no malformed request changed anything');
+});
+
+test('the answers are the shared views the CLI reads (libs/common/src/api-views.ts), field for field', async () => {
+  const app = JSON.parse((await httpGet(`${api}/v1/apps/victim`, auth)).body) as unknown;
+  const parsed = AppView.strict().safeParse(app);
+  assert.ok(parsed.success, JSON.stringify(parsed.error?.issues));
+  const list = JSON.parse((await httpGet(`${api}/v1/apps`, auth)).body) as unknown[];
+  assert.ok(list.length > 0 && list.every((a) => AppView.strict().safeParse(a).success));
+  assert.deepEqual(JSON.parse((await httpGet(`${api}/v1/apps/victim/instances`, auth)).body), []);
 });

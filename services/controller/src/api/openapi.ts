@@ -1,5 +1,5 @@
 import { extendZodWithOpenApi, OpenApiGeneratorV31, OpenAPIRegistry, type RouteConfig } from '@asteasolutions/zod-to-openapi';
-import { APP_NAME, BUILDPACK_NAME } from '@nap/common';
+import { APP_NAME, AppView, BUILDPACK_NAME, InstanceView } from '@nap/common';
 import { z } from 'zod';
 import { AppUpdate } from '../apps/app-update.js';
 import { EnvChanges } from './apps-router.js';
@@ -34,6 +34,11 @@ const bodies = {
   QuotaChange: registry.register('QuotaChange', QuotaChange),
 };
 
+const answers = {
+  AppView: registry.register('AppView', AppView),
+  InstanceView: registry.register('InstanceView', InstanceView),
+};
+
 const params = {
   name: z.string().regex(APP_NAME),
   buildpack: z.string().regex(BUILDPACK_NAME),
@@ -54,6 +59,8 @@ interface Operation {
   query?: z.AnyZodObject;
   /** Answers besides the common errors; 200 when not given. */
   answers?: string[];
+  /** What a 200 or 201 answer holds, where the CLI reads it. */
+  answer?: z.ZodTypeAny;
   /** Open to anyone: no token. */
   open?: boolean;
 }
@@ -79,15 +86,15 @@ const operations: Record<string, Operation> = {
   'DELETE /v1/domains/{name}': { kinds: { name: 'domain' } },
   'PUT /v1/domains/{name}/owners/{user}': { kinds: { name: 'domain' } },
   'DELETE /v1/domains/{name}/owners/{user}': { kinds: { name: 'domain' } },
-  'GET /v1/apps': {},
-  'GET /v1/apps/{name}': {},
-  'PUT /v1/apps/{name}': { body: bodies.AppUpdate, answers: ['200', '201'] },
+  'GET /v1/apps': { answer: z.array(answers.AppView) },
+  'GET /v1/apps/{name}': { answer: answers.AppView },
+  'PUT /v1/apps/{name}': { body: bodies.AppUpdate, answers: ['200', '201'], answer: answers.AppView },
   'DELETE /v1/apps/{name}': {},
   'PUT /v1/apps/{name}/bits': { body: 'tarball', answers: ['200', '413'] },
-  'POST /v1/apps/{name}/start': { answers: ['200', '422'] },
-  'POST /v1/apps/{name}/stop': {},
-  'POST /v1/apps/{name}/restart': {},
-  'GET /v1/apps/{name}/instances': {},
+  'POST /v1/apps/{name}/start': { answers: ['200', '422'], answer: answers.AppView },
+  'POST /v1/apps/{name}/stop': { answer: answers.AppView },
+  'POST /v1/apps/{name}/restart': { answer: answers.AppView },
+  'GET /v1/apps/{name}/instances': { answer: z.array(answers.InstanceView) },
   'GET /v1/apps/{name}/logs': {
     query: z.object({ instance: z.string().optional(), file: z.enum(['stdout', 'stderr', 'staging']).optional(), tail: z.enum(['true', 'false']).optional() }),
     answers: ['302'],
@@ -98,10 +105,10 @@ const operations: Record<string, Operation> = {
   'GET /v1/apps/{name}/env': {},
   'PUT /v1/apps/{name}/env': { body: bodies.EnvChanges },
   'GET /v1/apps/{name}/parameters': {},
-  'POST /v1/apps/{name}/similar': { body: bodies.Similar, answers: ['201'] },
+  'POST /v1/apps/{name}/similar': { body: bodies.Similar, answers: ['201'], answer: answers.AppView },
   'POST /v1/apps/{name}/deploy': { body: bodies.Deploy, answers: ['200', '422'] },
   'GET /v1/apps/{name}/releases': {},
-  'POST /v1/apps/{name}/rollback': { body: bodies.Rollback },
+  'POST /v1/apps/{name}/rollback': { body: bodies.Rollback, answer: answers.AppView },
 };
 
 for (const [route, op] of Object.entries(operations)) {
@@ -118,7 +125,12 @@ for (const [route, op] of Object.entries(operations)) {
       body: op.body === 'tarball' ? tarball : op.body ? { content: { 'application/json': { schema: op.body } }, required: true } : undefined,
     },
     responses: Object.fromEntries([
-      ...(op.answers ?? ['200']).map((code) => [code, code === '413' || code === '422' || code === '503' ? error : { description: 'ok' }]),
+      ...(op.answers ?? ['200']).map((code) => [
+        code,
+        code === '413' || code === '422' || code === '503'
+          ? error
+          : { description: 'ok', ...(op.answer && code.startsWith('2') ? { content: { 'application/json': { schema: op.answer } } } : {}) },
+      ]),
       ...(op.open ? [] : ['400', '401', '403', '404', '409'].map((code) => [code, error])),
     ]),
   };

@@ -1,4 +1,4 @@
-import { signedUrl } from '@nap/common';
+import { type AppView, type InstanceView, signedUrl } from '@nap/common';
 import type { ActualInstance } from '../store/actual-instances.js';
 import { type AppRecord, appUrls } from './app-record.js';
 import { processSpecs, WEB } from './processes.js';
@@ -10,7 +10,7 @@ export function stagingLogUrl(app: AppRecord, secret: string): string | null {
   return signedUrl(secret, origin, { kind: 'staging', taskId: app.staging.task_id }, 'staging.log', { tail: true });
 }
 
-export function presentInstance(i: ActualInstance, restarts: number, now = Date.now()) {
+export function presentInstance(i: ActualInstance, restarts: number, now = Date.now()): InstanceView {
   return {
     index: i.index,
     process_type: i.process_type,
@@ -36,7 +36,7 @@ function countStates(instances: ActualInstance[]): Record<string, number> {
   return counts;
 }
 
-export function presentApp(app: AppRecord, instances: ActualInstance[], secret: string) {
+export function presentApp(app: AppRecord, instances: ActualInstance[], secret: string): AppView {
   const current = instances.filter((i) => i.version === app.version);
   return {
     id: app.id,
