@@ -122,12 +122,22 @@ export class Bus {
       const sub = this.nc.subscribe(inbox, {
         callback: (err, msg) => {
           if (err) return;
-          clearTimeout(firstTimer);
+          // nats-server's own "no responders" (a DEA whose subscription is not back yet after a
+          // reconnect): nobody will answer, so say so now rather than wait for the first timer.
+          if (msg.headers?.code === 503 && msg.data.length === 0) {
+            clearTimeout(timer);
+            clearTimeout(firstTimer);
+            sub.unsubscribe();
+            reject(new NoAnswerError(subject, 0));
+            return;
+          }
           const r = decode(msg, replySchema);
           if (!r.ok) {
+            // Not an answer: the first one may still come, and the first timer still waits for it.
             this.log.warn({ subject, problem: r.problem }, 'dropped malformed reply');
             return;
           }
+          clearTimeout(firstTimer);
           let done: boolean | void;
           try {
             done = onReply(r.value);
@@ -171,7 +181,7 @@ export class NoAnswerError extends Error {
     readonly subject: string,
     ms: number,
   ) {
-    super(`nothing answered on ${subject} within ${Math.round(ms / 100) / 10} s`);
+    super(ms === 0 ? `nothing listens on ${subject}` : `nothing answered on ${subject} within ${Math.round(ms / 100) / 10} s`);
     this.name = 'NoAnswerError';
   }
 }
