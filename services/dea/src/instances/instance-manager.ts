@@ -1,29 +1,29 @@
-import { chown, mkdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
-import { type Bus, channels, extractArchive, type Logger, msg } from '@nap/common';
+import { rm } from 'node:fs/promises';
+import { type Bus, type Logger, msg } from '@nap/common';
 import type { DropletCache } from '../droplets/droplet-cache.js';
 import type { ImageDroplets } from '../images/image-droplets.js';
-import { instanceUser } from '../images/image-user.js';
 import type { StackVariants } from '../images/stack-variants.js';
-import { becameHealthy, passesNow } from '../health/health-check.js';
+import { becameHealthy } from '../health/health-check.js';
 import type { RouteAnnouncer } from '../routing/route-announcer.js';
-import { type ContainerSpec, ContainerGone, type DockerRuntime, VCAP } from '../runtime/docker-runtime.js';
+import { ContainerGone, type DockerRuntime } from '../runtime/docker-runtime.js';
 import type { ActualStateStore } from '../store/actual-state.js';
-import { type Instance, isLive } from './instance.js';
-import { APP_HOME, instanceEnv } from './instance-env.js';
-import type { InstanceRegistry } from './instance-registry.js';
-import type { DiskQuota } from './disk-quota.js';
-import type { PortAllocator } from './port-allocator.js';
-import { APP_PORT } from '../network/firewall.js';
 import type { ContainerNetwork } from '../network/container-network.js';
+import type { DiskQuota } from './disk-quota.js';
+import { evacuate } from './evacuation.js';
+import { type Instance, isLive } from './instance.js';
+import { instanceEnv } from './instance-env.js';
+import { Abandoned, prepareRun } from './instance-files.js';
+import type { InstanceRegistry } from './instance-registry.js';
+import { InstanceReports } from './instance-reports.js';
+import type { PortAllocator } from './port-allocator.js';
+import { PortMappings } from './port-mappings.js';
+import { RunningChecks } from './running-checks.js';
 
 /** A crashed instance's directory (its logs) is kept this long: that is when a user wants to read them. */
 const CRASHED_RETENTION_MS = 10 * 60_000;
 /** How long a crashed or stopped container's last output may take to reach its log files. */
 const LOG_DRAIN_MS = 3_000;
-/** Running instances are checked this often; this many failures in a row and the instance is restarted. */
-const RUNNING_CHECK_INTERVAL_MS = 5_000;
-const RUNNING_CHECK_FAILURES = 3;
 /** Seconds an app gets between SIGTERM and SIGKILL, as Cloud Foundry gives. */
 const STOP_GRACE_S = 10;
 
@@ -51,53 +51,34 @@ export interface InstanceManagerDeps {
   onChange: () => void;
 }
 
-/** A stop came while the droplet was being fetched: what the start made so far is dropped. */
-class Abandoned extends Error {}
-
 export type StopReason = 'STOPPED' | 'DEA_SHUTDOWN' | 'DEA_EVACUATION';
 
-/** Runs instances: droplet → directory → container → health check → routes, and back down again. */
+/**
+ * Runs instances: droplet → directory → container → health check → routes, and back down again;
+ * takes back a previous run's containers. Beside it: how an instance's files are prepared
+ * (instance-files.ts), its port mapped (port-mappings.ts), its state reported (instance-reports.ts),
+ * running instances checked (running-checks.ts) and a DEA evacuated (evacuation.ts).
+ */
 export class InstanceManager {
   /** Log copying per instance: a container is removed only once its last output is in the files. */
   private readonly logCopies = new Map<string, Promise<void>>();
+  private readonly checks: RunningChecks;
+  private readonly mappings: PortMappings;
+  private readonly reports: InstanceReports;
 
-  private readonly checkFailures = new Map<string, number>();
-  private monitor: NodeJS.Timeout | null = null;
+  constructor(private readonly deps: InstanceManagerDeps) {
+    this.checks = new RunningChecks(deps.host, () => deps.registry.live(), (inst, why) => this.crash(inst, null, why));
+    this.mappings = new PortMappings(deps.runtime, deps.network, deps.ports, deps.portRange);
+    this.reports = new InstanceReports(deps.deaId, deps.host, deps.store, deps.bus, deps.log);
+  }
 
-  constructor(private readonly deps: InstanceManagerDeps) {}
-
-  /**
-   * Keeps checking RUNNING instances as they were checked at start (port or http): one that stops
-   * answering for three checks in a row is taken down and reported CRASHED, and the health
-   * manager starts a replacement.
-   */
+  /** Checks RUNNING instances as they were checked at start, until stopMonitoring (running-checks.ts). */
   startMonitoring(): void {
-    this.monitor = setInterval(() => void this.checkRunning(), RUNNING_CHECK_INTERVAL_MS);
-    this.monitor.unref();
+    this.checks.start();
   }
 
   stopMonitoring(): void {
-    if (this.monitor) clearInterval(this.monitor);
-  }
-
-  private async checkRunning(): Promise<void> {
-    await Promise.all(
-      this.deps.registry.live().map(async (inst) => {
-        if (inst.state !== 'RUNNING' || inst.port === null || inst.evacuating) return;
-        const id = inst.start.instance_id;
-        if (await passesNow(inst.start.health_check, this.deps.host, inst.port)) {
-          this.checkFailures.delete(id);
-          return;
-        }
-        const failures = (this.checkFailures.get(id) ?? 0) + 1;
-        this.checkFailures.set(id, failures);
-        if (failures < RUNNING_CHECK_FAILURES || inst.state !== 'RUNNING') return;
-        this.checkFailures.delete(id);
-        const check = inst.start.health_check;
-        const why = `health check failed while running: ${check.type === 'http' ? `${check.endpoint ?? '/'} did not answer 2xx` : `nothing accepted connections on port ${inst.port}`} ${RUNNING_CHECK_FAILURES} times in a row`;
-        await this.crash(inst, null, why);
-      }),
-    );
+    this.checks.stop();
   }
 
   /** Starts an instance; resolves when it is RUNNING (or has failed). */
@@ -126,7 +107,7 @@ export class InstanceManager {
     };
     registry.add(inst);
     this.deps.onChange();
-    await this.record(inst);
+    await this.reports.record(inst);
     return { running: this.run(inst) };
   }
 
@@ -138,7 +119,7 @@ export class InstanceManager {
       const refused = this.deps.disk?.refusal(inst);
       if (refused) return await this.crash(inst, null, refused);
       const began = Date.now();
-      const runIn = await this.prepare(inst);
+      const runIn = await prepareRun(inst, this.deps);
       const prepared = Date.now();
       inst.port = await this.deps.ports.allocate();
       if (inst.state !== 'STARTING') return await this.abandon(inst);
@@ -163,7 +144,7 @@ export class InstanceManager {
       inst.containerId = started.id;
       const containerStarted = Date.now();
       if (inst.state !== 'STARTING') return await this.abandon(inst);
-      await this.mapPort(inst);
+      await this.mappings.map(inst);
       const mapped = Date.now();
       if (inst.state !== 'STARTING') return await this.abandon(inst);
       this.logCopies.set(
@@ -189,33 +170,6 @@ export class InstanceManager {
     }
   }
 
-  /** The router, other hosts and the health checks reach the app at host:port, DNAT'ed to its container's APP_PORT. */
-  private async mapPort(inst: Instance): Promise<void> {
-    const address = await this.deps.runtime.addressOf(inst.containerId!);
-    if (!address) throw new Error(`the container has no address on ${this.deps.network.name}`);
-    await this.deps.network.firewall.map({ hostPort: inst.port!, address, port: APP_PORT });
-  }
-
-  private async releasePort(inst: Instance): Promise<void> {
-    if (inst.port === null) return;
-    await this.deps.network.firewall.unmap(inst.port);
-    this.deps.ports.release(inst.port);
-  }
-
-  /**
-   * After adoption: the mappings of this DEA's port range are exactly its live instances' (a
-   * mapping left by a container that died with the previous run would lead a reused port to
-   * whoever gets that address next).
-   */
-  private async reconcileMappings(): Promise<void> {
-    const [lo, hi] = this.deps.portRange;
-    const live = new Set(this.deps.registry.live().map((i) => i.port));
-    const { firewall } = this.deps.network;
-    for (const m of await firewall.mappings()) {
-      if (m.hostPort >= lo && m.hostPort <= hi && !live.has(m.hostPort)) await firewall.unmap(m.hostPort);
-    }
-  }
-
   /** Waits (a bounded while) for the last of an instance's output to reach its files. */
   private async logsCopied(inst: Instance): Promise<void> {
     const copy = this.logCopies.get(inst.start.instance_id);
@@ -230,61 +184,8 @@ export class InstanceManager {
    */
   private async abandon(inst: Instance): Promise<void> {
     if (inst.containerId) await this.deps.runtime.remove(inst.containerId).catch(() => {});
-    await this.releasePort(inst);
+    await this.mappings.release(inst);
     if (this.deps.registry.get(inst.start.instance_id) !== inst) await rm(inst.dir, { recursive: true, force: true }).catch(() => {});
-  }
-
-  /**
-   * Gets what the instance runs from onto this node and says how to run it: a tgz droplet is
-   * extracted into the instance's app/ and bind-mounted over the stack (or its variant); an image
-   * droplet is loaded and run as it is, in its own WORKDIR and as its own USER (vcap when it names
-   * none), with only the logs in the instance directory. Either way the command goes through
-   * /bin/sh, so an image must have one.
-   */
-  private async prepare(inst: Instance): Promise<(env: Record<string, string>) => Pick<ContainerSpec, 'image' | 'cmd' | 'env' | 'workingDir' | 'user' | 'entrypoint' | 'binds'>> {
-    const { start } = inst;
-    if (start.droplet_type === 'image') {
-      const image = await this.deps.images.ensure(start);
-      const [passwd, group] = await this.deps.runtime.readImageFiles(image.Id, ['/etc/passwd', '/etc/group']);
-      if (inst.state !== 'STARTING') throw new Abandoned();
-      await mkdir(join(inst.dir, 'logs'), { recursive: true });
-      return (env) => {
-        // The image's own PATH (a Dockerfile's ENV) stands unless the app's env sets one.
-        if (start.env.PATH === undefined) delete env.PATH;
-        // HOME=/home/vcap/app is where buildpack droplets live; an image has its own idea.
-        if (start.env.HOME === undefined) delete env.HOME;
-        return {
-          image: image.Id,
-          entrypoint: [],
-          cmd: ['/bin/sh', '-c', start.command],
-          env,
-          workingDir: undefined,
-          // Never the host's root: see images/image-user.ts.
-          user: instanceUser(image.Config.User, { passwd, group }),
-          binds: [],
-        };
-      };
-    }
-    const image = await this.deps.variants.ensure(start.stack_variant);
-    const droplet = await this.deps.droplets.ensure(start.droplet_key, start.droplet_hash);
-    if (inst.state !== 'STARTING') throw new Abandoned();
-    await this.prepareDirectory(inst, droplet);
-    return (env) => ({
-      image,
-      // The command arrives as $0 so that no quoting of ours can change what the user wrote.
-      // .profile.d/*.sh is where buildpacks put the environment their runtime needs (PATH, PYTHONPATH).
-      cmd: ['/bin/sh', '-c', `cd ${APP_HOME} && for f in .profile.d/*.sh; do [ -f "$f" ] && . "./$f"; done; exec /bin/sh -c "$0"`, start.command],
-      env,
-      workingDir: APP_HOME,
-      binds: [`${inst.dir}/app:${APP_HOME}`],
-    });
-  }
-
-  private async prepareDirectory(inst: Instance, droplet: string): Promise<void> {
-    await mkdir(join(inst.dir, 'logs'), { recursive: true });
-    await extractArchive(droplet, inst.dir, VCAP);
-    // The app owns its files; the logs stay the DEA's, so an app cannot rewrite its own history.
-    await chown(join(inst.dir, 'app'), VCAP.uid, VCAP.gid);
   }
 
   private async watchExit(inst: Instance, containerId: string): Promise<void> {
@@ -321,11 +222,11 @@ export class InstanceManager {
     await this.logsCopied(inst);
     this.deps.log.warn({ app: inst.start.app_name, index: inst.start.index, exit_status: exitStatus, description }, 'instance crashed');
     if (inst.containerId) await this.deps.runtime.remove(inst.containerId).catch(() => {});
-    await this.releasePort(inst);
+    await this.mappings.release(inst);
     this.deps.registry.snapshot();
     this.deps.onChange();
-    await this.record(inst);
-    this.publishExit(inst, 'CRASHED');
+    await this.reports.record(inst);
+    this.reports.exited(inst, 'CRASHED');
     setTimeout(() => void this.forget(inst), CRASHED_RETENTION_MS).unref();
   }
 
@@ -336,7 +237,7 @@ export class InstanceManager {
     inst.stateTimestamp = Date.now();
     // Routes first, so the router stops sending requests before the app goes away.
     if (wasRunning) this.deps.announcer.unregister(inst);
-    await this.record(inst).catch(() => {});
+    await this.reports.record(inst).catch(() => {});
     if (inst.containerId) {
       await this.deps.runtime.stop(inst.containerId, STOP_GRACE_S).catch(() => {});
       await this.logsCopied(inst);
@@ -344,8 +245,8 @@ export class InstanceManager {
     }
     inst.state = 'STOPPED';
     inst.stateTimestamp = Date.now();
-    await this.releasePort(inst);
-    this.publishExit(inst, reason);
+    await this.mappings.release(inst);
+    this.reports.exited(inst, reason);
     await this.forget(inst);
     this.deps.onChange();
   }
@@ -366,33 +267,12 @@ export class InstanceManager {
     await Promise.all(this.deps.registry.live().map((i) => this.stop(i, reason)));
   }
 
-  /**
-   * SIGTERM on a DEA: every instance is marked STOPPING (still serving) so the health manager
-   * starts a replacement elsewhere; once each has one RUNNING (or the time is up) its routes are
-   * withdrawn, and only then is it stopped. An app with instances on other nodes never stops
-   * answering.
-   */
-  async evacuate(timeoutMs: number): Promise<void> {
-    const leaving = this.deps.registry.live();
-    // Alone (a single node going down), there is nowhere to evacuate to.
-    if ((await this.deps.store.otherDeas().catch(() => 0)) === 0) timeoutMs = 0;
-    for (const inst of leaving) {
-      inst.evacuating = true;
-      await this.record(inst);
-    }
-    const deadline = Date.now() + timeoutMs;
-    const replaced = async (i: Instance) => this.deps.store.runningElsewhere(i.start.app_id, i.start.version, i.start.index).catch(() => false);
-    let waiting = leaving.filter((i) => i.state === 'RUNNING');
-    while (waiting.length > 0 && Date.now() < deadline) {
-      await new Promise((r) => setTimeout(r, 200));
-      const done = await Promise.all(waiting.map(replaced));
-      waiting = waiting.filter((_, n) => !done[n]);
-    }
-    if (waiting.length > 0) this.deps.log.warn({ instances: waiting.map((i) => i.start.instance_id) }, 'evacuating without replacements');
-    for (const inst of leaving) if (inst.state === 'RUNNING') this.deps.announcer.unregister(inst);
-    // Routers drop the routes on the unregister they just got; requests already on the way finish.
-    await new Promise((r) => setTimeout(r, 500));
-    await Promise.all(leaving.map((i) => this.stop(i, 'DEA_EVACUATION')));
+  /** SIGTERM on a DEA (evacuation.ts): replacements elsewhere first, then the instances stop. */
+  evacuate(timeoutMs: number): Promise<void> {
+    return evacuate(
+      { registry: this.deps.registry, store: this.deps.store, announcer: this.deps.announcer, log: this.deps.log, record: (i) => this.reports.record(i), stop: (i) => this.stop(i, 'DEA_EVACUATION') },
+      timeoutMs,
+    );
   }
 
   /**
@@ -415,17 +295,17 @@ export class InstanceManager {
       inst.evacuating = false;
       registry.add(inst);
       this.deps.ports.hold(inst.port);
-      await this.mapPort(inst).catch((err) => log.warn({ err, instance_id: inst.start.instance_id }, 'could not map the adopted instance\'s port'));
+      await this.mappings.map(inst).catch((err) => log.warn({ err, instance_id: inst.start.instance_id }, 'could not map the adopted instance\'s port'));
       const logs = join(inst.dir, 'logs');
       const { copied } = await runtime.attachLogs(c.Id, { stdout: join(logs, 'stdout.log'), stderr: join(logs, 'stderr.log'), maxBytes: this.deps.logMaxBytes });
       this.logCopies.set(inst.start.instance_id, copied.catch(() => {}));
       void this.watchExit(inst, c.Id);
-      await this.record(inst);
+      await this.reports.record(inst);
       if (inst.state === 'RUNNING') this.deps.announcer.register(inst);
       else void this.finishAdoptedStart(inst);
       adopted++;
     }
-    await this.reconcileMappings().catch((err) => log.warn({ err }, 'could not reconcile port mappings'));
+    await this.mappings.reconcile(this.deps.registry.live()).catch((err) => log.warn({ err }, 'could not reconcile port mappings'));
     this.deps.onChange();
     if (adopted > 0) log.info({ adopted }, 'adopted running instances');
     return adopted;
@@ -445,51 +325,14 @@ export class InstanceManager {
     inst.startedAt = Date.now();
     inst.stateTimestamp = inst.startedAt;
     this.deps.registry.snapshot();
-    await this.record(inst);
+    await this.reports.record(inst);
     this.deps.announcer.register(inst);
   }
 
   private async forget(inst: Instance): Promise<void> {
     if (this.deps.registry.get(inst.start.instance_id) !== inst || isLive(inst)) return;
     this.deps.registry.delete(inst.start.instance_id);
-    await this.deps.store.remove(inst.start.app_id, inst.start.instance_id).catch(() => {});
+    await this.reports.remove(inst);
     await rm(inst.dir, { recursive: true, force: true }).catch(() => {});
-  }
-
-  private publishExit(inst: Instance, reason: msg.DropletExited['reason']): void {
-    this.deps.bus.publish(channels.dropletExited, {
-      app_id: inst.start.app_id,
-      version: inst.start.version,
-      index: inst.start.index,
-      instance_id: inst.start.instance_id,
-      process_type: inst.start.process_type,
-      reason,
-      exit_status: inst.exitStatus,
-      exit_description: inst.exitDescription ?? (reason === 'STOPPED' ? 'stopped' : reason.toLowerCase()),
-      crash_timestamp: Math.floor(inst.stateTimestamp / 1000),
-    });
-  }
-
-  private async record(inst: Instance): Promise<void> {
-    await this.deps.store
-      .put({
-        app_id: inst.start.app_id,
-        app_name: inst.start.app_name,
-        version: inst.start.version,
-        index: inst.start.index,
-        instance_id: inst.start.instance_id,
-        process_type: inst.start.process_type,
-        state: inst.evacuating && isLive(inst) ? 'STOPPING' : inst.state,
-        host: this.deps.host,
-        port: inst.port ?? 0,
-        dea_id: this.deps.deaId,
-        since: inst.stateTimestamp,
-        started_at: inst.startedAt,
-        exit_status: inst.exitStatus,
-        exit_description: inst.exitDescription,
-        mem_bytes: null,
-        cpu: null,
-      })
-      .catch((err) => this.deps.log.warn({ err }, 'could not record instance state in etcd'));
   }
 }
