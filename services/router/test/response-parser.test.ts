@@ -7,7 +7,7 @@ import {
   ResponseParser,
   type ResponseHead as ParsedHead,
   type ResponseSink,
-} from '../src/proxy/response-parser.js';
+} from '../src/http1/response-parser.js';
 
 /** A head as these tests compare it: its header lines as name, value pairs. */
 interface ResponseHead {

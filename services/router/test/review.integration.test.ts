@@ -6,7 +6,7 @@ import type http from 'node:http';
 import net, { type AddressInfo } from 'node:net';
 import { after, before, test } from 'node:test';
 import { WebSocketServer } from 'ws';
-import { MAX_HELD_BYTES } from '../src/proxy/request-parser.js';
+import { MAX_HELD_BYTES } from '../src/http1/request-parser.js';
 import { Harness } from './support/harness.js';
 import { sleep, waitFor } from './support/processes.js';
 import { destroyRawClients, header, RawClient } from './support/raw-client.js';

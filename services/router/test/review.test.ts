@@ -5,7 +5,7 @@ import net, { type AddressInfo } from 'node:net';
 import { test } from 'node:test';
 import { ClientConnection, type ConnectionOwner } from '../src/proxy/client-connection.js';
 import type { ProxyExchange } from '../src/proxy/exchange.js';
-import { ResponseParser, type ResponseSink } from '../src/proxy/response-parser.js';
+import { ResponseParser, type ResponseSink } from '../src/http1/response-parser.js';
 
 const b = (s: string) => Buffer.from(s, 'latin1');
 

@@ -1,7 +1,8 @@
 import { STATUS_CODES } from 'node:http';
 import type { Socket } from 'node:net';
 import type { Linked } from './linked-list.js';
-import { MAX_HELD_BYTES, RequestParseError, RequestParser, type RequestHead, type RequestSink } from './request-parser.js';
+import { MAX_HELD_BYTES, RequestParseError, RequestParser, type RequestHead, type RequestSink } from '../http1/request-parser.js';
+import { errorAnswer } from './router-errors.js';
 
 /** What the connection itself reads of the request being answered; the proxy's exchange holds the rest. */
 export interface ClientExchange {
@@ -200,14 +201,7 @@ export class ClientConnection<X extends ClientExchange = ClientExchange> impleme
       this.socket.destroy();
       return;
     }
-    const body = `${err.status} ${STATUS_CODES[err.status] ?? ''}: ${err.message}\n`;
-    this.socket.write(
-      `HTTP/1.1 ${err.status} ${STATUS_CODES[err.status] ?? ''}\r\n` +
-        'Content-Type: text/plain; charset=utf-8\r\n' +
-        `Content-Length: ${Buffer.byteLength(body)}\r\n` +
-        'Connection: close\r\n\r\n' +
-        body,
-    );
+    this.socket.write(errorAnswer({ status: err.status, body: `${err.status} ${STATUS_CODES[err.status] ?? ''}: ${err.message}\n` }));
     this.closeSoon();
   }
 

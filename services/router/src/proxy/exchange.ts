@@ -4,8 +4,8 @@ import type { EndpointPool } from '../table/endpoint-pool.js';
 import type { ClientConnection } from './client-connection.js';
 import type { Forwarded } from './forwarded-headers.js';
 import type { Linked } from './linked-list.js';
-import type { RequestHead } from './request-parser.js';
-import type { ResponseHead } from './response-parser.js';
+import type { RequestHead } from '../http1/request-parser.js';
+import type { ResponseHead } from '../http1/response-parser.js';
 import type { Exchange, UpstreamConnection } from './upstream-connection.js';
 
 /** How the answer's body goes to the client. */

@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import type { RequestHead } from './request-parser.js';
+import type { RequestHead } from '../http1/request-parser.js';
 
 const uuid = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 

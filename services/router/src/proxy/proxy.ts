@@ -2,20 +2,19 @@ import { STATUS_CODES } from 'node:http';
 import net, { type Socket } from 'node:net';
 import type { Logger } from '@nap/common';
 import type { AccessLog } from '../accesslog/access-log.js';
-import { sessionSetCookie, stickyEndpoint, stickyInstanceId, vcapIdCookie } from '../balancing/sticky.js';
+import { sessionSetCookie, stickyInstanceId, vcapIdCookie } from '../balancing/sticky.js';
+import { admit, pickEndpoint } from './admission.js';
 import type { BalancingStrategy } from '../balancing/strategy.js';
 import type { RouterError, RouterMetrics } from '../status/metrics.js';
-import type { Endpoint } from '../table/endpoint.js';
-import { normalizeHost } from '../table/endpoint.js';
 import type { RouteTable } from '../table/route-table.js';
 import { ClientConnection, type ConnectionOwner } from './client-connection.js';
 import { ClientFraming, ProxyExchange, type ExchangeOwner } from './exchange.js';
 import { settleForwarded } from './forwarded-headers.js';
 import { LinkedList } from './linked-list.js';
-import type { RequestHead } from './request-parser.js';
-import type { ResponseHead } from './response-parser.js';
+import type { RequestHead } from '../http1/request-parser.js';
+import type { ResponseHead } from '../http1/response-parser.js';
 import { isDialFailure, maxAttempts, shouldRetry } from './retry-policy.js';
-import { errorBody, errorStatus } from './router-errors.js';
+import { errorAnswer, errorBody, errorStatus } from './router-errors.js';
 import { UpstreamPool } from './upstream-pool.js';
 import { upgradeRequest, upstreamRequestHead } from './upstream-request.js';
 import { WebsocketProxy } from './websocket.js';
@@ -142,15 +141,12 @@ export class RouterProxy implements ConnectionOwner<ProxyExchange>, ExchangeOwne
   onRequest(conn: ClientConnection<ProxyExchange>, head: RequestHead): void {
     const x = new ProxyExchange(this, conn, head);
     conn.exchange = x;
-    // Refuse before doing anything else: under overload, a fast no beats a slow everything.
-    if (this.metrics.inFlight >= this.maxInFlight) return this.sendError(x, 'overloaded');
+    const admission = admit(this.table, head.host, this.metrics.inFlight, this.maxInFlight);
+    if ('refused' in admission && admission.refused === 'overloaded') return this.sendError(x, 'overloaded');
     this.metrics.inFlight++;
     x.counted = true;
-    const host = head.host;
-    if (host === undefined || host === '') return this.sendError(x, 'empty_host');
-    const pool = this.table.lookup(host);
-    if (pool === undefined) return this.sendError(x, 'unknown_route', normalizeHost(host));
-    x.pool = pool;
+    if ('refused' in admission) return this.sendError(x, admission.refused, admission.host);
+    x.pool = admission.pool;
     settleForwarded(head, conn.remoteAddress, x);
     if (head.cookie !== undefined) x.stickyId = stickyInstanceId(head.cookie);
     let url = head.url;
@@ -168,9 +164,8 @@ export class RouterProxy implements ConnectionOwner<ProxyExchange>, ExchangeOwne
   /** One try: the sticky instance first when there is one, else the balancing strategy's pick. */
   private attempt(x: ProxyExchange): void {
     const pool = x.pool!;
-    let endpoint: Endpoint | undefined;
-    if (x.stickyId !== undefined && x.attempts === 0) endpoint = stickyEndpoint(pool, x.stickyId, this.maxConns, undefined);
-    if (endpoint === undefined) endpoint = this.balancing.pick(pool, this.maxConns, x.tried);
+    // The sticky instance only on the first try: a retry goes where the strategy says.
+    const endpoint = pickEndpoint(pool, this.balancing, this.maxConns, x.attempts === 0 ? x.stickyId : undefined, x.tried);
     if (endpoint === undefined) return this.sendError(x, x.attempts === 0 ? 'no_endpoints' : 'endpoint_failure');
     const address = endpoint.address;
     x.attempts++;
@@ -420,21 +415,19 @@ export class RouterProxy implements ConnectionOwner<ProxyExchange>, ExchangeOwne
     // nothing would tell the one from the other, so the connection ends with this answer.
     if (head.expectContinue && !x.continued && !conn.requestComplete && (head.chunked || head.contentLength > 0)) conn.closeAfterResponse = true;
     const status = errorStatus[code];
-    const body = errorBody(code, host);
-    // An unread body would have to be read before the next request: simpler to close then.
     x.status = status;
     conn.send(
       x,
-      `HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\n` +
-        'Content-Type: text/plain; charset=utf-8\r\n' +
-        `Content-Length: ${Buffer.byteLength(body, 'latin1')}\r\n` +
-        `X-Nap-Router-Error: ${code}\r\n` +
-        (x.requestId ? `X-Vcap-Request-Id: ${x.requestId}\r\n` : '') +
-        `Date: ${httpDate()}\r\n` +
-        (conn.keepAlive ? this.keepAliveHeaders : 'Connection: close\r\n') +
-        '\r\n' +
+      errorAnswer({
+        status,
+        body: errorBody(code, host),
+        code,
+        requestId: x.requestId,
+        date: httpDate(),
+        connection: conn.keepAlive ? this.keepAliveHeaders : undefined,
         // The answer to HEAD has none: a client reads none, and would take it for its next answer.
-        (head.method === 'HEAD' ? '' : body),
+        headOnly: head.method === 'HEAD',
+      }),
     );
     this.finish(x);
     conn.responseDone(x);

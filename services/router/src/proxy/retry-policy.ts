@@ -1,4 +1,4 @@
-import type { RequestHead } from './request-parser.js';
+import type { RequestHead } from '../http1/request-parser.js';
 
 /** gorouter tries at most three endpoints per request. */
 export const maxAttempts = 3;

@@ -29,25 +29,41 @@ export const errorStatus: Record<RouterError, number> = {
   overloaded: 503,
 };
 
+export interface ErrorAnswer {
+  status: number;
+  body: string;
+  /** The router's own reason, in X-Nap-Router-Error; absent for a request it could not even read. */
+  code?: RouterError;
+  requestId?: string;
+  /** The Connection header (and Keep-Alive) lines; `Connection: close` when not given. */
+  connection?: string;
+  date?: string;
+  /** An answer to HEAD has no body, though its Content-Length says how long it would be. */
+  headOnly?: boolean;
+}
+
+/** Every answer the router makes by itself, whole, in one shape: status line, headers, body. */
+export function errorAnswer(a: ErrorAnswer): Buffer {
+  const body = Buffer.from(a.body, 'utf8');
+  const head =
+    `HTTP/1.1 ${a.status} ${STATUS_CODES[a.status] ?? ''}\r\n` +
+    'Content-Type: text/plain; charset=utf-8\r\n' +
+    `Content-Length: ${body.length}\r\n` +
+    (a.code ? `X-Nap-Router-Error: ${a.code}\r\n` : '') +
+    (a.requestId ? `X-Vcap-Request-Id: ${a.requestId}\r\n` : '') +
+    (a.date ? `Date: ${a.date}\r\n` : '') +
+    (a.connection ?? 'Connection: close\r\n') +
+    '\r\n';
+  return a.headOnly ? Buffer.from(head, 'latin1') : Buffer.concat([Buffer.from(head, 'latin1'), body]);
+}
+
 /**
  * An answer written straight onto a raw socket (a websocket upgrade that cannot be proxied), after
  * which the socket is ended, and destroyed if the client does not close its side soon.
  */
 export function endWithError(socket: Socket, code: RouterError, host?: string, requestId?: string): void {
   if (socket.destroyed) return;
-  const status = errorStatus[code];
-  const body = errorBody(code, host);
-  if (socket.writable) {
-    socket.end(
-      `HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\n` +
-        'Content-Type: text/plain; charset=utf-8\r\n' +
-        `Content-Length: ${Buffer.byteLength(body)}\r\n` +
-        `X-Nap-Router-Error: ${code}\r\n` +
-        (requestId ? `X-Vcap-Request-Id: ${requestId}\r\n` : '') +
-        'Connection: close\r\n\r\n' +
-        body,
-    );
-  }
+  if (socket.writable) socket.end(errorAnswer({ status: errorStatus[code], body: errorBody(code, host), code, requestId }));
   destroySoon(socket);
 }
 

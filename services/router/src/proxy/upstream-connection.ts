@@ -1,6 +1,6 @@
 import net, { type Socket } from 'node:net';
 import type { Address } from '../table/endpoint.js';
-import { ResponseParseError, ResponseParser, type ResponseHead, type ResponseSink } from './response-parser.js';
+import { ResponseParseError, ResponseParser, type ResponseHead, type ResponseSink } from '../http1/response-parser.js';
 
 /** What a connection reports the exchange on it to: one request's response, or why it failed. */
 export interface Exchange extends ResponseSink {

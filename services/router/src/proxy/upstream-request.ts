@@ -1,7 +1,7 @@
 import type { IncomingMessage } from 'node:http';
 import type { Socket } from 'node:net';
 import { settleForwarded, type Forwarded } from './forwarded-headers.js';
-import type { RequestHead } from './request-parser.js';
+import type { RequestHead } from '../http1/request-parser.js';
 
 /**
  * The request line and headers as they go to the app: the client's header lines in their order
