@@ -1,5 +1,4 @@
-import { type Bus, channels, type Logger, type msg } from '@nap/common';
-import type { Instance } from '../instances/instance.js';
+import { type Bus, channels, type Logger, type msg, type SnapshotEntry as Instance } from '@nap/common';
 
 /** gorouter's default until a router says otherwise in router.start. */
 const DEFAULT_REGISTER_INTERVAL_S = 20;
