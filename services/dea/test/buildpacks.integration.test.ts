@@ -1,11 +1,13 @@
-// The built-in buildpacks, staged for real: the lifecycle builder runs in the stack image as vcap,
-// with the mounts and limits staging-task.ts gives it, on the examples and on apps made to fail.
+// The built-in buildpacks, staged for real: the lifecycle builder runs in the stack image, in the
+// container the DEA's staging makes (builderContainer, run by the DEA's DockerRuntime: vcap, no
+// capabilities), on the examples and on apps made to fail.
 // Some droplets are then started the way an instance starts (.profile.d, then the command) and
 // asked over HTTP. Needs root (the DEA chowns the staging dirs to vcap too) and a Docker engine
 // with the stack image (deploy/setup).
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
+import { randomBytes, randomUUID } from 'node:crypto';
+import { Writable } from 'node:stream';
 import { chmod, chown, cp, mkdir, mkdtemp, readFile, readdir, rm, stat, writeFile } from 'node:fs/promises';
 import { existsSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -14,10 +16,14 @@ import { after, before, describe, test } from 'node:test';
 import { freePort, waitForPort } from '@nap/common';
 import { eventually, httpGet, removeContainers, repoRoot } from '@nap/testkit';
 import { parse as parseYaml } from 'yaml';
+import { DockerRuntime } from '../src/runtime/docker-runtime.js';
+import { builderContainer } from '../src/staging/buildpack-staging.js';
 
 const STACK = process.env.NAP_STACK_IMAGE ?? 'nap/stack:bookworm';
 const VCAP = 2000;
 const runId = `bp-test-${randomBytes(4).toString('hex')}`;
+// Host networking as a node without nap's bridge: the builder may fetch from the npm registry.
+const runtime = new DockerRuntime(process.env.NAP_DOCKER_SOCKET ?? '/var/run/docker.sock', runId, 'host');
 const buildpacksDir = join(repoRoot, 'buildpacks');
 const lifecycleDir = join(repoRoot, 'services', 'dea', 'lifecycle');
 const examples = join(repoRoot, 'examples');
@@ -90,14 +96,18 @@ async function stage(opts: StageOptions): Promise<Staged> {
   }
   await opts.prepare?.(app);
   for (const d of [dir, app, output, cache]) await chownTree(d);
-  const env = { HOME: '/home/vcap', NAP_BUILDPACK: '', npm_config_cache: '/tmp/cache/npm', npm_config_update_notifier: 'false', ...opts.env };
-  const run = await docker([
-    'run', '--rm', ...containerArgs(`nap-staging-${runId}-${seq}`), '-w', '/tmp/app',
-    ...Object.entries(env).flatMap(([k, v]) => ['-e', `${k}=${v}`]),
-    '-v', `${app}:/tmp/app`, '-v', `${cache}:/tmp/cache`, '-v', `${output}:/tmp/output`,
-    '-v', `${opts.buildpacks ?? buildpacksDir}:/tmp/buildpacks:ro`, '-v', `${lifecycleDir}:/tmp/lifecycle:ro`,
-    STACK, '/tmp/lifecycle/builder',
-  ]);
+  // The container the DEA's staging runs the builder in (builderContainer), by the DEA's runtime.
+  const spec = builderContainer(
+    { app_id: randomUUID(), app_name: 'bp-test', task_id: randomUUID(), env: opts.env ?? {}, buildpack: opts.env?.NAP_BUILDPACK, memory_mb: 1024 },
+    { deaId: runId, buildpacksDir: opts.buildpacks ?? buildpacksDir, lifecycleDir },
+    { app, cache, output },
+    STACK,
+  );
+  let text = '';
+  const sink = new Writable({ write: (chunk: Buffer, _enc, done) => ((text += chunk.toString('utf8')), done()) });
+  const exit = await runtime.runToCompletion(spec, sink, 300_000);
+  // The staging container has a terminal, as the DEA runs it: lines end in CRLF.
+  const run = { code: exit.exitCode, output: text.replace(/\r\n/g, '\n') };
   const read = (name: string) => (existsSync(join(output, name)) ? readFileSync(join(output, name), 'utf8').trim() : null);
   const release = read('release.yml');
   return { code: run.code, log: run.output, error: read('error'), buildpack: read('buildpack'), release: release ? parseYaml(release) : null, app, cache };

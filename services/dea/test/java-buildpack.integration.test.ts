@@ -4,7 +4,8 @@
 // Needs Docker, the stack image (deploy/setup) and a host javac. No mocks.
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
+import { randomBytes, randomUUID } from 'node:crypto';
+import { Writable } from 'node:stream';
 import { cp, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -12,6 +13,8 @@ import { after, before, test } from 'node:test';
 import { freePort } from '@nap/common';
 import { eventually, httpGet, removeContainers, repoRoot } from '@nap/testkit';
 import { parse as parseYaml } from 'yaml';
+import { DockerRuntime } from '../src/runtime/docker-runtime.js';
+import { builderContainer } from '../src/staging/buildpack-staging.js';
 
 const STACK = 'nap/stack:bookworm';
 const JVM_STACK = 'nap/stack:bookworm-jvm';
@@ -50,8 +53,8 @@ interface Staged {
 let work: string;
 let helloJar: string;
 
-/** As services/dea/src/staging/staging-task.ts runs the builder: app, cache and output owned by vcap. */
-async function stage(name: string, files: (appDir: string) => Promise<void>, image = STACK, network = 'host'): Promise<Staged> {
+/** As the DEA's staging runs the builder (builderContainer, by its DockerRuntime): app, cache and output owned by vcap. */
+async function stage(name: string, files: (appDir: string) => Promise<void>, image = STACK, network: 'host' | 'none' = 'host'): Promise<Staged> {
   const dir = join(work, name);
   const appDir = join(dir, 'app');
   const out = join(dir, 'output');
@@ -59,14 +62,17 @@ async function stage(name: string, files: (appDir: string) => Promise<void>, ima
   for (const d of [appDir, out, cache]) await mkdir(d, { recursive: true });
   await files(appDir);
   await mustRun('chown', ['-R', '2000:2000', dir]);
-  const r = await run('docker', [
-    'run', '--rm', '--network', network, '-u', '2000:2000', '--label', label,
-    '-e', 'HOME=/home/vcap', '-w', '/tmp/app',
-    '-v', `${appDir}:/tmp/app`, '-v', `${cache}:/tmp/cache`, '-v', `${out}:/tmp/output`,
-    '-v', `${join(repoRoot, 'buildpacks')}:/tmp/buildpacks:ro`,
-    '-v', `${join(repoRoot, 'services/dea/lifecycle')}:/tmp/lifecycle:ro`,
-    image, '/tmp/lifecycle/builder',
-  ]);
+  const spec = builderContainer(
+    { app_id: randomUUID(), app_name: name, task_id: randomUUID(), env: {}, buildpack: undefined, memory_mb: 1024 },
+    { deaId: installation, buildpacksDir: join(repoRoot, 'buildpacks'), lifecycleDir: join(repoRoot, 'services/dea/lifecycle') },
+    { app: appDir, cache, output: out },
+    image,
+  );
+  let text = '';
+  const sink = new Writable({ write: (chunk: Buffer, _enc, done) => ((text += chunk.toString('utf8')), done()) });
+  const exit = await new DockerRuntime(process.env.NAP_DOCKER_SOCKET ?? '/var/run/docker.sock', installation, network).runToCompletion(spec, sink, 600_000);
+  // The staging container has a terminal, as the DEA runs it: lines end in CRLF.
+  const r = { code: exit.exitCode, stdout: text.replace(/\r\n/g, '\n'), stderr: '' };
   const read = (f: string) => readFile(join(out, f), 'utf8').then((s) => s.trim(), () => null);
   const releaseText = await read('release.yml');
   return {

@@ -6,7 +6,8 @@ import { parse as parseYaml, stringify as toYaml } from 'yaml';
 import { releaseVariant, stagingVariant } from '../images/stack-variants.js';
 import { buildCachePlace, restoreBuildCache, saveBuildCache } from './build-cache.js';
 import { prepareCustomBuildpacks } from './custom-buildpacks.js';
-import { type DropletBuilder, StagingError } from './staging.js';
+import type { ContainerSpec } from '../runtime/docker-runtime.js';
+import { type DropletBuilder, type StagingDeps, StagingError, type StagingPlace } from './staging.js';
 
 /** What the buildpack leaves in output/ is small; anything bigger is not what we asked for. */
 const MAX_OUTPUT_FILE_BYTES = 64 * 1024;
@@ -42,6 +43,47 @@ function lastLines(text: string, n: number): string {
 }
 
 /**
+ * The container a buildpack's compile runs in: the lifecycle's builder in the stack image (or its
+ * variant), the app, the cache and the output dir mounted, the built-in buildpacks and the
+ * lifecycle read-only, the app's env (a custom buildpack's on top) and its memory. The DEA's runtime
+ * adds the rest (vcap, no capabilities, no-new-privileges, nap's network).
+ */
+export function builderContainer(
+  req: Pick<msg.StagingStart, 'app_id' | 'app_name' | 'task_id' | 'env' | 'buildpack' | 'memory_mb'>,
+  deps: Pick<StagingDeps, 'deaId' | 'buildpacksDir' | 'lifecycleDir'>,
+  place: Pick<StagingPlace, 'app' | 'cache' | 'output'>,
+  image: string,
+  custom: { env: Record<string, string>; binds: string[] } = { env: {}, binds: [] },
+): ContainerSpec {
+  return {
+    name: `nap-staging-${req.app_name}-${req.task_id.slice(0, 8)}`,
+    image,
+    cmd: ['/tmp/lifecycle/builder'],
+    env: {
+      ...req.env,
+      HOME: '/home/vcap',
+      NAP_BUILDPACK: req.buildpack ?? '',
+      npm_config_cache: '/tmp/cache/npm',
+      npm_config_update_notifier: 'false',
+      npm_config_fund: 'false',
+      npm_config_audit: 'false',
+      ...custom.env,
+    },
+    workingDir: '/tmp/app',
+    binds: [
+      `${place.app}:/tmp/app`,
+      `${place.cache}:/tmp/cache`,
+      `${place.output}:/tmp/output`,
+      `${deps.buildpacksDir}:/tmp/buildpacks:ro`,
+      `${deps.lifecycleDir}:/tmp/lifecycle:ro`,
+      ...custom.binds,
+    ],
+    memoryMb: req.memory_mb,
+    labels: { 'nap.kind': 'staging', 'nap.dea': deps.deaId, 'nap.app_id': req.app_id, 'nap.task_id': req.task_id },
+  };
+}
+
+/**
  * A buildpack's compile in a container of the stack (or its variant) → app/ and staging_info.yml
  * packed as a tgz droplet. The app's build cache comes from the blobstore and goes back to it.
  */
@@ -64,32 +106,7 @@ export const buildpackStaging: DropletBuilder = {
 
       const started = Date.now();
       const exit = await deps.runtime.runToCompletion(
-        {
-          name: `nap-staging-${req.app_name}-${req.task_id.slice(0, 8)}`,
-          image,
-          cmd: ['/tmp/lifecycle/builder'],
-          env: {
-            ...req.env,
-            HOME: '/home/vcap',
-            NAP_BUILDPACK: req.buildpack ?? '',
-            npm_config_cache: '/tmp/cache/npm',
-            npm_config_update_notifier: 'false',
-            npm_config_fund: 'false',
-            npm_config_audit: 'false',
-            ...custom.env,
-          },
-          workingDir: '/tmp/app',
-          binds: [
-            `${place.app}:/tmp/app`,
-            `${place.cache}:/tmp/cache`,
-            `${place.output}:/tmp/output`,
-            `${deps.buildpacksDir}:/tmp/buildpacks:ro`,
-            `${deps.lifecycleDir}:/tmp/lifecycle:ro`,
-            ...custom.binds,
-          ],
-          memoryMb: req.memory_mb,
-          labels: { 'nap.kind': 'staging', 'nap.dea': deps.deaId, 'nap.app_id': req.app_id, 'nap.task_id': req.task_id },
-        },
+        builderContainer(req, deps, place, image, custom),
         place.log,
         deps.timeoutS * 1000,
       );
