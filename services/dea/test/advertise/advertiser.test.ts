@@ -6,7 +6,7 @@ import { Advertiser } from '../../src/advertise/advertiser.js';
 function setup(unavailable: () => string | null) {
   const sent: msg.DeaAdvertise[] = [];
   const lines: string[] = [];
-  const bus = { publish: (_s: string, _schema: unknown, body: msg.DeaAdvertise) => sent.push(body), subscribe: () => {} };
+  const bus = { publish: (_channel: unknown, body: msg.DeaAdvertise) => sent.push(body), subscribe: () => {} };
   const registry = { reservedMemoryMb: () => 512, reservedDiskMb: () => 1024, countsByApp: () => ({ app: 1 }) };
   const log = { warn: (_f: unknown, m: string) => lines.push(`warn ${m}`), info: (m: string) => lines.push(`info ${m}`) };
   const advertiser = new Advertiser(bus as never, registry as never, {
