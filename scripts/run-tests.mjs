@@ -1,5 +1,9 @@
-// Runs every compiled test of every workspace with node's test runner, one file at a time so
-// end-to-end tests do not fight over the machine's two cores. `--unit` skips integration and e2e.
+// Runs every compiled test of every workspace with node's test runner, two files at a time: each
+// end-to-end platform has its own engines, ports, subnet and label, and most of an e2e test's time
+// is spent waiting on a container or a timer, so two lanes use the machine's two cores better.
+// End-to-end files go first, then integration, then unit files, which fill the lanes at the end.
+// NAP_TEST_CONCURRENCY=1 runs one file at a time (to tell a race from a bug). `--unit` skips
+// integration and e2e.
 import { spawn } from 'node:child_process';
 import { readdirSync, statSync } from 'node:fs';
 import { join, relative } from 'node:path';
@@ -27,7 +31,13 @@ const files = workspaces
   .flatMap((w) => find(join(root, w, 'dist', 'test')))
   .filter((f) => !unitOnly || !/\.(e2e|integration)\.test\.js$/.test(f))
   .map((f) => relative(root, f))
-  .sort((a, b) => Number(/e2e/.test(a)) - Number(/e2e/.test(b)) || a.localeCompare(b));
+  .sort((a, b) => weight(b) - weight(a) || a.localeCompare(b));
+
+function weight(file) {
+  if (/\.e2e\.test\.js$/.test(file)) return 2;
+  return /\.integration\.test\.js$/.test(file) ? 1 : 0;
+}
+const concurrency = Number(process.env.NAP_TEST_CONCURRENCY) || 2;
 
 if (files.length === 0) {
   console.error('no test files found: run npm run build first');
@@ -35,5 +45,5 @@ if (files.length === 0) {
 }
 // Node 20 applies --test-timeout to each file as a whole: a file that hangs is cut off after ten
 // minutes (the longest takes about three) instead of holding the suite until CI's limit.
-const child = spawn(process.execPath, ['--test', '--test-concurrency=1', '--test-timeout=600000', '--test-reporter=spec', ...files], { cwd: root, stdio: 'inherit' });
+const child = spawn(process.execPath, ['--test', `--test-concurrency=${concurrency}`, '--test-timeout=600000', '--test-reporter=spec', ...files], { cwd: root, stdio: 'inherit' });
 child.on('close', (code) => process.exit(code ?? 1));
