@@ -42,7 +42,17 @@ describe('nap up with engine credentials, end to end', () => {
   let etcdPort: number;
 
   before(async () => {
-    etcdPort = await freePortPair();
+    // An installation from before auth: its etcd has data and no users. Another test file may take
+    // a port between freePortPair and etcd's bind (two run at once): then again, on other ports.
+    let etcd = 0;
+    for (let attempt = 1; ; attempt++) {
+      etcdPort = await freePortPair();
+      rmSync(join(home, 'etcd'), { recursive: true, force: true });
+      etcd = spawnDetached('etcd', etcdArgs({ name: 'nap', dataDir: join(home, 'etcd'), clientPort: etcdPort, peerPort: etcdPort + 1 }), { logFile: join(home, 'old-etcd.log') });
+      if (await waitForPort('127.0.0.1', etcdPort, 15_000, () => isAlive(etcd))) break;
+      await stopPid(etcd);
+      assert.ok(attempt < 3, `etcd did not start:\n${readFileSync(join(home, 'old-etcd.log'), 'utf8').slice(-2000)}`);
+    }
     const block = 20 + Math.floor(Math.random() * 39);
     env = {
       NAP_HOME: home,
@@ -56,9 +66,6 @@ describe('nap up with engine credentials, end to end', () => {
       NAP_INSTALLATION_ID: installationId,
       NAP_ROUTER_WORKERS: '1',
     };
-    // An installation from before auth: its etcd has data and no users.
-    const etcd = spawnDetached('etcd', etcdArgs({ name: 'nap', dataDir: join(home, 'etcd'), clientPort: etcdPort, peerPort: etcdPort + 1 }), { logFile: join(home, 'old-etcd.log') });
-    assert.ok(await waitForPort('127.0.0.1', etcdPort, 15_000, () => isAlive(etcd)));
     const open = new Etcd3({ hosts: env.NAP_ETCD_URLS });
     await open.put(keys.app('from-before')).value('{"name":"from-before"}');
     open.close();
