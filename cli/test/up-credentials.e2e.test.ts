@@ -5,16 +5,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { connectEtcd, Etcd3, etcdArgs, freePort, isAlive, keys, loadSettings, spawnDetached, stopPid, waitForPort } from '@nap/common';
-import { eventually, httpGet, nap, removeContainers } from '@nap/testkit';
+import { eventually, freePortPair, httpGet, nap, napUpEnv, removeContainers } from '@nap/testkit';
 import { connect } from 'nats';
-
-/** Two free ports in a row: `nap up` runs etcd's peer port next to its client port. */
-async function freePortPair(): Promise<number> {
-  for (;;) {
-    const port = await freePort();
-    if (port < 65535 && !(await waitForPort('127.0.0.1', port + 1, 100))) return port;
-  }
-}
 
 function secretsIn(home: string): string[] {
   const dir = join(home, 'credentials');
@@ -53,19 +45,7 @@ describe('nap up with engine credentials, end to end', () => {
       await stopPid(etcd);
       assert.ok(attempt < 3, `etcd did not start:\n${readFileSync(join(home, 'old-etcd.log'), 'utf8').slice(-2000)}`);
     }
-    const block = 20 + Math.floor(Math.random() * 39);
-    env = {
-      NAP_HOME: home,
-      NAP_NATS_URL: `nats://127.0.0.1:${await freePort()}`,
-      NAP_ETCD_URLS: `http://127.0.0.1:${etcdPort}`,
-      NAP_CONTROLLER_PORT: String(await freePort()),
-      NAP_ROUTER_PORT: String(await freePort()),
-      NAP_ROUTER_STATUS_PORT: String(await freePort()),
-      NAP_DIRECTORY_PORT: String(await freePort()),
-      NAP_DEA_PORT_RANGE: `${block * 1000}-${block * 1000 + 999}`,
-      NAP_INSTALLATION_ID: installationId,
-      NAP_ROUTER_WORKERS: '1',
-    };
+    env = { ...(await napUpEnv(home, installationId, etcdPort)), NAP_ROUTER_WORKERS: '1' };
     const open = new Etcd3({ hosts: env.NAP_ETCD_URLS });
     await open.put(keys.app('from-before')).value('{"name":"from-before"}');
     open.close();

@@ -4,17 +4,9 @@ import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { freePort, isAlive, waitForPort } from '@nap/common';
-import { eventually, httpGet, nap, removeContainers, repoRoot } from '@nap/testkit';
+import { isAlive, waitForPort } from '@nap/common';
+import { eventually, httpGet, nap, napUpEnv, removeContainers, repoRoot } from '@nap/testkit';
 import Docker from 'dockerode';
-
-/** Two free ports in a row: `nap up` runs etcd's peer port next to its client port. */
-async function freePortPair(): Promise<number> {
-  for (;;) {
-    const port = await freePort();
-    if (port < 65535 && !(await waitForPort('127.0.0.1', port + 1, 100))) return port;
-  }
-}
 
 // The README's first command, as a new user runs it, in a NAP_HOME that has never seen a nap:
 // nap up, push the sample app, reach it through the router, nap status, nap down. Only the ports
@@ -35,18 +27,7 @@ describe("the README's first command in a clean NAP_HOME: up, push, curl, status
       : {};
 
   before(async () => {
-    const block = 20 + Math.floor(Math.random() * 39);
-    env = {
-      NAP_HOME: home,
-      NAP_NATS_URL: `nats://127.0.0.1:${await freePort()}`,
-      NAP_ETCD_URLS: `http://127.0.0.1:${await freePortPair()}`,
-      NAP_CONTROLLER_PORT: String(await freePort()),
-      NAP_ROUTER_PORT: String(await freePort()),
-      NAP_ROUTER_STATUS_PORT: String(await freePort()),
-      NAP_DIRECTORY_PORT: String(await freePort()),
-      NAP_DEA_PORT_RANGE: `${block * 1000}-${block * 1000 + 999}`,
-      NAP_INSTALLATION_ID: installationId,
-    };
+    env = await napUpEnv(home, installationId);
   });
 
   after(async () => {

@@ -2,28 +2,13 @@ import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { test } from 'node:test';
 import { readSnapshot, type SnapshotEntry, SnapshotEntry as Entry, SnapshotEntryHead, snapshotText } from '../src/dea-snapshot.js';
-import { blobKeys } from '../src/keys.js';
+import { startMessage } from './support/start-message.js';
 
 const appId = randomUUID();
 const hash = 'cd'.repeat(32);
 function entry(over: Partial<SnapshotEntry> = {}): SnapshotEntry {
   return {
-    start: {
-      app_id: appId,
-      app_name: 'hello',
-      version: randomUUID(),
-      index: 0,
-      instance_id: randomUUID(),
-      droplet_key: blobKeys.droplet(appId, hash),
-      droplet_hash: hash,
-      limits: { memory_mb: 256, disk_mb: 1024, fds: 16384 },
-      env: {},
-      uris: ['hello.nap.localhost'],
-      command: 'node server.js',
-      health_check: { type: 'port', timeout_s: 60 },
-      process_type: 'web',
-      droplet_type: 'tgz',
-    },
+    start: { ...startMessage(appId, hash, { env: {} }), process_type: 'web', droplet_type: 'tgz' },
     state: 'RUNNING',
     stateTimestamp: 1,
     dir: '/var/nap/dea/instances/x',

@@ -5,3 +5,4 @@ export * from './cli.js';
 export * from './archives.js';
 export * from './dockerd.js';
 export * from './modules-loaded.js';
+export * from './up-env.js';

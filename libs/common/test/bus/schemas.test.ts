@@ -4,24 +4,11 @@ import { describe, test } from 'node:test';
 import { ActualInstanceRecord } from '../../src/records.js';
 import { blobKeyPatterns, blobKeys } from '../../src/keys.js';
 import * as msg from '../../src/bus/schemas.js';
+import { startMessage } from '../support/start-message.js';
 
 const appId = randomUUID();
 const hash = 'ab'.repeat(32);
-const start = (over: Record<string, unknown> = {}) => ({
-  app_id: appId,
-  app_name: 'hello',
-  version: randomUUID(),
-  index: 0,
-  instance_id: randomUUID(),
-  droplet_key: blobKeys.droplet(appId, hash),
-  droplet_hash: hash,
-  limits: { memory_mb: 256, disk_mb: 1024, fds: 16384 },
-  env: { PORT_NAME: 'x' },
-  uris: ['hello.nap.localhost'],
-  command: 'node server.js',
-  health_check: { type: 'port', timeout_s: 60 },
-  ...over,
-});
+const start = (over: Record<string, unknown> = {}) => startMessage(appId, hash, over);
 const refused = (schema: { safeParse(v: unknown): { success: boolean } }, value: unknown, why: string) =>
   assert.equal(schema.safeParse(value).success, false, `should be refused: ${why}`);
 

@@ -4,7 +4,8 @@ import type { AppRecord } from '../apps/app-record.js';
 import type { DeaPool } from '../placement/dea-pool.js';
 import type { ActualInstance, ActualInstancesRepository } from '../store/actual-instances.js';
 import type { AppsRepository } from '../store/apps-repository.js';
-import { appName, loadApp } from './app-lookup.js';
+import { loadApp } from '../apps/app-access.js';
+import { appName } from './app-lookup.js';
 
 export interface InstanceFilesDeps {
   apps: AppsRepository;

@@ -8,6 +8,7 @@ import type { EventsRepository, EventType } from '../store/events-repository.js'
 import type { ReleasesRepository } from '../store/releases-repository.js';
 import type { RoutesRepository } from '../store/routes-repository.js';
 import { inspectUpload } from './package-check.js';
+import { loadApp } from './app-access.js';
 import { type AppRecord, needsStaging, stagingAbandoned } from './app-record.js';
 import { AppUpdate } from './app-update.js';
 import { applyUpdate, changedFields, changesWhatRuns, checkProcessTypes, envAfter, newApp, rollBack, scaledEvents } from './update-rules.js';
@@ -85,11 +86,8 @@ export class AppLifecycle {
   }
 
   /** The app, if the caller may touch it: 404 when there is none, 403 when it is someone else's. */
-  async load(name: string, caller: Caller | undefined): Promise<AppRecord> {
-    const app = await this.deps.apps.get(name);
-    if (!app) throw notFound('app_not_found', `app ${name} does not exist: create it with nap push ${name}`);
-    if (!mayTouch(caller, app.owner)) throw forbidden(`app ${name} belongs to another user`);
-    return app;
+  load(name: string, caller: Caller | undefined): Promise<AppRecord> {
+    return loadApp(this.deps.apps, name, caller);
   }
 
   /** PUT /v1/apps/:name: creates the app, or changes it; a change of what runs is a new version and a release. */

@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { test } from 'node:test';
 import type { AppRecord } from '../../src/apps/app-record.js';
+import { newApp } from '../../src/apps/update-rules.js';
 import { CRASH_RESET_AFTER_MS } from '../../src/health/backoff.js';
 import { type Actual, convergencePlan, type Plan } from '../../src/health/convergence-plan.js';
 import type { ActualInstance } from '../../src/store/actual-instances.js';
@@ -12,25 +13,13 @@ const APP_ID = randomUUID();
 
 function app(over: Partial<AppRecord> = {}): AppRecord {
   return {
+    ...newApp('shop', 'dev', 'nap.test'),
     id: APP_ID,
-    name: 'shop',
     instances: 3,
-    memory_mb: 256,
-    disk_mb: 1024,
-    command: null,
-    buildpack: null,
-    env: {},
-    routes: [],
-    health_check: { type: 'port', timeout_s: 60 },
-    stack: 'bookworm',
     state: 'STARTED',
     version: 'v2',
-    package: null,
     package_state: 'STAGED',
-    staging: null,
     droplet: { hash: 'a'.repeat(64), key: 'k', source_hash: 'b'.repeat(64), start_command: 'run', detected_buildpack: 'node', staged_at: '', process_types: { web: 'run', worker: 'work' } },
-    created_at: '',
-    updated_at: '',
     ...over,
   };
 }
