@@ -7,3 +7,4 @@ export * from './archive.js';
 export * from './buildpacks.js';
 export * from './app-manifest.js';
 export * from './api-views.js';
+export * from './container-network.js';

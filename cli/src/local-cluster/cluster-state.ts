@@ -1,0 +1,49 @@
+import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+
+/** One host of a local cluster: a network namespace with its own address and its own dockerd. */
+export interface LocalHost {
+  index: number;
+  netns: string;
+  /** The host side of its veth pair, on the cluster's bridge. */
+  veth: string;
+  address: string;
+  dir: string;
+  dockerSocket: string;
+  dockerdPid: number | null;
+  /** NAP_HOME of the nap on this host. */
+  napHome: string;
+}
+
+/**
+ * Everything `up` made, written as it is made: `down` removes exactly this, even after an `up`
+ * that failed half way.
+ */
+export interface ClusterState {
+  name: string;
+  dir: string;
+  bridge: string;
+  /** The bridge's own address (the hosts' gateway), and the /24 the hosts live in. */
+  gateway: string;
+  subnet: string;
+  /** nap's nftables table on the machine: NAT out for the hosts. */
+  natTable: string | null;
+  /** ip_forward was 0 before this cluster set it. */
+  forwardingWasOff: boolean;
+  hosts: LocalHost[];
+  api?: string;
+}
+
+export const stateFile = (dir: string) => join(dir, 'cluster.json');
+
+export async function readState(dir: string): Promise<ClusterState | null> {
+  const text = await readFile(stateFile(dir), 'utf8').catch(() => null);
+  return text === null ? null : (JSON.parse(text) as ClusterState);
+}
+
+export async function saveState(state: ClusterState): Promise<void> {
+  await mkdir(state.dir, { recursive: true });
+  const tmp = `${stateFile(state.dir)}.tmp`;
+  await writeFile(tmp, `${JSON.stringify(state, null, 2)}\n`);
+  await rename(tmp, stateFile(state.dir));
+}
