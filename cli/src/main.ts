@@ -9,6 +9,8 @@ import { launchSimilar, showParameters } from './commands/similar.js';
 import { listReleases, rollback } from './commands/releases.js';
 import { deploy } from './commands/deploy.js';
 import { listDeas } from './commands/deas.js';
+import { createJoinToken, listJoinTokens, listNodes, revokeJoinToken } from './commands/nodes.js';
+import { NODE_ROLES, type NodeRole } from '@nap/common/without-engines';
 import { quota } from './commands/quota.js';
 import { createBuildpack, deleteBuildpack, listBuildpacks } from './commands/buildpacks.js';
 import { events } from './commands/events.js';
@@ -18,6 +20,18 @@ import { push } from './commands/push.js';
 import { login, targetApi, whoami } from './commands/session.js';
 import { CliError } from './config.js';
 import { output } from './output.js';
+
+function ipv4(value: string): string {
+  if (!/^(25[0-5]|2[0-4]\d|1?\d?\d)(\.(25[0-5]|2[0-4]\d|1?\d?\d)){3}$/.test(value)) throw new InvalidArgumentError('expected an IPv4 address such as 10.0.0.5');
+  return value;
+}
+
+function roles(value: string): NodeRole[] {
+  const list = value.split(',').map((r) => r.trim()).filter(Boolean);
+  const bad = list.filter((r) => !(NODE_ROLES as readonly string[]).includes(r));
+  if (!list.length || bad.length) throw new InvalidArgumentError(`expected a comma-separated list of ${NODE_ROLES.join(', ')}`);
+  return list as NodeRole[];
+}
 
 function count(value: string): number {
   const n = Number(value);
@@ -204,7 +218,33 @@ program
   .description("show a user's quota and use; with options, set it (admin)")
   .action(async (user: string, o: { apps?: number; instances?: number; memory?: string }) => quota(await api(), out(), user, o));
 
-program.command('up').option('--no-setup', 'skip deploy/setup').description('bring a whole nap up on this node').action(async (o: { setup: boolean }) => (await platformCommands()).up(out(), o));
+program
+  .command('up')
+  .option('--no-setup', 'skip deploy/setup')
+  .option('--advertise <ip>', "this host's address, which the other hosts of a cluster reach (default: 127.0.0.1, a nap alone)", ipv4)
+  .description('bring a whole nap up on this node')
+  .action(async (o: { setup: boolean; advertise?: string }) => (await platformCommands()).up(out(), o));
+program
+  .command('join')
+  .argument('<api>', "the API of the nap to join, as nap up printed it")
+  .requiredOption('--token <token>', 'a join token (nap up prints one; nap nodes token create makes more)')
+  .requiredOption('--advertise <ip>', "this host's address, which the other hosts reach", ipv4)
+  .option('--roles <roles>', 'what this node runs: controller, router, dea', roles, ['router', 'dea'] as NodeRole[])
+  .option('--no-setup', 'skip deploy/setup')
+  .description('make this host a node of an existing nap')
+  .action(async (api: string, o: { token: string; advertise: string; roles: NodeRole[]; setup: boolean }) => {
+    await (await import('./platform/join.js')).joinCluster(out(), api, o);
+  });
+const nodes = program.command('nodes').description('the hosts of this nap, with their roles, addresses, health and instances (admin)').action(async () => listNodes(await api(), out()));
+const tokens = nodes.command('token').description('join tokens, which let a host join (admin)');
+tokens
+  .command('create')
+  .option('--roles <roles>', 'the roles a node joining with it may take', roles)
+  .option('--ttl <hours>', 'hours until it expires', (v) => count(v), 24)
+  .description('make a join token')
+  .action(async (o: { roles?: NodeRole[]; ttl: number }) => createJoinToken(await api(), out(), o));
+tokens.command('list').description('join tokens (never their secrets)').action(async () => listJoinTokens(await api(), out()));
+tokens.command('revoke').argument('<id>').description('revoke a join token: no host can join with it any more').action(async (id: string) => revokeJoinToken(await api(), out(), id));
 program.command('down').description('stop what nap up started').action(async () => (await platformCommands()).down(out()));
 program.command('status').description('what of a local nap is up').action(async () => (await platformCommands()).status(out()));
 program

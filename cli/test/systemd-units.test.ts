@@ -12,7 +12,7 @@ after(() => rmSync(work, { recursive: true, force: true }));
 
 test('a unit restarts its program on failure, quotes its arguments as systemd reads them, and holds no secret', () => {
   const unit = systemdUnit(
-    { name: 'controller', secrets: ['NAP_ADMIN_TOKEN'], engineUser: 'controller', command: '/usr/bin/node', args: ['/opt/nap/main.js', 'a b', 'say "hi"', '100%'], port: 9022, marker: 'x' },
+    { name: 'controller', role: 'controller', secrets: ['NAP_ADMIN_TOKEN'], engineUser: 'controller', command: '/usr/bin/node', args: ['/opt/nap/main.js', 'a b', 'say "hi"', '100%'], port: 9022, marker: 'x' },
     { root: '/opt/nap', settingsEnv: { NAP_HOME: '/var/lib/nap', NAP_DOMAIN: 'apps example' }, logFile: '/var/lib/nap/logs/controller.log', envFile: '/var/lib/nap/systemd/controller.env' },
   );
   assert.match(unit, /^ExecStart=\/usr\/bin\/node \/opt\/nap\/main\.js "a b" "say \\"hi\\"" "100%%"$/m);

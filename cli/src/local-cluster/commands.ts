@@ -1,4 +1,5 @@
-import { execFile, spawn } from 'node:child_process';
+import { execFile } from 'node:child_process';
+import { rm } from 'node:fs/promises';
 
 /** Runs a program of the machine (ip, nft, nsenter, docker) and gives its output, or an error naming the command and what it printed. */
 export function run(command: string, args: string[], opts: { input?: string; timeoutMs?: number } = {}): Promise<string> {
@@ -12,21 +13,12 @@ export function run(command: string, args: string[], opts: { input?: string; tim
   });
 }
 
-/** `docker save FROM | docker load` into another engine, without a file in between. */
-export function copyImage(image: string, fromSocket: string, toSocket: string): Promise<void> {
-  return new Promise((resolve, reject) => {
-    const save = spawn('docker', ['-H', `unix://${fromSocket}`, 'save', image], { stdio: ['ignore', 'pipe', 'pipe'] });
-    const load = spawn('docker', ['-H', `unix://${toSocket}`, 'load', '-q'], { stdio: ['pipe', 'ignore', 'pipe'] });
-    let err = '';
-    save.stderr!.on('data', (d: Buffer) => (err += d));
-    load.stderr!.on('data', (d: Buffer) => (err += d));
-    save.stdout!.pipe(load.stdin!);
-    let saved: number | null = null;
-    save.once('close', (code) => (saved = code));
-    load.once('close', (code) =>
-      code === 0 && saved === 0 ? resolve() : reject(new Error(`copying ${image} to ${toSocket} failed: ${err.trim() || `exit ${saved}/${code}`}`)),
-    );
-    save.once('error', reject);
-    load.once('error', reject);
-  });
+/** An image of one engine into several: saved once to a file, loaded into each at once (a save per engine would read it N times). */
+export async function copyImage(image: string, fromSocket: string, toSockets: string[], file: string): Promise<void> {
+  await run('docker', ['-H', `unix://${fromSocket}`, 'save', '-o', file, image], { timeoutMs: 600_000 });
+  try {
+    await Promise.all(toSockets.map((to) => run('docker', ['-H', `unix://${to}`, 'load', '-q', '-i', file], { timeoutMs: 600_000 })));
+  } finally {
+    await rm(file, { force: true });
+  }
 }

@@ -4,6 +4,8 @@ import { freeSubnet, makeBridge, makeHostNetwork, makeNat, removeBridgeAndNat, r
 import { type ClusterState, type LocalHost, readState, saveState } from './cluster-state.js';
 import { copyImage } from './commands.js';
 import { startHostDockerd, stopHostDockerd } from './host-dockerd.js';
+import { adminToken, napOnHost } from './host-nap.js';
+import { updateNodeSettings } from '../platform/node-settings.js';
 
 export interface ClusterOptions {
   /** Names the bridge, namespaces and table: [a-z0-9], at most 8 (an interface name has 15 bytes). */
@@ -62,12 +64,36 @@ export async function makeHosts(o: ClusterOptions, count: number): Promise<Clust
     state.hosts.map(async (host) => {
       host.dockerdPid = await startHostDockerd(host);
       await saveState(state);
-      o.progress(`host ${host.index}: dockerd up; copying ${o.stackImage} into it`);
-      await copyImage(o.stackImage, o.machineDockerSocket, host.dockerSocket);
-      o.progress(`host ${host.index}: ${o.stackImage} loaded`);
+      o.progress(`host ${host.index}: dockerd up`);
     }),
   );
+  o.progress(`copying ${o.stackImage} into every host's dockerd`);
+  await copyImage(o.stackImage, o.machineDockerSocket, state.hosts.map((h) => h.dockerSocket), join(o.dir, 'stack-image.tar'));
   return state;
+}
+
+/**
+ * nap on the hosts: `nap up --advertise` on the first (engines, controller, router, DEA), then
+ * `nap join` on every other with a token the first made (router and DEA).
+ */
+export async function startNap(state: ClusterState, o: { installationId: string; progress(line: string): void }): Promise<{ api: string; token: string; routers: string[] }> {
+  for (const host of state.hosts) {
+    await updateNodeSettings(host.napHome, { NAP_DOCKER_SOCKET: host.dockerSocket, NAP_INSTALLATION_ID: o.installationId, NAP_ROUTER_WORKERS: '1' });
+  }
+  const [first, ...others] = state.hosts;
+  o.progress(`host 1: nap up --advertise ${first.address}`);
+  const up = await napOnHost<{ api: string; join_command: string }>(first, ['up', '--no-setup', '--advertise', first.address]);
+  const token = /--token (\S+)/.exec(up.join_command)![1];
+  await Promise.all(
+    others.map(async (host) => {
+      o.progress(`host ${host.index}: nap join ${up.api}`);
+      await napOnHost(host, ['join', up.api, '--no-setup', '--token', token, '--advertise', host.address, '--roles', 'router,dea']);
+      o.progress(`host ${host.index}: joined`);
+    }),
+  );
+  state.api = up.api;
+  await saveState(state);
+  return { api: up.api, token: await adminToken(first), routers: state.hosts.map((h) => `http://${h.address}:8080`) };
 }
 
 /** Removes exactly what the state file records: engines (and their containers), namespaces, the bridge, the table, the folder. */
@@ -76,6 +102,8 @@ export async function removeHosts(dir: string, progress: (line: string) => void)
   if (!state) return null;
   await Promise.all(
     state.hosts.map(async (host) => {
+      // nap's programs first (by the pids nap up recorded), then the engine under them.
+      await napOnHost(host, ['down'], 120_000).catch(() => {});
       await stopHostDockerd(host);
       await removeHostNetwork(host);
       progress(`host ${host.index}: removed`);

@@ -1,7 +1,7 @@
 import { Command, InvalidArgumentError } from 'commander';
 import { loadSettings } from '@nap/common/without-engines';
 import { output } from '../output.js';
-import { makeHosts, NAME, removeHosts } from './local-cluster.js';
+import { makeHosts, NAME, removeHosts, startNap } from './local-cluster.js';
 
 // deploy/local-cluster: several nap hosts on this machine (network namespaces with their own
 // address and dockerd), to try a cluster and to test one.
@@ -25,12 +25,24 @@ program
   .command('up')
   .argument('<hosts>', 'how many hosts', hostCount)
   .option('--name <name>', 'names its bridge, namespaces and nft table', clusterName, 'local')
-  .description('make N hosts on this machine, each its own network namespace, address and dockerd')
-  .action(async (count: number, o: { name: string }) => {
+  .option('--no-nap', 'make the hosts only: no nap up, no nap join')
+  .description('make N hosts on this machine, each its own network namespace, address and dockerd, and a nap over them')
+  .action(async (count: number, o: { name: string; nap: boolean }) => {
     const settings = loadSettings();
     const o2 = out();
-    const state = await makeHosts({ name: o.name, dir: dir(), stackImage: settings.stackImage, machineDockerSocket: settings.dockerSocket, progress: (l) => o2.progress(l) }, count);
-    o2.result(state.hosts.map((h) => `host ${h.index}: ${h.address} (namespace ${h.netns}, docker ${h.dockerSocket})`).join('\n'), state);
+    const progress = (l: string) => o2.progress(l);
+    const state = await makeHosts({ name: o.name, dir: dir(), stackImage: settings.stackImage, machineDockerSocket: settings.dockerSocket, progress }, count);
+    const hosts = state.hosts.map((h) => `host ${h.index}: ${h.address} (namespace ${h.netns}, docker ${h.dockerSocket})`);
+    if (!o.nap) return o2.result(hosts.join('\n'), { hosts: state.hosts });
+    const nap = await startNap(state, { installationId: `lc-${o.name}`, progress });
+    o2.result(
+      [
+        ...hosts,
+        `API: ${nap.api}; routers: ${nap.routers.join(', ')}`,
+        `Use it from this machine: export NAP_API=${nap.api} NAP_TOKEN=$(cat ${state.hosts[0].napHome}/admin.token)`,
+      ].join('\n'),
+      { hosts: state.hosts, ...nap },
+    );
   });
 
 program

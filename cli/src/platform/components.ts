@@ -1,5 +1,5 @@
 import { join } from 'node:path';
-import { type EngineClient, etcdArgs, natsServerArgs, type NatsUser, type Settings } from '@nap/common';
+import { type EngineClient, etcdArgs, natsServerArgs, type NatsUser, type NodeRole, type Settings } from '@nap/common';
 
 export const repoRoot = new URL('../../../../', import.meta.url).pathname;
 
@@ -8,6 +8,8 @@ export type Secret = 'NAP_ADMIN_TOKEN' | 'NAP_DIRECTORY_SECRET' | 'NAP_ROUTER_ST
 /** One program `nap up` runs: how to start it, the port that says it is up, and a word of its command line to recognise it by. */
 export interface Component {
   name: string;
+  /** The node role it belongs to: a node runs the programs of its roles only. */
+  role: NodeRole;
   /** The secrets this program is given; the others never reach it. */
   secrets: Secret[];
   /** Whose etcd and NATS users it runs with; none for a program that talks to neither. */
@@ -26,38 +28,43 @@ function portOf(url: string): number {
   return Number(new URL(url.replace(/^nats:/, 'http:')).port);
 }
 
-function service(name: string, main: string, port: number, secrets: Secret[] = [], engineUser?: EngineClient): Component {
+function service(name: string, role: NodeRole, main: string, port: number, secrets: Secret[] = [], engineUser?: EngineClient): Component {
   const path = join(repoRoot, main);
-  return { name, secrets, engineUser, command: process.execPath, args: [path], port, marker: path };
+  return { name, role, secrets, engineUser, command: process.execPath, args: [path], port, marker: path };
 }
 
 /**
- * In start order; `nap down` stops them in reverse. With the platform's NATS users, the NATS
- * config is written (without them, for down and status, nothing is).
+ * This node's programs (those of its roles), in start order; `nap down` stops them in reverse.
+ * Engines bind the node's address. With the platform's NATS users, the NATS config is written
+ * (without them, for down and status, nothing is).
  */
 export function components(settings: Settings, natsUsers: NatsUser[] | null): Component[] {
   const natsPort = portOf(settings.natsUrls[0]);
   const etcdPort = portOf(settings.etcdUrls[0]);
-  return [
+  const host = settings.nodeAddress;
+  const all: Component[] = [
     {
       name: 'nats',
+      role: 'engines',
       secrets: [],
       command: 'nats-server',
-      args: natsUsers ? natsServerArgs({ port: natsPort, storeDir: join(settings.home, 'nats'), users: natsUsers, configFile: natsConfigFile(settings) }) : [],
+      args: natsUsers ? natsServerArgs({ host, port: natsPort, storeDir: join(settings.home, 'nats'), users: natsUsers, configFile: natsConfigFile(settings) }) : [],
       port: natsPort,
       marker: 'nats-server',
     },
     {
       name: 'etcd',
+      role: 'engines',
       secrets: [],
       command: 'etcd',
-      args: etcdArgs({ name: 'nap', dataDir: join(settings.home, 'etcd'), clientPort: etcdPort, peerPort: etcdPort + 1 }),
+      args: etcdArgs({ name: 'nap', host, dataDir: join(settings.home, 'etcd'), clientPort: etcdPort, peerPort: etcdPort + 1 }),
       port: etcdPort,
       marker: 'etcd',
     },
-    service('router', 'services/router/dist/src/main.js', settings.routerPort, ['NAP_ROUTER_STATUS_PASSWORD'], 'router'),
-    service('directory', 'services/directory/dist/src/main.js', settings.directoryPort, ['NAP_DIRECTORY_SECRET']),
-    service('controller', 'services/controller/dist/src/main.js', settings.controllerPort, ['NAP_ADMIN_TOKEN', 'NAP_DIRECTORY_SECRET'], 'controller'),
-    service('dea', 'services/dea/dist/src/main.js', 0, [], 'dea'),
+    service('router', 'router', 'services/router/dist/src/main.js', settings.routerPort, ['NAP_ROUTER_STATUS_PASSWORD'], 'router'),
+    service('directory', 'dea', 'services/directory/dist/src/main.js', settings.directoryPort, ['NAP_DIRECTORY_SECRET']),
+    service('controller', 'controller', 'services/controller/dist/src/main.js', settings.controllerPort, ['NAP_ADMIN_TOKEN', 'NAP_DIRECTORY_SECRET'], 'controller'),
+    service('dea', 'dea', 'services/dea/dist/src/main.js', 0, [], 'dea'),
   ];
+  return all.filter((c) => settings.nodeRoles.includes(c.role));
 }

@@ -67,7 +67,7 @@ export class Supervisor {
     const rotation = this.rotateLogsForever();
     for (const c of components(this.settings, natsUsersOf(this.creds))) {
       kept.push(this.keep(c));
-      if (c.port > 0) await waitForPort('127.0.0.1', c.port, 30_000, () => !this.stopping.signal.aborted);
+      if (c.port > 0) await waitForPort(this.settings.nodeAddress, c.port, 30_000, () => !this.stopping.signal.aborted);
       if (c.name === 'etcd') await this.turnEtcdAuthOn();
       if (this.stopping.signal.aborted) break;
     }

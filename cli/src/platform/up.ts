@@ -10,7 +10,11 @@ import {
   spawnDetached,
   stopPid,
   waitForPort,
+  type EngineCredentials,
+  type Settings,
 } from '@nap/common';
+import { publishFirstNode } from './first-node.js';
+import { updateNodeSettings } from './node-settings.js';
 import { ApiClient } from '../api-client.js';
 import { CliError, writeConfig } from '../config.js';
 import type { Output } from '../output.js';
@@ -18,8 +22,8 @@ import { type Component, components, repoRoot } from './components.js';
 import { serviceEnv } from './service-env.js';
 import { type ComponentStatus, PlatformState } from './state.js';
 
-function portTaken(port: number): Promise<boolean> {
-  return waitForPort('127.0.0.1', port, 300);
+function portTaken(settings: Settings, port: number): Promise<boolean> {
+  return waitForPort(settings.nodeAddress, port, 300);
 }
 
 async function tail(file: string): Promise<string> {
@@ -32,37 +36,25 @@ async function tail(file: string): Promise<string> {
 const SUPERVISOR = { name: 'supervisor', main: join(repoRoot, 'cli/dist/src/platform/supervise-main.js') };
 
 /**
- * nap up: set-up if anything is missing, then the supervisor, which starts every program of this
- * node that is not already up and keeps them up (supervisor.ts); nap up waits until they answer.
+ * nap up: set-up if anything is missing, then this node's programs (startNode); on the first node
+ * (the engines' node) it also records the node, publishes what joining nodes are handed, waits for
+ * the DEA and logs the CLI in as admin. With --advertise, every part binds that address and the
+ * join command for other hosts is printed.
  */
-export async function up(out: Output, opts: { setup: boolean }): Promise<void> {
+export async function up(out: Output, opts: { setup: boolean; advertise?: string }): Promise<void> {
+  if (opts.advertise) await updateNodeSettings(loadSettings().home, { NAP_NODE_ADDRESS: opts.advertise });
   const settings = loadSettings();
   const state = new PlatformState(settings.home);
   await state.prepare();
-  if (opts.setup) {
-    const setup = spawnSync('bash', [join(repoRoot, 'deploy', 'setup')], { stdio: ['ignore', 'inherit', 'inherit'] });
-    if (setup.status !== 0) throw new CliError('deploy/setup failed (see above); fix that and run nap up again');
-  }
+  if (opts.setup) runSetup();
   const creds = await loadEngineCredentials(state.credentialsDir);
-  const all = components(settings, natsUsersOf(creds));
-  for (const c of all) {
-    const running = await state.runningPid(c.name, c.marker);
-    if (running) {
-      // nats-server re-reads its config (just written with the current users) on SIGHUP: a NATS
-      // started by an older nap, with one shared user, gets the per-program users this way.
-      if (c.name === 'nats') process.kill(running, 'SIGHUP');
-      out.progress(`${c.name}: already running`);
-    } else if (c.port > 0 && (await portTaken(c.port))) {
-      throw new CliError(`${c.name}: port ${c.port} is already in use by another program; stop it, or move nap with the settings of CONTRACT §1`);
-    }
+  if (!settings.nodeRoles.includes('engines')) {
+    await startNode(out, settings, state, creds);
+    out.result(`this node (${settings.nodeAddress}: ${settings.nodeRoles.join(', ')}) is up; state and logs in ${settings.home}`, { node: settings.nodeAddress, roles: settings.nodeRoles, home: settings.home });
+    return;
   }
-  if (await state.runningPid(SUPERVISOR.name, SUPERVISOR.main)) out.progress('supervisor: already running');
-  else {
-    out.progress('supervisor: starting (it starts the programs and restarts any that exits)');
-    const pid = spawnDetached(process.execPath, [SUPERVISOR.main], { logFile: state.logFile(SUPERVISOR.name), env: serviceEnv(state), cwd: repoRoot });
-    await state.savePid(SUPERVISOR.name, pid);
-  }
-  for (const c of all) await waitUntilUp(out, state, c);
+  await startNode(out, settings, state, creds);
+  const node = await publishFirstNode(settings, state, creds);
 
   const token = await state.secret('admin.token');
   const api = new ApiClient(settings.controllerUrl, token);
@@ -75,19 +67,52 @@ export async function up(out: Output, opts: { setup: boolean }): Promise<void> {
   }
   if (Date.now() >= deadline) throw new CliError(`the DEA did not come up:\n${await tail(state.logFile('dea'))}`);
   await writeConfig({ api: settings.controllerUrl, token });
+  const alone = settings.nodeAddress.startsWith('127.');
+  const joinToken = alone ? null : (await api.call<{ token: string; expires_at: string }>('POST', '/v1/nodes/tokens', {})).token;
+  const joinCommand = joinToken ? `nap join ${settings.controllerUrl} --token ${joinToken} --advertise <that host's address>` : null;
   out.result(
     [
       `nap is up (state and logs in ${settings.home}).`,
       `  API:    ${settings.controllerUrl} (the CLI is logged in as admin)`,
       `  Router: ${settings.routerUrl}, apps at http://<app>.${settings.domain}`,
       'Push an app with: npx nap push hello-node -p examples/hello-node',
+      ...(joinCommand ? ['Add another host to this nap (the token lasts 24 h; nap nodes token create makes more):', `  ${joinCommand}`] : []),
     ].join('\n'),
-    { api: settings.controllerUrl, router: settings.routerUrl, domain: settings.domain, home: settings.home },
+    { api: settings.controllerUrl, router: settings.routerUrl, domain: settings.domain, home: settings.home, node, join_command: joinCommand },
   );
 }
 
+/** deploy/setup: the engines' packages, dockerd and the stack image, as root. */
+export function runSetup(): void {
+  const setup = spawnSync('bash', [join(repoRoot, 'deploy', 'setup')], { stdio: ['ignore', 'inherit', 'inherit'] });
+  if (setup.status !== 0) throw new CliError('deploy/setup failed (see above); fix that and run the command again');
+}
+
+/** Starts this node's programs under the supervisor (unless they run already) and waits until they answer. */
+export async function startNode(out: Output, settings: Settings, state: PlatformState, creds: EngineCredentials): Promise<void> {
+  const all = components(settings, natsUsersOf(creds));
+  for (const c of all) {
+    const running = await state.runningPid(c.name, c.marker);
+    if (running) {
+      // nats-server re-reads its config (just written with the current users) on SIGHUP: a NATS
+      // started by an older nap, with one shared user, gets the per-program users this way.
+      if (c.name === 'nats') process.kill(running, 'SIGHUP');
+      out.progress(`${c.name}: already running`);
+    } else if (c.port > 0 && (await portTaken(settings, c.port))) {
+      throw new CliError(`${c.name}: port ${c.port} is already in use by another program; stop it, or move nap with the settings of CONTRACT §1`);
+    }
+  }
+  if (await state.runningPid(SUPERVISOR.name, SUPERVISOR.main)) out.progress('supervisor: already running');
+  else {
+    out.progress('supervisor: starting (it starts the programs and restarts any that exits)');
+    const pid = spawnDetached(process.execPath, [SUPERVISOR.main], { logFile: state.logFile(SUPERVISOR.name), env: serviceEnv(state), cwd: repoRoot });
+    await state.savePid(SUPERVISOR.name, pid);
+  }
+  for (const c of all) await waitUntilUp(out, settings, state, c);
+}
+
 /** Up: its port answers (or, without a port, its process has lived half a second). */
-async function waitUntilUp(out: Output, state: PlatformState, c: Component): Promise<void> {
+async function waitUntilUp(out: Output, settings: Settings, state: PlatformState, c: Component): Promise<void> {
   const deadline = Date.now() + 30_000;
   const didNotStart = async () =>
     new CliError(
@@ -95,7 +120,7 @@ async function waitUntilUp(out: Output, state: PlatformState, c: Component): Pro
         `and the supervisor's (${state.logFile(SUPERVISOR.name)}) with:\n${await tail(state.logFile(SUPERVISOR.name))}`,
     );
   if (c.port > 0) {
-    if (!(await waitForPort('127.0.0.1', c.port, 30_000))) throw await didNotStart();
+    if (!(await waitForPort(settings.nodeAddress, c.port, 30_000))) throw await didNotStart();
   } else {
     for (;;) {
       const pid = await state.runningPid(c.name, c.marker);
@@ -146,7 +171,7 @@ export async function status(out: Output): Promise<void> {
   rows.push({ name: SUPERVISOR.name, state: supervisor ? 'up' : 'down (nothing restarts a program that exits: run nap up)', pid: supervisor, port: 0, restarts: 0, last_exit: null });
   for (const c of components(settings, null)) {
     const pid = await state.runningPid(c.name, c.marker);
-    const listening = c.port > 0 ? await portTaken(c.port) : pid !== null;
+    const listening = c.port > 0 ? await portTaken(settings, c.port) : pid !== null;
     const kept = await state.readStatus(c.name);
     rows.push({
       name: c.name,

@@ -27,3 +27,4 @@ export * from './container-network.js';
 export * from './backoff.js';
 export * from './repeated-failure-log.js';
 export * from './engine-errors.js';
+export * from './cluster.js';

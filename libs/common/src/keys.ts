@@ -32,6 +32,13 @@ export const keys = {
   /** Per-user quotas an admin set (PUT /v1/users/:name/quota); a user without one has the default. */
   quota: (user: string) => `${root}/quotas/${user}`,
   quotas: () => `${root}/quotas/`,
+  /** The nodes of the cluster (`nap up`'s and each `nap join`'s), and the tokens that let a host join. */
+  node: (id: string) => `${root}/nodes/${id}`,
+  nodes: () => `${root}/nodes/`,
+  joinToken: (id: string) => `${root}/join-tokens/${id}`,
+  joinTokens: () => `${root}/join-tokens/`,
+  /** What a joining node is handed (engine passwords, the directory secret): written by the first node, read by controllers. */
+  clusterSecrets: () => `${root}/cluster/secrets`,
 } as const;
 
 /** Object names in the blobstore. Packages and droplets are addressed by their content hash. */

@@ -12,6 +12,10 @@ import { parseCidr } from './container-network.js';
  */
 export interface Settings {
   home: string;
+  /** This node's address: every part binds and advertises it (127.0.0.1 for a nap alone on one machine). */
+  nodeAddress: string;
+  /** What runs on this node (a node that joined may run only some). */
+  nodeRoles: NodeRole[];
   natsUrls: string[];
   natsUser?: string;
   natsPassword?: string;
@@ -79,6 +83,12 @@ export interface Settings {
   defaultQuota: { apps: number; instances: number; memory_mb: number };
 }
 
+export const NODE_ROLES = ['engines', 'controller', 'router', 'dea'] as const;
+export type NodeRole = (typeof NODE_ROLES)[number];
+
+/** This node's own settings, written by `nap up --advertise` and `nap join`, read under NAP_CONFIG and the environment. */
+export const nodeSettingsFile = (home: string) => join(home, 'node.yaml');
+
 export class SettingsError extends Error {
   constructor(readonly problems: string[]) {
     super(`invalid settings:\n  ${problems.join('\n  ')}`);
@@ -112,13 +122,23 @@ const portRange = z
 
 const optionalString = z.string().min(1).optional();
 
-function schemaFor(home: string) {
+const ipv4 = z.string().regex(/^(25[0-5]|2[0-4]\d|1?\d?\d)(\.(25[0-5]|2[0-4]\d|1?\d?\d)){3}$/, 'expected an IPv4 address such as 10.0.0.5');
+
+const roleList = z
+  .string()
+  .transform((s) => [...new Set(s.split(',').map((r) => r.trim()).filter(Boolean))])
+  .refine((roles) => roles.length > 0 && roles.every((r) => (NODE_ROLES as readonly string[]).includes(r)), `expected a comma-separated list of ${NODE_ROLES.join(', ')}`)
+  .transform((roles) => roles as NodeRole[]);
+
+function schemaFor(home: string, node: string) {
   return z.object({
     NAP_HOME: z.string().default(home),
-    NAP_NATS_URL: urlList(/^nats:\/\/[^\s]+$/).default('nats://127.0.0.1:4222'),
+    NAP_NODE_ADDRESS: ipv4.default('127.0.0.1'),
+    NAP_NODE_ROLES: roleList.default(NODE_ROLES.join(',')),
+    NAP_NATS_URL: urlList(/^nats:\/\/[^\s]+$/).default(`nats://${node}:4222`),
     NAP_NATS_USER: optionalString,
     NAP_NATS_PASSWORD: optionalString,
-    NAP_ETCD_URLS: urlList(/^https?:\/\/[^\s]+$/).default('http://127.0.0.1:2379'),
+    NAP_ETCD_URLS: urlList(/^https?:\/\/[^\s]+$/).default(`http://${node}:2379`),
     NAP_ETCD_USER: optionalString,
     NAP_ETCD_PASSWORD: optionalString,
     NAP_DOMAIN: z
@@ -143,7 +163,7 @@ function schemaFor(home: string) {
     NAP_ADMIN_TOKEN: z.string().min(16, 'expected at least 16 characters').optional(),
     NAP_DEA_ID: z.string().regex(/^[A-Za-z0-9_-]{1,64}$/, 'expected letters, digits, - or _').optional(),
     NAP_DEA_DIR: optionalString,
-    NAP_DEA_HOST: z.string().min(1).default('127.0.0.1'),
+    NAP_DEA_HOST: z.string().min(1).default(node),
     NAP_DEA_ZONE: z.string().min(1).default('default'),
     NAP_DEA_MEMORY_MB: positiveInt.default(4096),
     NAP_DEA_DISK_MB: positiveInt.default(16384),
@@ -176,23 +196,28 @@ function schemaFor(home: string) {
   });
 }
 
-function readConfigFile(path: string): Record<string, string> {
+function readConfigFile(path: string, what = 'NAP_CONFIG', optional = false): Record<string, string> {
   let doc: unknown;
   try {
     doc = parseYaml(readFileSync(path, 'utf8'));
   } catch (err) {
-    throw new SettingsError([`NAP_CONFIG: cannot read ${path}: ${(err as Error).message}`]);
+    if (optional && (err as NodeJS.ErrnoException).code === 'ENOENT') return {};
+    throw new SettingsError([`${what}: cannot read ${path}: ${(err as Error).message}`]);
   }
   if (doc == null) return {};
-  if (typeof doc !== 'object' || Array.isArray(doc)) throw new SettingsError([`NAP_CONFIG: ${path} must be a mapping of NAP_* keys`]);
+  if (typeof doc !== 'object' || Array.isArray(doc)) throw new SettingsError([`${what}: ${path} must be a mapping of NAP_* keys`]);
   return Object.fromEntries(Object.entries(doc).map(([k, v]) => [k, String(v)]));
 }
 
 export function loadSettings(env: NodeJS.ProcessEnv = process.env): Settings {
   const fromFile = env.NAP_CONFIG ? readConfigFile(env.NAP_CONFIG) : {};
-  const raw: Record<string, string | undefined> = { ...fromFile };
-  for (const [k, v] of Object.entries(env)) if (k.startsWith('NAP_') && v !== undefined && v !== '') raw[k] = v;
-  const parsed = schemaFor(join(homedir(), '.nap')).safeParse(raw);
+  const fromEnv: Record<string, string> = {};
+  for (const [k, v] of Object.entries(env)) if (k.startsWith('NAP_') && v !== undefined && v !== '') fromEnv[k] = v;
+  const home = fromEnv.NAP_HOME ?? fromFile.NAP_HOME ?? join(homedir(), '.nap');
+  const fromNode = readConfigFile(nodeSettingsFile(home), 'the node settings', true);
+  const raw: Record<string, string | undefined> = { ...fromNode, ...fromFile, ...fromEnv };
+  const node = ipv4.safeParse(raw.NAP_NODE_ADDRESS).success ? raw.NAP_NODE_ADDRESS! : '127.0.0.1';
+  const parsed = schemaFor(home, node).safeParse(raw);
   if (!parsed.success) {
     throw new SettingsError(
       parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message} (got ${JSON.stringify(raw[String(i.path[0])])})`),
@@ -201,6 +226,8 @@ export function loadSettings(env: NodeJS.ProcessEnv = process.env): Settings {
   const s = parsed.data;
   return {
     home: s.NAP_HOME,
+    nodeAddress: s.NAP_NODE_ADDRESS,
+    nodeRoles: s.NAP_NODE_ROLES,
     natsUrls: s.NAP_NATS_URL,
     natsUser: s.NAP_NATS_USER,
     natsPassword: s.NAP_NATS_PASSWORD,
@@ -209,10 +236,10 @@ export function loadSettings(env: NodeJS.ProcessEnv = process.env): Settings {
     etcdPassword: s.NAP_ETCD_PASSWORD,
     domain: s.NAP_DOMAIN,
     controllerPort: s.NAP_CONTROLLER_PORT,
-    controllerUrl: s.NAP_CONTROLLER_URL ?? `http://127.0.0.1:${s.NAP_CONTROLLER_PORT}`,
+    controllerUrl: s.NAP_CONTROLLER_URL ?? `http://${node}:${s.NAP_CONTROLLER_PORT}`,
     routerPort: s.NAP_ROUTER_PORT,
     routerStatusPort: s.NAP_ROUTER_STATUS_PORT,
-    routerUrl: s.NAP_ROUTER_URL ?? `http://127.0.0.1:${s.NAP_ROUTER_PORT}`,
+    routerUrl: s.NAP_ROUTER_URL ?? `http://${node}:${s.NAP_ROUTER_PORT}`,
     routerRequestTimeoutS: s.NAP_ROUTER_REQUEST_TIMEOUT_S,
     routerIdleTimeoutS: s.NAP_ROUTER_IDLE_TIMEOUT_S,
     routerMaxConnsPerInstance: s.NAP_ROUTER_MAX_CONNS_PER_INSTANCE,

@@ -8,3 +8,4 @@ export * from './buildpacks.js';
 export * from './app-manifest.js';
 export * from './api-views.js';
 export * from './container-network.js';
+export * from './cluster.js';

@@ -190,3 +190,38 @@ describe('NAP_CONTAINER_SUBNET', () => {
     }
   });
 });
+
+describe('the node: its address and roles, and its settings file', () => {
+  const home = mkdtempSync(join(tmpdir(), 'nap-node-settings-'));
+  after(() => rmSync(home, { recursive: true, force: true }));
+
+  test('alone, a node is 127.0.0.1 with every role', () => {
+    const s = loadSettings({ NAP_HOME: home });
+    assert.equal(s.nodeAddress, '127.0.0.1');
+    assert.deepEqual(s.nodeRoles, ['engines', 'controller', 'router', 'dea']);
+  });
+
+  test("an advertised address is what every part binds and advertises, unless a setting says otherwise", () => {
+    const s = loadSettings({ NAP_HOME: home, NAP_NODE_ADDRESS: '10.1.2.3', NAP_ROUTER_URL: 'http://router.example:80' });
+    assert.deepEqual(s.natsUrls, ['nats://10.1.2.3:4222']);
+    assert.deepEqual(s.etcdUrls, ['http://10.1.2.3:2379']);
+    assert.equal(s.controllerUrl, 'http://10.1.2.3:9022');
+    assert.equal(s.deaHost, '10.1.2.3');
+    assert.equal(s.directoryUrl, 'http://10.1.2.3:9024');
+    assert.equal(s.routerUrl, 'http://router.example:80');
+  });
+
+  test('NAP_HOME/node.yaml is read under NAP_CONFIG and the environment', () => {
+    writeFileSync(join(home, 'node.yaml'), 'NAP_NODE_ADDRESS: 10.9.9.9\nNAP_NODE_ROLES: router,dea\nNAP_DOMAIN: from-node.example\n');
+    const s = loadSettings({ NAP_HOME: home, NAP_DOMAIN: 'from-env.example' });
+    assert.equal(s.nodeAddress, '10.9.9.9');
+    assert.deepEqual(s.nodeRoles, ['router', 'dea']);
+    assert.equal(s.domain, 'from-env.example');
+    assert.equal(s.controllerUrl, 'http://10.9.9.9:9022');
+  });
+
+  test('a bad address or role is refused with what was given', () => {
+    assert.match(settingsError({ NAP_HOME: home, NAP_NODE_ADDRESS: '10.0.0.300' }).message, /NAP_NODE_ADDRESS: expected an IPv4 address/);
+    assert.match(settingsError({ NAP_HOME: home, NAP_NODE_ROLES: 'dea,cook' }).message, /NAP_NODE_ROLES: expected a comma-separated list of engines, controller, router, dea/);
+  });
+});

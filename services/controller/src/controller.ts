@@ -3,6 +3,8 @@ import { Bus, channels, connectEtcd, JetStreamBlobstore, type Logger, requireSet
 import express from 'express';
 import { appsRouter } from './api/apps-router.js';
 import { deasRouter } from './api/deas-router.js';
+import { nodesJoinRouter, nodesRouter } from './api/nodes-router.js';
+import { NodesRepository } from './store/nodes-repository.js';
 import { requestDeadline, serverTimeouts } from './api/request-deadline.js';
 import { errorHandler, notFoundHandler } from './api/errors.js';
 import { healthRouter } from './api/health-router.js';
@@ -69,6 +71,7 @@ export async function startController(settings: Settings, log: Logger): Promise<
   const releases = new ReleasesRepository(etcd, blobs, settings.releasesKept);
   const crashes = new CrashHistory(etcd);
   const quotas = new QuotasRepository(etcd);
+  const nodes = new NodesRepository(etcd);
   const quota = new QuotaGuard(apps, quotas, settings.defaultQuota);
   const buildpacks = new BuildpackCatalog(settings.buildpacksDir, new BuildpacksRepository(etcd));
   // Repositories belong to apps: one named by the app's id, removed with the app.
@@ -126,6 +129,7 @@ export async function startController(settings: Settings, log: Logger): Promise<
     }),
   );
   http.use(requestDeadline(serverTimeouts.handlerMs));
+  http.use(nodesJoinRouter(nodes, settings));
   http.use('/v1', bearerAuth(adminToken, users));
   http.use(usersRouter(users));
   http.use(quotasRouter({ users, quotas, guard: quota }));
@@ -133,6 +137,7 @@ export async function startController(settings: Settings, log: Logger): Promise<
   http.use(domainsRouter({ domains, routes, users, sharedDomain: settings.domain, reserved: reservedHosts }));
   http.use(whoamiRouter());
   http.use(deasRouter(pool));
+  http.use(nodesRouter(nodes, pool));
   http.use(appsRouter({ settings, lifecycle, apps, actual, events, crashes, directorySecret }));
   http.use(buildpacksRouter({ catalog: buildpacks, blobs, uploadLimitMb: settings.uploadLimitMb }));
   http.use(deployRouter({ lifecycle, actual, directorySecret, cloneToPackage }));

@@ -67,3 +67,15 @@ export function engineEnvOf(creds: EngineCredentials, client: EngineClient): Rec
 
 /** The variables that carry engine credentials: a program that is not an engine client gets none of them. */
 export const ENGINE_SECRET_VARIABLES = ['NAP_ETCD_USER', 'NAP_ETCD_PASSWORD', 'NAP_NATS_USER', 'NAP_NATS_PASSWORD'] as const;
+
+/** Keeps passwords handed to this node (by `nap join`) where loadEngineCredentials finds them. */
+export async function saveEnginePasswords(dir: string, given: { etcd?: Partial<Record<EngineClient, string>>; nats?: Partial<Record<EngineClient, string>> }): Promise<void> {
+  await mkdir(dir, { recursive: true, mode: 0o700 });
+  for (const engine of ['etcd', 'nats'] as const) {
+    for (const [user, password] of Object.entries(given[engine] ?? {})) {
+      const file = join(dir, fileOf(engine, user));
+      await writeFile(file, `${password}\n`, { mode: 0o600 });
+      await chmod(file, 0o600);
+    }
+  }
+}

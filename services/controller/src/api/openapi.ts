@@ -1,11 +1,12 @@
 import { extendZodWithOpenApi, OpenApiGeneratorV31, OpenAPIRegistry, type RouteConfig } from '@asteasolutions/zod-to-openapi';
-import { APP_NAME, AppView, BUILDPACK_NAME, InstanceView } from '@nap/common';
+import { APP_NAME, AppView, BUILDPACK_NAME, InstanceView, JoinAnswer, JoinRequest } from '@nap/common';
 import { z } from 'zod';
 import { AppUpdate } from '../apps/app-update.js';
 import { EnvChanges } from './apps-router.js';
 import { NewGitBuildpack } from './buildpacks-router.js';
 import { DeployBody } from './deploy-router.js';
 import { NewDomain } from './domains-router.js';
+import { NewJoinToken } from './nodes-router.js';
 import { QuotaChange } from './quotas-router.js';
 import { Rollback } from './releases-router.js';
 import { SimilarBody } from './similar-router.js';
@@ -32,11 +33,14 @@ const bodies = {
   NewDomain: registry.register('NewDomain', NewDomain),
   NewUser: registry.register('NewUser', NewUser),
   QuotaChange: registry.register('QuotaChange', QuotaChange),
+  NewJoinToken: registry.register('NewJoinToken', NewJoinToken),
+  JoinRequest: registry.register('JoinRequest', JoinRequest),
 };
 
 const answers = {
   AppView: registry.register('AppView', AppView),
   InstanceView: registry.register('InstanceView', InstanceView),
+  JoinAnswer: registry.register('JoinAnswer', JoinAnswer),
 };
 
 const params = {
@@ -45,6 +49,7 @@ const params = {
   domain: z.string().max(253),
   user: z.string().regex(/^[a-z0-9][a-z0-9._-]{0,62}$/),
   index: z.string().regex(/^\d+$/),
+  id: z.string().max(64),
   path: z.string(),
 };
 type Param = keyof typeof params;
@@ -80,6 +85,12 @@ const operations: Record<string, Operation> = {
   'DELETE /v1/buildpacks/{name}': { kinds: { name: 'buildpack' } },
   'PUT /v1/buildpacks/{name}/bits': { kinds: { name: 'buildpack' }, body: 'tarball', answers: ['200', '201', '413'] },
   'GET /v1/deas': {},
+  'GET /v1/nodes': {},
+  'DELETE /v1/nodes/{id}': {},
+  'GET /v1/nodes/tokens': {},
+  'POST /v1/nodes/tokens': { body: bodies.NewJoinToken, answers: ['201'] },
+  'DELETE /v1/nodes/tokens/{id}': {},
+  'POST /v1/nodes/join': { open: true, body: bodies.JoinRequest, answers: ['201', '400', '401', '409', '422', '503'], answer: answers.JoinAnswer },
   'GET /v1/routes': {},
   'GET /v1/domains': {},
   'POST /v1/domains': { body: bodies.NewDomain, answers: ['201'] },
@@ -127,7 +138,7 @@ for (const [route, op] of Object.entries(operations)) {
     responses: Object.fromEntries([
       ...(op.answers ?? ['200']).map((code) => [
         code,
-        code === '413' || code === '422' || code === '503'
+        Number(code) >= 400
           ? error
           : { description: 'ok', ...(op.answer && code.startsWith('2') ? { content: { 'application/json': { schema: op.answer } } } : {}) },
       ]),

@@ -1,0 +1,27 @@
+import { type ClusterSecrets, type EngineCredentials, Etcd3, ETCD_ROOT_USER, keys, nodeIdOf, type NodeRecord, type Settings } from '@nap/common';
+import type { PlatformState } from './state.js';
+
+
+/**
+ * The first node (the one with the engines) records itself as a node and publishes what a joining
+ * node is handed, as etcd's root: only controllers (and root) may read `/nap/cluster/`.
+ */
+export async function publishFirstNode(settings: Settings, state: PlatformState, creds: EngineCredentials): Promise<NodeRecord> {
+  const secrets: ClusterSecrets = {
+    etcd: creds.etcd,
+    nats: creds.nats,
+    directory_secret: await state.secret('directory.secret'),
+    admin_token: await state.secret('admin.token'),
+  };
+  const node: NodeRecord = { id: nodeIdOf(settings.nodeAddress), address: settings.nodeAddress, roles: settings.nodeRoles, joined_at: new Date().toISOString() };
+  const root = new Etcd3({ hosts: settings.etcdUrls, dialTimeout: 3000, auth: { username: ETCD_ROOT_USER, password: creds.etcdRootPassword } });
+  try {
+    const kept = await root.get(keys.node(node.id)).string();
+    if (kept) node.joined_at = (JSON.parse(kept) as NodeRecord).joined_at;
+    await root.put(keys.clusterSecrets()).value(JSON.stringify(secrets));
+    await root.put(keys.node(node.id)).value(JSON.stringify(node));
+  } finally {
+    root.close();
+  }
+  return node;
+}

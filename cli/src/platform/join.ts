@@ -1,0 +1,36 @@
+import { writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { JoinAnswer, loadEngineCredentials, loadSettings, type NodeRole, saveEnginePasswords } from '@nap/common';
+import { ApiClient } from '../api-client.js';
+import { CliError } from '../config.js';
+import type { Output } from '../output.js';
+import { updateNodeSettings } from './node-settings.js';
+import { PlatformState } from './state.js';
+import { runSetup, startNode } from './up.js';
+
+/**
+ * nap join API --token T --advertise IP: makes this host a node of the nap at API. The controller
+ * checks the token and hands back the cluster's settings and the secrets of the roles asked for;
+ * they are kept in NAP_HOME as `nap up` keeps its own, and this node's programs are started.
+ */
+export async function joinCluster(out: Output, api: string, opts: { token: string; advertise: string; roles: NodeRole[]; setup: boolean }): Promise<void> {
+  const home = loadSettings().home;
+  if (opts.setup) runSetup();
+  out.progress(`asking ${api} to let ${opts.advertise} join as ${opts.roles.join(', ')}…`);
+  const raw = await new ApiClient(api.replace(/\/+$/, ''), undefined).call<unknown>('POST', '/v1/nodes/join', { token: opts.token, address: opts.advertise, roles: opts.roles });
+  const parsed = JoinAnswer.safeParse(raw);
+  if (!parsed.success) throw new CliError(`the API's answer to the join is not what nap join expects (is ${api} a nap of this version?): ${parsed.error.message}`);
+  const answer = parsed.data;
+  await updateNodeSettings(home, answer.settings);
+  const state = new PlatformState(home);
+  await state.prepare();
+  await saveEnginePasswords(state.credentialsDir, { etcd: answer.secrets.etcd, nats: answer.secrets.nats });
+  const files: [string, string | undefined][] = [
+    ['directory.secret', answer.secrets.directory_secret],
+    ['admin.token', answer.secrets.admin_token],
+  ];
+  for (const [name, value] of files) if (value) await writeFile(join(home, name), `${value}\n`, { mode: 0o600 });
+  const settings = loadSettings();
+  await startNode(out, settings, state, await loadEngineCredentials(state.credentialsDir));
+  out.result(`${answer.node.id} (${answer.node.address}) joined as ${answer.node.roles.join(', ')}; state and logs in ${home}`, answer.node);
+}

@@ -1,0 +1,71 @@
+import { z } from 'zod';
+import { NODE_ROLES } from './settings.js';
+
+// The records and messages of a nap made of several nodes (docs/contract.md §2.11): shared by the
+// controller, which keeps and checks them, and the CLI's `nap up`, `nap join` and `nap nodes`.
+
+const Role = z.enum(NODE_ROLES);
+const Ipv4 = z.string().regex(/^(25[0-5]|2[0-4]\d|1?\d?\d)(\.(25[0-5]|2[0-4]\d|1?\d?\d)){3}$/, 'expected an IPv4 address');
+export const NODE_ID = /^[a-z0-9][a-z0-9-]{0,62}$/;
+
+/** A node is named after its address: one address is one node, and a host that joins again is the same node. */
+export const nodeIdOf = (address: string) => `n-${address.replaceAll('.', '-')}`;
+
+export const NodeRecord = z.object({
+  id: z.string().regex(NODE_ID),
+  address: Ipv4,
+  roles: z.array(Role).min(1),
+  joined_at: z.string(),
+  /** The join token it came with; none for the first node. */
+  token_id: z.string().optional(),
+});
+export type NodeRecord = z.infer<typeof NodeRecord>;
+
+/** A join token is `<id>.<secret>`: the id names it (to list and revoke it), the secret is kept only as its SHA-256. */
+export const JOIN_TOKEN = /^([a-f0-9]{8})\.([a-f0-9]{48})$/;
+
+export const JoinTokenRecord = z.object({
+  id: z.string().regex(/^[a-f0-9]{8}$/),
+  digest: z.string().regex(/^[a-f0-9]{64}$/),
+  /** The roles a node that joins with it may take. */
+  roles: z.array(Role).min(1),
+  created_at: z.string(),
+  created_by: z.string(),
+  expires_at: z.string(),
+});
+export type JoinTokenRecord = z.infer<typeof JoinTokenRecord>;
+
+const Secret = z.string().regex(/^[0-9a-f]{64}$/);
+const PerClient = z.object({ controller: Secret, dea: Secret, router: Secret });
+
+/** What a joining node is handed; each program of it gets only its own part, as on the first node. */
+export const ClusterSecrets = z.object({
+  etcd: PerClient,
+  nats: PerClient,
+  directory_secret: z.string().min(16),
+  admin_token: z.string().min(16),
+});
+export type ClusterSecrets = z.infer<typeof ClusterSecrets>;
+
+export const JoinRequest = z
+  .object({
+    token: z.string().regex(JOIN_TOKEN, 'expected a join token ID.SECRET, as `nap nodes token create` prints it'),
+    address: Ipv4,
+    roles: z.array(Role).min(1).max(NODE_ROLES.length),
+  })
+  .strict();
+export type JoinRequest = z.infer<typeof JoinRequest>;
+
+/** The settings a joined node shares with the cluster (written to its node.yaml), and its secrets. */
+export const JoinAnswer = z.object({
+  node: NodeRecord,
+  settings: z.record(z.string().regex(/^NAP_[A-Z_]+$/), z.string()),
+  /** Only what the node's roles need: the passwords of its own programs. */
+  secrets: z.object({
+    etcd: PerClient.partial().optional(),
+    nats: PerClient.partial().optional(),
+    directory_secret: z.string().min(16).optional(),
+    admin_token: z.string().min(16).optional(),
+  }),
+});
+export type JoinAnswer = z.infer<typeof JoinAnswer>;
