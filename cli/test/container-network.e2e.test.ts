@@ -1,13 +1,13 @@
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { request } from 'node:http';
 import { connect } from 'node:net';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { containerNetworkNames, freePort, gatewayOf, parseCidr } from '@nap/common';
-import { eventually, httpGet, nap, TestPlatform } from '@nap/testkit';
+import { eventually, httpGet, nap, repoRoot, TestPlatform } from '@nap/testkit';
+
+/** The probe app (fixtures/netprobe): connects where it is told and reports what it saw. */
+const netprobeApp = `${repoRoot}cli/test/fixtures/netprobe`;
 
 /**
  * Issue 11, "every container gets its own network namespace": from inside a real instance on a
@@ -15,37 +15,6 @@ import { eventually, httpGet, nap, TestPlatform } from '@nap/testkit';
  * the app binds stays in its namespace. Only addresses of this run's own making are probed
  * (loopback, nap's bridge and the containers on it): never the host's other addresses.
  */
-
-// The probe app: connects where it is told and reports what it saw (connected, or the error).
-const probeServer = `
-const http = require('http'), net = require('net'), fs = require('fs');
-function probe(host, port) {
-  return new Promise((resolve) => {
-    const s = net.connect({ host, port });
-    s.on('error', () => {});
-    const t = setTimeout(() => { s.destroy(); resolve('timeout'); }, 2000);
-    s.once('connect', () => { clearTimeout(t); s.destroy(); resolve('connected'); });
-    s.once('error', (e) => { clearTimeout(t); resolve(e.code || String(e)); });
-  });
-}
-http.createServer(async (req, res) => {
-  const u = new URL(req.url, 'http://x');
-  if (u.pathname === '/probe') {
-    const targets = u.searchParams.getAll('to');
-    const seen = await Promise.all(targets.map((t) => probe(t.slice(0, t.lastIndexOf(':')), Number(t.slice(t.lastIndexOf(':') + 1)))));
-    return res.end(JSON.stringify(Object.fromEntries(targets.map((t, i) => [t, seen[i]]))));
-  }
-  if (u.pathname === '/bind') {
-    const s = net.createServer((c) => { c.on('error', () => {}); c.end('squatter\\n'); });
-    s.once('error', (e) => res.end('error ' + e.code));
-    return s.listen(Number(u.searchParams.get('port')), '0.0.0.0', () => res.end('bound'));
-  }
-  if (u.pathname === '/proc-net-tcp') {
-    try { return res.end(fs.readFileSync('/proc/net/tcp', 'utf8') + fs.readFileSync('/proc/net/tcp6', 'utf8')); } catch (e) { return res.end('error ' + e.message); }
-  }
-  res.end('probe ' + process.env.NAP_INSTANCE_INDEX);
-}).listen(process.env.PORT);
-`;
 
 function hostConnect(port: number): Promise<string> {
   return new Promise((resolve) => {
@@ -74,7 +43,6 @@ function listeningPorts(procNetTcp: string): number[] {
 describe("containers in nap's own network namespace, end to end on real NATS, etcd and Docker", () => {
   let platform: TestPlatform;
   let env: Record<string, string>;
-  let dir: string;
   /** Per instance index: its host port (the one nap maps) and its container's address. */
   const instances = new Map<number, { hostPort: number; address: string }>();
   let platformPorts: Record<string, number>;
@@ -90,10 +58,7 @@ describe("containers in nap's own network namespace, end to end on real NATS, et
   before(async () => {
     platform = await TestPlatform.start();
     env = platform.cliEnv();
-    dir = mkdtempSync(join(tmpdir(), 'nap-netprobe-'));
-    writeFileSync(join(dir, 'package.json'), JSON.stringify({ name: 'netprobe', version: '1.0.0', scripts: { start: 'node server.js' } }));
-    writeFileSync(join(dir, 'server.js'), probeServer);
-    const push = await nap(['push', 'netprobe', '-p', dir, '-i', '2'], env);
+    const push = await nap(['push', 'netprobe', '-p', netprobeApp, '-i', '2'], env);
     assert.equal(push.code, 0, `${push.stdout}\n${push.stderr}\n${await platform.logTail('dea-1')}`);
     const app = JSON.parse((await nap(['app', 'netprobe', '--json'], env)).stdout) as { instance_details: { index: number; port: number; state: string }[] };
     const containers = await platform.containers({ 'nap.app_name': 'netprobe', 'nap.kind': 'instance' });
@@ -118,7 +83,6 @@ describe("containers in nap's own network namespace, end to end on real NATS, et
   after(async () => {
     const installation = platform?.installationId;
     await platform?.stop();
-    if (dir) rmSync(dir, { recursive: true, force: true });
     if (installation) {
       // The run's stop removed exactly its own network and table.
       const names = containerNetworkNames(installation);

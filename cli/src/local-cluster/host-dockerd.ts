@@ -1,52 +1,148 @@
-import { readFile } from 'node:fs/promises';
+import { copyFile, readdir, readFile, rename, rm, rmdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { isAlive, sleep, spawnDetached, stopPid } from '@nap/common';
-import type { LocalHost } from './cluster-state.js';
 import { run } from './commands.js';
 
-const docker = (host: LocalHost, ...args: string[]) => run('docker', ['-H', `unix://${host.dockerSocket}`, ...args]);
+/** A Docker engine of the local cluster's own: its data and exec roots under `dir`, its socket, the namespace it runs in. */
+export interface Engine {
+  dir: string;
+  socket: string;
+  /** The host's network namespace; none for the template engine, which only loads images. */
+  netns: string | null;
+  label: string;
+}
+
+const docker = (e: Pick<Engine, 'socket'>, ...args: string[]) => run('docker', ['-H', `unix://${e.socket}`, ...args], { timeoutMs: 600_000 });
 
 /**
- * A host's own Docker engine: its own data, exec root and socket, in the host's network namespace
- * (entered with nsenter: `ip netns exec` remounts /sys, and dockerd then finds no devices cgroup).
- * Started as deploy/setup starts the machine's (live restore, no bridge, no iptables: nap owns the
- * network), so a host is what a real machine is after setup.
+ * Starts an engine as deploy/setup starts the machine's (live restore, no bridge, no iptables:
+ * nap owns the network), so a host is what a real machine is after setup. In a host's namespace
+ * it is entered with nsenter: `ip netns exec` remounts /sys, and dockerd then finds no devices cgroup.
  */
-export async function startHostDockerd(host: LocalHost): Promise<number> {
-  const pid = spawnDetached(
-    'nsenter',
-    [
-      `--net=/var/run/netns/${host.netns}`,
-      'dockerd',
-      '--data-root', join(host.dir, 'docker'),
-      '--exec-root', join(host.dir, 'exec'),
-      '--pidfile', join(host.dir, 'dockerd.pid'),
-      '-H', `unix://${host.dockerSocket}`,
-      '--bridge=none', '--iptables=false', '--ip6tables=false', '--live-restore', '--log-level=warn',
-    ],
-    { logFile: join(host.dir, 'dockerd.log') },
-  );
+export async function startEngine(e: Engine): Promise<number> {
+  const dockerd = [
+    'dockerd',
+    '--data-root', join(e.dir, 'docker'),
+    '--exec-root', join(e.dir, 'exec'),
+    '--pidfile', join(e.dir, 'dockerd.pid'),
+    '-H', `unix://${e.socket}`,
+    '--bridge=none', '--iptables=false', '--ip6tables=false', '--live-restore', '--log-level=warn',
+  ];
+  const [command, ...args] = e.netns ? ['nsenter', `--net=/var/run/netns/${e.netns}`, ...dockerd] : dockerd;
+  const pid = spawnDetached(command, args, { logFile: join(e.dir, 'dockerd.log') });
   const deadline = Date.now() + 60_000;
   for (;;) {
-    if (await docker(host, 'version', '--format', '{{.Server.Version}}').then(() => true, () => false)) return pid;
+    if (await docker(e, 'version', '--format', '{{.Server.Version}}').then(() => true, () => false)) return pid;
     if (!isAlive(pid) || Date.now() > deadline) {
-      const log = await readFile(join(host.dir, 'dockerd.log'), 'utf8').catch(() => '');
-      throw new Error(`host ${host.index}'s dockerd did not start; its log ends with:\n${log.slice(-1500)}`);
+      const log = await readFile(join(e.dir, 'dockerd.log'), 'utf8').catch(() => '');
+      throw new Error(`${e.label}'s dockerd did not start; its log ends with:\n${log.slice(-1500)}`);
     }
     await sleep(250);
   }
 }
 
-/** Removes every container of the host's engine, stops it and its containerd, and lets go of its mounts. */
-export async function stopHostDockerd(host: LocalHost): Promise<void> {
-  if (host.dockerdPid && isAlive(host.dockerdPid)) {
-    const ids = (await docker(host, 'ps', '-aq').catch(() => '')).split('\n').filter(Boolean);
-    if (ids.length) await docker(host, 'rm', '-f', ...ids).catch(() => {});
+/** Removes every container of the engine, stops it and its containerd, and lets go of its mounts. */
+export async function stopEngine(e: Engine, pid: number | null): Promise<void> {
+  if (pid && isAlive(pid)) {
+    const ids = (await docker(e, 'ps', '-aq').catch(() => '')).split('\n').filter(Boolean);
+    if (ids.length) await docker(e, 'rm', '-f', ...ids).catch(() => {});
   }
-  const containerd = Number((await readFile(join(host.dir, 'exec', 'containerd', 'containerd.pid'), 'utf8').catch(() => '')).trim()) || 0;
-  if (host.dockerdPid) await stopPid(host.dockerdPid, 20_000);
+  const containerd = Number((await readFile(join(e.dir, 'exec', 'containerd', 'containerd.pid'), 'utf8').catch(() => '')).trim()) || 0;
+  if (pid) await stopPid(pid, 20_000);
   if (containerd) await stopPid(containerd, 5000);
-  // dockerd mounts its data root on itself and leaves an nsfs mount in its exec root.
-  for (const mounted of ['docker', 'exec']) await run('umount', ['-R', join(host.dir, mounted)]).catch(() => {});
-  await run('umount', [join(host.dir, 'exec', 'netns', 'default')]).catch(() => {});
+  await unmountUnder(e.dir);
+}
+
+/** The cgroup directories of a container, under cgroup v1 (each controller) or v2. */
+async function cgroupsOf(id: string): Promise<string[]> {
+  const root = '/sys/fs/cgroup';
+  const controllers = await readdir(root).catch(() => [] as string[]);
+  const dirs = [join(root, 'docker', id), ...controllers.map((c) => join(root, c, 'docker', id))];
+  const present = await Promise.all(dirs.map((d) => readFile(join(d, 'cgroup.procs'), 'utf8').then(() => d, () => null)));
+  return present.filter((d): d is string => d !== null);
+}
+
+function killAll(pids: number[]): void {
+  for (const pid of pids) {
+    try {
+      process.kill(pid, 'SIGKILL');
+    } catch {
+      // gone already
+    }
+  }
+}
+
+/**
+ * Ends a host at once, as a machine losing power would: its containers' processes (found by the
+ * engine's own list of containers and their cgroups, whether dockerd still answers or not), then
+ * every process in its network namespace (nap's programs, dockerd, containerd and the shims).
+ * Then its engine's mounts and the emptied cgroups are let go.
+ */
+export async function killHost(e: Engine): Promise<void> {
+  const ids = await readdir(join(e.dir, 'docker', 'containers')).catch(() => [] as string[]);
+  const cgroups = (await Promise.all(ids.map(cgroupsOf))).flat();
+  const procsOf = async () => (await Promise.all(cgroups.map((d) => readFile(join(d, 'cgroup.procs'), 'utf8').catch(() => '')))).join('\n').split('\n').map(Number).filter((p) => p > 0);
+  const inNamespace = async () => (e.netns ? (await run('ip', ['netns', 'pids', e.netns]).catch(() => '')).split('\n').map(Number).filter((p) => p > 0) : []);
+  const deadline = Date.now() + 10_000;
+  for (;;) {
+    const pids = [...(await procsOf()), ...(await inNamespace())];
+    if (!pids.length || Date.now() > deadline) break;
+    killAll(pids);
+    await sleep(50);
+  }
+  for (const d of cgroups) await rmdir(d).catch(() => {});
+  await unmountUnder(e.dir);
+}
+
+/**
+ * Every mount under `dir`, deepest first: the data root dockerd mounts on itself, the containers'
+ * overlays, the network namespaces Docker keeps as nsfs mounts in its exec root.
+ */
+export async function unmountUnder(dir: string): Promise<void> {
+  const info = await readFile('/proc/self/mountinfo', 'utf8');
+  // Field 5 is the mount point, with spaces and the like written as octal escapes.
+  const points = info
+    .split('\n')
+    .map((l) => l.split(' ')[4])
+    .filter((p): p is string => p !== undefined)
+    .map((p) => p.replace(/\\([0-7]{3})/g, (_, o: string) => String.fromCharCode(parseInt(o, 8))))
+    .filter((p) => p === dir || p.startsWith(`${dir}/`))
+    .sort((a, b) => b.length - a.length);
+  for (const p of points) await run('umount', ['-l', p]).catch(() => {});
+}
+
+/** Loads an image of the machine's engine into a stopped template engine's data root, once for every host. */
+export async function makeTemplate(template: Engine, image: string, machineSocket: string): Promise<void> {
+  const pid = await startEngine(template);
+  const file = join(template.dir, 'image.tar');
+  try {
+    await docker({ socket: machineSocket }, 'save', '-o', file, image);
+    await docker(template, 'load', '-q', '-i', file);
+  } finally {
+    await rm(file, { force: true });
+    await stopEngine(template, pid);
+  }
+}
+
+/** bbolt databases, which dockerd and containerd rewrite in place: each host gets a copy of its own. */
+async function databasesUnder(dir: string): Promise<string[]> {
+  const entries = await readdir(dir, { recursive: true, withFileTypes: true });
+  return entries.filter((e) => e.isFile() && e.name.endsWith('.db')).map((e) => join(e.parentPath, e.name));
+}
+
+/**
+ * A host's data root as a hard-linked copy of the template's: image layers are never written once
+ * made (a container writes its own upper layer), and everything dockerd rewrites it replaces with a
+ * new file (repositories.json and the like) except its databases, which are copied for real.
+ * Seconds instead of a load per host.
+ */
+export async function dataRootFromTemplate(template: Engine, host: Engine): Promise<void> {
+  const target = join(host.dir, 'docker');
+  await run('cp', ['-al', join(template.dir, 'docker'), target], { timeoutMs: 300_000 });
+  for (const db of await databasesUnder(target)) {
+    await copyFile(db, `${db}.own`);
+    await rename(`${db}.own`, db);
+  }
+  // Each engine makes its own id.
+  await rm(join(target, 'engine-id'), { force: true });
 }

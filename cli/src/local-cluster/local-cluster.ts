@@ -2,8 +2,7 @@ import { mkdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { freeSubnet, makeBridge, makeHostNetwork, makeNat, removeBridgeAndNat, removeHostNetwork } from './cluster-network.js';
 import { type ClusterState, type LocalHost, readState, saveState } from './cluster-state.js';
-import { copyImage } from './commands.js';
-import { startHostDockerd, stopHostDockerd } from './host-dockerd.js';
+import { dataRootFromTemplate, type Engine, killHost, makeTemplate, startEngine } from './host-dockerd.js';
 import { adminToken, napOnHost } from './host-nap.js';
 import { updateNodeSettings } from '../platform/node-settings.js';
 
@@ -19,6 +18,8 @@ export interface ClusterOptions {
 }
 
 export const NAME = /^[a-z0-9]{1,8}$/;
+
+const engineOf = (host: LocalHost): Engine => ({ dir: host.dir, socket: host.dockerSocket, netns: host.netns, label: `host ${host.index}` });
 
 function hostOf(o: ClusterOptions, index: number, address: string): LocalHost {
   const dir = join(o.dir, `h${index}`);
@@ -60,15 +61,18 @@ export async function makeHosts(o: ClusterOptions, count: number): Promise<Clust
     await makeHostNetwork(state, host);
     o.progress(`host ${i}: namespace ${host.netns}, address ${host.address}`);
   }
+  o.progress(`loading ${o.stackImage} once, for every host's dockerd`);
+  const template: Engine = { dir: join(o.dir, 'template'), socket: join(o.dir, 'template', 'docker.sock'), netns: null, label: 'the template' };
+  await mkdir(template.dir, { recursive: true });
+  await makeTemplate(template, o.stackImage, o.machineDockerSocket);
   await Promise.all(
     state.hosts.map(async (host) => {
-      host.dockerdPid = await startHostDockerd(host);
+      await dataRootFromTemplate(template, engineOf(host));
+      host.dockerdPid = await startEngine(engineOf(host));
       await saveState(state);
-      o.progress(`host ${host.index}: dockerd up`);
+      o.progress(`host ${host.index}: dockerd up, with ${o.stackImage}`);
     }),
   );
-  o.progress(`copying ${o.stackImage} into every host's dockerd`);
-  await copyImage(o.stackImage, o.machineDockerSocket, state.hosts.map((h) => h.dockerSocket), join(o.dir, 'stack-image.tar'));
   return state;
 }
 
@@ -102,9 +106,7 @@ export async function removeHosts(dir: string, progress: (line: string) => void)
   if (!state) return null;
   await Promise.all(
     state.hosts.map(async (host) => {
-      // nap's programs first (by the pids nap up recorded), then the engine under them.
-      await napOnHost(host, ['down'], 120_000).catch(() => {});
-      await stopHostDockerd(host);
+      await killHost(engineOf(host));
       await removeHostNetwork(host);
       progress(`host ${host.index}: removed`);
     }),

@@ -1,0 +1,152 @@
+import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import { loadSettings } from '@nap/common';
+import { eventually, httpGet, nap, repoRoot } from '@nap/testkit';
+import type { ClusterState } from '../src/local-cluster/cluster-state.js';
+import { makeHosts, removeHosts, startNap } from '../src/local-cluster/local-cluster.js';
+
+/**
+ * Issue 14 on `deploy/local-cluster up 3`: three hosts, each its own network namespace, address
+ * and dockerd; nap up on the first, nap join on the others. An app spreads over them and answers
+ * through every host's router; logs come from every host; a tenant on one host reaches none of
+ * the platform on another; join tokens hold against a hostile caller.
+ */
+
+const netprobeApp = `${repoRoot}cli/test/fixtures/netprobe`;
+
+interface InstanceDetail {
+  index: number;
+  state: string;
+  host: string;
+  port: number;
+}
+
+describe('a nap of three hosts (deploy/local-cluster up 3)', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'nap-cluster-'));
+  const name = `t${randomBytes(3).toString('hex')}`;
+  let state: ClusterState;
+  let api: string;
+  let env: Record<string, string>;
+  let hosts: string[];
+  let instances: InstanceDetail[];
+
+  const call = async (method: string, path: string, body?: unknown, token = env.NAP_TOKEN) => {
+    const r = await httpGet(`${api}${path}`, { Authorization: `Bearer ${token}`, 'Content-Type': 'application/json' }, method, body === undefined ? undefined : JSON.stringify(body));
+    return { status: r.status, body: r.body ? (JSON.parse(r.body) as Record<string, unknown>) : {} };
+  };
+  const join_ = (body: unknown) => call('POST', '/v1/nodes/join', body, '');
+
+  before(async () => {
+    const settings = loadSettings();
+    state = await makeHosts({ name, dir: join(dir, 'cluster'), stackImage: settings.stackImage, machineDockerSocket: settings.dockerSocket, progress: () => {} }, 3);
+    const started = await startNap(state, { installationId: `lc-${name}`, progress: () => {} });
+    api = started.api;
+    env = { NAP_API: api, NAP_TOKEN: started.token, NAP_HOME: join(dir, 'cli') };
+    hosts = state.hosts.map((h) => h.address);
+    const push = await nap(['push', 'netprobe', '-p', netprobeApp, '-i', '6'], env);
+    assert.equal(push.code, 0, `${push.stdout}\n${push.stderr}`);
+    instances = (JSON.parse((await nap(['app', 'netprobe', '--json'], env)).stdout) as { instance_details: InstanceDetail[] }).instance_details;
+  });
+
+  after(async () => {
+    await removeHosts(join(dir, 'cluster'), () => {}).catch((err: Error) => console.error(`removing the local cluster: ${err.message}`));
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  test('nap nodes lists the three hosts with their roles and addresses, each healthy', async () => {
+    const r = await nap(['nodes', '--json'], env);
+    assert.equal(r.code, 0, r.stderr);
+    const nodes = JSON.parse(r.stdout) as { address: string; roles: string[]; health: string }[];
+    assert.deepEqual(nodes.map((n) => n.address).sort(), [...hosts].sort());
+    assert.deepEqual(nodes.find((n) => n.address === hosts[0])?.roles, ['engines', 'controller', 'router', 'dea']);
+    for (const h of hosts.slice(1)) assert.deepEqual(nodes.find((n) => n.address === h)?.roles, ['router', 'dea']);
+    for (const n of nodes) assert.equal(n.health, 'ok', JSON.stringify(n));
+  });
+
+  test('an app of 6 instances runs on all three hosts, two on each', () => {
+    assert.equal(instances.length, 6);
+    for (const i of instances) assert.equal(i.state, 'RUNNING', JSON.stringify(i));
+    const perHost = hosts.map((h) => instances.filter((i) => i.host === h).length);
+    assert.deepEqual(perHost, [2, 2, 2], JSON.stringify(instances));
+  });
+
+  test("the router of each host serves it, from instances on other hosts too", async () => {
+    for (const h of hosts) {
+      const seen = new Set<string>();
+      await eventually(
+        async () => {
+          const r = await httpGet(`http://${h}:8080/`, { Host: 'netprobe.nap.localhost' });
+          assert.equal(r.status, 200, r.body);
+          seen.add(r.body);
+          return seen.size === 6;
+        },
+        20_000,
+        `all six instances through the router on ${h}`,
+      );
+    }
+  });
+
+  test('nap logs reads the instances of every host', async () => {
+    const r = await nap(['logs', 'netprobe'], env);
+    assert.equal(r.code, 0, r.stderr);
+    const indexes = new Set([...r.stdout.matchAll(/\[(\d)\/out\]/g)].map((m) => m[1]));
+    assert.deepEqual([...indexes].sort(), ['0', '1', '2', '3', '4', '5'], r.stdout);
+  });
+
+  test("an instance on one host reaches none of the platform on another host, nor an instance there", async () => {
+    const [first, second, third] = hosts;
+    const prober = instances.find((i) => i.host === second)!;
+    const victim = instances.find((i) => i.host === third)!;
+    const targets = [`${first}:2379`, `${first}:2380`, `${first}:4222`, `${first}:9022`, `${third}:9024`, `${third}:8080`, `${victim.host}:${victim.port}`];
+    const query = [...targets, '127.0.0.1:8080'].map((t) => `to=${encodeURIComponent(t)}`).join('&');
+    const r = await httpGet(`http://${prober.host}:${prober.port}/probe?${query}`);
+    assert.equal(r.status, 200, r.body);
+    const seen = JSON.parse(r.body) as Record<string, string>;
+    // The control: the probe does connect where something listens for it, its own port.
+    assert.equal(seen['127.0.0.1:8080'], 'connected');
+    for (const t of targets) assert.notEqual(seen[t], 'connected', `the instance on ${second} reached ${t}: ${JSON.stringify(seen)}`);
+  });
+
+  describe('join tokens against a hostile caller', () => {
+    test('a developer can make no join token, nor list nodes', async () => {
+      const dev = await call('POST', '/v1/users', { name: 'mallory', role: 'developer' });
+      assert.equal(dev.status, 201, JSON.stringify(dev.body));
+      const token = String(dev.body.token);
+      assert.equal((await call('POST', '/v1/nodes/tokens', {}, token)).status, 403);
+      assert.equal((await call('GET', '/v1/nodes', undefined, token)).status, 403);
+    });
+
+    test('a wrong secret, a revoked token and a malformed one are refused, and record no node', async () => {
+      const made = await call('POST', '/v1/nodes/tokens', { roles: ['router'] });
+      assert.equal(made.status, 201);
+      const [id, secret] = String(made.body.token).split('.');
+      const wrong = `${id}.${secret.replace(/^./, (c) => (c === '0' ? '1' : '0'))}`;
+      const refused = await join_({ token: wrong, address: '10.250.9.9', roles: ['router'] });
+      assert.equal(refused.status, 401, JSON.stringify(refused.body));
+      assert.equal((await join_({ token: 'not-a-token', address: '10.250.9.9', roles: ['router'] })).status, 400);
+      assert.equal((await join_({ token: made.body.token, address: '10.250.9.9', roles: ['router'], extra: 1 })).status, 400);
+      assert.equal((await call('DELETE', `/v1/nodes/tokens/${id}`)).status, 200);
+      assert.equal((await join_({ token: made.body.token, address: '10.250.9.9', roles: ['router'] })).status, 401);
+      const nodes = (await call('GET', '/v1/nodes')).body as unknown as { address: string }[];
+      assert.ok(!nodes.some((n) => n.address === '10.250.9.9'), JSON.stringify(nodes));
+    });
+
+    test('a node gets only the secrets of its roles, and only the roles its token allows', async () => {
+      const made = await call('POST', '/v1/nodes/tokens', { roles: ['router'] });
+      assert.equal((await join_({ token: made.body.token, address: '10.250.9.8', roles: ['router', 'dea'] })).status, 422);
+      assert.equal((await join_({ token: made.body.token, address: '10.250.9.8', roles: ['engines'] })).status, 422);
+      const joined = await join_({ token: made.body.token, address: '10.250.9.8', roles: ['router'] });
+      assert.equal(joined.status, 201, JSON.stringify(joined.body));
+      const secrets = joined.body.secrets as { etcd: Record<string, string>; nats: Record<string, string>; admin_token?: string; directory_secret?: string };
+      assert.deepEqual(Object.keys(secrets.etcd), ['router']);
+      assert.deepEqual(Object.keys(secrets.nats), ['router']);
+      assert.equal(secrets.admin_token, undefined);
+      assert.equal(secrets.directory_secret, undefined);
+      assert.equal((await call('DELETE', `/v1/nodes/${String((joined.body.node as { id: string }).id)}`)).status, 200);
+    });
+  });
+});
