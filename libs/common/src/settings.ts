@@ -33,6 +33,8 @@ export interface Settings {
   routerRequestTimeoutS: number;
   /** How long a client's keep-alive connection may sit idle between requests. */
   routerIdleTimeoutS: number;
+  /** How long a connection to an instance may take before another instance is tried: a host that stopped answering costs this, not the kernel's two minutes. */
+  routerConnectTimeoutMs: number;
   /** Requests in flight to one app instance; past it another instance is tried, else 503. */
   routerMaxConnsPerInstance: number;
   /** Requests in flight in the whole router; past it requests are refused at once with 503. */
@@ -152,6 +154,7 @@ function schemaFor(home: string, node: string) {
     NAP_ROUTER_URL: optionalString,
     NAP_ROUTER_REQUEST_TIMEOUT_S: positiveInt.default(900),
     NAP_ROUTER_IDLE_TIMEOUT_S: positiveInt.default(60),
+    NAP_ROUTER_CONNECT_TIMEOUT_MS: positiveInt.min(50).max(60_000).default(1000),
     NAP_ROUTER_MAX_CONNS_PER_INSTANCE: positiveInt.default(500),
     NAP_ROUTER_MAX_IN_FLIGHT: positiveInt.default(10_000),
     NAP_ROUTER_STATUS_USER: z.string().min(1).default('router'),
@@ -242,6 +245,7 @@ export function loadSettings(env: NodeJS.ProcessEnv = process.env): Settings {
     routerUrl: s.NAP_ROUTER_URL ?? `http://${node}:${s.NAP_ROUTER_PORT}`,
     routerRequestTimeoutS: s.NAP_ROUTER_REQUEST_TIMEOUT_S,
     routerIdleTimeoutS: s.NAP_ROUTER_IDLE_TIMEOUT_S,
+    routerConnectTimeoutMs: s.NAP_ROUTER_CONNECT_TIMEOUT_MS,
     routerMaxConnsPerInstance: s.NAP_ROUTER_MAX_CONNS_PER_INSTANCE,
     routerMaxInFlight: s.NAP_ROUTER_MAX_IN_FLIGHT,
     routerStatusUser: s.NAP_ROUTER_STATUS_USER,

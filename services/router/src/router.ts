@@ -67,7 +67,7 @@ export function limitsFrom(settings: Settings, overrides: Partial<RouterLimits> 
     maxConnsPerInstance: settings.routerMaxConnsPerInstance,
     maxInFlight: settings.routerMaxInFlight,
     upstreamIdleMs: 4000,
-    connectTimeoutMs: 5000,
+    connectTimeoutMs: settings.routerConnectTimeoutMs,
     ...overrides,
   };
 }

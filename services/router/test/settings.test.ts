@@ -19,7 +19,7 @@ test('router settings have their documented defaults', () => {
     maxConnsPerInstance: 500,
     maxInFlight: 10_000,
     upstreamIdleMs: 4000,
-    connectTimeoutMs: 5000,
+    connectTimeoutMs: 1000,
   });
 });
 
@@ -32,16 +32,18 @@ test('router settings are read from the environment and checked', () => {
     NAP_ROUTER_STATUS_USER: 'ops',
     NAP_ROUTER_STATUS_PASSWORD: 'pw',
     NAP_ROUTER_WORKERS: '1',
+    NAP_ROUTER_CONNECT_TIMEOUT_MS: '250',
   });
   assert.deepEqual(
-    [s.routerRequestTimeoutS, s.routerIdleTimeoutS, s.routerMaxConnsPerInstance, s.routerMaxInFlight, s.routerStatusUser, s.routerStatusPassword, s.routerWorkers],
-    [30, 5, 10, 100, 'ops', 'pw', 1],
+    [s.routerRequestTimeoutS, s.routerIdleTimeoutS, s.routerMaxConnsPerInstance, s.routerMaxInFlight, s.routerStatusUser, s.routerStatusPassword, s.routerWorkers, s.routerConnectTimeoutMs],
+    [30, 5, 10, 100, 'ops', 'pw', 1, 250],
   );
   for (const [key, value] of [
     ['NAP_ROUTER_WORKERS', '0'],
     ['NAP_ROUTER_WORKERS', 'many'],
     ['NAP_ROUTER_MAX_IN_FLIGHT', '-1'],
     ['NAP_ROUTER_REQUEST_TIMEOUT_S', '1.5'],
+    ['NAP_ROUTER_CONNECT_TIMEOUT_MS', '10'],
   ]) {
     assert.throws(() => loadSettings({ [key]: value }), (e: unknown) => e instanceof SettingsError && e.message.includes(key), `${key}=${value}`);
   }
