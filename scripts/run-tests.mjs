@@ -3,13 +3,15 @@
 // is spent waiting on a container or a timer, so two lanes use the machine's two cores better.
 // End-to-end files go first, then integration, then unit files, which fill the lanes at the end.
 // NAP_TEST_CONCURRENCY=1 runs one file at a time (to tell a race from a bug). `--unit` skips
-// integration and e2e.
+// integration and e2e. `*.cluster.test.js` files (chaos on a local cluster of hosts, minutes
+// each) run only with `--cluster` (npm run test:cluster), and then alone.
 import { spawn } from 'node:child_process';
 import { readdirSync, statSync } from 'node:fs';
 import { join, relative } from 'node:path';
 
 const root = new URL('..', import.meta.url).pathname;
 const unitOnly = process.argv.includes('--unit');
+const clusterOnly = process.argv.includes('--cluster');
 const workspaces = ['libs/common', 'libs/testkit', 'services/controller', 'services/dea', 'services/router', 'services/directory', 'cli', 'bench'];
 
 function find(dir, out = []) {
@@ -29,6 +31,7 @@ function find(dir, out = []) {
 
 const files = workspaces
   .flatMap((w) => find(join(root, w, 'dist', 'test')))
+  .filter((f) => /\.cluster\.test\.js$/.test(f) === clusterOnly)
   .filter((f) => !unitOnly || !/\.(e2e|integration)\.test\.js$/.test(f))
   .map((f) => relative(root, f))
   .sort((a, b) => weight(b) - weight(a) || a.localeCompare(b));

@@ -1,13 +1,7 @@
 import assert from 'node:assert/strict';
-import { randomBytes } from 'node:crypto';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { loadSettings } from '@nap/common';
 import { eventually, httpGet, nap, repoRoot } from '@nap/testkit';
-import type { ClusterState } from '../src/local-cluster/cluster-state.js';
-import { makeHosts, removeHosts, startNap } from '../src/local-cluster/local-cluster.js';
+import { type InstanceDetail, startTestCluster, type TestCluster } from './support/test-cluster.js';
 
 /**
  * Issue 14 on `deploy/local-cluster up 3`: three hosts, each its own network namespace, address
@@ -18,17 +12,8 @@ import { makeHosts, removeHosts, startNap } from '../src/local-cluster/local-clu
 
 const netprobeApp = `${repoRoot}cli/test/fixtures/netprobe`;
 
-interface InstanceDetail {
-  index: number;
-  state: string;
-  host: string;
-  port: number;
-}
-
 describe('a nap of three hosts (deploy/local-cluster up 3)', () => {
-  const dir = mkdtempSync(join(tmpdir(), 'nap-cluster-'));
-  const name = `t${randomBytes(3).toString('hex')}`;
-  let state: ClusterState;
+  let cluster: TestCluster;
   let api: string;
   let env: Record<string, string>;
   let hosts: string[];
@@ -41,21 +26,14 @@ describe('a nap of three hosts (deploy/local-cluster up 3)', () => {
   const join_ = (body: unknown) => call('POST', '/v1/nodes/join', body, '');
 
   before(async () => {
-    const settings = loadSettings();
-    state = await makeHosts({ name, dir: join(dir, 'cluster'), stackImage: settings.stackImage, machineDockerSocket: settings.dockerSocket, progress: () => {} }, 3);
-    const started = await startNap(state, { installationId: `lc-${name}`, progress: () => {} });
-    api = started.api;
-    env = { NAP_API: api, NAP_TOKEN: started.token, NAP_HOME: join(dir, 'cli') };
-    hosts = state.hosts.map((h) => h.address);
+    cluster = await startTestCluster(3);
+    ({ api, env, hosts } = cluster);
     const push = await nap(['push', 'netprobe', '-p', netprobeApp, '-i', '6'], env);
     assert.equal(push.code, 0, `${push.stdout}\n${push.stderr}`);
-    instances = (JSON.parse((await nap(['app', 'netprobe', '--json'], env)).stdout) as { instance_details: InstanceDetail[] }).instance_details;
+    instances = await cluster.instances('netprobe');
   });
 
-  after(async () => {
-    await removeHosts(join(dir, 'cluster'), () => {}).catch((err: Error) => console.error(`removing the local cluster: ${err.message}`));
-    rmSync(dir, { recursive: true, force: true });
-  });
+  after(() => cluster?.stop());
 
   test('nap nodes lists the three hosts with their roles and addresses, each healthy', async () => {
     const r = await nap(['nodes', '--json'], env);

@@ -1,6 +1,6 @@
 import { mkdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
-import { freeSubnet, makeBridge, makeHostNetwork, makeNat, removeBridgeAndNat, removeHostNetwork } from './cluster-network.js';
+import { freeSubnet, makeBridge, makeHostNetwork, makeNat, removeBridgeAndNat, removeHostNetwork, setHostLink } from './cluster-network.js';
 import { type ClusterState, type LocalHost, readState, saveState } from './cluster-state.js';
 import { dataRootFromTemplate, type Engine, killHost, makeTemplate, startEngine } from './host-dockerd.js';
 import { adminToken, napOnHost } from './host-nap.js';
@@ -98,6 +98,24 @@ export async function startNap(state: ClusterState, o: { installationId: string;
   state.api = up.api;
   await saveState(state);
   return { api: up.api, token: await adminToken(first), routers: state.hosts.map((h) => `http://${h.address}:8080`) };
+}
+
+/** A host lost as a machine is lost: every process and container of it killed, and its link down. */
+export async function loseHost(state: ClusterState, index: number): Promise<void> {
+  const host = hostAt(state, index);
+  await setHostLink(host, false);
+  await killHost(engineOf(host));
+}
+
+/** `ip link set eth0 down` (or up) in the host: it runs on, cut off from the others. */
+export async function cutHost(state: ClusterState, index: number, cut: boolean): Promise<void> {
+  await setHostLink(hostAt(state, index), !cut);
+}
+
+function hostAt(state: ClusterState, index: number): LocalHost {
+  const host = state.hosts.find((h) => h.index === index);
+  if (!host) throw new Error(`no host ${index} in local cluster ${state.name}`);
+  return host;
 }
 
 /** Removes exactly what the state file records: engines (and their containers), namespaces, the bridge, the table, the folder. */

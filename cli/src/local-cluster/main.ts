@@ -1,7 +1,8 @@
 import { Command, InvalidArgumentError } from 'commander';
 import { loadSettings } from '@nap/common/without-engines';
 import { output } from '../output.js';
-import { makeHosts, NAME, removeHosts, startNap } from './local-cluster.js';
+import { readState } from './cluster-state.js';
+import { cutHost, loseHost, makeHosts, NAME, removeHosts, startNap } from './local-cluster.js';
 
 // deploy/local-cluster: several nap hosts on this machine (network namespaces with their own
 // address and dockerd), to try a cluster and to test one.
@@ -52,6 +53,43 @@ program
     const o = out();
     const state = await removeHosts(dir(), (l) => o.progress(l));
     o.result(state ? `local cluster ${state.name} removed` : `no local cluster in ${dir()}`, { removed: state !== null });
+  });
+
+function hostIndex(v: string): number {
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < 1) throw new InvalidArgumentError('expected a host number, 1 for the first');
+  return n;
+}
+
+async function recorded() {
+  const state = await readState(dir());
+  if (!state) throw new Error(`no local cluster in ${dir()}: run deploy/local-cluster up N first`);
+  return state;
+}
+
+program
+  .command('lose')
+  .argument('<host>', 'the host number', hostIndex)
+  .description('lose a host as a machine is lost: every process and container of it killed, its link down (chaos)')
+  .action(async (index: number) => {
+    await loseHost(await recorded(), index);
+    out().result(`host ${index} lost`, { lost: index });
+  });
+program
+  .command('cut')
+  .argument('<host>', 'the host number', hostIndex)
+  .description("cut a host's link to the others (ip link set eth0 down); it runs on alone (chaos)")
+  .action(async (index: number) => {
+    await cutHost(await recorded(), index, true);
+    out().result(`host ${index} cut off`, { cut: index });
+  });
+program
+  .command('heal')
+  .argument('<host>', 'the host number', hostIndex)
+  .description("bring a cut host's link back")
+  .action(async (index: number) => {
+    await cutHost(await recorded(), index, false);
+    out().result(`host ${index} back`, { healed: index });
   });
 
 program.parseAsync().catch((err: Error) => {

@@ -1,0 +1,164 @@
+// bench/cluster: nap over several hosts, each a network namespace with its own dockerd
+// (deploy/local-cluster, run as a user would). On 3 hosts: push → first 200 through a router;
+// scale 1 → 60 instances answering; a host cut off → its instances running elsewhere, and the link
+// back → duplicates stopped; a host lost → its instances answering elsewhere. On 10 hosts: 200
+// instances converging from nothing. Writes bench/results/cluster.md.
+import { execFile } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { writeFile } from 'node:fs/promises';
+import { cpus, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { eventually, httpGet, nap, repoRoot } from '@nap/testkit';
+
+const run = promisify(execFile);
+const app = join(repoRoot, 'cli/test/fixtures/netprobe');
+const HOST = 'netprobe.nap.localhost';
+const fmt = (ms: number) => (ms / 1000).toFixed(1);
+
+interface Cluster {
+  dir: string;
+  api: string;
+  token: string;
+  routers: string[];
+  hosts: { index: number; address: string; dockerSocket: string }[];
+}
+interface Instance {
+  index: number;
+  state: string;
+  host: string;
+  port: number;
+}
+
+async function localCluster(dir: string, ...args: string[]): Promise<Record<string, unknown>> {
+  const { stdout } = await run(join(repoRoot, 'deploy/local-cluster'), ['--json', '--dir', dir, ...args], { maxBuffer: 16 * 1024 * 1024, timeout: 900_000 });
+  return JSON.parse(stdout) as Record<string, unknown>;
+}
+
+async function up(hosts: number, name: string): Promise<Cluster> {
+  const dir = mkdtempSync(join(tmpdir(), `nap-bench-cluster-${name}-`));
+  const started = Date.now();
+  const r = (await localCluster(dir, 'up', String(hosts), '--name', name)) as unknown as Omit<Cluster, 'dir'>;
+  console.log(`${hosts} hosts up in ${fmt(Date.now() - started)} s`);
+  return { ...r, dir };
+}
+
+async function down(c: Cluster): Promise<void> {
+  await localCluster(c.dir, 'down').catch((err: Error) => console.error(`down: ${err.message}`));
+  rmSync(c.dir, { recursive: true, force: true });
+}
+
+function client(c: Cluster) {
+  const env = { NAP_API: c.api, NAP_TOKEN: c.token, NAP_HOME: join(c.dir, 'cli') };
+  const auth = { Authorization: `Bearer ${c.token}`, 'Content-Type': 'application/json' };
+  return {
+    env,
+    instances: async () => JSON.parse((await httpGet(`${c.api}/v1/apps/netprobe/instances`, auth)).body) as Instance[],
+    scale: async (instances: number) => {
+      const r = await httpGet(`${c.api}/v1/apps/netprobe`, auth, 'PUT', JSON.stringify({ instances }));
+      if (r.status !== 200) throw new Error(`scale to ${instances}: ${r.status} ${r.body}`);
+    },
+  };
+}
+
+/** Until `wanted` different instances answer through the router, asking in rounds of `wanted`. */
+async function allAnswer(router: string, wanted: number, timeoutMs: number): Promise<void> {
+  const seen = new Set<string>();
+  await eventually(
+    async () => {
+      const answers = await Promise.all(Array.from({ length: Math.min(wanted, 50) }, () => httpGet(`${router}/whoami`, { Host: HOST }).catch(() => null)));
+      for (const r of answers) if (r?.status === 200) seen.add(r.body);
+      return seen.size >= wanted;
+    },
+    timeoutMs,
+    `${wanted} instances answering through ${router}`,
+  );
+}
+
+async function containers(c: Cluster): Promise<number> {
+  let n = 0;
+  for (const h of c.hosts) {
+    const { stdout } = await run('docker', ['-H', `unix://${h.dockerSocket}`, 'ps', '-q', '--filter', 'label=nap.kind=instance']).catch(() => ({ stdout: '' }));
+    n += stdout.split('\n').filter(Boolean).length;
+  }
+  return n;
+}
+
+const rows: [string, string, string][] = [];
+
+// Three hosts.
+const three = await up(3, 'bench3');
+try {
+  const api = client(three);
+  let t = Date.now();
+  const push = nap(['push', 'netprobe', '-p', app, '-i', '1', '-m', '64M'], api.env);
+  await eventually(async () => (await httpGet(`${three.routers[0]}/`, { Host: HOST }).catch(() => null))?.status === 200, 120_000, 'the first 200');
+  rows.push(['push → first 200 through a router', fmt(Date.now() - t), '']);
+  const pushed = await push;
+  if (pushed.code !== 0) throw new Error(pushed.stderr);
+
+  t = Date.now();
+  await api.scale(60);
+  await eventually(async () => (await api.instances()).filter((i) => i.state === 'RUNNING').length === 60, 300_000, '60 running');
+  await allAnswer(three.routers[0], 60, 120_000);
+  rows.push(['scale 1 → 60 instances answering', fmt(Date.now() - t), '']);
+
+  const [, second, third] = three.hosts;
+  const onSecond = (await api.instances()).filter((i) => i.host === second.address).length;
+  t = Date.now();
+  await localCluster(three.dir, 'cut', '2');
+  await eventually(async () => {
+    const up = (await api.instances()).filter((i) => i.state === 'RUNNING');
+    return up.length === 60 && !up.some((i) => i.host === second.address);
+  }, 300_000, 'host 2 replaced');
+  await allAnswer(three.routers[0], 60, 120_000);
+  rows.push(['host cut off → its instances answering elsewhere', fmt(Date.now() - t), `${onSecond} instances on it`]);
+  t = Date.now();
+  await localCluster(three.dir, 'heal', '2');
+  await eventually(async () => (await containers(three)) === 60, 300_000, '60 containers once host 2 is back');
+  rows.push(['partition healed → duplicates stopped', fmt(Date.now() - t), `${onSecond} stale instances on the healed host`]);
+
+  const onThird = (await api.instances()).filter((i) => i.host === third.address).length;
+  t = Date.now();
+  await localCluster(three.dir, 'lose', '3');
+  await eventually(async () => {
+    const up = (await api.instances()).filter((i) => i.state === 'RUNNING');
+    return up.length === 60 && !up.some((i) => i.host === third.address);
+  }, 300_000, 'host 3 replaced');
+  await allAnswer(three.routers[0], 60, 120_000);
+  rows.push(['host lost → its instances answering elsewhere', fmt(Date.now() - t), `${onThird} instances on it; goal ≤ 10 s`]);
+} finally {
+  await down(three);
+}
+
+// Ten hosts, 200 instances from nothing.
+const ten = await up(10, 'bench10');
+try {
+  const api = client(ten);
+  const pushed = await nap(['push', 'netprobe', '-p', app, '-i', '1', '-m', '64M'], api.env);
+  if (pushed.code !== 0) throw new Error(pushed.stderr);
+  await api.scale(0);
+  await eventually(async () => (await api.instances()).length === 0, 120_000, 'no instance');
+  const t = Date.now();
+  await api.scale(200);
+  await eventually(async () => (await api.instances()).filter((i) => i.state === 'RUNNING').length === 200, 900_000, '200 running');
+  await allAnswer(ten.routers[0], 200, 300_000);
+  const perHost = ten.hosts.map((h) => 0);
+  for (const i of await api.instances()) perHost[ten.hosts.findIndex((h) => h.address === i.host)]++;
+  rows.push(['10 hosts: 0 → 200 instances answering', fmt(Date.now() - t), `per host ${perHost.join('/')}`]);
+} finally {
+  await down(ten);
+}
+
+const table = [
+  '# bench/cluster',
+  '',
+  `${cpus().length} cores, ${new Date().toISOString().slice(0, 10)}. deploy/local-cluster: each host a network namespace with its own address on a private bridge and its own dockerd; the first runs the engines, the controller, a router and a DEA, the others a router and a DEA. netprobe (Node.js, 64 MB) instances; times until the instances answer through the router of host 1.`,
+  '',
+  '| what | seconds | notes |',
+  '|---|---|---|',
+  ...rows.map((r) => `| ${r.join(' | ')} |`),
+  '',
+].join('\n');
+console.log(table);
+await writeFile(join(repoRoot, 'bench/results/cluster.md'), table);
