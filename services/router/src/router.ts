@@ -80,7 +80,7 @@ export async function startRouter(settings: Settings, log: Logger, options: Rout
   const table = new RouteTable();
   const metrics = new RouterMetrics();
   const bus = await Bus.connect(settings, { name: `router-${id}`, log });
-  const subscriber = new RouteSubscriber(bus, table, log, { ...options.registration, id });
+  const subscriber = new RouteSubscriber(bus, table, log, { ...options.registration, id, onLost: (address) => proxy.abandon(address) });
   const etcd = options.claims === false ? undefined : connectEtcd(settings);
   const claims = etcd && new ClaimWatcher(etcd, table, log, options.claims || {});
   const accessLog = options.accessLog === false ? undefined : new AccessLog(options.accessLog ?? log);

@@ -90,6 +90,35 @@ test('after router.unregister only the other endpoint answers', async () => {
   for (let i = 0; i < 4; i++) assert.equal((await h.request('app.test')).body, 'two');
 });
 
+test('a lost instance (the health manager says so): its request in flight goes to another instance at once; a plain unregister lets it finish', async () => {
+  const waiting: (() => void)[] = [];
+  const hangs = (name: string) => h.backend(name, (_req, res, b) => waiting.push(() => res.end(b.name)));
+  const lost = await hangs('lost');
+  const live = await h.backend('live-after-loss');
+  await h.route('lost.test', lost);
+  const reply = h.request('lost.test');
+  await waitFor('the request on the lost instance', () => lost.requests.length === 1);
+  await h.route('lost.test', live);
+  h.unregister('lost.test', lost, { lost: true });
+  const answer = await reply;
+  assert.equal(answer.status, 200);
+  assert.equal(answer.body, 'live-after-loss');
+
+  // A DEA withdrawing a route before it stops the instance: what is on the way finishes there.
+  const leaving = await hangs('leaving');
+  await h.route('lost.test', leaving);
+  h.unregister('lost.test', live);
+  await waitFor('only the leaving instance', () => h.poolSize('lost.test') === 1);
+  const second = h.request('lost.test');
+  await waitFor('the request on the leaving instance', () => leaving.requests.length === 1);
+  h.unregister('lost.test', leaving);
+  await waitFor('the unregistration', () => h.poolSize('lost.test') === 0);
+  waiting.at(-1)!();
+  const finished = await second;
+  assert.equal(finished.status, 200);
+  assert.equal(finished.body, 'leaving');
+});
+
 test('a wildcard route answers for subdomains; an exact route beats it', async () => {
   const wild = await h.backend('wild');
   const exact = await h.backend('exact');

@@ -27,7 +27,7 @@ export const channels = {
   deaStop: channel(subjects.deaStop, msg.DeaStop),
   dropletExited: channel(subjects.dropletExited, msg.DropletExited),
   routerRegister: channel(subjects.routerRegister, msg.RouterRegister),
-  routerUnregister: channel(subjects.routerUnregister, msg.RouterRegister),
+  routerUnregister: channel(subjects.routerUnregister, msg.RouterUnregister),
   routerStart: channel(subjects.routerStart, msg.RouterStart),
   routerGreet: channel(subjects.routerGreet, msg.Empty, msg.RouterStart),
 } as const;

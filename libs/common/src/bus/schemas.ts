@@ -183,6 +183,14 @@ export const RouterRegister = z.object({
 });
 export type RouterRegister = z.infer<typeof RouterRegister>;
 
+/**
+ * `lost`: sent by the health manager for an instance whose DEA is gone (its lease expired), not by
+ * a DEA stopping it: nothing there will answer, so routers also end what is in flight to it and
+ * retry those requests elsewhere, instead of waiting out the request timeout.
+ */
+export const RouterUnregister = RouterRegister.extend({ lost: z.boolean().optional() });
+export type RouterUnregister = z.infer<typeof RouterUnregister>;
+
 export const RouterStart = z.object({
   id,
   minimumRegisterIntervalInSeconds: z.number().positive(),

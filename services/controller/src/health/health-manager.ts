@@ -150,6 +150,7 @@ export class HealthManager {
           uris: app.routes,
           app: record.app_id,
           private_instance_id: record.instance_id,
+          lost: true,
         });
       }
     }

@@ -1,4 +1,5 @@
 import { type Bus, channels, type Logger, msg } from '@nap/common';
+import type { Address } from '../table/endpoint.js';
 import type { Registration, RouteTable } from '../table/route-table.js';
 
 export interface RouteSubscriberOptions {
@@ -16,6 +17,8 @@ export interface RouteSubscriberOptions {
   reconnectGraceMs?: number;
   /** Injected by tests. */
   now?: () => number;
+  /** An instance is lost (router.unregister with `lost`) and no route leads to it any more. */
+  onLost?: (address: Address) => void;
 }
 
 /**
@@ -45,7 +48,8 @@ const defaults = {
  * only after one full register interval.
  */
 export class RouteSubscriber {
-  private readonly opts: Required<Omit<RouteSubscriberOptions, 'reconnectGraceMs' | 'now'>> & { reconnectGraceMs: number };
+  private readonly opts: Required<Omit<RouteSubscriberOptions, 'reconnectGraceMs' | 'now' | 'onLost'>> & { reconnectGraceMs: number };
+  private readonly onLost?: (address: Address) => void;
   private readonly now: () => number;
   private subs: ReturnType<Bus['subscribe']>[] = [];
   private pruneTimer?: NodeJS.Timeout;
@@ -64,6 +68,7 @@ export class RouteSubscriber {
     const merged = { ...defaults, ...stripUndefined(opts), id: opts.id };
     this.opts = { ...merged, reconnectGraceMs: opts.reconnectGraceMs ?? merged.minimumRegisterIntervalInSeconds * 1000 };
     this.now = opts.now ?? Date.now;
+    this.onLost = opts.onLost;
   }
 
   /** Whether the bus is connected now, for /varz. */
@@ -78,8 +83,11 @@ export class RouteSubscriber {
         this.table.register(toRegistration(body));
       }),
       this.bus.subscribe(channels.routerUnregister, (body) => {
+        const address = this.table.address(body.host, body.port);
         const removed = this.table.unregister(toRegistration(body));
-        this.log.debug({ host: body.host, port: body.port, uris: body.uris, removed }, 'unregistered');
+        this.log.debug({ host: body.host, port: body.port, uris: body.uris, removed, lost: body.lost }, 'unregistered');
+        // Only once no route leads there: the same host:port may serve another route still.
+        if (body.lost && address && address.routes === 0) this.onLost?.(address);
       }),
       this.bus.subscribe(channels.routerGreet, (_body, m) => {
         this.bus.reply(channels.routerGreet, m, this.startMessage());

@@ -6,6 +6,7 @@ import { sessionSetCookie, stickyInstanceId, vcapIdCookie } from '../balancing/s
 import { admit, pickEndpoint } from './admission.js';
 import type { BalancingStrategy } from '../balancing/strategy.js';
 import type { RouterError, RouterMetrics } from '../status/metrics.js';
+import type { Address } from '../table/endpoint.js';
 import type { RouteTable } from '../table/route-table.js';
 import { ClientConnection, type ConnectionOwner } from './client-connection.js';
 import { ClientFraming, ProxyExchange, type ExchangeOwner } from './exchange.js';
@@ -123,6 +124,11 @@ export class RouterProxy implements ConnectionOwner<ProxyExchange>, ExchangeOwne
     if (this.server.listening) await closed;
     this.websockets.close();
     this.upstream.close();
+  }
+
+  /** An instance is lost: what is open to it ends now; requests that had no answer yet are retried elsewhere (§8). */
+  abandon(address: Address): number {
+    return this.upstream.abandon(address);
   }
 
   /** Sockets to apps: busy with a request, and idle in the keep-alive pool. */

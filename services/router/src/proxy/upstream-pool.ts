@@ -65,6 +65,22 @@ export class UpstreamPool {
     this.idleCount++;
   }
 
+  /**
+   * Ends every connection to an address whose instance is lost (its host stopped answering): an
+   * idle one would hang the next request sent on it, a busy one hangs until the request timeout.
+   * A busy one's request sees its connection close before an answer, as when an app drops it.
+   */
+  abandon(address: Address): number {
+    let ended = 0;
+    for (const conn of this.all) {
+      if (conn.address !== address) continue;
+      conn.closing = true;
+      conn.socket.destroy();
+      ended++;
+    }
+    return ended;
+  }
+
   /** Connections busy with a request, and idle ones. */
   counts(): { active: number; idle: number } {
     return { active: this.all.size - this.idleCount, idle: this.idleCount };

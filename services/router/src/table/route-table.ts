@@ -186,6 +186,11 @@ export class RouteTable {
   }
 
   /** Every address the table knows, for metrics over upstream state. */
+  /** The shared state of one instance's host:port, while any route leads to it. */
+  address(host: string, port: number): Address | undefined {
+    return this.addresses.get(endpointKey({ host, port }));
+  }
+
   allAddresses(): IterableIterator<Address> {
     return this.addresses.values();
   }

@@ -46,6 +46,11 @@ export class CapturedLog {
 }
 
 /** A nats-server, a router in this process, a test bus and backends, all on loopback. */
+function registration(uri: string | string[], b: { port: number; name?: string; instanceId?: string }) {
+  const name = b.name ?? 'dead';
+  return { host: '127.0.0.1', port: b.port, uris: Array.isArray(uri) ? uri : [uri], app: name, private_instance_id: b.instanceId ?? `${name}-0` };
+}
+
 export class Harness {
   nats!: NatsServer;
   router!: Router;
@@ -106,19 +111,13 @@ export class Harness {
     return backend;
   }
 
-  register(uri: string | string[], b: { port: number; name?: string; instanceId?: string }, on: typeof channels.routerRegister = channels.routerRegister): void {
-    const name = b.name ?? 'dead';
-    this.bus.publish(on, {
-      host: '127.0.0.1',
-      port: b.port,
-      uris: Array.isArray(uri) ? uri : [uri],
-      app: name,
-      private_instance_id: b.instanceId ?? `${name}-0`,
-    });
+  register(uri: string | string[], b: { port: number; name?: string; instanceId?: string }): void {
+    this.bus.publish(channels.routerRegister, registration(uri, b));
   }
 
-  unregister(uri: string | string[], b: { port: number; name?: string; instanceId?: string }): void {
-    this.register(uri, b, channels.routerUnregister);
+  /** `lost`: as the health manager says it of an instance whose DEA is gone. */
+  unregister(uri: string | string[], b: { port: number; name?: string; instanceId?: string }, opts: { lost?: boolean } = {}): void {
+    this.bus.publish(channels.routerUnregister, { ...registration(uri, b), ...(opts.lost ? { lost: true } : {}) });
   }
 
   poolSize(host: string): number {
