@@ -10,7 +10,7 @@ import { listReleases, rollback } from './commands/releases.js';
 import { deploy } from './commands/deploy.js';
 import { listDeas } from './commands/deas.js';
 import { createJoinToken, listJoinTokens, listNodes, revokeJoinToken } from './commands/nodes.js';
-import { NODE_ROLES, type NodeRole } from '@nap/common/without-engines';
+import { IPV4, NODE_ROLES, type NodeRole, parseNodeRoles } from '@nap/common/without-engines';
 import { quota } from './commands/quota.js';
 import { createBuildpack, deleteBuildpack, listBuildpacks } from './commands/buildpacks.js';
 import { events } from './commands/events.js';
@@ -22,15 +22,14 @@ import { CliError } from './config.js';
 import { output } from './output.js';
 
 function ipv4(value: string): string {
-  if (!/^(25[0-5]|2[0-4]\d|1?\d?\d)(\.(25[0-5]|2[0-4]\d|1?\d?\d)){3}$/.test(value)) throw new InvalidArgumentError('expected an IPv4 address such as 10.0.0.5');
+  if (!IPV4.test(value)) throw new InvalidArgumentError('expected an IPv4 address such as 10.0.0.5');
   return value;
 }
 
 function roles(value: string): NodeRole[] {
-  const list = value.split(',').map((r) => r.trim()).filter(Boolean);
-  const bad = list.filter((r) => !(NODE_ROLES as readonly string[]).includes(r));
-  if (!list.length || bad.length) throw new InvalidArgumentError(`expected a comma-separated list of ${NODE_ROLES.join(', ')}`);
-  return list as NodeRole[];
+  const list = parseNodeRoles(value);
+  if (!list) throw new InvalidArgumentError(`expected a comma-separated list of ${NODE_ROLES.join(', ')}`);
+  return list;
 }
 
 function count(value: string): number {

@@ -30,9 +30,10 @@ export async function makeBridge(state: ClusterState): Promise<void> {
 
 const FORWARD = '/proc/sys/net/ipv4/ip_forward';
 
-/** NAT out for the hosts' addresses, in an nftables table of the cluster's own. */
-export async function makeNat(state: ClusterState): Promise<boolean> {
+/** NAT out for the hosts' addresses, in an nftables table of the cluster's own; forwarding on, recorded first when this turns it on. */
+export async function makeNat(state: ClusterState, record: (forwardingWasOff: boolean) => Promise<void>): Promise<void> {
   const forwardingWasOff = (await readFile(FORWARD, 'utf8')).trim() === '0';
+  await record(forwardingWasOff);
   if (forwardingWasOff) await writeFile(FORWARD, '1');
   const t = `ip ${state.natTable}`;
   await run('nft', ['-f', '-'], {
@@ -49,7 +50,6 @@ export async function makeNat(state: ClusterState): Promise<boolean> {
       '',
     ].join('\n'),
   });
-  return forwardingWasOff;
 }
 
 export async function makeHostNetwork(state: ClusterState, host: LocalHost): Promise<void> {
@@ -64,9 +64,10 @@ export async function makeHostNetwork(state: ClusterState, host: LocalHost): Pro
 }
 
 /** `ip link set eth0 down|up` inside a host: its link to the others cut or restored. */
-export async function setHostLink(host: LocalHost, up: boolean): Promise<void> {
+export async function setHostLink(state: ClusterState, host: LocalHost, up: boolean): Promise<void> {
   await run('ip', ['-n', host.netns, 'link', 'set', 'eth0', up ? 'up' : 'down']);
-  if (up) await run('ip', ['-n', host.netns, 'route', 'replace', 'default', 'via', host.address.replace(/\.\d+$/, '.1')]);
+  // A link that went down took its routes with it.
+  if (up) await run('ip', ['-n', host.netns, 'route', 'replace', 'default', 'via', state.gateway]);
 }
 
 export async function removeHostNetwork(host: LocalHost): Promise<void> {

@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 
@@ -11,6 +12,8 @@ export interface LocalHost {
   dir: string;
   dockerSocket: string;
   dockerdPid: number | null;
+  /** The cgroup every container of its engine goes under (dockerd's --cgroup-parent): how a lost host's containers are found and killed. */
+  cgroupParent: string;
   /** NAP_HOME of the nap on this host. */
   napHome: string;
 }
@@ -31,6 +34,8 @@ export interface ClusterState {
   /** ip_forward was 0 before this cluster set it. */
   forwardingWasOff: boolean;
   hosts: LocalHost[];
+  /** The engine that loads the stack image once (in a namespace of its own, so down finds it if up died), while up runs. */
+  template: { dir: string; netns: string; socket: string; cgroupParent: string } | null;
   api?: string;
 }
 
@@ -43,7 +48,8 @@ export async function readState(dir: string): Promise<ClusterState | null> {
 
 export async function saveState(state: ClusterState): Promise<void> {
   await mkdir(state.dir, { recursive: true });
-  const tmp = `${stateFile(state.dir)}.tmp`;
+  // Hosts are started side by side, each saving: every save has a file of its own to rename.
+  const tmp = `${stateFile(state.dir)}.${randomBytes(4).toString('hex')}.tmp`;
   await writeFile(tmp, `${JSON.stringify(state, null, 2)}\n`);
   await rename(tmp, stateFile(state.dir));
 }

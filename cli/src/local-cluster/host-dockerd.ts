@@ -9,6 +9,8 @@ export interface Engine {
   socket: string;
   /** The host's network namespace; none for the template engine, which only loads images. */
   netns: string | null;
+  /** Containers' cgroups go under this one (cgroupfs driver), so a host's containers are found without its dockerd. */
+  cgroupParent: string;
   label: string;
 }
 
@@ -27,6 +29,7 @@ export async function startEngine(e: Engine): Promise<number> {
     '--pidfile', join(e.dir, 'dockerd.pid'),
     '-H', `unix://${e.socket}`,
     '--bridge=none', '--iptables=false', '--ip6tables=false', '--live-restore', '--log-level=warn',
+    '--exec-opt', 'native.cgroupdriver=cgroupfs', '--cgroup-parent', `/${e.cgroupParent}`,
   ];
   const [command, ...args] = e.netns ? ['nsenter', `--net=/var/run/netns/${e.netns}`, ...dockerd] : dockerd;
   const pid = spawnDetached(command, args, { logFile: join(e.dir, 'dockerd.log') });
@@ -53,13 +56,27 @@ export async function stopEngine(e: Engine, pid: number | null): Promise<void> {
   await unmountUnder(e.dir);
 }
 
-/** The cgroup directories of a container, under cgroup v1 (each controller) or v2. */
-async function cgroupsOf(id: string): Promise<string[]> {
+/** The engine's cgroup parent in every hierarchy (each controller of cgroup v1, or the one of v2), where present. */
+async function cgroupDirsOf(parent: string): Promise<string[]> {
   const root = '/sys/fs/cgroup';
   const controllers = await readdir(root).catch(() => [] as string[]);
-  const dirs = [join(root, 'docker', id), ...controllers.map((c) => join(root, c, 'docker', id))];
-  const present = await Promise.all(dirs.map((d) => readFile(join(d, 'cgroup.procs'), 'utf8').then(() => d, () => null)));
-  return present.filter((d): d is string => d !== null);
+  const dirs = [join(root, parent), ...controllers.map((c) => join(root, c, parent))];
+  const present = await Promise.all(dirs.map((d) => readdir(d).then(() => d, () => null)));
+  return [...new Set(present.filter((d): d is string => d !== null))];
+}
+
+/** Every process in a cgroup and the cgroups under it. */
+async function processesUnder(dir: string): Promise<number[]> {
+  const pids = (await readFile(join(dir, 'cgroup.procs'), 'utf8').catch(() => '')).split('\n').map(Number).filter((p) => p > 0);
+  const children = (await readdir(dir, { withFileTypes: true }).catch(() => [])).filter((e) => e.isDirectory());
+  for (const c of children) pids.push(...(await processesUnder(join(dir, c.name))));
+  return pids;
+}
+
+/** Empty cgroups are removed children first (a cgroup with children cannot go). */
+async function removeCgroup(dir: string): Promise<void> {
+  for (const c of (await readdir(dir, { withFileTypes: true }).catch(() => [])).filter((e) => e.isDirectory())) await removeCgroup(join(dir, c.name));
+  await rmdir(dir).catch(() => {});
 }
 
 function killAll(pids: number[]): void {
@@ -73,24 +90,22 @@ function killAll(pids: number[]): void {
 }
 
 /**
- * Ends a host at once, as a machine losing power would: its containers' processes (found by the
- * engine's own list of containers and their cgroups, whether dockerd still answers or not), then
- * every process in its network namespace (nap's programs, dockerd, containerd and the shims).
- * Then its engine's mounts and the emptied cgroups are let go.
+ * Ends a host at once, as a machine losing power would: its containers (everything under its
+ * engine's cgroup parent, whether dockerd still answers or not), then every process in its network
+ * namespace (nap's programs, dockerd, containerd and the shims). Then its cgroups and the mounts
+ * under its folder are let go.
  */
 export async function killHost(e: Engine): Promise<void> {
-  const ids = await readdir(join(e.dir, 'docker', 'containers')).catch(() => [] as string[]);
-  const cgroups = (await Promise.all(ids.map(cgroupsOf))).flat();
-  const procsOf = async () => (await Promise.all(cgroups.map((d) => readFile(join(d, 'cgroup.procs'), 'utf8').catch(() => '')))).join('\n').split('\n').map(Number).filter((p) => p > 0);
+  const cgroups = await cgroupDirsOf(e.cgroupParent);
   const inNamespace = async () => (e.netns ? (await run('ip', ['netns', 'pids', e.netns]).catch(() => '')).split('\n').map(Number).filter((p) => p > 0) : []);
   const deadline = Date.now() + 10_000;
   for (;;) {
-    const pids = [...(await procsOf()), ...(await inNamespace())];
+    const pids = [...(await Promise.all(cgroups.map(processesUnder))).flat(), ...(await inNamespace())];
     if (!pids.length || Date.now() > deadline) break;
     killAll(pids);
     await sleep(50);
   }
-  for (const d of cgroups) await rmdir(d).catch(() => {});
+  for (const d of cgroups) await removeCgroup(d);
   await unmountUnder(e.dir);
 }
 

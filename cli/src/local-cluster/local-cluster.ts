@@ -1,8 +1,9 @@
-import { mkdir, rm } from 'node:fs/promises';
-import { join } from 'node:path';
+import { mkdir, readdir, rm, rmdir } from 'node:fs/promises';
+import { join, resolve } from 'node:path';
 import { freeSubnet, makeBridge, makeHostNetwork, makeNat, removeBridgeAndNat, removeHostNetwork, setHostLink } from './cluster-network.js';
-import { type ClusterState, type LocalHost, readState, saveState } from './cluster-state.js';
-import { dataRootFromTemplate, type Engine, killHost, makeTemplate, startEngine } from './host-dockerd.js';
+import { type ClusterState, type LocalHost, readState, saveState, stateFile } from './cluster-state.js';
+import { run } from './commands.js';
+import { dataRootFromTemplate, type Engine, killHost, makeTemplate, startEngine, unmountUnder } from './host-dockerd.js';
 import { adminToken, napOnHost } from './host-nap.js';
 import { updateNodeSettings } from '../platform/node-settings.js';
 
@@ -19,7 +20,7 @@ export interface ClusterOptions {
 
 export const NAME = /^[a-z0-9]{1,8}$/;
 
-const engineOf = (host: LocalHost): Engine => ({ dir: host.dir, socket: host.dockerSocket, netns: host.netns, label: `host ${host.index}` });
+const engineOf = (host: LocalHost): Engine => ({ dir: host.dir, socket: host.dockerSocket, netns: host.netns, cgroupParent: host.cgroupParent, label: `host ${host.index}` });
 
 function hostOf(o: ClusterOptions, index: number, address: string): LocalHost {
   const dir = join(o.dir, `h${index}`);
@@ -31,28 +32,49 @@ function hostOf(o: ClusterOptions, index: number, address: string): LocalHost {
     dir,
     dockerSocket: join(dir, 'docker.sock'),
     dockerdPid: null,
+    cgroupParent: `napc-${o.name}-${index}`,
     napHome: join(dir, 'nap'),
   };
 }
 
+/** Refuses names another cluster (or anything else on the machine) already uses: down removes what carries them. */
+async function namesAreFree(o: ClusterOptions, count: number): Promise<void> {
+  const links = (JSON.parse(await run('ip', ['-j', 'link', 'show'])) as { ifname: string }[]).map((l) => l.ifname);
+  const namespaces = (await run('ip', ['netns', 'list'])).split('\n').map((l) => l.split(' ')[0]);
+  const tables = await run('nft', ['list', 'tables']);
+  const wanted = [`nc-${o.name}`, ...Array.from({ length: count }, (_, i) => `nc-${o.name}-${i + 1}`)];
+  const taken = [
+    ...wanted.filter((n) => links.includes(n)),
+    ...namespaces.filter((n) => n.startsWith(`napc-${o.name}-`)),
+    ...(tables.split('\n').some((l) => l.trim() === `table ip napc-${o.name}`) ? [`nft table ip napc-${o.name}`] : []),
+  ];
+  if (taken.length) throw new Error(`${taken.join(', ')} already exist on this machine: another local cluster named ${o.name}? (down it, or up with --name)`);
+}
+
 /**
  * N hosts on this machine, each with its own network namespace, address and dockerd, like `kind`
- * makes Kubernetes nodes. What is made is recorded before the next step, so that `down` after a
- * failure removes it all.
+ * makes Kubernetes nodes. Each thing is recorded in the state file just before it is made, after
+ * its name was found free: `down` after a failure removes it all, and nothing else.
  */
 export async function makeHosts(o: ClusterOptions, count: number): Promise<ClusterState> {
   if (!NAME.test(o.name)) throw new Error(`cluster name ${JSON.stringify(o.name)}: expected 1-8 of a-z and 0-9`);
-  if ((await readState(o.dir)) !== null) throw new Error(`a local cluster is already recorded in ${o.dir}: run deploy/local-cluster down first`);
+  const dir = resolve(o.dir);
+  if ((await readState(dir)) !== null) throw new Error(`a local cluster is already recorded in ${dir}: run deploy/local-cluster down first`);
+  if ((await readdir(dir).catch(() => [])).length > 0) throw new Error(`${dir} is not empty: a local cluster needs a folder of its own (down removes it)`);
+  await namesAreFree(o, count);
+  o = { ...o, dir };
   const net = await freeSubnet();
-  const state: ClusterState = { name: o.name, dir: o.dir, bridge: `nc-${o.name}`, gateway: net.gateway, subnet: net.subnet, natTable: null, forwardingWasOff: false, hosts: [] };
-  await mkdir(o.dir, { recursive: true });
+  const state: ClusterState = { name: o.name, dir, bridge: `nc-${o.name}`, gateway: net.gateway, subnet: net.subnet, natTable: null, forwardingWasOff: false, hosts: [], template: null };
+  await mkdir(dir, { recursive: true });
   await saveState(state);
   o.progress(`bridge ${state.bridge} on ${state.subnet}`);
   await makeBridge(state);
   state.natTable = `napc-${o.name}`;
   await saveState(state);
-  state.forwardingWasOff = await makeNat(state);
-  await saveState(state);
+  await makeNat(state, async (wasOff) => {
+    state.forwardingWasOff = wasOff;
+    await saveState(state);
+  });
   for (let i = 1; i <= count; i++) {
     const host = hostOf(o, i, net.hostAddress(i));
     state.hosts.push(host);
@@ -62,18 +84,32 @@ export async function makeHosts(o: ClusterOptions, count: number): Promise<Clust
     o.progress(`host ${i}: namespace ${host.netns}, address ${host.address}`);
   }
   o.progress(`loading ${o.stackImage} once, for every host's dockerd`);
-  const template: Engine = { dir: join(o.dir, 'template'), socket: join(o.dir, 'template', 'docker.sock'), netns: null, label: 'the template' };
+  const template = { dir: join(dir, 'template'), netns: `napc-${o.name}-t`, socket: join(dir, 'template', 'docker.sock'), cgroupParent: `napc-${o.name}-t` };
+  state.template = template;
+  await saveState(state);
   await mkdir(template.dir, { recursive: true });
-  await makeTemplate(template, o.stackImage, o.machineDockerSocket);
+  await run('ip', ['netns', 'add', template.netns]);
+  const templateEngine: Engine = { ...template, label: 'the template' };
+  await makeTemplate(templateEngine, o.stackImage, o.machineDockerSocket);
   await Promise.all(
     state.hosts.map(async (host) => {
-      await dataRootFromTemplate(template, engineOf(host));
+      await dataRootFromTemplate(templateEngine, engineOf(host));
       host.dockerdPid = await startEngine(engineOf(host));
       await saveState(state);
       o.progress(`host ${host.index}: dockerd up, with ${o.stackImage}`);
     }),
   );
+  await removeTemplate(state);
   return state;
+}
+
+async function removeTemplate(state: ClusterState): Promise<void> {
+  if (!state.template) return;
+  await killHost({ ...state.template, label: 'the template' });
+  await run('ip', ['netns', 'del', state.template.netns]).catch(() => {});
+  await rm(state.template.dir, { recursive: true, force: true });
+  state.template = null;
+  await saveState(state);
 }
 
 /**
@@ -103,13 +139,13 @@ export async function startNap(state: ClusterState, o: { installationId: string;
 /** A host lost as a machine is lost: every process and container of it killed, and its link down. */
 export async function loseHost(state: ClusterState, index: number): Promise<void> {
   const host = hostAt(state, index);
-  await setHostLink(host, false);
+  await setHostLink(state, host, false);
   await killHost(engineOf(host));
 }
 
 /** `ip link set eth0 down` (or up) in the host: it runs on, cut off from the others. */
 export async function cutHost(state: ClusterState, index: number, cut: boolean): Promise<void> {
-  await setHostLink(hostAt(state, index), !cut);
+  await setHostLink(state, hostAt(state, index), !cut);
 }
 
 function hostAt(state: ClusterState, index: number): LocalHost {
@@ -118,19 +154,27 @@ function hostAt(state: ClusterState, index: number): LocalHost {
   return host;
 }
 
-/** Removes exactly what the state file records: engines (and their containers), namespaces, the bridge, the table, the folder. */
+/**
+ * Removes exactly what the state file records: engines (and their containers), namespaces, the
+ * bridge, the table, and the folder's own entries; a folder with anything else left in it stays.
+ */
 export async function removeHosts(dir: string, progress: (line: string) => void): Promise<ClusterState | null> {
+  dir = resolve(dir);
   const state = await readState(dir);
   if (!state) return null;
+  await removeTemplate(state);
   await Promise.all(
     state.hosts.map(async (host) => {
       await killHost(engineOf(host));
       await removeHostNetwork(host);
+      await rm(host.dir, { recursive: true, force: true });
       progress(`host ${host.index}: removed`);
     }),
   );
   await removeBridgeAndNat(state);
-  await rm(dir, { recursive: true, force: true });
+  await unmountUnder(dir);
+  await rm(stateFile(dir), { force: true });
+  await rmdir(dir).catch((err: NodeJS.ErrnoException) => progress(`${dir} kept: ${err.code === 'ENOTEMPTY' ? 'it holds files the cluster did not make' : err.message}`));
   progress(`bridge ${state.bridge} and table ${state.natTable ?? '-'} removed`);
   return state;
 }

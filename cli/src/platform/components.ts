@@ -38,7 +38,7 @@ function service(name: string, role: NodeRole, main: string, port: number, secre
  * Engines bind the node's address. With the platform's NATS users, the NATS config is written
  * (without them, for down and status, nothing is).
  */
-export function components(settings: Settings, natsUsers: NatsUser[] | null): Component[] {
+export function components(settings: Settings, natsUsers: NatsUser[] | null, opts: { everyRole?: boolean } = {}): Component[] {
   const natsPort = portOf(settings.natsUrls[0]);
   const etcdPort = portOf(settings.etcdUrls[0]);
   const host = settings.nodeAddress;
@@ -66,5 +66,5 @@ export function components(settings: Settings, natsUsers: NatsUser[] | null): Co
     service('controller', 'controller', 'services/controller/dist/src/main.js', settings.controllerPort, ['NAP_ADMIN_TOKEN', 'NAP_DIRECTORY_SECRET'], 'controller'),
     service('dea', 'dea', 'services/dea/dist/src/main.js', 0, [], 'dea'),
   ];
-  return all.filter((c) => settings.nodeRoles.includes(c.role));
+  return opts.everyRole ? all : all.filter((c) => settings.nodeRoles.includes(c.role));
 }

@@ -1,4 +1,4 @@
-import { type ClusterSecrets, type EngineCredentials, Etcd3, ETCD_ROOT_USER, keys, nodeIdOf, type NodeRecord, type Settings } from '@nap/common';
+import { type ClusterSecrets, type EngineCredentials, Etcd3, ETCD_ROOT_USER, keys, nodeIdOf, NodeRecord as NodeRecordSchema, type NodeRecord, type Settings } from '@nap/common';
 import type { PlatformState } from './state.js';
 
 
@@ -16,8 +16,15 @@ export async function publishFirstNode(settings: Settings, state: PlatformState,
   const node: NodeRecord = { id: nodeIdOf(settings.nodeAddress), address: settings.nodeAddress, roles: settings.nodeRoles, joined_at: new Date().toISOString() };
   const root = new Etcd3({ hosts: settings.etcdUrls, dialTimeout: 3000, auth: { username: ETCD_ROOT_USER, password: creds.etcdRootPassword } });
   try {
-    const kept = await root.get(keys.node(node.id)).string();
-    if (kept) node.joined_at = (JSON.parse(kept) as NodeRecord).joined_at;
+    const raw = await root.get(keys.node(node.id)).string();
+    let kept: unknown = null;
+    try {
+      kept = raw ? JSON.parse(raw) : null;
+    } catch {
+      // a record that is not JSON is written again below
+    }
+    const earlier = NodeRecordSchema.safeParse(kept);
+    if (earlier.success) node.joined_at = earlier.data.joined_at;
     await root.put(keys.clusterSecrets()).value(JSON.stringify(secrets));
     await root.put(keys.node(node.id)).value(JSON.stringify(node));
   } finally {

@@ -1,4 +1,4 @@
-import { writeFile } from 'node:fs/promises';
+import { chmod, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { JoinAnswer, loadEngineCredentials, loadSettings, type NodeRole, saveEnginePasswords } from '@nap/common';
 import { ApiClient } from '../api-client.js';
@@ -6,7 +6,7 @@ import { CliError } from '../config.js';
 import type { Output } from '../output.js';
 import { updateNodeSettings } from './node-settings.js';
 import { PlatformState } from './state.js';
-import { runSetup, startNode } from './up.js';
+import { napLivesIn, runSetup, startNode } from './up.js';
 
 /**
  * nap join API --token T --advertise IP: makes this host a node of the nap at API. The controller
@@ -15,12 +15,18 @@ import { runSetup, startNode } from './up.js';
  */
 export async function joinCluster(out: Output, api: string, opts: { token: string; advertise: string; roles: NodeRole[]; setup: boolean }): Promise<void> {
   const home = loadSettings().home;
+  if (await napLivesIn(new PlatformState(home))) {
+    throw new CliError(`a nap already runs (or ran) in ${home}: a host joins with a NAP_HOME of its own (nap down, then move or remove ${home}, or set NAP_HOME)`);
+  }
   if (opts.setup) runSetup();
   out.progress(`asking ${api} to let ${opts.advertise} join as ${opts.roles.join(', ')}…`);
   const raw = await new ApiClient(api.replace(/\/+$/, ''), undefined).call<unknown>('POST', '/v1/nodes/join', { token: opts.token, address: opts.advertise, roles: opts.roles });
   const parsed = JoinAnswer.safeParse(raw);
   if (!parsed.success) throw new CliError(`the API's answer to the join is not what nap join expects (is ${api} a nap of this version?): ${parsed.error.message}`);
   const answer = parsed.data;
+  if (answer.settings.NAP_NODE_ADDRESS !== opts.advertise || answer.settings.NAP_NODE_ROLES !== opts.roles.join(',')) {
+    throw new CliError(`the API answered settings for another node (${answer.settings.NAP_NODE_ADDRESS}: ${answer.settings.NAP_NODE_ROLES}); nothing was changed`);
+  }
   await updateNodeSettings(home, answer.settings);
   const state = new PlatformState(home);
   await state.prepare();
@@ -29,7 +35,11 @@ export async function joinCluster(out: Output, api: string, opts: { token: strin
     ['directory.secret', answer.secrets.directory_secret],
     ['admin.token', answer.secrets.admin_token],
   ];
-  for (const [name, value] of files) if (value) await writeFile(join(home, name), `${value}\n`, { mode: 0o600 });
+  for (const [name, value] of files) {
+    if (!value) continue;
+    await writeFile(join(home, name), `${value}\n`, { mode: 0o600 });
+    await chmod(join(home, name), 0o600);
+  }
   const settings = loadSettings();
   await startNode(out, settings, state, await loadEngineCredentials(state.credentialsDir));
   out.result(`${answer.node.id} (${answer.node.address}) joined as ${answer.node.roles.join(', ')}; state and logs in ${home}`, answer.node);

@@ -1,4 +1,6 @@
 import { spawnSync } from 'node:child_process';
+import { readdir } from 'node:fs/promises';
+import { networkInterfaces } from 'node:os';
 import { join } from 'node:path';
 import {
   isAlive,
@@ -42,7 +44,15 @@ const SUPERVISOR = { name: 'supervisor', main: join(repoRoot, 'cli/dist/src/plat
  * join command for other hosts is printed.
  */
 export async function up(out: Output, opts: { setup: boolean; advertise?: string }): Promise<void> {
-  if (opts.advertise) await updateNodeSettings(loadSettings().home, { NAP_NODE_ADDRESS: opts.advertise });
+  if (opts.advertise) {
+    if (!hostAddresses().includes(opts.advertise)) throw new CliError(`${opts.advertise} is not an address of this host (it has ${hostAddresses().join(', ')}): advertise one of them`);
+    const before = loadSettings();
+    const state = new PlatformState(before.home);
+    if (before.nodeAddress !== opts.advertise && (await state.runningPid(SUPERVISOR.name, SUPERVISOR.main))) {
+      throw new CliError(`this nap runs on ${before.nodeAddress}: run nap down first, then nap up --advertise ${opts.advertise}`);
+    }
+    await updateNodeSettings(before.home, { NAP_NODE_ADDRESS: opts.advertise });
+  }
   const settings = loadSettings();
   const state = new PlatformState(settings.home);
   await state.prepare();
@@ -80,6 +90,20 @@ export async function up(out: Output, opts: { setup: boolean; advertise?: string
     ].join('\n'),
     { api: settings.controllerUrl, router: settings.routerUrl, domain: settings.domain, home: settings.home, node, join_command: joinCommand },
   );
+}
+
+/** The IPv4 addresses of this host's interfaces. */
+function hostAddresses(): string[] {
+  return Object.values(networkInterfaces())
+    .flat()
+    .filter((a) => a !== undefined && a.family === 'IPv4')
+    .map((a) => a!.address);
+}
+
+/** Whether a nap already runs, or ran, in this NAP_HOME: its supervisor is up, or etcd keeps data there. */
+export async function napLivesIn(state: PlatformState): Promise<boolean> {
+  if (await state.runningPid(SUPERVISOR.name, SUPERVISOR.main)) return true;
+  return (await readdir(join(state.home, 'etcd')).catch(() => [])).length > 0;
 }
 
 /** deploy/setup: the engines' packages, dockerd and the stack image, as root. */
@@ -148,7 +172,8 @@ export async function down(out: Output): Promise<void> {
     stopped.push(SUPERVISOR.name);
   }
   await state.forgetPid(SUPERVISOR.name);
-  for (const c of components(settings, null).reverse()) {
+  // Every program nap up may have started here, whatever the roles say now (pid files tell which run).
+  for (const c of components(settings, null, { everyRole: true }).reverse()) {
     const pid = await state.runningPid(c.name, c.marker);
     if (pid) {
       out.progress(`${c.name}: stopping`);

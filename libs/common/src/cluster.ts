@@ -1,11 +1,11 @@
 import { z } from 'zod';
-import { NODE_ROLES } from './settings.js';
+import { IPV4, NODE_ROLES } from './settings.js';
 
 // The records and messages of a nap made of several nodes (docs/contract.md §2.11): shared by the
 // controller, which keeps and checks them, and the CLI's `nap up`, `nap join` and `nap nodes`.
 
 const Role = z.enum(NODE_ROLES);
-const Ipv4 = z.string().regex(/^(25[0-5]|2[0-4]\d|1?\d?\d)(\.(25[0-5]|2[0-4]\d|1?\d?\d)){3}$/, 'expected an IPv4 address');
+const Ipv4 = z.string().regex(IPV4, 'expected an IPv4 address');
 export const NODE_ID = /^[a-z0-9][a-z0-9-]{0,62}$/;
 
 /** A node is named after its address: one address is one node, and a host that joins again is the same node. */
@@ -51,15 +51,36 @@ export const JoinRequest = z
   .object({
     token: z.string().regex(JOIN_TOKEN, 'expected a join token ID.SECRET, as `nap nodes token create` prints it'),
     address: Ipv4,
-    roles: z.array(Role).min(1).max(NODE_ROLES.length),
+    roles: z
+      .array(Role)
+      .min(1)
+      .max(NODE_ROLES.length)
+      .refine((roles) => new Set(roles).size === roles.length, 'each role once'),
   })
   .strict();
 export type JoinRequest = z.infer<typeof JoinRequest>;
 
-/** The settings a joined node shares with the cluster (written to its node.yaml), and its secrets. */
+/**
+ * The settings a joined node takes from the cluster, written to its node.yaml: these and no other
+ * (a join answer cannot move the node's home, its Docker socket or its stack image).
+ */
+export const JoinSettings = z
+  .object({
+    NAP_NODE_ADDRESS: Ipv4,
+    NAP_NODE_ROLES: z.string().max(100),
+    NAP_NATS_URL: z.string().regex(/^nats:\/\/[^\s]+$/).max(2000),
+    NAP_ETCD_URLS: z.string().regex(/^https?:\/\/[^\s]+$/).max(2000),
+    NAP_CONTROLLER_URL: z.string().regex(/^https?:\/\/[^\s]+$/).max(500),
+    NAP_DOMAIN: z.string().max(253),
+    NAP_INSTALLATION_ID: z.string().regex(/^[A-Za-z0-9_.-]{1,64}$/),
+  })
+  .strict();
+export type JoinSettings = z.infer<typeof JoinSettings>;
+
+/** What a join answers: the node's record, the cluster's settings, and the secrets of its roles. */
 export const JoinAnswer = z.object({
   node: NodeRecord,
-  settings: z.record(z.string().regex(/^NAP_[A-Z_]+$/), z.string()),
+  settings: JoinSettings,
   /** Only what the node's roles need: the passwords of its own programs. */
   secrets: z.object({
     etcd: PerClient.partial().optional(),

@@ -124,13 +124,20 @@ const portRange = z
 
 const optionalString = z.string().min(1).optional();
 
-const ipv4 = z.string().regex(/^(25[0-5]|2[0-4]\d|1?\d?\d)(\.(25[0-5]|2[0-4]\d|1?\d?\d)){3}$/, 'expected an IPv4 address such as 10.0.0.5');
+/** A dotted IPv4 address, each part 0-255. */
+export const IPV4 = /^(25[0-5]|2[0-4]\d|1?\d?\d)(\.(25[0-5]|2[0-4]\d|1?\d?\d)){3}$/;
+const ipv4 = z.string().regex(IPV4, 'expected an IPv4 address such as 10.0.0.5');
+
+/** `router,dea` → the roles, or null when it names none or one that is not a role. */
+export function parseNodeRoles(text: string): NodeRole[] | null {
+  const roles = [...new Set(text.split(',').map((r) => r.trim()).filter(Boolean))];
+  return roles.length > 0 && roles.every((r) => (NODE_ROLES as readonly string[]).includes(r)) ? (roles as NodeRole[]) : null;
+}
 
 const roleList = z
   .string()
-  .transform((s) => [...new Set(s.split(',').map((r) => r.trim()).filter(Boolean))])
-  .refine((roles) => roles.length > 0 && roles.every((r) => (NODE_ROLES as readonly string[]).includes(r)), `expected a comma-separated list of ${NODE_ROLES.join(', ')}`)
-  .transform((roles) => roles as NodeRole[]);
+  .refine((s) => parseNodeRoles(s) !== null, `expected a comma-separated list of ${NODE_ROLES.join(', ')}`)
+  .transform((s) => parseNodeRoles(s)!);
 
 function schemaFor(home: string, node: string) {
   return z.object({
@@ -217,7 +224,8 @@ export function loadSettings(env: NodeJS.ProcessEnv = process.env): Settings {
   const fromEnv: Record<string, string> = {};
   for (const [k, v] of Object.entries(env)) if (k.startsWith('NAP_') && v !== undefined && v !== '') fromEnv[k] = v;
   const home = fromEnv.NAP_HOME ?? fromFile.NAP_HOME ?? join(homedir(), '.nap');
-  const fromNode = readConfigFile(nodeSettingsFile(home), 'the node settings', true);
+  // The node's file lives in NAP_HOME: it cannot move it.
+  const { NAP_HOME: _, ...fromNode } = readConfigFile(nodeSettingsFile(home), 'the node settings', true);
   const raw: Record<string, string | undefined> = { ...fromNode, ...fromFile, ...fromEnv };
   const node = ipv4.safeParse(raw.NAP_NODE_ADDRESS).success ? raw.NAP_NODE_ADDRESS! : '127.0.0.1';
   const parsed = schemaFor(home, node).safeParse(raw);

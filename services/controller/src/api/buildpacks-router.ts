@@ -8,12 +8,12 @@ import {
   BUILDPACK_NAME,
   conflict,
   extractArchive,
-  forbidden,
   notFound,
   parseBuildpackChoice,
 } from '@nap/common';
 import express, { type Request, Router } from 'express';
 import { z } from 'zod';
+import { requireAdmin } from '../auth/bearer.js';
 import type { BuildpackCatalog } from '../buildpacks/catalog.js';
 import type { BuildpackRecord } from '../store/buildpacks-repository.js';
 import { inspectUpload } from '../apps/package-check.js';
@@ -34,10 +34,6 @@ export interface BuildpacksRouterDeps {
   catalog: BuildpackCatalog;
   blobs: Blobstore;
   uploadLimitMb: number;
-}
-
-function requireAdmin(req: Request, what: string): void {
-  if (req.caller?.role !== 'admin') throw forbidden(`only an admin may ${what} buildpacks`);
 }
 
 function present(b: BuildpackRecord) {
@@ -80,7 +76,7 @@ export function buildpacksRouter(deps: BuildpacksRouterDeps): Router {
   });
 
   router.post('/v1/buildpacks', express.json({ limit: '16kb' }), async (req, res) => {
-    requireAdmin(req, 'create');
+    requireAdmin(req, 'create buildpacks');
     const body = NewGitBuildpack.parse(req.body ?? {});
     await checkName(body.name);
     const choice = parseBuildpackChoice(body.url);
@@ -108,7 +104,7 @@ export function buildpacksRouter(deps: BuildpacksRouterDeps): Router {
     const name = String(req.params.name);
     let existing: BuildpackRecord | null;
     try {
-      requireAdmin(req, 'upload');
+      requireAdmin(req, 'upload buildpacks');
       await checkName(name);
       existing = await repo.get(name);
       if (existing?.kind === 'git') throw conflict('buildpack_exists', `buildpack ${name} comes from git (${existing.url}): delete it first`);
@@ -148,7 +144,7 @@ export function buildpacksRouter(deps: BuildpacksRouterDeps): Router {
   });
 
   router.delete('/v1/buildpacks/:name', async (req, res) => {
-    requireAdmin(req, 'delete');
+    requireAdmin(req, 'delete buildpacks');
     const name = String(req.params.name);
     if ((await catalog.builtins()).includes(name)) throw badRequest('builtin_buildpack', `${name} is a built-in buildpack: it cannot be deleted`);
     const record = BUILDPACK_NAME.test(name) ? await repo.get(name) : null;

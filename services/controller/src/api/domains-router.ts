@@ -1,7 +1,7 @@
-import { badRequest, conflict, forbidden, NapError, notFound, RouteHost } from '@nap/common';
+import { badRequest, conflict, NapError, notFound, RouteHost } from '@nap/common';
 import express, { type Request, Router } from 'express';
 import { z } from 'zod';
-import type { Caller } from '../auth/bearer.js';
+import { type Caller, requireAdmin } from '../auth/bearer.js';
 import { domainOf, domainsOf, isIpLike } from '../routes/route-policy.js';
 import type { DomainRecord, DomainsRepository } from '../store/domains-repository.js';
 import type { RoutesRepository } from '../store/routes-repository.js';
@@ -23,11 +23,6 @@ export interface DomainsRouterDeps {
   sharedDomain: string;
   /** The platform's own hosts (route-policy's platformHosts). */
   reserved: ReadonlySet<string>;
-}
-
-function requireAdmin(req: Request, what: string): Caller {
-  if (req.caller?.role !== 'admin') throw forbidden(`only an admin may ${what}`);
-  return req.caller;
 }
 
 function domainName(req: Request): string {

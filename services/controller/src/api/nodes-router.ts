@@ -1,29 +1,28 @@
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
-import { badRequest, type ClusterSecrets, conflict, forbidden, JOIN_TOKEN, type JoinAnswer, JoinRequest, type JoinTokenRecord, NapError, nodeIdOf, type NodeRecord, NODE_ROLES, notFound, type NodeRole, type Settings, unauthorized } from '@nap/common';
-import express, { type Request, Router } from 'express';
+import { badRequest, type ClusterSecrets, conflict, JOIN_TOKEN, type JoinAnswer, JoinRequest, type JoinSettings, type JoinTokenRecord, NapError, nodeIdOf, type NodeRecord, notFound, type NodeRole, type Settings, unauthorized } from '@nap/common';
+import express, { Router } from 'express';
 import { z } from 'zod';
+import { requireAdmin } from '../auth/bearer.js';
 import type { DeaPool } from '../placement/dea-pool.js';
 import type { NodesRepository } from '../store/nodes-repository.js';
 
+/** Roles a joined node can take today: the engines stay on the first node until they are clusters. */
+const JOINABLE = ['controller', 'router', 'dea'] as const satisfies readonly NodeRole[];
+/** A token allows these unless it says otherwise: a controller node holds the admin token, so it must be asked for. */
+const DEFAULT_TOKEN_ROLES: NodeRole[] = ['router', 'dea'];
+
 export const NewJoinToken = z
   .object({
-    roles: z.array(z.enum(NODE_ROLES)).min(1).max(NODE_ROLES.length).optional(),
+    roles: z.array(z.enum(JOINABLE)).min(1).max(JOINABLE.length).optional(),
     /** Hours until it expires: a day unless said (Kubernetes' bootstrap tokens last as long). */
     ttl_hours: z.number().int().min(1).max(24 * 30).optional(),
   })
   .strict();
 
-/** Roles a joined node can take today: the engines stay on the first node until they are clusters. */
-const JOINABLE: NodeRole[] = ['controller', 'router', 'dea'];
 
 const digestOf = (secret: string) => createHash('sha256').update(secret).digest('hex');
 const isLoopback = (url: string) => /^[a-z]+:\/\/(127\.|localhost\b|\[::1\])/.test(url);
 
-
-function requireAdmin(req: Request, what: string): string {
-  if (req.caller?.role !== 'admin') throw forbidden(`only an admin may ${what}`);
-  return req.caller.name;
-}
 
 /** What each role's programs need of the cluster's secrets; nothing more is handed out. */
 function secretsFor(roles: NodeRole[], all: ClusterSecrets): JoinAnswer['secrets'] {
@@ -53,7 +52,7 @@ export function nodesJoinRouter(nodes: NodesRepository, settings: Settings): Rou
     const presented = Buffer.from(digestOf(secret), 'hex');
     if (!record || !timingSafeEqual(presented, Buffer.from(record.digest, 'hex'))) throw unauthorized('unknown or revoked join token: ask an admin for a new one (nap nodes token create)');
     if (Date.parse(record.expires_at) < Date.now()) throw unauthorized(`join token ${id} expired at ${record.expires_at}: ask an admin for a new one`);
-    const refused = roles.filter((r) => !record.roles.includes(r) || !JOINABLE.includes(r));
+    const refused = roles.filter((r) => !record.roles.includes(r) || !(JOINABLE as readonly NodeRole[]).includes(r));
     if (refused.length) {
       throw new NapError(422, 'role_refused', `this node cannot take ${refused.join(', ')}: the token allows ${record.roles.join(', ')}, and a joining node takes only ${JOINABLE.join(', ')} (the engines run on the first node)`);
     }
@@ -62,20 +61,18 @@ export function nodesJoinRouter(nodes: NodesRepository, settings: Settings): Rou
     const all = await nodes.secrets();
     if (!all) throw new NapError(503, 'not_ready', 'the first node has not finished `nap up` (the cluster secrets are not published yet): try again in a few seconds');
     const node: NodeRecord = { id: nodeIdOf(address), address, roles, joined_at: new Date().toISOString(), token_id: id };
-    await nodes.put(node);
-    res.status(201).json({
-      node,
-      settings: {
-        NAP_NODE_ADDRESS: address,
-        NAP_NODE_ROLES: roles.join(','),
-        NAP_NATS_URL: settings.natsUrls.join(','),
-        NAP_ETCD_URLS: settings.etcdUrls.join(','),
-        NAP_CONTROLLER_URL: settings.controllerUrl,
-        NAP_DOMAIN: settings.domain,
-        NAP_INSTALLATION_ID: settings.installationId,
-      },
-      secrets: secretsFor(roles, all),
-    });
+    // A host may join again (its record is replaced), but no join takes the first node's address.
+    if (!(await nodes.putJoined(node))) throw conflict('address_taken', `${address} is the first node's address: a joining host advertises its own`);
+    const shared: JoinSettings = {
+      NAP_NODE_ADDRESS: address,
+      NAP_NODE_ROLES: roles.join(','),
+      NAP_NATS_URL: settings.natsUrls.join(','),
+      NAP_ETCD_URLS: settings.etcdUrls.join(','),
+      NAP_CONTROLLER_URL: settings.controllerUrl,
+      NAP_DOMAIN: settings.domain,
+      NAP_INSTALLATION_ID: settings.installationId,
+    };
+    res.status(201).json({ node, settings: shared, secrets: secretsFor(roles, all) });
   });
   return router;
 }
@@ -104,7 +101,7 @@ export function nodesRouter(nodes: NodesRepository, pool: DeaPool): Router {
     res.json((await nodes.tokens()).map(({ digest: _, ...t }) => ({ ...t, expired: Date.parse(t.expires_at) < Date.now() })));
   });
   router.post('/v1/nodes/tokens', express.json({ limit: '4kb' }), async (req, res) => {
-    const by = requireAdmin(req, 'make join tokens');
+    const by = requireAdmin(req, 'make join tokens').name;
     const parsed = NewJoinToken.safeParse(req.body ?? {});
     if (!parsed.success) throw badRequest('invalid_token_request', parsed.error.issues.map((i) => `${i.path.join('.') || 'body'}: ${i.message}`).join('; '));
     const secret = randomBytes(24).toString('hex');
@@ -112,7 +109,7 @@ export function nodesRouter(nodes: NodesRepository, pool: DeaPool): Router {
     const record: JoinTokenRecord = {
       id: randomBytes(4).toString('hex'),
       digest: digestOf(secret),
-      roles: parsed.data.roles ?? JOINABLE,
+      roles: parsed.data.roles ?? DEFAULT_TOKEN_ROLES,
       created_at: new Date(now).toISOString(),
       created_by: by,
       expires_at: new Date(now + (parsed.data.ttl_hours ?? 24) * 3_600_000).toISOString(),

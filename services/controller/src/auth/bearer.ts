@@ -1,5 +1,5 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
-import { unauthorized } from '@nap/common';
+import { forbidden, unauthorized } from '@nap/common';
 import type { NextFunction, Request, Response } from 'express';
 import type { Role, UsersRepository } from '../store/users-repository.js';
 
@@ -45,6 +45,12 @@ export function bearerAuth(adminToken: string, users: UsersRepository) {
 /** Constant-time comparison of a presented token with the admin token. */
 export function tokenMatches(token: string, adminToken: string): boolean {
   return timingSafeEqual(digest(token), digest(adminToken));
+}
+
+/** The caller, who must be an admin: else 403 saying what only an admin may do. */
+export function requireAdmin(req: Request, what: string): Caller {
+  if (req.caller?.role !== 'admin') throw forbidden(`only an admin may ${what}`);
+  return req.caller;
 }
 
 /** Apps belong to who made them; an admin may touch them all. */
