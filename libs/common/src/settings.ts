@@ -55,6 +55,8 @@ export interface Settings {
   deaMemoryMb: number;
   deaDiskMb: number;
   deaPortRange: [number, number];
+  /** RUNNING instances are health-checked this often; three failures in a row and one is restarted. */
+  deaHealthCheckIntervalS: number;
   dockerSocket: string;
   stackImage: string;
   buildpacksDir: string;
@@ -178,6 +180,7 @@ function schemaFor(home: string, node: string) {
     NAP_DEA_MEMORY_MB: positiveInt.default(4096),
     NAP_DEA_DISK_MB: positiveInt.default(16384),
     NAP_DEA_PORT_RANGE: portRange.default('61000-64999'),
+    NAP_DEA_HEALTH_CHECK_INTERVAL_S: positiveInt.max(300).default(5),
     NAP_DOCKER_SOCKET: z.string().min(1).default('/var/run/docker.sock'),
     NAP_STACK_IMAGE: z.string().min(1).default('nap/stack:bookworm'),
     NAP_BUILDPACKS_DIR: z.string().min(1).default(join(repoRoot, 'buildpacks')),
@@ -270,6 +273,7 @@ export function loadSettings(env: NodeJS.ProcessEnv = process.env): Settings {
     deaMemoryMb: s.NAP_DEA_MEMORY_MB,
     deaDiskMb: s.NAP_DEA_DISK_MB,
     deaPortRange: s.NAP_DEA_PORT_RANGE,
+    deaHealthCheckIntervalS: s.NAP_DEA_HEALTH_CHECK_INTERVAL_S,
     dockerSocket: s.NAP_DOCKER_SOCKET,
     stackImage: s.NAP_STACK_IMAGE,
     buildpacksDir: s.NAP_BUILDPACKS_DIR,

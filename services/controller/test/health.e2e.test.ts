@@ -45,7 +45,8 @@ describe('health manager, placement and recovery', () => {
   }
 
   before(async () => {
-    platform = await TestPlatform.start({ deas: 3, controllers: 2 });
+    // Running checks every 2 s, not 5: a hung instance is found in 6 s; what is checked is the same.
+    platform = await TestPlatform.start({ deas: 3, controllers: 2, env: { NAP_DEA_HEALTH_CHECK_INTERVAL_S: '2' } });
     env = platform.cliEnv();
     api = platform.controllerUrl;
     const push = await nap(['push', 'hello-node', '-p', `${repoRoot}examples/hello-node`, '-i', '6'], env);

@@ -110,6 +110,7 @@ export async function startDea(settings: Settings, log: Logger): Promise<Running
     ports: new PortAllocator(settings.deaPortRange),
     disk,
     portRange: settings.deaPortRange,
+    healthCheckIntervalMs: settings.deaHealthCheckIntervalS * 1000,
     network,
     log,
     onChange: () => advertiser.advertise(),

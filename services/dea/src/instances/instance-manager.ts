@@ -46,6 +46,8 @@ export interface InstanceManagerDeps {
   disk?: DiskQuota;
   /** This DEA's NAP_DEA_PORT_RANGE: the host ports whose mappings are its own to reconcile. */
   portRange: [number, number];
+  /** NAP_DEA_HEALTH_CHECK_INTERVAL_S, in ms. */
+  healthCheckIntervalMs: number;
   network: ContainerNetwork;
   log: Logger;
   onChange: () => void;
@@ -67,7 +69,7 @@ export class InstanceManager {
   private readonly reports: InstanceReports;
 
   constructor(private readonly deps: InstanceManagerDeps) {
-    this.checks = new RunningChecks(deps.host, () => deps.registry.live(), (inst, why) => this.crash(inst, null, why));
+    this.checks = new RunningChecks(deps.healthCheckIntervalMs, deps.host, () => deps.registry.live(), (inst, why) => this.crash(inst, null, why));
     this.mappings = new PortMappings(deps.runtime, deps.network, deps.ports, deps.portRange);
     this.reports = new InstanceReports(deps.deaId, deps.host, deps.store, deps.bus, deps.log);
   }

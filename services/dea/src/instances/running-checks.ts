@@ -1,8 +1,7 @@
 import { passesNow } from '../health/health-check.js';
 import type { Instance } from './instance.js';
 
-/** Running instances are checked this often; this many failures in a row and the instance is restarted. */
-const RUNNING_CHECK_INTERVAL_MS = 5_000;
+/** This many failures in a row (one check every NAP_DEA_HEALTH_CHECK_INTERVAL_S) and the instance is restarted. */
 const RUNNING_CHECK_FAILURES = 3;
 
 /**
@@ -15,13 +14,14 @@ export class RunningChecks {
   private timer: NodeJS.Timeout | null = null;
 
   constructor(
+    private readonly intervalMs: number,
     private readonly host: string,
     private readonly live: () => Instance[],
     private readonly failed: (inst: Instance, why: string) => Promise<void>,
   ) {}
 
   start(): void {
-    this.timer = setInterval(() => void this.checkAll(), RUNNING_CHECK_INTERVAL_MS);
+    this.timer = setInterval(() => void this.checkAll(), this.intervalMs);
     this.timer.unref();
   }
 
