@@ -91,7 +91,7 @@ const three = await up(3, 'bench3');
 try {
   const api = client(three);
   let t = Date.now();
-  const push = nap(['push', 'netprobe', '-p', app, '-i', '1', '-m', '64M'], api.env);
+  const push = nap(['push', 'netprobe', '-p', app, '-i', '1', '-m', '64M', '-k', '128M'], api.env);
   await eventually(async () => (await httpGet(`${three.routers[0]}/`, { Host: HOST }).catch(() => null))?.status === 200, 120_000, 'the first 200');
   rows.push(['push → first 200 through a router', fmt(Date.now() - t), '']);
   const pushed = await push;
@@ -135,7 +135,7 @@ try {
 const ten = await up(10, 'bench10');
 try {
   const api = client(ten);
-  const pushed = await nap(['push', 'netprobe', '-p', app, '-i', '1', '-m', '64M'], api.env);
+  const pushed = await nap(['push', 'netprobe', '-p', app, '-i', '1', '-m', '64M', '-k', '128M'], api.env);
   if (pushed.code !== 0) throw new Error(pushed.stderr);
   await api.scale(0);
   await eventually(async () => (await api.instances()).length === 0, 120_000, 'no instance');
@@ -153,7 +153,7 @@ try {
 const table = [
   '# bench/cluster',
   '',
-  `${cpus().length} cores, ${new Date().toISOString().slice(0, 10)}. deploy/local-cluster: each host a network namespace with its own address on a private bridge and its own dockerd; the first runs the engines, the controller, a router and a DEA, the others a router and a DEA. netprobe (Node.js, 64 MB) instances; times until the instances answer through the router of host 1.`,
+  `${cpus().length} cores, ${new Date().toISOString().slice(0, 10)}. deploy/local-cluster: each host a network namespace with its own address on a private bridge and its own dockerd; the first runs the engines, the controller, a router and a DEA, the others a router and a DEA. netprobe (Node.js, 64 MB of memory and 128 MB of disk each) instances; times until the instances answer through the router of host 1.`,
   '',
   '| what | seconds | notes |',
   '|---|---|---|',

@@ -41,7 +41,8 @@ describe('a nap of three hosts (deploy/local-cluster up 3)', () => {
     const nodes = JSON.parse(r.stdout) as { address: string; roles: string[]; health: string }[];
     assert.deepEqual(nodes.map((n) => n.address).sort(), [...hosts].sort());
     assert.deepEqual(nodes.find((n) => n.address === hosts[0])?.roles, ['engines', 'controller', 'router', 'dea']);
-    for (const h of hosts.slice(1)) assert.deepEqual(nodes.find((n) => n.address === h)?.roles, ['router', 'dea']);
+    assert.deepEqual(nodes.find((n) => n.address === hosts[1])?.roles, ['controller', 'router', 'dea']);
+    assert.deepEqual(nodes.find((n) => n.address === hosts[2])?.roles, ['router', 'dea']);
     for (const n of nodes) assert.equal(n.health, 'ok', JSON.stringify(n));
   });
 
@@ -66,6 +67,17 @@ describe('a nap of three hosts (deploy/local-cluster up 3)', () => {
         `all six instances through the router on ${h}`,
       );
     }
+  });
+
+  test("the second host's controller serves the same API: the app, its instances, and logs", async () => {
+    const second = { ...env, NAP_API: cluster.apis[1] };
+    const app = await nap(['app', 'netprobe', '--json'], second);
+    assert.equal(app.code, 0, app.stderr);
+    const seen = (JSON.parse(app.stdout) as { instance_details: InstanceDetail[] }).instance_details;
+    assert.deepEqual(seen.map((i) => i.instance_id).sort(), instances.map((i) => i.instance_id).sort());
+    const logs = await nap(['logs', 'netprobe', '--recent'], second);
+    assert.equal(logs.code, 0, logs.stderr);
+    assert.match(logs.stdout, /listening on 8080/);
   });
 
   test('nap logs reads the instances of every host', async () => {

@@ -113,27 +113,30 @@ async function removeTemplate(state: ClusterState): Promise<void> {
 }
 
 /**
- * nap on the hosts: `nap up --advertise` on the first (engines, controller, router, DEA), then
- * `nap join` on every other with a token the first made (router and DEA).
+ * nap on the hosts: `nap up --advertise` on the first (engines, controller, router, DEA); `nap join`
+ * on the second as a controller, router and DEA (a second controller, to take over the health
+ * manager), and on every other as a router and DEA.
  */
-export async function startNap(state: ClusterState, o: { installationId: string; progress(line: string): void }): Promise<{ api: string; token: string; routers: string[] }> {
+export async function startNap(state: ClusterState, o: { installationId: string; progress(line: string): void }): Promise<{ api: string; apis: string[]; token: string; routers: string[] }> {
   for (const host of state.hosts) {
     await updateNodeSettings(host.napHome, { NAP_DOCKER_SOCKET: host.dockerSocket, NAP_INSTALLATION_ID: o.installationId, NAP_ROUTER_WORKERS: '1' });
   }
   const [first, ...others] = state.hosts;
   o.progress(`host 1: nap up --advertise ${first.address}`);
-  const up = await napOnHost<{ api: string; join_command: string }>(first, ['up', '--no-setup', '--advertise', first.address]);
-  const token = /--token (\S+)/.exec(up.join_command)![1];
+  const up = await napOnHost<{ api: string }>(first, ['up', '--no-setup', '--advertise', first.address]);
+  const made = await napOnHost<{ token: string }>(first, ['nodes', 'token', 'create', '--roles', 'controller,router,dea', '--ttl', '1']);
+  const rolesOf = (host: LocalHost) => (host.index === 2 ? 'controller,router,dea' : 'router,dea');
   await Promise.all(
     others.map(async (host) => {
-      o.progress(`host ${host.index}: nap join ${up.api}`);
-      await napOnHost(host, ['join', up.api, '--no-setup', '--token', token, '--advertise', host.address, '--roles', 'router,dea']);
+      o.progress(`host ${host.index}: nap join ${up.api} --roles ${rolesOf(host)}`);
+      await napOnHost(host, ['join', up.api, '--no-setup', '--token', made.token, '--advertise', host.address, '--roles', rolesOf(host)]);
       o.progress(`host ${host.index}: joined`);
     }),
   );
   state.api = up.api;
   await saveState(state);
-  return { api: up.api, token: await adminToken(first), routers: state.hosts.map((h) => `http://${h.address}:8080`) };
+  const apis = state.hosts.filter((h) => h.index <= 2).map((h) => `http://${h.address}:9022`);
+  return { api: up.api, apis, token: await adminToken(first), routers: state.hosts.map((h) => `http://${h.address}:8080`) };
 }
 
 /** A host lost as a machine is lost: every process and container of it killed, and its link down. */

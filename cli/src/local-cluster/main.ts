@@ -39,7 +39,7 @@ program
     o2.result(
       [
         ...hosts,
-        `API: ${nap.api}; routers: ${nap.routers.join(', ')}`,
+        `API: ${nap.apis.join(', ')}; routers: ${nap.routers.join(', ')}`,
         `Use it from this machine: export NAP_API=${nap.api} NAP_TOKEN=$(cat ${state.hosts[0].napHome}/admin.token)`,
       ].join('\n'),
       { hosts: state.hosts, ...nap },

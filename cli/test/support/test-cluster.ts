@@ -20,6 +20,8 @@ export interface InstanceDetail {
 export interface TestCluster {
   state: ClusterState;
   api: string;
+  /** Every controller's API: host 1's, then host 2's. */
+  apis: string[];
   /** The CLI's environment: the API, the admin token, a NAP_HOME of the test's own. */
   env: Record<string, string>;
   /** The hosts' addresses, host 1 first. */
@@ -46,6 +48,7 @@ export async function startTestCluster(count: number): Promise<TestCluster> {
     return {
       state,
       api: started.api,
+      apis: started.apis,
       env,
       hosts: state.hosts.map((h) => h.address),
       routerOf: (index) => started.routers[index - 1],
