@@ -98,20 +98,25 @@ function killAll(pids: number[]): void {
 export async function killHost(e: Engine): Promise<void> {
   const cgroups = await cgroupDirsOf(e.cgroupParent);
   const inNamespace = async () => (e.netns ? (await run('ip', ['netns', 'pids', e.netns]).catch(() => '')).split('\n').map(Number).filter((p) => p > 0) : []);
-  const deadline = Date.now() + 10_000;
-  for (;;) {
-    const pids = [...(await Promise.all(cgroups.map(processesUnder))).flat(), ...(await inNamespace())];
-    if (!pids.length || Date.now() > deadline) break;
-    killAll(pids);
-    await sleep(50);
+  const inContainers = async () => (await Promise.all(cgroups.map(processesUnder))).flat();
+  // The engine first (dockerd, containerd, the shims, nap's programs), so that nothing starts a
+  // container while the containers are killed; under a start storm that takes a while.
+  for (const find of [inNamespace, inContainers]) {
+    const deadline = Date.now() + 60_000;
+    for (;;) {
+      const pids = await find();
+      if (!pids.length || Date.now() > deadline) break;
+      killAll(pids);
+      await sleep(50);
+    }
   }
   for (const d of cgroups) await removeCgroup(d);
   await unmountUnder(e.dir);
 }
 
 /**
- * Every mount under `dir`, deepest first: the data root dockerd mounts on itself, the containers'
- * overlays, the network namespaces Docker keeps as nsfs mounts in its exec root.
+ * Every mount under `dir`: the data root dockerd mounts on itself, the containers' overlays, the
+ * network namespaces Docker keeps as nsfs mounts in its exec root.
  */
 export async function unmountUnder(dir: string): Promise<void> {
   const info = await readFile('/proc/self/mountinfo', 'utf8');
@@ -122,8 +127,11 @@ export async function unmountUnder(dir: string): Promise<void> {
     .filter((p): p is string => p !== undefined)
     .map((p) => p.replace(/\\([0-7]{3})/g, (_, o: string) => String.fromCharCode(parseInt(o, 8))))
     .filter((p) => p === dir || p.startsWith(`${dir}/`))
-    .sort((a, b) => b.length - a.length);
-  for (const p of points) await run('umount', ['-l', p]).catch(() => {});
+    .sort();
+  // The outermost ones only, each with what is under it (-R): a host with hundreds of containers
+  // has thousands of mounts under its data root, which is one of them.
+  const outermost = points.filter((p, i) => !points.slice(0, i).some((q) => p.startsWith(`${q}/`)));
+  for (const p of [...new Set(outermost)]) await run('umount', ['-R', '-l', p]).catch(() => {});
 }
 
 /** Loads an image of the machine's engine into a stopped template engine's data root, once for every host. */

@@ -1,4 +1,5 @@
 import { mkdir, readdir, rm, rmdir } from 'node:fs/promises';
+import { availableParallelism } from 'node:os';
 import { join, resolve } from 'node:path';
 import { freeSubnet, makeBridge, makeHostNetwork, makeNat, removeBridgeAndNat, removeHostNetwork, setHostLink } from './cluster-network.js';
 import { type ClusterState, type LocalHost, readState, saveState, stateFile } from './cluster-state.js';
@@ -118,8 +119,10 @@ async function removeTemplate(state: ClusterState): Promise<void> {
  * manager), and on every other as a router and DEA.
  */
 export async function startNap(state: ClusterState, o: { installationId: string; progress(line: string): void }): Promise<{ api: string; apis: string[]; token: string; routers: string[] }> {
+  // The hosts share this machine's cores: each brings up its share of instances at once, not a whole machine's.
+  const maxStarting = String(Math.max(2, Math.ceil((availableParallelism() * 8) / state.hosts.length)));
   for (const host of state.hosts) {
-    await updateNodeSettings(host.napHome, { NAP_DOCKER_SOCKET: host.dockerSocket, NAP_INSTALLATION_ID: o.installationId, NAP_ROUTER_WORKERS: '1' });
+    await updateNodeSettings(host.napHome, { NAP_DOCKER_SOCKET: host.dockerSocket, NAP_INSTALLATION_ID: o.installationId, NAP_ROUTER_WORKERS: '1', NAP_DEA_MAX_STARTING: maxStarting });
   }
   const [first, ...others] = state.hosts;
   o.progress(`host 1: nap up --advertise ${first.address}`);

@@ -57,6 +57,8 @@ export interface Settings {
   deaPortRange: [number, number];
   /** RUNNING instances are health-checked this often; three failures in a row and one is restarted. */
   deaHealthCheckIntervalS: number;
+  /** Instances a DEA brings up at once (container start to first passed health check); more wait their turn as STARTING. */
+  deaMaxStarting: number;
   dockerSocket: string;
   stackImage: string;
   buildpacksDir: string;
@@ -181,6 +183,7 @@ function schemaFor(home: string, node: string) {
     NAP_DEA_DISK_MB: positiveInt.default(16384),
     NAP_DEA_PORT_RANGE: portRange.default('61000-64999'),
     NAP_DEA_HEALTH_CHECK_INTERVAL_S: positiveInt.max(300).default(5),
+    NAP_DEA_MAX_STARTING: positiveInt.max(1000).default(16),
     NAP_DOCKER_SOCKET: z.string().min(1).default('/var/run/docker.sock'),
     NAP_STACK_IMAGE: z.string().min(1).default('nap/stack:bookworm'),
     NAP_BUILDPACKS_DIR: z.string().min(1).default(join(repoRoot, 'buildpacks')),
@@ -274,6 +277,7 @@ export function loadSettings(env: NodeJS.ProcessEnv = process.env): Settings {
     deaDiskMb: s.NAP_DEA_DISK_MB,
     deaPortRange: s.NAP_DEA_PORT_RANGE,
     deaHealthCheckIntervalS: s.NAP_DEA_HEALTH_CHECK_INTERVAL_S,
+    deaMaxStarting: s.NAP_DEA_MAX_STARTING,
     dockerSocket: s.NAP_DOCKER_SOCKET,
     stackImage: s.NAP_STACK_IMAGE,
     buildpacksDir: s.NAP_BUILDPACKS_DIR,

@@ -111,6 +111,7 @@ export async function startDea(settings: Settings, log: Logger): Promise<Running
     disk,
     portRange: settings.deaPortRange,
     healthCheckIntervalMs: settings.deaHealthCheckIntervalS * 1000,
+    maxStarting: settings.deaMaxStarting,
     network,
     log,
     onChange: () => advertiser.advertise(),

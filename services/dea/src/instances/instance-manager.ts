@@ -5,6 +5,7 @@ import type { DropletCache } from '../droplets/droplet-cache.js';
 import type { ImageDroplets } from '../images/image-droplets.js';
 import type { StackVariants } from '../images/stack-variants.js';
 import { becameHealthy } from '../health/health-check.js';
+import { bulkhead, type BulkheadPolicy } from 'cockatiel';
 import type { RouteAnnouncer } from '../routing/route-announcer.js';
 import { ContainerGone, type DockerRuntime } from '../runtime/docker-runtime.js';
 import type { ActualStateStore } from '../store/actual-state.js';
@@ -48,6 +49,8 @@ export interface InstanceManagerDeps {
   portRange: [number, number];
   /** NAP_DEA_HEALTH_CHECK_INTERVAL_S, in ms. */
   healthCheckIntervalMs: number;
+  /** NAP_DEA_MAX_STARTING: instances brought up at once. */
+  maxStarting: number;
   network: ContainerNetwork;
   log: Logger;
   onChange: () => void;
@@ -67,8 +70,15 @@ export class InstanceManager {
   private readonly checks: RunningChecks;
   private readonly mappings: PortMappings;
   private readonly reports: InstanceReports;
+  /**
+   * Instances coming up at once: a scale to hundreds would otherwise boot every app together, each
+   * too slow to pass its health check in time, crash and be started again (a start storm). The
+   * rest wait their turn, recorded as STARTING; their health check timeout starts with their container.
+   */
+  private readonly starting: BulkheadPolicy;
 
   constructor(private readonly deps: InstanceManagerDeps) {
+    this.starting = bulkhead(deps.maxStarting, Number.MAX_SAFE_INTEGER);
     this.checks = new RunningChecks(deps.healthCheckIntervalMs, deps.host, () => deps.registry.live(), (inst, why) => this.crash(inst, null, why));
     this.mappings = new PortMappings(deps.runtime, deps.network, deps.ports, deps.portRange);
     this.reports = new InstanceReports(deps.deaId, deps.host, deps.store, deps.bus, deps.log);
@@ -110,7 +120,7 @@ export class InstanceManager {
     registry.add(inst);
     this.deps.onChange();
     await this.reports.record(inst);
-    return { running: this.run(inst) };
+    return { running: this.starting.execute(() => this.run(inst)) };
   }
 
   private async run(inst: Instance): Promise<void> {
