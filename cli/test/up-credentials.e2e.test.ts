@@ -129,8 +129,10 @@ describe('nap up with engine credentials, end to end', () => {
         components: { name: string; state: string; pid: number | null; restarts: number; last_exit: { signal: string | null } | null }[];
         health: { ok: boolean } | null;
       };
-      return r.code === 0 && health?.ok && killed.every((name) => parsed.find((x) => x.name === name)?.restarts === 1 && parsed.find((x) => x.name === name)?.state === 'up') ? parsed : null;
-    }, 30_000, 'the supervisor to restart every killed program');
+      if (r.code === 0 && health?.ok && killed.every((name) => parsed.find((x) => x.name === name)?.restarts === 1 && parsed.find((x) => x.name === name)?.state === 'up')) return parsed;
+      // Said when the wait runs out: which program was not back, or whether health was the lag.
+      throw new Error(`health ${JSON.stringify(health)}; ${parsed.map((x) => `${x.name} ${x.state} restarts=${x.restarts}`).join(', ')}`);
+    }, 60_000, 'the supervisor to restart every killed program');
     for (const name of killed) {
       const row = rows.find((x) => x.name === name)!;
       assert.equal(row.restarts, 1, name);
