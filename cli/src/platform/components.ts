@@ -1,5 +1,5 @@
 import { join } from 'node:path';
-import { type EngineClient, etcdArgs, natsServerArgs, type NatsUser, type NodeRole, type Settings } from '@nap/common';
+import { type EngineClient, etcdArgs, NATS_ROUTE_USER, natsServerArgs, type NatsUser, nodeIdOf, type NodeRole, type Settings } from '@nap/common';
 
 export const repoRoot = new URL('../../../../', import.meta.url).pathname;
 
@@ -38,7 +38,8 @@ function service(name: string, role: NodeRole, main: string, port: number, secre
  * Engines bind the node's address. With the platform's NATS users, the NATS config is written
  * (without them, for down and status, nothing is).
  */
-export function components(settings: Settings, natsUsers: NatsUser[] | null, opts: { everyRole?: boolean } = {}): Component[] {
+export function components(settings: Settings, natsUsers: NatsUser[] | null, opts: { everyRole?: boolean; routePassword?: string } = {}): Component[] {
+  const routePassword = opts.routePassword;
   const natsPort = portOf(settings.natsUrls[0]);
   const etcdPort = portOf(settings.etcdUrls[0]);
   const host = settings.nodeAddress;
@@ -48,7 +49,16 @@ export function components(settings: Settings, natsUsers: NatsUser[] | null, opt
       role: 'engines',
       secrets: [],
       command: 'nats-server',
-      args: natsUsers ? natsServerArgs({ host, port: natsPort, storeDir: join(settings.home, 'nats'), users: natsUsers, configFile: natsConfigFile(settings) }) : [],
+      args: natsUsers
+        ? natsServerArgs({
+            host,
+            port: natsPort,
+            storeDir: join(settings.home, 'nats'),
+            users: natsUsers,
+            configFile: natsConfigFile(settings),
+            cluster: routePassword ? { serverName: nodeIdOf(host), port: settings.natsClusterPort, peers: settings.natsPeers, user: NATS_ROUTE_USER, password: routePassword } : undefined,
+          })
+        : [],
       port: natsPort,
       marker: 'nats-server',
     },
@@ -57,7 +67,15 @@ export function components(settings: Settings, natsUsers: NatsUser[] | null, opt
       role: 'engines',
       secrets: [],
       command: 'etcd',
-      args: etcdArgs({ name: 'nap', host, dataDir: join(settings.home, 'etcd'), clientPort: etcdPort, peerPort: etcdPort + 1 }),
+      // The first node's member keeps the name it always had; a joined one is named after its node.
+      args: etcdArgs({
+        name: settings.etcdInitialCluster ? nodeIdOf(host) : 'nap',
+        host,
+        dataDir: join(settings.home, 'etcd'),
+        clientPort: etcdPort,
+        peerPort: etcdPort + 1,
+        initialCluster: settings.etcdInitialCluster,
+      }),
       port: etcdPort,
       marker: 'etcd',
     },

@@ -10,6 +10,8 @@ export async function publishFirstNode(settings: Settings, state: PlatformState,
   const secrets: ClusterSecrets = {
     etcd: creds.etcd,
     nats: creds.nats,
+    etcd_root: creds.etcdRootPassword,
+    nats_route: creds.natsRoutePassword,
     directory_secret: await state.secret('directory.secret'),
     admin_token: await state.secret('admin.token'),
   };

@@ -65,7 +65,7 @@ export class Supervisor {
   async run(): Promise<void> {
     const kept: Promise<void>[] = [];
     const rotation = this.rotateLogsForever();
-    for (const c of components(this.settings, natsUsersOf(this.creds))) {
+    for (const c of components(this.settings, natsUsersOf(this.creds), { routePassword: this.creds.natsRoutePassword })) {
       kept.push(this.keep(c));
       if (c.port > 0) await waitForPort(this.settings.nodeAddress, c.port, 30_000, () => !this.stopping.signal.aborted);
       if (c.name === 'etcd') await this.turnEtcdAuthOn();

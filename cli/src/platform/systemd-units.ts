@@ -88,7 +88,7 @@ export async function writeSystemdUnits(out: Output, opts: { dir: string }): Pro
   await mkdir(opts.dir, { recursive: true });
   const settingsEnv = Object.fromEntries(Object.entries(serviceEnv(state)).filter((e): e is [string, string] => e[0].startsWith('NAP_') && e[1] !== undefined));
   const written: string[] = [];
-  for (const c of components(settings, natsUsersOf(creds))) {
+  for (const c of components(settings, natsUsersOf(creds), { routePassword: creds.natsRoutePassword })) {
     const envFile = join(envDir, `${c.name}.env`);
     // 0600 before a secret goes in: a file left from before with a wider mode keeps its mode otherwise.
     await writeFile(envFile, '', { mode: 0o600 });

@@ -114,7 +114,7 @@ export function runSetup(): void {
 
 /** Starts this node's programs under the supervisor (unless they run already) and waits until they answer. */
 export async function startNode(out: Output, settings: Settings, state: PlatformState, creds: EngineCredentials): Promise<void> {
-  const all = components(settings, natsUsersOf(creds));
+  const all = components(settings, natsUsersOf(creds), { routePassword: creds.natsRoutePassword });
   for (const c of all) {
     const running = await state.runningPid(c.name, c.marker);
     if (running) {

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { IPV4, NODE_ROLES } from './settings.js';
+import { ADDRESS_LIST, ETCD_INITIAL_CLUSTER, IPV4, NODE_ROLES } from './settings.js';
 
 // The records and messages of a nap made of several nodes (docs/contract.md §2.11): shared by the
 // controller, which keeps and checks them, and the CLI's `nap up`, `nap join` and `nap nodes`.
@@ -42,6 +42,9 @@ const PerClient = z.object({ controller: Secret, dea: Secret, router: Secret });
 export const ClusterSecrets = z.object({
   etcd: PerClient,
   nats: PerClient,
+  /** An engines node runs an etcd member (which holds every key anyway) and adds members: it is trusted with root. */
+  etcd_root: Secret,
+  nats_route: Secret,
   directory_secret: z.string().min(16),
   admin_token: z.string().min(16),
 });
@@ -73,6 +76,10 @@ export const JoinSettings = z
     NAP_CONTROLLER_URL: z.string().regex(/^https?:\/\/[^\s]+$/).max(500),
     NAP_DOMAIN: z.string().max(253),
     NAP_INSTALLATION_ID: z.string().regex(/^[A-Za-z0-9_.-]{1,64}$/),
+    /** An engines node only: the etcd members it starts with (it was added as a learner), `name=peer-url,…`. */
+    NAP_ETCD_INITIAL_CLUSTER: z.string().regex(ETCD_INITIAL_CLUSTER).max(4000).optional(),
+    /** An engines node only: the other engines nodes' addresses, which its NATS server routes to. */
+    NAP_NATS_PEERS: z.string().regex(ADDRESS_LIST).max(2000).optional(),
   })
   .strict();
 export type JoinSettings = z.infer<typeof JoinSettings>;
@@ -87,6 +94,8 @@ export const JoinAnswer = z.object({
     nats: PerClient.partial().optional(),
     directory_secret: z.string().min(16).optional(),
     admin_token: z.string().min(16).optional(),
+    etcd_root: Secret.optional(),
+    nats_route: Secret.optional(),
   }),
 });
 export type JoinAnswer = z.infer<typeof JoinAnswer>;

@@ -2,6 +2,7 @@ import { circuitBreaker, ConsecutiveBreaker, ExponentialBackoff, handleWhen, ret
 import { Etcd3, EtcdInvalidAuthTokenError, GRPCDeadlineExceededError, isRecoverableError } from 'etcd3';
 import { etcdSpaceExceeded } from './engine-errors.js';
 import { WatchManager } from 'etcd3/lib/watch.js';
+import { Host } from 'etcd3/lib/connection-pool.js';
 import type { Settings } from './settings.js';
 
 const STALE_TOKEN = /invalid auth token/;
@@ -94,7 +95,74 @@ function unaryDeadline(context: { isStream: boolean }): { deadline?: Date } {
 export function connectEtcd(settings: Settings): Etcd3 {
   const auth = settings.etcdUser && settings.etcdPassword ? { username: settings.etcdUser, password: settings.etcdPassword, callOptions: unaryDeadline } : undefined;
   if (auth) logInAgainForWatches();
-  return new Etcd3({ hosts: settings.etcdUrls, dialTimeout: 3000, auth, faultHandling: ENGINE_RETURN, defaultCallOptions: unaryDeadline });
+  const client = new Etcd3({ hosts: settings.etcdUrls, dialTimeout: 3000, auth, faultHandling: ENGINE_RETURN, defaultCallOptions: unaryDeadline });
+  followEtcdMembers(client);
+  return client;
+}
+
+/** A client as etcd's root (member changes need it), with the same fault handling as the platform's clients. */
+export function connectEtcdAsRoot(urls: string[], password: string): Etcd3 {
+  return new Etcd3({ hosts: urls, dialTimeout: 3000, auth: { username: 'root', password, callOptions: unaryDeadline }, faultHandling: ENGINE_RETURN, defaultCallOptions: unaryDeadline });
+}
+
+interface PooledHost {
+  host: string;
+  channelCredentials: unknown;
+  channelOptions: unknown;
+  close(): void;
+}
+
+interface PoolInternals {
+  options: { hosts: string | string[]; grpcOptions?: unknown; faultHandling?: { host?: (h: string) => unknown } };
+  hosts: PooledHost[];
+}
+
+const MEMBERS_EVERY_MS = 10_000;
+
+/**
+ * etcd3 talks, for ever, to the hosts it was made with. In a cluster, members are added as engines
+ * nodes join (and removed as they leave): a process that knew only the first node's etcd would
+ * lose etcd with that one node. So the client asks etcd for its members every few seconds and
+ * takes in the client URLs of the voting ones (a learner serves no reads), and drops hosts that
+ * are no longer members. etcd3 has no API for this: its pool's hosts are changed in place, the
+ * new ones made as etcd3 makes its own (same credentials, channel options and fault handling).
+ * Tested with a three-member etcd (libs/testkit/test/etcd-cluster.integration.test.ts).
+ */
+export function followEtcdMembers(client: Etcd3): void {
+  const pool = (client as unknown as { pool: PoolInternals }).pool;
+  const strip = (url: string) => url.replace(/^[a-z]+:\/\//, '');
+  let timer: NodeJS.Timeout | null = null;
+  const look = async () => {
+    try {
+      const { members } = await client.cluster.memberList({});
+      const urls = members.filter((m) => !m.isLearner).flatMap((m) => m.clientURLs);
+      if (urls.length === 0) return;
+      const template = pool.hosts[0];
+      if (!template) return;
+      for (const url of urls) {
+        if (pool.hosts.some((h) => h.host === strip(url))) continue;
+        pool.hosts.push(new Host(url, template.channelCredentials as never, template.channelOptions as never, pool.options.faultHandling?.host?.(url) as never) as unknown as PooledHost);
+      }
+      const wanted = new Set(urls.map(strip));
+      for (const gone of pool.hosts.filter((h) => !wanted.has(h.host))) {
+        pool.hosts.splice(pool.hosts.indexOf(gone), 1);
+        gone.close();
+      }
+      // The authenticator logs in through the URLs of the options.
+      pool.options.hosts = pool.hosts.map((h) => `${urls[0].startsWith('https:') ? 'https' : 'http'}://${h.host}`);
+    } catch {
+      // etcd away, or a member list this user may not read: the hosts stay as they are.
+    } finally {
+      if (timer !== null) timer = setTimeout(look, MEMBERS_EVERY_MS).unref();
+    }
+  };
+  timer = setTimeout(look, 0).unref();
+  const close = client.close.bind(client);
+  client.close = () => {
+    if (timer) clearTimeout(timer);
+    timer = null;
+    close();
+  };
 }
 
 export { Etcd3 };

@@ -19,6 +19,7 @@ export * from './processes.js';
 export * from './dea-snapshot.js';
 export * from './records.js';
 export * from './engines/credentials.js';
+export * from './engines/etcd-members.js';
 export * from './engines/etcd-auth.js';
 export * from './engines/nats-auth.js';
 export * from './app-manifest.js';

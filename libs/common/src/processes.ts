@@ -99,14 +99,37 @@ export function freePort(): Promise<number> {
  * where `ps` shows them.
  */
 export function natsServerArgs(
-  o: { port: number; storeDir: string; configFile: string; host?: string; /** JetStream's cap on its file store; unset: nats-server's own (75 % of the disk's free space). */ maxStoreMb?: number } & (
+  o: {
+    port: number;
+    storeDir: string;
+    configFile: string;
+    host?: string;
+    /** JetStream's cap on its file store; unset: nats-server's own (75 % of the disk's free space). */
+    maxStoreMb?: number;
+    /**
+     * With peers, one server of a cluster (JetStream clustered). Without, it runs alone: nats-server
+     * refuses clustered JetStream without a route, and a server that goes from alone to clustered
+     * keeps its streams (they become the cluster's, with it as their leader).
+     */
+    cluster?: { serverName: string; port: number; peers: string[]; user: string; password: string };
+  } & (
     | { user: string; password: string }
     | { users: NatsUser[] }
   ),
 ): string[] {
   const users = 'users' in o ? o.users : [{ user: o.user, password: o.password }];
+  const host = o.host ?? '127.0.0.1';
+  const cluster = o.cluster?.peers.length ? o.cluster : null;
   const config = [
-    `listen: "${o.host ?? '127.0.0.1'}:${o.port}"`,
+    ...(cluster
+      ? [
+          `server_name: ${JSON.stringify(cluster.serverName)}`,
+          `cluster { name: "nap", listen: "${host}:${cluster.port}", authorization { user: ${JSON.stringify(cluster.user)}, password: ${JSON.stringify(cluster.password)} }, routes: [${cluster.peers
+            .map((p) => JSON.stringify(`nats-route://${cluster.user}:${cluster.password}@${p}:${cluster.port}`))
+            .join(', ')}] }`,
+        ]
+      : []),
+    `listen: "${host}:${o.port}"`,
     `jetstream { store_dir: ${JSON.stringify(o.storeDir)}${o.maxStoreMb ? `, max_file_store: ${o.maxStoreMb}MB` : ''} }`,
     natsAuthorizationBlock(users),
     '',
@@ -116,19 +139,23 @@ export function natsServerArgs(
   return ['-c', o.configFile];
 }
 
-/** A single-member etcd cluster on loopback. */
-export function etcdArgs(o: { name: string; dataDir: string; clientPort: number; peerPort: number; host?: string }): string[] {
+/**
+ * An etcd member: alone (a cluster of one), or, with `initialCluster`, one that was added to a
+ * running cluster (as a learner, by the controller at `nap join`) and joins it.
+ */
+export function etcdArgs(o: { name: string; dataDir: string; clientPort: number; peerPort: number; host?: string; initialCluster?: string }): string[] {
   const host = o.host ?? '127.0.0.1';
   const client = `http://${host}:${o.clientPort}`;
   const peer = `http://${host}:${o.peerPort}`;
   return [
+    ...(o.initialCluster ? ['--initial-cluster-state', 'existing'] : []),
     '--name', o.name,
     '--data-dir', o.dataDir,
     '--listen-client-urls', client,
     '--advertise-client-urls', client,
     '--listen-peer-urls', peer,
     '--initial-advertise-peer-urls', peer,
-    '--initial-cluster', `${o.name}=${peer}`,
+    '--initial-cluster', o.initialCluster ?? `${o.name}=${peer}`,
     '--logger', 'zap',
     '--log-level', 'warn',
     // Without it every change's old revisions are kept forever, until the 2 GiB quota makes etcd

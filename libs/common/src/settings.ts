@@ -20,6 +20,12 @@ export interface Settings {
   natsUser?: string;
   natsPassword?: string;
   etcdUrls: string[];
+  /** Set on an engines node that joined: the etcd members it started with (it was added to them as a learner). */
+  etcdInitialCluster?: string;
+  /** The port NATS servers of one cluster route to each other on. */
+  natsClusterPort: number;
+  /** The other engines nodes' addresses, which this node's NATS server routes to: none, and it runs alone. */
+  natsPeers: string[];
   /** This program's own etcd user (nap up gives each service one, limited to the keys it needs). */
   etcdUser?: string;
   etcdPassword?: string;
@@ -131,6 +137,11 @@ const optionalString = z.string().min(1).optional();
 /** A dotted IPv4 address, each part 0-255. */
 export const IPV4 = /^(25[0-5]|2[0-4]\d|1?\d?\d)(\.(25[0-5]|2[0-4]\d|1?\d?\d)){3}$/;
 const ipv4 = z.string().regex(IPV4, 'expected an IPv4 address such as 10.0.0.5');
+const IPV4_PART = IPV4.source.slice(1, -1);
+/** Addresses, comma-separated: `10.0.0.5,10.0.0.6`. */
+export const ADDRESS_LIST = new RegExp(`^${IPV4_PART}(,${IPV4_PART})*$`);
+/** etcd's `--initial-cluster`: `name=http://host:port,…`. */
+export const ETCD_INITIAL_CLUSTER = /^[a-z0-9][a-z0-9-]{0,62}=https?:\/\/[^\s,=]+(,[a-z0-9][a-z0-9-]{0,62}=https?:\/\/[^\s,=]+)*$/;
 
 /** `router,dea` → the roles, or null when it names none or one that is not a role. */
 export function parseNodeRoles(text: string): NodeRole[] | null {
@@ -151,7 +162,14 @@ function schemaFor(home: string, node: string) {
     NAP_NATS_URL: urlList(/^nats:\/\/[^\s]+$/).default(`nats://${node}:4222`),
     NAP_NATS_USER: optionalString,
     NAP_NATS_PASSWORD: optionalString,
+    NAP_NATS_CLUSTER_PORT: port.default(6222),
+    NAP_NATS_PEERS: z
+      .string()
+      .regex(ADDRESS_LIST, 'expected IPv4 addresses, comma-separated')
+      .transform((s) => s.split(','))
+      .optional(),
     NAP_ETCD_URLS: urlList(/^https?:\/\/[^\s]+$/).default(`http://${node}:2379`),
+    NAP_ETCD_INITIAL_CLUSTER: z.string().regex(ETCD_INITIAL_CLUSTER, 'expected name=http://host:port,…').optional(),
     NAP_ETCD_USER: optionalString,
     NAP_ETCD_PASSWORD: optionalString,
     NAP_DOMAIN: z
@@ -249,6 +267,9 @@ export function loadSettings(env: NodeJS.ProcessEnv = process.env): Settings {
     natsUser: s.NAP_NATS_USER,
     natsPassword: s.NAP_NATS_PASSWORD,
     etcdUrls: s.NAP_ETCD_URLS,
+    etcdInitialCluster: s.NAP_ETCD_INITIAL_CLUSTER,
+    natsClusterPort: s.NAP_NATS_CLUSTER_PORT,
+    natsPeers: s.NAP_NATS_PEERS ?? [],
     etcdUser: s.NAP_ETCD_USER,
     etcdPassword: s.NAP_ETCD_PASSWORD,
     domain: s.NAP_DOMAIN,

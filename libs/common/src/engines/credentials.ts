@@ -11,9 +11,13 @@ export type EngineClient = (typeof ENGINE_CLIENTS)[number];
 
 /** etcd's user for setting up auth; no service runs with it. */
 export const ETCD_ROOT_USER = 'root';
+/** The user NATS servers of one cluster route to each other with; no client connects as it. */
+export const NATS_ROUTE_USER = 'route';
 
 export interface EngineCredentials {
   etcdRootPassword: string;
+  /** What NATS servers of one cluster present to each other on their routes. */
+  natsRoutePassword: string;
   /** Per client; the user name is the client's name. */
   etcd: Record<EngineClient, string>;
   nats: Record<EngineClient, string>;
@@ -52,7 +56,7 @@ export async function loadEngineCredentials(dir: string): Promise<EngineCredenti
     etcd[c] = await keptSecret(dir, fileOf('etcd', c));
     nats[c] = await keptSecret(dir, fileOf('nats', c));
   }
-  return { etcdRootPassword: await keptSecret(dir, fileOf('etcd', ETCD_ROOT_USER)), etcd, nats };
+  return { etcdRootPassword: await keptSecret(dir, fileOf('etcd', ETCD_ROOT_USER)), natsRoutePassword: await keptSecret(dir, fileOf('nats', NATS_ROUTE_USER)), etcd, nats };
 }
 
 /** The settings that give a client its own engine users (docs/contract.md §1: NAP_ETCD_USER, …). */
@@ -69,10 +73,16 @@ export function engineEnvOf(creds: EngineCredentials, client: EngineClient): Rec
 export const ENGINE_SECRET_VARIABLES = ['NAP_ETCD_USER', 'NAP_ETCD_PASSWORD', 'NAP_NATS_USER', 'NAP_NATS_PASSWORD'] as const;
 
 /** Keeps passwords handed to this node (by `nap join`) where loadEngineCredentials finds them. */
-export async function saveEnginePasswords(dir: string, given: { etcd?: Partial<Record<EngineClient, string>>; nats?: Partial<Record<EngineClient, string>> }): Promise<void> {
+export async function saveEnginePasswords(
+  dir: string,
+  given: { etcd?: Partial<Record<EngineClient, string>>; nats?: Partial<Record<EngineClient, string>>; etcdRoot?: string; natsRoute?: string },
+): Promise<void> {
   await mkdir(dir, { recursive: true, mode: 0o700 });
-  for (const engine of ['etcd', 'nats'] as const) {
-    for (const [user, password] of Object.entries(given[engine] ?? {})) {
+  const etcd: Record<string, string | undefined> = { ...given.etcd, ...(given.etcdRoot ? { [ETCD_ROOT_USER]: given.etcdRoot } : {}) };
+  const nats: Record<string, string | undefined> = { ...given.nats, ...(given.natsRoute ? { [NATS_ROUTE_USER]: given.natsRoute } : {}) };
+  for (const [engine, passwords] of [['etcd', etcd], ['nats', nats]] as const) {
+    for (const [user, password] of Object.entries(passwords)) {
+      if (!password) continue;
       const file = join(dir, fileOf(engine, user));
       await writeFile(file, `${password}\n`, { mode: 0o600 });
       await chmod(file, 0o600);

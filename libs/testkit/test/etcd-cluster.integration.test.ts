@@ -1,0 +1,85 @@
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdir } from 'node:fs/promises';
+import { join } from 'node:path';
+import { addEtcdLearner, connectEtcd, connectEtcdAsRoot, Etcd3, ETCD_ROOT_USER, etcdArgs, freePort, isAlive, loadSettings, promoteEtcdLearners, sleep, spawnDetached, stopPid, waitForPort } from '@nap/common';
+import { startEngines, type Engines } from '../src/engines.js';
+
+// An etcd of three members grown as `nap join` grows it (learners added as root, started with the
+// cluster they were handed, promoted once caught up), and a platform client that was given only
+// the first member's URL: it must follow the members and survive the first one's death.
+
+let engines: Engines;
+let root: Etcd3;
+const extra: number[] = [];
+
+async function until<T>(what: string, probe: () => Promise<T | null | undefined | false>, ms = 30_000): Promise<T> {
+  const deadline = Date.now() + ms;
+  let last: unknown;
+  while (Date.now() < deadline) {
+    try {
+      const v = await probe();
+      if (v) return v;
+    } catch (err) {
+      last = err;
+    }
+    await sleep(250);
+  }
+  throw new Error(`${what} did not happen within ${ms} ms${last ? ` (last error: ${(last as Error).message})` : ''}`);
+}
+
+before(async () => {
+  engines = await startEngines();
+  root = connectEtcdAsRoot([engines.etcdUrl], engines.credentials.etcdRootPassword);
+});
+
+after(async () => {
+  root?.close();
+  await Promise.all(extra.map((pid) => stopPid(pid, 5000)));
+  await engines?.stop();
+});
+
+test('members join as learners, are promoted, and a client given one URL follows them past that member’s death', async () => {
+  const urls = [engines.etcdUrl];
+  for (const n of [2, 3]) {
+    const [clientPort, peerPort] = [await freePort(), await freePort()];
+    const name = `member-${n}`;
+    const initialCluster = await addEtcdLearner(root, name, `http://127.0.0.1:${peerPort}`);
+    assert.match(initialCluster, new RegExp(`${name}=http://127\\.0\\.0\\.1:${peerPort}`));
+    const dataDir = join(engines.dir, `etcd-${n}`);
+    await mkdir(dataDir);
+    const pid = spawnDetached('etcd', etcdArgs({ name, dataDir, clientPort, peerPort, initialCluster }), { logFile: join(engines.dir, 'logs', `etcd-${n}.log`) });
+    extra.push(pid);
+    assert.ok(await waitForPort('127.0.0.1', clientPort, 15_000, () => isAlive(pid)), `etcd member ${n} did not start`);
+    await until(`member ${n}'s promotion`, async () => (await promoteEtcdLearners(root)).includes(name) || (await root.cluster.memberList({})).members.every((m) => !m.isLearner));
+    urls.push(`http://127.0.0.1:${clientPort}`);
+  }
+  const { members } = await root.cluster.memberList({});
+  assert.equal(members.length, 3);
+  assert.ok(members.every((m) => !m.isLearner), 'every member votes');
+
+  // The controller's own user (not root) may list the members, and its client takes them in.
+  const controller = connectEtcd(loadSettings({ ...engines.env, NAP_LOG_LEVEL: 'silent' }));
+  try {
+    await controller.put('/nap/cluster-test').value('written before');
+    const hosts = () => (controller as unknown as { pool: { hosts: { host: string }[] } }).pool.hosts.map((h) => h.host).sort();
+    await until('the client taking in every member', async () => hosts().length === 3);
+    assert.deepEqual(hosts(), urls.map((u) => u.replace('http://', '')).sort());
+
+    await engines.killEtcd();
+    const read = await until('a read with the first member dead', async () => (await controller.get('/nap/cluster-test').string()) ?? false);
+    assert.equal(read, 'written before');
+    await until('a write with the first member dead', async () => {
+      await controller.put('/nap/cluster-test').value('written after');
+      return true;
+    });
+    const survivor = new Etcd3({ hosts: urls[1], dialTimeout: 3000, auth: { username: ETCD_ROOT_USER, password: engines.credentials.etcdRootPassword } });
+    try {
+      assert.equal(await survivor.get('/nap/cluster-test').string(), 'written after');
+    } finally {
+      survivor.close();
+    }
+  } finally {
+    controller.close();
+  }
+});
