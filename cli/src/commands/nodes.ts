@@ -6,6 +6,8 @@ interface NodeView extends NodeRecord {
   health: string;
   dea: string | null;
   instances: number;
+  /** An engines node's etcd member: voting, learner (joined, not caught up yet), not a member, or unknown. */
+  etcd_member: string | null;
 }
 
 interface TokenView {
@@ -20,8 +22,8 @@ interface TokenView {
 /** nap nodes (admin): every host of this nap, its roles, address, health and instances. */
 export async function listNodes(api: ApiClient, out: Output): Promise<void> {
   const nodes = await api.call<NodeView[]>('GET', '/v1/nodes');
-  const rows = nodes.map((n) => [n.id, n.address, n.roles.join(','), n.health, n.instances, n.joined_at]);
-  out.result(nodes.length === 0 ? 'No node is recorded: run nap up (it records the first node)' : table(['id', 'address', 'roles', 'health', 'instances', 'joined'], rows), nodes);
+  const rows = nodes.map((n) => [n.id, n.address, n.roles.join(','), n.health, n.instances, n.etcd_member ?? '-', n.joined_at]);
+  out.result(nodes.length === 0 ? 'No node is recorded: run nap up (it records the first node)' : table(['id', 'address', 'roles', 'health', 'instances', 'etcd', 'joined'], rows), nodes);
 }
 
 export async function createJoinToken(api: ApiClient, out: Output, o: { roles?: NodeRole[]; ttl: number }): Promise<void> {

@@ -1,6 +1,7 @@
 import { mkdir, readdir, rm, rmdir } from 'node:fs/promises';
 import { availableParallelism } from 'node:os';
 import { join, resolve } from 'node:path';
+import { sleep } from '@nap/common';
 import { freeSubnet, makeBridge, makeHostNetwork, makeNat, removeBridgeAndNat, removeHostNetwork, setHostLink } from './cluster-network.js';
 import { type ClusterState, type LocalHost, readState, saveState, stateFile } from './cluster-state.js';
 import { run } from './commands.js';
@@ -127,19 +128,43 @@ export async function startNap(state: ClusterState, o: { installationId: string;
   const [first, ...others] = state.hosts;
   o.progress(`host 1: nap up --advertise ${first.address}`);
   const up = await napOnHost<{ api: string }>(first, ['up', '--no-setup', '--advertise', first.address]);
-  const made = await napOnHost<{ token: string }>(first, ['nodes', 'token', 'create', '--roles', 'controller,router,dea', '--ttl', '1']);
-  const rolesOf = (host: LocalHost) => (host.index === 2 ? 'controller,router,dea' : 'router,dea');
-  await Promise.all(
-    others.map(async (host) => {
-      o.progress(`host ${host.index}: nap join ${up.api} --roles ${rolesOf(host)}`);
-      await napOnHost(host, ['join', up.api, '--no-setup', '--token', made.token, '--advertise', host.address, '--roles', rolesOf(host)]);
-      o.progress(`host ${host.index}: joined`);
-    }),
-  );
+  const made = await napOnHost<{ token: string }>(first, ['nodes', 'token', 'create', '--roles', 'engines,controller,router,dea', '--ttl', '1']);
+  const rolesOf = (host: LocalHost) => (host.index === 2 ? 'engines,controller,router,dea' : host.index === 3 ? 'engines,router,dea' : 'router,dea');
+  const joinHost = async (host: LocalHost) => {
+    o.progress(`host ${host.index}: nap join ${up.api} --roles ${rolesOf(host)}`);
+    await napOnHost(host, ['join', up.api, '--no-setup', '--token', made.token, '--advertise', host.address, '--roles', rolesOf(host)]);
+    o.progress(`host ${host.index}: joined`);
+  };
+  // Engines nodes one at a time: etcd takes one new member at once, and only once the last is healthy.
+  for (const host of others.filter((h) => rolesOf(h).startsWith('engines'))) {
+    await joinHost(host);
+    await engineSettled(first, host, o.progress);
+  }
+  await Promise.all(others.filter((h) => !rolesOf(h).startsWith('engines')).map(joinHost));
   state.api = up.api;
   await saveState(state);
   const apis = state.hosts.filter((h) => h.index <= 2).map((h) => `http://${h.address}:9022`);
   return { api: up.api, apis, token: await adminToken(first), routers: state.hosts.map((h) => `http://${h.address}:8080`) };
+}
+
+/** Until the host's etcd member votes and the platform's health (etcd, NATS, JetStream) is whole again. */
+async function engineSettled(first: LocalHost, host: LocalHost, progress: (line: string) => void): Promise<void> {
+  const deadline = Date.now() + 120_000;
+  let last = '';
+  while (Date.now() < deadline) {
+    const nodes = await napOnHost<{ address: string; etcd_member: string | null }[]>(first, ['nodes']).catch(() => []);
+    const member = nodes.find((n) => n.address === host.address)?.etcd_member ?? 'unknown';
+    const health = await fetch(`http://${first.address}:9022/healthz`, { signal: AbortSignal.timeout(3000) })
+      .then(async (r) => (r.ok ? 'ok' : JSON.stringify(((await r.json()) as { down?: unknown }).down)))
+      .catch((e: Error) => e.message);
+    if (member === 'voting' && health === 'ok') {
+      progress(`host ${host.index}: its etcd member votes, and the engines are healthy`);
+      return;
+    }
+    last = `etcd member ${member}; health ${health}`;
+    await sleep(1000);
+  }
+  throw new Error(`host ${host.index}'s engines did not settle within 120 s (${last})`);
 }
 
 /** A host lost as a machine is lost: every process and container of it killed, and its link down. */

@@ -30,7 +30,7 @@ export async function joinCluster(out: Output, api: string, opts: { token: strin
   await updateNodeSettings(home, answer.settings);
   const state = new PlatformState(home);
   await state.prepare();
-  await saveEnginePasswords(state.credentialsDir, { etcd: answer.secrets.etcd, nats: answer.secrets.nats });
+  await saveEnginePasswords(state.credentialsDir, { etcd: answer.secrets.etcd, nats: answer.secrets.nats, etcdRoot: answer.secrets.etcd_root, natsRoute: answer.secrets.nats_route });
   const files: [string, string | undefined][] = [
     ['directory.secret', answer.secrets.directory_secret],
     ['admin.token', answer.secrets.admin_token],

@@ -16,6 +16,7 @@ import {
 } from '@nap/common';
 import { type Component, components, repoRoot } from './components.js';
 import { rotateLogs } from './log-rotation.js';
+import { followEnginePeers } from './engine-peers.js';
 import { secretsFor, serviceEnv } from './service-env.js';
 import { type ComponentStatus, PlatformState } from './state.js';
 
@@ -24,6 +25,7 @@ const STABLE_MS = 60_000;
 /** How often a program this supervisor did not start (it found it running) is looked at. */
 const ADOPTED_POLL_MS = 1000;
 const ROTATE_EVERY_MS = 30_000;
+const PEERS_EVERY_MS = 5_000;
 
 interface Exit {
   code: number | null;
@@ -42,7 +44,7 @@ export class Supervisor {
   private readonly env: NodeJS.ProcessEnv;
 
   constructor(
-    private readonly settings: Settings,
+    private settings: Settings,
     private readonly state: PlatformState,
     private readonly creds: EngineCredentials,
     private readonly log: Logger,
@@ -65,13 +67,14 @@ export class Supervisor {
   async run(): Promise<void> {
     const kept: Promise<void>[] = [];
     const rotation = this.rotateLogsForever();
+    const peers = this.followEnginePeersForever();
     for (const c of components(this.settings, natsUsersOf(this.creds), { routePassword: this.creds.natsRoutePassword })) {
       kept.push(this.keep(c));
       if (c.port > 0) await waitForPort(this.settings.nodeAddress, c.port, 30_000, () => !this.stopping.signal.aborted);
       if (c.name === 'etcd') await this.turnEtcdAuthOn();
       if (this.stopping.signal.aborted) break;
     }
-    await Promise.all([...kept, rotation]);
+    await Promise.all([...kept, rotation, peers]);
   }
 
   /** Idempotent; retried until etcd takes it, since every program after it logs in to etcd. */
@@ -148,6 +151,37 @@ export class Supervisor {
   private async gone(pid: number): Promise<null> {
     while (isAlive(pid) && !this.stopping.signal.aborted) await sleep(ADOPTED_POLL_MS, this.stopping.signal);
     return null;
+  }
+
+  /**
+   * On an engines node: its NATS server routes to every other engines node, and node.yaml names
+   * every engines node's etcd and NATS (for the programs' next start; running ones follow by
+   * themselves). A server that ran alone is restarted to become clustered, keeping its streams;
+   * one that was clustered re-reads its routes on SIGHUP.
+   */
+  private async followEnginePeersForever(): Promise<void> {
+    // A node alone on loopback has no peers to find.
+    if (!this.settings.nodeRoles.includes('engines') || this.settings.nodeAddress.startsWith('127.')) return;
+    const backoff = new Backoff({ minMs: PEERS_EVERY_MS, maxMs: 60_000 });
+    const failures = new RepeatedFailureLog(this.log, 60_000);
+    while (!this.stopping.signal.aborted) {
+      await sleep(backoff.next(), this.stopping.signal);
+      if (this.stopping.signal.aborted) return;
+      try {
+        const followed = await followEnginePeers(this.settings, this.creds, this.log);
+        failures.recovered("following the cluster's engines", "the cluster's engines are followed again");
+        backoff.reset();
+        this.settings = followed.settings;
+        if (!followed.nats) continue;
+        // Written again with the new routes; the server reads it at its (re)start or on SIGHUP.
+        components(this.settings, natsUsersOf(this.creds), { routePassword: this.creds.natsRoutePassword });
+        const pid = await this.state.runningPid('nats', 'nats-server');
+        if (pid) process.kill(pid, followed.nats === 'clustered' ? 'SIGTERM' : 'SIGHUP');
+        this.log.info({ nats_peers: this.settings.natsPeers, how: followed.nats === 'clustered' ? 'restart' : 'reload' }, 'NATS routes to the other engines nodes');
+      } catch (err) {
+        failures.failed("following the cluster's engines", err);
+      }
+    }
   }
 
   private async rotateLogsForever(): Promise<void> {

@@ -58,7 +58,8 @@ export async function up(out: Output, opts: { setup: boolean; advertise?: string
   await state.prepare();
   if (opts.setup) runSetup();
   const creds = await loadEngineCredentials(state.credentialsDir);
-  if (!settings.nodeRoles.includes('engines')) {
+  // The first node is the one whose engines did not join others' (an engines node that joined was handed its etcd members).
+  if (!settings.nodeRoles.includes('engines') || settings.etcdInitialCluster) {
     await startNode(out, settings, state, creds);
     out.result(`this node (${settings.nodeAddress}: ${settings.nodeRoles.join(', ')}) is up; state and logs in ${settings.home}`, { node: settings.nodeAddress, roles: settings.nodeRoles, home: settings.home });
     return;

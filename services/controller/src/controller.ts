@@ -5,6 +5,7 @@ import { appsRouter } from './api/apps-router.js';
 import { deasRouter } from './api/deas-router.js';
 import { nodesJoinRouter, nodesRouter } from './api/nodes-router.js';
 import { NodesRepository } from './store/nodes-repository.js';
+import { EnginesUpkeep } from './cluster/engines-upkeep.js';
 import { requestDeadline, serverTimeouts } from './api/request-deadline.js';
 import { errorHandler, notFoundHandler } from './api/errors.js';
 import { healthRouter } from './api/health-router.js';
@@ -104,12 +105,14 @@ export async function startController(settings: Settings, log: Logger): Promise<
   bus.publish(channels.deaLocate, {});
   health.start();
   const liveness = await watchDeaLiveness(etcd, pool, pending, log);
+  const upkeep = new EnginesUpkeep({ nodes, bus, settings, log });
+  upkeep.start();
 
   await repositories.removeUnowned();
 
   const http = express();
   http.disable('x-powered-by');
-  http.use(healthRouter(etcd, bus));
+  http.use(healthRouter(etcd, bus, blobs));
   http.use(infoRouter(settings));
   http.use(
     gitRouter({
@@ -137,7 +140,7 @@ export async function startController(settings: Settings, log: Logger): Promise<
   http.use(domainsRouter({ domains, routes, users, sharedDomain: settings.domain, reserved: reservedHosts }));
   http.use(whoamiRouter());
   http.use(deasRouter(pool));
-  http.use(nodesRouter(nodes, pool));
+  http.use(nodesRouter(nodes, pool, settings, etcd));
   http.use(appsRouter({ settings, lifecycle, apps, actual, events, crashes, directorySecret }));
   http.use(buildpacksRouter({ catalog: buildpacks, blobs, uploadLimitMb: settings.uploadLimitMb }));
   http.use(deployRouter({ lifecycle, actual, directorySecret, cloneToPackage }));
@@ -162,6 +165,7 @@ export async function startController(settings: Settings, log: Logger): Promise<
     port: settings.controllerPort,
     async close() {
       await health.stop();
+      await upkeep.stop();
       await liveness.cancel().catch(() => {});
       await new Promise<void>((resolve) => server.close(() => resolve()));
       server.closeAllConnections();

@@ -1,4 +1,4 @@
-import type { Bus, Etcd3 } from '@nap/common';
+import type { Blobstore, Bus, Etcd3 } from '@nap/common';
 import { Router } from 'express';
 import { ETCD_FULL } from './errors.js';
 
@@ -17,8 +17,8 @@ async function etcdAlarms(etcd: Etcd3): Promise<string[]> {
   return [...new Set(alarms.map((a) => String(a.alarm)))];
 }
 
-/** GET /healthz: 200 when etcd and NATS answer, else 503 naming what is down. */
-export function healthRouter(etcd: Etcd3, bus: Bus): Router {
+/** GET /healthz: 200 when etcd, NATS and the blobstore (JetStream) answer, else 503 naming what is down. */
+export function healthRouter(etcd: Etcd3, bus: Bus, blobs: Blobstore): Router {
   const router = Router();
   router.get('/healthz', async (_req, res) => {
     const down: Record<string, string> = {};
@@ -29,6 +29,8 @@ export function healthRouter(etcd: Etcd3, bus: Bus): Router {
         })
         .catch((e: Error) => (down.etcd = e.message)),
       within(2000, bus.flush()).catch((e: Error) => (down.nats = e.message)),
+      // JetStream can be away while NATS answers (a cluster that has not elected its leaders yet).
+      within(2000, blobs.stat('healthz')).catch((e: Error) => (down.blobstore = e.message)),
     ]);
     if (Object.keys(down).length === 0) res.json({ status: 'ok' });
     else res.status(503).json({ status: 'unavailable', down });

@@ -1,13 +1,13 @@
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
-import { badRequest, type ClusterSecrets, conflict, JOIN_TOKEN, type JoinAnswer, JoinRequest, type JoinSettings, type JoinTokenRecord, NapError, nodeIdOf, type NodeRecord, notFound, type NodeRole, type Settings, unauthorized } from '@nap/common';
+import { addEtcdLearner, type Etcd3, removeEtcdMember, badRequest, type ClusterSecrets, connectEtcdAsRoot, conflict, JOIN_TOKEN, type JoinAnswer, JoinRequest, type JoinSettings, type JoinTokenRecord, NapError, nodeIdOf, type NodeRecord, notFound, type NodeRole, type Settings, unauthorized } from '@nap/common';
 import express, { Router } from 'express';
 import { z } from 'zod';
 import { requireAdmin } from '../auth/bearer.js';
 import type { DeaPool } from '../placement/dea-pool.js';
 import type { NodesRepository } from '../store/nodes-repository.js';
 
-/** Roles a joined node can take today: the engines stay on the first node until they are clusters. */
-const JOINABLE = ['controller', 'router', 'dea'] as const satisfies readonly NodeRole[];
+/** Every role can join; `engines` adds the node's etcd member (a learner first) and NATS server to the clusters. */
+const JOINABLE = ['engines', 'controller', 'router', 'dea'] as const satisfies readonly NodeRole[];
 /** A token allows these unless it says otherwise: a controller node holds the admin token, so it must be asked for. */
 const DEFAULT_TOKEN_ROLES: NodeRole[] = ['router', 'dea'];
 
@@ -19,6 +19,10 @@ export const NewJoinToken = z
   })
   .strict();
 
+
+const portOf = (url: string) => Number(new URL(url.replace(/^nats:/, 'http:')).port);
+/** Every node runs its engines on the ports the first node's URLs name (a peer's port is etcd's next one). */
+const enginePorts = (settings: Settings) => ({ etcd: portOf(settings.etcdUrls[0]), nats: portOf(settings.natsUrls[0]) });
 
 const digestOf = (secret: string) => createHash('sha256').update(secret).digest('hex');
 const isLoopback = (url: string) => /^[a-z]+:\/\/(127\.|localhost\b|\[::1\])/.test(url);
@@ -34,6 +38,13 @@ function secretsFor(roles: NodeRole[], all: ClusterSecrets): JoinAnswer['secrets
   }
   if (roles.includes('dea') || roles.includes('controller')) out.directory_secret = all.directory_secret;
   if (roles.includes('controller')) out.admin_token = all.admin_token;
+  // An engines node holds every key in its etcd member and checks every NATS user's password.
+  if (roles.includes('engines')) {
+    out.etcd = all.etcd;
+    out.nats = all.nats;
+    out.etcd_root = all.etcd_root;
+    out.nats_route = all.nats_route;
+  }
   return out;
 }
 
@@ -52,10 +63,8 @@ export function nodesJoinRouter(nodes: NodesRepository, settings: Settings): Rou
     const presented = Buffer.from(digestOf(secret), 'hex');
     if (!record || !timingSafeEqual(presented, Buffer.from(record.digest, 'hex'))) throw unauthorized('unknown or revoked join token: ask an admin for a new one (nap nodes token create)');
     if (Date.parse(record.expires_at) < Date.now()) throw unauthorized(`join token ${id} expired at ${record.expires_at}: ask an admin for a new one`);
-    const refused = roles.filter((r) => !record.roles.includes(r) || !(JOINABLE as readonly NodeRole[]).includes(r));
-    if (refused.length) {
-      throw new NapError(422, 'role_refused', `this node cannot take ${refused.join(', ')}: the token allows ${record.roles.join(', ')}, and a joining node takes only ${JOINABLE.join(', ')} (the engines run on the first node)`);
-    }
+    const refused = roles.filter((r) => !record.roles.includes(r));
+    if (refused.length) throw new NapError(422, 'role_refused', `this node cannot take ${refused.join(', ')}: the token allows ${record.roles.join(', ')}`);
     const engineUrls = [...settings.natsUrls, ...settings.etcdUrls, settings.controllerUrl];
     if (engineUrls.some(isLoopback)) throw conflict('first_node_on_loopback', 'the first node listens on 127.0.0.1 only: run `nap up --advertise IP` on it (with an address the other hosts reach), then join');
     const all = await nodes.secrets();
@@ -63,11 +72,30 @@ export function nodesJoinRouter(nodes: NodesRepository, settings: Settings): Rou
     const node: NodeRecord = { id: nodeIdOf(address), address, roles, joined_at: new Date().toISOString(), token_id: id };
     // A host may join again (its record is replaced), but no join takes the first node's address.
     if (!(await nodes.putJoined(node))) throw conflict('address_taken', `${address} is the first node's address: a joining host advertises its own`);
+    // Every engines node's engines (this one's too, once it is one): a client survives the loss of any one.
+    const engineNodes = (await nodes.list()).filter((n) => n.roles.includes('engines') && n.address !== address).map((n) => n.address);
+    const withOwn = roles.includes('engines') ? [...engineNodes, address] : engineNodes;
+    const ports = enginePorts(settings);
+    const etcdUrls = withOwn.length ? withOwn.map((a) => `http://${a}:${ports.etcd}`) : settings.etcdUrls;
+    const natsUrls = withOwn.length ? withOwn.map((a) => `nats://${a}:${ports.nats}`) : settings.natsUrls;
+    const engines: Partial<JoinSettings> = {};
+    if (roles.includes('engines')) {
+      const root = connectEtcdAsRoot(etcdUrls.filter((u) => !u.includes(`//${address}:`)), all.etcd_root);
+      try {
+        engines.NAP_ETCD_INITIAL_CLUSTER = await addEtcdLearner(root, node.id, `http://${address}:${ports.etcd + 1}`);
+      } catch (err) {
+        throw new NapError(503, 'etcd_member_refused', `etcd did not take ${address} as a member: ${(err as Error).message}; try the join again in a few seconds`);
+      } finally {
+        root.close();
+      }
+      if (engineNodes.length) engines.NAP_NATS_PEERS = engineNodes.join(',');
+    }
     const shared: JoinSettings = {
       NAP_NODE_ADDRESS: address,
       NAP_NODE_ROLES: roles.join(','),
-      NAP_NATS_URL: settings.natsUrls.join(','),
-      NAP_ETCD_URLS: settings.etcdUrls.join(','),
+      NAP_NATS_URL: natsUrls.join(','),
+      NAP_ETCD_URLS: etcdUrls.join(','),
+      ...engines,
       NAP_CONTROLLER_URL: settings.controllerUrl,
       NAP_DOMAIN: settings.domain,
       NAP_INSTALLATION_ID: settings.installationId,
@@ -78,23 +106,50 @@ export function nodesJoinRouter(nodes: NodesRepository, settings: Settings): Rou
 }
 
 /** Nodes and join tokens, for admins (docs/contract.md §2.11). */
-export function nodesRouter(nodes: NodesRepository, pool: DeaPool): Router {
+export function nodesRouter(nodes: NodesRepository, pool: DeaPool, settings: Settings, etcd: Etcd3): Router {
   const router = Router();
   router.get('/v1/nodes', async (req, res) => {
     requireAdmin(req, 'list nodes');
     const deas = pool.live();
+    const members = await etcd.cluster
+      .memberList({})
+      .then((r) => r.members)
+      .catch(() => null);
+    const memberOf = (n: NodeRecord) => {
+      if (!n.roles.includes('engines')) return null;
+      if (!members) return 'unknown';
+      const m = members.find((m) => m.peerURLs.some((u) => new URL(u).hostname === n.address));
+      return !m ? 'not a member' : m.isLearner ? 'learner' : 'voting';
+    };
     const list = (await nodes.list()).map((n) => {
       const dea = deas.find((d) => d.host === n.address);
       const instances = dea ? Object.values(dea.app_id_to_count).reduce((a, b) => a + b, 0) : 0;
       const health = !n.roles.includes('dea') ? 'unknown' : !dea ? 'dea not advertising' : dea.unavailable ? `dea unavailable: ${dea.unavailable}` : 'ok';
-      return { ...n, health, dea: dea?.id ?? null, instances };
+      return { ...n, health, dea: dea?.id ?? null, instances, etcd_member: memberOf(n) };
     });
     res.json(list.sort((a, b) => a.joined_at.localeCompare(b.joined_at)));
   });
   router.delete('/v1/nodes/:id', async (req, res) => {
     requireAdmin(req, 'remove nodes');
-    if (!(await nodes.delete(String(req.params.id)))) throw notFound('node_not_found', `no node ${req.params.id}`);
-    res.json({ removed: req.params.id });
+    const id = String(req.params.id);
+    const node = (await nodes.list()).find((n) => n.id === id);
+    if (!node) throw notFound('node_not_found', `no node ${id}`);
+    // Its etcd member goes first: a member that is gone for good would otherwise count against the quorum for ever.
+    let etcdMemberRemoved = false;
+    const all = node.roles.includes('engines') ? await nodes.secrets() : null;
+    if (all) {
+      const others = (await nodes.list()).filter((n) => n.roles.includes('engines') && n.id !== id).map((n) => `http://${n.address}:${enginePorts(settings).etcd}`);
+      const root = connectEtcdAsRoot(others.length ? others : settings.etcdUrls, all.etcd_root);
+      try {
+        etcdMemberRemoved = await removeEtcdMember(root, node.address);
+      } catch (err) {
+        throw new NapError(503, 'etcd_member_not_removed', `etcd did not remove ${node.address}'s member: ${(err as Error).message}; try again in a few seconds`);
+      } finally {
+        root.close();
+      }
+    }
+    await nodes.delete(id);
+    res.json({ removed: id, etcd_member_removed: etcdMemberRemoved });
   });
   router.get('/v1/nodes/tokens', async (req, res) => {
     requireAdmin(req, 'list join tokens');
