@@ -3,6 +3,11 @@ import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import { after, before, describe, test } from 'node:test';
 import { eventually, httpGet, nap, repoRoot, requestLoop } from '@nap/testkit';
+import { mkdtemp, readFile, rm, stat } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { isAlive } from '@nap/common';
+import { napOnHost } from '../src/local-cluster/host-nap.js';
 import { cutHost, loseHost } from '../src/local-cluster/local-cluster.js';
 import { type InstanceDetail, startTestCluster, type TestCluster } from './support/test-cluster.js';
 
@@ -21,6 +26,7 @@ const IN_FLIGHT = 1;
 describe('hosts failing under a nap of three (deploy/local-cluster up 3)', () => {
   let cluster: TestCluster;
   let env: Record<string, string>;
+  let blobKeys: string[] = [];
 
   const running = (list: InstanceDetail[]) => list.filter((i) => i.state === 'RUNNING');
   /** Instance containers on every host's own engine, whatever etcd says. */
@@ -39,9 +45,46 @@ describe('hosts failing under a nap of three (deploy/local-cluster up 3)', () =>
     assert.equal(push.code, 0, `${push.stdout}\n${push.stderr}`);
     const spread = (await cluster.instances('netprobe')).map((i) => i.host);
     for (const h of cluster.hosts) assert.ok(spread.includes(h), `an instance on ${h}: ${spread.join(', ')}`);
+    const via1 = await cluster.blobstoreVia(1);
+    blobKeys = await via1.blobs.list('').finally(() => via1.close());
   });
 
   after(() => cluster?.stop());
+
+  /** A `kill -9` of one engine of a host, with its supervisor first (or it would restart it at once); `nap up` there brings both back. */
+  const killEngine = async (index: number, engine: 'etcd' | 'nats') => {
+    const home = cluster.state.hosts[index - 1].napHome;
+    for (const name of ['supervisor', engine]) {
+      const pid = Number((await readFile(join(home, 'run', `${name}.pid`), 'utf8')).trim());
+      process.kill(pid, 'SIGKILL');
+      await eventually(async () => !isAlive(pid), 10_000, `${name} of host ${index} gone`);
+    }
+  };
+  const scaleTo = async (count: number) => {
+    const r = await nap(['scale', 'netprobe', '-i', String(count)], env);
+    assert.equal(r.code, 0, `${r.stdout}\n${r.stderr}`);
+    await eventually(async () => running(await cluster.instances('netprobe')).length === count, 90_000, `${count} instances running`);
+  };
+
+  for (const engine of ['etcd', 'nats'] as const) {
+    test(`the first host's ${engine === 'etcd' ? 'etcd member' : 'NATS server'} killed: no request fails, the API takes changes, and it comes back`, async (t) => {
+      const loop = requestLoop(cluster.routerOf(1), 'netprobe.nap.localhost');
+      await killEngine(1, engine);
+      // The API (host 1's controller, whose own engines those were) still changes the app, and DEAs act on it.
+      await scaleTo(WANTED + 1);
+      const health = await httpGet(`${cluster.api}/healthz`);
+      assert.equal(health.status, 200, `the controller without its host's ${engine}: ${health.body}`);
+      const up = await napOnHost<unknown>(cluster.state.hosts[0], ['up', '--no-setup']).then(
+        () => 'ok',
+        (err: Error) => err.message,
+      );
+      assert.equal(up, 'ok', `nap up on host 1 brings its ${engine} back`);
+      await scaleTo(WANTED);
+      const load = await loop.stop();
+      t.diagnostic(`${load.requests} requests while host 1's ${engine} was down and back, ${load.failures.length} failed`);
+      assert.equal(load.failures.length, 0, `${load.failures.length} of ${load.requests} failed: ${load.failures.join('; ')}`);
+    });
+  }
 
   test('a host cut off has its instances replaced; back, its stale ones stop and nothing runs twice', async (t) => {
     const [, cut] = cluster.hosts;
@@ -116,5 +159,25 @@ describe('hosts failing under a nap of three (deploy/local-cluster up 3)', () =>
     assert.ok(load.failures.length <= IN_FLIGHT, `${load.failures.length} of ${load.requests} failed: ${load.failures.join('; ')}`);
     const nodes = JSON.parse((await nap(['nodes', '--json'], env)).stdout) as { address: string; health: string }[];
     assert.equal(nodes.find((n) => n.address === lost)?.health, 'dea not advertising', JSON.stringify(nodes));
+
+    // Host 3 held one of the three copies of every blob: each one is still read whole through another host.
+    const via2 = await cluster.blobstoreVia(2);
+    const dir = await mkdtemp(join(tmpdir(), 'nap-blobs-'));
+    try {
+      assert.ok(blobKeys.some((k) => k.startsWith('droplets/')), `a droplet among ${blobKeys.join(', ')}`);
+      for (const key of blobKeys) {
+        const file = join(dir, key.replaceAll('/', '_'));
+        assert.ok(await via2.blobs.getFile(key, file), `${key} fetchable without host 3`);
+        assert.equal((await stat(file)).size, (await via2.blobs.stat(key))?.size, `${key} whole`);
+      }
+    } finally {
+      await via2.close();
+      await rm(dir, { recursive: true, force: true });
+    }
+    // And the platform still stages and stores: a new app pushed without host 3 answers.
+    const push = await nap(['push', 'after-loss', '-p', netprobeApp, '-i', '2'], env);
+    assert.equal(push.code, 0, `${push.stdout}\n${push.stderr}`);
+    const r = await httpGet(`${cluster.routerOf(2)}/whoami`, { Host: 'after-loss.nap.localhost' });
+    assert.equal(r.status, 200, r.body);
   });
 });

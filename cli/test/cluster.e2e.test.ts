@@ -38,12 +38,33 @@ describe('a nap of three hosts (deploy/local-cluster up 3)', () => {
   test('nap nodes lists the three hosts with their roles and addresses, each healthy', async () => {
     const r = await nap(['nodes', '--json'], env);
     assert.equal(r.code, 0, r.stderr);
-    const nodes = JSON.parse(r.stdout) as { address: string; roles: string[]; health: string }[];
+    const nodes = JSON.parse(r.stdout) as { address: string; roles: string[]; health: string; etcd_member: string | null }[];
     assert.deepEqual(nodes.map((n) => n.address).sort(), [...hosts].sort());
     assert.deepEqual(nodes.find((n) => n.address === hosts[0])?.roles, ['engines', 'controller', 'router', 'dea']);
-    assert.deepEqual(nodes.find((n) => n.address === hosts[1])?.roles, ['controller', 'router', 'dea']);
-    assert.deepEqual(nodes.find((n) => n.address === hosts[2])?.roles, ['router', 'dea']);
-    for (const n of nodes) assert.equal(n.health, 'ok', JSON.stringify(n));
+    assert.deepEqual(nodes.find((n) => n.address === hosts[1])?.roles, ['engines', 'controller', 'router', 'dea']);
+    assert.deepEqual(nodes.find((n) => n.address === hosts[2])?.roles, ['engines', 'router', 'dea']);
+    for (const n of nodes) {
+      assert.equal(n.health, 'ok', JSON.stringify(n));
+      assert.equal(n.etcd_member, 'voting', JSON.stringify(n));
+    }
+  });
+
+  test('the engines are clusters: the blobstore is kept on the three NATS servers, each current', async () => {
+    const via = await cluster.blobstoreVia(3);
+    try {
+      const jsm = await via.bus.nc.jetstreamManager();
+      const info = await eventually(
+        async () => {
+          const i = await jsm.streams.info('OBJ_nap-blobs');
+          return i.config.num_replicas === 3 && i.cluster?.replicas?.length === 2 && i.cluster.replicas.every((p) => p.current) ? i : null;
+        },
+        30_000,
+        'three current replicas of the blobstore',
+      );
+      assert.deepEqual([info.cluster!.leader, ...info.cluster!.replicas!.map((p) => p.name)].sort(), hosts.map((h) => `n-${h.replaceAll('.', '-')}`).sort());
+    } finally {
+      await via.close();
+    }
   });
 
   test('an app of 6 instances runs on all three hosts, two on each', () => {
@@ -136,7 +157,32 @@ describe('a nap of three hosts (deploy/local-cluster up 3)', () => {
       assert.deepEqual(Object.keys(secrets.nats), ['router']);
       assert.equal(secrets.admin_token, undefined);
       assert.equal(secrets.directory_secret, undefined);
+      assert.equal((secrets as Record<string, unknown>).etcd_root, undefined);
+      assert.equal((secrets as Record<string, unknown>).nats_route, undefined);
       assert.equal((await call('DELETE', `/v1/nodes/${String((joined.body.node as { id: string }).id)}`)).status, 200);
+    });
+
+    test('an engines node that joins and never comes up costs nothing: its etcd member is a learner, and goes with the node', async () => {
+      // An address on the cluster's own bridge that no host has: nothing answers there.
+      const absent = hosts[0].replace(/\.\d+$/, '.99');
+      const made = await call('POST', '/v1/nodes/tokens', { roles: ['engines'] });
+      const joined = await join_({ token: made.body.token, address: absent, roles: ['engines'] });
+      assert.equal(joined.status, 201, JSON.stringify(joined.body));
+      const settings = joined.body.settings as Record<string, string>;
+      assert.match(settings.NAP_ETCD_INITIAL_CLUSTER, new RegExp(`=http://${absent.replaceAll('.', '\\.')}:2380`));
+      assert.deepEqual(settings.NAP_NATS_PEERS.split(',').sort(), [...hosts].sort());
+      const id = String((joined.body.node as { id: string }).id);
+      const memberOf = async () => ((await call('GET', '/v1/nodes')).body as unknown as { id: string; etcd_member: string }[]).find((n) => n.id === id)?.etcd_member;
+      assert.equal(await memberOf(), 'learner');
+      // etcd still takes writes: the learner does not count towards the quorum.
+      const user = await call('POST', '/v1/users', { name: 'after-learner', role: 'developer' });
+      assert.equal(user.status, 201, JSON.stringify(user.body));
+      const removed = await call('DELETE', `/v1/nodes/${id}`);
+      assert.equal(removed.status, 200, JSON.stringify(removed.body));
+      assert.equal(removed.body.etcd_member_removed, true);
+      const nodes = (await call('GET', '/v1/nodes')).body as unknown as { id: string; etcd_member: string }[];
+      assert.ok(!nodes.some((n) => n.id === id), JSON.stringify(nodes));
+      assert.ok(nodes.every((n) => n.etcd_member === 'voting'), JSON.stringify(nodes));
     });
   });
 });

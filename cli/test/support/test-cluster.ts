@@ -2,7 +2,8 @@ import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { loadSettings } from '@nap/common';
+import { readFile } from 'node:fs/promises';
+import { Bus, createLogger, JetStreamBlobstore, loadSettings } from '@nap/common';
 import { nap } from '@nap/testkit';
 import type { ClusterState } from '../../src/local-cluster/cluster-state.js';
 import { makeHosts, removeHosts, startNap } from '../../src/local-cluster/local-cluster.js';
@@ -28,6 +29,8 @@ export interface TestCluster {
   hosts: string[];
   routerOf(index: number): string;
   instances(app: string): Promise<InstanceDetail[]>;
+  /** The blobstore as the controller sees it, through the NATS server of one host only. */
+  blobstoreVia(index: number): Promise<{ blobs: JetStreamBlobstore; bus: Bus; close(): Promise<void> }>;
   stop(): Promise<void>;
 }
 
@@ -56,6 +59,13 @@ export async function startTestCluster(count: number): Promise<TestCluster> {
         const r = await nap(['app', app, '--json'], env);
         if (r.code !== 0) throw new Error(`nap app ${app}: ${r.stderr}`);
         return (JSON.parse(r.stdout) as { instance_details: InstanceDetail[] }).instance_details;
+      },
+      blobstoreVia: async (index) => {
+        const host = state!.hosts[index - 1];
+        const password = (await readFile(join(state!.hosts[0].napHome, 'credentials', 'nats-controller.password'), 'utf8')).trim();
+        const viaOne = loadSettings({ NAP_HOME: join(dir, 'cli'), NAP_NATS_URL: `nats://${host.address}:4222`, NAP_NATS_USER: 'controller', NAP_NATS_PASSWORD: password });
+        const bus = await Bus.connect(viaOne, { name: 'test-blobs', log: createLogger('test-blobs', 'silent') });
+        return { blobs: await JetStreamBlobstore.open(bus), bus, close: () => bus.close() };
       },
       stop,
     };
