@@ -9,7 +9,7 @@ import { launchSimilar, showParameters } from './commands/similar.js';
 import { listReleases, rollback } from './commands/releases.js';
 import { deploy } from './commands/deploy.js';
 import { listDeas } from './commands/deas.js';
-import { createJoinToken, listJoinTokens, listNodes, revokeJoinToken } from './commands/nodes.js';
+import { createJoinToken, listJoinTokens, listNodes, removeNode, revokeJoinToken } from './commands/nodes.js';
 import { IPV4, NODE_ROLES, type NodeRole, parseNodeRoles } from '@nap/common/without-engines';
 import { quota } from './commands/quota.js';
 import { createBuildpack, deleteBuildpack, listBuildpacks } from './commands/buildpacks.js';
@@ -235,6 +235,11 @@ program
     await (await import('./platform/join.js')).joinCluster(out(), api, o);
   });
 const nodes = program.command('nodes').description('the hosts of this nap, with their roles, addresses, health and instances (admin)').action(async () => listNodes(await api(), out()));
+nodes
+  .command('remove')
+  .argument('<id>')
+  .description("forget a node (its programs are not stopped); an engines node's etcd member is removed first (admin)")
+  .action(async (id: string) => removeNode(await api(), out(), id));
 const tokens = nodes.command('token').description('join tokens, which let a host join (admin)');
 tokens
   .command('create')

@@ -1,4 +1,12 @@
 import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { X509Certificate } from 'node:crypto';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { get as httpsGet } from 'node:https';
+import { createConnection } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
 import { after, before, describe, test } from 'node:test';
 import { eventually, httpGet, nap, repoRoot } from '@nap/testkit';
 import { type InstanceDetail, startTestCluster, type TestCluster } from './support/test-cluster.js';
@@ -11,6 +19,18 @@ import { type InstanceDetail, startTestCluster, type TestCluster } from './suppo
  */
 
 const netprobeApp = `${repoRoot}cli/test/fixtures/netprobe`;
+
+/** A certificate request as `nap join` makes one (a fresh key), asking for `address` unless `extra` says more. */
+async function csrFor(address: string, extra: string[] = []): Promise<string> {
+  const dir = await mkdtemp(join(tmpdir(), 'nap-csr-'));
+  try {
+    const subject = extra.includes('-subj') ? [] : ['-subj', '/CN=nap node'];
+    const { stdout } = await promisify(execFile)('openssl', ['req', '-new', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-keyout', join(dir, 'key'), '-addext', `subjectAltName=IP:${address}`, ...subject, ...extra]);
+    return stdout;
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+}
 
 describe('a nap of three hosts (deploy/local-cluster up 3)', () => {
   let cluster: TestCluster;
@@ -112,7 +132,7 @@ describe('a nap of three hosts (deploy/local-cluster up 3)', () => {
     const [first, second, third] = hosts;
     const prober = instances.find((i) => i.host === second)!;
     const victim = instances.find((i) => i.host === third)!;
-    const targets = [`${first}:2379`, `${first}:2380`, `${first}:4222`, `${first}:9022`, `${third}:9024`, `${third}:8080`, `${victim.host}:${victim.port}`];
+    const targets = [`${first}:2379`, `${first}:2380`, `${first}:4222`, `${first}:6222`, `${third}:2379`, `${third}:6222`, `${first}:9022`, `${third}:9024`, `${third}:8080`, `${victim.host}:${victim.port}`];
     const query = [...targets, '127.0.0.1:8080'].map((t) => `to=${encodeURIComponent(t)}`).join('&');
     const r = await httpGet(`http://${prober.host}:${prober.port}/probe?${query}`);
     assert.equal(r.status, 200, r.body);
@@ -120,6 +140,30 @@ describe('a nap of three hosts (deploy/local-cluster up 3)', () => {
     // The control: the probe does connect where something listens for it, its own port.
     assert.equal(seen['127.0.0.1:8080'], 'connected');
     for (const t of targets) assert.notEqual(seen[t], 'connected', `the instance on ${second} reached ${t}: ${JSON.stringify(seen)}`);
+  });
+
+  test('the engines speak TLS between hosts: NATS takes no plain client, etcd answers https only, checked against the cluster CA', async () => {
+    const ca = await readFile(join(cluster.state.hosts[0].napHome, 'tls', 'ca.crt'));
+    const info = await new Promise<string>((resolve, reject) => {
+      const socket = createConnection({ host: hosts[0], port: 4222 });
+      socket.setEncoding('utf8').once('data', (line: string) => {
+        socket.destroy();
+        resolve(line);
+      });
+      socket.once('error', reject);
+    });
+    assert.match(info, /"tls_required":true/, info);
+    const version = await new Promise<{ status: number; body: string }>((resolve, reject) => {
+      httpsGet(`https://${hosts[1]}:2379/version`, { ca }, (res) => {
+        let body = '';
+        res.setEncoding('utf8').on('data', (c: string) => (body += c));
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
+      }).once('error', reject);
+    });
+    assert.equal(version.status, 200, version.body);
+    assert.match(version.body, /etcdserver/);
+    const plain = await httpGet(`http://${hosts[1]}:2379/version`).catch((e: Error) => ({ status: 0, body: e.message }));
+    assert.notEqual(plain.status, 200, `etcd answered plain HTTP: ${plain.body}`);
   });
 
   describe('join tokens against a hostile caller', () => {
@@ -146,11 +190,30 @@ describe('a nap of three hosts (deploy/local-cluster up 3)', () => {
       assert.ok(!nodes.some((n) => n.address === '10.250.9.9'), JSON.stringify(nodes));
     });
 
+    test("a join's certificate is for its own address only, whatever its request asks; no request, no join", async () => {
+      const made = await call('POST', '/v1/nodes/tokens', { roles: ['router'] });
+      const without = await join_({ token: made.body.token, address: '10.250.9.6', roles: ['router'] });
+      assert.equal(without.status, 400, JSON.stringify(without.body));
+      assert.equal((without.body.error as { code: string }).code, 'csr_required');
+      const garbage = await join_({ token: made.body.token, address: '10.250.9.6', roles: ['router'], csr: '-----BEGIN CERTIFICATE REQUEST-----\nAAAA\n-----END CERTIFICATE REQUEST-----\n' });
+      assert.equal(garbage.status, 400, JSON.stringify(garbage.body));
+      // A request for the first host's name and address, and for a CA.
+      const greedy = await csrFor(hosts[0], ['-addext', 'basicConstraints=critical,CA:TRUE', '-subj', `/CN=n-${hosts[0].replaceAll('.', '-')}`]);
+      const joined = await join_({ token: made.body.token, address: '10.250.9.6', roles: ['router'], csr: greedy });
+      assert.equal(joined.status, 201, JSON.stringify(joined.body));
+      const cert = new X509Certificate((joined.body.tls as { cert: string }).cert);
+      assert.equal(cert.subjectAltName, 'IP Address:10.250.9.6');
+      assert.equal(cert.subject, 'CN=n-10-250-9-6');
+      assert.equal(cert.ca, false);
+      assert.ok(cert.verify(new X509Certificate(await readFile(join(cluster.state.hosts[0].napHome, 'tls', 'ca.crt'))).publicKey), 'signed by the cluster CA');
+      assert.equal((await call('DELETE', `/v1/nodes/${String((joined.body.node as { id: string }).id)}`)).status, 200);
+    });
+
     test('a node gets only the secrets of its roles, and only the roles its token allows', async () => {
       const made = await call('POST', '/v1/nodes/tokens', { roles: ['router'] });
       assert.equal((await join_({ token: made.body.token, address: '10.250.9.8', roles: ['router', 'dea'] })).status, 422);
       assert.equal((await join_({ token: made.body.token, address: '10.250.9.8', roles: ['engines'] })).status, 422);
-      const joined = await join_({ token: made.body.token, address: '10.250.9.8', roles: ['router'] });
+      const joined = await join_({ token: made.body.token, address: '10.250.9.8', roles: ['router'], csr: await csrFor('10.250.9.8') });
       assert.equal(joined.status, 201, JSON.stringify(joined.body));
       const secrets = joined.body.secrets as { etcd: Record<string, string>; nats: Record<string, string>; admin_token?: string; directory_secret?: string };
       assert.deepEqual(Object.keys(secrets.etcd), ['router']);
@@ -166,10 +229,10 @@ describe('a nap of three hosts (deploy/local-cluster up 3)', () => {
       // An address on the cluster's own bridge that no host has: nothing answers there.
       const absent = hosts[0].replace(/\.\d+$/, '.99');
       const made = await call('POST', '/v1/nodes/tokens', { roles: ['engines'] });
-      const joined = await join_({ token: made.body.token, address: absent, roles: ['engines'] });
+      const joined = await join_({ token: made.body.token, address: absent, roles: ['engines'], csr: await csrFor(absent) });
       assert.equal(joined.status, 201, JSON.stringify(joined.body));
       const settings = joined.body.settings as Record<string, string>;
-      assert.match(settings.NAP_ETCD_INITIAL_CLUSTER, new RegExp(`=http://${absent.replaceAll('.', '\\.')}:2380`));
+      assert.match(settings.NAP_ETCD_INITIAL_CLUSTER, new RegExp(`=https://${absent.replaceAll('.', '\\.')}:2380`));
       assert.deepEqual(settings.NAP_NATS_PEERS.split(',').sort(), [...hosts].sort());
       const id = String((joined.body.node as { id: string }).id);
       const memberOf = async () => ((await call('GET', '/v1/nodes')).body as unknown as { id: string; etcd_member: string }[]).find((n) => n.id === id)?.etcd_member;
@@ -177,9 +240,9 @@ describe('a nap of three hosts (deploy/local-cluster up 3)', () => {
       // etcd still takes writes: the learner does not count towards the quorum.
       const user = await call('POST', '/v1/users', { name: 'after-learner', role: 'developer' });
       assert.equal(user.status, 201, JSON.stringify(user.body));
-      const removed = await call('DELETE', `/v1/nodes/${id}`);
-      assert.equal(removed.status, 200, JSON.stringify(removed.body));
-      assert.equal(removed.body.etcd_member_removed, true);
+      const removed = await nap(['nodes', 'remove', id, '--json'], env);
+      assert.equal(removed.code, 0, removed.stderr);
+      assert.equal((JSON.parse(removed.stdout) as { etcd_member_removed: boolean }).etcd_member_removed, true);
       const nodes = (await call('GET', '/v1/nodes')).body as unknown as { id: string; etcd_member: string }[];
       assert.ok(!nodes.some((n) => n.id === id), JSON.stringify(nodes));
       assert.ok(nodes.every((n) => n.etcd_member === 'voting'), JSON.stringify(nodes));

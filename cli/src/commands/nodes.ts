@@ -44,3 +44,8 @@ export async function revokeJoinToken(api: ApiClient, out: Output, id: string): 
   const r = await api.call<{ revoked: string }>('DELETE', `/v1/nodes/tokens/${encodeURIComponent(id)}`);
   out.result(`join token ${r.revoked} revoked`, r);
 }
+
+export async function removeNode(api: ApiClient, out: Output, id: string): Promise<void> {
+  const r = await api.call<{ removed: string; etcd_member_removed: boolean }>('DELETE', `/v1/nodes/${encodeURIComponent(id)}`);
+  out.result(`node ${r.removed} forgotten${r.etcd_member_removed ? ', and its etcd member removed' : ''}; stop its programs on that host with nap down`, r);
+}

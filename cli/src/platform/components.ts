@@ -43,6 +43,7 @@ export function components(settings: Settings, natsUsers: NatsUser[] | null, opt
   const natsPort = portOf(settings.natsUrls[0]);
   const etcdPort = portOf(settings.etcdUrls[0]);
   const host = settings.nodeAddress;
+  const tls = settings.tls?.cert && settings.tls.key ? { ca: settings.tls.ca, cert: settings.tls.cert, key: settings.tls.key } : undefined;
   const all: Component[] = [
     {
       name: 'nats',
@@ -57,6 +58,7 @@ export function components(settings: Settings, natsUsers: NatsUser[] | null, opt
             users: natsUsers,
             configFile: natsConfigFile(settings),
             cluster: routePassword ? { serverName: nodeIdOf(host), port: settings.natsClusterPort, peers: settings.natsPeers, user: NATS_ROUTE_USER, password: routePassword } : undefined,
+            tls,
           })
         : [],
       port: natsPort,
@@ -75,6 +77,7 @@ export function components(settings: Settings, natsUsers: NatsUser[] | null, opt
         clientPort: etcdPort,
         peerPort: etcdPort + 1,
         initialCluster: settings.etcdInitialCluster,
+        tls,
       }),
       port: etcdPort,
       marker: 'etcd',

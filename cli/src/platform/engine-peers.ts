@@ -1,4 +1,4 @@
-import { connectEtcdAsRoot, type EngineCredentials, type Etcd3, keys, loadSettings, type Logger, NodeRecord, readPrefix, type Settings } from '@nap/common';
+import { connectEtcdAsRoot, engineUrlsOf, type EngineCredentials, type Etcd3, keys, loadSettings, type Logger, NodeRecord, readPrefix, type Settings } from '@nap/common';
 import { readNodeSettings, updateNodeSettings } from './node-settings.js';
 
 export interface EnginePeers {
@@ -9,7 +9,6 @@ export interface EnginePeers {
   natsUrls: string[];
 }
 
-const portOf = (url: string) => Number(new URL(url.replace(/^nats:/, 'http:')).port);
 const same = (a: string[], b: string[]) => a.length === b.length && a.every((x, i) => x === b[i]);
 
 /** What the cluster says this engines node's peers are now (as etcd's root, which an engines node holds). */
@@ -27,11 +26,10 @@ export async function enginePeersOf(root: Etcd3, settings: Settings): Promise<En
     .map((n) => n.address)
     .sort();
   const { members } = await root.cluster.memberList({});
-  const natsPort = portOf(settings.natsUrls[0]);
   return {
     natsPeers: engines.filter((a) => a !== settings.nodeAddress),
     etcdUrls: members.filter((m) => !m.isLearner).flatMap((m) => m.clientURLs).sort(),
-    natsUrls: engines.map((a) => `nats://${a}:${natsPort}`),
+    natsUrls: engines.map(engineUrlsOf(settings).nats),
   };
 }
 
@@ -42,7 +40,7 @@ export async function enginePeersOf(root: Etcd3, settings: Settings): Promise<En
  * streams), 'routes' when only its routes changed (a reload takes them), or null.
  */
 export async function followEnginePeers(settings: Settings, creds: EngineCredentials, log: Logger): Promise<{ settings: Settings; nats: 'clustered' | 'routes' | null }> {
-  const root = connectEtcdAsRoot(settings.etcdUrls, creds.etcdRootPassword);
+  const root = connectEtcdAsRoot(settings.etcdUrls, creds.etcdRootPassword, settings.tls?.ca);
   let peers: EnginePeers;
   try {
     peers = await enginePeersOf(root, settings);

@@ -1,4 +1,4 @@
-import { type ClusterSecrets, type EngineCredentials, Etcd3, ETCD_ROOT_USER, keys, nodeIdOf, NodeRecord as NodeRecordSchema, type NodeRecord, type Settings } from '@nap/common';
+import { Backoff, readCa, type ClusterSecrets, connectEtcdAsRoot, type EngineCredentials, keys, sleep, nodeIdOf, NodeRecord as NodeRecordSchema, type NodeRecord, type Settings } from '@nap/common';
 import type { PlatformState } from './state.js';
 
 
@@ -15,8 +15,29 @@ export async function publishFirstNode(settings: Settings, state: PlatformState,
     directory_secret: await state.secret('directory.secret'),
     admin_token: await state.secret('admin.token'),
   };
+  const ca = settings.tls ? await readCa(settings.home) : null;
+  if (ca) {
+    secrets.tls_ca_cert = ca.caCert;
+    secrets.tls_ca_key = ca.caKey;
+  }
   const node: NodeRecord = { id: nodeIdOf(settings.nodeAddress), address: settings.nodeAddress, roles: settings.nodeRoles, joined_at: new Date().toISOString() };
-  const root = new Etcd3({ hosts: settings.etcdUrls, dialTimeout: 3000, auth: { username: ETCD_ROOT_USER, password: creds.etcdRootPassword } });
+  const backoff = new Backoff({ minMs: 250, maxMs: 2_000 });
+  const deadline = Date.now() + 30_000;
+  for (;;) {
+    try {
+      return await publish(settings, creds, node, secrets);
+    } catch (err) {
+      // An etcd member that just came back may still be catching up (its auth store, its leader).
+      if (!TRANSIENT.test((err as Error).message) || Date.now() > deadline) throw err;
+      await sleep(backoff.next());
+    }
+  }
+}
+
+const TRANSIENT = /auth store is old|unavailable|circuit breaker|deadline|no leader|too many requests/i;
+
+async function publish(settings: Settings, creds: EngineCredentials, node: NodeRecord, secrets: ClusterSecrets): Promise<NodeRecord> {
+  const root = connectEtcdAsRoot(settings.etcdUrls, creds.etcdRootPassword, settings.tls?.ca);
   try {
     const raw = await root.get(keys.node(node.id)).string();
     let kept: unknown = null;

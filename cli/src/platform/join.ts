@@ -1,6 +1,6 @@
 import { chmod, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { JoinAnswer, loadEngineCredentials, loadSettings, type NodeRole, saveEnginePasswords } from '@nap/common';
+import { JoinAnswer, loadEngineCredentials, loadSettings, makeNodeKey, type NodeRole, saveEnginePasswords, saveJoinedTls } from '@nap/common';
 import { ApiClient } from '../api-client.js';
 import { CliError } from '../config.js';
 import type { Output } from '../output.js';
@@ -20,7 +20,9 @@ export async function joinCluster(out: Output, api: string, opts: { token: strin
   }
   if (opts.setup) runSetup();
   out.progress(`asking ${api} to let ${opts.advertise} join as ${opts.roles.join(', ')}…`);
-  const raw = await new ApiClient(api.replace(/\/+$/, ''), undefined).call<unknown>('POST', '/v1/nodes/join', { token: opts.token, address: opts.advertise, roles: opts.roles });
+  // The node's key never leaves it: the controller signs a request for the node's address.
+  const csr = await makeNodeKey(home);
+  const raw = await new ApiClient(api.replace(/\/+$/, ''), undefined).call<unknown>('POST', '/v1/nodes/join', { token: opts.token, address: opts.advertise, roles: opts.roles, csr });
   const parsed = JoinAnswer.safeParse(raw);
   if (!parsed.success) throw new CliError(`the API's answer to the join is not what nap join expects (is ${api} a nap of this version?): ${parsed.error.message}`);
   const answer = parsed.data;
@@ -28,6 +30,10 @@ export async function joinCluster(out: Output, api: string, opts: { token: strin
     throw new CliError(`the API answered settings for another node (${answer.settings.NAP_NODE_ADDRESS}: ${answer.settings.NAP_NODE_ROLES}); nothing was changed`);
   }
   await updateNodeSettings(home, answer.settings);
+  if (answer.tls) {
+    const files = await saveJoinedTls(home, answer.tls);
+    await updateNodeSettings(home, { NAP_TLS_CA: files.ca, NAP_TLS_CERT: files.cert, NAP_TLS_KEY: files.key });
+  }
   const state = new PlatformState(home);
   await state.prepare();
   await saveEnginePasswords(state.credentialsDir, { etcd: answer.secrets.etcd, nats: answer.secrets.nats, etcdRoot: answer.secrets.etcd_root, natsRoute: answer.secrets.nats_route });

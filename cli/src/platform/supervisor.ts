@@ -83,7 +83,7 @@ export class Supervisor {
     const failures = new RepeatedFailureLog(this.log, 30_000);
     while (!this.stopping.signal.aborted) {
       try {
-        await ensureEtcdAuth(this.settings.etcdUrls, this.creds);
+        await ensureEtcdAuth(this.settings.etcdUrls, this.creds, { caFile: this.settings.tls?.ca });
         failures.recovered('turning etcd auth on', 'etcd auth is on');
         return;
       } catch (err) {

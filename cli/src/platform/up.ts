@@ -4,6 +4,7 @@ import { networkInterfaces } from 'node:os';
 import { join } from 'node:path';
 import {
   isAlive,
+  makeFirstNodeTls,
   sleep,
   loadEngineCredentials,
   loadSettings,
@@ -52,6 +53,13 @@ export async function up(out: Output, opts: { setup: boolean; advertise?: string
       throw new CliError(`this nap runs on ${before.nodeAddress}: run nap down first, then nap up --advertise ${opts.advertise}`);
     }
     await updateNodeSettings(before.home, { NAP_NODE_ADDRESS: opts.advertise });
+    // Traffic between hosts is TLS from a cluster's first start: a CA, and this node's certificate
+    // for its address. An etcd that already has data keeps its plain peer URL (etcd stores it), so
+    // such a nap stays as it was.
+    if (before.tls || !(await napLivesIn(state))) {
+      const files = await makeFirstNodeTls(before.home, opts.advertise);
+      await updateNodeSettings(before.home, { NAP_TLS_CA: files.ca, NAP_TLS_CERT: files.cert, NAP_TLS_KEY: files.key });
+    }
   }
   const settings = loadSettings();
   const state = new PlatformState(settings.home);

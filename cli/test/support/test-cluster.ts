@@ -63,8 +63,15 @@ export async function startTestCluster(count: number): Promise<TestCluster> {
       blobstoreVia: async (index) => {
         const host = state!.hosts[index - 1];
         const password = (await readFile(join(state!.hosts[0].napHome, 'credentials', 'nats-controller.password'), 'utf8')).trim();
-        const viaOne = loadSettings({ NAP_HOME: join(dir, 'cli'), NAP_NATS_URL: `nats://${host.address}:4222`, NAP_NATS_USER: 'controller', NAP_NATS_PASSWORD: password });
-        const bus = await Bus.connect(viaOne, { name: 'test-blobs', log: createLogger('test-blobs', 'silent') });
+        const viaOne = loadSettings({
+          NAP_HOME: join(dir, 'cli'),
+          NAP_NATS_URL: `nats://${host.address}:4222`,
+          NAP_NATS_USER: 'controller',
+          NAP_NATS_PASSWORD: password,
+          // The cluster's NATS speaks TLS only.
+          NAP_TLS_CA: join(state!.hosts[0].napHome, 'tls', 'ca.crt'),
+        });
+        const bus = await Bus.connect(viaOne, { name: 'test-blobs', log: createLogger('test-blobs', 'silent'), startupAttempts: 20 });
         return { blobs: await JetStreamBlobstore.open(bus), bus, close: () => bus.close() };
       },
       stop,

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { ADDRESS_LIST, ETCD_INITIAL_CLUSTER, IPV4, NODE_ROLES } from './settings.js';
+import { ADDRESS_LIST, ETCD_INITIAL_CLUSTER, IPV4, NODE_ROLES, type Settings } from './settings.js';
 
 // The records and messages of a nap made of several nodes (docs/contract.md §2.11): shared by the
 // controller, which keeps and checks them, and the CLI's `nap up`, `nap join` and `nap nodes`.
@@ -10,6 +10,20 @@ export const NODE_ID = /^[a-z0-9][a-z0-9-]{0,62}$/;
 
 /** A node is named after its address: one address is one node, and a host that joins again is the same node. */
 export const nodeIdOf = (address: string) => `n-${address.replaceAll('.', '-')}`;
+
+/**
+ * The engines' URLs of the node at `address`: every node runs them on the ports (and the scheme,
+ * https once the cluster speaks TLS) of this node's own URLs; an etcd peer's port is the next one.
+ */
+export function engineUrlsOf(settings: Pick<Settings, 'etcdUrls' | 'natsUrls'>) {
+  const etcd = new URL(settings.etcdUrls[0]);
+  const natsPort = new URL(settings.natsUrls[0].replace(/^nats:/, 'http:')).port;
+  return {
+    etcd: (address: string) => `${etcd.protocol}//${address}:${etcd.port}`,
+    etcdPeer: (address: string) => `${etcd.protocol}//${address}:${Number(etcd.port) + 1}`,
+    nats: (address: string) => `nats://${address}:${natsPort}`,
+  };
+}
 
 export const NodeRecord = z.object({
   id: z.string().regex(NODE_ID),
@@ -45,6 +59,9 @@ export const ClusterSecrets = z.object({
   /** An engines node runs an etcd member (which holds every key anyway) and adds members: it is trusted with root. */
   etcd_root: Secret,
   nats_route: Secret,
+  /** The cluster's CA (made by `nap up --advertise`): controllers sign joining nodes' certificates with it. */
+  tls_ca_cert: z.string().max(8192).optional(),
+  tls_ca_key: z.string().max(8192).optional(),
   directory_secret: z.string().min(16),
   admin_token: z.string().min(16),
 });
@@ -59,6 +76,8 @@ export const JoinRequest = z
       .min(1)
       .max(NODE_ROLES.length)
       .refine((roles) => new Set(roles).size === roles.length, 'each role once'),
+    /** The node's certificate request (PEM); required once the cluster speaks TLS between hosts. */
+    csr: z.string().max(8192).optional(),
   })
   .strict();
 export type JoinRequest = z.infer<typeof JoinRequest>;
@@ -97,5 +116,7 @@ export const JoinAnswer = z.object({
     etcd_root: Secret.optional(),
     nats_route: Secret.optional(),
   }),
+  /** The cluster's CA and this node's certificate (for its address only), when the cluster speaks TLS. */
+  tls: z.object({ ca: z.string().max(8192), cert: z.string().max(8192) }).optional(),
 });
 export type JoinAnswer = z.infer<typeof JoinAnswer>;

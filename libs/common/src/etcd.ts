@@ -3,6 +3,7 @@ import { Etcd3, EtcdInvalidAuthTokenError, GRPCDeadlineExceededError, isRecovera
 import { etcdSpaceExceeded } from './engine-errors.js';
 import { WatchManager } from 'etcd3/lib/watch.js';
 import { Host } from 'etcd3/lib/connection-pool.js';
+import { readFileSync } from 'node:fs';
 import type { Settings } from './settings.js';
 
 const STALE_TOKEN = /invalid auth token/;
@@ -95,14 +96,19 @@ function unaryDeadline(context: { isStream: boolean }): { deadline?: Date } {
 export function connectEtcd(settings: Settings): Etcd3 {
   const auth = settings.etcdUser && settings.etcdPassword ? { username: settings.etcdUser, password: settings.etcdPassword, callOptions: unaryDeadline } : undefined;
   if (auth) logInAgainForWatches();
-  const client = new Etcd3({ hosts: settings.etcdUrls, dialTimeout: 3000, auth, faultHandling: ENGINE_RETURN, defaultCallOptions: unaryDeadline });
+  const client = new Etcd3({ hosts: settings.etcdUrls, dialTimeout: 3000, auth, credentials: tlsCredentials(settings.tls?.ca), faultHandling: ENGINE_RETURN, defaultCallOptions: unaryDeadline });
   followEtcdMembers(client);
   return client;
 }
 
 /** A client as etcd's root (member changes need it), with the same fault handling as the platform's clients. */
-export function connectEtcdAsRoot(urls: string[], password: string): Etcd3 {
-  return new Etcd3({ hosts: urls, dialTimeout: 3000, auth: { username: 'root', password, callOptions: unaryDeadline }, faultHandling: ENGINE_RETURN, defaultCallOptions: unaryDeadline });
+export function connectEtcdAsRoot(urls: string[], password: string, caFile?: string): Etcd3 {
+  return new Etcd3({ hosts: urls, dialTimeout: 3000, auth: { username: 'root', password, callOptions: unaryDeadline }, credentials: tlsCredentials(caFile), faultHandling: ENGINE_RETURN, defaultCallOptions: unaryDeadline });
+}
+
+/** etcd over TLS (https URLs): its certificate checked against the cluster's CA. */
+export function tlsCredentials(caFile: string | undefined): { rootCertificate: Buffer } | undefined {
+  return caFile ? { rootCertificate: readFileSync(caFile) } : undefined;
 }
 
 interface PooledHost {

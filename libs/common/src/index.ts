@@ -20,6 +20,7 @@ export * from './dea-snapshot.js';
 export * from './records.js';
 export * from './engines/credentials.js';
 export * from './engines/etcd-members.js';
+export * from './engines/tls.js';
 export * from './engines/etcd-auth.js';
 export * from './engines/nats-auth.js';
 export * from './app-manifest.js';

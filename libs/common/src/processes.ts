@@ -112,6 +112,8 @@ export function natsServerArgs(
      * keeps its streams (they become the cluster's, with it as their leader).
      */
     cluster?: { serverName: string; port: number; peers: string[]; user: string; password: string };
+    /** Clients must speak TLS (checked against the CA by them); routes are mutual TLS. */
+    tls?: { ca: string; cert: string; key: string };
   } & (
     | { user: string; password: string }
     | { users: NatsUser[] }
@@ -120,16 +122,19 @@ export function natsServerArgs(
   const users = 'users' in o ? o.users : [{ user: o.user, password: o.password }];
   const host = o.host ?? '127.0.0.1';
   const cluster = o.cluster?.peers.length ? o.cluster : null;
+  const tlsBlock = (verify: boolean) =>
+    o.tls ? ` tls { cert_file: ${JSON.stringify(o.tls.cert)}, key_file: ${JSON.stringify(o.tls.key)}, ca_file: ${JSON.stringify(o.tls.ca)}, verify: ${verify}, timeout: 2 }` : '';
   const config = [
     ...(cluster
       ? [
           `server_name: ${JSON.stringify(cluster.serverName)}`,
-          `cluster { name: "nap", listen: "${host}:${cluster.port}", authorization { user: ${JSON.stringify(cluster.user)}, password: ${JSON.stringify(cluster.password)} }, routes: [${cluster.peers
+          `cluster { name: "nap", listen: "${host}:${cluster.port}",${o.tls ? `${tlsBlock(true)},` : ''} authorization { user: ${JSON.stringify(cluster.user)}, password: ${JSON.stringify(cluster.password)} }, routes: [${cluster.peers
             .map((p) => JSON.stringify(`nats-route://${cluster.user}:${cluster.password}@${p}:${cluster.port}`))
             .join(', ')}] }`,
         ]
       : []),
     `listen: "${host}:${o.port}"`,
+    ...(o.tls ? [tlsBlock(false).trim()] : []),
     `jetstream { store_dir: ${JSON.stringify(o.storeDir)}${o.maxStoreMb ? `, max_file_store: ${o.maxStoreMb}MB` : ''} }`,
     natsAuthorizationBlock(users),
     '',
@@ -143,11 +148,24 @@ export function natsServerArgs(
  * An etcd member: alone (a cluster of one), or, with `initialCluster`, one that was added to a
  * running cluster (as a learner, by the controller at `nap join`) and joins it.
  */
-export function etcdArgs(o: { name: string; dataDir: string; clientPort: number; peerPort: number; host?: string; initialCluster?: string }): string[] {
+export function etcdArgs(o: {
+  name: string;
+  dataDir: string;
+  clientPort: number;
+  peerPort: number;
+  host?: string;
+  initialCluster?: string;
+  /** Clients over TLS (they log in with a password, as without); peers over mutual TLS. */
+  tls?: { ca: string; cert: string; key: string };
+}): string[] {
   const host = o.host ?? '127.0.0.1';
-  const client = `http://${host}:${o.clientPort}`;
-  const peer = `http://${host}:${o.peerPort}`;
+  const scheme = o.tls ? 'https' : 'http';
+  const client = `${scheme}://${host}:${o.clientPort}`;
+  const peer = `${scheme}://${host}:${o.peerPort}`;
   return [
+    ...(o.tls
+      ? ['--cert-file', o.tls.cert, '--key-file', o.tls.key, '--peer-cert-file', o.tls.cert, '--peer-key-file', o.tls.key, '--peer-trusted-ca-file', o.tls.ca, '--peer-client-cert-auth']
+      : []),
     ...(o.initialCluster ? ['--initial-cluster-state', 'existing'] : []),
     '--name', o.name,
     '--data-dir', o.dataDir,

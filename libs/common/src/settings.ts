@@ -20,6 +20,11 @@ export interface Settings {
   natsUser?: string;
   natsPassword?: string;
   etcdUrls: string[];
+  /**
+   * Traffic between hosts is TLS: the cluster's CA (every client checks the engines against it)
+   * and, on a node, its own certificate and key (its engines serve with them).
+   */
+  tls?: { ca: string; cert?: string; key?: string };
   /** Set on an engines node that joined: the etcd members it started with (it was added to them as a learner). */
   etcdInitialCluster?: string;
   /** The port NATS servers of one cluster route to each other on. */
@@ -154,7 +159,7 @@ const roleList = z
   .refine((s) => parseNodeRoles(s) !== null, `expected a comma-separated list of ${NODE_ROLES.join(', ')}`)
   .transform((s) => parseNodeRoles(s)!);
 
-function schemaFor(home: string, node: string) {
+function schemaFor(home: string, node: string, tlsOn: boolean) {
   return z.object({
     NAP_HOME: z.string().default(home),
     NAP_NODE_ADDRESS: ipv4.default('127.0.0.1'),
@@ -168,7 +173,10 @@ function schemaFor(home: string, node: string) {
       .regex(ADDRESS_LIST, 'expected IPv4 addresses, comma-separated')
       .transform((s) => s.split(','))
       .optional(),
-    NAP_ETCD_URLS: urlList(/^https?:\/\/[^\s]+$/).default(`http://${node}:2379`),
+    NAP_ETCD_URLS: urlList(/^https?:\/\/[^\s]+$/).default(`${tlsOn ? 'https' : 'http'}://${node}:2379`),
+    NAP_TLS_CA: optionalString,
+    NAP_TLS_CERT: optionalString,
+    NAP_TLS_KEY: optionalString,
     NAP_ETCD_INITIAL_CLUSTER: z.string().regex(ETCD_INITIAL_CLUSTER, 'expected name=http://host:port,…').optional(),
     NAP_ETCD_USER: optionalString,
     NAP_ETCD_PASSWORD: optionalString,
@@ -252,7 +260,7 @@ export function loadSettings(env: NodeJS.ProcessEnv = process.env): Settings {
   const { NAP_HOME: _, ...fromNode } = readConfigFile(nodeSettingsFile(home), 'the node settings', true);
   const raw: Record<string, string | undefined> = { ...fromNode, ...fromFile, ...fromEnv };
   const node = ipv4.safeParse(raw.NAP_NODE_ADDRESS).success ? raw.NAP_NODE_ADDRESS! : '127.0.0.1';
-  const parsed = schemaFor(home, node).safeParse(raw);
+  const parsed = schemaFor(home, node, Boolean(raw.NAP_TLS_CA)).safeParse(raw);
   if (!parsed.success) {
     throw new SettingsError(
       parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message} (got ${JSON.stringify(raw[String(i.path[0])])})`),
@@ -268,6 +276,7 @@ export function loadSettings(env: NodeJS.ProcessEnv = process.env): Settings {
     natsPassword: s.NAP_NATS_PASSWORD,
     etcdUrls: s.NAP_ETCD_URLS,
     etcdInitialCluster: s.NAP_ETCD_INITIAL_CLUSTER,
+    tls: s.NAP_TLS_CA ? { ca: s.NAP_TLS_CA, cert: s.NAP_TLS_CERT, key: s.NAP_TLS_KEY } : undefined,
     natsClusterPort: s.NAP_NATS_CLUSTER_PORT,
     natsPeers: s.NAP_NATS_PEERS ?? [],
     etcdUser: s.NAP_ETCD_USER,

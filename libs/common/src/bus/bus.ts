@@ -1,4 +1,5 @@
-import { connect, createInbox, type Msg, type NatsConnection, type Subscription } from 'nats';
+import type { PeerCertificate } from 'node:tls';
+import { connect, type TlsOptions, createInbox, type Msg, type NatsConnection, type Subscription } from 'nats';
 import type { z } from 'zod';
 import type { Logger } from '../log.js';
 import type { Settings } from '../settings.js';
@@ -19,6 +20,16 @@ export interface BusOptions {
  * a malformed one is logged and dropped here, so no handler ever sees an unchecked body or throws
  * into the client.
  */
+/**
+ * nats.js upgrades its open socket to TLS without naming the server it dialled, so Node would
+ * check the certificate against "localhost". The chain is checked against the cluster's CA, which
+ * signs nothing but nodes' certificates (subject `n-<address>`): any of them is a server of this
+ * cluster (nats.js also connects to servers it learns from the others).
+ */
+function isClusterNode(_host: string, cert: PeerCertificate): Error | undefined {
+  return /^n-[0-9-]+$/.test(String(cert.subject?.CN ?? '')) ? undefined : new Error(`NATS presented a certificate for ${String(cert.subject?.CN)}, not a node of this cluster`);
+}
+
 export class Bus {
   private constructor(
     readonly nc: NatsConnection,
@@ -26,13 +37,22 @@ export class Bus {
   ) {}
 
   static async connect(settings: Settings, opts: BusOptions): Promise<Bus> {
+    const PING_INTERVAL_MS = 2_000;
     const nc = await connect({
       servers: settings.natsUrls,
+      // Between hosts NATS speaks TLS only; the server is checked against the cluster's CA.
+      // nats.js hands its TLS options to Node's tls.connect as they are; its type names only its own.
+      ...(settings.tls ? { tls: { caFile: settings.tls.ca, checkServerIdentity: isClusterNode } as TlsOptions } : {}),
       user: settings.natsUser,
       pass: settings.natsPassword,
       name: opts.name,
       maxReconnectAttempts: -1,
       reconnectTimeWait: 500,
+      // A server on a host that was cut off sends no reset: only missed pings tell. nats.js's
+      // default (a ping every 2 min, two missed) left a DEA deaf to the bus for minutes; this way
+      // it is on another server of the cluster within about 6 s.
+      pingInterval: PING_INTERVAL_MS,
+      maxPingOut: 2,
       waitOnFirstConnect: (opts.startupAttempts ?? -1) < 0,
       timeout: 5000,
     });

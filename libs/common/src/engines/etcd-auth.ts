@@ -1,5 +1,6 @@
 import { Etcd3, EtcdAuthenticationFailedError, EtcdRoleExistsError, EtcdUserExistsError, Range } from 'etcd3';
 import { keys } from '../keys.js';
+import { tlsCredentials } from '../etcd.js';
 import { ENGINE_CLIENTS, type EngineClient, type EngineCredentials, ETCD_ROOT_USER } from './credentials.js';
 
 type Permission = 'Read' | 'Write' | 'Readwrite';
@@ -51,21 +52,42 @@ async function ignoring<T>(what: new (...args: never[]) => Error, p: Promise<T>)
   }
 }
 
-/** Roles with exactly their grants (a grant no longer in the table is revoked), users with their password and role. */
+/** Whether etcd takes this user's password as it is (an authentication changes nothing in etcd's auth store). */
+async function passwordTaken(client: Etcd3, name: string, password: string): Promise<boolean> {
+  try {
+    await client.auth.authenticate({ name, password });
+    return true;
+  } catch (err) {
+    // Failed, or auth not on yet (a user left by a set-up that stopped before enabling it): set it.
+    if (err instanceof EtcdAuthenticationFailedError || AUTH_NOT_ENABLED.test((err as Error).message)) return false;
+    throw err;
+  }
+}
+
+/**
+ * Roles with exactly their grants (a grant no longer in the table is revoked), users with their
+ * password and role. Only what differs is written: each change to etcd's auth store raises its
+ * revision, and every token issued before is then refused ("revision of auth store is old") until
+ * its client logs in again, so a `nap up` on a running nap that rewrote everything would trip
+ * every program (and itself) mid-call.
+ */
 async function applyUsersAndRoles(client: Etcd3, creds: EngineCredentials): Promise<void> {
   for (const name of ENGINE_CLIENTS) {
     const role = client.role(name);
     await ignoring(EtcdRoleExistsError, role.create());
     const wanted = ETCD_GRANTS[name].map((g) => ({ permission: g.permission, range: Range.prefix(g.prefix) }));
-    for (const held of await role.permissions()) {
-      if (!wanted.some((w) => w.permission === held.permission && sameRange(w.range, held.range))) {
-        await role.revoke({ permission: held.permission, range: held.range });
+    const held = await role.permissions();
+    for (const h of held) {
+      if (!wanted.some((w) => w.permission === h.permission && sameRange(w.range, h.range))) {
+        await role.revoke({ permission: h.permission, range: h.range });
       }
     }
-    await role.grant(wanted);
+    const missing = wanted.filter((w) => !held.some((h) => w.permission === h.permission && sameRange(w.range, h.range)));
+    if (missing.length) await role.grant(missing);
     const user = client.user(name);
-    if (!(await ignoring(EtcdUserExistsError, user.create(creds.etcd[name])))) await user.setPassword(creds.etcd[name]);
-    await user.addRole(name);
+    const created = await ignoring(EtcdUserExistsError, user.create(creds.etcd[name]));
+    if (!created && !(await passwordTaken(client, name, creds.etcd[name]))) await user.setPassword(creds.etcd[name]);
+    if (!(await user.roles()).some((r) => r.name === name)) await user.addRole(name);
   }
 }
 
@@ -79,12 +101,13 @@ function wait(ms: number): Promise<void> {
  * one without (a new one, or an installation from before auth) it makes root and the users first,
  * then enables auth. Retries with bounded back-off while etcd is not answering yet.
  */
-export async function ensureEtcdAuth(urls: string[], creds: EngineCredentials, opts: { timeoutMs?: number } = {}): Promise<void> {
+export async function ensureEtcdAuth(urls: string[], creds: EngineCredentials, opts: { timeoutMs?: number; caFile?: string } = {}): Promise<void> {
+  const credentials = tlsCredentials(opts.caFile);
   const deadline = Date.now() + (opts.timeoutMs ?? 30_000);
   let delay = 100;
   for (;;) {
     // A new client per try: a failed call can leave a client's circuit breaker open.
-    const root = new Etcd3({ hosts: urls, dialTimeout: 3000, auth: { username: ETCD_ROOT_USER, password: creds.etcdRootPassword } });
+    const root = new Etcd3({ hosts: urls, dialTimeout: 3000, credentials, auth: { username: ETCD_ROOT_USER, password: creds.etcdRootPassword } });
     try {
       try {
         await root.get('/nap/').string();
@@ -93,7 +116,7 @@ export async function ensureEtcdAuth(urls: string[], creds: EngineCredentials, o
       } catch (err) {
         if (!AUTH_NOT_ENABLED.test((err as Error).message)) throw err;
       }
-      const open = new Etcd3({ hosts: urls, dialTimeout: 3000 });
+      const open = new Etcd3({ hosts: urls, dialTimeout: 3000, credentials });
       try {
         const rootUser = open.user(ETCD_ROOT_USER);
         if (!(await ignoring(EtcdUserExistsError, rootUser.create(creds.etcdRootPassword)))) await rootUser.setPassword(creds.etcdRootPassword);

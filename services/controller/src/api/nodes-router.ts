@@ -1,5 +1,5 @@
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
-import { addEtcdLearner, type Etcd3, removeEtcdMember, badRequest, type ClusterSecrets, connectEtcdAsRoot, conflict, JOIN_TOKEN, type JoinAnswer, JoinRequest, type JoinSettings, type JoinTokenRecord, NapError, nodeIdOf, type NodeRecord, notFound, type NodeRole, type Settings, unauthorized } from '@nap/common';
+import { addEtcdLearner, signNodeRequest, engineUrlsOf, type Etcd3, removeEtcdMember, badRequest, type ClusterSecrets, connectEtcdAsRoot, conflict, JOIN_TOKEN, type JoinAnswer, JoinRequest, type JoinSettings, type JoinTokenRecord, NapError, nodeIdOf, type NodeRecord, notFound, type NodeRole, type Settings, unauthorized } from '@nap/common';
 import express, { Router } from 'express';
 import { z } from 'zod';
 import { requireAdmin } from '../auth/bearer.js';
@@ -19,10 +19,6 @@ export const NewJoinToken = z
   })
   .strict();
 
-
-const portOf = (url: string) => Number(new URL(url.replace(/^nats:/, 'http:')).port);
-/** Every node runs its engines on the ports the first node's URLs name (a peer's port is etcd's next one). */
-const enginePorts = (settings: Settings) => ({ etcd: portOf(settings.etcdUrls[0]), nats: portOf(settings.natsUrls[0]) });
 
 const digestOf = (secret: string) => createHash('sha256').update(secret).digest('hex');
 const isLoopback = (url: string) => /^[a-z]+:\/\/(127\.|localhost\b|\[::1\])/.test(url);
@@ -54,10 +50,10 @@ function secretsFor(roles: NodeRole[], all: ClusterSecrets): JoinAnswer['secrets
  */
 export function nodesJoinRouter(nodes: NodesRepository, settings: Settings): Router {
   const router = Router();
-  router.post('/v1/nodes/join', express.json({ limit: '4kb' }), async (req, res) => {
+  router.post('/v1/nodes/join', express.json({ limit: '16kb' }), async (req, res) => {
     const parsed = JoinRequest.safeParse(req.body);
     if (!parsed.success) throw badRequest('invalid_join', parsed.error.issues.map((i) => `${i.path.join('.') || 'body'}: ${i.message}`).join('; '));
-    const { token, address, roles } = parsed.data;
+    const { token, address, roles, csr } = parsed.data;
     const [, id, secret] = JOIN_TOKEN.exec(token)!;
     const record = await nodes.token(id);
     const presented = Buffer.from(digestOf(secret), 'hex');
@@ -69,20 +65,29 @@ export function nodesJoinRouter(nodes: NodesRepository, settings: Settings): Rou
     if (engineUrls.some(isLoopback)) throw conflict('first_node_on_loopback', 'the first node listens on 127.0.0.1 only: run `nap up --advertise IP` on it (with an address the other hosts reach), then join');
     const all = await nodes.secrets();
     if (!all) throw new NapError(503, 'not_ready', 'the first node has not finished `nap up` (the cluster secrets are not published yet): try again in a few seconds');
+    let tls: JoinAnswer['tls'];
+    if (all.tls_ca_cert && all.tls_ca_key) {
+      if (!csr) throw badRequest('csr_required', 'this nap speaks TLS between hosts: the join must carry a certificate request (nap join makes one; update nap on this host)');
+      try {
+        tls = { ca: all.tls_ca_cert, cert: await signNodeRequest({ caCert: all.tls_ca_cert, caKey: all.tls_ca_key }, csr, address) };
+      } catch (err) {
+        throw badRequest('invalid_csr', `the certificate request was refused: ${(err as Error).message}`);
+      }
+    }
     const node: NodeRecord = { id: nodeIdOf(address), address, roles, joined_at: new Date().toISOString(), token_id: id };
     // A host may join again (its record is replaced), but no join takes the first node's address.
     if (!(await nodes.putJoined(node))) throw conflict('address_taken', `${address} is the first node's address: a joining host advertises its own`);
     // Every engines node's engines (this one's too, once it is one): a client survives the loss of any one.
     const engineNodes = (await nodes.list()).filter((n) => n.roles.includes('engines') && n.address !== address).map((n) => n.address);
     const withOwn = roles.includes('engines') ? [...engineNodes, address] : engineNodes;
-    const ports = enginePorts(settings);
-    const etcdUrls = withOwn.length ? withOwn.map((a) => `http://${a}:${ports.etcd}`) : settings.etcdUrls;
-    const natsUrls = withOwn.length ? withOwn.map((a) => `nats://${a}:${ports.nats}`) : settings.natsUrls;
+    const urls = engineUrlsOf(settings);
+    const etcdUrls = withOwn.length ? withOwn.map(urls.etcd) : settings.etcdUrls;
+    const natsUrls = withOwn.length ? withOwn.map(urls.nats) : settings.natsUrls;
     const engines: Partial<JoinSettings> = {};
     if (roles.includes('engines')) {
-      const root = connectEtcdAsRoot(etcdUrls.filter((u) => !u.includes(`//${address}:`)), all.etcd_root);
+      const root = connectEtcdAsRoot(etcdUrls.filter((u) => !u.includes(`//${address}:`)), all.etcd_root, settings.tls?.ca);
       try {
-        engines.NAP_ETCD_INITIAL_CLUSTER = await addEtcdLearner(root, node.id, `http://${address}:${ports.etcd + 1}`);
+        engines.NAP_ETCD_INITIAL_CLUSTER = await addEtcdLearner(root, node.id, urls.etcdPeer(address));
       } catch (err) {
         throw new NapError(503, 'etcd_member_refused', `etcd did not take ${address} as a member: ${(err as Error).message}; try the join again in a few seconds`);
       } finally {
@@ -100,7 +105,7 @@ export function nodesJoinRouter(nodes: NodesRepository, settings: Settings): Rou
       NAP_DOMAIN: settings.domain,
       NAP_INSTALLATION_ID: settings.installationId,
     };
-    res.status(201).json({ node, settings: shared, secrets: secretsFor(roles, all) });
+    res.status(201).json({ node, settings: shared, secrets: secretsFor(roles, all), ...(tls ? { tls } : {}) });
   });
   return router;
 }
@@ -138,8 +143,8 @@ export function nodesRouter(nodes: NodesRepository, pool: DeaPool, settings: Set
     let etcdMemberRemoved = false;
     const all = node.roles.includes('engines') ? await nodes.secrets() : null;
     if (all) {
-      const others = (await nodes.list()).filter((n) => n.roles.includes('engines') && n.id !== id).map((n) => `http://${n.address}:${enginePorts(settings).etcd}`);
-      const root = connectEtcdAsRoot(others.length ? others : settings.etcdUrls, all.etcd_root);
+      const others = (await nodes.list()).filter((n) => n.roles.includes('engines') && n.id !== id).map((n) => engineUrlsOf(settings).etcd(n.address));
+      const root = connectEtcdAsRoot(others.length ? others : settings.etcdUrls, all.etcd_root, settings.tls?.ca);
       try {
         etcdMemberRemoved = await removeEtcdMember(root, node.address);
       } catch (err) {

@@ -1,12 +1,10 @@
-import { Backoff, BLOB_BUCKET, type Bus, connectEtcdAsRoot, type Logger, promoteEtcdLearners, RepeatedFailureLog, type Settings, sleep } from '@nap/common';
+import { Backoff, BLOB_BUCKET, type Bus, connectEtcdAsRoot, engineUrlsOf, type Logger, promoteEtcdLearners, RepeatedFailureLog, type Settings, sleep } from '@nap/common';
 import type { NodesRepository } from '../store/nodes-repository.js';
 
 const EVERY_MS = 5_000;
 /** Three copies of every blob once three NATS servers can hold them: any one engines host may go. */
 const BLOB_REPLICAS = 3;
 const BLOB_STREAM = `OBJ_${BLOB_BUCKET}`;
-
-const portOf = (url: string) => Number(new URL(url.replace(/^nats:/, 'http:')).port);
 
 /**
  * What a growing set of engines nodes needs after each join: etcd learners promoted to voting
@@ -52,8 +50,7 @@ export class EnginesUpkeep {
     if (engines.length < 2) return;
     const secrets = await this.deps.nodes.secrets();
     if (!secrets) return;
-    const port = portOf(this.deps.settings.etcdUrls[0]);
-    const root = connectEtcdAsRoot(engines.map((n) => `http://${n.address}:${port}`), secrets.etcd_root);
+    const root = connectEtcdAsRoot(engines.map((n) => engineUrlsOf(this.deps.settings).etcd(n.address)), secrets.etcd_root, this.deps.settings.tls?.ca);
     try {
       const promoted = await promoteEtcdLearners(root);
       if (promoted.length) this.deps.log.info({ members: promoted }, 'etcd learners promoted to voting members');
