@@ -102,7 +102,7 @@ async function record(row: [string, string, string]): Promise<void> {
   const table = [
     '# bench/cluster',
     '',
-    `${cpus().length} cores, ${new Date().toISOString().slice(0, 10)}. deploy/local-cluster: each host a network namespace with its own address on a private bridge and its own dockerd, all sharing this machine's cores; the first runs the engines, a controller, a router and a DEA, the second a controller, a router and a DEA, the others a router and a DEA. netprobe (Node.js, 64 MB of memory and 128 MB of disk each) instances; times until the instances answer through the router of host 1.`,
+    `${cpus().length} cores, ${new Date().toISOString().slice(0, 10)}. deploy/local-cluster: each host a network namespace with its own address on a private bridge and its own dockerd, all sharing this machine's cores; hosts 1–3 run the engines (etcd members and NATS servers of one cluster, TLS between hosts, the blobstore at three replicas), hosts 1 and 2 a controller, every host a router and a DEA. netprobe (Node.js, 64 MB of memory and 128 MB of disk each) instances; times until the instances answer through the router of host 1.`,
     '',
     '| what | seconds | notes |',
     '|---|---|---|',

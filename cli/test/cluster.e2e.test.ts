@@ -190,23 +190,42 @@ describe('a nap of three hosts (deploy/local-cluster up 3)', () => {
       assert.ok(!nodes.some((n) => n.address === '10.250.9.9'), JSON.stringify(nodes));
     });
 
-    test("a join's certificate is for its own address only, whatever its request asks; no request, no join", async () => {
-      const made = await call('POST', '/v1/nodes/tokens', { roles: ['router'] });
-      const without = await join_({ token: made.body.token, address: '10.250.9.6', roles: ['router'] });
+    test("only an engines node gets a certificate, for its own address only, whatever its request asks; no node's address is taken twice", async () => {
+      const routerToken = (await call('POST', '/v1/nodes/tokens', { roles: ['router'] })).body.token;
+      // A router serves nothing between hosts: it gets the CA to check the engines, and no certificate.
+      const router = await join_({ token: routerToken, address: '10.250.9.6', roles: ['router'], csr: await csrFor('10.250.9.6') });
+      assert.equal(router.status, 201, JSON.stringify(router.body));
+      const routerTls = router.body.tls as { ca: string; cert?: string };
+      assert.match(routerTls.ca, /BEGIN CERTIFICATE/);
+      assert.equal(routerTls.cert, undefined);
+      assert.equal((await call('DELETE', `/v1/nodes/${String((router.body.node as { id: string }).id)}`)).status, 200);
+      // Another host's address, even with a valid token: refused, and that node's record stays as it was.
+      const taken = await join_({ token: routerToken, address: hosts[2], roles: ['router'], csr: await csrFor(hosts[2]) });
+      assert.equal(taken.status, 409, JSON.stringify(taken.body));
+      const third = ((await call('GET', '/v1/nodes')).body as unknown as { address: string; roles: string[] }[]).find((n) => n.address === hosts[2]);
+      assert.deepEqual(third?.roles, ['engines', 'router', 'dea']);
+
+      const enginesToken = (await call('POST', '/v1/nodes/tokens', { roles: ['engines'] })).body.token;
+      // An address on the cluster's own bridge that no host has: the learner etcd adds for it is never reached.
+      const absent = hosts[0].replace(/\.\d+$/, '.98');
+      const without = await join_({ token: enginesToken, address: absent, roles: ['engines'] });
       assert.equal(without.status, 400, JSON.stringify(without.body));
       assert.equal((without.body.error as { code: string }).code, 'csr_required');
-      const garbage = await join_({ token: made.body.token, address: '10.250.9.6', roles: ['router'], csr: '-----BEGIN CERTIFICATE REQUEST-----\nAAAA\n-----END CERTIFICATE REQUEST-----\n' });
+      const garbage = await join_({ token: enginesToken, address: absent, roles: ['engines'], csr: '-----BEGIN CERTIFICATE REQUEST-----\nAAAA\n-----END CERTIFICATE REQUEST-----\n' });
       assert.equal(garbage.status, 400, JSON.stringify(garbage.body));
       // A request for the first host's name and address, and for a CA.
       const greedy = await csrFor(hosts[0], ['-addext', 'basicConstraints=critical,CA:TRUE', '-subj', `/CN=n-${hosts[0].replaceAll('.', '-')}`]);
-      const joined = await join_({ token: made.body.token, address: '10.250.9.6', roles: ['router'], csr: greedy });
+      const joined = await join_({ token: enginesToken, address: absent, roles: ['engines'], csr: greedy });
       assert.equal(joined.status, 201, JSON.stringify(joined.body));
-      const cert = new X509Certificate((joined.body.tls as { cert: string }).cert);
-      assert.equal(cert.subjectAltName, 'IP Address:10.250.9.6');
-      assert.equal(cert.subject, 'CN=n-10-250-9-6');
-      assert.equal(cert.ca, false);
-      assert.ok(cert.verify(new X509Certificate(await readFile(join(cluster.state.hosts[0].napHome, 'tls', 'ca.crt'))).publicKey), 'signed by the cluster CA');
-      assert.equal((await call('DELETE', `/v1/nodes/${String((joined.body.node as { id: string }).id)}`)).status, 200);
+      try {
+        const cert = new X509Certificate((joined.body.tls as { cert: string }).cert);
+        assert.equal(cert.subjectAltName, `IP Address:${absent}`);
+        assert.equal(cert.subject, `CN=n-${absent.replaceAll('.', '-')}`);
+        assert.equal(cert.ca, false);
+        assert.ok(cert.verify(new X509Certificate(await readFile(join(cluster.state.hosts[0].napHome, 'tls', 'ca.crt'))).publicKey), 'signed by the cluster CA');
+      } finally {
+        assert.equal((await call('DELETE', `/v1/nodes/${String((joined.body.node as { id: string }).id)}`)).status, 200);
+      }
     });
 
     test('a node gets only the secrets of its roles, and only the roles its token allows', async () => {

@@ -26,8 +26,11 @@ export async function enginePeersOf(root: Etcd3, settings: Settings): Promise<En
     .map((n) => n.address)
     .sort();
   const { members } = await root.cluster.memberList({});
+  // A node is routed to once its etcd member votes: one that joined and never came up (a learner
+  // for ever) must not turn a lone NATS server into half of a cluster that can elect no leader.
+  const voting = new Set(members.filter((m) => !m.isLearner).flatMap((m) => m.peerURLs.map((u) => new URL(u).hostname)));
   return {
-    natsPeers: engines.filter((a) => a !== settings.nodeAddress),
+    natsPeers: engines.filter((a) => a !== settings.nodeAddress && voting.has(a)),
     etcdUrls: members.filter((m) => !m.isLearner).flatMap((m) => m.clientURLs).sort(),
     natsUrls: engines.map(engineUrlsOf(settings).nats),
   };

@@ -32,7 +32,7 @@ export async function joinCluster(out: Output, api: string, opts: { token: strin
   await updateNodeSettings(home, answer.settings);
   if (answer.tls) {
     const files = await saveJoinedTls(home, answer.tls);
-    await updateNodeSettings(home, { NAP_TLS_CA: files.ca, NAP_TLS_CERT: files.cert, NAP_TLS_KEY: files.key });
+    await updateNodeSettings(home, { NAP_TLS_CA: files.ca, ...(files.cert && files.key ? { NAP_TLS_CERT: files.cert, NAP_TLS_KEY: files.key } : {}) });
   }
   const state = new PlatformState(home);
   await state.prepare();

@@ -72,7 +72,12 @@ export async function startTestCluster(count: number): Promise<TestCluster> {
           NAP_TLS_CA: join(state!.hosts[0].napHome, 'tls', 'ca.crt'),
         });
         const bus = await Bus.connect(viaOne, { name: 'test-blobs', log: createLogger('test-blobs', 'silent'), startupAttempts: 20 });
-        return { blobs: await JetStreamBlobstore.open(bus), bus, close: () => bus.close() };
+        try {
+          return { blobs: await JetStreamBlobstore.open(bus), bus, close: () => bus.close() };
+        } catch (err) {
+          await bus.close();
+          throw err;
+        }
       },
       stop,
     };

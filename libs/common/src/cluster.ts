@@ -76,7 +76,7 @@ export const JoinRequest = z
       .min(1)
       .max(NODE_ROLES.length)
       .refine((roles) => new Set(roles).size === roles.length, 'each role once'),
-    /** The node's certificate request (PEM); required once the cluster speaks TLS between hosts. */
+    /** The node's certificate request (PEM); an engines node's join needs it once the cluster speaks TLS between hosts. */
     csr: z.string().max(8192).optional(),
   })
   .strict();
@@ -116,7 +116,7 @@ export const JoinAnswer = z.object({
     etcd_root: Secret.optional(),
     nats_route: Secret.optional(),
   }),
-  /** The cluster's CA and this node's certificate (for its address only), when the cluster speaks TLS. */
-  tls: z.object({ ca: z.string().max(8192), cert: z.string().max(8192) }).optional(),
+  /** The cluster's CA, when the cluster speaks TLS; and an engines node's certificate (for its address only). */
+  tls: z.object({ ca: z.string().max(8192), cert: z.string().max(8192).optional() }).optional(),
 });
 export type JoinAnswer = z.infer<typeof JoinAnswer>;

@@ -88,18 +88,26 @@ export async function makeNodeKey(home: string): Promise<string> {
   return csr;
 }
 
-/** Keeps what a join handed this node: the CA's certificate and its own. */
-export async function saveJoinedTls(home: string, given: { ca: string; cert: string }): Promise<TlsFiles> {
+/**
+ * Keeps what a join handed this node: the CA's certificate, and an engines node's own (any other
+ * node serves nothing between hosts, and its unused key is removed).
+ */
+export async function saveJoinedTls(home: string, given: { ca: string; cert?: string }): Promise<Partial<TlsFiles> & { ca: string }> {
   const files = tlsFilesOf(home);
   await writeFile(files.ca, given.ca);
+  if (!given.cert) {
+    await rm(files.key, { force: true });
+    return { ca: files.ca };
+  }
   await writeFile(files.cert, given.cert);
   return files;
 }
 
 /**
- * Signs a node's request for `address`, whatever the request asks: the subject and the names are
- * the controller's (the node's id and its address), so a join token cannot buy a certificate for
- * another host's address or a CA. The request must carry a valid self-signature.
+ * Signs an engines node's request for `address`, whatever the request asks: the subject and the
+ * names are the controller's (the node's id and its address) and it is no CA. The join that asks
+ * must hold an engines token and an address no node has (nodes-router.ts). The request must
+ * carry a valid self-signature.
  */
 export async function signNodeRequest(ca: { caCert: string; caKey: string }, csrPem: string, address: string): Promise<string> {
   if (csrPem.length > MAX_CSR_BYTES || !/^-----BEGIN CERTIFICATE REQUEST-----\n[A-Za-z0-9+/=\n]+-----END CERTIFICATE REQUEST-----\n?$/.test(csrPem)) {

@@ -34,7 +34,9 @@ function secretsFor(roles: NodeRole[], all: ClusterSecrets): JoinAnswer['secrets
   }
   if (roles.includes('dea') || roles.includes('controller')) out.directory_secret = all.directory_secret;
   if (roles.includes('controller')) out.admin_token = all.admin_token;
-  // An engines node holds every key in its etcd member and checks every NATS user's password.
+  // An engines node holds every key in its etcd member and checks every NATS user's password: it
+  // gets etcd's root (which reads the cluster secrets, admin token and CA key included), so an
+  // engines token is as powerful as the admin's (docs/security.md).
   if (roles.includes('engines')) {
     out.etcd = all.etcd;
     out.nats = all.nats;
@@ -65,18 +67,25 @@ export function nodesJoinRouter(nodes: NodesRepository, settings: Settings): Rou
     if (engineUrls.some(isLoopback)) throw conflict('first_node_on_loopback', 'the first node listens on 127.0.0.1 only: run `nap up --advertise IP` on it (with an address the other hosts reach), then join');
     const all = await nodes.secrets();
     if (!all) throw new NapError(503, 'not_ready', 'the first node has not finished `nap up` (the cluster secrets are not published yet): try again in a few seconds');
+    // Only an engines node serves anything between hosts (NATS, etcd): only it gets a certificate,
+    // so holding one means being an engines node (etcd's peers and NATS's clients rely on it).
+    // Every other node gets the CA, to check the engines against it.
     let tls: JoinAnswer['tls'];
     if (all.tls_ca_cert && all.tls_ca_key) {
-      if (!csr) throw badRequest('csr_required', 'this nap speaks TLS between hosts: the join must carry a certificate request (nap join makes one; update nap on this host)');
-      try {
-        tls = { ca: all.tls_ca_cert, cert: await signNodeRequest({ caCert: all.tls_ca_cert, caKey: all.tls_ca_key }, csr, address) };
-      } catch (err) {
-        throw badRequest('invalid_csr', `the certificate request was refused: ${(err as Error).message}`);
+      tls = { ca: all.tls_ca_cert };
+      if (roles.includes('engines')) {
+        if (!csr) throw badRequest('csr_required', 'this nap speaks TLS between hosts: an engines node must send a certificate request (nap join makes one; update nap on this host)');
+        try {
+          tls.cert = await signNodeRequest({ caCert: all.tls_ca_cert, caKey: all.tls_ca_key }, csr, address);
+        } catch (err) {
+          throw badRequest('invalid_csr', `the certificate request was refused: ${(err as Error).message}`);
+        }
       }
     }
     const node: NodeRecord = { id: nodeIdOf(address), address, roles, joined_at: new Date().toISOString(), token_id: id };
-    // A host may join again (its record is replaced), but no join takes the first node's address.
-    if (!(await nodes.putJoined(node))) throw conflict('address_taken', `${address} is the first node's address: a joining host advertises its own`);
+    // An address is one node: a host that joined before is removed first (nap nodes remove), so a
+    // join token never takes over another node's record, roles or certificate.
+    if (!(await nodes.addJoined(node))) throw conflict('address_taken', `${address} is already a node of this nap: a joining host advertises its own address (to join a host again, nap nodes remove ${node.id} first)`);
     // Every engines node's engines (this one's too, once it is one): a client survives the loss of any one.
     const engineNodes = (await nodes.list()).filter((n) => n.roles.includes('engines') && n.address !== address).map((n) => n.address);
     const withOwn = roles.includes('engines') ? [...engineNodes, address] : engineNodes;
@@ -85,13 +94,21 @@ export function nodesJoinRouter(nodes: NodesRepository, settings: Settings): Rou
     const natsUrls = withOwn.length ? withOwn.map(urls.nats) : settings.natsUrls;
     const engines: Partial<JoinSettings> = {};
     if (roles.includes('engines')) {
-      const root = connectEtcdAsRoot(etcdUrls.filter((u) => !u.includes(`//${address}:`)), all.etcd_root, settings.tls?.ca);
       try {
-        engines.NAP_ETCD_INITIAL_CLUSTER = await addEtcdLearner(root, node.id, urls.etcdPeer(address));
+        const root = connectEtcdAsRoot(etcdUrls.filter((u) => !u.includes(`//${address}:`)), all.etcd_root, settings.tls?.ca);
+        try {
+          engines.NAP_ETCD_INITIAL_CLUSTER = await addEtcdLearner(root, node.id, urls.etcdPeer(address));
+        } finally {
+          root.close();
+        }
       } catch (err) {
-        throw new NapError(503, 'etcd_member_refused', `etcd did not take ${address} as a member: ${(err as Error).message}; try the join again in a few seconds`);
-      } finally {
-        root.close();
+        // Nothing of the join stays: the record goes, and the host may try again.
+        await nodes.delete(node.id).catch(() => {});
+        const message = (err as Error).message;
+        if (/too many learner/.test(message)) {
+          throw conflict('learner_pending', `etcd takes one new member at a time, and a node that joined earlier has not caught up (nap nodes shows its etcd as learner): wait until it votes, or remove it (nap nodes remove ID) if it never comes up`);
+        }
+        throw new NapError(503, 'etcd_member_refused', `etcd did not take ${address} as a member: ${message}; try the join again in a few seconds`);
       }
       if (engineNodes.length) engines.NAP_NATS_PEERS = engineNodes.join(',');
     }

@@ -18,14 +18,10 @@ export class NodesRepository {
     return Object.values(await readPrefix(this.etcd, keys.nodes())).flatMap((v) => parsed(NodeSchema, v) ?? []);
   }
 
-  /** A joined node's record: made, or replacing an earlier join of the same address; never the first node's (false). */
-  async putJoined(node: NodeRecord): Promise<boolean> {
+  /** A joined node's record, made only when no node has its address (false otherwise). */
+  async addJoined(node: NodeRecord): Promise<boolean> {
     const key = keys.node(node.id);
-    const kept = await this.etcd.get(key).exec();
-    const kv = kept.kvs[0];
-    if (kv && !parsed(NodeSchema, kv.value.toString())?.token_id) return false;
-    const guard = kv ? this.etcd.if(key, 'Mod', '==', kv.mod_revision) : this.etcd.if(key, 'Create', '==', 0);
-    return (await guard.then(this.etcd.put(key).value(JSON.stringify(node))).commit()).succeeded;
+    return (await this.etcd.if(key, 'Create', '==', 0).then(this.etcd.put(key).value(JSON.stringify(node))).commit()).succeeded;
   }
 
   async delete(id: string): Promise<boolean> {
