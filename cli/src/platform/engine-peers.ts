@@ -1,4 +1,4 @@
-import { connectEtcdAsRoot, engineUrlsOf, type EngineCredentials, type Etcd3, keys, loadSettings, type Logger, NodeRecord, readPrefix, type Settings } from '@nap/common';
+import { connectEtcdAsRoot, ENGINE_CLIENTS, engineUrlsOf, type EngineCredentials, Etcd3, loadSettings, type Logger, type Settings, tlsCredentials } from '@nap/common';
 import { readNodeSettings, updateNodeSettings } from './node-settings.js';
 
 export interface EnginePeers {
@@ -11,29 +11,28 @@ export interface EnginePeers {
 
 const same = (a: string[], b: string[]) => a.length === b.length && a.every((x, i) => x === b[i]);
 
-/** What the cluster says this engines node's peers are now (as etcd's root, which an engines node holds). */
-export async function enginePeersOf(root: Etcd3, settings: Settings): Promise<EnginePeers> {
-  const engines = Object.values(await readPrefix(root, keys.nodes()))
-    .flatMap((raw) => {
-      try {
-        const parsed = NodeRecord.safeParse(JSON.parse(raw));
-        return parsed.success ? [parsed.data] : [];
-      } catch {
-        return [];
-      }
-    })
-    .filter((n) => n.roles.includes('engines'))
-    .map((n) => n.address)
-    .sort();
-  const { members } = await root.cluster.memberList({});
-  // A node is routed to once its etcd member votes: one that joined and never came up (a learner
-  // for ever) must not turn a lone NATS server into half of a cluster that can elect no leader.
-  const voting = new Set(members.filter((m) => !m.isLearner).flatMap((m) => m.peerURLs.map((u) => new URL(u).hostname)));
+/**
+ * What the cluster's engines are now, from etcd's member list (any platform user may read it):
+ * every voting member is an engines node, with its NATS server beside its etcd. A node that joined
+ * and never came up stays a learner and is left out: it must not turn a lone NATS server into
+ * half of a cluster that can elect no leader.
+ */
+export async function enginePeersOf(client: Etcd3, settings: Settings): Promise<EnginePeers> {
+  const { members } = await client.cluster.memberList({});
+  const voting = members.filter((m) => !m.isLearner);
+  const hosts = [...new Set(voting.flatMap((m) => m.peerURLs.map((u) => new URL(u).hostname)))].sort();
   return {
-    natsPeers: engines.filter((a) => a !== settings.nodeAddress && voting.has(a)),
-    etcdUrls: members.filter((m) => !m.isLearner).flatMap((m) => m.clientURLs).sort(),
-    natsUrls: engines.map(engineUrlsOf(settings).nats),
+    natsPeers: hosts.filter((a) => a !== settings.nodeAddress),
+    etcdUrls: voting.flatMap((m) => m.clientURLs).sort(),
+    natsUrls: hosts.map(engineUrlsOf(settings).nats),
   };
+}
+
+/** etcd's root on an engines node (it holds it); elsewhere the first platform program's own user. */
+function clientFor(settings: Settings, creds: EngineCredentials): Etcd3 {
+  if (settings.nodeRoles.includes('engines')) return connectEtcdAsRoot(settings.etcdUrls, creds.etcdRootPassword, settings.tls?.ca);
+  const user = ENGINE_CLIENTS.find((c) => settings.nodeRoles.includes(c)) ?? 'router';
+  return new Etcd3({ hosts: settings.etcdUrls, dialTimeout: 3000, auth: { username: user, password: creds.etcd[user] }, credentials: tlsCredentials(settings.tls?.ca) });
 }
 
 /**
@@ -43,19 +42,20 @@ export async function enginePeersOf(root: Etcd3, settings: Settings): Promise<En
  * streams), 'routes' when only its routes changed (a reload takes them), or null.
  */
 export async function followEnginePeers(settings: Settings, creds: EngineCredentials, log: Logger): Promise<{ settings: Settings; nats: 'clustered' | 'routes' | null }> {
-  const root = connectEtcdAsRoot(settings.etcdUrls, creds.etcdRootPassword, settings.tls?.ca);
+  const client = clientFor(settings, creds);
   let peers: EnginePeers;
   try {
-    peers = await enginePeersOf(root, settings);
+    peers = await enginePeersOf(client, settings);
   } finally {
-    root.close();
+    client.close();
   }
+  const engines = settings.nodeRoles.includes('engines');
   // Compared with what node.yaml holds (the environment may override it; then it is left to the environment).
   const kept = await readNodeSettings(settings.home);
   const listOf = (key: string) => (kept[key] ?? '').split(',').filter(Boolean).sort();
   const changes: Record<string, string> = {};
   // A node that finds no peers (all others removed) keeps routing to its last ones: a NATS server cannot go back to running alone.
-  if (peers.natsPeers.length && !same(peers.natsPeers, listOf('NAP_NATS_PEERS'))) changes.NAP_NATS_PEERS = peers.natsPeers.join(',');
+  if (engines && peers.natsPeers.length && !same(peers.natsPeers, listOf('NAP_NATS_PEERS'))) changes.NAP_NATS_PEERS = peers.natsPeers.join(',');
   if (peers.etcdUrls.length && !same(peers.etcdUrls, listOf('NAP_ETCD_URLS'))) changes.NAP_ETCD_URLS = peers.etcdUrls.join(',');
   if (peers.natsUrls.length > 1 && !same(peers.natsUrls, listOf('NAP_NATS_URL'))) changes.NAP_NATS_URL = peers.natsUrls.join(',');
   if (Object.keys(changes).length === 0) return { settings, nats: null };

@@ -154,14 +154,15 @@ export class Supervisor {
   }
 
   /**
-   * On an engines node: its NATS server routes to every other engines node, and node.yaml names
-   * every engines node's etcd and NATS (for the programs' next start; running ones follow by
-   * themselves). A server that ran alone is restarted to become clustered, keeping its streams;
-   * one that was clustered re-reads its routes on SIGHUP.
+   * On every node of a cluster, node.yaml names every engines node's etcd and NATS (for the
+   * programs' next start; running ones follow by themselves), so a node restarted after the loss
+   * of the host it joined through still finds the engines. On an engines node its NATS server
+   * also routes to every other one: a server that ran alone is restarted to become clustered,
+   * keeping its streams; one that was clustered re-reads its routes on SIGHUP.
    */
   private async followEnginePeersForever(): Promise<void> {
     // A node alone on loopback has no peers to find.
-    if (!this.settings.nodeRoles.includes('engines') || this.settings.nodeAddress.startsWith('127.')) return;
+    if (this.settings.nodeAddress.startsWith('127.')) return;
     const backoff = new Backoff({ minMs: PEERS_EVERY_MS, maxMs: 60_000 });
     const failures = new RepeatedFailureLog(this.log, 60_000);
     while (!this.stopping.signal.aborted) {

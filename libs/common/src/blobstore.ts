@@ -6,7 +6,30 @@ import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { ReadableStream as WebReadableStream } from 'node:stream/web';
 import { headers, type JetStreamClient, type JetStreamManager, JSONCodec, JsHeaders, nuid, StorageType, type ObjectStore } from 'nats';
+import { Backoff, sleep } from './backoff.js';
 import type { Bus } from './bus/bus.js';
+
+/**
+ * What JetStream answers while it elects new leaders after a server of its cluster went away (a
+ * few seconds): a request with no answer in time, "temporarily unavailable", nobody listening.
+ * Reads meet them and try again; nothing else does.
+ */
+const LEADERLESS = /TIMEOUT|503|temporarily unavailable|NO_RESPONDERS|no responders/i;
+const READ_RETRY_MS = 20_000;
+
+async function readRetrying<T>(read: () => Promise<T>): Promise<T> {
+  const backoff = new Backoff({ minMs: 250, maxMs: 2_000 });
+  const deadline = Date.now() + READ_RETRY_MS;
+  for (;;) {
+    try {
+      return await read();
+    } catch (err) {
+      const e = err as { code?: string; message?: string };
+      if (!LEADERLESS.test(`${e.code ?? ''} ${e.message ?? ''}`) || Date.now() > deadline) throw err;
+      await sleep(backoff.next());
+    }
+  }
+}
 
 /** Where packages, droplets and build caches live: reachable from every node. */
 export interface Blobstore {
@@ -104,6 +127,10 @@ export class JetStreamBlobstore implements Blobstore {
   }
 
   async getFile(key: string, file: string): Promise<boolean> {
+    return readRetrying(() => this.getFileOnce(key, file));
+  }
+
+  private async getFileOnce(key: string, file: string): Promise<boolean> {
     const result = await this.os.get(key);
     if (!result) return false;
     await mkdir(dirname(file), { recursive: true });
@@ -121,12 +148,12 @@ export class JetStreamBlobstore implements Blobstore {
   }
 
   async has(key: string): Promise<boolean> {
-    const info = await this.os.info(key);
+    const info = await readRetrying(() => this.os.info(key));
     return info !== null && !info.deleted;
   }
 
   async stat(key: string): Promise<{ size: number; digest: string } | null> {
-    const info = await this.os.info(key);
+    const info = await readRetrying(() => this.os.info(key));
     return info && !info.deleted ? { size: info.size, digest: info.digest } : null;
   }
 
@@ -135,7 +162,7 @@ export class JetStreamBlobstore implements Blobstore {
   }
 
   async list(prefix: string): Promise<string[]> {
-    const all = await this.os.list();
+    const all = await readRetrying(() => this.os.list());
     return all.filter((i) => !i.deleted && i.name.startsWith(prefix)).map((i) => i.name);
   }
 }
