@@ -226,13 +226,16 @@ program
 program
   .command('join')
   .argument('<api>', "the API of the nap to join, as nap up printed it")
-  .requiredOption('--token <token>', 'a join token (nap up prints one; nap nodes token create makes more)')
+  .option('--token <token>', 'a join token (nap up prints one; nap nodes token create makes more); NAP_JOIN_TOKEN keeps it out of the process list')
   .requiredOption('--advertise <ip>', "this host's address, which the other hosts reach", ipv4)
-  .option('--roles <roles>', 'what this node runs: controller, router, dea', roles, ['router', 'dea'] as NodeRole[])
+  .option('--roles <roles>', 'what this node runs: engines, controller, router, dea', roles, ['router', 'dea'] as NodeRole[])
   .option('--no-setup', 'skip deploy/setup')
   .description('make this host a node of an existing nap')
-  .action(async (api: string, o: { token: string; advertise: string; roles: NodeRole[]; setup: boolean }) => {
-    await (await import('./platform/join.js')).joinCluster(out(), api, o);
+  .action(async (api: string, o: { token?: string; advertise: string; roles: NodeRole[]; setup: boolean }) => {
+    // A token on the command line is readable by every user of the host (ps) while the join runs.
+    const token = o.token ?? process.env.NAP_JOIN_TOKEN;
+    if (!token) throw new CliError('nap join needs a join token: --token T, or NAP_JOIN_TOKEN=T in the environment (which ps does not show)');
+    await (await import('./platform/join.js')).joinCluster(out(), api, { ...o, token });
   });
 const nodes = program.command('nodes').description('the hosts of this nap, with their roles, addresses, health and instances (admin)').action(async () => listNodes(await api(), out()));
 nodes

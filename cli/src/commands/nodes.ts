@@ -29,7 +29,7 @@ export async function listNodes(api: ApiClient, out: Output): Promise<void> {
 export async function createJoinToken(api: ApiClient, out: Output, o: { roles?: NodeRole[]; ttl: number }): Promise<void> {
   const t = await api.call<TokenView & { token: string }>('POST', '/v1/nodes/tokens', { ...(o.roles ? { roles: o.roles } : {}), ttl_hours: o.ttl });
   out.result(
-    [`join token ${t.id} (roles ${t.roles.join(', ')}; expires ${t.expires_at}). It is shown only now:`, `  ${t.token}`, `On the new host: nap join ${api.api} --token ${t.token} --advertise <its address>`].join('\n'),
+    [`join token ${t.id} (roles ${t.roles.join(', ')}; expires ${t.expires_at}). It is shown only now:`, `  ${t.token}`, `On the new host: NAP_JOIN_TOKEN=${t.token} nap join ${api.api} --advertise <its address>`].join('\n'),
     t,
   );
 }

@@ -12,12 +12,12 @@ export function hostEnv(host: LocalHost): NodeJS.ProcessEnv {
 }
 
 /** Runs `nap ARGS --json` inside the host's network namespace, as a user of that host would. */
-export function napOnHost<T>(host: LocalHost, args: string[], timeoutMs = 300_000): Promise<T> {
+export function napOnHost<T>(host: LocalHost, args: string[], extraEnv: Record<string, string> = {}, timeoutMs = 300_000): Promise<T> {
   return new Promise((resolve, reject) => {
     execFile(
       'nsenter',
       [`--net=/var/run/netns/${host.netns}`, process.execPath, napBin, ...args, '--json'],
-      { env: hostEnv(host), timeout: timeoutMs, maxBuffer: 16 * 1024 * 1024 },
+      { env: { ...hostEnv(host), ...extraEnv }, timeout: timeoutMs, maxBuffer: 16 * 1024 * 1024 },
       (err, stdout, stderr) => {
         if (err) return reject(new Error(`nap ${args.join(' ')} on host ${host.index} failed: ${stderr.trim() || err.message}`));
         try {

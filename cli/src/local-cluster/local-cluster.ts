@@ -132,7 +132,7 @@ export async function startNap(state: ClusterState, o: { installationId: string;
   const rolesOf = (host: LocalHost) => (host.index === 2 ? 'engines,controller,router,dea' : host.index === 3 ? 'engines,router,dea' : 'router,dea');
   const joinHost = async (host: LocalHost) => {
     o.progress(`host ${host.index}: nap join ${up.api} --roles ${rolesOf(host)}`);
-    await napOnHost(host, ['join', up.api, '--no-setup', '--token', made.token, '--advertise', host.address, '--roles', rolesOf(host)]);
+    await napOnHost(host, ['join', up.api, '--no-setup', '--advertise', host.address, '--roles', rolesOf(host)], { NAP_JOIN_TOKEN: made.token });
     o.progress(`host ${host.index}: joined`);
   };
   // Engines nodes one at a time: etcd takes one new member at once, and only once the last is healthy.

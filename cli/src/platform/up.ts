@@ -88,7 +88,7 @@ export async function up(out: Output, opts: { setup: boolean; advertise?: string
   await writeConfig({ api: settings.controllerUrl, token });
   const alone = settings.nodeAddress.startsWith('127.');
   const joinToken = alone ? null : (await api.call<{ token: string; expires_at: string }>('POST', '/v1/nodes/tokens', {})).token;
-  const joinCommand = joinToken ? `nap join ${settings.controllerUrl} --token ${joinToken} --advertise <that host's address>` : null;
+  const joinCommand = joinToken ? `NAP_JOIN_TOKEN=${joinToken} nap join ${settings.controllerUrl} --advertise <that host's address>` : null;
   out.result(
     [
       `nap is up (state and logs in ${settings.home}).`,
