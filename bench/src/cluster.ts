@@ -55,7 +55,12 @@ function client(c: Cluster) {
     env,
     instances: async () => JSON.parse((await httpGet(`${c.api}/v1/apps/netprobe/instances`, auth)).body) as Instance[],
     scale: async (instances: number) => {
-      const r = await httpGet(`${c.api}/v1/apps/netprobe`, auth, 'PUT', JSON.stringify({ instances }));
+      // A 503 says an engine is briefly away (it names which, and asks to try again): the bench does, for a minute.
+      let r = await httpGet(`${c.api}/v1/apps/netprobe`, auth, 'PUT', JSON.stringify({ instances }));
+      for (let tries = 0; r.status === 503 && tries < 30; tries++) {
+        await new Promise((done) => setTimeout(done, 2000));
+        r = await httpGet(`${c.api}/v1/apps/netprobe`, auth, 'PUT', JSON.stringify({ instances }));
+      }
       if (r.status !== 200) throw new Error(`scale to ${instances}: ${r.status} ${r.body}`);
     },
   };

@@ -1,4 +1,4 @@
-import { Backoff, readCa, type ClusterSecrets, connectEtcdAsRoot, type EngineCredentials, keys, sleep, nodeIdOf, NodeRecord as NodeRecordSchema, type NodeRecord, type Settings } from '@nap/common';
+import { Backoff, readCa, retry, type ClusterSecrets, connectEtcdAsRoot, type EngineCredentials, keys, nodeIdOf, NodeRecord as NodeRecordSchema, type NodeRecord, type Settings } from '@nap/common';
 import type { PlatformState } from './state.js';
 
 
@@ -21,17 +21,12 @@ export async function publishFirstNode(settings: Settings, state: PlatformState,
     secrets.tls_ca_key = ca.caKey;
   }
   const node: NodeRecord = { id: nodeIdOf(settings.nodeAddress), address: settings.nodeAddress, roles: settings.nodeRoles, joined_at: new Date().toISOString() };
-  const backoff = new Backoff({ minMs: 250, maxMs: 2_000 });
-  const deadline = Date.now() + 30_000;
-  for (;;) {
-    try {
-      return await publish(settings, creds, node, secrets);
-    } catch (err) {
-      // An etcd member that just came back may still be catching up (its auth store, its leader).
-      if (!TRANSIENT.test((err as Error).message) || Date.now() > deadline) throw err;
-      await sleep(backoff.next());
-    }
-  }
+  // An etcd member that just came back may still be catching up (its auth store, its leader).
+  return retry(() => publish(settings, creds, node, secrets), {
+    backoff: new Backoff({ minMs: 250, maxMs: 2_000 }),
+    retryIf: (err) => TRANSIENT.test((err as Error).message),
+    withinMs: 30_000,
+  });
 }
 
 const TRANSIENT = /auth store is old|unavailable|circuit breaker|deadline|no leader|too many requests/i;

@@ -70,10 +70,15 @@ export interface RetryOptions {
   signal?: AbortSignal;
   /** Each failure, before the wait (typically a RepeatedFailureLog's `failed`). */
   onFailure?: (err: unknown, waitMs: number) => void;
+  /** Only failures it says yes to are tried again; any other is thrown at once. */
+  retryIf?: (err: unknown) => boolean;
+  /** No new try starts after this long (ms): the last failure is thrown. */
+  withinMs?: number;
 }
 
 /** Calls `fn` until it succeeds, waiting out `backoff` between failures. */
 export async function retry<T>(fn: () => Promise<T>, opts: RetryOptions): Promise<T> {
+  const deadline = opts.withinMs === undefined ? Infinity : Date.now() + opts.withinMs;
   for (;;) {
     try {
       const value = await fn();
@@ -81,7 +86,9 @@ export async function retry<T>(fn: () => Promise<T>, opts: RetryOptions): Promis
       return value;
     } catch (err) {
       if (opts.signal?.aborted) throw err;
+      if (opts.retryIf && !opts.retryIf(err)) throw err;
       const wait = opts.backoff.next();
+      if (Date.now() + wait > deadline) throw err;
       opts.onFailure?.(err, wait);
       await sleep(wait, opts.signal);
       if (opts.signal?.aborted) throw err;

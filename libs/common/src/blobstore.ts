@@ -6,7 +6,7 @@ import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { ReadableStream as WebReadableStream } from 'node:stream/web';
 import { headers, type JetStreamClient, type JetStreamManager, JSONCodec, JsHeaders, nuid, StorageType, type ObjectStore } from 'nats';
-import { Backoff, sleep } from './backoff.js';
+import { Backoff, retry } from './backoff.js';
 import type { Bus } from './bus/bus.js';
 
 /**
@@ -17,18 +17,11 @@ import type { Bus } from './bus/bus.js';
 const LEADERLESS = /TIMEOUT|503|temporarily unavailable|NO_RESPONDERS|no responders/i;
 const READ_RETRY_MS = 20_000;
 
-async function readRetrying<T>(read: () => Promise<T>): Promise<T> {
-  const backoff = new Backoff({ minMs: 250, maxMs: 2_000 });
-  const deadline = Date.now() + READ_RETRY_MS;
-  for (;;) {
-    try {
-      return await read();
-    } catch (err) {
-      const e = err as { code?: string; message?: string };
-      if (!LEADERLESS.test(`${e.code ?? ''} ${e.message ?? ''}`) || Date.now() > deadline) throw err;
-      await sleep(backoff.next());
-    }
-  }
+const OPEN_RETRY_MS = 60_000;
+const leaderless = (err: unknown) => LEADERLESS.test(`${(err as { code?: string }).code ?? ''} ${(err as Error).message ?? ''}`);
+
+function readRetrying<T>(read: () => Promise<T>): Promise<T> {
+  return retry(read, { backoff: new Backoff({ minMs: 250, maxMs: 2_000 }), retryIf: leaderless, withinMs: READ_RETRY_MS });
 }
 
 /** Where packages, droplets and build caches live: reachable from every node. */
@@ -60,7 +53,12 @@ export class JetStreamBlobstore implements Blobstore {
 
   static async open(bus: Bus, replicas = 1): Promise<JetStreamBlobstore> {
     const js = bus.nc.jetstream();
-    const os = await js.views.os(BLOB_BUCKET, { storage: StorageType.File, replicas });
+    // A program that starts while JetStream elects its leaders (a cluster forming) waits for it rather than exiting.
+    const os = await retry(() => js.views.os(BLOB_BUCKET, { storage: StorageType.File, replicas }), {
+      backoff: new Backoff({ minMs: 250, maxMs: 2_000 }),
+      retryIf: leaderless,
+      withinMs: OPEN_RETRY_MS,
+    });
     // A chunk is one message: a server with a smaller max_payload than nats.js's chunk refuses it.
     const chunkBytes = Math.min(CHUNK_BYTES, bus.nc.info?.max_payload ?? CHUNK_BYTES);
     return new JetStreamBlobstore(os, js, await bus.nc.jetstreamManager(), chunkBytes);

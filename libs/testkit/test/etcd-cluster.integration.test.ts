@@ -2,8 +2,9 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
-import { addEtcdLearner, connectEtcd, connectEtcdAsRoot, Etcd3, ETCD_ROOT_USER, etcdArgs, freePort, isAlive, loadSettings, promoteEtcdLearners, sleep, spawnDetached, stopPid, waitForPort } from '@nap/common';
+import { addEtcdLearner, connectEtcd, connectEtcdAsRoot, Etcd3, ETCD_ROOT_USER, etcdArgs, freePort, isAlive, loadSettings, promoteEtcdLearners, spawnDetached, stopPid, waitForPort } from '@nap/common';
 import { startEngines, type Engines } from '../src/engines.js';
+import { eventually } from '../src/http.js';
 
 // An etcd of three members grown as `nap join` grows it (learners added as root, started with the
 // cluster they were handed, promoted once caught up), and a platform client that was given only
@@ -12,21 +13,6 @@ import { startEngines, type Engines } from '../src/engines.js';
 let engines: Engines;
 let root: Etcd3;
 const extra: number[] = [];
-
-async function until<T>(what: string, probe: () => Promise<T | null | undefined | false>, ms = 30_000): Promise<T> {
-  const deadline = Date.now() + ms;
-  let last: unknown;
-  while (Date.now() < deadline) {
-    try {
-      const v = await probe();
-      if (v) return v;
-    } catch (err) {
-      last = err;
-    }
-    await sleep(250);
-  }
-  throw new Error(`${what} did not happen within ${ms} ms${last ? ` (last error: ${(last as Error).message})` : ''}`);
-}
 
 before(async () => {
   engines = await startEngines();
@@ -51,7 +37,7 @@ test('members join as learners, are promoted, and a client given one URL follows
     const pid = spawnDetached('etcd', etcdArgs({ name, dataDir, clientPort, peerPort, initialCluster }), { logFile: join(engines.dir, 'logs', `etcd-${n}.log`) });
     extra.push(pid);
     assert.ok(await waitForPort('127.0.0.1', clientPort, 15_000, () => isAlive(pid)), `etcd member ${n} did not start`);
-    await until(`member ${n}'s promotion`, async () => (await promoteEtcdLearners(root)).includes(name) || (await root.cluster.memberList({})).members.every((m) => !m.isLearner));
+    await eventually(async () => (await promoteEtcdLearners(root)).includes(name) || (await root.cluster.memberList({})).members.every((m) => !m.isLearner), 30_000, `member ${n}'s promotion`);
     urls.push(`http://127.0.0.1:${clientPort}`);
   }
   const { members } = await root.cluster.memberList({});
@@ -63,16 +49,20 @@ test('members join as learners, are promoted, and a client given one URL follows
   try {
     await controller.put('/nap/cluster-test').value('written before');
     const hosts = () => (controller as unknown as { pool: { hosts: { host: string }[] } }).pool.hosts.map((h) => h.host).sort();
-    await until('the client taking in every member', async () => hosts().length === 3);
+    await eventually(async () => hosts().length === 3, 30_000, 'the client taking in every member');
     assert.deepEqual(hosts(), urls.map((u) => u.replace('http://', '')).sort());
 
     await engines.killEtcd();
-    const read = await until('a read with the first member dead', async () => (await controller.get('/nap/cluster-test').string()) ?? false);
+    const read = await eventually(async () => (await controller.get('/nap/cluster-test').string()) ?? false, 30_000, 'a read with the first member dead');
     assert.equal(read, 'written before');
-    await until('a write with the first member dead', async () => {
-      await controller.put('/nap/cluster-test').value('written after');
-      return true;
-    });
+    await eventually(
+      async () => {
+        await controller.put('/nap/cluster-test').value('written after');
+        return true;
+      },
+      30_000,
+      'a write with the first member dead',
+    );
     const survivor = new Etcd3({ hosts: urls[1], dialTimeout: 3000, auth: { username: ETCD_ROOT_USER, password: engines.credentials.etcdRootPassword } });
     try {
       assert.equal(await survivor.get('/nap/cluster-test').string(), 'written after');

@@ -1,5 +1,5 @@
 import type { Etcd3 } from 'etcd3';
-import { Backoff, sleep } from '../backoff.js';
+import { Backoff, retry } from '../backoff.js';
 import { nodeIdOf } from '../cluster.js';
 
 /**
@@ -23,17 +23,11 @@ function nameOf(m: { name: string; peerURLs: string[] }): string {
 export async function addEtcdLearner(root: Etcd3, name: string, peerUrl: string): Promise<string> {
   const listed = await root.cluster.memberList({});
   if (!listed.members.some((m) => m.peerURLs.includes(peerUrl))) {
-    const backoff = new Backoff({ minMs: 250, maxMs: 2_000 });
-    const deadline = Date.now() + RECONFIG_WAIT_MS;
-    for (;;) {
-      try {
-        await root.cluster.memberAdd({ peerURLs: [peerUrl], isLearner: true });
-        break;
-      } catch (err) {
-        if (!UNHEALTHY.test((err as Error).message) || Date.now() > deadline) throw err;
-        await sleep(backoff.next());
-      }
-    }
+    await retry(() => root.cluster.memberAdd({ peerURLs: [peerUrl], isLearner: true }), {
+      backoff: new Backoff({ minMs: 250, maxMs: 2_000 }),
+      retryIf: (err) => UNHEALTHY.test((err as Error).message),
+      withinMs: RECONFIG_WAIT_MS,
+    });
   }
   const { members } = await root.cluster.memberList({});
   return members.map((m) => `${m.peerURLs.includes(peerUrl) ? name : nameOf(m)}=${m.peerURLs[0]}`).join(',');
