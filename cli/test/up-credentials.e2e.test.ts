@@ -66,7 +66,7 @@ describe('nap up with engine credentials, end to end', () => {
     const dir = join(home, 'credentials');
     assert.equal(statSync(dir).mode & 0o777, 0o700);
     const files = readdirSync(dir).sort();
-    assert.deepEqual(files, ['etcd-controller.password', 'etcd-dea.password', 'etcd-root.password', 'etcd-router.password', 'nats-controller.password', 'nats-dea.password', 'nats-router.password']);
+    assert.deepEqual(files, ['etcd-controller.password', 'etcd-dea.password', 'etcd-root.password', 'etcd-router.password', 'nats-controller.password', 'nats-dea.password', 'nats-route.password', 'nats-router.password']);
     for (const f of files) assert.equal(statSync(join(dir, f)).mode & 0o777, 0o600, f);
     const password = (f: string) => readFileSync(join(dir, f), 'utf8').trim();
 
