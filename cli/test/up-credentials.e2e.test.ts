@@ -131,7 +131,9 @@ describe('nap up with engine credentials, end to end', () => {
       };
       if (r.code === 0 && health?.ok && killed.every((name) => parsed.find((x) => x.name === name)?.restarts === 1 && parsed.find((x) => x.name === name)?.state === 'up')) return parsed;
       // Said when the wait runs out: which program was not back, or whether health was the lag.
-      throw new Error(`health ${JSON.stringify(health)}; ${parsed.map((x) => `${x.name} ${x.state} restarts=${x.restarts}`).join(', ')}`);
+      // A program that exited again after its restart says why in its log (kept here: the home goes with the test).
+      const again = parsed.filter((x) => killed.includes(x.name) && x.restarts > 1).map((x) => `${x.name} last exited ${JSON.stringify(x.last_exit)}, its log ends: ${readFileSync(join(home, 'logs', `${x.name}.log`), 'utf8').trimEnd().split('\n').slice(-4).join(' | ').slice(-1500)}`);
+      throw new Error(`health ${JSON.stringify(health)}; ${parsed.map((x) => `${x.name} ${x.state} restarts=${x.restarts}`).join(', ')}${again.length ? `; ${again.join('; ')}` : ''}`);
     }, 60_000, 'the supervisor to restart every killed program');
     for (const name of killed) {
       const row = rows.find((x) => x.name === name)!;
