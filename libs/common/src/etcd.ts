@@ -4,6 +4,7 @@ import { etcdSpaceExceeded } from './engine-errors.js';
 import { WatchManager } from 'etcd3/lib/watch.js';
 import { Host } from 'etcd3/lib/connection-pool.js';
 import { readFileSync } from 'node:fs';
+import { ETCD_ROOT_USER } from './engines/credentials.js';
 import type { Settings } from './settings.js';
 
 const STALE_TOKEN = /invalid auth token/;
@@ -103,7 +104,7 @@ export function connectEtcd(settings: Settings): Etcd3 {
 
 /** A client as etcd's root (member changes need it), with the same fault handling as the platform's clients. */
 export function connectEtcdAsRoot(urls: string[], password: string, caFile?: string): Etcd3 {
-  return new Etcd3({ hosts: urls, dialTimeout: 3000, auth: { username: 'root', password, callOptions: unaryDeadline }, credentials: tlsCredentials(caFile), faultHandling: ENGINE_RETURN, defaultCallOptions: unaryDeadline });
+  return new Etcd3({ hosts: urls, dialTimeout: 3000, auth: { username: ETCD_ROOT_USER, password, callOptions: unaryDeadline }, credentials: tlsCredentials(caFile), faultHandling: ENGINE_RETURN, defaultCallOptions: unaryDeadline });
 }
 
 /** etcd over TLS (https URLs): its certificate checked against the cluster's CA. */
