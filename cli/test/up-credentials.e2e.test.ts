@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { connectEtcd, Etcd3, etcdArgs, freePort, isAlive, keys, loadSettings, spawnDetached, stopPid, waitForPort } from '@nap/common';
-import { eventually, freePortPair, httpGet, nap, napUpEnv, removeContainers } from '@nap/testkit';
+import { eventually, freePortPair, httpGet, nap, napUpEnv, releaseSubnet, removeContainers } from '@nap/testkit';
 import { connect } from 'nats';
 
 function secretsIn(home: string): string[] {
@@ -55,6 +55,7 @@ describe('nap up with engine credentials, end to end', () => {
   after(async () => {
     await nap(['down'], env).catch(() => undefined);
     await removeContainers(installationId);
+    await releaseSubnet(env.NAP_CONTAINER_SUBNET);
     rmSync(home, { recursive: true, force: true });
   });
 

@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { isAlive, waitForPort } from '@nap/common';
-import { eventually, httpGet, nap, napUpEnv, removeContainers, repoRoot } from '@nap/testkit';
+import { eventually, httpGet, nap, napUpEnv, releaseSubnet, removeContainers, repoRoot } from '@nap/testkit';
 import Docker from 'dockerode';
 
 // The README's first command, as a new user runs it, in a NAP_HOME that has never seen a nap:
@@ -33,6 +33,7 @@ describe("the README's first command in a clean NAP_HOME: up, push, curl, status
   after(async () => {
     await nap(['down'], env).catch(() => undefined);
     await removeContainers(installationId);
+    await releaseSubnet(env.NAP_CONTAINER_SUBNET);
     rmSync(home, { recursive: true, force: true });
   });
 

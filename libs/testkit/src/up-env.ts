@@ -1,4 +1,5 @@
 import { freePort, waitForPort } from '@nap/common';
+import { freeContainerSubnet } from './platform.js';
 
 /** Two free ports in a row: `nap up` runs etcd's peer port next to its client port. */
 export async function freePortPair(): Promise<number> {
@@ -10,7 +11,9 @@ export async function freePortPair(): Promise<number> {
 
 /**
  * The settings a test gives `nap up`: its own NAP_HOME, installation id (so its containers are its
- * own to remove) and free ports, so that it runs beside other tests and any nap of the machine.
+ * own to remove), free ports and a container subnet of its own (reserved until its process ends:
+ * two `nap up` tests on the default subnet made one DEA fail to start until the other's was gone),
+ * so that it runs beside other tests and any nap of the machine.
  */
 export async function napUpEnv(home: string, installationId: string, etcdPort?: number): Promise<Record<string, string>> {
   const block = 20 + Math.floor(Math.random() * 39);
@@ -24,5 +27,6 @@ export async function napUpEnv(home: string, installationId: string, etcdPort?: 
     NAP_DIRECTORY_PORT: String(await freePort()),
     NAP_DEA_PORT_RANGE: `${block * 1000}-${block * 1000 + 999}`,
     NAP_INSTALLATION_ID: installationId,
+    NAP_CONTAINER_SUBNET: await freeContainerSubnet(),
   };
 }
