@@ -9,6 +9,7 @@ import { writeFile } from 'node:fs/promises';
 import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
+import { caPinOf } from '@nap/common/without-engines';
 import { eventually, httpGet, nap, repoRoot } from '@nap/testkit';
 
 const run = promisify(execFile);
@@ -19,6 +20,8 @@ const fmt = (ms: number) => (ms / 1000).toFixed(1);
 interface Cluster {
   dir: string;
   api: string;
+  /** The cluster's CA: its API and directory servers speak TLS. */
+  ca: string;
   token: string;
   routers: string[];
   hosts: { index: number; address: string; dockerSocket: string }[];
@@ -40,7 +43,11 @@ async function up(hosts: number, name: string): Promise<Cluster> {
   const started = Date.now();
   const r = (await localCluster(dir, 'up', String(hosts), '--name', name)) as unknown as Omit<Cluster, 'dir'>;
   console.log(`${hosts} hosts up in ${fmt(Date.now() - started)} s`);
-  return { ...r, dir };
+  const c = { ...r, dir };
+  // The bench's CLI trusts the cluster's CA as a user's would: by the pin nap up prints.
+  const targeted = await nap(['target', c.api, '--ca-pin', caPinOf(c.ca)], client(c).env);
+  if (targeted.code !== 0) throw new Error(`nap target ${c.api}: ${targeted.stderr}`);
+  return c;
 }
 
 async function down(c: Cluster): Promise<void> {
@@ -51,15 +58,16 @@ async function down(c: Cluster): Promise<void> {
 function client(c: Cluster) {
   const env = { NAP_API: c.api, NAP_TOKEN: c.token, NAP_HOME: join(c.dir, 'cli') };
   const auth = { Authorization: `Bearer ${c.token}`, 'Content-Type': 'application/json' };
+  const api = (path: string, method = 'GET', body?: string) => httpGet(`${c.api}${path}`, auth, method, body, 30_000, { ca: c.ca });
   return {
     env,
-    instances: async () => JSON.parse((await httpGet(`${c.api}/v1/apps/netprobe/instances`, auth)).body) as Instance[],
+    instances: async () => JSON.parse((await api('/v1/apps/netprobe/instances')).body) as Instance[],
     scale: async (instances: number) => {
       // A 503 says an engine is briefly away (it names which, and asks to try again): the bench does, for a minute.
-      let r = await httpGet(`${c.api}/v1/apps/netprobe`, auth, 'PUT', JSON.stringify({ instances }));
+      let r = await api('/v1/apps/netprobe', 'PUT', JSON.stringify({ instances }));
       for (let tries = 0; r.status === 503 && tries < 30; tries++) {
         await new Promise((done) => setTimeout(done, 2000));
-        r = await httpGet(`${c.api}/v1/apps/netprobe`, auth, 'PUT', JSON.stringify({ instances }));
+        r = await api('/v1/apps/netprobe', 'PUT', JSON.stringify({ instances }));
       }
       if (r.status !== 200) throw new Error(`scale to ${instances}: ${r.status} ${r.body}`);
     },

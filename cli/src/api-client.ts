@@ -1,7 +1,10 @@
 import { createReadStream, statSync } from 'node:fs';
 import { request } from 'node:http';
 import { request as requestTls } from 'node:https';
+import { rootCertificates } from 'node:tls';
+import type { Response } from 'undici';
 import { CliError, target } from './config.js';
+import { type NapFetch, trustingCa } from './http.js';
 
 export class ApiError extends CliError {
   constructor(
@@ -15,14 +18,20 @@ export class ApiError extends CliError {
 
 /** The controller's REST API (CONTRACT §2), with its errors turned into ApiError carrying the API's message. */
 export class ApiClient {
+  /** fetch for the API and the directory servers it points to: both may hold certificates of the cluster's CA. */
+  readonly fetch: NapFetch;
+
   constructor(
     readonly api: string,
     private readonly token: string | undefined,
-  ) {}
+    readonly ca?: string,
+  ) {
+    this.fetch = trustingCa(ca);
+  }
 
   static async fromConfig(): Promise<ApiClient> {
     const t = await target();
-    return new ApiClient(t.api, t.token);
+    return new ApiClient(t.api, t.token, t.ca);
   }
 
   private headers(extra: Record<string, string> = {}): Record<string, string> {
@@ -32,13 +41,13 @@ export class ApiClient {
   async call<T>(method: string, path: string, body?: unknown): Promise<T> {
     let res: Response;
     try {
-      res = await fetch(`${this.api}${path}`, {
+      res = await this.fetch(`${this.api}${path}`, {
         method,
         headers: this.headers(body === undefined ? {} : { 'Content-Type': 'application/json' }),
         body: body === undefined ? undefined : JSON.stringify(body),
       });
     } catch (err) {
-      throw new CliError(`cannot reach the nap API at ${this.api} (${(err as Error & { cause?: Error }).cause?.message ?? (err as Error).message}): is it up? (nap status)`);
+      throw unreachable(this.api, err);
     }
     return parse<T>(res.status, await res.text());
   }
@@ -50,9 +59,9 @@ export class ApiClient {
   async redirectTarget(path: string): Promise<string> {
     let res: Response;
     try {
-      res = await fetch(`${this.api}${path}`, { headers: this.headers(), redirect: 'manual' });
+      res = await this.fetch(`${this.api}${path}`, { headers: this.headers(), redirect: 'manual' });
     } catch (err) {
-      throw new CliError(`cannot reach the nap API at ${this.api} (${(err as Error).message}): is it up? (nap status)`);
+      throw unreachable(this.api, err);
     }
     const location = res.headers.get('location');
     if (res.status === 302 && location) return location;
@@ -67,7 +76,7 @@ export class ApiClient {
     return new Promise<T>((resolve, reject) => {
       const req = send(
         url,
-        { method: 'PUT', headers: this.headers({ 'Content-Type': 'application/gzip', 'Content-Length': String(total) }) },
+        { method: 'PUT', headers: this.headers({ 'Content-Type': 'application/gzip', 'Content-Length': String(total) }), ...(this.ca ? { ca: [...rootCertificates, this.ca] } : {}) },
         (res) => {
           const chunks: Buffer[] = [];
           res.on('data', (c: Buffer) => chunks.push(c));
@@ -90,6 +99,15 @@ export class ApiClient {
       stream.pipe(req);
     });
   }
+}
+
+function unreachable(api: string, err: unknown): CliError {
+  const cause = (err as Error & { cause?: Error & { code?: string } }).cause;
+  const why = cause?.message ?? (err as Error).message;
+  if (/CERT|SELF_SIGNED|UNABLE_TO_VERIFY/.test(cause?.code ?? '')) {
+    return new CliError(`the nap API at ${api} has a certificate this CLI does not trust (${why}): target it with nap target ${api} --ca-pin sha256:… (as nap up printed it)`);
+  }
+  return new CliError(`cannot reach the nap API at ${api} (${why}): is it up? (nap status)`);
 }
 
 function parse<T>(status: number, text: string): T {

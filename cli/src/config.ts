@@ -5,6 +5,8 @@ import { loadSettings } from '@nap/common/without-engines';
 export interface CliConfig {
   api?: string;
   token?: string;
+  /** The CA of an https API (PEM), checked against its pin when it was targeted. */
+  ca?: string;
 }
 
 export function configPath(): string {
@@ -28,11 +30,11 @@ export async function writeConfig(update: CliConfig): Promise<void> {
 }
 
 /** Where the CLI talks to and as whom: NAP_API and NAP_TOKEN win over the saved config. */
-export async function target(): Promise<{ api: string; token: string | undefined }> {
+export async function target(): Promise<{ api: string; token: string | undefined; ca: string | undefined }> {
   const config = await readConfig();
   const api = process.env.NAP_API || config.api;
   if (!api) throw new CliError('no API targeted: run `nap target URL` (or `nap up` for a local nap)');
-  return { api: api.replace(/\/+$/, ''), token: process.env.NAP_TOKEN || config.token };
+  return { api: api.replace(/\/+$/, ''), token: process.env.NAP_TOKEN || config.token, ca: config.ca };
 }
 
 /** An error whose message is all the user needs: printed without a stack, exit 1. */

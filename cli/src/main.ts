@@ -49,7 +49,13 @@ const api = () => ApiClient.fromConfig();
 const platformCommands = () => import('./platform/up.js');
 const collect = (v: string, prev: string[] = []) => [...prev, v];
 
-program.command('target').argument('<url>', 'the nap API, e.g. http://127.0.0.1:9022').description('choose the nap API to talk to').action((url: string) => targetApi(out(), url));
+program
+  .command('target')
+  .argument('<url>', 'the nap API, e.g. http://127.0.0.1:9022')
+  .option('--ca-pin <sha256:hex>', "an https API of a cluster: the hash of its CA, as nap up printed it (the CA is fetched and kept only if it matches)")
+  .option('--ca-file <file>', "an https API of a cluster: its CA's certificate (NAP_HOME/tls/ca.crt on its first node)")
+  .description('choose the nap API to talk to')
+  .action((url: string, o: { caPin?: string; caFile?: string }) => targetApi(out(), url, o));
 program.command('login').requiredOption('--token <token>', 'an API token').description('log in with a token').action((o: { token: string }) => login(out(), o.token));
 program.command('whoami').description('who the CLI is logged in as').action(() => whoami(out()));
 
@@ -229,9 +235,11 @@ program
   .option('--token <token>', 'a join token (nap up prints one; nap nodes token create makes more); NAP_JOIN_TOKEN keeps it out of the process list')
   .requiredOption('--advertise <ip>', "this host's address, which the other hosts reach", ipv4)
   .option('--roles <roles>', 'what this node runs: engines, controller, router, dea', roles, ['router', 'dea'] as NodeRole[])
+  .option('--ca-pin <sha256:hex>', "the hash of the nap's CA, as nap up printed it: the join trusts the API only through that CA")
+  .option('--ca-file <file>', "the nap's CA certificate, instead of --ca-pin")
   .option('--no-setup', 'skip deploy/setup')
   .description('make this host a node of an existing nap')
-  .action(async (api: string, o: { token?: string; advertise: string; roles: NodeRole[]; setup: boolean }) => {
+  .action(async (api: string, o: { token?: string; advertise: string; roles: NodeRole[]; setup: boolean; caPin?: string; caFile?: string }) => {
     // A token on the command line is readable by every user of the host (ps) while the join runs.
     const token = o.token ?? process.env.NAP_JOIN_TOKEN;
     if (!token) throw new CliError('nap join needs a join token: --token T, or NAP_JOIN_TOKEN=T in the environment (which ps does not show)');

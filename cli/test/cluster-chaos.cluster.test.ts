@@ -82,7 +82,7 @@ describe('hosts failing under a nap of three (deploy/local-cluster up 3)', () =>
         // The API (host 1's controller, whose own engines those were) still changes the app, and DEAs act on it.
         await scaleTo(WANTED + 1);
         // JetStream elects new leaders for what the lost server led: the health is whole again by itself.
-        await eventually(async () => (await httpGet(`${cluster.api}/healthz`)).status === 200, 30_000, `the controller's health without host 1's ${engine}`);
+        await eventually(async () => (await httpGet(`${cluster.api}/healthz`, {}, "GET", undefined, 30_000, { ca: cluster.ca })).status === 200, 30_000, `the controller's health without host 1's ${engine}`);
       } finally {
         // Back whatever happened above, or every later test would run on two engines nodes.
         assert.equal(await bringBack(), 'ok', `nap up on host 1 brings its ${engine} back`);

@@ -4,6 +4,7 @@ import { X509Certificate } from 'node:crypto';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { get as httpsGet } from 'node:https';
 import { createConnection } from 'node:net';
+import { connect as tlsConnect } from 'node:tls';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -22,14 +23,37 @@ const netprobeApp = `${repoRoot}cli/test/fixtures/netprobe`;
 
 /** A certificate request as `nap join` makes one (a fresh key), asking for `address` unless `extra` says more. */
 async function csrFor(address: string, extra: string[] = []): Promise<string> {
+  return (await keyAndCsrFor(address, extra)).csr;
+}
+
+async function keyAndCsrFor(address: string, extra: string[] = []): Promise<{ key: string; csr: string }> {
   const dir = await mkdtemp(join(tmpdir(), 'nap-csr-'));
   try {
     const subject = extra.includes('-subj') ? [] : ['-subj', '/CN=nap node'];
     const { stdout } = await promisify(execFile)('openssl', ['req', '-new', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-keyout', join(dir, 'key'), '-addext', `subjectAltName=IP:${address}`, ...subject, ...extra]);
-    return stdout;
+    return { key: await readFile(join(dir, 'key'), 'utf8'), csr: stdout };
   } finally {
     await rm(dir, { recursive: true, force: true });
   }
+}
+
+/** Whether a mutual-TLS handshake with `host:port` succeeds when this client presents `cert`. */
+function handshake(host: string, port: number, client: { key: string; cert: string; ca: string }): Promise<string> {
+  return new Promise((resolve) => {
+    const socket = tlsConnect({ host, port, ...client, checkServerIdentity: () => undefined });
+    const done = (outcome: string) => {
+      socket.destroy();
+      resolve(outcome);
+    };
+    // TLS 1.3 reports a refused client certificate after the handshake, on the first read.
+    socket.once('secureConnect', () => {
+      socket.write('GET /version HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n');
+      socket.once('data', () => done('accepted'));
+      socket.once('end', () => done('closed'));
+    });
+    socket.once('error', (err: Error) => done(`refused: ${err.message}`));
+    socket.setTimeout(5000, () => done('timeout'));
+  });
 }
 
 describe('a nap of three hosts (deploy/local-cluster up 3)', () => {
@@ -40,7 +64,7 @@ describe('a nap of three hosts (deploy/local-cluster up 3)', () => {
   let instances: InstanceDetail[];
 
   const call = async (method: string, path: string, body?: unknown, token = env.NAP_TOKEN) => {
-    const r = await httpGet(`${api}${path}`, { Authorization: `Bearer ${token}`, 'Content-Type': 'application/json' }, method, body === undefined ? undefined : JSON.stringify(body));
+    const r = await httpGet(`${api}${path}`, { Authorization: `Bearer ${token}`, 'Content-Type': 'application/json' }, method, body === undefined ? undefined : JSON.stringify(body), 30_000, { ca: cluster.ca });
     return { status: r.status, body: r.body ? (JSON.parse(r.body) as Record<string, unknown>) : {} };
   };
   const join_ = (body: unknown) => call('POST', '/v1/nodes/join', body, '');
@@ -190,15 +214,26 @@ describe('a nap of three hosts (deploy/local-cluster up 3)', () => {
       assert.ok(!nodes.some((n) => n.address === '10.250.9.9'), JSON.stringify(nodes));
     });
 
-    test("only an engines node gets a certificate, for its own address only, whatever its request asks; no node's address is taken twice", async () => {
+    test("every node gets a certificate for its own address only, whatever its request asks; only an engines node's is taken as an etcd peer; no node's address is taken twice", async () => {
+      const ca = await readFile(join(cluster.state.hosts[0].napHome, 'tls', 'ca.crt'), 'utf8');
       const routerToken = (await call('POST', '/v1/nodes/tokens', { roles: ['router'] })).body.token;
-      // A router serves nothing between hosts: it gets the CA to check the engines, and no certificate.
-      const router = await join_({ token: routerToken, address: '10.250.9.6', roles: ['router'], csr: await csrFor('10.250.9.6') });
+      // A router (or DEA) serves its directory server or API between hosts: a node certificate, not an engines one.
+      const routerKey = await keyAndCsrFor('10.250.9.6', ['-subj', '/CN=nap-engines']);
+      const router = await join_({ token: routerToken, address: '10.250.9.6', roles: ['router'], csr: routerKey.csr });
       assert.equal(router.status, 201, JSON.stringify(router.body));
-      const routerTls = router.body.tls as { ca: string; cert?: string };
-      assert.match(routerTls.ca, /BEGIN CERTIFICATE/);
-      assert.equal(routerTls.cert, undefined);
-      assert.equal((await call('DELETE', `/v1/nodes/${String((router.body.node as { id: string }).id)}`)).status, 200);
+      const routerTls = router.body.tls as { ca: string; cert: string };
+      assert.equal(routerTls.ca, ca);
+      const routerCert = new X509Certificate(routerTls.cert);
+      assert.equal(routerCert.subject, 'CN=nap-node', 'the subject is the controller\'s, not the request\'s');
+      assert.equal(routerCert.subjectAltName, 'IP Address:10.250.9.6');
+      assert.equal(routerCert.ca, false);
+      try {
+        // The attack: that certificate, valid and of the cluster's CA, offered to an etcd peer port. Refused.
+        const asPeer = await handshake(hosts[0], 2380, { key: routerKey.key, cert: routerTls.cert, ca });
+        assert.notEqual(asPeer, 'accepted', "a router's certificate was taken by etcd's peer port");
+      } finally {
+        assert.equal((await call('DELETE', `/v1/nodes/${String((router.body.node as { id: string }).id)}`)).status, 200);
+      }
       // Another host's address, even with a valid token: refused, and that node's record stays as it was.
       const taken = await join_({ token: routerToken, address: hosts[2], roles: ['router'], csr: await csrFor(hosts[2]) });
       assert.equal(taken.status, 409, JSON.stringify(taken.body));
@@ -214,15 +249,18 @@ describe('a nap of three hosts (deploy/local-cluster up 3)', () => {
       const garbage = await join_({ token: enginesToken, address: absent, roles: ['engines'], csr: '-----BEGIN CERTIFICATE REQUEST-----\nAAAA\n-----END CERTIFICATE REQUEST-----\n' });
       assert.equal(garbage.status, 400, JSON.stringify(garbage.body));
       // A request for the first host's name and address, and for a CA.
-      const greedy = await csrFor(hosts[0], ['-addext', 'basicConstraints=critical,CA:TRUE', '-subj', `/CN=n-${hosts[0].replaceAll('.', '-')}`]);
-      const joined = await join_({ token: enginesToken, address: absent, roles: ['engines'], csr: greedy });
+      const greedy = await keyAndCsrFor(hosts[0], ['-addext', 'basicConstraints=critical,CA:TRUE', '-subj', '/CN=nap cluster CA']);
+      const joined = await join_({ token: enginesToken, address: absent, roles: ['engines'], csr: greedy.csr });
       assert.equal(joined.status, 201, JSON.stringify(joined.body));
       try {
-        const cert = new X509Certificate((joined.body.tls as { cert: string }).cert);
+        const certPem = (joined.body.tls as { cert: string }).cert;
+        const cert = new X509Certificate(certPem);
         assert.equal(cert.subjectAltName, `IP Address:${absent}`);
-        assert.equal(cert.subject, `CN=n-${absent.replaceAll('.', '-')}`);
+        assert.equal(cert.subject, 'CN=nap-engines');
         assert.equal(cert.ca, false);
-        assert.ok(cert.verify(new X509Certificate(await readFile(join(cluster.state.hosts[0].napHome, 'tls', 'ca.crt'))).publicKey), 'signed by the cluster CA');
+        assert.ok(cert.verify(new X509Certificate(ca).publicKey), 'signed by the cluster CA');
+        // The control: an engines certificate is taken by the peer port, so the refusal above was its subject's.
+        assert.equal(await handshake(hosts[0], 2380, { key: greedy.key, cert: certPem, ca }), 'accepted');
       } finally {
         assert.equal((await call('DELETE', `/v1/nodes/${String((joined.body.node as { id: string }).id)}`)).status, 200);
       }

@@ -7,7 +7,7 @@ export async function files(api: ApiClient, out: Output, app: string, path: stri
   const clean = (path ?? '').replace(/^\/+/, '');
   // In the query, not the URL's path, where fetch would collapse a `..` before it is sent.
   const url = await api.redirectTarget(`/v1/apps/${encodeURIComponent(app)}/instances/${instance}/files${clean ? `?path=${encodeURIComponent(clean)}` : ''}`);
-  const res = await fetch(url);
+  const res = await api.fetch(url);
   if (!res.ok) {
     const body = (await res.json().catch(() => null)) as { error?: { message?: string } } | null;
     throw new CliError(body?.error?.message ?? `the directory server answered ${res.status} for ${clean || '/'}`);

@@ -38,7 +38,7 @@ async function signedLogUrl(api: ApiClient, app: string, source: Source, tail: b
 
 /** The last lines of one log, and where the file ended, so following can start right there. */
 async function recentOf(api: ApiClient, app: string, source: Source): Promise<{ lines: LogLine[]; end: number }> {
-  const res = await fetch(await signedLogUrl(api, app, source, false), { headers: { Range: `bytes=-${RECENT_BYTES}` } });
+  const res = await api.fetch(await signedLogUrl(api, app, source, false), { headers: { Range: `bytes=-${RECENT_BYTES}` } });
   if (res.status === 416) return { lines: [], end: 0 };
   if (!res.ok) return { lines: [], end: 0 };
   const text = await res.text();
@@ -52,7 +52,7 @@ async function recentOf(api: ApiClient, app: string, source: Source): Promise<{ 
 export async function logs(api: ApiClient, out: Output, app: string, opts: LogsOptions): Promise<void> {
   if (opts.staging) {
     const url = await api.redirectTarget(`/v1/apps/${app}/logs?file=staging${opts.follow ? '&tail=true' : ''}`);
-    await followUrl(url, (text) => process.stdout.write(text), new AbortController().signal);
+    await followUrl(api.fetch, url, (text) => process.stdout.write(text), new AbortController().signal);
     return;
   }
   const instances = await api.call<InstanceView[]>('GET', `/v1/apps/${app}/instances`);
@@ -83,6 +83,7 @@ export async function logs(api: ApiClient, out: Output, app: string, opts: LogsO
       // A log not there yet (the instance is still starting) is tried again on the next round.
       if (!url) return followed.delete(key);
       const followedOk = await followUrl(
+        api.fetch,
         url,
         (text) => {
           for (const l of lines.push(text)) for (const parsed of parseLogText(l, source.label, false)) process.stdout.write(`${out.json ? JSON.stringify(parsed) : formatLine(parsed)}\n`);

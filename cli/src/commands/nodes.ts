@@ -1,5 +1,6 @@
 import type { NodeRecord, NodeRole } from '@nap/common/without-engines';
 import type { ApiClient } from '../api-client.js';
+import { joinCommandFor } from '../join-command.js';
 import { type Output, table } from '../output.js';
 
 interface NodeView extends NodeRecord {
@@ -29,8 +30,8 @@ export async function listNodes(api: ApiClient, out: Output): Promise<void> {
 export async function createJoinToken(api: ApiClient, out: Output, o: { roles?: NodeRole[]; ttl: number }): Promise<void> {
   const t = await api.call<TokenView & { token: string }>('POST', '/v1/nodes/tokens', { ...(o.roles ? { roles: o.roles } : {}), ttl_hours: o.ttl });
   out.result(
-    [`join token ${t.id} (roles ${t.roles.join(', ')}; expires ${t.expires_at}). It is shown only now:`, `  ${t.token}`, `On the new host: NAP_JOIN_TOKEN=${t.token} nap join ${api.api} --advertise <its address>`].join('\n'),
-    t,
+    [`join token ${t.id} (roles ${t.roles.join(', ')}; expires ${t.expires_at}). It is shown only now:`, `  ${t.token}`, `On the new host: ${joinCommandFor(api.api, t.token, api.ca)}`].join('\n'),
+    { ...t, join_command: joinCommandFor(api.api, t.token, api.ca) },
   );
 }
 

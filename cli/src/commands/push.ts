@@ -110,7 +110,7 @@ async function startFollowingStaging(api: ApiClient, out: Output, name: string, 
         const app = await api.call<AppView>('GET', `/v1/apps/${name}`).catch(() => null);
         const url = app?.staging?.task_id !== previousTask ? app?.staging?.log_url : null;
         if (url) {
-          await followUrl(url, (text) => out.progress(text.replace(/\n$/, '')), stopFollowing.signal);
+          await followUrl(api.fetch, url, (text) => out.progress(text.replace(/\n$/, '')), stopFollowing.signal);
           return;
         }
         await sleep(150);

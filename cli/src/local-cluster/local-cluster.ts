@@ -1,12 +1,13 @@
-import { mkdir, readdir, rm, rmdir } from 'node:fs/promises';
+import { mkdir, readdir, readFile, rm, rmdir } from 'node:fs/promises';
 import { availableParallelism } from 'node:os';
 import { join, resolve } from 'node:path';
-import { sleep } from '@nap/common';
+import { caPinOf, sleep, tlsFilesOf } from '@nap/common';
 import { freeSubnet, makeBridge, makeHostNetwork, makeNat, removeBridgeAndNat, removeHostNetwork, setHostLink } from './cluster-network.js';
 import { type ClusterState, type LocalHost, readState, saveState, stateFile } from './cluster-state.js';
 import { run } from './commands.js';
 import { dataRootFromTemplate, type Engine, killHost, makeTemplate, startEngine, unmountUnder } from './host-dockerd.js';
 import { adminToken, napOnHost } from './host-nap.js';
+import { trustingCa } from '../http.js';
 import { updateNodeSettings } from '../platform/node-settings.js';
 
 export interface ClusterOptions {
@@ -119,7 +120,7 @@ async function removeTemplate(state: ClusterState): Promise<void> {
  * on the second as a controller, router and DEA (a second controller, to take over the health
  * manager), and on every other as a router and DEA.
  */
-export async function startNap(state: ClusterState, o: { installationId: string; progress(line: string): void }): Promise<{ api: string; apis: string[]; token: string; routers: string[] }> {
+export async function startNap(state: ClusterState, o: { installationId: string; progress(line: string): void }): Promise<{ api: string; apis: string[]; ca: string; token: string; routers: string[] }> {
   // The hosts share this machine's cores: each brings up its share of instances at once, not a whole machine's.
   const maxStarting = String(Math.max(2, Math.ceil((availableParallelism() * 8) / state.hosts.length)));
   for (const host of state.hosts) {
@@ -129,32 +130,35 @@ export async function startNap(state: ClusterState, o: { installationId: string;
   o.progress(`host 1: nap up --advertise ${first.address}`);
   const up = await napOnHost<{ api: string }>(first, ['up', '--no-setup', '--advertise', first.address]);
   const made = await napOnHost<{ token: string }>(first, ['nodes', 'token', 'create', '--roles', 'engines,controller,router,dea', '--ttl', '1']);
+  // The hosts trust the API as a new machine would: through the CA's pin that nap up prints.
+  const ca = await readFile(tlsFilesOf(first.napHome).ca, 'utf8');
   const rolesOf = (host: LocalHost) => (host.index === 2 ? 'engines,controller,router,dea' : host.index === 3 ? 'engines,router,dea' : 'router,dea');
   const joinHost = async (host: LocalHost) => {
     o.progress(`host ${host.index}: nap join ${up.api} --roles ${rolesOf(host)}`);
-    await napOnHost(host, ['join', up.api, '--no-setup', '--advertise', host.address, '--roles', rolesOf(host)], { NAP_JOIN_TOKEN: made.token });
+    await napOnHost(host, ['join', up.api, '--no-setup', '--ca-pin', caPinOf(ca), '--advertise', host.address, '--roles', rolesOf(host)], { NAP_JOIN_TOKEN: made.token });
     o.progress(`host ${host.index}: joined`);
   };
   // Engines nodes one at a time: etcd takes one new member at once, and only once the last is healthy.
   for (const host of others.filter((h) => rolesOf(h).startsWith('engines'))) {
     await joinHost(host);
-    await engineSettled(first, host, o.progress);
+    await engineSettled(first, host, up.api, ca, o.progress);
   }
   await Promise.all(others.filter((h) => !rolesOf(h).startsWith('engines')).map(joinHost));
   state.api = up.api;
   await saveState(state);
-  const apis = state.hosts.filter((h) => h.index <= 2).map((h) => `http://${h.address}:9022`);
-  return { api: up.api, apis, token: await adminToken(first), routers: state.hosts.map((h) => `http://${h.address}:8080`) };
+  const apis = state.hosts.filter((h) => h.index <= 2).map((h) => `https://${h.address}:9022`);
+  return { api: up.api, apis, ca, token: await adminToken(first), routers: state.hosts.map((h) => `http://${h.address}:8080`) };
 }
 
 /** Until the host's etcd member votes and the platform's health (etcd, NATS, JetStream) is whole again. */
-async function engineSettled(first: LocalHost, host: LocalHost, progress: (line: string) => void): Promise<void> {
+async function engineSettled(first: LocalHost, host: LocalHost, api: string, ca: string, progress: (line: string) => void): Promise<void> {
+  const fetch = trustingCa(ca);
   const deadline = Date.now() + 120_000;
   let last = '';
   while (Date.now() < deadline) {
     const nodes = await napOnHost<{ address: string; etcd_member: string | null }[]>(first, ['nodes']).catch(() => []);
     const member = nodes.find((n) => n.address === host.address)?.etcd_member ?? 'unknown';
-    const health = await fetch(`http://${first.address}:9022/healthz`, { signal: AbortSignal.timeout(3000) })
+    const health = await fetch(`${api}/healthz`, { signal: AbortSignal.timeout(3000) })
       .then(async (r) => (r.ok ? 'ok' : JSON.stringify(((await r.json()) as { down?: unknown }).down)))
       .catch((e: Error) => e.message);
     if (member === 'voting' && health === 'ok') {

@@ -1,5 +1,5 @@
 import { Command, InvalidArgumentError } from 'commander';
-import { loadSettings } from '@nap/common/without-engines';
+import { caPinOf, loadSettings } from '@nap/common/without-engines';
 import { output } from '../output.js';
 import { readState } from './cluster-state.js';
 import { cutHost, loseHost, makeHosts, NAME, removeHosts, startNap } from './local-cluster.js';
@@ -40,7 +40,7 @@ program
       [
         ...hosts,
         `API: ${nap.apis.join(', ')}; routers: ${nap.routers.join(', ')}`,
-        `Use it from this machine: export NAP_API=${nap.api} NAP_TOKEN=$(cat ${state.hosts[0].napHome}/admin.token)`,
+        `Use it from this machine: nap target ${nap.api} --ca-pin ${caPinOf(nap.ca)} && nap login --token $(cat ${state.hosts[0].napHome}/admin.token)`,
       ].join('\n'),
       { hosts: state.hosts, ...nap },
     );

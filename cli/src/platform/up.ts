@@ -1,5 +1,5 @@
 import { spawnSync } from 'node:child_process';
-import { readdir } from 'node:fs/promises';
+import { readdir, readFile } from 'node:fs/promises';
 import { networkInterfaces } from 'node:os';
 import { join } from 'node:path';
 import {
@@ -19,6 +19,8 @@ import {
 import { publishFirstNode } from './first-node.js';
 import { updateNodeSettings } from './node-settings.js';
 import { ApiClient } from '../api-client.js';
+import { trustingCa } from '../http.js';
+import { joinCommandFor } from '../join-command.js';
 import { CliError, writeConfig } from '../config.js';
 import type { Output } from '../output.js';
 import { type Component, components, repoRoot } from './components.js';
@@ -76,7 +78,8 @@ export async function up(out: Output, opts: { setup: boolean; advertise?: string
   const node = await publishFirstNode(settings, state, creds);
 
   const token = await state.secret('admin.token');
-  const api = new ApiClient(settings.controllerUrl, token);
+  const ca = settings.tls ? await readFile(settings.tls.ca, 'utf8') : undefined;
+  const api = new ApiClient(settings.controllerUrl, token, ca);
   out.progress('Waiting for the DEA to advertise…');
   const deadline = Date.now() + 60_000;
   while (Date.now() < deadline) {
@@ -85,10 +88,10 @@ export async function up(out: Output, opts: { setup: boolean; advertise?: string
     await new Promise((r) => setTimeout(r, 250));
   }
   if (Date.now() >= deadline) throw new CliError(`the DEA did not come up:\n${await tail(state.logFile('dea'))}`);
-  await writeConfig({ api: settings.controllerUrl, token });
+  await writeConfig({ api: settings.controllerUrl, token, ca });
   const alone = settings.nodeAddress.startsWith('127.');
   const joinToken = alone ? null : (await api.call<{ token: string; expires_at: string }>('POST', '/v1/nodes/tokens', {})).token;
-  const joinCommand = joinToken ? `NAP_JOIN_TOKEN=${joinToken} nap join ${settings.controllerUrl} --advertise <that host's address>` : null;
+  const joinCommand = joinToken ? joinCommandFor(settings.controllerUrl, joinToken, ca) : null;
   out.result(
     [
       `nap is up (state and logs in ${settings.home}).`,
@@ -225,7 +228,8 @@ export async function status(out: Output): Promise<void> {
     })
     .join('\n');
   // What the controller sees of the engines: an etcd alarm (out of space) shows here, not in a port.
-  const health = await fetch(`${settings.controllerUrl}/healthz`, { signal: AbortSignal.timeout(3000) })
+  const ca = settings.tls ? await readFile(settings.tls.ca, 'utf8').catch(() => undefined) : undefined;
+  const health = await trustingCa(ca)(`${settings.controllerUrl}/healthz`, { signal: AbortSignal.timeout(3000) })
     .then(async (r) => ({ ok: r.ok, ...((await r.json()) as { down?: Record<string, string> }) }))
     .catch(() => null);
   const label = 'health'.padEnd(11);

@@ -3,7 +3,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { readFile } from 'node:fs/promises';
-import { Bus, createLogger, JetStreamBlobstore, loadSettings } from '@nap/common';
+import { Bus, caPinOf, createLogger, JetStreamBlobstore, loadSettings } from '@nap/common';
 import { nap } from '@nap/testkit';
 import type { ClusterState } from '../../src/local-cluster/cluster-state.js';
 import { makeHosts, removeHosts, startNap } from '../../src/local-cluster/local-cluster.js';
@@ -23,6 +23,8 @@ export interface TestCluster {
   api: string;
   /** Every controller's API: host 1's, then host 2's. */
   apis: string[];
+  /** The cluster's CA (PEM): its APIs and directory servers hold certificates of it. */
+  ca: string;
   /** The CLI's environment: the API, the admin token, a NAP_HOME of the test's own. */
   env: Record<string, string>;
   /** The hosts' addresses, host 1 first. */
@@ -48,10 +50,14 @@ export async function startTestCluster(count: number): Promise<TestCluster> {
     state = await makeHosts({ name, dir: clusterDir, stackImage: settings.stackImage, machineDockerSocket: settings.dockerSocket, progress: () => {} }, count);
     const started = await startNap(state, { installationId: `lc-${name}`, progress: () => {} });
     const env = { NAP_API: started.api, NAP_TOKEN: started.token, NAP_HOME: join(dir, 'cli') };
+    // The CLI trusts the cluster's CA as a user's would: through the pin nap up prints.
+    const targeted = await nap(['target', started.api, '--ca-pin', caPinOf(started.ca)], env);
+    if (targeted.code !== 0) throw new Error(`nap target ${started.api}: ${targeted.stderr}`);
     return {
       state,
       api: started.api,
       apis: started.apis,
+      ca: started.ca,
       env,
       hosts: state.hosts.map((h) => h.address),
       routerOf: (index) => started.routers[index - 1],

@@ -116,7 +116,7 @@ export const JoinAnswer = z.object({
     etcd_root: Secret.optional(),
     nats_route: Secret.optional(),
   }),
-  /** The cluster's CA, when the cluster speaks TLS; and an engines node's certificate (for its address only). */
-  tls: z.object({ ca: z.string().max(8192), cert: z.string().max(8192).optional() }).optional(),
+  /** When the cluster speaks TLS: its CA, and the node's certificate (for its address only; an engines one for an engines node). */
+  tls: z.object({ ca: z.string().max(8192), cert: z.string().max(8192) }).optional(),
 });
 export type JoinAnswer = z.infer<typeof JoinAnswer>;

@@ -2,6 +2,7 @@ import { spawn } from 'node:child_process';
 import { chmodSync, closeSync, openSync, readFileSync, writeFileSync } from 'node:fs';
 import { connect, createServer } from 'node:net';
 import { natsAuthorizationBlock, type NatsUser } from './engines/nats-auth.js';
+import { ENGINES_CN } from './engines/tls.js';
 
 /** Starts a program in its own session with its output in `logFile`, so it outlives the caller. Returns its pid. */
 export function spawnDetached(command: string, args: string[], opts: { logFile: string; env?: NodeJS.ProcessEnv; cwd?: string }): number {
@@ -155,7 +156,7 @@ export function etcdArgs(o: {
   peerPort: number;
   host?: string;
   initialCluster?: string;
-  /** Clients over TLS (they log in with a password, as without); peers over mutual TLS. */
+  /** Clients over TLS (they log in with a password, as without); peers over mutual TLS, engines nodes only. */
   tls?: { ca: string; cert: string; key: string };
 }): string[] {
   const host = o.host ?? '127.0.0.1';
@@ -164,7 +165,7 @@ export function etcdArgs(o: {
   const peer = `${scheme}://${host}:${o.peerPort}`;
   return [
     ...(o.tls
-      ? ['--cert-file', o.tls.cert, '--key-file', o.tls.key, '--peer-cert-file', o.tls.cert, '--peer-key-file', o.tls.key, '--peer-trusted-ca-file', o.tls.ca, '--peer-client-cert-auth']
+      ? ['--cert-file', o.tls.cert, '--key-file', o.tls.key, '--peer-cert-file', o.tls.cert, '--peer-key-file', o.tls.key, '--peer-trusted-ca-file', o.tls.ca, '--peer-client-cert-auth', '--peer-cert-allowed-cn', ENGINES_CN]
       : []),
     ...(o.initialCluster ? ['--initial-cluster-state', 'existing'] : []),
     '--name', o.name,

@@ -267,6 +267,8 @@ export function loadSettings(env: NodeJS.ProcessEnv = process.env): Settings {
     );
   }
   const s = parsed.data;
+  // A node with a certificate serves its API and directory server over TLS (other hosts reach them).
+  const served = s.NAP_TLS_CERT && s.NAP_TLS_KEY ? 'https' : 'http';
   return {
     home: s.NAP_HOME,
     nodeAddress: s.NAP_NODE_ADDRESS,
@@ -283,7 +285,7 @@ export function loadSettings(env: NodeJS.ProcessEnv = process.env): Settings {
     etcdPassword: s.NAP_ETCD_PASSWORD,
     domain: s.NAP_DOMAIN,
     controllerPort: s.NAP_CONTROLLER_PORT,
-    controllerUrl: s.NAP_CONTROLLER_URL ?? `http://${node}:${s.NAP_CONTROLLER_PORT}`,
+    controllerUrl: s.NAP_CONTROLLER_URL ?? `${served}://${node}:${s.NAP_CONTROLLER_PORT}`,
     routerPort: s.NAP_ROUTER_PORT,
     routerStatusPort: s.NAP_ROUTER_STATUS_PORT,
     routerUrl: s.NAP_ROUTER_URL ?? `http://${node}:${s.NAP_ROUTER_PORT}`,
@@ -296,7 +298,7 @@ export function loadSettings(env: NodeJS.ProcessEnv = process.env): Settings {
     routerStatusPassword: s.NAP_ROUTER_STATUS_PASSWORD,
     routerWorkers: s.NAP_ROUTER_WORKERS,
     directoryPort: s.NAP_DIRECTORY_PORT,
-    directoryUrl: s.NAP_DIRECTORY_URL ?? `http://${s.NAP_DEA_HOST}:${s.NAP_DIRECTORY_PORT}`,
+    directoryUrl: s.NAP_DIRECTORY_URL ?? `${served}://${s.NAP_DEA_HOST}:${s.NAP_DIRECTORY_PORT}`,
     directorySecret: s.NAP_DIRECTORY_SECRET,
     adminToken: s.NAP_ADMIN_TOKEN,
     deaId: s.NAP_DEA_ID,

@@ -9,3 +9,4 @@ export * from './app-manifest.js';
 export * from './api-views.js';
 export * from './container-network.js';
 export * from './cluster.js';
+export { caPinOf } from './engines/tls.js';

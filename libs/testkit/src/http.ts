@@ -1,4 +1,5 @@
-import { request } from 'node:http';
+import { type IncomingMessage, request, type RequestOptions } from 'node:http';
+import { request as requestTls } from 'node:https';
 
 export interface HttpResult {
   status: number;
@@ -10,9 +11,11 @@ export interface HttpResult {
  * A plain HTTP request with an explicit Host header, as a client of the router sends. It fails after
  * `silentMs` without a byte either way (longer for a call that stages before it answers).
  */
-export function httpGet(url: string, headers: Record<string, string> = {}, method = 'GET', body?: Buffer | string, silentMs = 30_000): Promise<HttpResult> {
+export function httpGet(url: string, headers: Record<string, string> = {}, method = 'GET', body?: Buffer | string, silentMs = 30_000, tls: { ca?: string } = {}): Promise<HttpResult> {
   return new Promise((resolve, reject) => {
-    const req = request(url, { method, headers, agent: false }, (res) => {
+    // An https URL is one of a cluster's servers: checked against the cluster's CA when given.
+    const send = url.startsWith('https:') ? (u: string, o: RequestOptions, cb: (res: IncomingMessage) => void) => requestTls(u, { ...o, ca: tls.ca }, cb) : request;
+    const req = send(url, { method, headers, agent: false }, (res) => {
       const chunks: Buffer[] = [];
       res.on('data', (c: Buffer) => chunks.push(c));
       res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks).toString('utf8') }));

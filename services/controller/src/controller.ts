@@ -1,5 +1,5 @@
 import type { Server } from 'node:http';
-import { Bus, channels, connectEtcd, JetStreamBlobstore, type Logger, requireSetting, type Settings } from '@nap/common';
+import { Bus, channels, connectEtcd, JetStreamBlobstore, listenHttp, type Logger, requireSetting, type Settings } from '@nap/common';
 import express from 'express';
 import { appsRouter } from './api/apps-router.js';
 import { deasRouter } from './api/deas-router.js';
@@ -150,16 +150,13 @@ export async function startController(settings: Settings, log: Logger): Promise<
   http.use(notFoundHandler);
   http.use(errorHandler(log));
 
-  const server: Server = await new Promise((resolve, reject) => {
-    const s = http.listen(settings.controllerPort, '0.0.0.0', () => resolve(s));
-    s.once('error', reject);
-  });
+  const server: Server = await listenHttp(http, { port: settings.controllerPort, host: '0.0.0.0', tls: settings.tls });
   // Staging can take minutes and the CLI waits on POST /start: the request timeout only bounds
   // receiving the request (the biggest upload); answering is bounded per route by requestDeadline.
   server.headersTimeout = serverTimeouts.headersMs;
   server.requestTimeout = serverTimeouts.requestMs;
   server.keepAliveTimeout = serverTimeouts.keepAliveMs;
-  log.info({ port: settings.controllerPort }, 'controller listening');
+  log.info({ port: settings.controllerPort, url: settings.controllerUrl }, 'controller listening');
 
   return {
     port: settings.controllerPort,

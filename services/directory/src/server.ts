@@ -1,7 +1,7 @@
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import express, { type ErrorRequestHandler } from 'express';
-import { NapError, notFound, requireSetting, type Logger, type Settings } from '@nap/common';
+import { listenHttp, NapError, notFound, requireSetting, type Logger, type Settings } from '@nap/common';
 import type { Follow } from './follow.js';
 import { InstanceSnapshot } from './instance-snapshot.js';
 import { resourcePathRoute } from './resource-route.js';
@@ -62,11 +62,7 @@ export async function startDirectoryServer(settings: Settings, log: Logger, opti
   };
   app.use(answerError);
 
-  const server = app.listen(settings.directoryPort, settings.deaHost);
-  await new Promise<void>((resolve, reject) => {
-    server.once('listening', resolve);
-    server.once('error', reject);
-  });
+  const server = await listenHttp(app, { port: settings.directoryPort, host: settings.deaHost, tls: settings.tls });
   const port = (server.address() as AddressInfo).port;
   log.info({ host: settings.deaHost, port, deaDir: settings.deaDir }, 'directory server listening');
 

@@ -2,6 +2,7 @@ import type { PeerCertificate } from 'node:tls';
 import { connect, type TlsOptions, createInbox, type Msg, type NatsConnection, type Subscription } from 'nats';
 import type { z } from 'zod';
 import type { Logger } from '../log.js';
+import { ENGINES_CN } from '../engines/tls.js';
 import type { Settings } from '../settings.js';
 import type { Channel } from './channels.js';
 
@@ -22,12 +23,12 @@ export interface BusOptions {
  */
 /**
  * nats.js upgrades its open socket to TLS without naming the server it dialled, so Node would
- * check the certificate against "localhost". The chain is checked against the cluster's CA, which
- * signs nothing but nodes' certificates (subject `n-<address>`): any of them is a server of this
- * cluster (nats.js also connects to servers it learns from the others).
+ * check the certificate against "localhost". The chain is checked against the cluster's CA, and
+ * any engines node's certificate is a server of this cluster (nats.js also connects to servers it
+ * learns from the others); another node's certificate (a DEA host's) is not.
  */
-function isClusterNode(_host: string, cert: PeerCertificate): Error | undefined {
-  return /^n-[0-9-]+$/.test(String(cert.subject?.CN ?? '')) ? undefined : new Error(`NATS presented a certificate for ${String(cert.subject?.CN)}, not a node of this cluster`);
+export function isEnginesNode(_host: string, cert: PeerCertificate): Error | undefined {
+  return cert.subject?.CN === ENGINES_CN ? undefined : new Error(`NATS presented a certificate for ${String(cert.subject?.CN)}, not an engines node of this cluster`);
 }
 
 export class Bus {
@@ -42,7 +43,7 @@ export class Bus {
       servers: settings.natsUrls,
       // Between hosts NATS speaks TLS only; the server is checked against the cluster's CA.
       // nats.js hands its TLS options to Node's tls.connect as they are; its type names only its own.
-      ...(settings.tls ? { tls: { caFile: settings.tls.ca, checkServerIdentity: isClusterNode } as TlsOptions } : {}),
+      ...(settings.tls ? { tls: { caFile: settings.tls.ca, checkServerIdentity: isEnginesNode } as TlsOptions } : {}),
       user: settings.natsUser,
       pass: settings.natsPassword,
       name: opts.name,

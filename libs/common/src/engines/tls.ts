@@ -1,5 +1,5 @@
 import { execFile } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes, X509Certificate } from 'node:crypto';
 import { access, chmod, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -9,8 +9,10 @@ import { promisify } from 'node:util';
  * The cluster's certificates, made with the `openssl` command (Debian's, as deploy/setup installs
  * it): `nap up --advertise` makes the CA and its node's certificate; a joining node makes its key
  * and a request, and the controller signs it for the node's address only. One certificate per
- * node serves NATS (clients and routes) and etcd (clients and peers), and is its client
- * certificate towards the other nodes' NATS routes and etcd peers.
+ * node serves what the node serves between hosts (NATS, etcd, the controller's API, the directory
+ * server) and is its client certificate towards the other nodes' NATS routes and etcd peers.
+ * Its subject says whether the node is an engines node: only such a certificate is taken as a
+ * NATS server or an etcd peer, so a DEA host cannot pose as either.
  */
 
 const run = promisify(execFile);
@@ -18,6 +20,20 @@ const CA_DAYS = 3650;
 /** Browsers' and Go's ceiling for a server certificate; a node re-joins to get a new one. */
 const NODE_DAYS = 825;
 const MAX_CSR_BYTES = 8192;
+/** The subject of an engines node's certificate: etcd's peers and NATS's clients take no other. */
+export const ENGINES_CN = 'nap-engines';
+/** The subject of any other node's certificate: its API or directory server, at its address. */
+export const NODE_CN = 'nap-node';
+export type CertKind = 'engines' | 'node';
+const cnOf = (kind: CertKind) => (kind === 'engines' ? ENGINES_CN : NODE_CN);
+
+/**
+ * The CA's pin, as `sha256:<hex>` of its DER (kubeadm's discovery hash): the printed join command
+ * carries it, so a joining host trusts the CA it fetches only if it is this one.
+ */
+export function caPinOf(caPem: string): string {
+  return `sha256:${createHash('sha256').update(new X509Certificate(caPem).raw).digest('hex')}`;
+}
 
 export interface TlsFiles {
   ca: string;
@@ -54,9 +70,9 @@ export async function makeFirstNodeTls(home: string, address: string): Promise<T
     await openssl(['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-keyout', caKeyOf(home), '-out', files.ca, '-days', String(CA_DAYS), '-subj', '/CN=nap cluster CA']);
     await keepPrivate(caKeyOf(home));
   }
-  if (!(await certFor(files.cert, address))) {
+  if (!(await certFor(files.cert, address, 'engines'))) {
     const csr = await makeNodeKey(home);
-    const cert = await signNodeRequest({ caCert: await readFile(files.ca, 'utf8'), caKey: await readFile(caKeyOf(home), 'utf8') }, csr, address);
+    const cert = await signNodeRequest({ caCert: await readFile(files.ca, 'utf8'), caKey: await readFile(caKeyOf(home), 'utf8') }, csr, address, 'engines');
     await writeFile(files.cert, cert);
   }
   return files;
@@ -71,11 +87,14 @@ export async function readCa(home: string): Promise<{ caCert: string; caKey: str
   }
 }
 
-/** Whether `file` is a certificate for `address` (a node whose address changed needs a new one). */
-async function certFor(file: string, address: string): Promise<boolean> {
-  if (!(await exists(file))) return false;
-  const text = await openssl(['x509', '-in', file, '-noout', '-ext', 'subjectAltName']).catch(() => '');
-  return text.split(/[\s,]+/).includes(`Address:${address}`);
+/** Whether `file` is a certificate of `kind` for `address` (a node whose address changed needs a new one). */
+async function certFor(file: string, address: string, kind: CertKind): Promise<boolean> {
+  try {
+    const cert = new X509Certificate(await readFile(file));
+    return cert.subject === `CN=${cnOf(kind)}` && Boolean(cert.checkIP(address));
+  } catch {
+    return false;
+  }
 }
 
 /** A new private key for this node (0600) and the request to sign, in PEM. */
@@ -88,28 +107,21 @@ export async function makeNodeKey(home: string): Promise<string> {
   return csr;
 }
 
-/**
- * Keeps what a join handed this node: the CA's certificate, and an engines node's own (any other
- * node serves nothing between hosts, and its unused key is removed).
- */
-export async function saveJoinedTls(home: string, given: { ca: string; cert?: string }): Promise<Partial<TlsFiles> & { ca: string }> {
+/** Keeps what a join handed this node: the CA's certificate and its own. */
+export async function saveJoinedTls(home: string, given: { ca: string; cert: string }): Promise<TlsFiles> {
   const files = tlsFilesOf(home);
   await writeFile(files.ca, given.ca);
-  if (!given.cert) {
-    await rm(files.key, { force: true });
-    return { ca: files.ca };
-  }
   await writeFile(files.cert, given.cert);
   return files;
 }
 
 /**
- * Signs an engines node's request for `address`, whatever the request asks: the subject and the
- * names are the controller's (the node's id and its address) and it is no CA. The join that asks
- * must hold an engines token and an address no node has (nodes-router.ts). The request must
+ * Signs a node's request for `address`, whatever the request asks: the subject (engines or not)
+ * and the names are the controller's, and it is no CA. The join that asks must hold an address no
+ * node has (nodes-router.ts), and an engines token for an engines certificate. The request must
  * carry a valid self-signature.
  */
-export async function signNodeRequest(ca: { caCert: string; caKey: string }, csrPem: string, address: string): Promise<string> {
+export async function signNodeRequest(ca: { caCert: string; caKey: string }, csrPem: string, address: string, kind: CertKind): Promise<string> {
   if (csrPem.length > MAX_CSR_BYTES || !/^-----BEGIN CERTIFICATE REQUEST-----\n[A-Za-z0-9+/=\n]+-----END CERTIFICATE REQUEST-----\n?$/.test(csrPem)) {
     throw new Error('expected one PEM certificate request (nap join makes it)');
   }
@@ -121,7 +133,7 @@ export async function signNodeRequest(ca: { caCert: string; caKey: string }, csr
     await openssl(['req', '-in', 'node.csr', '-noout', '-verify'], dir);
     await writeFile(join(dir, 'ext'), `subjectAltName=IP:${address}\nextendedKeyUsage=serverAuth,clientAuth\nbasicConstraints=critical,CA:FALSE\nkeyUsage=critical,digitalSignature,keyEncipherment\n`);
     const serial = `0x${randomBytes(16).toString('hex')}`;
-    const subject = `/CN=n-${address.replaceAll('.', '-')}`;
+    const subject = `/CN=${cnOf(kind)}`;
     await openssl(['x509', '-req', '-in', 'node.csr', '-CA', 'ca.crt', '-CAkey', 'ca.key', '-set_serial', serial, '-days', String(NODE_DAYS), '-extfile', 'ext', '-subj', subject, '-out', 'node.crt'], dir);
     return await readFile(join(dir, 'node.crt'), 'utf8');
   } finally {

@@ -1,4 +1,5 @@
-import type { Settings } from '@nap/common';
+import { readFile } from 'node:fs/promises';
+import { notFound, type Settings } from '@nap/common';
 import { Router } from 'express';
 import { openapi } from './openapi.js';
 
@@ -12,6 +13,13 @@ export function infoRouter(settings: Settings): Router {
   });
   router.get('/v1/info', (_req, res) => {
     res.json({ name: 'nap', version: NAP_VERSION, domain: settings.domain, router_url: settings.routerUrl, api_version: API_VERSION });
+  });
+  // Open, as the CA's certificate is public: a host that joins, or a CLI that targets this nap,
+  // fetches it over an unchecked connection and keeps it only if its hash is the pin it was given.
+  router.get('/v1/cluster/ca', async (_req, res) => {
+    const ca = settings.tls ? await readFile(settings.tls.ca, 'utf8').catch(() => null) : null;
+    if (!ca) throw notFound('no_tls', 'this nap does not speak TLS between hosts: it has no CA');
+    res.json({ ca });
   });
   return router;
 }

@@ -67,19 +67,16 @@ export function nodesJoinRouter(nodes: NodesRepository, settings: Settings): Rou
     if (engineUrls.some(isLoopback)) throw conflict('first_node_on_loopback', 'the first node listens on 127.0.0.1 only: run `nap up --advertise IP` on it (with an address the other hosts reach), then join');
     const all = await nodes.secrets();
     if (!all) throw new NapError(503, 'not_ready', 'the first node has not finished `nap up` (the cluster secrets are not published yet): try again in a few seconds');
-    // Only an engines node serves anything between hosts (NATS, etcd): only it gets a certificate,
-    // so holding one means being an engines node (etcd's peers and NATS's clients rely on it).
-    // Every other node gets the CA, to check the engines against it.
+    // Every node gets the CA and a certificate for its address: what it serves between hosts (the
+    // API, a directory server, the engines) speaks TLS. Only an engines join gets an engines
+    // certificate, the one etcd's peers and NATS's clients take.
     let tls: JoinAnswer['tls'];
     if (all.tls_ca_cert && all.tls_ca_key) {
-      tls = { ca: all.tls_ca_cert };
-      if (roles.includes('engines')) {
-        if (!csr) throw badRequest('csr_required', 'this nap speaks TLS between hosts: an engines node must send a certificate request (nap join makes one; update nap on this host)');
-        try {
-          tls.cert = await signNodeRequest({ caCert: all.tls_ca_cert, caKey: all.tls_ca_key }, csr, address);
-        } catch (err) {
-          throw badRequest('invalid_csr', `the certificate request was refused: ${(err as Error).message}`);
-        }
+      if (!csr) throw badRequest('csr_required', 'this nap speaks TLS between hosts: a node must send a certificate request (nap join makes one; update nap on this host)');
+      try {
+        tls = { ca: all.tls_ca_cert, cert: await signNodeRequest({ caCert: all.tls_ca_cert, caKey: all.tls_ca_key }, csr, address, roles.includes('engines') ? 'engines' : 'node') };
+      } catch (err) {
+        throw badRequest('invalid_csr', `the certificate request was refused: ${(err as Error).message}`);
       }
     }
     const node: NodeRecord = { id: nodeIdOf(address), address, roles, joined_at: new Date().toISOString(), token_id: id };

@@ -75,6 +75,7 @@ const operations: Record<string, Operation> = {
   'GET /healthz': { open: true, answers: ['200', '503'] },
   'GET /v1/info': { open: true },
   'GET /v1/openapi.json': { open: true },
+  'GET /v1/cluster/ca': { open: true, answers: ['200', '404'] },
   'GET /v1/whoami': {},
   'GET /v1/users': {},
   'POST /v1/users': { body: bodies.NewUser, answers: ['201'] },
