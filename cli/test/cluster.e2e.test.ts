@@ -190,6 +190,44 @@ describe('a nap of three hosts (deploy/local-cluster up 3)', () => {
     assert.notEqual(plain.status, 200, `etcd answered plain HTTP: ${plain.body}`);
   });
 
+  test('the API and the directory servers speak TLS only, and a CLI trusts them only through the pinned CA', async () => {
+    // No plain HTTP on the API port.
+    const plain = await httpGet(`http://${hosts[0]}:9022/v1/info`).catch((e: Error) => ({ status: 0, body: e.message }));
+    assert.notEqual(plain.status, 200, `the API answered plain HTTP: ${plain.body}`);
+    // The DEAs' signed URLs point to https directory servers (nap logs above read through them).
+    const deas = await call('GET', '/v1/deas');
+    const urls = (deas.body as unknown as { directory_url: string }[]).map((d) => d.directory_url);
+    assert.equal(urls.length, 3, JSON.stringify(deas.body));
+    for (const url of urls) assert.match(url, /^https:\/\//);
+    // A CLI of its own: without a pin it is told what to do; with a wrong pin (a host in the way
+    // handing its own CA looks the same) it trusts nothing and keeps no config.
+    const home = await mkdtemp(join(tmpdir(), 'nap-cli-'));
+    try {
+      const fresh = { NAP_HOME: home };
+      const bare = await nap(['whoami'], { ...fresh, NAP_API: api, NAP_TOKEN: env.NAP_TOKEN });
+      assert.notEqual(bare.code, 0);
+      assert.match(bare.stderr, /certificate this CLI does not trust.*--ca-pin/);
+      const wrong = await nap(['target', api, '--ca-pin', `sha256:${'0'.repeat(64)}`], fresh);
+      assert.notEqual(wrong.code, 0);
+      assert.match(wrong.stderr, /not the one pinned/);
+      await assert.rejects(readFile(join(home, 'config.json')), /ENOENT/);
+      const joinWrong = await nap(['join', api, '--no-setup', '--ca-pin', `sha256:${'0'.repeat(64)}`, '--advertise', '127.0.0.1'], { ...fresh, NAP_JOIN_TOKEN: 'x.y' });
+      assert.notEqual(joinWrong.code, 0);
+      assert.match(joinWrong.stderr, /not the one pinned/);
+      const pin = (await nap(['nodes', 'token', 'create', '--json'], env)).stdout;
+      const command = String((JSON.parse(pin) as { join_command: string }).join_command);
+      const printed = /--ca-pin (sha256:[0-9a-f]{64})/.exec(command)?.[1];
+      assert.ok(printed, command);
+      const right = await nap(['target', api, '--ca-pin', printed], fresh);
+      assert.equal(right.code, 0, right.stderr);
+      const who = await nap(['whoami', '--json'], { ...fresh, NAP_TOKEN: env.NAP_TOKEN });
+      assert.equal(who.code, 0, who.stderr);
+      assert.equal((JSON.parse(who.stdout) as { name: string }).name, 'admin');
+    } finally {
+      await rm(home, { recursive: true, force: true });
+    }
+  });
+
   describe('join tokens against a hostile caller', () => {
     test('a developer can make no join token, nor list nodes', async () => {
       const dev = await call('POST', '/v1/users', { name: 'mallory', role: 'developer' });
@@ -217,15 +255,18 @@ describe('a nap of three hosts (deploy/local-cluster up 3)', () => {
     test("every node gets a certificate for its own address only, whatever its request asks; only an engines node's is taken as an etcd peer; no node's address is taken twice", async () => {
       const ca = await readFile(join(cluster.state.hosts[0].napHome, 'tls', 'ca.crt'), 'utf8');
       const routerToken = (await call('POST', '/v1/nodes/tokens', { roles: ['router'] })).body.token;
-      // A router (or DEA) serves its directory server or API between hosts: a node certificate, not an engines one.
-      const routerKey = await keyAndCsrFor('10.250.9.6', ['-subj', '/CN=nap-engines']);
-      const router = await join_({ token: routerToken, address: '10.250.9.6', roles: ['router'], csr: routerKey.csr });
+      // A router (or DEA) serves its directory server or API between hosts: a node certificate, not
+      // an engines one. It joins as this machine's address on the cluster's bridge, so that the
+      // test presents it from the address it names (etcd also checks that).
+      const own = cluster.state.gateway;
+      const routerKey = await keyAndCsrFor(own, ['-subj', '/CN=nap-engines']);
+      const router = await join_({ token: routerToken, address: own, roles: ['router'], csr: routerKey.csr });
       assert.equal(router.status, 201, JSON.stringify(router.body));
       const routerTls = router.body.tls as { ca: string; cert: string };
       assert.equal(routerTls.ca, ca);
       const routerCert = new X509Certificate(routerTls.cert);
       assert.equal(routerCert.subject, 'CN=nap-node', 'the subject is the controller\'s, not the request\'s');
-      assert.equal(routerCert.subjectAltName, 'IP Address:10.250.9.6');
+      assert.equal(routerCert.subjectAltName, `IP Address:${own}`);
       assert.equal(routerCert.ca, false);
       try {
         // The attack: that certificate, valid and of the cluster's CA, offered to an etcd peer port. Refused.
@@ -241,8 +282,8 @@ describe('a nap of three hosts (deploy/local-cluster up 3)', () => {
       assert.deepEqual(third?.roles, ['engines', 'router', 'dea']);
 
       const enginesToken = (await call('POST', '/v1/nodes/tokens', { roles: ['engines'] })).body.token;
-      // An address on the cluster's own bridge that no host has: the learner etcd adds for it is never reached.
-      const absent = hosts[0].replace(/\.\d+$/, '.98');
+      // This machine's address again, where no etcd listens: the learner etcd adds for it is never reached.
+      const absent = own;
       const without = await join_({ token: enginesToken, address: absent, roles: ['engines'] });
       assert.equal(without.status, 400, JSON.stringify(without.body));
       assert.equal((without.body.error as { code: string }).code, 'csr_required');
