@@ -82,6 +82,15 @@ const ENGINE_RETURN = {
 } as unknown as NonNullable<ConstructorParameters<typeof Etcd3>[0]>['faultHandling'];
 
 /**
+ * A member whose host died (or was cut off) sends no reset: a lease's keep-alive stream or a watch
+ * on it stays open and silent, and a 3 s lease is lost before etcd3 notices (a controller lost its
+ * health manager campaign that way, 5 s after a host loss). gRPC's pings find such a connection
+ * dead within about 2 s, and the stream is made again on a member that answers. etcd takes pings
+ * this often because nap starts it with `--grpc-keepalive-min-time 1s` (etcdArgs).
+ */
+const DEAD_MEMBER_PINGS = { 'grpc.keepalive_time_ms': 1_000, 'grpc.keepalive_timeout_ms': 1_000 };
+
+/**
  * Without a deadline a call that meets etcd as it goes away or comes back can wait for ever: after
  * a `kill -9` of etcd a controller's API once hung on every request until it was restarted.
  */
@@ -97,14 +106,14 @@ function unaryDeadline(context: { isStream: boolean }): { deadline?: Date } {
 export function connectEtcd(settings: Settings): Etcd3 {
   const auth = settings.etcdUser && settings.etcdPassword ? { username: settings.etcdUser, password: settings.etcdPassword, callOptions: unaryDeadline } : undefined;
   if (auth) logInAgainForWatches();
-  const client = new Etcd3({ hosts: settings.etcdUrls, dialTimeout: 3000, auth, credentials: tlsCredentials(settings.tls?.ca), faultHandling: ENGINE_RETURN, defaultCallOptions: unaryDeadline });
+  const client = new Etcd3({ hosts: settings.etcdUrls, dialTimeout: 3000, auth, credentials: tlsCredentials(settings.tls?.ca), grpcOptions: DEAD_MEMBER_PINGS, faultHandling: ENGINE_RETURN, defaultCallOptions: unaryDeadline });
   followEtcdMembers(client);
   return client;
 }
 
 /** A client as etcd's root (member changes need it), with the same fault handling as the platform's clients. */
 export function connectEtcdAsRoot(urls: string[], password: string, caFile?: string): Etcd3 {
-  return new Etcd3({ hosts: urls, dialTimeout: 3000, auth: { username: ETCD_ROOT_USER, password, callOptions: unaryDeadline }, credentials: tlsCredentials(caFile), faultHandling: ENGINE_RETURN, defaultCallOptions: unaryDeadline });
+  return new Etcd3({ hosts: urls, dialTimeout: 3000, auth: { username: ETCD_ROOT_USER, password, callOptions: unaryDeadline }, credentials: tlsCredentials(caFile), grpcOptions: DEAD_MEMBER_PINGS, faultHandling: ENGINE_RETURN, defaultCallOptions: unaryDeadline });
 }
 
 /** etcd over TLS (https URLs): its certificate checked against the cluster's CA. */

@@ -2,7 +2,7 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
-import { addEtcdLearner, connectEtcd, connectEtcdAsRoot, Etcd3, ETCD_ROOT_USER, etcdArgs, freePort, isAlive, loadSettings, promoteEtcdLearners, spawnDetached, stopPid, waitForPort } from '@nap/common';
+import { addEtcdLearner, connectEtcd, connectEtcdAsRoot, Etcd3, ETCD_ROOT_USER, etcdArgs, freePort, isAlive, loadSettings, promoteEtcdLearners, sleep, spawnDetached, stopPid, waitForPort } from '@nap/common';
 import { startEngines, type Engines } from '../src/engines.js';
 import { eventually } from '../src/http.js';
 
@@ -51,6 +51,30 @@ test('members join as learners, are promoted, and a client given one URL follows
     const hosts = () => (controller as unknown as { pool: { hosts: { host: string }[] } }).pool.hosts.map((h) => h.host).sort();
     await eventually(async () => hosts().length === 3, 30_000, 'the client taking in every member');
     assert.deepEqual(hosts(), urls.map((u) => u.replace('http://', '')).sort());
+
+    // A member that goes silent, as one on a dead or cut-off host does (no reset, no answer;
+    // SIGSTOP is that), costs no 3 s lease of a client that was using it: gRPC's pings find the
+    // connection dead and the keep-alive goes on through another member.
+    const viaSecond = connectEtcd(loadSettings({ ...engines.env, NAP_ETCD_URLS: urls[1], NAP_LOG_LEVEL: 'silent' }));
+    try {
+      await eventually(async () => (viaSecond as unknown as { pool: { hosts: unknown[] } }).pool.hosts.length === 3, 30_000, 'the second client taking in every member');
+      const lease = viaSecond.lease(3);
+      let lost: Error | null = null;
+      lease.on('lost', (err) => (lost = err));
+      await lease.put('/nap/lease-test').value('kept');
+      process.kill(extra[0], 'SIGSTOP');
+      try {
+        await sleep(10_000);
+        assert.equal(lost, null, `the lease was lost: ${String(lost)}`);
+        const kept = await eventually(async () => (await controller.get('/nap/lease-test').string()) ?? 'gone', 15_000, 'a read with the second member silent');
+        assert.equal(kept, 'kept', 'the key under the lease outlived the silent member');
+      } finally {
+        process.kill(extra[0], 'SIGCONT');
+        await lease.revoke().catch(() => {});
+      }
+    } finally {
+      viaSecond.close();
+    }
 
     await engines.killEtcd();
     const read = await eventually(async () => (await controller.get('/nap/cluster-test').string()) ?? false, 30_000, 'a read with the first member dead');
