@@ -51,3 +51,19 @@ test('nap systemd writes a unit per program that systemd accepts, and each progr
   assert.equal(analyze.status, 0, `${analyze.stdout}${analyze.stderr}`);
   assert.equal(analyze.stderr.trim(), '', 'systemd-analyze has no complaint');
 });
+
+test('a node of a cluster also gets nap-follow, which keeps its engine URLs and NATS routes as the supervisor would', async () => {
+  const home = join(work, 'cluster-home');
+  const units = join(work, 'cluster-units');
+  const r = await nap(['systemd', '--dir', units, '--json'], { NAP_HOME: home, NAP_NODE_ADDRESS: '10.9.9.9' });
+  assert.equal(r.code, 0, r.stderr);
+  const written = (JSON.parse(r.stdout) as { units: string[] }).units;
+  assert.ok(written.includes('nap-follow.service'), written.join(', '));
+  const follow = readFileSync(join(units, 'nap-follow.service'), 'utf8');
+  assert.match(follow, /^ExecStart=\S+ \S+\/cli\/dist\/src\/platform\/follow-main\.js$/m);
+  assert.match(follow, /^After=network-online\.target nap-nats\.service nap-etcd\.service$/m);
+  assert.equal(readFileSync(join(home, 'systemd', 'follow.env'), 'utf8'), '', 'it reads the credentials it needs from NAP_HOME itself');
+  // A node alone on loopback has no one to follow.
+  const alone = await nap(['systemd', '--dir', join(work, 'alone-units'), '--json'], { NAP_HOME: join(work, 'alone-home') });
+  assert.ok(!(JSON.parse(alone.stdout) as { units: string[] }).units.includes('nap-follow.service'));
+});

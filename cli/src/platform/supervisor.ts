@@ -16,7 +16,7 @@ import {
 } from '@nap/common';
 import { type Component, components, repoRoot } from './components.js';
 import { rotateLogs } from './log-rotation.js';
-import { followEnginePeers } from './engine-peers.js';
+import { followEnginePeersForever } from './engine-follower.js';
 import { secretsFor, serviceEnv } from './service-env.js';
 import { type ComponentStatus, PlatformState } from './state.js';
 
@@ -25,7 +25,6 @@ const STABLE_MS = 60_000;
 /** How often a program this supervisor did not start (it found it running) is looked at. */
 const ADOPTED_POLL_MS = 1000;
 const ROTATE_EVERY_MS = 30_000;
-const PEERS_EVERY_MS = 5_000;
 
 interface Exit {
   code: number | null;
@@ -44,7 +43,7 @@ export class Supervisor {
   private readonly env: NodeJS.ProcessEnv;
 
   constructor(
-    private settings: Settings,
+    private readonly settings: Settings,
     private readonly state: PlatformState,
     private readonly creds: EngineCredentials,
     private readonly log: Logger,
@@ -153,36 +152,11 @@ export class Supervisor {
     return null;
   }
 
-  /**
-   * On every node of a cluster, node.yaml names every engines node's etcd and NATS (for the
-   * programs' next start; running ones follow by themselves), so a node restarted after the loss
-   * of the host it joined through still finds the engines. On an engines node its NATS server
-   * also routes to every other one: a server that ran alone is restarted to become clustered,
-   * keeping its streams; one that was clustered re-reads its routes on SIGHUP.
-   */
   private async followEnginePeersForever(): Promise<void> {
-    // A node alone on loopback has no peers to find.
-    if (this.settings.nodeAddress.startsWith('127.')) return;
-    const backoff = new Backoff({ minMs: PEERS_EVERY_MS, maxMs: 60_000 });
-    const failures = new RepeatedFailureLog(this.log, 60_000);
-    while (!this.stopping.signal.aborted) {
-      await sleep(backoff.next(), this.stopping.signal);
-      if (this.stopping.signal.aborted) return;
-      try {
-        const followed = await followEnginePeers(this.settings, this.creds, this.log);
-        failures.recovered("following the cluster's engines", "the cluster's engines are followed again");
-        backoff.reset();
-        this.settings = followed.settings;
-        if (!followed.nats) continue;
-        // Written again with the new routes; the server reads it at its (re)start or on SIGHUP.
-        components(this.settings, natsUsersOf(this.creds), { routePassword: this.creds.natsRoutePassword });
-        const pid = await this.state.runningPid('nats', 'nats-server');
-        if (pid) process.kill(pid, followed.nats === 'clustered' ? 'SIGTERM' : 'SIGHUP');
-        this.log.info({ nats_peers: this.settings.natsPeers, how: followed.nats === 'clustered' ? 'restart' : 'reload' }, 'NATS routes to the other engines nodes');
-      } catch (err) {
-        failures.failed("following the cluster's engines", err);
-      }
-    }
+    await followEnginePeersForever(this.settings, this.creds, this.log, this.stopping.signal, async (how) => {
+      const pid = await this.state.runningPid('nats', 'nats-server');
+      if (pid) process.kill(pid, how === 'clustered' ? 'SIGTERM' : 'SIGHUP');
+    });
   }
 
   private async rotateLogsForever(): Promise<void> {

@@ -1,7 +1,7 @@
 import { existsSync } from 'node:fs';
 import { chmod, mkdir, writeFile } from 'node:fs/promises';
 import { isAbsolute, join } from 'node:path';
-import { type EngineCredentials, loadEngineCredentials, loadSettings, natsUsersOf } from '@nap/common';
+import { type EngineCredentials, loadEngineCredentials, loadSettings, natsUsersOf, type NodeRole } from '@nap/common';
 import { CliError } from '../config.js';
 import type { Output } from '../output.js';
 import { type Component, components, repoRoot } from './components.js';
@@ -57,6 +57,12 @@ export function systemdUnit(c: Component, o: { root: string; settingsEnv: Record
   ].join('\n');
 }
 
+/** nap-follow: what the supervisor does besides running programs, for a node of a cluster (follow-main.ts). */
+function followerOf(role: NodeRole): Component {
+  const main = join(repoRoot, 'cli/dist/src/platform/follow-main.js');
+  return { name: 'follow', role, secrets: [], command: process.execPath, args: [main], port: 0, marker: main };
+}
+
 /** The lines of a program's EnvironmentFile: its secrets only. */
 export async function secretsEnvFile(state: PlatformState, creds: EngineCredentials, c: Component): Promise<string> {
   const env = await secretsFor(state, creds, c);
@@ -88,7 +94,10 @@ export async function writeSystemdUnits(out: Output, opts: { dir: string }): Pro
   await mkdir(opts.dir, { recursive: true });
   const settingsEnv = Object.fromEntries(Object.entries(serviceEnv(state)).filter((e): e is [string, string] => e[0].startsWith('NAP_') && e[1] !== undefined));
   const written: string[] = [];
-  for (const c of components(settings, natsUsersOf(creds), { routePassword: creds.natsRoutePassword })) {
+  const programs = components(settings, natsUsersOf(creds), { routePassword: creds.natsRoutePassword });
+  // A node of a cluster follows the engines as the supervisor would: node.yaml's engine URLs, and NATS's routes.
+  if (!settings.nodeAddress.startsWith('127.')) programs.push(followerOf(settings.nodeRoles[0]));
+  for (const c of programs) {
     const envFile = join(envDir, `${c.name}.env`);
     // 0600 before a secret goes in: a file left from before with a wider mode keeps its mode otherwise.
     await writeFile(envFile, '', { mode: 0o600 });
