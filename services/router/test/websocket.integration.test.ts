@@ -147,3 +147,35 @@ test('clients that vanish mid-handshake or mid-socket hurt nothing, and the app 
   await waitFor('no tunnel left', () => h.router.metrics.websocketsOpen === 0);
   assert.equal((await h.request('nowhere.test')).status, 404);
 });
+
+test('the websockets to an instance that is lost are closed at once; a route merely withdrawn keeps its open ones', async () => {
+  // Stands for an instance on a host that died: it stays silent, and only the health manager's `lost` says it is gone.
+  const silent = new WebSocketServer({ port: 0, host: '127.0.0.1' });
+  await new Promise<void>((r) => silent.once('listening', r));
+  const port = (silent.address() as AddressInfo).port;
+  silent.on('connection', (ws) => ws.send('hello'));
+  try {
+    await h.route('silent.test', { port, name: 'silent' });
+    const withdrawn = open('silent.test');
+    assert.equal(await nextMessage(withdrawn), 'hello');
+    // A DEA withdrawing the route before it stops the instance: the open socket finishes there.
+    h.unregister('silent.test', { port, name: 'silent' });
+    await waitFor('the withdrawal', () => h.poolSize('silent.test') === 0);
+    await new Promise((r) => setTimeout(r, 300));
+    assert.equal(withdrawn.readyState, WebSocket.OPEN, 'a withdrawn route closed its websocket');
+    withdrawn.close();
+
+    await h.route('silent.test', { port, name: 'silent' });
+    const client = open('silent.test');
+    assert.equal(await nextMessage(client), 'hello');
+    const closed = new Promise<number>((r) => client.once('close', (code) => r(code)));
+    const t0 = Date.now();
+    h.unregister('silent.test', { port, name: 'silent' }, { lost: true });
+    const outcome = await Promise.race([closed.then(() => 'closed'), new Promise((r) => setTimeout(() => r('still open after 5 s'), 5000))]);
+    assert.equal(outcome, 'closed');
+    assert.ok(Date.now() - t0 < 2000, `closed after ${Date.now() - t0} ms`);
+  } finally {
+    for (const c of silent.clients) c.terminate();
+    await new Promise((r) => silent.close(r));
+  }
+});

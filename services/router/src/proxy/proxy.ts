@@ -128,7 +128,7 @@ export class RouterProxy implements ConnectionOwner<ProxyExchange>, ExchangeOwne
 
   /** An instance is lost: what is open to it ends now; requests that had no answer yet are retried elsewhere (§8). */
   abandon(address: Address): number {
-    return this.upstream.abandon(address);
+    return this.upstream.abandon(address) + this.websockets.abandon(address);
   }
 
   /** Sockets to apps: busy with a request, and idle in the keep-alive pool. */

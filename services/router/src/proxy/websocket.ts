@@ -7,7 +7,7 @@ import { stickyInstanceId } from '../balancing/sticky.js';
 import { admit, pickEndpoint } from './admission.js';
 import type { BalancingStrategy } from '../balancing/strategy.js';
 import type { RouterError, RouterMetrics } from '../status/metrics.js';
-import type { Endpoint } from '../table/endpoint.js';
+import type { Address, Endpoint } from '../table/endpoint.js';
 import type { RouteTable } from '../table/route-table.js';
 import { isDialFailure } from './retry-policy.js';
 import { destroySoon, endWithError, errorStatus } from './router-errors.js';
@@ -122,6 +122,24 @@ export class WebsocketProxy {
   close(): void {
     for (const socket of this.open) socket.destroy();
     this.agent.destroy();
+  }
+
+  /**
+   * Closes the websockets to an instance that is lost (its host died or was cut off): nothing
+   * would come from it again, and no reset would ever say so, so its clients would wait for
+   * good instead of connecting again (to an instance that answers). Returns how many.
+   */
+  abandon(address: Address): number {
+    let closed = 0;
+    for (const socket of this.open) {
+      const tunnel = this.tunnels.get(socket);
+      if (tunnel?.endpoint?.address !== address) continue;
+      tunnel.proxySocket?.destroy();
+      tunnel.proxyReq?.destroy();
+      socket.destroy();
+      closed++;
+    }
+    return closed;
   }
 
   private onProxyReq(proxyReq: ClientRequest, socket: Socket): void {
