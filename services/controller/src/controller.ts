@@ -9,6 +9,7 @@ import { EnginesUpkeep } from './cluster/engines-upkeep.js';
 import { requestDeadline, serverTimeouts } from './api/request-deadline.js';
 import { errorHandler, notFoundHandler } from './api/errors.js';
 import { healthRouter } from './api/health-router.js';
+import { dashboardRouter } from './api/dashboard-router.js';
 import { infoRouter, whoamiRouter } from './api/info-router.js';
 import { instanceFilesRouter } from './api/instance-files-router.js';
 import { join } from 'node:path';
@@ -147,6 +148,7 @@ export async function startController(settings: Settings, log: Logger): Promise<
   http.use(releasesRouter({ lifecycle, actual, releases, directorySecret }));
   http.use(similarRouter({ lifecycle, actual, directorySecret }));
   http.use(instanceFilesRouter({ apps, actual, pool, directorySecret }));
+  http.use(dashboardRouter());
   http.use(notFoundHandler);
   http.use(errorHandler(log));
 
