@@ -11,6 +11,12 @@ export class ApiError extends Error {
   }
 }
 
+/** A raw request to the API as the signed-in user: for bodies read as they come (a followed log). */
+export function apiFetch(path: string, init: RequestInit = {}): Promise<Response> {
+  const token = session.token();
+  return fetch(path, { ...init, headers: { ...(init.headers as Record<string, string> | undefined), ...(token ? { Authorization: `Bearer ${token}` } : {}) } });
+}
+
 /** The controller's REST API (docs/contract.md §2), on the dashboard's own origin, as the signed-in user. */
 export async function api<T>(method: string, path: string, body?: unknown): Promise<T> {
   const token = session.token();

@@ -1,7 +1,7 @@
 import type { ApiClient } from '../api-client.js';
 import type { InstanceView } from '@nap/common/without-engines';
 import { followUrl } from '../follow.js';
-import { formatLine, LineSplitter, type LogLine, mergeByTime, parseLogText } from '../logs/log-lines.js';
+import { formatLine, LineSplitter, type LogLine, mergeByTime, parseLogText } from '@nap/common/without-engines';
 import type { Output } from '../output.js';
 
 /** How much of the end of each log file `--recent` reads. */

@@ -1,10 +1,11 @@
 import type { AppView, InstanceView, ProcessView } from '@nap/common/api-views';
 import { useState } from 'preact/hooks';
-import { api, ApiError } from '../api';
+import { api, ApiError, apiFetch } from '../api';
 import { duration, megabytes } from '../format';
 import { useLive } from '../live';
 import { navigate } from '../router';
 import { ErrorNote } from './error-note';
+import { LogsView } from './logs-view';
 
 const path = (name: string) => `/v1/apps/${encodeURIComponent(name)}`;
 
@@ -84,6 +85,9 @@ export function AppPage({ name }: { name: string }) {
       <h2>Instances</h2>
       <ErrorNote error={instances.error} />
       {instances.data && <Instances list={instances.data} />}
+      <h2>Logs</h2>
+      <LogsView app={name} instances={instances.data ?? []} />
+      {view?.staging && <StagingLog app={name} taskId={view.staging.task_id} />}
     </section>
   );
 }
@@ -163,5 +167,23 @@ function Instances({ list }: { list: InstanceView[] }) {
         </tbody>
       </table>
     </div>
+  );
+}
+
+/** The staging log of the latest push, read when opened (through the controller, as the logs are). */
+function StagingLog({ app, taskId }: { app: string; taskId: string }) {
+  const [text, setText] = useState<string | null>(null);
+  return (
+    <details
+      class="staging-log"
+      onToggle={async (e) => {
+        if (!(e.currentTarget as HTMLDetailsElement).open) return;
+        const res = await apiFetch(`${path(app)}/logs?file=staging&via=api`);
+        setText(res.ok ? await res.text() : `No staging log (${res.status}).`);
+      }}
+    >
+      <summary>Staging log of the latest push ({taskId.slice(0, 8)})</summary>
+      <pre>{text ?? 'Loading…'}</pre>
+    </details>
   );
 }

@@ -10,3 +10,4 @@ export * from './api-views.js';
 export * from './container-network.js';
 export * from './cluster.js';
 export { caPinOf } from './engines/tls.js';
+export * from './log-lines.js';

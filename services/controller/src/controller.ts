@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import type { Server } from 'node:http';
 import { Bus, channels, connectEtcd, JetStreamBlobstore, listenHttp, type Logger, requireSetting, type Settings } from '@nap/common';
 import express from 'express';
@@ -147,7 +148,7 @@ export async function startController(settings: Settings, log: Logger): Promise<
   http.use(deployRouter({ lifecycle, actual, directorySecret, cloneToPackage }));
   http.use(releasesRouter({ lifecycle, actual, releases, directorySecret }));
   http.use(similarRouter({ lifecycle, actual, directorySecret }));
-  http.use(instanceFilesRouter({ apps, actual, pool, directorySecret }));
+  http.use(instanceFilesRouter({ apps, actual, pool, directorySecret, directoryCa: settings.tls ? readFileSync(settings.tls.ca) : undefined }));
   http.use(dashboardRouter());
   http.use(notFoundHandler);
   http.use(errorHandler(log));

@@ -6,12 +6,15 @@ import type { ActualInstance, ActualInstancesRepository } from '../store/actual-
 import type { AppsRepository } from '../store/apps-repository.js';
 import { loadApp } from '../apps/app-access.js';
 import { appName } from './app-lookup.js';
+import { proxyDirectory } from './directory-proxy.js';
 
 export interface InstanceFilesDeps {
   apps: AppsRepository;
   actual: ActualInstancesRepository;
   pool: DeaPool;
   directorySecret: string;
+  /** The cluster's CA, when directory servers speak TLS (the controller reads logs through them for ?via=api). */
+  directoryCa?: Buffer;
 }
 
 const logFiles = { stdout: 'logs/stdout.log', stderr: 'logs/stderr.log' } as const;
@@ -46,17 +49,20 @@ function processTypeOf(req: Request): string {
 }
 
 /**
- * Logs and files of instances: the controller never reads them itself, it answers 302 with a URL
- * on the directory server of the instance's node, signed and short-lived (CONTRACT §7).
+ * Logs and files of instances: the controller answers 302 with a URL on the directory server of
+ * the instance's node, signed and short-lived (CONTRACT §7). With `?via=api` (the dashboard, whose
+ * page may call only its own origin) it reads that URL itself and passes the answer on.
  */
 export function instanceFilesRouter(deps: InstanceFilesDeps): Router {
   const { apps, actual, pool, directorySecret } = deps;
   const router = Router();
 
-  function redirectToInstanceFile(res: Response, inst: ActualInstance, path: string, tail: boolean): void {
+  const answer = (req: Request, res: Response, url: string) => (req.query.via === 'api' ? proxyDirectory(url, req, res, deps.directoryCa) : res.redirect(302, url));
+
+  function redirectToInstanceFile(req: Request, res: Response, inst: ActualInstance, path: string, tail: boolean): void {
     const dea = pool.get(inst.dea_id);
     if (!dea) throw notFound('instance_not_found', `the node of instance ${inst.index} (DEA ${inst.dea_id}) is gone, and its files with it`);
-    res.redirect(302, signedUrl(directorySecret, dea.directory_url, { kind: 'instance', instanceId: inst.instance_id }, path, { tail }));
+    answer(req, res, signedUrl(directorySecret, dea.directory_url, { kind: 'instance', instanceId: inst.instance_id }, path, { tail }));
   }
 
   router.get('/v1/apps/:name/logs', async (req, res) => {
@@ -66,12 +72,12 @@ export function instanceFilesRouter(deps: InstanceFilesDeps): Router {
     if (file === 'staging') {
       if (!app.staging?.log_url) throw notFound('no_staging_log', `app ${app.name} has not been staged yet: run nap push ${app.name}`);
       const origin = new URL(app.staging.log_url).origin;
-      res.redirect(302, signedUrl(directorySecret, origin, { kind: 'staging', taskId: app.staging.task_id }, 'staging.log', { tail }));
+      answer(req, res, signedUrl(directorySecret, origin, { kind: 'staging', taskId: app.staging.task_id }, 'staging.log', { tail }));
       return;
     }
     if (file !== 'stdout' && file !== 'stderr') throw badRequest('invalid_file', 'file must be stdout, stderr or staging');
     const inst = pickInstance(app, await actual.ofApp(app.id), String(req.query.instance ?? '0'), processTypeOf(req));
-    redirectToInstanceFile(res, inst, logFiles[file], tail);
+    redirectToInstanceFile(req, res, inst, logFiles[file], tail);
   });
 
   const files = async (req: Request, res: Response) => {
@@ -82,7 +88,7 @@ export function instanceFilesRouter(deps: InstanceFilesDeps): Router {
     // anyone sees it. Either way the directory server alone decides what is inside the instance.
     if (req.query.path !== undefined && typeof req.query.path !== 'string') throw badRequest('invalid_path', 'path is given once, as a string');
     const path = typeof req.query.path === 'string' ? req.query.path : (segments ?? []).join('/');
-    redirectToInstanceFile(res, inst, path, req.query.tail === 'true');
+    redirectToInstanceFile(req, res, inst, path, req.query.tail === 'true');
   };
   router.get('/v1/apps/:name/instances/:index/files', files);
   router.get('/v1/apps/:name/instances/:index/files/*path', files);

@@ -108,8 +108,8 @@ const operations: Record<string, Operation> = {
   'POST /v1/apps/{name}/restart': { answer: answers.AppView },
   'GET /v1/apps/{name}/instances': { answer: z.array(answers.InstanceView) },
   'GET /v1/apps/{name}/logs': {
-    query: z.object({ instance: z.string().optional(), file: z.enum(['stdout', 'stderr', 'staging']).optional(), tail: z.enum(['true', 'false']).optional() }),
-    answers: ['302'],
+    query: z.object({ instance: z.string().optional(), file: z.enum(['stdout', 'stderr', 'staging']).optional(), tail: z.enum(['true', 'false']).optional(), via: z.enum(['api']).optional() }),
+    answers: ['200', '206', '302', '416', '502', '503'],
   },
   'GET /v1/apps/{name}/instances/{index}/files': { query: z.object({ path: z.string().optional(), tail: z.enum(['true', 'false']).optional() }), answers: ['302'] },
   'GET /v1/apps/{name}/instances/{index}/files/{path}': { answers: ['302'] },

@@ -1,4 +1,4 @@
-/** A line of an instance log as the DEA writes it: `<ISO time> <text>`. */
+/** A line of an instance log as the DEA writes it: `<ISO time> <text>`. Read by the CLI and the dashboard (no Node API here). */
 export interface LogLine {
   time: string;
   source: string;
