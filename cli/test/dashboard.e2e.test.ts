@@ -33,6 +33,8 @@ describe('the web dashboard in Chromium', () => {
     }
     const pushed = await nap(['push', 'alice-app', '-p', `${repoRoot}examples/hello-node`], { ...admin, NAP_TOKEN: tokens.alice });
     assert.equal(pushed.code, 0, `${pushed.stdout}\n${pushed.stderr}`);
+    const talker = await nap(['push', 'talker', '-p', `${repoRoot}examples/log-demo`], admin);
+    assert.equal(talker.code, 0, `${talker.stdout}\n${talker.stderr}`);
     browser = await chromium.launch({ executablePath: CHROMIUM, args: ['--no-sandbox'] });
   });
 
@@ -55,10 +57,12 @@ describe('the web dashboard in Chromium', () => {
     assert.equal(r.status, 200);
     assert.match(r.body, /<div id="root">/);
     assert.match(String(r.headers['content-security-policy']), /default-src 'self'.*frame-ancestors 'none'/);
-    // The API is still the API under /v1, and an unknown API path is still its JSON 404.
-    const api = await httpGet(`${platform.controllerUrl}/v1/nothing-here`);
-    assert.equal(api.status, 404);
-    assert.match(api.body, /"error"/);
+    // The API is still the API under /v1: no page there, its own JSON answers.
+    const anonymous = await httpGet(`${platform.controllerUrl}/v1/nothing-here`);
+    assert.equal(anonymous.status, 401);
+    const unknown = await httpGet(`${platform.controllerUrl}/v1/nothing-here`, { Authorization: `Bearer ${platform.adminToken}` });
+    assert.equal(unknown.status, 404);
+    assert.match(unknown.body, /"error"/);
   });
 
   test('a wrong token is refused and says what to do', async () => {
@@ -80,7 +84,7 @@ describe('the web dashboard in Chromium', () => {
       const row = page.locator('tr[data-app="alice-app"]');
       await row.waitFor();
       await row.locator('td.state', { hasText: 'STARTED' }).waitFor();
-      await row.getByRole('link', { name: 'alice-app' }).click();
+      await row.getByRole('link', { name: 'alice-app', exact: true }).click();
       await page.getByRole('heading', { name: 'alice-app' }).waitFor();
       await page.getByLabel('Instances').fill('2');
       await page.getByRole('button', { name: 'Scale' }).click();
@@ -90,6 +94,30 @@ describe('the web dashboard in Chromium', () => {
       const api = await httpGet(`${platform.controllerUrl}/v1/apps/alice-app/instances`, { Authorization: `Bearer ${platform.adminToken}` });
       const running = (JSON.parse(api.body) as InstanceRow[]).filter((i) => i.state === 'RUNNING');
       assert.equal(running.length, 2, api.body);
+    } finally {
+      await page.close();
+    }
+  });
+
+  test('a line the app prints appears in the logs view, after the recent ones; the staging log is there too', async () => {
+    const page = await signedIn(platform.adminToken);
+    try {
+      await page.goto(`${platform.controllerUrl}/apps/talker`);
+      const logs = page.getByLabel('Log lines');
+      await logs.getByText('log-demo started on port').waitFor({ timeout: 15_000 });
+      await logs.getByText('log-demo says hello on stderr').waitFor();
+      const word = `said-${Date.now()}`;
+      const said = await httpGet(`${platform.routerUrl}/say?text=${word}`, { Host: 'talker.nap.localhost' });
+      assert.equal(said.status, 200, said.body);
+      const t0 = Date.now();
+      await logs.getByText(word).waitFor({ timeout: 10_000 });
+      console.log(`a printed line was shown ${Date.now() - t0} ms after the app answered`);
+      // The stream filter: stderr only hides stdout's lines.
+      await page.getByLabel('Stream').selectOption('err');
+      await logs.getByText(word).waitFor({ state: 'detached' });
+      await logs.getByText('log-demo says hello on stderr').waitFor();
+      await page.getByText('Staging log of the latest push').click();
+      await page.locator('.staging-log pre').getByText('Droplet').waitFor();
     } finally {
       await page.close();
     }
