@@ -35,6 +35,8 @@ describe('the web dashboard in Chromium', () => {
     assert.equal(pushed.code, 0, `${pushed.stdout}\n${pushed.stderr}`);
     const talker = await nap(['push', 'talker', '-p', `${repoRoot}examples/log-demo`], admin);
     assert.equal(talker.code, 0, `${talker.stdout}\n${talker.stderr}`);
+    const greeter = await nap(['push', 'greeter', '-p', `${repoRoot}examples/hello-node`], admin);
+    assert.equal(greeter.code, 0, `${greeter.stdout}\n${greeter.stderr}`);
     browser = await chromium.launch({ executablePath: CHROMIUM, args: ['--no-sandbox'] });
   });
 
@@ -118,6 +120,34 @@ describe('the web dashboard in Chromium', () => {
       await logs.getByText('log-demo says hello on stderr').waitFor();
       await page.getByText('Staging log of the latest push').click();
       await page.locator('.staging-log pre').getByText('Droplet').waitFor();
+    } finally {
+      await page.close();
+    }
+  });
+
+  test('env added in the page makes a release; Rollback brings the old body back through the router; a route mapped in the page answers', async () => {
+    const viaRouter = (host: string) => httpGet(`${platform.routerUrl}/`, { Host: host });
+    assert.match((await viaRouter('greeter.nap.localhost')).body, /^Hello from nap!/);
+    const page = await signedIn(platform.adminToken);
+    try {
+      await page.goto(`${platform.controllerUrl}/apps/greeter`);
+      await page.getByLabel('Name', { exact: true }).fill('GREETING');
+      await page.getByLabel('Value', { exact: true }).fill('Howdy');
+      await page.getByRole('button', { name: 'Add variable' }).click();
+      await page.getByLabel('Value of GREETING').waitFor();
+      await eventually(async () => /^Howdy!/.test((await viaRouter('greeter.nap.localhost')).body), 60_000, 'the new greeting through the router');
+      // The release before the env change, rolled back to from its row.
+      const releases = page.locator('table.releases tbody tr');
+      await eventually(async () => (await releases.count()) >= 2, 10_000, 'two releases listed');
+      const older = await releases.nth(1).getAttribute('data-release');
+      await page.getByRole('button', { name: `Rollback to v${older}` }).click();
+      await eventually(async () => /^Hello from nap!/.test((await viaRouter('greeter.nap.localhost')).body), 60_000, 'the old greeting back through the router');
+      await page.getByText('rollback', { exact: false }).first().waitFor();
+
+      await page.getByLabel('Host').fill('hi-there.nap.localhost');
+      await page.getByRole('button', { name: 'Map route' }).click();
+      await page.getByRole('button', { name: 'Unmap hi-there.nap.localhost' }).waitFor();
+      await eventually(async () => /^Hello from nap!/.test((await viaRouter('hi-there.nap.localhost')).body), 30_000, 'the mapped route through the router');
     } finally {
       await page.close();
     }

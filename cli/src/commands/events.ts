@@ -1,12 +1,7 @@
+import type { AppEventView } from '@nap/common/without-engines';
 import type { ApiClient } from '../api-client.js';
 import { type Output, table } from '../output.js';
 
-interface AppEvent {
-  time: string;
-  type: string;
-  actor: string;
-  detail: Record<string, unknown>;
-}
 
 function describe(detail: Record<string, unknown>): string {
   return Object.entries(detail)
@@ -16,7 +11,7 @@ function describe(detail: Record<string, unknown>): string {
 }
 
 export async function events(api: ApiClient, out: Output, app: string): Promise<void> {
-  const list = await api.call<AppEvent[]>('GET', `/v1/apps/${app}/events`);
+  const list = await api.call<AppEventView[]>('GET', `/v1/apps/${app}/events`);
   out.result(
     list.length === 0 ? `no events for ${app}` : table(['time', 'event', 'actor', 'detail'], list.map((e) => [e.time, e.type, e.actor, describe(e.detail)])),
     list,

@@ -1,15 +1,8 @@
 import type { ApiClient } from '../api-client.js';
-import type { AppView } from '@nap/common/without-engines';
+import type { AppView, ReleaseView } from '@nap/common/without-engines';
 import { type Output, table } from '../output.js';
 import { waitForVersion } from './apps.js';
 
-interface ReleaseView {
-  version: number;
-  created_at: string;
-  actor: string;
-  description: string;
-  droplet_hash: string;
-}
 
 export async function listReleases(api: ApiClient, out: Output, app: string): Promise<void> {
   const list = await api.call<ReleaseView[]>('GET', `/v1/apps/${app}/releases`);

@@ -5,6 +5,7 @@ import { duration, megabytes } from '../format';
 import { useLive } from '../live';
 import { navigate } from '../router';
 import { ErrorNote } from './error-note';
+import { EnvPanel, EventsPanel, ReleasesPanel, RoutesPanel } from './app-config';
 import { LogsView } from './logs-view';
 
 const path = (name: string) => `/v1/apps/${encodeURIComponent(name)}`;
@@ -88,6 +89,18 @@ export function AppPage({ name }: { name: string }) {
       <h2>Logs</h2>
       <LogsView app={name} instances={instances.data ?? []} />
       {view?.staging && <StagingLog app={name} taskId={view.staging.task_id} />}
+      {view && (
+        <>
+          <h2>Env</h2>
+          <EnvPanel app={name} />
+          <h2>Routes</h2>
+          <RoutesPanel app={name} view={view} onChanged={app.refresh} />
+          <h2>Releases</h2>
+          <ReleasesPanel app={name} onChanged={() => (app.refresh(), instances.refresh())} />
+          <h2>Events</h2>
+          <EventsPanel app={name} />
+        </>
+      )}
     </section>
   );
 }

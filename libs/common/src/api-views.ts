@@ -70,3 +70,22 @@ export type InstanceView = z.infer<typeof InstanceView>;
 export function desiredInstances(app: Pick<AppView, 'processes'>): number {
   return app.processes.filter((p) => p.command !== null || p.type === 'web').reduce((n, p) => n + p.instances, 0);
 }
+
+/** A release as GET /v1/apps/:name/releases lists it, newest first. */
+export const ReleaseView = z.object({
+  version: z.number().int(),
+  created_at: z.string(),
+  actor: z.string(),
+  description: z.string(),
+  droplet_hash: z.string(),
+});
+export type ReleaseView = z.infer<typeof ReleaseView>;
+
+/** An event of an app's history as GET /v1/apps/:name/events lists it, newest first. */
+export const AppEventView = z.object({
+  time: z.string(),
+  type: z.string(),
+  actor: z.string(),
+  detail: z.record(z.unknown()),
+});
+export type AppEventView = z.infer<typeof AppEventView>;

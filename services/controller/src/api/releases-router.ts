@@ -1,3 +1,4 @@
+import type { ReleaseView } from '@nap/common';
 import express, { Router } from 'express';
 import { z } from 'zod';
 import type { AppLifecycle } from '../apps/lifecycle.js';
@@ -26,7 +27,7 @@ export function releasesRouter(deps: ReleasesDeps): Router {
   router.get('/v1/apps/:name/releases', async (req, res) => {
     const app = await lifecycle.load(appName(req), req.caller);
     res.json(
-      (await releases.list(app.id)).map((r) => ({
+      (await releases.list(app.id)).map((r): ReleaseView => ({
         version: r.version,
         created_at: r.created_at,
         actor: r.actor,
