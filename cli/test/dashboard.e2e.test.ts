@@ -1,5 +1,8 @@
 import assert from 'node:assert/strict';
-import { existsSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { chmodSync, cpSync, existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { type Browser, chromium, type Page } from 'playwright-core';
 import { eventually, httpGet, nap, repoRoot, TestPlatform } from '@nap/testkit';
@@ -20,6 +23,7 @@ describe('the web dashboard in Chromium', () => {
   let platform: TestPlatform;
   let browser: Browser;
   let admin: Record<string, string>;
+  let repo: string;
   const tokens: Record<string, string> = {};
 
   before(async () => {
@@ -37,10 +41,23 @@ describe('the web dashboard in Chromium', () => {
     assert.equal(talker.code, 0, `${talker.stdout}\n${talker.stderr}`);
     const greeter = await nap(['push', 'greeter', '-p', `${repoRoot}examples/hello-node`], admin);
     assert.equal(greeter.code, 0, `${greeter.stdout}\n${greeter.stderr}`);
+    const echo = await nap(['push', 'param-echo', '-p', `${repoRoot}examples/param-echo`], admin);
+    assert.equal(echo.code, 0, `${echo.stdout}\n${echo.stderr}`);
+    // A repository of the test's own for "Deploy from git" (an admin may deploy from file://; the
+    // controller clones as an unprivileged user, who must be able to read it).
+    repo = mkdtempSync(join(tmpdir(), 'nap-dashboard-git-'));
+    chmodSync(repo, 0o755);
+    cpSync(join(repoRoot, 'examples/hello-node'), repo, { recursive: true });
+    writeFileSync(join(repo, 'server.js'), "require('http').createServer((q, s) => s.end('cloned by the dashboard\\n')).listen(process.env.PORT);\n");
+    const git = (args: string[]) => execFileSync('git', ['-c', 'user.name=t', '-c', 'user.email=t@example.com', ...args], { cwd: repo });
+    git(['init', '-q', '-b', 'main']);
+    git(['add', '.']);
+    git(['commit', '-q', '-m', 'first']);
     browser = await chromium.launch({ executablePath: CHROMIUM, args: ['--no-sandbox'] });
   });
 
   after(async () => {
+    if (repo) rmSync(repo, { recursive: true, force: true });
     await browser?.close();
     await platform?.stop();
   });
@@ -150,6 +167,58 @@ describe('the web dashboard in Chromium', () => {
       await eventually(async () => /^Hello from nap!/.test((await viaRouter('hi-there.nap.localhost')).body), 30_000, 'the mapped route through the router');
     } finally {
       await page.close();
+    }
+  });
+
+  test('deploy from git: the staging log shows as it is written, and the app answers through the router', async () => {
+    const page = await signedIn(platform.adminToken);
+    try {
+      await page.getByRole('link', { name: 'Deploy from git' }).click();
+      await page.getByLabel('App name').fill('cloned');
+      await page.getByLabel('Repository URL').fill(`file://${repo}`);
+      await page.getByLabel('Ref').fill('main');
+      await page.getByRole('button', { name: 'Deploy' }).click();
+      await page.getByLabel('Staging log').getByText('Droplet', { exact: false }).waitFor({ timeout: 120_000 });
+      await page.getByRole('status').filter({ hasText: 'Deployed:' }).waitFor({ timeout: 120_000 });
+      await eventually(async () => (await httpGet(`${platform.routerUrl}/`, { Host: 'cloned.nap.localhost' })).body === 'cloned by the dashboard\n', 30_000, 'the cloned app');
+    } finally {
+      await page.close();
+    }
+  });
+
+  test('a similar app asks a value for each {param} of the command and answers with them', async () => {
+    const page = await signedIn(platform.adminToken);
+    try {
+      await page.goto(`${platform.controllerUrl}/apps/param-echo`);
+      await page.getByLabel('greeting').fill('Ahoy');
+      await page.getByLabel('who').fill('dashboard');
+      await page.getByLabel('New app name').fill('echo-dash');
+      await page.getByRole('button', { name: 'Launch similar app' }).click();
+      await page.getByRole('status').filter({ hasText: 'Started echo-dash' }).waitFor({ timeout: 60_000 });
+      await eventually(async () => (await httpGet(`${platform.routerUrl}/`, { Host: 'echo-dash.nap.localhost' })).body === 'Ahoy, dashboard\n', 30_000, 'the similar app');
+    } finally {
+      await page.close();
+    }
+  });
+
+  test('an admin makes a user in the page and sees its token once; that token signs in', async () => {
+    const page = await signedIn(platform.adminToken);
+    let token: string;
+    try {
+      await page.getByRole('link', { name: 'Users' }).click();
+      await page.getByLabel('User name').fill('carol');
+      await page.getByRole('button', { name: 'Create user' }).click();
+      token = (await page.getByLabel('Token of carol').textContent())?.trim() ?? '';
+      assert.match(token, /\S{16,}/);
+    } finally {
+      await page.close();
+    }
+    const carol = await signedIn(token);
+    try {
+      await carol.getByText('carol (developer)').waitFor();
+      assert.equal(await carol.getByRole('link', { name: 'Users' }).count(), 0, 'a developer has no admin pages');
+    } finally {
+      await carol.close();
     }
   });
 

@@ -1,8 +1,10 @@
 import { render } from 'preact';
 import { useEffect, useState } from 'preact/hooks';
 import { api, ApiError } from './api';
+import { BuildpacksPage, DeasPage, UsersPage } from './pages/admin-pages';
 import { AppPage } from './pages/app-page';
 import { AppsList } from './pages/apps-list';
+import { DeployPage } from './pages/deploy-page';
 import { SignIn } from './pages/sign-in';
 import { navigate, onLinkClick, usePath } from './router';
 import { session } from './session';
@@ -12,6 +14,15 @@ interface Caller {
   name: string;
   role: string;
 }
+
+/** The pages of the top bar; an admin's show only to admins (the API refuses the others anyway). */
+const pages = [
+  { path: '/', label: 'Apps', admin: false, page: () => <AppsList /> },
+  { path: '/deploy', label: 'Deploy from git', admin: false, page: () => <DeployPage /> },
+  { path: '/users', label: 'Users', admin: true, page: () => <UsersPage /> },
+  { path: '/deas', label: 'DEAs', admin: true, page: () => <DeasPage /> },
+  { path: '/buildpacks', label: 'Buildpacks', admin: false, page: () => <BuildpacksPage /> },
+];
 
 function Shell() {
   const path = usePath();
@@ -55,9 +66,11 @@ function Shell() {
           nap
         </a>
         <nav aria-label="Pages">
-          <a href="/" onClick={onLinkClick} aria-current={path === '/' ? 'page' : undefined}>
-            Apps
-          </a>
+          {pages.filter((p) => !p.admin || caller.role === 'admin').map((p) => (
+            <a key={p.path} href={p.path} onClick={onLinkClick} aria-current={path === p.path ? 'page' : undefined}>
+              {p.label}
+            </a>
+          ))}
         </nav>
         <span class="who" aria-label="Signed in as">
           {caller.name} <span class="role">({caller.role})</span>
@@ -73,7 +86,7 @@ function Shell() {
           Sign out
         </button>
       </header>
-      <main>{app ? <AppPage name={decodeURIComponent(app[1])} /> : path === '/' ? <AppsList /> : <NotFound />}</main>
+      <main>{app ? <AppPage name={decodeURIComponent(app[1])} /> : (pages.find((p) => p.path === path)?.page() ?? <NotFound />)}</main>
     </>
   );
 }

@@ -7,6 +7,7 @@ import { navigate } from '../router';
 import { ErrorNote } from './error-note';
 import { EnvPanel, EventsPanel, ReleasesPanel, RoutesPanel } from './app-config';
 import { LogsView } from './logs-view';
+import { SimilarPanel } from './similar-panel';
 
 const path = (name: string) => `/v1/apps/${encodeURIComponent(name)}`;
 
@@ -99,6 +100,8 @@ export function AppPage({ name }: { name: string }) {
           <ReleasesPanel app={name} onChanged={() => (app.refresh(), instances.refresh())} />
           <h2>Events</h2>
           <EventsPanel app={name} />
+          <h2>Similar app</h2>
+          <SimilarPanel app={name} />
         </>
       )}
     </section>

@@ -89,3 +89,20 @@ export const AppEventView = z.object({
   detail: z.record(z.unknown()),
 });
 export type AppEventView = z.infer<typeof AppEventView>;
+
+/** A user as GET /v1/users lists it (admins only); POST /v1/users answers the same with its `token`, shown once. */
+export const UserView = z.object({ name: z.string(), role: z.enum(['admin', 'developer']), created_at: z.string().optional() });
+export type UserView = z.infer<typeof UserView>;
+
+/** A buildpack as GET /v1/buildpacks lists it: the built-in ones first, in detection order, then the admins'. */
+export const BuildpackView = z.object({
+  name: z.string(),
+  kind: z.string(),
+  url: z.string().nullable(),
+  ref: z.string().nullable(),
+  hash: z.string().nullable(),
+  position: z.number().nullable(),
+  created_at: z.string().nullable(),
+  created_by: z.string().nullable(),
+});
+export type BuildpackView = z.infer<typeof BuildpackView>;

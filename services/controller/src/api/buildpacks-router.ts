@@ -1,3 +1,4 @@
+import type { BuildpackView } from '@nap/common';
 import { lstat, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -36,7 +37,7 @@ export interface BuildpacksRouterDeps {
   uploadLimitMb: number;
 }
 
-function present(b: BuildpackRecord) {
+function present(b: BuildpackRecord): BuildpackView {
   return { name: b.name, kind: b.kind, url: b.url, ref: b.ref, hash: b.hash, position: b.position, created_at: b.created_at, created_by: b.created_by };
 }
 
@@ -71,7 +72,7 @@ export function buildpacksRouter(deps: BuildpacksRouterDeps): Router {
   const nextPosition = async () => Math.max(0, ...(await repo.list()).map((b) => b.position)) + 1;
 
   router.get('/v1/buildpacks', async (_req, res) => {
-    const builtins = (await catalog.builtins()).map((name) => ({ name, kind: 'builtin', url: null, ref: null, hash: null, position: null, created_at: null, created_by: null }));
+    const builtins = (await catalog.builtins()).map((name): BuildpackView => ({ name, kind: 'builtin', url: null, ref: null, hash: null, position: null, created_at: null, created_by: null }));
     res.json([...builtins, ...(await repo.list()).map(present)]);
   });
 

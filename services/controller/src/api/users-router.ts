@@ -1,3 +1,4 @@
+import type { UserView } from '@nap/common';
 import { conflict, forbidden } from '@nap/common';
 import express, { Router } from 'express';
 import { z } from 'zod';
@@ -22,7 +23,7 @@ export function usersRouter(users: UsersRepository): Router {
   });
   router.get('/v1/users', async (req, res) => {
     if (req.caller?.role !== 'admin') throw forbidden('only an admin may list users');
-    res.json((await users.list()).map((u) => ({ name: u.name, role: u.role, created_at: u.created_at })));
+    res.json((await users.list()).map((u): UserView => ({ name: u.name, role: u.role, created_at: u.created_at })));
   });
   return router;
 }
