@@ -1,19 +1,27 @@
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { chmodSync, cpSync, existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, cpSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { type Browser, chromium, type Page } from 'playwright-core';
-import { eventually, httpGet, nap, repoRoot, TestPlatform } from '@nap/testkit';
+import { chromiumPath, eventually, httpGet, nap, repoRoot, TestPlatform } from '@nap/testkit';
 
 /**
  * Issue 15 in a real Chromium (Debian's, which deploy/setup installs), driven by playwright-core,
  * against a whole nap on real engines: the dashboard the controller serves at / of its address.
  */
 
-/** Debian's chromium: /usr/bin/chromium is a wrapper script; the browser itself is beside it. */
-const CHROMIUM = ['/usr/lib/chromium/chromium', '/usr/bin/chromium'].find((p) => existsSync(p));
+const CHROMIUM = chromiumPath();
+/** Where the README's screenshots are written when set (NAP_DASHBOARD_SCREENSHOTS=docs/screenshots): made from this run. */
+const SHOTS = process.env.NAP_DASHBOARD_SCREENSHOTS;
+
+async function shot(page: Page, name: string): Promise<void> {
+  if (!SHOTS) return;
+  const dir = join(repoRoot, SHOTS);
+  mkdirSync(dir, { recursive: true });
+  await page.screenshot({ path: join(dir, `${name}.png`), fullPage: false });
+}
 
 interface InstanceRow {
   state: string;
@@ -103,6 +111,7 @@ describe('the web dashboard in Chromium', () => {
       const row = page.locator('tr[data-app="alice-app"]');
       await row.waitFor();
       await row.locator('td.state', { hasText: 'STARTED' }).waitFor();
+      await shot(page, 'apps');
       await row.getByRole('link', { name: 'alice-app', exact: true }).click();
       await page.getByRole('heading', { name: 'alice-app' }).waitFor();
       await page.getByLabel('Instances').fill('2');
@@ -113,6 +122,7 @@ describe('the web dashboard in Chromium', () => {
       const api = await httpGet(`${platform.controllerUrl}/v1/apps/alice-app/instances`, { Authorization: `Bearer ${platform.adminToken}` });
       const running = (JSON.parse(api.body) as InstanceRow[]).filter((i) => i.state === 'RUNNING');
       assert.equal(running.length, 2, api.body);
+      await shot(page, 'app');
     } finally {
       await page.close();
     }

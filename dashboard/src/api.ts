@@ -43,3 +43,19 @@ export async function api<T>(method: string, path: string, body?: unknown): Prom
   }
   return json as T;
 }
+
+const prefetched = new Map<string, Promise<unknown>>();
+
+/** Starts a GET at once (before the page that reads it is shown), so the first view does not wait for sign-in's round trip. */
+export function prefetch(path: string): void {
+  const pending = api('GET', path);
+  pending.catch(() => {});
+  prefetched.set(path, pending);
+}
+
+/** A GET, taking the prefetched answer when there is one (once). */
+export function getOnce<T>(path: string): Promise<T> {
+  const pending = prefetched.get(path);
+  prefetched.delete(path);
+  return (pending as Promise<T> | undefined) ?? api<T>('GET', path);
+}

@@ -1,6 +1,6 @@
 import { render } from 'preact';
 import { useEffect, useState } from 'preact/hooks';
-import { api, ApiError } from './api';
+import { api, ApiError, prefetch } from './api';
 import { BuildpacksPage, DeasPage, UsersPage } from './pages/admin-pages';
 import { AppPage } from './pages/app-page';
 import { AppsList } from './pages/apps-list';
@@ -102,4 +102,6 @@ function NotFound() {
   );
 }
 
+// The app list is the first page of most visits: asked for together with whoami, not after it.
+if (session.token() && location.pathname === '/') prefetch('/v1/apps');
 render(<Shell />, document.getElementById('root')!);

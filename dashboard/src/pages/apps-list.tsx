@@ -1,5 +1,5 @@
 import type { AppView } from '@nap/common/api-views';
-import { api } from '../api';
+import { getOnce } from '../api';
 import { instancesOf, megabytes } from '../format';
 import { useLive } from '../live';
 import { onLinkClick } from '../router';
@@ -7,7 +7,7 @@ import { ErrorNote } from './error-note';
 
 /** Every app the caller may see (a developer their own, an admin all: the API decides), refreshed live. */
 export function AppsList() {
-  const apps = useLive(() => api<AppView[]>('GET', '/v1/apps'), 2000, 'apps');
+  const apps = useLive(() => getOnce<AppView[]>('/v1/apps'), 2000, 'apps');
   return (
     <section>
       <h1>Apps</h1>

@@ -6,3 +6,4 @@ export * from './archives.js';
 export * from './dockerd.js';
 export * from './modules-loaded.js';
 export * from './up-env.js';
+export * from './chromium.js';

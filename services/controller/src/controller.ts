@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import type { Server } from 'node:http';
 import { Bus, channels, connectEtcd, JetStreamBlobstore, listenHttp, type Logger, requireSetting, type Settings } from '@nap/common';
+import compression from 'compression';
 import express from 'express';
 import { appsRouter } from './api/apps-router.js';
 import { deasRouter } from './api/deas-router.js';
@@ -133,6 +134,9 @@ export async function startController(settings: Settings, log: Logger): Promise<
       log,
     }),
   );
+  // JSON and the dashboard's files go gzip'd (a list of 1,000 apps is 660 KB plain); a followed log
+  // read through the controller (?via=api) is passed on as it comes, never held back to compress.
+  http.use(compression({ filter: (req, res) => req.query.via !== 'api' && compression.filter(req, res) }));
   http.use(requestDeadline(serverTimeouts.handlerMs));
   http.use(nodesJoinRouter(nodes, settings));
   http.use('/v1', bearerAuth(adminToken, users));
