@@ -232,6 +232,43 @@ describe('the web dashboard in Chromium', () => {
     }
   });
 
+  test('every control has a name; at 375 px an app page fits; stop, start, and delete (asked first) act on the app', async () => {
+    const page = await signedIn(platform.adminToken, 375);
+    const viaRouter = () => httpGet(`${platform.routerUrl}/say?text=x`, { Host: 'talker.nap.localhost' });
+    try {
+      await page.goto(`${platform.controllerUrl}/apps/talker`);
+      await page.getByRole('heading', { name: 'talker' }).waitFor();
+      await page.locator('table.instances').waitFor();
+      // What a screen reader is told: no button, field, list or link without a name.
+      const tree = await page.locator('body').ariaSnapshot();
+      const unnamed = tree.split('\n').filter((l) => /^\s*- (button|textbox|combobox|spinbutton|link|checkbox)\s*(:.*)?$/.test(l));
+      assert.deepEqual(unnamed, [], tree);
+      const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
+      assert.ok(overflow <= 0, `the app page is ${overflow} px wider than a 375 px screen`);
+
+      await page.getByRole('button', { name: 'Stop', exact: true }).click();
+      await page.locator('.summary .state', { hasText: 'STOPPED' }).waitFor();
+      // A stopped app keeps its route: the router says no instance can take it (503 no_endpoints).
+      await eventually(async () => (await viaRouter()).headers['x-nap-router-error'] === 'no_endpoints', 30_000, 'the stopped app without endpoints in the router');
+      await page.getByRole('button', { name: 'Start', exact: true }).click();
+      await page.locator('.summary .state', { hasText: 'STARTED' }).waitFor();
+      await eventually(async () => (await viaRouter()).status === 200, 60_000, 'the started app back through the router');
+
+      let asked = '';
+      page.once('dialog', (d) => {
+        asked = d.message();
+        void d.accept();
+      });
+      await page.getByRole('button', { name: 'Delete' }).click();
+      await page.getByRole('heading', { name: 'Apps' }).waitFor();
+      assert.match(asked, /Delete talker/);
+      const gone = await httpGet(`${platform.controllerUrl}/v1/apps/talker`, { Authorization: `Bearer ${platform.adminToken}` });
+      assert.equal(gone.status, 404, gone.body);
+    } finally {
+      await page.close();
+    }
+  });
+
   test("a developer does not see another developer's app, and its page, opened directly, says 403", async () => {
     const page = await signedIn(tokens.bob, 375);
     try {

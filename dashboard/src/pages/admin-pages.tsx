@@ -18,7 +18,7 @@ export function UsersPage() {
       <h1>Users</h1>
       <ErrorNote error={users.error} />
       {users.data && (
-        <table>
+        <div class="table-wrap"><table>
           <thead>
             <tr>
               <th scope="col">Name</th>
@@ -35,7 +35,7 @@ export function UsersPage() {
               </tr>
             ))}
           </tbody>
-        </table>
+        </table></div>
       )}
       <h2>New user</h2>
       <form
@@ -123,7 +123,7 @@ export function BuildpacksPage() {
       <h1>Buildpacks</h1>
       <ErrorNote error={packs.error} />
       {packs.data && (
-        <table>
+        <div class="table-wrap"><table>
           <thead>
             <tr>
               <th scope="col">Name</th>
@@ -140,7 +140,7 @@ export function BuildpacksPage() {
               </tr>
             ))}
           </tbody>
-        </table>
+        </table></div>
       )}
     </section>
   );

@@ -30,7 +30,7 @@ export function EnvPanel({ app }: { app: string }) {
       <ErrorNote error={env.error ?? error} />
       {env.data && Object.keys(env.data).length === 0 && <p>No variable of its own.</p>}
       {env.data && Object.keys(env.data).length > 0 && (
-        <table>
+        <div class="table-wrap"><table>
           <thead>
             <tr>
               <th scope="col">Name</th>
@@ -45,7 +45,7 @@ export function EnvPanel({ app }: { app: string }) {
               <EnvRow key={`${k}=${v}`} name={k} value={v} onSave={(nv) => change({ [k]: nv })} onRemove={() => change({ [k]: null })} />
             ))}
           </tbody>
-        </table>
+        </table></div>
       )}
       <form
         class="inline"
@@ -141,7 +141,7 @@ export function ReleasesPanel({ app, onChanged }: { app: string; onChanged(): vo
       <ErrorNote error={releases.error ?? error} />
       {releases.data?.length === 0 && <p>No release yet.</p>}
       {releases.data && releases.data.length > 0 && (
-        <table class="releases">
+        <div class="table-wrap"><table class="releases">
           <thead>
             <tr>
               <th scope="col">Release</th>
@@ -189,7 +189,7 @@ export function ReleasesPanel({ app, onChanged }: { app: string; onChanged(): vo
               </tr>
             ))}
           </tbody>
-        </table>
+        </table></div>
       )}
       {rolling !== null && <p role="status">Rolling back to v{rolling}…</p>}
     </div>
