@@ -1,5 +1,6 @@
 import { useCallback, useEffect, useRef, useState } from 'preact/hooks';
-import { ApiError } from './api';
+import { asApiError } from './action';
+import type { ApiError } from './api';
 
 export interface Live<T> {
   data: T | undefined;
@@ -30,7 +31,7 @@ export function useLive<T>(load: () => Promise<T>, everyMs: number, key: string)
         setError(undefined);
       } catch (err) {
         if (stopped) return;
-        setError(err instanceof ApiError ? err : new ApiError(0, 'failed', String(err)));
+        setError(asApiError(err));
       }
       if (!stopped) timer = setTimeout(round, everyMs);
     };

@@ -1,7 +1,8 @@
 import type { msg } from '@nap/common';
 import type { BuildpackView, UserView } from '@nap/common/api-views';
 import { useState } from 'preact/hooks';
-import { api, ApiError } from '../api';
+import { useAction } from '../action';
+import { api } from '../api';
 import { megabytes } from '../format';
 import { useLive } from '../live';
 import { ErrorNote } from './error-note';
@@ -12,7 +13,7 @@ export function UsersPage() {
   const [name, setName] = useState('');
   const [role, setRole] = useState<'developer' | 'admin'>('developer');
   const [made, setMade] = useState<(UserView & { token: string }) | null>(null);
-  const [error, setError] = useState<ApiError | undefined>(undefined);
+  const action = useAction();
   return (
     <section>
       <h1>Users</h1>
@@ -42,13 +43,10 @@ export function UsersPage() {
         class="inline"
         onSubmit={async (e) => {
           e.preventDefault();
-          setError(undefined);
-          try {
-            setMade(await api<UserView & { token: string }>('POST', '/v1/users', { name: name.trim(), role }));
+          const made = await action.run(async () => setMade(await api<UserView & { token: string }>('POST', '/v1/users', { name: name.trim(), role })));
+          if (made) {
             setName('');
             users.refresh();
-          } catch (err) {
-            setError(err instanceof ApiError ? err : new ApiError(0, 'failed', String(err)));
           }
         }}
       >
@@ -59,9 +57,11 @@ export function UsersPage() {
           <option value="developer">developer</option>
           <option value="admin">admin</option>
         </select>
-        <button type="submit">Create user</button>
+        <button type="submit" disabled={action.busy}>
+          Create user
+        </button>
       </form>
-      <ErrorNote error={error} />
+      <ErrorNote error={action.error} />
       {made && (
         <div role="status" class="token-once">
           <p>

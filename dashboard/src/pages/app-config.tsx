@@ -1,33 +1,23 @@
 import type { AppEventView, AppView, ReleaseView } from '@nap/common/api-views';
 import { useState } from 'preact/hooks';
-import { api, ApiError } from '../api';
+import { useAction } from '../action';
+import { api } from '../api';
 import { ago } from '../format';
 import { useLive } from '../live';
 import { ErrorNote } from './error-note';
 
 const path = (name: string) => `/v1/apps/${encodeURIComponent(name)}`;
-const asError = (err: unknown) => (err instanceof ApiError ? err : new ApiError(0, 'failed', String(err)));
 
 /** The app's own env: each variable changed or removed in place, and new ones added (the API restarts what runs). */
 export function EnvPanel({ app }: { app: string }) {
   const env = useLive(() => api<Record<string, string>>('GET', `${path(app)}/env`), 10_000, `env:${app}`);
-  const [error, setError] = useState<ApiError | undefined>(undefined);
+  const action = useAction();
   const [name, setName] = useState('');
   const [value, setValue] = useState('');
-  const change = async (changes: Record<string, string | null>) => {
-    setError(undefined);
-    try {
-      await api('PUT', `${path(app)}/env`, changes);
-      env.refresh();
-      return true;
-    } catch (err) {
-      setError(asError(err));
-      return false;
-    }
-  };
+  const change = (changes: Record<string, string | null>) => action.run(async () => (await api('PUT', `${path(app)}/env`, changes), env.refresh()));
   return (
     <div class="env">
-      <ErrorNote error={env.error ?? error} />
+      <ErrorNote error={env.error ?? action.error} />
       {env.data && Object.keys(env.data).length === 0 && <p>No variable of its own.</p>}
       {env.data && Object.keys(env.data).length > 0 && (
         <div class="table-wrap"><table>
@@ -90,18 +80,8 @@ function EnvRow({ name, value, onSave, onRemove }: { name: string; value: string
 /** The hosts that route to the app: one mapped (claimed, as the API allows) or unmapped at a time. */
 export function RoutesPanel({ app, view, onChanged }: { app: string; view: AppView; onChanged(): void }) {
   const [host, setHost] = useState('');
-  const [error, setError] = useState<ApiError | undefined>(undefined);
-  const put = async (routes: string[]) => {
-    setError(undefined);
-    try {
-      await api('PUT', path(app), { routes });
-      onChanged();
-      return true;
-    } catch (err) {
-      setError(asError(err));
-      return false;
-    }
-  };
+  const action = useAction();
+  const put = (routes: string[]) => action.run(async () => (await api('PUT', path(app), { routes }), onChanged()));
   return (
     <div class="routes-panel">
       <ul>
@@ -124,9 +104,11 @@ export function RoutesPanel({ app, view, onChanged }: { app: string; view: AppVi
       >
         <label for="route-host">Host</label>
         <input id="route-host" value={host} onInput={(e) => setHost(e.currentTarget.value)} placeholder={`another.${view.urls[0]?.replace(/^https?:\/\/[^.]+\./, '') ?? 'example.com'}`} required />
-        <button type="submit">Map route</button>
+        <button type="submit" disabled={action.busy}>
+          Map route
+        </button>
       </form>
-      <ErrorNote error={error} />
+      <ErrorNote error={action.error} />
     </div>
   );
 }
@@ -134,11 +116,11 @@ export function RoutesPanel({ app, view, onChanged }: { app: string; view: AppVi
 /** Releases, newest first (the first is what runs), each older one with a Rollback (its code and configuration, as a new release). */
 export function ReleasesPanel({ app, onChanged }: { app: string; onChanged(): void }) {
   const releases = useLive(() => api<ReleaseView[]>('GET', `${path(app)}/releases`), 5000, `releases:${app}`);
-  const [error, setError] = useState<ApiError | undefined>(undefined);
+  const action = useAction();
   const [rolling, setRolling] = useState<number | null>(null);
   return (
     <div>
-      <ErrorNote error={releases.error ?? error} />
+      <ErrorNote error={releases.error ?? action.error} />
       {releases.data?.length === 0 && <p>No release yet.</p>}
       {releases.data && releases.data.length > 0 && (
         <div class="table-wrap"><table class="releases">
@@ -166,20 +148,12 @@ export function ReleasesPanel({ app, onChanged }: { app: string; onChanged(): vo
                   ) : (
                     <button
                       type="button"
-                      disabled={rolling !== null}
+                      disabled={action.busy}
                       aria-label={`Rollback to v${r.version}`}
                       onClick={async () => {
                         setRolling(r.version);
-                        setError(undefined);
-                        try {
-                          await api('POST', `${path(app)}/rollback`, { version: r.version });
-                          releases.refresh();
-                          onChanged();
-                        } catch (err) {
-                          setError(asError(err));
-                        } finally {
-                          setRolling(null);
-                        }
+                        await action.run(async () => (await api('POST', `${path(app)}/rollback`, { version: r.version }), releases.refresh(), onChanged()));
+                        setRolling(null);
                       }}
                     >
                       Rollback

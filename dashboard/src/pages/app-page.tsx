@@ -1,6 +1,7 @@
 import type { AppView, InstanceView, ProcessView } from '@nap/common/api-views';
 import { useState } from 'preact/hooks';
-import { api, ApiError, apiFetch } from '../api';
+import { useAction } from '../action';
+import { api, apiFetch } from '../api';
 import { duration, megabytes } from '../format';
 import { useLive } from '../live';
 import { navigate } from '../router';
@@ -15,21 +16,13 @@ const path = (name: string) => `/v1/apps/${encodeURIComponent(name)}`;
 export function AppPage({ name }: { name: string }) {
   const app = useLive(() => api<AppView>('GET', path(name)), 2000, `app:${name}`);
   const instances = useLive(() => api<InstanceView[]>('GET', `${path(name)}/instances`), 2000, `instances:${name}`);
-  const [actionError, setActionError] = useState<ApiError | undefined>(undefined);
+  const action = useAction();
   const [busy, setBusy] = useState<string | null>(null);
 
   const act = async (label: string, run: () => Promise<unknown>) => {
     setBusy(label);
-    setActionError(undefined);
-    try {
-      await run();
-      app.refresh();
-      instances.refresh();
-    } catch (err) {
-      setActionError(err instanceof ApiError ? err : new ApiError(0, 'failed', String(err)));
-    } finally {
-      setBusy(null);
-    }
+    await action.run(async () => (await run(), app.refresh(), instances.refresh()));
+    setBusy(null);
   };
 
   const view = app.data;
@@ -75,7 +68,7 @@ export function AppPage({ name }: { name: string }) {
             </button>
             {busy && <span role="status">{busy === 'start' ? 'Starting (staging first if needed)…' : `${busy[0].toUpperCase()}${busy.slice(1)}…`}</span>}
           </div>
-          <ErrorNote error={actionError} />
+          <ErrorNote error={action.error} />
           <h2>Scale</h2>
           {view.processes
             .filter((p) => p.type === 'web' || p.command !== null)
@@ -112,7 +105,7 @@ function ScaleForm({ app, process, onScaled }: { app: string; process: ProcessVi
   const [count, setCount] = useState(String(process.instances));
   const [memory, setMemory] = useState(`${process.memory}M`);
   const [asked, setAsked] = useState<number | null>(null);
-  const [error, setError] = useState<ApiError | undefined>(undefined);
+  const action = useAction();
   const id = `scale-${process.type}`;
   const done = asked !== null && process.instances === asked && process.running_instances === asked;
   return (
@@ -121,14 +114,10 @@ function ScaleForm({ app, process, onScaled }: { app: string; process: ProcessVi
       aria-labelledby={`${id}-legend`}
       onSubmit={async (e) => {
         e.preventDefault();
-        setError(undefined);
         const instances = Number(count);
-        try {
-          await api('PUT', path(app), { processes: { [process.type]: { instances, memory: memory.trim() } } });
+        if (await action.run(() => api('PUT', path(app), { processes: { [process.type]: { instances, memory: memory.trim() } } }))) {
           setAsked(instances);
           onScaled();
-        } catch (err) {
-          setError(err instanceof ApiError ? err : new ApiError(0, 'failed', String(err)));
         }
       }}
     >
@@ -139,11 +128,13 @@ function ScaleForm({ app, process, onScaled }: { app: string; process: ProcessVi
       <input id={`${id}-instances`} type="number" min="0" max="1000" value={count} onInput={(e) => setCount(e.currentTarget.value)} required />
       <label for={`${id}-memory`}>Memory</label>
       <input id={`${id}-memory`} type="text" value={memory} onInput={(e) => setMemory(e.currentTarget.value)} pattern="[0-9]+[MmGg]?" title="megabytes, or with M or G: 256M, 1G" required />
-      <button type="submit">Scale</button>
+      <button type="submit" disabled={action.busy}>
+        Scale
+      </button>
       <span role="status" class="progress">
         {asked === null ? '' : done ? `${asked} running` : `Scaling: ${process.running_instances} of ${asked} running…`}
       </span>
-      <ErrorNote error={error} />
+      <ErrorNote error={action.error} />
     </form>
   );
 }

@@ -1,5 +1,6 @@
 import type { AppView } from '@nap/common/api-views';
 import { useState } from 'preact/hooks';
+import { asApiError } from '../action';
 import { api, ApiError, apiFetch } from '../api';
 import { onLinkClick } from '../router';
 import { ErrorNote } from './error-note';
@@ -40,7 +41,7 @@ export function DeployPage() {
       await following;
     } catch (err) {
       stop.abort();
-      setError(err instanceof ApiError ? err : new ApiError(0, 'failed', String(err)));
+      setError(asApiError(err));
       setState('idle');
     }
   };

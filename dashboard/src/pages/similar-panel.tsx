@@ -1,6 +1,7 @@
 import type { AppView } from '@nap/common/api-views';
 import { useEffect, useState } from 'preact/hooks';
-import { api, ApiError } from '../api';
+import { asApiError, useAction } from '../action';
+import { api, type ApiError } from '../api';
 import { onLinkClick } from '../router';
 import { ErrorNote } from './error-note';
 
@@ -9,13 +10,13 @@ export function SimilarPanel({ app }: { app: string }) {
   const [params, setParams] = useState<string[] | null>(null);
   const [values, setValues] = useState<Record<string, string>>({});
   const [name, setName] = useState('');
-  const [error, setError] = useState<ApiError | undefined>(undefined);
+  const [loadError, setLoadError] = useState<ApiError | undefined>(undefined);
   const [made, setMade] = useState<AppView | null>(null);
-  const [busy, setBusy] = useState(false);
+  const action = useAction();
   useEffect(() => {
-    api<string[]>('GET', `/v1/apps/${encodeURIComponent(app)}/parameters`).then(setParams, (err) => setError(err as ApiError));
+    api<string[]>('GET', `/v1/apps/${encodeURIComponent(app)}/parameters`).then(setParams, (err) => setLoadError(asApiError(err)));
   }, [app]);
-  if (params === null) return <ErrorNote error={error} />;
+  if (params === null) return <ErrorNote error={loadError} />;
   if (params.length === 0) return <p>Its command has no {'{parameters}'}: there is nothing to ask for a similar app.</p>;
   return (
     <form
@@ -23,15 +24,7 @@ export function SimilarPanel({ app }: { app: string }) {
       aria-label="Similar app"
       onSubmit={async (e) => {
         e.preventDefault();
-        setBusy(true);
-        setError(undefined);
-        try {
-          setMade(await api<AppView>('POST', `/v1/apps/${encodeURIComponent(app)}/similar`, { ...(name.trim() ? { name: name.trim() } : {}), params: values }));
-        } catch (err) {
-          setError(err instanceof ApiError ? err : new ApiError(0, 'failed', String(err)));
-        } finally {
-          setBusy(false);
-        }
+        await action.run(async () => setMade(await api<AppView>('POST', `/v1/apps/${encodeURIComponent(app)}/similar`, { ...(name.trim() ? { name: name.trim() } : {}), params: values })));
       }}
     >
       {params.map((p) => (
@@ -42,11 +35,11 @@ export function SimilarPanel({ app }: { app: string }) {
       ))}
       <label for="similar-name">New app name</label>
       <input id="similar-name" value={name} onInput={(e) => setName(e.currentTarget.value)} placeholder="(made from the values when empty)" />
-      <button type="submit" disabled={busy}>
+      <button type="submit" disabled={action.busy}>
         Launch similar app
       </button>
-      {busy && <span role="status">Launching…</span>}
-      <ErrorNote error={error} />
+      {action.busy && <span role="status">Launching…</span>}
+      <ErrorNote error={action.error} />
       {made && (
         <p role="status">
           Started <a href={`/apps/${encodeURIComponent(made.name)}`} onClick={onLinkClick}>{made.name}</a>: {made.urls.join(', ')}
