@@ -134,8 +134,13 @@ describe('limits and quotas, end to end on real NATS, etcd and Docker', () => {
     const push = await nap(['push', 'forker', '-p', dir, '-m', '512M'], env);
     assert.notEqual(push.code, 0, 'the build fails');
     const forked = /forked (\d+) of 10000/.exec(push.stderr);
-    assert.ok(forked, `RUN reported how far it got:\n${push.stderr}`);
-    assert.ok(Number(forked[1]) < PIDS_MAX, `RUN forked ${forked[1]} processes; the cap is ${PIDS_MAX}`);
+    if (forked) {
+      assert.ok(Number(forked[1]) < PIDS_MAX, `RUN forked ${forked[1]} processes; the cap is ${PIDS_MAX}`);
+    } else {
+      // The cap can also stop the builder's own runc (it shares the build's cgroup) before the RUN
+      // prints its count: then the build fails on that refused fork, which is the cap at work too.
+      assert.match(push.stderr, /Cannot fork[\s\S]*fork\/exec \/usr\/bin\/runc: resource temporarily unavailable/, `RUN neither reported how far it got nor met the cap:\n${push.stderr}`);
+    }
   });
 
   test('a developer over their quota gets quota_exceeded and nothing changes; an admin raises it and it works', async () => {
