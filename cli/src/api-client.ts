@@ -2,7 +2,6 @@ import { createReadStream, statSync } from 'node:fs';
 import { request } from 'node:http';
 import { request as requestTls } from 'node:https';
 import { rootCertificates } from 'node:tls';
-import type { Response } from 'undici';
 import { CliError, target } from './config.js';
 import { type NapFetch, trustingCa } from './http.js';
 

@@ -1,8 +1,19 @@
 import { rootCertificates } from 'node:tls';
-import { Agent, fetch as undiciFetch, type RequestInit, type Response } from 'undici';
 
 /** fetch towards nap's own servers (its API, directory servers); see trustingCa. */
 export type NapFetch = (url: string, init?: RequestInit) => Promise<Response>;
+
+/** Loaded only when a CA is in play: every other command starts without it (it costs about 0.1 s). */
+const loadUndici = () => import('undici');
+
+function withAgent(connect: { ca?: string[]; rejectUnauthorized?: boolean }): NapFetch {
+  let agent: InstanceType<Awaited<ReturnType<typeof loadUndici>>['Agent']> | undefined;
+  return async (url, init) => {
+    const { Agent, fetch } = await loadUndici();
+    agent ??= new Agent({ connect });
+    return (await fetch(url, { ...(init as object), dispatcher: agent })) as unknown as Response;
+  };
+}
 
 /**
  * fetch that trusts the cluster's CA beside the system's: a nap of several hosts serves its API and
@@ -10,13 +21,9 @@ export type NapFetch = (url: string, init?: RequestInit) => Promise<Response>;
  * keeps in its config. Node's own fetch takes no CA, hence undici's, with an agent that carries it.
  */
 export function trustingCa(caPem: string | undefined): NapFetch {
-  if (!caPem) return (url, init) => undiciFetch(url, init);
-  const dispatcher = new Agent({ connect: { ca: [...rootCertificates, caPem] } });
-  return (url, init) => undiciFetch(url, { ...init, dispatcher });
+  if (!caPem) return (url, init) => fetch(url, init);
+  return withAgent({ ca: [...rootCertificates, caPem] });
 }
 
 /** fetch that checks no certificate: only for the CA itself, which is then checked against its pin. */
-export const uncheckedFetch: NapFetch = (() => {
-  const dispatcher = new Agent({ connect: { rejectUnauthorized: false } });
-  return (url, init) => undiciFetch(url, { ...init, dispatcher });
-})();
+export const uncheckedFetch: NapFetch = withAgent({ rejectUnauthorized: false });
