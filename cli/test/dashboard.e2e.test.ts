@@ -277,6 +277,12 @@ describe('the web dashboard in Chromium', () => {
       assert.equal(await page.locator('tr[data-app="alice-app"]').count(), 0);
       await page.goto(`${platform.controllerUrl}/apps/alice-app`);
       await page.getByRole('alert').filter({ hasText: 'Forbidden (403)' }).first().waitFor();
+      // Nor through the logs the controller reads for the page: its app, its rule (403), nothing read.
+      for (const file of ['stdout', 'staging']) {
+        const logs = await httpGet(`${platform.controllerUrl}/v1/apps/alice-app/logs?file=${file}&via=api`, { Authorization: `Bearer ${tokens.bob}` });
+        assert.equal(logs.status, 403, `${file}: ${logs.body}`);
+        assert.doesNotMatch(logs.body, /listening on|Droplet/);
+      }
       // Usable at 375 px: nothing wider than the screen but the tables, which scroll in their own box.
       const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
       assert.ok(overflow <= 0, `the page is ${overflow} px wider than a 375 px screen`);

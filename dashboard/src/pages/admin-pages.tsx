@@ -6,6 +6,7 @@ import { api } from '../api';
 import { megabytes } from '../format';
 import { useLive } from '../live';
 import { ErrorNote } from './error-note';
+import { TableHead } from './table-head';
 
 /** Users (admins only): the list, and a new user whose token is shown once. */
 export function UsersPage() {
@@ -20,13 +21,7 @@ export function UsersPage() {
       <ErrorNote error={users.error} />
       {users.data && (
         <div class="table-wrap"><table>
-          <thead>
-            <tr>
-              <th scope="col">Name</th>
-              <th scope="col">Role</th>
-              <th scope="col">Since</th>
-            </tr>
-          </thead>
+          <TableHead columns={['Name', 'Role', 'Since']} />
           <tbody>
             {users.data.map((u) => (
               <tr key={u.name}>
@@ -84,17 +79,7 @@ export function DeasPage() {
       {deas.data && (
         <div class="table-wrap">
           <table>
-            <thead>
-              <tr>
-                <th scope="col">DEA</th>
-                <th scope="col">Host</th>
-                <th scope="col">Zone</th>
-                <th scope="col">Free memory</th>
-                <th scope="col">Free disk</th>
-                <th scope="col">Instances</th>
-                <th scope="col">Takes new ones</th>
-              </tr>
-            </thead>
+            <TableHead columns={['DEA', 'Host', 'Zone', 'Free memory', 'Free disk', 'Instances', 'Takes new ones']} />
             <tbody>
               {deas.data.map((d) => (
                 <tr key={d.id}>
@@ -124,13 +109,7 @@ export function BuildpacksPage() {
       <ErrorNote error={packs.error} />
       {packs.data && (
         <div class="table-wrap"><table>
-          <thead>
-            <tr>
-              <th scope="col">Name</th>
-              <th scope="col">Kind</th>
-              <th scope="col">From</th>
-            </tr>
-          </thead>
+          <TableHead columns={['Name', 'Kind', 'From']} />
           <tbody>
             {packs.data.map((b) => (
               <tr key={b.name}>

@@ -5,6 +5,7 @@ import { api } from '../api';
 import { ago } from '../format';
 import { useLive } from '../live';
 import { ErrorNote } from './error-note';
+import { TableHead } from './table-head';
 
 const path = (name: string) => `/v1/apps/${encodeURIComponent(name)}`;
 
@@ -21,15 +22,7 @@ export function EnvPanel({ app }: { app: string }) {
       {env.data && Object.keys(env.data).length === 0 && <p>No variable of its own.</p>}
       {env.data && Object.keys(env.data).length > 0 && (
         <div class="table-wrap"><table>
-          <thead>
-            <tr>
-              <th scope="col">Name</th>
-              <th scope="col">Value</th>
-              <th scope="col">
-                <span class="visually-hidden">Actions</span>
-              </th>
-            </tr>
-          </thead>
+          <TableHead columns={['Name', 'Value', '']} />
           <tbody>
             {Object.entries(env.data).map(([k, v]) => (
               <EnvRow key={`${k}=${v}`} name={k} value={v} onSave={(nv) => change({ [k]: nv })} onRemove={() => change({ [k]: null })} />
@@ -124,17 +117,7 @@ export function ReleasesPanel({ app, onChanged }: { app: string; onChanged(): vo
       {releases.data?.length === 0 && <p>No release yet.</p>}
       {releases.data && releases.data.length > 0 && (
         <div class="table-wrap"><table class="releases">
-          <thead>
-            <tr>
-              <th scope="col">Release</th>
-              <th scope="col">When</th>
-              <th scope="col">By</th>
-              <th scope="col">What</th>
-              <th scope="col">
-                <span class="visually-hidden">Actions</span>
-              </th>
-            </tr>
-          </thead>
+          <TableHead columns={['Release', 'When', 'By', 'What', '']} />
           <tbody>
             {releases.data.map((r, i) => (
               <tr key={r.version} data-release={r.version}>

@@ -6,6 +6,7 @@ import { duration, megabytes } from '../format';
 import { useLive } from '../live';
 import { navigate } from '../router';
 import { ErrorNote } from './error-note';
+import { TableHead } from './table-head';
 import { EnvPanel, EventsPanel, ReleasesPanel, RoutesPanel } from './app-config';
 import { LogsView } from './logs-view';
 import { SimilarPanel } from './similar-panel';
@@ -144,19 +145,7 @@ function Instances({ list }: { list: InstanceView[] }) {
   return (
     <div class="table-wrap">
       <table class="instances">
-        <thead>
-          <tr>
-            <th scope="col">Type</th>
-            <th scope="col">Index</th>
-            <th scope="col">State</th>
-            <th scope="col">Address</th>
-            <th scope="col">Uptime</th>
-            <th scope="col">Restarts</th>
-            <th scope="col">CPU</th>
-            <th scope="col">Memory</th>
-            <th scope="col">Last crash</th>
-          </tr>
-        </thead>
+        <TableHead columns={['Type', 'Index', 'State', 'Address', 'Uptime', 'Restarts', 'CPU', 'Memory', 'Last crash']} />
         <tbody>
           {list.map((i) => (
             <tr key={i.instance_id} data-state={i.state}>

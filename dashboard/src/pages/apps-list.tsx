@@ -4,6 +4,7 @@ import { instancesOf, megabytes } from '../format';
 import { useLive } from '../live';
 import { onLinkClick } from '../router';
 import { ErrorNote } from './error-note';
+import { TableHead } from './table-head';
 
 /** Every app the caller may see (a developer their own, an admin all: the API decides), refreshed live. */
 export function AppsList() {
@@ -19,15 +20,7 @@ export function AppsList() {
       ) : (
         <div class="table-wrap">
           <table class="apps">
-            <thead>
-              <tr>
-                <th scope="col">Name</th>
-                <th scope="col">State</th>
-                <th scope="col">Instances</th>
-                <th scope="col">Memory</th>
-                <th scope="col">Routes</th>
-              </tr>
-            </thead>
+            <TableHead columns={['Name', 'State', 'Instances', 'Memory', 'Routes']} />
             <tbody>
               {apps.data.map((app) => (
                 <tr key={app.id} data-app={app.name}>

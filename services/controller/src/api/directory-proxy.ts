@@ -3,9 +3,11 @@ import { request as httpsRequest } from 'node:https';
 import { NapError } from '@nap/common';
 import type { Request, Response } from 'express';
 
-/** Streams followed through the controller at once; a caller past it is told to try again. */
+/** Streams read through the controller at once, in all and per caller: no one tenant takes them all. */
 const MAX_PROXIED = 256;
+const MAX_PER_CALLER = 64;
 let proxied = 0;
+const perCaller = new Map<string, number>();
 const PASSED_ON = ['content-type', 'content-length', 'content-range', 'accept-ranges'] as const;
 
 /**
@@ -17,11 +19,19 @@ const PASSED_ON = ['content-type', 'content-length', 'content-range', 'accept-ra
  */
 export function proxyDirectory(url: string, req: Request, res: Response, ca: Buffer | undefined): void {
   if (proxied >= MAX_PROXIED) throw new NapError(503, 'too_many_streams', `this controller already streams ${MAX_PROXIED} logs: close some, or try again in a moment`);
+  const caller = req.caller?.name ?? '';
+  const mine = perCaller.get(caller) ?? 0;
+  if (mine >= MAX_PER_CALLER) throw new NapError(503, 'too_many_streams', `you already read ${MAX_PER_CALLER} logs through this controller at once: close some (other tabs of the dashboard), or try again in a moment`);
   proxied++;
+  perCaller.set(caller, mine + 1);
   let done = false;
   const release = () => {
-    if (!done) proxied--;
+    if (done) return;
     done = true;
+    proxied--;
+    const left = (perCaller.get(caller) ?? 1) - 1;
+    if (left > 0) perCaller.set(caller, left);
+    else perCaller.delete(caller);
   };
   const target = new URL(url);
   const send = target.protocol === 'https:' ? httpsRequest : httpRequest;
