@@ -4,7 +4,7 @@ import { chmodSync, cpSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { type Browser, chromium, type Page } from 'playwright-core';
+import { type Browser, chromium, type Locator, type Page } from 'playwright-core';
 import { chromiumPath, eventually, httpGet, nap, repoRoot, TestPlatform } from '@nap/testkit';
 
 /**
@@ -25,6 +25,16 @@ async function shot(page: Page, name: string): Promise<void> {
 
 interface InstanceRow {
   state: string;
+  instance_id: string;
+}
+
+/** Presses Tab (or Shift+Tab) until the control has the focus: what a keyboard-only user does to reach it. */
+async function tabTo(page: Page, control: Locator, key: 'Tab' | 'Shift+Tab' = 'Tab', limit = 100): Promise<void> {
+  for (let i = 0; i < limit; i++) {
+    await page.keyboard.press(key);
+    if (await control.evaluate((el) => el === document.activeElement)) return;
+  }
+  assert.fail(`${String(control)} was not reached by ${limit} presses of ${key}`);
 }
 
 describe('the web dashboard in Chromium', () => {
@@ -123,6 +133,49 @@ describe('the web dashboard in Chromium', () => {
       const running = (JSON.parse(api.body) as InstanceRow[]).filter((i) => i.state === 'RUNNING');
       assert.equal(running.length, 2, api.body);
       await shot(page, 'app');
+    } finally {
+      await page.close();
+    }
+  });
+
+  test('with a keyboard alone: sign in, open an app, restart it (new instances replace the old), and the list shows it as the last event', async () => {
+    const page = await browser.newPage({ viewport: { width: 1280, height: 800 } });
+    const running = async () => {
+      const r = await httpGet(`${platform.controllerUrl}/v1/apps/alice-app/instances`, { Authorization: `Bearer ${platform.adminToken}` });
+      return (JSON.parse(r.body) as InstanceRow[]).filter((i) => i.state === 'RUNNING').map((i) => i.instance_id);
+    };
+    try {
+      await page.goto(`${platform.controllerUrl}/`);
+      await tabTo(page, page.getByLabel('Token'));
+      await page.keyboard.type(platform.adminToken);
+      await page.keyboard.press('Enter');
+      await page.getByRole('button', { name: 'Sign out' }).waitFor();
+      const row = page.locator('tr[data-app="alice-app"]');
+      await tabTo(page, row.getByRole('link', { name: 'alice-app', exact: true }));
+      await page.keyboard.press('Enter');
+      await page.getByRole('heading', { name: 'alice-app' }).waitFor();
+
+      const before = await running();
+      assert.equal(before.length, 2, 'the scale test left two running instances');
+      await tabTo(page, page.getByRole('button', { name: 'Restart', exact: true }));
+      await page.keyboard.press('Enter');
+      await eventually(async () => {
+        const now = await running();
+        return now.length === 2 && now.every((id) => !before.includes(id));
+      }, 60_000, 'two new running instances in place of the old');
+      // The page shows the new instances, not the old.
+      await eventually(async () => {
+        const shown = await page.locator('table.instances tbody tr[data-state="RUNNING"]').evaluateAll((rows) => rows.map((r) => r.getAttribute('data-instance')));
+        return shown.length === 2 && shown.every((id) => id !== null && !before.includes(id));
+      }, 10_000, 'the new instances on the page');
+
+      await tabTo(page, page.getByRole('navigation', { name: 'Pages' }).getByRole('link', { name: 'Apps' }), 'Shift+Tab');
+      await page.keyboard.press('Enter');
+      await row.locator('td.last-event', { hasText: /^started \d+ s ago$/ }).waitFor();
+      const app = JSON.parse((await httpGet(`${platform.controllerUrl}/v1/apps/alice-app`, { Authorization: `Bearer ${platform.adminToken}` })).body) as {
+        last_event: { type: string; actor: string; detail: { restart?: boolean } };
+      };
+      assert.deepEqual([app.last_event.type, app.last_event.actor, app.last_event.detail.restart], ['started', 'admin', true]);
     } finally {
       await page.close();
     }

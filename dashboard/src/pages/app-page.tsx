@@ -148,7 +148,7 @@ function Instances({ list }: { list: InstanceView[] }) {
         <TableHead columns={['Type', 'Index', 'State', 'Address', 'Uptime', 'Restarts', 'CPU', 'Memory', 'Last crash']} />
         <tbody>
           {list.map((i) => (
-            <tr key={i.instance_id} data-state={i.state}>
+            <tr key={i.instance_id} data-state={i.state} data-instance={i.instance_id}>
               <td>{i.process_type}</td>
               <td>{i.index}</td>
               <td class={`state ${i.state.toLowerCase()}`}>{i.state}</td>

@@ -1,6 +1,6 @@
 import type { AppView } from '@nap/common/api-views';
 import { getOnce } from '../api';
-import { instancesOf, megabytes } from '../format';
+import { ago, instancesOf, megabytes } from '../format';
 import { useLive } from '../live';
 import { onLinkClick } from '../router';
 import { ErrorNote } from './error-note';
@@ -20,7 +20,7 @@ export function AppsList() {
       ) : (
         <div class="table-wrap">
           <table class="apps">
-            <TableHead columns={['Name', 'State', 'Instances', 'Memory', 'Routes']} />
+            <TableHead columns={['Name', 'State', 'Instances', 'Memory', 'Routes', 'Last event']} />
             <tbody>
               {apps.data.map((app) => (
                 <tr key={app.id} data-app={app.name}>
@@ -38,6 +38,13 @@ export function AppsList() {
                         {url.replace(/^https?:\/\//, '')}
                       </a>
                     ))}
+                  </td>
+                  <td class="last-event">
+                    {app.last_event && (
+                      <>
+                        {app.last_event.type} <time dateTime={app.last_event.time}>{ago(app.last_event.time)} ago</time>
+                      </>
+                    )}
                   </td>
                 </tr>
               ))}

@@ -6,6 +6,15 @@ import { z } from 'zod';
  * by these; the OpenAPI document lists them as the answers.
  */
 
+/** An event of an app's history as GET /v1/apps/:name/events lists it, newest first. */
+export const AppEventView = z.object({
+  time: z.string(),
+  type: z.string(),
+  actor: z.string(),
+  detail: z.record(z.unknown()),
+});
+export type AppEventView = z.infer<typeof AppEventView>;
+
 export const ProcessView = z.object({
   type: z.string(),
   instances: z.number().int(),
@@ -42,6 +51,8 @@ export const AppView = z.object({
   droplet: z
     .object({ hash: z.string(), source_hash: z.string(), detected_buildpack: z.string(), start_command: z.string(), staged_at: z.string() })
     .nullable(),
+  /** The newest event of the app's history (GET /v1/apps/:name/events), or null before its first. */
+  last_event: AppEventView.nullable(),
   created_at: z.string(),
   updated_at: z.string(),
 });
@@ -81,14 +92,6 @@ export const ReleaseView = z.object({
 });
 export type ReleaseView = z.infer<typeof ReleaseView>;
 
-/** An event of an app's history as GET /v1/apps/:name/events lists it, newest first. */
-export const AppEventView = z.object({
-  time: z.string(),
-  type: z.string(),
-  actor: z.string(),
-  detail: z.record(z.unknown()),
-});
-export type AppEventView = z.infer<typeof AppEventView>;
 
 /** A user as GET /v1/users lists it (admins only); POST /v1/users answers the same with its `token`, shown once. */
 export const UserView = z.object({ name: z.string(), role: z.enum(['admin', 'developer']), created_at: z.string().optional() });

@@ -14,6 +14,9 @@ export const keys = {
   deas: () => `${root}/deas/`,
   events: (appId: string) => `${root}/events/${appId}/`,
   event: (appId: string, id: string) => `${root}/events/${appId}/${id}`,
+  /** A copy of each app's newest event, so listing apps reads one prefix, not every app's history. */
+  latestEvent: (appId: string) => `${root}/latest-event/${appId}`,
+  latestEvents: () => `${root}/latest-event/`,
   crashes: (appId: string) => `${root}/crashes/${appId}/`,
   crash: (appId: string, slot: string | number) => `${root}/crashes/${appId}/${slot}`,
   user: (name: string) => `${root}/users/${name}`,

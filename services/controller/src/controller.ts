@@ -4,6 +4,7 @@ import { Bus, channels, connectEtcd, JetStreamBlobstore, listenHttp, type Logger
 import compression from 'compression';
 import express from 'express';
 import { appsRouter } from './api/apps-router.js';
+import { AppPresenter } from './apps/present.js';
 import { deasRouter } from './api/deas-router.js';
 import { nodesJoinRouter, nodesRouter } from './api/nodes-router.js';
 import { NodesRepository } from './store/nodes-repository.js';
@@ -147,11 +148,12 @@ export async function startController(settings: Settings, log: Logger): Promise<
   http.use(whoamiRouter());
   http.use(deasRouter(pool));
   http.use(nodesRouter(nodes, pool, settings, etcd));
-  http.use(appsRouter({ settings, lifecycle, apps, actual, events, crashes, directorySecret }));
+  const presenter = new AppPresenter(actual, events, directorySecret);
+  http.use(appsRouter({ settings, lifecycle, apps, actual, events, crashes, presenter }));
   http.use(buildpacksRouter({ catalog: buildpacks, blobs, uploadLimitMb: settings.uploadLimitMb }));
-  http.use(deployRouter({ lifecycle, actual, directorySecret, cloneToPackage }));
-  http.use(releasesRouter({ lifecycle, actual, releases, directorySecret }));
-  http.use(similarRouter({ lifecycle, actual, directorySecret }));
+  http.use(deployRouter({ lifecycle, presenter, cloneToPackage }));
+  http.use(releasesRouter({ lifecycle, presenter, releases }));
+  http.use(similarRouter({ lifecycle, presenter }));
   http.use(instanceFilesRouter({ apps, actual, pool, directorySecret, directoryCa: settings.tls ? readFileSync(settings.tls.ca) : undefined }));
   http.use(dashboardRouter());
   http.use(notFoundHandler);

@@ -23,7 +23,7 @@ before(async () => {
   engines = await startEngines();
   etcd = connectEtcd(loadSettings({ ...engines.env, NAP_LOG_LEVEL: 'silent' }));
   const routes = new RoutesRepository(etcd);
-  const blobs = { has: async () => true } as never;
+  const blobs = { has: async () => true, list: async () => [], delete: async () => {} } as never;
   lifecycle = new AppLifecycle({
     apps: new AppsRepository(etcd),
     events: new EventsRepository(etcd, createLogger('test', 'silent')),
@@ -83,6 +83,11 @@ test('a change of what runs writes the app, its event and its release in one tra
   assert.equal((await revisions(keys.releases(before.id))).size, 1, 'a scale is no release');
   const [scaled] = await new EventsRepository(etcd, createLogger('test', 'silent')).list(before.id);
   assert.deepEqual({ type: scaled.type, actor: scaled.actor, detail: scaled.detail }, { type: 'scaled', actor: 'dev', detail: { from: 1, to: 3 } });
+  // The copy the app list reads is the newest event, written by the same transaction.
+  const events2 = new EventsRepository(etcd, createLogger('test', 'silent'));
+  assert.deepEqual(await events2.latest(before.id), scaled);
+  assert.deepEqual((await events2.latestOfAll()).get(before.id), scaled);
+  assert.equal((await revisions(keys.latestEvent(before.id))).get(keys.latestEvent(before.id)), (await revisions(keys.app('shop'))).get(keys.app('shop')));
 });
 
 test("a release another writer made is never overwritten: the next change takes the number after it", async () => {
@@ -107,4 +112,12 @@ test("another developer's change is refused and writes nothing", async () => {
   await assert.rejects(lifecycle.put({ name: 'eve', role: 'developer' }, 'shop', { instances: 0 }), /belongs to another user/);
   await assert.rejects(lifecycle.setEnv({ name: 'eve', role: 'developer' }, 'shop', { COLOR: 'red' }), /belongs to another user/);
   assert.deepEqual(await revisions('/nap/'), before);
+});
+
+test('a deleted app leaves no history behind, nor the copy of its newest event', async () => {
+  const { app } = await lifecycle.put(dev, 'gone', { memory: 128 });
+  assert.ok(await new EventsRepository(etcd, createLogger('test', 'silent')).latest(app.id));
+  await lifecycle.remove(dev, 'gone');
+  assert.equal((await revisions(keys.events(app.id))).size, 0);
+  assert.equal((await revisions(keys.latestEvent(app.id))).size, 0);
 });

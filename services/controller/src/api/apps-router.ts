@@ -8,7 +8,7 @@ import type { AppRecord } from '../apps/app-record.js';
 import { AppUpdate } from '../apps/app-update.js';
 import { actorOf, type AppLifecycle } from '../apps/lifecycle.js';
 import { slotKey } from '../apps/processes.js';
-import { presentApp, presentInstance } from '../apps/present.js';
+import { type AppPresenter, presentInstance } from '../apps/present.js';
 import { mayTouch } from '../auth/bearer.js';
 import type { ActualInstancesRepository } from '../store/actual-instances.js';
 import type { AppsRepository } from '../store/apps-repository.js';
@@ -28,25 +28,22 @@ export interface AppsRouterDeps {
   actual: ActualInstancesRepository;
   events: EventsRepository;
   crashes: CrashHistory;
-  directorySecret: string;
+  presenter: AppPresenter;
 }
 
 /** The apps API: each route parses, asks the lifecycle (apps/lifecycle.ts) for the change, and presents the result. */
 export function appsRouter(deps: AppsRouterDeps): Router {
-  const { settings, lifecycle, apps, actual, events, crashes, directorySecret } = deps;
+  const { settings, lifecycle, apps, actual, events, crashes, presenter } = deps;
   const router = Router();
   // The biggest valid update (64 KB of env, 100 routes, 21 commands of 8 KB) is about 300 KB.
   const json = express.json({ limit: '512kb' });
   const loadFor = (req: Request, name: string) => lifecycle.load(name, req.caller);
 
-  async function present(app: AppRecord) {
-    return presentApp(app, await actual.ofApp(app.id), directorySecret);
-  }
+  const present = (app: AppRecord) => presenter.one(app);
 
   router.get('/v1/apps', async (req, res) => {
     const all = await apps.list((a) => mayTouch(req.caller, a.owner));
-    const instances = await actual.byApp();
-    res.json(all.map((a) => presentApp(a, instances.get(a.id) ?? [], directorySecret)));
+    res.json(await presenter.all(all));
   });
 
   router.get('/v1/apps/:name', async (req, res) => {

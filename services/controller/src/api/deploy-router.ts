@@ -4,16 +4,14 @@ import { join } from 'node:path';
 import express, { Router } from 'express';
 import { z } from 'zod';
 import type { AppLifecycle } from '../apps/lifecycle.js';
-import { presentApp } from '../apps/present.js';
-import type { ActualInstancesRepository } from '../store/actual-instances.js';
+import type { AppPresenter } from '../apps/present.js';
 import { appName } from './app-lookup.js';
 
 export const DeployBody = z.object({ git_url: z.string().min(1).max(2048), ref: z.string().min(1).max(200).optional() }).strict();
 
 export interface DeployDeps {
   lifecycle: AppLifecycle;
-  actual: ActualInstancesRepository;
-  directorySecret: string;
+  presenter: AppPresenter;
   /** Clones `ref` of `gitUrl` into a package at `file` (git/clone.ts), as the caller's role allows. */
   cloneToPackage(gitUrl: string, ref: string | undefined, file: string, role: 'admin' | 'developer' | undefined): Promise<void>;
 }
@@ -31,7 +29,7 @@ export function deployRouter(deps: DeployDeps): Router {
       await deps.cloneToPackage(body.git_url, body.ref, file, req.caller?.role);
       const accepted = await deps.lifecycle.acceptBits(app, file);
       const started = await deps.lifecycle.start(req.caller, name);
-      res.json({ ...presentApp(started, await deps.actual.ofApp(started.id), deps.directorySecret), package_hash: accepted.package_hash, changed: accepted.changed });
+      res.json({ ...(await deps.presenter.one(started)), package_hash: accepted.package_hash, changed: accepted.changed });
     } finally {
       await rm(work, { recursive: true, force: true });
     }

@@ -2,8 +2,7 @@ import type { ReleaseView } from '@nap/common';
 import express, { Router } from 'express';
 import { z } from 'zod';
 import type { AppLifecycle } from '../apps/lifecycle.js';
-import { presentApp } from '../apps/present.js';
-import type { ActualInstancesRepository } from '../store/actual-instances.js';
+import type { AppPresenter } from '../apps/present.js';
 import type { ReleasesRepository } from '../store/releases-repository.js';
 import { appName } from './app-lookup.js';
 
@@ -15,13 +14,12 @@ export const Rollback = z
 
 export interface ReleasesDeps {
   lifecycle: AppLifecycle;
-  actual: ActualInstancesRepository;
+  presenter: AppPresenter;
   releases: ReleasesRepository;
-  directorySecret: string;
 }
 
 export function releasesRouter(deps: ReleasesDeps): Router {
-  const { lifecycle, actual, releases, directorySecret } = deps;
+  const { lifecycle, presenter, releases } = deps;
   const router = Router();
 
   router.get('/v1/apps/:name/releases', async (req, res) => {
@@ -43,7 +41,7 @@ export function releasesRouter(deps: ReleasesDeps): Router {
     const name = appName(req);
     const { version } = Rollback.parse(req.body ?? {});
     const app = await lifecycle.rollback(req.caller, name, version);
-    res.json(presentApp(app, await actual.ofApp(app.id), directorySecret));
+    res.json(await presenter.one(app));
   });
 
   return router;

@@ -3,8 +3,7 @@ import express, { Router } from 'express';
 import { z } from 'zod';
 import type { AppLifecycle } from '../apps/lifecycle.js';
 import { fillParameters, parametersOf } from '../apps/parameters.js';
-import { presentApp } from '../apps/present.js';
-import type { ActualInstancesRepository } from '../store/actual-instances.js';
+import type { AppPresenter } from '../apps/present.js';
 import { appName } from './app-lookup.js';
 
 export const SimilarBody = z
@@ -16,8 +15,7 @@ export const SimilarBody = z
 
 export interface SimilarDeps {
   lifecycle: AppLifecycle;
-  actual: ActualInstancesRepository;
-  directorySecret: string;
+  presenter: AppPresenter;
 }
 
 /**
@@ -25,7 +23,7 @@ export interface SimilarDeps {
  * launched again as a "similar app" with other values. It shares the droplet, so nothing stages.
  */
 export function similarRouter(deps: SimilarDeps): Router {
-  const { lifecycle, actual, directorySecret } = deps;
+  const { lifecycle, presenter } = deps;
   const router = Router();
 
   router.get('/v1/apps/:name/parameters', async (req, res) => {
@@ -39,7 +37,7 @@ export function similarRouter(deps: SimilarDeps): Router {
     if (!source.droplet || !source.package) throw new NapError(409, 'not_staged', `app ${source.name} has no droplet yet: push it first`);
     const command = fillParameters(source.command ?? source.droplet.start_command, body.params);
     const app = await lifecycle.createSimilar(req.caller, source, body.name, command, body.params);
-    res.status(201).json(presentApp(app, await actual.ofApp(app.id), directorySecret));
+    res.status(201).json(await presenter.one(app));
   });
 
   return router;

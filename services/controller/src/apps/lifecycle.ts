@@ -69,7 +69,7 @@ export class AppLifecycle {
 
   /** The events and (when what runs changed and there is a droplet) the release of a change, for its transaction. */
   private async along(app: AppRecord, actor: string, events: Events, release?: string): Promise<AlongWith> {
-    const puts = events.map(([type, detail]) => this.deps.events.entry(app.id, type, actor, detail));
+    const puts = this.deps.events.entries(app.id, actor, events);
     if (release === undefined || !app.droplet) return { puts };
     const [key, value] = this.deps.releases.entry({ ...app, droplet: app.droplet }, await this.deps.releases.nextVersion(app.id), actor, release);
     return { puts: [...puts, [key, value]], absent: [key] };

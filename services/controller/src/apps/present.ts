@@ -1,5 +1,6 @@
 import { type AppView, type InstanceView, signedUrl } from '@nap/common';
-import type { ActualInstance } from '../store/actual-instances.js';
+import type { ActualInstance, ActualInstancesRepository } from '../store/actual-instances.js';
+import type { AppEvent, EventsRepository } from '../store/events-repository.js';
 import { type AppRecord, appUrls } from './app-record.js';
 import { processSpecs, WEB } from './processes.js';
 
@@ -36,7 +37,7 @@ function countStates(instances: ActualInstance[]): Record<string, number> {
   return counts;
 }
 
-export function presentApp(app: AppRecord, instances: ActualInstance[], secret: string): AppView {
+export function presentApp(app: AppRecord, instances: ActualInstance[], secret: string, lastEvent: AppEvent | null): AppView {
   const current = instances.filter((i) => i.version === app.version);
   return {
     id: app.id,
@@ -77,7 +78,28 @@ export function presentApp(app: AppRecord, instances: ActualInstance[], secret: 
           staged_at: app.droplet.staged_at,
         }
       : null,
+    last_event: lastEvent,
     created_at: app.created_at,
     updated_at: app.updated_at,
   };
+}
+
+/** An app as the API answers it, with its instances and newest event read beside the record. */
+export class AppPresenter {
+  constructor(
+    private readonly actual: Pick<ActualInstancesRepository, 'ofApp' | 'byApp'>,
+    private readonly events: Pick<EventsRepository, 'latest' | 'latestOfAll'>,
+    private readonly secret: string,
+  ) {}
+
+  async one(app: AppRecord): Promise<AppView> {
+    const [instances, lastEvent] = await Promise.all([this.actual.ofApp(app.id), this.events.latest(app.id)]);
+    return presentApp(app, instances, this.secret, lastEvent);
+  }
+
+  /** One read of every instance and one of every newest event, however many apps there are. */
+  async all(apps: AppRecord[]): Promise<AppView[]> {
+    const [instances, latest] = await Promise.all([this.actual.byApp(), this.events.latestOfAll()]);
+    return apps.map((a) => presentApp(a, instances.get(a.id) ?? [], this.secret, latest.get(a.id) ?? null));
+  }
 }

@@ -24,11 +24,18 @@ export class EventsRepository {
     private readonly log: Logger,
   ) {}
 
-  /** An event as a key and value, for a transaction that writes it with the change it records (apps/lifecycle.ts). */
-  entry(appId: string, type: EventType, actor: string, detail: Record<string, unknown> = {}, now = Date.now()): [string, string] {
-    const id = `${String(now).padStart(15, '0')}-${randomBytes(4).toString('hex')}`;
-    const event: AppEvent = { time: new Date(now).toISOString(), type, actor, detail };
-    return [keys.event(appId, id), JSON.stringify(event)];
+  /**
+   * Events as keys and values, for a transaction that writes them with the change they record
+   * (apps/lifecycle.ts), and the copy of the newest of them that the app list reads.
+   */
+  entries(appId: string, actor: string, events: [EventType, Record<string, unknown>][], now = Date.now()): [string, string][] {
+    const puts = events.map(([type, detail]): [string, string] => {
+      const id = `${String(now).padStart(15, '0')}-${randomBytes(4).toString('hex')}`;
+      const event: AppEvent = { time: new Date(now).toISOString(), type, actor, detail };
+      return [keys.event(appId, id), JSON.stringify(event)];
+    });
+    const newest = puts.at(-1);
+    return newest ? [...puts, [keys.latestEvent(appId), newest[1]]] : puts;
   }
 
   /** Only the newest EVENTS_KEPT stay: a crash-looping app cannot grow etcd without end. */
@@ -45,9 +52,8 @@ export class EventsRepository {
 
   /** Never fails the operation it records: a lost event is logged, the user's request still succeeds. */
   async record(appId: string, type: EventType, actor: string, detail: Record<string, unknown> = {}): Promise<void> {
-    const [key, value] = this.entry(appId, type, actor, detail);
     try {
-      await this.etcd.put(key).value(value);
+      await Promise.all(this.entries(appId, actor, [[type, detail]]).map(([key, value]) => this.etcd.put(key).value(value)));
     } catch (err) {
       this.log.warn({ err, app_id: appId, type }, 'could not record an event');
       return;
@@ -64,7 +70,32 @@ export class EventsRepository {
       .map(([, raw]) => JSON.parse(raw) as AppEvent);
   }
 
+  /** Each app's newest event, by app id; an app whose history predates the copy has none. */
+  async latestOfAll(): Promise<Map<string, AppEvent>> {
+    const all = await readPrefix(this.etcd, keys.latestEvents());
+    const latest = new Map<string, AppEvent>();
+    for (const [key, raw] of Object.entries(all)) {
+      const event = parseEvent(raw);
+      if (event) latest.set(key.slice(keys.latestEvents().length), event);
+    }
+    return latest;
+  }
+
+  async latest(appId: string): Promise<AppEvent | null> {
+    const raw = await this.etcd.get(keys.latestEvent(appId)).string();
+    return raw === null ? null : parseEvent(raw);
+  }
+
   async deleteAll(appId: string): Promise<void> {
     await this.etcd.delete().prefix(keys.events(appId));
+    await this.etcd.delete().key(keys.latestEvent(appId));
+  }
+}
+
+function parseEvent(raw: string): AppEvent | null {
+  try {
+    return JSON.parse(raw) as AppEvent;
+  } catch {
+    return null;
   }
 }

@@ -7,6 +7,7 @@ import { errorHandler } from '../../src/api/errors.js';
 import { releasesRouter, type ReleasesDeps } from '../../src/api/releases-router.js';
 import type { AppRecord } from '../../src/apps/app-record.js';
 import { AppLifecycle } from '../../src/apps/lifecycle.js';
+import { AppPresenter } from '../../src/apps/present.js';
 import type { Caller } from '../../src/auth/bearer.js';
 import { QuotaGuard } from '../../src/quotas/quota-guard.js';
 import type { Release } from '../../src/store/releases-repository.js';
@@ -72,7 +73,7 @@ test('a rollback to more memory is checked against the app as it is when written
     releases: { get: async () => v1, nextVersion: async () => 2, entry: () => ['r', '{}'] } as never,
     routes: { claim: async () => true, release: async () => {} } as never,
     claims: { claimAll: async () => null } as never,
-    events: { entry: () => ['e', '{}'], trim: async () => {} } as never,
+    events: { entries: () => [['e', '{}']], trim: async () => {} } as never,
     crashes: {} as never,
     blobs: { has: async () => true } as never,
     domain: 'nap.test',
@@ -81,7 +82,8 @@ test('a rollback to more memory is checked against the app as it is when written
     poke: async () => {},
     stopInstances: () => {},
   });
-  const deps: ReleasesDeps = { lifecycle, actual: { ofApp: async () => [] } as never, releases: {} as never, directorySecret: 's' };
+  const presenter = new AppPresenter({ ofApp: async () => [], byApp: async () => new Map() }, { latest: async () => null, latestOfAll: async () => new Map() }, 's');
+  const deps: ReleasesDeps = { lifecycle, presenter, releases: {} as never };
   const caller: Caller = { name: 'dev', role: 'developer' };
   const http = express();
   http.use((req, _res, next) => {
