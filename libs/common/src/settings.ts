@@ -10,6 +10,9 @@ import { parseCidr } from './container-network.js';
  * Values come from NAP_CONFIG (a YAML file with the same keys) and then the environment,
  * which wins. Nothing deeper in a service reads process.env.
  */
+/** Node.js and npm as DEAs verified them: one folder for the machine, since every copy is the registry's own bytes. */
+export const DEFAULT_RUNTIMES_DIR = '/var/cache/nap/runtimes';
+
 export interface Settings {
   home: string;
   /** This node's address: every part binds and advertises it (127.0.0.1 for a nap alone on one machine). */
@@ -87,6 +90,8 @@ export interface Settings {
   stagingTimeoutS: number;
   /** A build cache bigger than this (once unpacked) is not kept in the blobstore. */
   buildCacheMaxMb: number;
+  /** Runtime packages (Node.js, npm) a DEA verified against the registry: shared by every nap on the machine. */
+  runtimesDir: string;
   logLevel: string;
   /** Limits and quotas (issue 11): kept free on a DEA's disks for etcd, JetStream and the DEA itself. */
   deaDiskReserveMb: number;
@@ -227,6 +232,7 @@ function schemaFor(home: string, node: string, tlsOn: boolean) {
     NAP_INSTANCE_LOG_MAX_MB: positiveInt.default(10),
     NAP_STAGING_TIMEOUT_S: positiveInt.default(900),
     NAP_BUILD_CACHE_MAX_MB: positiveInt.default(512),
+    NAP_RUNTIMES_DIR: z.string().min(1).default(DEFAULT_RUNTIMES_DIR),
     NAP_DEA_DISK_RESERVE_MB: positiveInt.default(4096),
     NAP_DOCKERFILE_BUILD_TIMEOUT_S: positiveInt.default(300),
     NAP_DOCKERFILE_BUILD_PIDS_MAX: positiveInt.min(16).default(1024),
@@ -321,6 +327,7 @@ export function loadSettings(env: NodeJS.ProcessEnv = process.env): Settings {
     instanceLogMaxMb: s.NAP_INSTANCE_LOG_MAX_MB,
     stagingTimeoutS: s.NAP_STAGING_TIMEOUT_S,
     buildCacheMaxMb: s.NAP_BUILD_CACHE_MAX_MB,
+    runtimesDir: s.NAP_RUNTIMES_DIR,
     logLevel: s.NAP_LOG_LEVEL,
     deaDiskReserveMb: s.NAP_DEA_DISK_RESERVE_MB,
     dockerfileBuildTimeoutS: s.NAP_DOCKERFILE_BUILD_TIMEOUT_S,

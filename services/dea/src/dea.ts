@@ -6,6 +6,8 @@ import { subscribeDea } from './bus/dea-subscriptions.js';
 import { DropletCache } from './droplets/droplet-cache.js';
 import { deaIdentity } from './identity.js';
 import { ImageDroplets } from './images/image-droplets.js';
+import { registryIntegrity } from './runtimes/registry-integrity.js';
+import { RuntimeStore } from './runtimes/runtime-store.js';
 import { StackVariants } from './images/stack-variants.js';
 import { DiskQuota } from './instances/disk-quota.js';
 import { InstanceManager } from './instances/instance-manager.js';
@@ -68,6 +70,8 @@ export async function startDea(settings: Settings, log: Logger): Promise<Running
   const droplets = new DropletCache(dirs.droplets, blobs);
   const images = new ImageDroplets(runtime, droplets, settings.stackImage);
   const variants = new StackVariants(runtime, settings.stackImage, settings.stackVariantScript);
+  await mkdir(settings.runtimesDir, { recursive: true });
+  const runtimes = new RuntimeStore(settings.runtimesDir, blobs, registryIntegrity);
   const stagingReservations = new StagingReservations();
   // Filled in once the instance manager exists: the quota stops instances through it.
   let overDisk: (inst: import('./instances/instance.js').Instance, why: string) => Promise<void> = async () => {};
@@ -107,6 +111,7 @@ export async function startDea(settings: Settings, log: Logger): Promise<Running
     droplets,
     images,
     variants,
+    runtimes,
     ports: new PortAllocator(settings.deaPortRange),
     disk,
     portRange: settings.deaPortRange,
@@ -143,6 +148,7 @@ export async function startDea(settings: Settings, log: Logger): Promise<Running
       buildCacheMaxMb: settings.buildCacheMaxMb,
       buildpackCacheDir: dirs.buildpacks,
       variants,
+      runtimes,
     },
     log,
     () => draining,

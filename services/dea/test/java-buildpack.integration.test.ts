@@ -10,7 +10,7 @@ import { cp, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
-import { freePort } from '@nap/common';
+import { freePort, DEFAULT_RUNTIMES_DIR } from '@nap/common';
 import { eventually, httpGet, removeContainers, repoRoot } from '@nap/testkit';
 import { parse as parseYaml } from 'yaml';
 import { DockerRuntime } from '../src/runtime/docker-runtime.js';
@@ -64,7 +64,7 @@ async function stage(name: string, files: (appDir: string) => Promise<void>, ima
   await mustRun('chown', ['-R', '2000:2000', dir]);
   const spec = builderContainer(
     { app_id: randomUUID(), app_name: name, task_id: randomUUID(), env: {}, buildpack: undefined, memory_mb: 1024 },
-    { deaId: installation, buildpacksDir: join(repoRoot, 'buildpacks'), lifecycleDir: join(repoRoot, 'services/dea/lifecycle') },
+    { deaId: installation, buildpacksDir: join(repoRoot, 'buildpacks'), lifecycleDir: join(repoRoot, 'services/dea/lifecycle'), runtimes: { dir: DEFAULT_RUNTIMES_DIR } },
     { app: appDir, cache, output: out },
     image,
   );

@@ -11,6 +11,11 @@ export interface AppEvent {
   detail: Record<string, unknown>;
 }
 
+/** The copy of an app's newest event keeps its detail only up to this size (a staging error can be long). */
+const LATEST_DETAIL_CHARS = 512;
+/** Copies are at most ~700 bytes: a thousand of them are one etcd answer well under its 4 MiB. */
+const LATEST_PAGE_KEYS = 1_000;
+
 /** Events kept per app; older ones are dropped so a crash-looping app cannot grow etcd without end. */
 export const EVENTS_KEPT = 200;
 
@@ -34,8 +39,12 @@ export class EventsRepository {
       const event: AppEvent = { time: new Date(now).toISOString(), type, actor, detail };
       return [keys.event(appId, id), JSON.stringify(event)];
     });
-    const newest = puts.at(-1);
-    return newest ? [...puts, [keys.latestEvent(appId), newest[1]]] : puts;
+    const newest = events.at(-1);
+    if (!newest) return puts;
+    // The copy stays small, so that a page of a thousand of them is one read (LATEST_PAGE_KEYS).
+    const detail = JSON.stringify(newest[1]).length <= LATEST_DETAIL_CHARS ? newest[1] : {};
+    const copy: AppEvent = { time: new Date(now).toISOString(), type: newest[0], actor, detail };
+    return [...puts, [keys.latestEvent(appId), JSON.stringify(copy)]];
   }
 
   /** Only the newest EVENTS_KEPT stay: a crash-looping app cannot grow etcd without end. */
@@ -72,7 +81,7 @@ export class EventsRepository {
 
   /** Each app's newest event, by app id; an app whose history predates the copy has none. */
   async latestOfAll(): Promise<Map<string, AppEvent>> {
-    const all = await readPrefix(this.etcd, keys.latestEvents());
+    const all = await readPrefix(this.etcd, keys.latestEvents(), LATEST_PAGE_KEYS);
     const latest = new Map<string, AppEvent>();
     for (const [key, raw] of Object.entries(all)) {
       const event = parseEvent(raw);

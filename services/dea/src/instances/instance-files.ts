@@ -1,10 +1,11 @@
-import { chown, mkdir } from 'node:fs/promises';
+import { chown, mkdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { extractArchive } from '@nap/common';
 import type { DropletCache } from '../droplets/droplet-cache.js';
 import type { ImageDroplets } from '../images/image-droplets.js';
 import { instanceUser } from '../images/image-user.js';
 import type { StackVariants } from '../images/stack-variants.js';
+import { type RuntimeStore, runtimeMount, RuntimesFile } from '../runtimes/runtime-store.js';
 import { type ContainerSpec, type DockerRuntime, VCAP } from '../runtime/docker-runtime.js';
 import type { Instance } from './instance.js';
 import { APP_HOME } from './instance-env.js';
@@ -17,6 +18,7 @@ export interface DropletSources {
   droplets: DropletCache;
   images: ImageDroplets;
   variants: StackVariants;
+  runtimes: RuntimeStore;
 }
 
 /** How to run the instance's container, given its env. */
@@ -60,6 +62,8 @@ export async function prepareRun(inst: Instance, from: DropletSources): Promise<
   await extractArchive(droplet, inst.dir, VCAP);
   // The app owns its files; the logs stay the DEA's, so an app cannot rewrite its own history.
   await chown(join(inst.dir, 'app'), VCAP.uid, VCAP.gid);
+  const runtimes = await runtimeBinds(inst.dir, from.runtimes);
+  if (inst.state !== 'STARTING') throw new Abandoned();
   return (env) => ({
     image,
     // The command arrives as $0 so that no quoting of ours can change what the user wrote.
@@ -67,6 +71,23 @@ export async function prepareRun(inst: Instance, from: DropletSources): Promise<
     cmd: ['/bin/sh', '-c', `cd ${APP_HOME} && for f in .profile.d/*.sh; do [ -f "$f" ] && . "./$f"; done; exec /bin/sh -c "$0"`, start.command],
     env,
     workingDir: APP_HOME,
-    binds: [`${inst.dir}/app:${APP_HOME}`],
+    binds: [`${inst.dir}/app:${APP_HOME}`, ...runtimes],
   });
+}
+
+/**
+ * The runtimes the droplet names (runtimes.json, which the DEA that staged it wrote beside app/),
+ * on this node and mounted read-only where the buildpack's .profile.d looks for them.
+ */
+async function runtimeBinds(dir: string, store: RuntimeStore): Promise<string[]> {
+  let text: string;
+  try {
+    text = await readFile(join(dir, 'runtimes.json'), 'utf8');
+  } catch {
+    return [];
+  }
+  const refs = RuntimesFile.parse(JSON.parse(text));
+  const binds: string[] = [];
+  for (const ref of refs) binds.push(`${await store.ensure(ref)}:${runtimeMount(ref.name)}:ro`);
+  return binds;
 }

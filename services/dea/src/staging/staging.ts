@@ -2,6 +2,7 @@ import type { Writable } from 'node:stream';
 import type { Blobstore, msg } from '@nap/common';
 import type { DockerRuntime } from '../runtime/docker-runtime.js';
 import type { StackVariants } from '../images/stack-variants.js';
+import type { RuntimeStore } from '../runtimes/runtime-store.js';
 
 export interface StagingDeps {
   deaId: string;
@@ -21,6 +22,8 @@ export interface StagingDeps {
   buildpackCacheDir?: string;
   /** Stack variant images (nap/stack:bookworm-jvm), built on this node when first needed. */
   variants: StackVariants;
+  /** Node.js and npm as this node keeps them, verified (NAP_RUNTIMES_DIR). */
+  runtimes: RuntimeStore;
   /** Dockerfile builds: their own (shorter) time limit, CPU weight and process cap. */
   dockerfileBuild?: { timeoutS: number; cpuShares: number; pidsMax: number };
 }
