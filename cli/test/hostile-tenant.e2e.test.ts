@@ -44,6 +44,8 @@ const PROBES: { probe: string; via: string; failedShows: RegExp }[] = [
   // None at all, or only the file-ownership ones inside a user namespace that is not the host's.
   { probe: 'capabilities', via: 'proc', failedShows: /^CapEff (0+: none in the host's user namespace$|[0-9a-f]+: [A-Z_,]+ in a user namespace of its own \(uid_map (?!0 0 ))/ },
   { probe: 'port-squat', via: 'bind', failedShows: /accepted 0 connection|could not bind/ },
+  // Every attempt refused by the read-only mount (EROFS), none written.
+  { probe: 'runtime-write', via: 'fs', failedShows: /^(?:(?!WRITTEN)[^;]*: (EROFS|EACCES|EPERM)(; |$))+$/ },
 ];
 
 describe('a hostile tenant, from an app, a buildpack compile, a Dockerfile RUN and an image instance', () => {

@@ -96,6 +96,7 @@ export class RuntimeStore {
     const held = await this.held(ref);
     if (held?.sha256 === ref.sha256) return this.folder(ref);
     return this.once(ref, async () => {
+      await mkdir(this.dir, { recursive: true });
       const file = join(this.dir, `.${ref.name}-${ref.version}.${randomBytes(4).toString('hex')}.tgz`);
       try {
         const key = blobKeys.runtime(ref.name, ref.version, ref.sha256);
