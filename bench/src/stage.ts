@@ -19,6 +19,8 @@ interface Subject {
 }
 
 const subjects: Subject[] = [
+  // First, on a node whose runtimes folder is empty: the cold staging downloads Node.js and npm.
+  { example: 'hello-node', buildpack: 'nodejs, Node.js and npm downloaded (none on the node yet)' },
   { example: 'hello-node', buildpack: 'nodejs (no dependencies)' },
   { example: 'hello-deps', buildpack: 'nodejs (npm dependencies)' },
   { example: 'hello-static', buildpack: 'static' },
@@ -56,7 +58,8 @@ const exists = (path: string) =>
   );
 
 const fmt = (s: number) => s.toFixed(2);
-const platform = await TestPlatform.start();
+const runtimesDir = await mkdtemp(join(tmpdir(), 'nap-bench-runtimes-'));
+const platform = await TestPlatform.start({ env: { NAP_RUNTIMES_DIR: runtimesDir } });
 const rows: string[] = [];
 try {
   for (const [n, subject] of subjects.entries()) {
@@ -86,7 +89,9 @@ try {
     `${cpus().length} cores, ${new Date().toISOString().slice(0, 10)}. Seconds from the staging request to the droplet in the`,
     "blobstore, as the controller records them. Cold: the app's first staging. With cache: the same app",
     'staged again after a one-file change, with its build cache. The stack and its jvm variant were',
-    'already on the node (building the jvm variant first takes about 30 s, once per node).',
+    'already on the node (building the jvm variant first takes about 30 s, once per node). Node.js',
+    "apps run on the registry's Node.js (the current LTS for these): the first row starts with no",
+    'runtime on the node; the others find it there.',
     '',
     '| buildpack | app | cold (s) | with cache (s) |',
     '|---|---|---|---|',
@@ -97,4 +102,5 @@ try {
   console.log(`\n${table}`);
 } finally {
   await platform.stop();
+  await rm(runtimesDir, { recursive: true, force: true });
 }

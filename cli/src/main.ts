@@ -7,6 +7,7 @@ import { createDomain, deleteDomain, listDomains, shareDomain } from './commands
 import { createUser } from './commands/users.js';
 import { launchSimilar, showParameters } from './commands/similar.js';
 import { listReleases, rollback } from './commands/releases.js';
+import { listTasks, runTask, terminateTask } from './commands/tasks.js';
 import { deploy } from './commands/deploy.js';
 import { listDeas } from './commands/deas.js';
 import { createJoinToken, listJoinTokens, listNodes, removeNode, revokeJoinToken } from './commands/nodes.js';
@@ -109,10 +110,26 @@ program
   .option('--recent', 'recent lines, then stop (the default)')
   .option('-f, --follow', 'keep following, including instances that start later')
   .option('--staging', 'the log of the latest staging')
+  .option('--task <id>', "a one-off task's output (its id in nap tasks)", count)
   .description("an app's logs: recent lines of every instance, merged by time")
-  .action(async (name: string, o: { instance?: number; follow?: boolean; staging?: boolean }) =>
-    logs(await api(), out(), name, { instance: o.instance, follow: Boolean(o.follow), staging: Boolean(o.staging) }),
+  .action(async (name: string, o: { instance?: number; follow?: boolean; staging?: boolean; task?: number }) =>
+    logs(await api(), out(), name, { instance: o.instance, follow: Boolean(o.follow), staging: Boolean(o.staging), task: o.task }),
   );
+program
+  .command('run-task')
+  .argument('<name>')
+  .argument('<command>', 'run once in a container of the app\'s current droplet, with its env')
+  .option('--name <task>', 'a name for the task (default task-N)')
+  .option('-m, --memory <size>', "memory, e.g. 512M (default: the app's)")
+  .description('run a one-off task: a migration, a report, a batch job')
+  .action(async (name: string, command: string, o: { name?: string; memory?: string }) => runTask(await api(), out(), name, command, o));
+program.command('tasks').argument('<name>').description("an app's tasks, newest first, with state, exit status and duration").action(async (name: string) => listTasks(await api(), out(), name));
+program
+  .command('terminate-task')
+  .argument('<name>')
+  .argument('<id>', 'the task id in nap tasks')
+  .description('stop a running task (it is recorded FAILED, cancelled)')
+  .action(async (name: string, id: string) => terminateTask(await api(), out(), name, id));
 program
   .command('files')
   .argument('<name>')

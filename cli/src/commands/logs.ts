@@ -13,6 +13,8 @@ export interface LogsOptions {
   instance?: number;
   follow: boolean;
   staging: boolean;
+  /** A one-off task's output (its sequence number) instead of the instances'. */
+  task?: number;
 }
 
 const streams = [
@@ -21,24 +23,35 @@ const streams = [
 ] as const;
 
 interface Source {
-  instanceId: string;
+  /** The API path that redirects to this log's signed URL (without &tail). */
+  path: string;
   file: 'stdout' | 'stderr';
   label: string;
 }
 
-function sourcesOf(instances: InstanceView[], only?: number): Source[] {
+function sourcesOf(app: string, instances: InstanceView[], only?: number): Source[] {
   return instances
     .filter((i) => only === undefined || i.index === only)
-    .flatMap((i) => streams.map((s) => ({ instanceId: i.instance_id, file: s.file, label: `${i.process_type && i.process_type !== 'web' ? `${i.process_type}.` : ''}${i.index}/${s.tag}` })));
+    .flatMap((i) =>
+      streams.map((s) => ({
+        path: `/v1/apps/${app}/logs?instance=${i.instance_id}&file=${s.file}`,
+        file: s.file,
+        label: `${i.process_type && i.process_type !== 'web' ? `${i.process_type}.` : ''}${i.index}/${s.tag}`,
+      })),
+    );
 }
 
-async function signedLogUrl(api: ApiClient, app: string, source: Source, tail: boolean): Promise<string> {
-  return api.redirectTarget(`/v1/apps/${app}/logs?instance=${source.instanceId}&file=${source.file}${tail ? '&tail=true' : ''}`);
+function taskSources(app: string, sequence: number): Source[] {
+  return streams.map((s) => ({ path: `/v1/apps/${app}/tasks/${sequence}/logs?file=${s.file}`, file: s.file, label: `task.${sequence}/${s.tag}` }));
+}
+
+async function signedLogUrl(api: ApiClient, source: Source, tail: boolean): Promise<string> {
+  return api.redirectTarget(`${source.path}${tail ? '&tail=true' : ''}`);
 }
 
 /** The last lines of one log, and where the file ended, so following can start right there. */
-async function recentOf(api: ApiClient, app: string, source: Source): Promise<{ lines: LogLine[]; end: number }> {
-  const res = await api.fetch(await signedLogUrl(api, app, source, false), { headers: { Range: `bytes=-${RECENT_BYTES}` } });
+async function recentOf(api: ApiClient, source: Source): Promise<{ lines: LogLine[]; end: number }> {
+  const res = await api.fetch(await signedLogUrl(api, source, false), { headers: { Range: `bytes=-${RECENT_BYTES}` } });
   if (res.status === 416) return { lines: [], end: 0 };
   if (!res.ok) return { lines: [], end: 0 };
   const text = await res.text();
@@ -55,9 +68,8 @@ export async function logs(api: ApiClient, out: Output, app: string, opts: LogsO
     await followUrl(api.fetch, url, (text) => process.stdout.write(text), new AbortController().signal);
     return;
   }
-  const instances = await api.call<InstanceView[]>('GET', `/v1/apps/${app}/instances`);
-  const sources = sourcesOf(instances, opts.instance);
-  const recent = await Promise.all(sources.map((s) => recentOf(api, app, s)));
+  const sources = opts.task !== undefined ? taskSources(app, opts.task) : sourcesOf(app, await api.call<InstanceView[]>('GET', `/v1/apps/${app}/instances`), opts.instance);
+  const recent = await Promise.all(sources.map((s) => recentOf(api, s)));
   const merged = mergeByTime(recent.map((r) => r.lines)).slice(-RECENT_LINES);
   if (out.json && !opts.follow) {
     out.result('', merged);
@@ -65,7 +77,7 @@ export async function logs(api: ApiClient, out: Output, app: string, opts: LogsO
   }
   for (const line of merged) process.stdout.write(`${formatLine(line)}\n`);
   if (!opts.follow) {
-    if (sources.length === 0) out.progress(`${app} has no instances${opts.instance !== undefined ? ` at index ${opts.instance}` : ''}`);
+    if (sources.length === 0 && opts.task === undefined) out.progress(`${app} has no instances${opts.instance !== undefined ? ` at index ${opts.instance}` : ''}`);
     return;
   }
 
@@ -74,12 +86,12 @@ export async function logs(api: ApiClient, out: Output, app: string, opts: LogsO
   process.once('SIGTERM', () => stop.abort());
   const followed = new Set<string>();
   const follow = (source: Source, from: number) => {
-    const key = `${source.instanceId}/${source.file}`;
+    const key = source.path;
     if (followed.has(key)) return;
     followed.add(key);
     const lines = new LineSplitter();
-    void (async () => {
-      const url = await signedLogUrl(api, app, source, true).catch(() => null);
+    return (async () => {
+      const url = await signedLogUrl(api, source, true).catch(() => null);
       // A log not there yet (the instance is still starting) is tried again on the next round.
       if (!url) return followed.delete(key);
       const followedOk = await followUrl(
@@ -94,11 +106,16 @@ export async function logs(api: ApiClient, out: Output, app: string, opts: LogsO
       if (!followedOk) followed.delete(key);
     })();
   };
-  sources.forEach((s, i) => follow(s, recent[i].end));
+  const following = sources.map((s, i) => follow(s, recent[i].end));
+  // A task's logs end with it (the directory server ends the follow once the task is done).
+  if (opts.task !== undefined) {
+    await Promise.all(following);
+    return;
+  }
   // New instances (scaling, a crash's replacement) are followed from their first line.
-  while (!stop.signal.aborted) {
+  while (!stop.signal.aborted && opts.task === undefined) {
     await new Promise((r) => setTimeout(r, NEW_INSTANCE_POLL_MS));
     const now = await api.call<InstanceView[]>('GET', `/v1/apps/${app}/instances`).catch(() => []);
-    for (const s of sourcesOf(now, opts.instance)) follow(s, 0);
+    for (const s of sourcesOf(app, now, opts.instance)) void follow(s, 0);
   }
 }

@@ -109,3 +109,21 @@ export const BuildpackView = z.object({
   created_by: z.string().nullable(),
 });
 export type BuildpackView = z.infer<typeof BuildpackView>;
+
+/** A one-off task as GET /v1/apps/:name/tasks lists it, newest first. */
+export const TaskView = z.object({
+  sequence_id: z.number().int(),
+  name: z.string(),
+  command: z.string(),
+  state: z.enum(['PENDING', 'RUNNING', 'SUCCEEDED', 'FAILED']),
+  exit_status: z.number().int().nullable(),
+  failure_reason: z.string().nullable(),
+  memory_mb: z.number().int(),
+  dea_id: z.string().nullable(),
+  actor: z.string(),
+  created_at: z.string(),
+  finished_at: z.string().nullable(),
+  /** Seconds from its start (or its creation, before it started) to its end, or to now while it runs. */
+  duration_s: z.number().nullable(),
+});
+export type TaskView = z.infer<typeof TaskView>;

@@ -17,6 +17,11 @@ export const keys = {
   /** A copy of each app's newest event, so listing apps reads one prefix, not every app's history. */
   latestEvent: (appId: string) => `${root}/latest-event/${appId}`,
   latestEvents: () => `${root}/latest-event/`,
+  /** One-off tasks (issue 16): the controller's record, numbered per app, and the outcome its DEA writes. */
+  task: (appId: string, sequence: number) => `${root}/tasks/${appId}/${String(sequence).padStart(8, '0')}`,
+  tasks: (appId: string) => `${root}/tasks/${appId}/`,
+  taskResult: (taskId: string) => `${root}/task-results/${taskId}`,
+  taskResults: () => `${root}/task-results/`,
   crashes: (appId: string) => `${root}/crashes/${appId}/`,
   crash: (appId: string, slot: string | number) => `${root}/crashes/${appId}/${slot}`,
   user: (name: string) => `${root}/users/${name}`,

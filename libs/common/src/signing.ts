@@ -4,10 +4,11 @@ import { createHmac, timingSafeEqual } from 'node:crypto';
 export const SIGNATURE_MAX_AGE_S = 300;
 export const SIGNATURE_MAX_SKEW_S = 30;
 
-export type DirectoryResource = { kind: 'instance'; instanceId: string } | { kind: 'staging'; taskId: string };
+export type DirectoryResource = { kind: 'instance'; instanceId: string } | { kind: 'staging'; taskId: string } | { kind: 'task'; taskId: string };
 
 export function resourceBase(resource: DirectoryResource): string {
-  return resource.kind === 'instance' ? `/instance_paths/${resource.instanceId}` : `/staging_tasks/${resource.taskId}`;
+  if (resource.kind === 'instance') return `/instance_paths/${resource.instanceId}`;
+  return resource.kind === 'staging' ? `/staging_tasks/${resource.taskId}` : `/task_runs/${resource.taskId}`;
 }
 
 /** The exact string that is signed: the path stays encoded exactly as it stands in the URL. */

@@ -42,6 +42,8 @@ import { UsersRepository } from './store/users-repository.js';
 import { usersRouter } from './api/users-router.js';
 import { routesRouter } from './api/routes-router.js';
 import { similarRouter } from './api/similar-router.js';
+import { tasksRouter } from './api/tasks-router.js';
+import { TasksRepository } from './store/tasks-repository.js';
 import { releasesRouter } from './api/releases-router.js';
 import { ReleasesRepository } from './store/releases-repository.js';
 import { BuildpacksRepository } from './store/buildpacks-repository.js';
@@ -85,6 +87,7 @@ export async function startController(settings: Settings, log: Logger): Promise<
   // through it: they are made after it, and it reaches them when it first needs them.
   let stager: Stager | undefined;
   let health: HealthManager | undefined;
+  const tasks = new TasksRepository(etcd);
   const lifecycle = new AppLifecycle({
     apps,
     events,
@@ -97,6 +100,7 @@ export async function startController(settings: Settings, log: Logger): Promise<
     quota,
     buildpacks,
     repositories,
+    tasks,
     stage: (app, actor) => stager!.stage(app, actor),
     poke: (name) => health!.poke(name),
     stopInstances: (appId) => bus.publish(channels.deaStop, { app_id: appId }),
@@ -154,6 +158,7 @@ export async function startController(settings: Settings, log: Logger): Promise<
   http.use(deployRouter({ lifecycle, presenter, cloneToPackage }));
   http.use(releasesRouter({ lifecycle, presenter, releases }));
   http.use(similarRouter({ lifecycle, presenter }));
+  http.use(tasksRouter({ lifecycle, tasks, pool, bus, events, directorySecret }));
   http.use(instanceFilesRouter({ apps, actual, pool, directorySecret, directoryCa: settings.tls ? readFileSync(settings.tls.ca) : undefined }));
   http.use(dashboardRouter());
   http.use(notFoundHandler);

@@ -1,4 +1,4 @@
-import { mkdir } from 'node:fs/promises';
+import { chmod, mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Bus, connectEtcd, JetStreamBlobstore, type Logger, type Settings } from '@nap/common';
 import { Advertiser } from './advertise/advertiser.js';
@@ -8,6 +8,8 @@ import { deaIdentity } from './identity.js';
 import { ImageDroplets } from './images/image-droplets.js';
 import { registryIntegrity } from './runtimes/registry-integrity.js';
 import { RuntimeStore } from './runtimes/runtime-store.js';
+import { subscribeTasks } from './bus/task-subscriptions.js';
+import { TaskRunner } from './tasks/task-runner.js';
 import { StackVariants } from './images/stack-variants.js';
 import { DiskQuota } from './instances/disk-quota.js';
 import { InstanceManager } from './instances/instance-manager.js';
@@ -39,6 +41,7 @@ export async function startDea(settings: Settings, log: Logger): Promise<Running
     droplets: join(settings.deaDir, 'droplets'),
     caches: join(settings.deaDir, 'caches'),
     buildpacks: join(settings.deaDir, 'buildpacks'),
+    tasks: join(settings.deaDir, 'tasks'),
   };
   for (const d of Object.values(dirs)) await mkdir(d, { recursive: true });
   const deaId = await deaIdentity(settings.deaId, settings.deaDir);
@@ -71,8 +74,12 @@ export async function startDea(settings: Settings, log: Logger): Promise<Running
   const images = new ImageDroplets(runtime, droplets, settings.stackImage);
   const variants = new StackVariants(runtime, settings.stackImage, settings.stackVariantScript);
   await mkdir(settings.runtimesDir, { recursive: true });
+  // Staging containers (vcap) look into it: a folder made 0700 (mkdtemp, umask) would hide it.
+  await chmod(settings.runtimesDir, 0o755);
   const runtimes = new RuntimeStore(settings.runtimesDir, blobs, registryIntegrity);
   const stagingReservations = new StagingReservations();
+  // A running task holds its memory as a staging does: counted in what the DEA advertises.
+  const taskReservations = new StagingReservations();
   // Filled in once the instance manager exists: the quota stops instances through it.
   let overDisk: (inst: import('./instances/instance.js').Instance, why: string) => Promise<void> = async () => {};
   const disk = new DiskQuota({
@@ -92,7 +99,7 @@ export async function startDea(settings: Settings, log: Logger): Promise<Running
     memoryMb: settings.deaMemoryMb,
     diskMb: settings.deaDiskMb,
     directoryUrl: settings.directoryUrl,
-    stagingMemoryMb: () => stagingReservations.memoryMb(),
+    stagingMemoryMb: () => stagingReservations.memoryMb() + taskReservations.memoryMb(),
     availableDiskMb: () => disk.availableMb(),
     unavailable: () => (runtime.engineAway ? `Docker does not answer on ${settings.dockerSocket}` : disk.fullReason()),
     log,
@@ -154,7 +161,30 @@ export async function startDea(settings: Settings, log: Logger): Promise<Running
     () => draining,
     { reservations: stagingReservations, changed: () => advertiser.advertise() },
   );
+  const tasks = new TaskRunner({
+    deaId,
+    host: settings.deaHost,
+    tasksDir: dirs.tasks,
+    logMaxBytes: settings.instanceLogMaxMb * 1024 * 1024,
+    runtime,
+    droplets,
+    images,
+    variants,
+    runtimes,
+    etcd,
+    log,
+    reserve: (id, mb) => {
+      taskReservations.reserve(id, mb);
+      advertiser.advertise();
+    },
+    release: (id) => {
+      taskReservations.release(id);
+      advertiser.advertise();
+    },
+  });
+  subscribeTasks(bus, deaId, tasks, log, () => draining);
   await instances.adopt(await registry.previous());
+  await tasks.adopt();
   // The disk's leftovers (after adoption, so that adopted instances' files count as used), then hourly.
   const sweepDisk = () =>
     collectGarbage(dirs, {

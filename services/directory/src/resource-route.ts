@@ -35,7 +35,7 @@ async function exists(path: string): Promise<boolean> {
  */
 function writerFinished(resource: DirectoryResource, realRoot: string, snapshot: InstanceSnapshot): () => Promise<boolean> {
   return async () => {
-    if (resource.kind === 'staging' && (await exists(stagingDoneFile(realRoot)))) return true;
+    if (resource.kind !== 'instance' && (await exists(stagingDoneFile(realRoot)))) return true;
     if (resource.kind === 'instance' && (await snapshot.lookup(resource.instanceId)) === undefined) return true;
     return !(await exists(realRoot));
   };

@@ -24,6 +24,11 @@ export function stagingRoot(deaDir: string, taskId: string): string {
   return resolve(deaDir, 'staging', taskId);
 }
 
+/** A one-off task's directory: logs/stdout.log, logs/stderr.log, and `done` once it ended. */
+export function taskRoot(deaDir: string, taskId: string): string {
+  return resolve(deaDir, 'tasks', taskId);
+}
+
 /** Strictly below `root` (not `root` itself), compared with a trailing separator. */
 export function isStrictlyInside(root: string, target: string): boolean {
   return target !== root && isInside(root, target);
@@ -43,6 +48,7 @@ export async function locateResource(
   log: Logger,
 ): Promise<string | null> {
   if (resource.kind === 'staging') return stagingRoot(deaDir, resource.taskId);
+  if (resource.kind === 'task') return taskRoot(deaDir, resource.taskId);
   const entry = await snapshot.lookup(resource.instanceId);
   if (entry === undefined) return null;
   const root = instancesRoot(deaDir);
@@ -73,28 +79,27 @@ export async function stillInInstancesRoot(deaDir: string, realResourceRoot: str
   }
 }
 
-/** Written by the DEA once a staging task will write nothing more to its log. */
+/** Written by the DEA once a staging task (or a one-off task) will write nothing more to its logs. */
 export function stagingDoneFile(stagingRoot: string): string {
   return join(stagingRoot, 'done');
 }
 
 export function describeResource(resource: DirectoryResource): string {
-  return resource.kind === 'instance' ? `instance ${resource.instanceId}` : `staging task ${resource.taskId}`;
+  if (resource.kind === 'instance') return `instance ${resource.instanceId}`;
+  return resource.kind === 'staging' ? `staging task ${resource.taskId}` : `task ${resource.taskId}`;
 }
 
+const NOT_FOUND_CODE: Record<ResourceKind, string> = { instance: 'unknown_instance', staging: 'staging_task_not_found', task: 'task_not_found' };
+
 export function resourceNotFound(resource: DirectoryResource): Error {
-  return resource.kind === 'instance'
-    ? notFound('unknown_instance', `no ${describeResource(resource)} on this DEA`)
-    : notFound('staging_task_not_found', `no ${describeResource(resource)} on this DEA`);
+  return notFound(NOT_FOUND_CODE[resource.kind], `no ${describeResource(resource)} on this DEA`);
 }
 
 /** Route middleware: turns `:id` into a resource (res.locals.resource), or 404 for an ID that cannot exist. */
 export function resourceParam(kind: ResourceKind): RequestHandler {
   return (req, res, next) => {
     const id = String(req.params.id ?? '');
-    if (!RESOURCE_ID.test(id)) {
-      throw notFound(kind === 'instance' ? 'unknown_instance' : 'staging_task_not_found', `no such ${kind === 'instance' ? 'instance' : 'staging task'}`);
-    }
+    if (!RESOURCE_ID.test(id)) throw notFound(NOT_FOUND_CODE[kind], `no such ${kind === 'staging' ? 'staging task' : kind}`);
     res.locals.resource = kind === 'instance' ? { kind, instanceId: id } : { kind, taskId: id };
     next();
   };

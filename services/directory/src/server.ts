@@ -43,8 +43,9 @@ export async function startDirectoryServer(settings: Settings, log: Logger, opti
   const serve = resourcePathRoute({ deaDir: settings.deaDir, snapshot, log, follows, pollMs: options.followPollMs });
   app.get('/instance_paths/:id', resourceParam('instance'), signatureCheck(secret, clock), serve);
   app.get('/staging_tasks/:id', resourceParam('staging'), signatureCheck(secret, clock), serve);
+  app.get('/task_runs/:id', resourceParam('task'), signatureCheck(secret, clock), serve);
   app.use((_req, _res) => {
-    throw notFound('not_found', 'the directory server serves /instance_paths/:id and /staging_tasks/:id');
+    throw notFound('not_found', 'the directory server serves /instance_paths/:id, /staging_tasks/:id and /task_runs/:id');
   });
   const answerError: ErrorRequestHandler = (err, req, res, _next) => {
     if (res.headersSent) {

@@ -25,6 +25,8 @@ export const channels = {
   stagingStart: (deaId: string) => channel(subjects.stagingStart(deaId), msg.StagingStart, msg.StagingReply),
   deaStart: (deaId: string) => channel(subjects.deaStart(deaId), msg.DeaStart),
   deaStop: channel(subjects.deaStop, msg.DeaStop),
+  deaTask: (deaId: string) => channel(subjects.deaTask(deaId), msg.TaskStart, msg.TaskReply),
+  taskCancel: channel(subjects.taskCancel, msg.TaskCancel),
   dropletExited: channel(subjects.dropletExited, msg.DropletExited),
   routerRegister: channel(subjects.routerRegister, msg.RouterRegister),
   routerUnregister: channel(subjects.routerUnregister, msg.RouterUnregister),

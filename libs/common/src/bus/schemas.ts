@@ -197,3 +197,42 @@ export const RouterStart = z.object({
   pruneThresholdInSeconds: z.number().positive(),
 });
 export type RouterStart = z.infer<typeof RouterStart>;
+
+/**
+ * A one-off task (issue 16): the app's droplet run once with its env and this command, on the DEA
+ * that the controller chose. The DEA answers TaskReply once the container runs (or why it cannot),
+ * and writes the outcome to etcd (keys.taskResult) itself.
+ */
+export const TaskStart = z
+  .object({
+    task_id: Uuid,
+    app_id: appId,
+    app_name: z.string().min(1).max(63),
+    sequence: z.number().int().positive().max(100_000_000),
+    name: z.string().regex(/^[A-Za-z0-9._-]{1,64}$/),
+    command: z.string().min(1).max(16 * 1024),
+    droplet_key: z.string().regex(blobKeyPatterns.droplet, 'expected droplets/<app uuid>/<sha256>.tgz'),
+    droplet_hash: Sha256,
+    limits: z.object({ memory_mb: z.number().int().positive(), disk_mb: z.number().int().positive(), fds: z.number().int().positive() }),
+    env,
+  })
+  .merge(DropletRun)
+  .refine((s) => s.droplet_key.endsWith(`/${s.droplet_hash}.tgz`), 'droplet_key does not end in droplet_hash');
+export type TaskStart = z.infer<typeof TaskStart>;
+
+export const TaskReply = z.union([z.object({ task_id: Uuid, started: z.literal(true) }), z.object({ task_id: Uuid, error: z.string().min(1).max(4096) })]);
+export type TaskReply = z.infer<typeof TaskReply>;
+
+export const TaskCancel = z.object({ task_id: Uuid, actor: z.string().min(1).max(64) });
+export type TaskCancel = z.infer<typeof TaskCancel>;
+
+/** How a task ended, as its DEA writes it (keys.taskResult): never leased, so it outlives the DEA. */
+export const TaskResult = z.object({
+  state: z.enum(['SUCCEEDED', 'FAILED']),
+  exit_status: z.number().int().nullable(),
+  failure_reason: z.string().max(4096).nullable(),
+  started_at: z.string().nullable(),
+  finished_at: z.string(),
+  dea_id: z.string().min(1).max(64),
+});
+export type TaskResult = z.infer<typeof TaskResult>;

@@ -5,6 +5,8 @@ export const subjects = {
   stagingStart: (deaId: string) => `staging.${deaId}.start`,
   deaStart: (deaId: string) => `dea.${deaId}.start`,
   deaStop: 'dea.stop',
+  deaTask: (deaId: string) => `dea.${deaId}.task`,
+  taskCancel: 'task.cancel',
   dropletExited: 'droplet.exited',
   routerRegister: 'router.register',
   routerUnregister: 'router.unregister',

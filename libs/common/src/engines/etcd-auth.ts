@@ -25,6 +25,8 @@ export const ETCD_GRANTS: Record<EngineClient, Grant[]> = {
   dea: [
     { permission: 'Readwrite', prefix: keys.actualInstances() },
     { permission: 'Readwrite', prefix: keys.deas() },
+    // How the tasks it ran ended (never their records, which are the controller's).
+    { permission: 'Readwrite', prefix: keys.taskResults() },
   ],
   // Claimed routes only, and only to read them.
   router: [{ permission: 'Read', prefix: keys.routes() }],

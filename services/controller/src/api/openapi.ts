@@ -1,5 +1,5 @@
 import { extendZodWithOpenApi, OpenApiGeneratorV31, OpenAPIRegistry, type RouteConfig } from '@asteasolutions/zod-to-openapi';
-import { APP_NAME, AppView, BUILDPACK_NAME, InstanceView, JoinAnswer, JoinRequest } from '@nap/common';
+import { APP_NAME, AppView, BUILDPACK_NAME, InstanceView, JoinAnswer, JoinRequest, TaskView } from '@nap/common';
 import { z } from 'zod';
 import { AppUpdate } from '../apps/app-update.js';
 import { EnvChanges } from './apps-router.js';
@@ -10,6 +10,7 @@ import { NewJoinToken } from './nodes-router.js';
 import { QuotaChange } from './quotas-router.js';
 import { Rollback } from './releases-router.js';
 import { SimilarBody } from './similar-router.js';
+import { TaskCreate } from './tasks-router.js';
 import { NewUser } from './users-router.js';
 
 /**
@@ -35,12 +36,14 @@ const bodies = {
   QuotaChange: registry.register('QuotaChange', QuotaChange),
   NewJoinToken: registry.register('NewJoinToken', NewJoinToken),
   JoinRequest: registry.register('JoinRequest', JoinRequest),
+  TaskCreate: registry.register('TaskCreate', TaskCreate),
 };
 
 const answers = {
   AppView: registry.register('AppView', AppView),
   InstanceView: registry.register('InstanceView', InstanceView),
   JoinAnswer: registry.register('JoinAnswer', JoinAnswer),
+  TaskView: registry.register('TaskView', TaskView),
 };
 
 const params = {
@@ -49,6 +52,7 @@ const params = {
   domain: z.string().max(253),
   user: z.string().regex(/^[a-z0-9][a-z0-9._-]{0,62}$/),
   index: z.string().regex(/^\d+$/),
+  sequence: z.string().regex(/^\d+$/),
   id: z.string().max(64),
   path: z.string(),
 };
@@ -121,6 +125,11 @@ const operations: Record<string, Operation> = {
   'POST /v1/apps/{name}/deploy': { body: bodies.Deploy, answers: ['200', '422'] },
   'GET /v1/apps/{name}/releases': {},
   'POST /v1/apps/{name}/rollback': { body: bodies.Rollback, answer: answers.AppView },
+  'POST /v1/apps/{name}/tasks': { body: bodies.TaskCreate, answers: ['202', '503'], answer: answers.TaskView },
+  'GET /v1/apps/{name}/tasks': { answer: z.array(answers.TaskView) },
+  'GET /v1/apps/{name}/tasks/{sequence}': { answer: answers.TaskView },
+  'POST /v1/apps/{name}/tasks/{sequence}/cancel': { answers: ['202'], answer: answers.TaskView },
+  'GET /v1/apps/{name}/tasks/{sequence}/logs': { query: z.object({ file: z.enum(['stdout', 'stderr']).optional(), tail: z.enum(['true', 'false']).optional() }), answers: ['302', '503'] },
 };
 
 for (const [route, op] of Object.entries(operations)) {

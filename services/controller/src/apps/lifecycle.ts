@@ -42,6 +42,8 @@ export interface LifecycleDeps {
   stopInstances(appId: string): void;
   /** The apps' git repositories: one goes with its app. */
   repositories?: { remove(appId: string): Promise<void> };
+  /** The apps' one-off tasks: their records go with the app. */
+  tasks?: { deleteAll(appId: string): Promise<void> };
 }
 
 type Events = [EventType, Record<string, unknown>][];
@@ -239,6 +241,7 @@ export class AppLifecycle {
     await crashes.deleteAll(app.id);
     await events.deleteAll(app.id);
     await releases.deleteAll(app.id);
+    await this.deps.tasks?.deleteAll(app.id);
     // Similar apps share their source's droplet and package: those stay while anyone uses them.
     const inUse = new Set((await apps.list()).flatMap((a) => [a.package?.key, a.droplet?.key]));
     for (const key of [...(await blobs.list(`packages/${app.id}/`)), ...(await blobs.list(`droplets/${app.id}/`))]) {

@@ -1,0 +1,37 @@
+import type { TaskView } from '@nap/common/without-engines';
+import type { ApiClient } from '../api-client.js';
+import { type Output, table } from '../output.js';
+
+/** nap run-task NAME "COMMAND": the app's droplet run once with this command, as Cloud Foundry's run-task. */
+export async function runTask(api: ApiClient, out: Output, app: string, command: string, opts: { name?: string; memory?: string }): Promise<void> {
+  const task = await api.call<TaskView>('POST', `/v1/apps/${app}/tasks`, { command, name: opts.name, memory: opts.memory });
+  if (task.state === 'FAILED') {
+    out.result(`Task ${task.sequence_id} (${task.name}) of ${app} failed: ${task.failure_reason ?? 'no reason given'}`, task);
+    process.exitCode = 1;
+    return;
+  }
+  out.result(
+    `Task ${task.sequence_id} (${task.name}) of ${app} is running (${task.memory_mb} MB).\nnap tasks ${app} shows its state; nap logs ${app} --task ${task.sequence_id} its output.`,
+    task,
+  );
+}
+
+const duration = (s: number | null) => (s === null ? '-' : s < 60 ? `${s.toFixed(1)} s` : `${Math.floor(s / 60)} min ${Math.round(s % 60)} s`);
+
+export async function listTasks(api: ApiClient, out: Output, app: string): Promise<void> {
+  const list = await api.call<TaskView[]>('GET', `/v1/apps/${app}/tasks`);
+  out.result(
+    list.length === 0
+      ? `${app} has run no task yet: nap run-task ${app} "COMMAND"`
+      : table(
+          ['id', 'name', 'state', 'exit', 'duration', 'started', 'command'],
+          list.map((t) => [t.sequence_id, t.name, t.state, t.exit_status ?? (t.failure_reason ? '-' : ''), duration(t.duration_s), t.created_at, t.command.length > 60 ? `${t.command.slice(0, 57)}...` : t.command]),
+        ),
+    list,
+  );
+}
+
+export async function terminateTask(api: ApiClient, out: Output, app: string, sequence: string): Promise<void> {
+  const task = await api.call<TaskView>('POST', `/v1/apps/${app}/tasks/${encodeURIComponent(sequence)}/cancel`);
+  out.result(`Terminating task ${task.sequence_id} (${task.name}) of ${app}: nap tasks ${app} shows when it has ended`, task);
+}

@@ -1,0 +1,130 @@
+import assert from 'node:assert/strict';
+import { mkdtempSync, readdirSync, readFileSync, existsSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import { eventually, nap, TestPlatform } from '@nap/testkit';
+
+interface TaskRow {
+  sequence_id: number;
+  name: string;
+  state: string;
+  exit_status: number | null;
+  failure_reason: string | null;
+  duration_s: number | null;
+}
+
+/**
+ * Issue 16's one-off tasks through the CLI on real engines: the app's droplet run once with a
+ * command and the app's env; state, exit status, duration and output readable afterwards; a
+ * running task terminated; another developer refused.
+ */
+describe('one-off tasks: nap run-task, tasks, logs --task, terminate-task', () => {
+  let platform: TestPlatform;
+  let env: Record<string, string>;
+  let dir: string;
+
+  const tasks = async (as = env) => {
+    const r = await nap(['tasks', 'jobs', '--json'], as);
+    assert.equal(r.code, 0, r.stderr);
+    return JSON.parse(r.stdout) as TaskRow[];
+  };
+  const run = async (command: string, extra: string[] = []) => {
+    const r = await nap(['run-task', 'jobs', command, ...extra, '--json'], env);
+    assert.equal(r.code, 0, `${r.stdout}\n${r.stderr}`);
+    return JSON.parse(r.stdout) as TaskRow;
+  };
+  const ended = (sequence: number) =>
+    eventually(async () => {
+      const t = (await tasks()).find((x) => x.sequence_id === sequence);
+      return t && t.state !== 'RUNNING' && t.state !== 'PENDING' ? t : null;
+    }, 60_000, `task ${sequence} to end`);
+
+  before(async () => {
+    platform = await TestPlatform.start();
+    env = platform.cliEnv();
+    dir = mkdtempSync(join(tmpdir(), 'nap-tasks-'));
+    writeFileSync(join(dir, 'package.json'), JSON.stringify({ name: 'jobs', version: '1.0.0', private: true }));
+    writeFileSync(join(dir, 'server.js'), "require('http').createServer((q, s) => s.end('jobs\\n')).listen(process.env.PORT);\n");
+    // A migration: it writes its mark into the app's files and says what it did on both streams.
+    writeFileSync(
+      join(dir, 'migrate.js'),
+      "require('fs').writeFileSync('migrated.txt', `schema 7 for ${process.env.DATABASE}\\n`);\nconsole.log('migrated 3 rows');\nconsole.error('warning: nothing to roll back');\n",
+    );
+    const pushed = await nap(['push', 'jobs', '-p', dir, '-m', '128M'], env);
+    assert.equal(pushed.code, 0, `${pushed.stdout}\n${pushed.stderr}`);
+    const set = await nap(['set-env', 'jobs', 'DATABASE', 'orders-db'], env);
+    assert.equal(set.code, 0, set.stderr);
+  });
+
+  after(async () => {
+    await platform?.stop();
+    if (dir) rmSync(dir, { recursive: true, force: true });
+  });
+
+  test("a migration-style task runs once with the app's env, writes its file, and its exit status and output are readable", async () => {
+    const started = await run('node migrate.js', ['--name', 'migrate']);
+    assert.equal(started.name, 'migrate');
+    assert.equal(started.state, 'RUNNING');
+    const done = await ended(started.sequence_id);
+    assert.equal(done.state, 'SUCCEEDED', JSON.stringify(done));
+    assert.equal(done.exit_status, 0);
+    assert.ok(done.duration_s !== null && done.duration_s >= 0);
+    // The file it wrote, in the task's own copy of the app on the DEA's disk.
+    const tasksDir = join(platform.home, 'dea-1', 'tasks');
+    const marks = readdirSync(tasksDir).map((id) => join(tasksDir, id, 'app', 'migrated.txt')).filter((f) => existsSync(f));
+    assert.equal(marks.length, 1, `one task wrote migrated.txt under ${tasksDir}`);
+    assert.equal(readFileSync(marks[0], 'utf8'), 'schema 7 for orders-db\n');
+    const logs = await nap(['logs', 'jobs', '--task', String(started.sequence_id)], env);
+    assert.equal(logs.code, 0, logs.stderr);
+    assert.match(logs.stdout, /task\.1\/out.*migrated 3 rows/);
+    assert.match(logs.stdout, /task\.1\/err.*warning: nothing to roll back/);
+  });
+
+  test('a task that fails is FAILED with its exit status and its last words', async () => {
+    const started = await run(`node -e "console.error('boom'); process.exit(3)"`);
+    const done = await ended(started.sequence_id);
+    assert.deepEqual([done.state, done.exit_status, done.failure_reason], ['FAILED', 3, 'the task exited with status 3']);
+    const logs = await nap(['logs', 'jobs', '--task', String(started.sequence_id)], env);
+    assert.match(logs.stdout, /boom/);
+  });
+
+  test('terminate-task stops a running task, recorded as cancelled', async () => {
+    const started = await run('sleep 600');
+    const stop = await nap(['terminate-task', 'jobs', String(started.sequence_id)], env);
+    assert.equal(stop.code, 0, stop.stderr);
+    const done = await ended(started.sequence_id);
+    assert.equal(done.state, 'FAILED');
+    assert.equal(done.failure_reason, 'cancelled by admin');
+    const again = await nap(['terminate-task', 'jobs', String(started.sequence_id)], env);
+    assert.notEqual(again.code, 0);
+    assert.match(again.stderr, /is not running \(FAILED\)/);
+  });
+
+  test("another developer can neither run a task on the app, nor list its tasks, nor read their output", async () => {
+    const made = await nap(['users', 'create', 'mallory', '--json'], env);
+    assert.equal(made.code, 0, made.stderr);
+    const mallory = { ...env, NAP_TOKEN: (JSON.parse(made.stdout) as { token: string }).token };
+    const before = (await tasks()).length;
+    const r = await nap(['run-task', 'jobs', 'cat /proc/1/environ'], mallory);
+    assert.notEqual(r.code, 0);
+    assert.match(r.stderr, /belongs to another user/);
+    assert.equal((await tasks()).length, before, 'no task was made');
+    const list = await nap(['tasks', 'jobs'], mallory);
+    assert.match(list.stderr, /belongs to another user/);
+    const logs = await nap(['logs', 'jobs', '--task', '1'], mallory);
+    assert.notEqual(logs.code, 0);
+    assert.doesNotMatch(logs.stdout, /migrated 3 rows/);
+  });
+
+  test('bad input changes nothing: no command, an unknown field, a task that does not exist', async () => {
+    const before = (await tasks()).length;
+    const empty = await nap(['run-task', 'jobs', ''], env);
+    assert.notEqual(empty.code, 0);
+    assert.match(empty.stderr, /a task needs a command/);
+    const none = await nap(['logs', 'jobs', '--task', '999'], env);
+    assert.notEqual(none.code, 0);
+    assert.match(none.stderr, /has no task 999/);
+    assert.equal((await tasks()).length, before);
+  });
+});
