@@ -7,7 +7,7 @@ import { createDomain, deleteDomain, listDomains, shareDomain } from './commands
 import { createUser } from './commands/users.js';
 import { launchSimilar, showParameters } from './commands/similar.js';
 import { listReleases, rollback } from './commands/releases.js';
-import { listTasks, runTask, terminateTask } from './commands/tasks.js';
+import { listCron, listTasks, runTask, terminateTask } from './commands/tasks.js';
 import { deploy } from './commands/deploy.js';
 import { listDeas } from './commands/deas.js';
 import { createJoinToken, listJoinTokens, listNodes, removeNode, revokeJoinToken } from './commands/nodes.js';
@@ -123,6 +123,7 @@ program
   .option('-m, --memory <size>', "memory, e.g. 512M (default: the app's)")
   .description('run a one-off task: a migration, a report, a batch job')
   .action(async (name: string, command: string, o: { name?: string; memory?: string }) => runTask(await api(), out(), name, command, o));
+program.command('cron').argument('<name>').description("an app's cron entries (from its manifest) with their last and next runs").action(async (name: string) => listCron(await api(), out(), name));
 program.command('tasks').argument('<name>').description("an app's tasks, newest first, with state, exit status and duration").action(async (name: string) => listTasks(await api(), out(), name));
 program
   .command('terminate-task')

@@ -35,3 +35,32 @@ export async function terminateTask(api: ApiClient, out: Output, app: string, se
   const task = await api.call<TaskView>('POST', `/v1/apps/${app}/tasks/${encodeURIComponent(sequence)}/cancel`);
   out.result(`Terminating task ${task.sequence_id} (${task.name}) of ${app}: nap tasks ${app} shows when it has ended`, task);
 }
+
+interface CronView {
+  name: string;
+  schedule: string;
+  command: string;
+  last_run: { tick: string; state: string; task_sequence: number | null; task_state: string | null } | null;
+  next_run: string | null;
+}
+
+/** nap cron NAME: the manifest's cron entries with their last and next runs. */
+export async function listCron(api: ApiClient, out: Output, app: string): Promise<void> {
+  const list = await api.call<CronView[]>('GET', `/v1/apps/${app}/cron`);
+  out.result(
+    list.length === 0
+      ? `${app} has no cron entries: add them to its manifest (cron: - schedule: "0 * * * *" command: …) and push`
+      : table(
+          ['name', 'schedule', 'last run', 'state', 'next run', 'command'],
+          list.map((c) => [
+            c.name,
+            c.schedule,
+            c.last_run ? `${c.last_run.tick}${c.last_run.task_sequence ? ` (task ${c.last_run.task_sequence})` : ''}` : '-',
+            c.last_run ? (c.last_run.task_state ?? c.last_run.state) : '-',
+            c.next_run ?? '- (app stopped)',
+            c.command.length > 40 ? `${c.command.slice(0, 37)}...` : c.command,
+          ]),
+        ),
+    list,
+  );
+}

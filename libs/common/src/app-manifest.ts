@@ -59,6 +59,8 @@ const ManifestApp = z
     path: z.string().optional(),
     /** Cloud Foundry's list (`- type: worker`) or a map by type (`worker: {instances: 2}`). */
     processes: z.preprocess(byType, z.record(processType, ManifestProcess)).optional(),
+    /** Commands run as tasks on a schedule (entries of schedule, command and name); the API checks them. */
+    cron: z.array(z.object({ name: z.string().optional(), schedule: z.string(), command: z.string() }).passthrough()).optional(),
   })
   .passthrough();
 export type ManifestApp = z.infer<typeof ManifestApp>;
@@ -164,6 +166,7 @@ export function appBody(app: ManifestApp | undefined, flags: AppBodyFlags = {}):
   if (app?.['health-check-http-endpoint']) hc.endpoint = app['health-check-http-endpoint'];
   if (app?.timeout) hc.timeout_s = app.timeout;
   if (Object.keys(hc).length > 0) body.health_check = hc;
+  if (app?.cron !== undefined) body.cron = app.cron;
   if (app?.processes !== undefined) {
     body.processes = Object.fromEntries(
       Object.entries(app.processes).map(([type, p]) => [

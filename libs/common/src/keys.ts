@@ -22,6 +22,9 @@ export const keys = {
   tasks: (appId: string) => `${root}/tasks/${appId}/`,
   taskResult: (taskId: string) => `${root}/task-results/${taskId}`,
   taskResults: () => `${root}/task-results/`,
+  /** A cron entry's ticks, each claimed once (by the controller that ran it, or reported missed). */
+  cronRun: (appId: string, entry: string, tickMs: number) => `${root}/cron-runs/${appId}/${entry}/${String(tickMs).padStart(15, '0')}`,
+  cronRuns: (appId: string, entry?: string) => `${root}/cron-runs/${appId}/${entry === undefined ? '' : `${entry}/`}`,
   crashes: (appId: string) => `${root}/crashes/${appId}/`,
   crash: (appId: string, slot: string | number) => `${root}/crashes/${appId}/${slot}`,
   user: (name: string) => `${root}/users/${name}`,

@@ -44,6 +44,9 @@ import { routesRouter } from './api/routes-router.js';
 import { similarRouter } from './api/similar-router.js';
 import { tasksRouter } from './api/tasks-router.js';
 import { TasksRepository } from './store/tasks-repository.js';
+import { TaskLauncher } from './tasks/task-launcher.js';
+import { CronScheduler } from './tasks/cron-scheduler.js';
+import { CronRunsRepository } from './store/cron-runs-repository.js';
 import { releasesRouter } from './api/releases-router.js';
 import { ReleasesRepository } from './store/releases-repository.js';
 import { BuildpacksRepository } from './store/buildpacks-repository.js';
@@ -88,6 +91,8 @@ export async function startController(settings: Settings, log: Logger): Promise<
   let stager: Stager | undefined;
   let health: HealthManager | undefined;
   const tasks = new TasksRepository(etcd);
+  const cronRuns = new CronRunsRepository(etcd);
+  const taskLauncher = new TaskLauncher({ tasks, pool, bus, events });
   const lifecycle = new AppLifecycle({
     apps,
     events,
@@ -100,13 +105,14 @@ export async function startController(settings: Settings, log: Logger): Promise<
     quota,
     buildpacks,
     repositories,
-    tasks,
+    tasks: { deleteAll: async (appId) => void (await Promise.all([tasks.deleteAll(appId), cronRuns.deleteAll(appId)])) },
     stage: (app, actor) => stager!.stage(app, actor),
     poke: (name) => health!.poke(name),
     stopInstances: (appId) => bus.publish(channels.deaStop, { app_id: appId }),
   });
   const converger = new Converger({ apps, lifecycle, actual, crashes, bus, pool, pending, log, stagingTimeoutS: settings.stagingTimeoutS });
-  health = new HealthManager({ controllerId: randomUUID(), etcd, bus, apps, crashes, events, converger, log });
+  const cron = new CronScheduler({ apps, runs: cronRuns, launcher: taskLauncher, events, log });
+  health = new HealthManager({ controllerId: randomUUID(), etcd, bus, apps, crashes, events, converger, whileLeading: [cron], log });
   stager = new Stager({ bus, pool, apps, lifecycle, pending, releases, log, stagingTimeoutS: settings.stagingTimeoutS, buildpacks });
 
   bus.subscribe(channels.deaAdvertise, (advert) => pool.update(advert));
@@ -158,7 +164,7 @@ export async function startController(settings: Settings, log: Logger): Promise<
   http.use(deployRouter({ lifecycle, presenter, cloneToPackage }));
   http.use(releasesRouter({ lifecycle, presenter, releases }));
   http.use(similarRouter({ lifecycle, presenter }));
-  http.use(tasksRouter({ lifecycle, tasks, pool, bus, events, directorySecret }));
+  http.use(tasksRouter({ lifecycle, tasks, launcher: taskLauncher, cronRuns, pool, bus, directorySecret }));
   http.use(instanceFilesRouter({ apps, actual, pool, directorySecret, directoryCa: settings.tls ? readFileSync(settings.tls.ca) : undefined }));
   http.use(dashboardRouter());
   http.use(notFoundHandler);

@@ -1,18 +1,15 @@
-import { type Bus, channels, conflict, Megabytes, type msg, notFound, NoAnswerError, signedUrl, type TaskView, unavailable } from '@nap/common';
+import { type Bus, channels, conflict, Megabytes, type msg, notFound, signedUrl, type TaskView, unavailable } from '@nap/common';
 import express, { type Request, Router } from 'express';
 import { z } from 'zod';
-import { dropletRun } from '../apps/app-record.js';
 import type { AppLifecycle } from '../apps/lifecycle.js';
 import type { Caller } from '../auth/bearer.js';
 import type { DeaPool } from '../placement/dea-pool.js';
-import type { EventsRepository } from '../store/events-repository.js';
 import type { TasksRepository, TaskWithResult } from '../store/tasks-repository.js';
+import type { TaskLauncher } from '../tasks/task-launcher.js';
+import { nextTick } from '../apps/cron-schedule.js';
+import type { CronRunsRepository } from '../store/cron-runs-repository.js';
 import { appName } from './app-lookup.js';
 
-const FDS_LIMIT = 16_384;
-/** Preparing a task is fetching and unpacking a droplet (or loading an image): allow for a big one. */
-const TASK_START_TIMEOUT_MS = 120_000;
-const DEAS_TRIED = 3;
 
 export const TaskCreate = z
   .object({
@@ -25,9 +22,10 @@ export const TaskCreate = z
 export interface TasksDeps {
   lifecycle: AppLifecycle;
   tasks: TasksRepository;
+  launcher: TaskLauncher;
+  cronRuns: CronRunsRepository;
   pool: DeaPool;
   bus: Bus;
-  events: EventsRepository;
   directorySecret: string;
 }
 
@@ -67,7 +65,7 @@ export function presentTask(t: TaskWithResult, now = Date.now()): TaskView {
  * whose DEA is gone is FAILED when it is next read.
  */
 export function tasksRouter(deps: TasksDeps): Router {
-  const { lifecycle, tasks, pool, bus, events } = deps;
+  const { lifecycle, tasks, launcher, cronRuns, pool, bus } = deps;
   const router = Router();
   const json = express.json({ limit: '64kb' });
 
@@ -90,55 +88,8 @@ export function tasksRouter(deps: TasksDeps): Router {
   router.post('/v1/apps/:name/tasks', json, async (req, res) => {
     const body = TaskCreate.parse(req.body ?? {});
     const app = await lifecycle.load(appName(req), req.caller);
-    if (!app.droplet) throw conflict('not_staged', `app ${app.name} has no droplet to run a task from: push it first (nap push ${app.name})`);
-    const memory = body.memory ?? app.memory_mb;
-    const actor = actorOf(req.caller);
-    const task = await tasks.create(app.id, { name: body.name ?? '', command: body.command, memory_mb: memory, actor });
-    const tried: string[] = [];
-    for (let attempt = 0; attempt < DEAS_TRIED; attempt++) {
-      const dea = pool.pick(app.id, memory, app.stack, app.disk_mb);
-      if (!dea || tried.includes(dea.id)) break;
-      tried.push(dea.id);
-      pool.reserve(dea.id, app.id, memory, app.disk_mb);
-      const start: msg.TaskStart = {
-        task_id: task.id,
-        app_id: app.id,
-        app_name: app.name,
-        sequence: task.sequence,
-        name: task.name,
-        command: body.command,
-        droplet_key: app.droplet.key,
-        droplet_hash: app.droplet.hash,
-        ...dropletRun(app.droplet),
-        limits: { memory_mb: memory, disk_mb: app.disk_mb, fds: FDS_LIMIT },
-        env: app.env,
-      };
-      let reply: msg.TaskReply;
-      try {
-        reply = await bus.request(channels.deaTask(dea.id), start, TASK_START_TIMEOUT_MS);
-      } catch (err) {
-        if (err instanceof NoAnswerError) {
-          pool.forget(dea.id);
-          continue;
-        }
-        throw err;
-      }
-      if ('error' in reply) {
-        const failed = { ...task, state: 'FAILED' as const, dea_id: dea.id, failure_reason: `could not start: ${reply.error}` };
-        await tasks.save(app.id, failed);
-        res.status(202).json(presentTask({ ...failed, result: null }));
-        return;
-      }
-      const running = { ...task, state: 'RUNNING' as const, dea_id: dea.id };
-      await tasks.save(app.id, running);
-      await events.record(app.id, 'task_started', actor, { sequence: task.sequence, name: task.name, memory_mb: memory });
-      res.status(202).json(presentTask(await withDeaCheck((await tasks.get(app.id, task.sequence)) ?? { ...running, result: null })));
-      return;
-    }
-    const why = pool.unavailable();
-    const reason = `no DEA has room for the task (${memory} MB)${why.length > 0 ? `; not taking work: ${why.join('; ')}` : ''}`;
-    await tasks.save(app.id, { ...task, state: 'FAILED', failure_reason: reason });
-    throw unavailable(`${reason}: check nap deas, or run it with less memory (-m)`);
+    const task = await launcher.launch(app, { command: body.command, name: body.name ?? '', memory_mb: body.memory ?? app.memory_mb, actor: actorOf(req.caller) });
+    res.status(202).json(presentTask(await withDeaCheck(task)));
   });
 
   router.get('/v1/apps/:name/tasks', async (req, res) => {
@@ -164,6 +115,27 @@ export function tasksRouter(deps: TasksDeps): Router {
     const url = taskLogUrl(task, pool, deps.directorySecret, file, req.query.tail === 'true');
     if (!url) throw unavailable(`the DEA that ran task ${task.sequence} is not reachable now: its output is on that node`);
     res.redirect(302, url);
+  });
+
+  /** The app's cron entries with their last run (and its task's state) and their next tick. */
+  router.get('/v1/apps/:name/cron', async (req, res) => {
+    const app = await lifecycle.load(appName(req), req.caller);
+    const now = new Date();
+    res.json(
+      await Promise.all(
+        (app.cron ?? []).map(async (e) => {
+          const last = await cronRuns.latest(app.id, e.name);
+          const task = last?.task_sequence ? await tasks.get(app.id, last.task_sequence) : null;
+          return {
+            name: e.name,
+            schedule: e.schedule,
+            command: e.command,
+            last_run: last ? { tick: last.tick, state: last.state, task_sequence: last.task_sequence, task_state: task ? presentTask(task).state : null } : null,
+            next_run: app.state === 'STARTED' ? (nextTick(e.schedule, now)?.toISOString() ?? null) : null,
+          };
+        }),
+      ),
+    );
   });
 
   return router;

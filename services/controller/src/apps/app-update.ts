@@ -1,6 +1,7 @@
 import { Megabytes, RouteHost, msg } from '@nap/common';
 import { z } from 'zod';
 import { STACKS } from './app-record.js';
+import { cronProblem } from './cron-schedule.js';
 
 /** The env travels in every start message on NATS (1 MB at most): keep it well under. */
 const MAX_ENV_BYTES = 64 * 1024;
@@ -11,6 +12,19 @@ const envValue = z.string().max(65536).refine((v) => !v.includes('\0'), 'env val
 const MAX_ENV_VARS = 256;
 /** DNS: a host name is at most 253 characters (RFC 1035); the app's routes travel in every start message. */
 const Route = z.string().max(253, 'a route is at most 253 characters').pipe(RouteHost);
+
+/** A manifest's `cron:` entry (issue 16): the command runs as a task at each tick of the schedule (UTC). */
+export const CronEntry = z
+  .object({
+    name: z.string().regex(/^[a-z0-9][a-z0-9-]{0,29}$/, 'a cron entry name is lowercase letters, digits and - (at most 30)').optional(),
+    schedule: z.string().max(200).superRefine((s, ctx) => {
+      const problem = cronProblem(s);
+      if (problem) ctx.addIssue({ code: z.ZodIssueCode.custom, message: problem });
+    }),
+    command: z.string().min(1, 'a cron entry needs a command').max(8192),
+  })
+  .strict();
+export type CronEntry = z.infer<typeof CronEntry>;
 
 /** The body of PUT /v1/apps/:name (CONTRACT §2). Unknown fields are refused so typos do not pass silently. */
 export const AppUpdate = z
@@ -41,6 +55,12 @@ export const AppUpdate = z
           .strict(),
       )
       .refine((p) => Object.keys(p).length <= 20, 'at most 20 process types')
+      .optional(),
+    cron: z
+      .array(CronEntry)
+      .max(20, 'at most 20 cron entries')
+      .transform((list) => list.map((e, i) => ({ ...e, name: e.name ?? `cron-${i + 1}` })))
+      .refine((list) => new Set(list.map((e) => e.name)).size === list.length, 'cron entry names must differ')
       .optional(),
   })
   .strict();

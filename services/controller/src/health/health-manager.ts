@@ -25,6 +25,8 @@ export interface HealthManagerDeps {
   crashes: CrashHistory;
   events: EventsRepository;
   converger: Converger;
+  /** What else only the elected controller does: the cron scheduler. */
+  whileLeading?: { start(): void; stop(): void }[];
   log: Logger;
 }
 
@@ -86,10 +88,12 @@ export class HealthManager {
     }
     this.sweep = setInterval(() => void this.sweepAll(), SWEEP_INTERVAL_MS);
     this.sweep.unref();
+    for (const work of this.deps.whileLeading ?? []) work.start();
     await this.sweepAll();
   }
 
   private async standDown(): Promise<void> {
+    for (const work of this.deps.whileLeading ?? []) work.stop();
     if (this.sweep) clearInterval(this.sweep);
     if (this.resync) clearTimeout(this.resync);
     this.sweep = null;

@@ -20,6 +20,8 @@ export interface AppRecord {
   health_check: msg.HealthCheck;
   /** Process types other than web (Procfile `worker:`, the seeds' `master`/`slave`); web is instances/memory_mb/command above. */
   processes?: Record<string, ProcessConfig>;
+  /** Commands run as tasks on a schedule (manifest `cron:`), in UTC. */
+  cron?: { name: string; schedule: string; command: string }[];
   stack: string;
   state: AppState;
   /** Changes whenever what runs changes (droplet, command, env, memory); instances of another version get replaced. */

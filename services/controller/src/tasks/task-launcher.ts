@@ -1,0 +1,76 @@
+import { type Bus, channels, conflict, type msg, NoAnswerError, unavailable } from '@nap/common';
+import { type AppRecord, dropletRun } from '../apps/app-record.js';
+import type { DeaPool } from '../placement/dea-pool.js';
+import type { EventsRepository } from '../store/events-repository.js';
+import type { TaskRecord, TasksRepository, TaskWithResult } from '../store/tasks-repository.js';
+
+const FDS_LIMIT = 16_384;
+/** Preparing a task is fetching and unpacking a droplet (or loading an image): allow for a big one. */
+const TASK_START_TIMEOUT_MS = 120_000;
+const DEAS_TRIED = 3;
+
+export interface TaskLauncherDeps {
+  tasks: TasksRepository;
+  pool: DeaPool;
+  bus: Bus;
+  events: EventsRepository;
+}
+
+/**
+ * Starts a one-off task (the API's run-task and the cron scheduler's ticks): records it, asks a DEA
+ * with room (another if one does not answer), and records what became of it. A task that could
+ * not start is recorded FAILED with why; with no DEA at all, that is also thrown (503).
+ */
+export class TaskLauncher {
+  constructor(private readonly deps: TaskLauncherDeps) {}
+
+  async launch(app: AppRecord, fields: Pick<TaskRecord, 'command' | 'name' | 'memory_mb' | 'actor'>): Promise<TaskWithResult> {
+    const { tasks, pool, bus, events } = this.deps;
+    if (!app.droplet) throw conflict('not_staged', `app ${app.name} has no droplet to run a task from: push it first (nap push ${app.name})`);
+    const task = await tasks.create(app.id, fields);
+    const memory = task.memory_mb;
+    const tried: string[] = [];
+    for (let attempt = 0; attempt < DEAS_TRIED; attempt++) {
+      const dea = pool.pick(app.id, memory, app.stack, app.disk_mb);
+      if (!dea || tried.includes(dea.id)) break;
+      tried.push(dea.id);
+      pool.reserve(dea.id, app.id, memory, app.disk_mb);
+      const start: msg.TaskStart = {
+        task_id: task.id,
+        app_id: app.id,
+        app_name: app.name,
+        sequence: task.sequence,
+        name: task.name,
+        command: task.command,
+        droplet_key: app.droplet.key,
+        droplet_hash: app.droplet.hash,
+        ...dropletRun(app.droplet),
+        limits: { memory_mb: memory, disk_mb: app.disk_mb, fds: FDS_LIMIT },
+        env: app.env,
+      };
+      let reply: msg.TaskReply;
+      try {
+        reply = await bus.request(channels.deaTask(dea.id), start, TASK_START_TIMEOUT_MS);
+      } catch (err) {
+        if (err instanceof NoAnswerError) {
+          pool.forget(dea.id);
+          continue;
+        }
+        throw err;
+      }
+      if ('error' in reply) {
+        const failed: TaskRecord = { ...task, state: 'FAILED', dea_id: dea.id, failure_reason: `could not start: ${reply.error}` };
+        await tasks.save(app.id, failed);
+        return { ...failed, result: null };
+      }
+      const running: TaskRecord = { ...task, state: 'RUNNING', dea_id: dea.id };
+      await tasks.save(app.id, running);
+      await events.record(app.id, 'task_started', task.actor, { sequence: task.sequence, name: task.name, memory_mb: memory });
+      return (await tasks.get(app.id, task.sequence)) ?? { ...running, result: null };
+    }
+    const why = pool.unavailable();
+    const reason = `no DEA has room for the task (${memory} MB)${why.length > 0 ? `; not taking work: ${why.join('; ')}` : ''}`;
+    await tasks.save(app.id, { ...task, state: 'FAILED', failure_reason: reason });
+    throw unavailable(`${reason}: check nap deas, or run it with less memory (-m)`);
+  }
+}
