@@ -81,6 +81,18 @@ describe('the Node.js an app asks for, from the npm registry, answering through 
     await answer('plain', new RegExp(`^v${major}\\.`));
   });
 
+  test("nap app shows each running instance's memory and CPU, as its DEA samples them", async () => {
+    const shown = await eventually(async () => {
+      const r = await nap(['app', 'plain', '--json'], env);
+      const details = (JSON.parse(r.stdout) as { instance_details: { state: string; mem_bytes: number | null; cpu: number | null }[] }).instance_details;
+      return details.length > 0 && details.every((i) => i.state === 'RUNNING' && (i.mem_bytes ?? 0) > 0 && i.cpu !== null) ? details : null;
+    }, 40_000, 'memory and CPU figures for the running instance');
+    // A Node.js server at rest: some megabytes, well under its 128 MB limit.
+    assert.ok(shown[0].mem_bytes! > 1024 * 1024 && shown[0].mem_bytes! < 128 * 1024 * 1024, String(shown[0].mem_bytes));
+    const table = await nap(['app', 'plain'], env);
+    assert.match(table.stdout, /running\s+\S+\s+\S+\s+\d+\.\dM\s+\d+\.\d%/);
+  });
+
   test('a version that does not exist fails the push, naming the lines that do', async () => {
     const r = await nap(['push', 'future', '-p', app({ name: 'future', engines: { node: '>=99' } }), '-m', '128M'], env);
     assert.notEqual(r.code, 0);

@@ -41,14 +41,15 @@ export async function showApp(api: ApiClient, out: Output, name: string): Promis
     instances.length === 0
       ? 'no instances'
       : table(
-          ['type', 'index', 'state', 'address', 'uptime', 'memory', 'restarts', 'details'],
+          ['type', 'index', 'state', 'address', 'uptime', 'memory', 'cpu', 'restarts', 'details'],
           byType(instances).map((i) => [
             i.process_type ?? 'web',
             i.index,
             i.state.toLowerCase(),
             `${i.host}:${i.port}`,
             uptime(i.uptime_s),
-            i.mem_bytes ? `${(i.mem_bytes / 1024 / 1024).toFixed(0)}M` : '-',
+            i.mem_bytes ? `${(i.mem_bytes / 1024 / 1024).toFixed(1)}M` : '-',
+            i.cpu === null ? '-' : `${i.cpu.toFixed(1)}%`,
             i.restarts,
             i.exit_description ?? '',
           ]),

@@ -10,6 +10,10 @@ export const keys = {
   actualInstance: (appId: string, instanceId: string) => `${root}/actual/${appId}/${instanceId}`,
   actualInstancesOf: (appId: string) => `${root}/actual/${appId}/`,
   actualInstances: () => `${root}/actual/`,
+  /** An instance's memory and CPU as its DEA last sampled them, under the DEA's lease (not watched by the health manager). */
+  usage: (appId: string, instanceId: string) => `${root}/usage/${appId}/${instanceId}`,
+  usageOf: (appId: string) => `${root}/usage/${appId}/`,
+  usages: () => `${root}/usage/`,
   dea: (deaId: string) => `${root}/deas/${deaId}`,
   deas: () => `${root}/deas/`,
   events: (appId: string) => `${root}/events/${appId}/`,

@@ -10,6 +10,7 @@ import { registryIntegrity } from './runtimes/registry-integrity.js';
 import { RuntimeStore } from './runtimes/runtime-store.js';
 import { subscribeTasks } from './bus/task-subscriptions.js';
 import { TaskRunner } from './tasks/task-runner.js';
+import { UsageSampler } from './instances/usage-sampler.js';
 import { StackVariants } from './images/stack-variants.js';
 import { DiskQuota } from './instances/disk-quota.js';
 import { InstanceManager } from './instances/instance-manager.js';
@@ -185,6 +186,8 @@ export async function startDea(settings: Settings, log: Logger): Promise<Running
   subscribeTasks(bus, deaId, tasks, log, () => draining);
   await instances.adopt(await registry.previous());
   await tasks.adopt();
+  const usage = new UsageSampler({ runtime, registry, store, log });
+  usage.start();
   // The disk's leftovers (after adoption, so that adopted instances' files count as used), then hourly.
   const sweepDisk = () =>
     collectGarbage(dirs, {
@@ -223,6 +226,7 @@ export async function startDea(settings: Settings, log: Logger): Promise<Running
   return {
     id: deaId,
     async close() {
+      usage.stop();
       draining = true;
       advertiser.drain();
       instances.stopMonitoring();

@@ -25,8 +25,9 @@ export const ETCD_GRANTS: Record<EngineClient, Grant[]> = {
   dea: [
     { permission: 'Readwrite', prefix: keys.actualInstances() },
     { permission: 'Readwrite', prefix: keys.deas() },
-    // How the tasks it ran ended (never their records, which are the controller's).
+    // How the tasks it ran ended (never their records, which are the controller's), and its instances' usage.
     { permission: 'Readwrite', prefix: keys.taskResults() },
+    { permission: 'Readwrite', prefix: keys.usages() },
   ],
   // Claimed routes only, and only to read them.
   router: [{ permission: 'Read', prefix: keys.routes() }],

@@ -1,6 +1,17 @@
 import { ActualInstanceRecord, type Etcd3, keys, type Logger, readPrefix } from '@nap/common';
+import { z } from 'zod';
 
 export type ActualInstance = ActualInstanceRecord;
+
+const Usage = z.object({ mem_bytes: z.number().nonnegative().nullable(), cpu: z.number().nonnegative().nullable() });
+
+function safeJson(raw: string): unknown {
+  try {
+    return JSON.parse(raw);
+  } catch {
+    return undefined;
+  }
+}
 
 /** Actual state as the DEAs wrote it to etcd. */
 export class ActualInstancesRepository {
@@ -9,8 +20,15 @@ export class ActualInstancesRepository {
     private readonly log: Logger,
   ) {}
 
+  /** The app's instances, with the memory and CPU their DEAs last sampled (keys.usage). */
   async ofApp(appId: string): Promise<ActualInstance[]> {
-    return this.parse(await readPrefix(this.etcd, keys.actualInstancesOf(appId)));
+    const [records, usage] = await Promise.all([readPrefix(this.etcd, keys.actualInstancesOf(appId)), readPrefix(this.etcd, keys.usageOf(appId))]);
+    return this.parse(records).map((r) => {
+      const raw = usage[keys.usage(appId, r.instance_id)];
+      if (raw === undefined || r.state !== 'RUNNING') return r;
+      const figures = Usage.safeParse(safeJson(raw));
+      return figures.success ? { ...r, mem_bytes: figures.data.mem_bytes, cpu: figures.data.cpu } : r;
+    });
   }
 
   /** Every app's instances in one read, by app id: listing 1,000 apps must not be 1,000 reads. */

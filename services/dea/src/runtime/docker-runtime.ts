@@ -54,6 +54,14 @@ const ENGINE_AWAY = 'Docker does not answer';
 const ENGINE_WATCH_MS = 2_000;
 
 /** The only door to Docker. Every container is labelled with the installation so its owner can find (and only it remove) it. */
+export interface ContainerUsage {
+  memBytes: number | null;
+  /** The container's CPU time and the machine's, both in ns, since boot: two readings give a share. */
+  cpuNs: number | null;
+  systemNs: number | null;
+  cpus: number;
+}
+
 export class DockerRuntime {
   private readonly docker: Docker;
 
@@ -545,6 +553,27 @@ export class DockerRuntime {
     const options = { follow: false, stdout: true, stderr: true, timestamps: true, since: (since / 1000).toFixed(3), ...(until ? { until: (until / 1000).toFixed(3) } : {}) };
     const body = (await this.docker.getContainer(id).logs(options as unknown as Docker.ContainerLogsOptions & { follow: false })) as Buffer;
     write(logFrames(body));
+  }
+
+  /**
+   * A container's counters now (Docker's one-shot stats: no second sample, so no second's wait):
+   * its memory less the page cache, and its CPU time against the machine's, from which two
+   * readings give a CPU share.
+   */
+  async usage(id: string): Promise<ContainerUsage> {
+    const stats = (await this.docker.getContainer(id).stats({ stream: false, 'one-shot': true })) as unknown as {
+      memory_stats?: { usage?: number; stats?: Record<string, number> };
+      cpu_stats?: { cpu_usage?: { total_usage?: number }; system_cpu_usage?: number; online_cpus?: number };
+    };
+    const memory = stats.memory_stats ?? {};
+    // cgroup v1 counts the page cache in usage (stats.cache), v2 as inactive_file: neither is the app's.
+    const cache = memory.stats?.total_inactive_file ?? memory.stats?.inactive_file ?? memory.stats?.cache ?? 0;
+    return {
+      memBytes: typeof memory.usage === 'number' ? Math.max(0, memory.usage - cache) : null,
+      cpuNs: stats.cpu_stats?.cpu_usage?.total_usage ?? null,
+      systemNs: stats.cpu_stats?.system_cpu_usage ?? null,
+      cpus: stats.cpu_stats?.online_cpus ?? 1,
+    };
   }
 
   /**

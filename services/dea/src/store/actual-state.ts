@@ -108,6 +108,13 @@ export class ActualStateStore {
   async remove(appId: string, instanceId: string): Promise<void> {
     this.records.delete(instanceId);
     await this.etcd.delete().key(keys.actualInstance(appId, instanceId));
+    await this.etcd.delete().key(keys.usage(appId, instanceId));
+  }
+
+  /** An instance's sampled usage, under the lease: a dead DEA's figures vanish with it. */
+  async putUsage(appId: string, instanceId: string, usage: { mem_bytes: number | null; cpu: number | null; at: number }): Promise<void> {
+    if (!this.records.has(instanceId)) return;
+    await this.lease.put(keys.usage(appId, instanceId)).value(JSON.stringify(usage));
   }
 
   /** How many other DEAs are alive (their leased records exist). */
