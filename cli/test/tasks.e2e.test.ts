@@ -3,7 +3,7 @@ import { mkdtempSync, readdirSync, readFileSync, existsSync, rmSync, writeFileSy
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { eventually, nap, TestPlatform } from '@nap/testkit';
+import { eventually, httpGet, nap, TestPlatform } from '@nap/testkit';
 
 interface TaskRow {
   sequence_id: number;
@@ -115,6 +115,24 @@ describe('one-off tasks: nap run-task, tasks, logs --task, terminate-task', () =
     const logs = await nap(['logs', 'jobs', '--task', '1'], mallory);
     assert.notEqual(logs.code, 0);
     assert.doesNotMatch(logs.stdout, /migrated 3 rows/);
+  });
+
+  test("metrics: the router's /metrics counts the app's requests; the controller's /v1/metrics (admins only) its tasks and API latency", async () => {
+    for (let i = 0; i < 3; i++) assert.equal((await httpGet(`${platform.routerUrl}/`, { Host: 'jobs.nap.localhost' })).status, 200);
+    const router = await eventually(async () => {
+      const r = await httpGet(`http://127.0.0.1:${platform.env.NAP_ROUTER_STATUS_PORT}/metrics`);
+      const n = Number(/^nap_router_app_requests_total\{app="jobs",class="2xx"\} (\d+)$/m.exec(r.body)?.[1] ?? 0);
+      return n >= 3 ? r.body : null;
+    }, 10_000, "the router's count of jobs' requests");
+    assert.match(router, /^nap_router_app_bytes_total\{app="jobs",direction="out"\} [1-9]\d*$/m);
+    const controller = await httpGet(`${platform.controllerUrl}/v1/metrics`, { Authorization: `Bearer ${platform.adminToken}` });
+    assert.equal(controller.status, 200);
+    assert.match(controller.body, /^nap_controller_tasks_started_total [3-9]\d*$/m);
+    assert.match(controller.body, /nap_controller_http_request_duration_seconds_count\{method="POST",route="\/v1\/apps\/:name\/tasks",status="202"\} [3-9]/);
+    assert.doesNotMatch(controller.body, /route="\/v1\/apps\/jobs/, 'routes are patterns, not app names');
+    const made = await nap(['users', 'create', 'eve', '--json'], env);
+    const eve = (JSON.parse(made.stdout) as { token: string }).token;
+    assert.equal((await httpGet(`${platform.controllerUrl}/v1/metrics`, { Authorization: `Bearer ${eve}` })).status, 403);
   });
 
   test('bad input changes nothing: no command, an unknown field, a task that does not exist', async () => {

@@ -45,6 +45,7 @@ import { similarRouter } from './api/similar-router.js';
 import { tasksRouter } from './api/tasks-router.js';
 import { TasksRepository } from './store/tasks-repository.js';
 import { TaskLauncher } from './tasks/task-launcher.js';
+import { ControllerMetrics } from './api/metrics-router.js';
 import { CronScheduler } from './tasks/cron-scheduler.js';
 import { CronRunsRepository } from './store/cron-runs-repository.js';
 import { releasesRouter } from './api/releases-router.js';
@@ -92,7 +93,8 @@ export async function startController(settings: Settings, log: Logger): Promise<
   let health: HealthManager | undefined;
   const tasks = new TasksRepository(etcd);
   const cronRuns = new CronRunsRepository(etcd);
-  const taskLauncher = new TaskLauncher({ tasks, pool, bus, events });
+  const metrics = new ControllerMetrics();
+  const taskLauncher = new TaskLauncher({ tasks, pool, bus, events, started: () => metrics.tasksStarted.inc() });
   const lifecycle = new AppLifecycle({
     apps,
     events,
@@ -126,6 +128,7 @@ export async function startController(settings: Settings, log: Logger): Promise<
 
   const http = express();
   http.disable('x-powered-by');
+  http.use(metrics.timing());
   http.use(healthRouter(etcd, bus, blobs));
   http.use(infoRouter(settings));
   http.use(
@@ -156,6 +159,7 @@ export async function startController(settings: Settings, log: Logger): Promise<
   http.use(routesRouter(routes, apps));
   http.use(domainsRouter({ domains, routes, users, sharedDomain: settings.domain, reserved: reservedHosts }));
   http.use(whoamiRouter());
+  http.use(metrics.router());
   http.use(deasRouter(pool));
   http.use(nodesRouter(nodes, pool, settings, etcd));
   const presenter = new AppPresenter(actual, events, directorySecret);

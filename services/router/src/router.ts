@@ -115,6 +115,7 @@ export async function startRouter(settings: Settings, log: Logger, options: Rout
           user: settings.routerStatusUser,
           password: settings.routerStatusPassword,
           varz: () => varzDocument(id, startedAt, [report()]),
+          metrics: () => report().metrics,
           routes: routesJson,
         });
 

@@ -67,6 +67,21 @@ test('/varz counts requests by status class, bytes and latency, the router apart
   );
 });
 
+test("/metrics gives each app's requests by status class, its bytes and latency, in Prometheus' text format", async () => {
+  const r = await h.status('/metrics');
+  assert.equal(r.status, 200);
+  assert.match(String(r.headers['content-type']), /^text\/plain; version=0\.0\.4/);
+  // The three POSTs of the test above reached the app; the unknown host is the router's own answer.
+  assert.match(r.body, /^nap_router_app_requests_total\{app="slowish",class="2xx"\} 3$/m);
+  assert.doesNotMatch(r.body, /nap_router_app_requests_total\{app="slowish",class="4xx"\}/);
+  assert.match(r.body, /^nap_router_requests_total\{class="4xx"\} 1$/m);
+  assert.match(r.body, /^nap_router_errors_total\{error="unknown_route"\} 1$/m);
+  const bytesIn = Number(/^nap_router_app_bytes_total\{app="slowish",direction="in"\} (\d+)$/m.exec(r.body)?.[1]);
+  assert.ok(bytesIn > 3 * 40, r.body);
+  const p50 = Number(/^nap_router_app_latency_ms\{app="slowish",quantile="0.5"\} ([\d.]+)$/m.exec(r.body)?.[1]);
+  assert.ok(p50 >= 25, `the app takes 30 ms: p50 ${p50}`);
+});
+
 test('an access line per request, with the router time apart from the app time', async () => {
   const reply = await h.request('status.test', { path: '/some/path?q=1' });
   const line = access.lines.find((l) => l.path === '/some/path?q=1')!;

@@ -130,6 +130,7 @@ const operations: Record<string, Operation> = {
   'GET /v1/apps/{name}/tasks/{sequence}': { answer: answers.TaskView },
   'POST /v1/apps/{name}/tasks/{sequence}/cancel': { answers: ['202'], answer: answers.TaskView },
   'GET /v1/apps/{name}/cron': {},
+  'GET /v1/metrics': {},
   'GET /v1/apps/{name}/tasks/{sequence}/logs': { query: z.object({ file: z.enum(['stdout', 'stderr']).optional(), tail: z.enum(['true', 'false']).optional() }), answers: ['302', '503'] },
 };
 

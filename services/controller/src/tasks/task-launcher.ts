@@ -14,6 +14,8 @@ export interface TaskLauncherDeps {
   pool: DeaPool;
   bus: Bus;
   events: EventsRepository;
+  /** Counts a started task (the controller's metrics). */
+  started?: () => void;
 }
 
 /**
@@ -66,6 +68,7 @@ export class TaskLauncher {
       const running: TaskRecord = { ...task, state: 'RUNNING', dea_id: dea.id };
       await tasks.save(app.id, running);
       await events.record(app.id, 'task_started', task.actor, { sequence: task.sequence, name: task.name, memory_mb: memory });
+      this.deps.started?.();
       return (await tasks.get(app.id, task.sequence)) ?? { ...running, result: null };
     }
     const why = pool.unavailable();

@@ -77,6 +77,7 @@ export async function startPrimary(settings: Settings, log: Logger, opts: Primar
     user: settings.routerStatusUser,
     password: settings.routerStatusPassword,
     varz: () => varzDocument(id, startedAt, [...reports.values()], retired),
+    metrics: () => sumSnapshots([...[...reports.values()].map((r) => r.metrics), ...(retired ? [retired] : [])]),
     routes,
   });
 

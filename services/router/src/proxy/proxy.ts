@@ -347,7 +347,8 @@ export class RouterProxy implements ConnectionOwner<ProxyExchange>, ExchangeOwne
     const appMs = x.tFirst > 0 && x.tSent > 0 ? x.tFirst - x.tSent : 0;
     // 499 as nginx logs it: the client closed before any answer.
     const status = x.status === 0 ? 499 : x.status;
-    this.metrics.record(status, x.bytesIn, x.bytesOut, totalMs, appMs);
+    const endpoint = x.lastEndpoint;
+    this.metrics.record(status, x.bytesIn, x.bytesOut, totalMs, appMs, endpoint === null ? undefined : (endpoint.tags.app_name ?? endpoint.app));
     const accessLog = this.accessLog;
     if (accessLog !== undefined) {
       const head = x.head;

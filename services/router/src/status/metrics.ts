@@ -38,6 +38,38 @@ export class Histogram {
 export const routerErrors = ['empty_host', 'unknown_route', 'no_endpoints', 'endpoint_failure', 'timeout', 'overloaded'] as const;
 export type RouterError = (typeof routerErrors)[number];
 
+/** One app's traffic through this router (by the app name its DEA announced with the route). */
+export interface AppSnapshot {
+  requests: number;
+  responses: MetricsSnapshot['responses'];
+  bytes_in: number;
+  bytes_out: number;
+  latency: HistogramSnapshot;
+}
+
+/** Apps counted apart at most: past it, an app's traffic counts under OTHER_APPS (memory stays bounded). */
+export const MAX_APPS_COUNTED = 10_000;
+export const OTHER_APPS = '_other';
+
+class AppMetrics {
+  requests = 0;
+  readonly byClass = [0, 0, 0, 0, 0, 0];
+  bytesIn = 0;
+  bytesOut = 0;
+  readonly latency = new Histogram();
+
+  snapshot(): AppSnapshot {
+    const c = this.byClass;
+    return {
+      requests: this.requests,
+      responses: { '1xx': c[0], '2xx': c[1], '3xx': c[2], '4xx': c[3], '5xx': c[4], other: c[5] },
+      bytes_in: this.bytesIn,
+      bytes_out: this.bytesOut,
+      latency: this.latency.snapshot(),
+    };
+  }
+}
+
 export interface MetricsSnapshot {
   requests: number;
   responses: { '1xx': number; '2xx': number; '3xx': number; '4xx': number; '5xx': number; other: number };
@@ -49,6 +81,8 @@ export interface MetricsSnapshot {
   websockets: { open: number; total: number };
   /** total: first byte in to last byte out; app: request sent to the app until its response headers; router: total minus app. */
   latency: { total: HistogramSnapshot; app: HistogramSnapshot; router: HistogramSnapshot };
+  /** By app name; requests no app answered (unknown host, no endpoints) are in the totals only. */
+  apps: Record<string, AppSnapshot>;
 }
 
 export class RouterMetrics {
@@ -63,17 +97,36 @@ export class RouterMetrics {
   readonly total = new Histogram();
   readonly app = new Histogram();
   readonly router = new Histogram();
+  private readonly apps = new Map<string, AppMetrics>();
 
-  /** One finished request; appMs is 0 when no app answered. */
-  record(status: number, bytesIn: number, bytesOut: number, totalMs: number, appMs: number): void {
+  private appMetrics(app: string): AppMetrics {
+    let m = this.apps.get(app);
+    if (m === undefined) {
+      m = this.apps.size < MAX_APPS_COUNTED ? new AppMetrics() : (this.apps.get(OTHER_APPS) ?? new AppMetrics());
+      this.apps.set(this.apps.size < MAX_APPS_COUNTED ? app : OTHER_APPS, m);
+    }
+    return m;
+  }
+
+  /** One finished request; appMs is 0 when no app answered; app is the app of the endpoint tried last. */
+  record(status: number, bytesIn: number, bytesOut: number, totalMs: number, appMs: number, app?: string): void {
     this.requests++;
     const cls = (status / 100) | 0;
-    this.byClass[cls >= 1 && cls <= 5 ? cls - 1 : 5]++;
+    const slot = cls >= 1 && cls <= 5 ? cls - 1 : 5;
+    this.byClass[slot]++;
     this.bytesIn += bytesIn;
     this.bytesOut += bytesOut;
     this.total.observe(totalMs);
     if (appMs > 0) this.app.observe(appMs);
     this.router.observe(totalMs - appMs);
+    if (app !== undefined) {
+      const m = this.appMetrics(app);
+      m.requests++;
+      m.byClass[slot]++;
+      m.bytesIn += bytesIn;
+      m.bytesOut += bytesOut;
+      m.latency.observe(totalMs);
+    }
   }
 
   /** A websocket that ended: counted as a request, but not in the latency histograms (it lasts minutes). */
@@ -96,6 +149,7 @@ export class RouterMetrics {
       in_flight: this.inFlight,
       websockets: { open: this.websocketsOpen, total: this.websocketsTotal },
       latency: { total: this.total.snapshot(), app: this.app.snapshot(), router: this.router.snapshot() },
+      apps: Object.fromEntries([...this.apps].map(([name, m]) => [name, m.snapshot()])),
     };
   }
 }
@@ -118,6 +172,16 @@ export function sumSnapshots(list: readonly MetricsSnapshot[]): MetricsSnapshot 
       for (let i = 0; i < into.counts.length; i++) into.counts[i] += from.counts[i] ?? 0;
       into.count += from.count;
       into.sumMs += from.sumMs;
+    }
+    for (const [name, a] of Object.entries(s.apps ?? {})) {
+      const into = (out.apps[name] ??= new AppMetrics().snapshot());
+      into.requests += a.requests;
+      for (const k of Object.keys(into.responses) as (keyof AppSnapshot['responses'])[]) into.responses[k] += a.responses[k];
+      into.bytes_in += a.bytes_in;
+      into.bytes_out += a.bytes_out;
+      for (let i = 0; i < into.latency.counts.length; i++) into.latency.counts[i] += a.latency.counts[i] ?? 0;
+      into.latency.count += a.latency.count;
+      into.latency.sumMs += a.latency.sumMs;
     }
   }
   return out;

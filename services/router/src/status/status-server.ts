@@ -1,6 +1,8 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
 import http, { type IncomingMessage, type ServerResponse } from 'node:http';
 import { closeServer, listen } from '../http-server.js';
+import type { MetricsSnapshot } from './metrics.js';
+import { prometheusText } from './prometheus.js';
 
 export interface StatusOptions {
   port: number;
@@ -12,6 +14,8 @@ export interface StatusOptions {
   password?: string;
   /** The /varz document (JSON-able). */
   varz: () => object | Promise<object>;
+  /** The counters behind /metrics (Prometheus' text format): summed over a cluster's workers. */
+  metrics?: () => MetricsSnapshot | Promise<MetricsSnapshot>;
   /** The /routes document, already as JSON text (a cluster primary gets it from a worker as text). */
   routes: () => string | Promise<string>;
 }
@@ -42,6 +46,11 @@ export class StatusServer {
     if (req.method !== 'GET' && req.method !== 'HEAD') return send(res, 405, 'text/plain', 'method not allowed\n');
     if (path === '/healthz') return send(res, 200, 'text/plain', 'ok');
     if (path === '/varz') return send(res, 200, 'application/json', JSON.stringify(await this.opts.varz()));
+    if (path === '/metrics' && this.opts.metrics) {
+      const text = await prometheusText(await this.opts.metrics());
+      res.writeHead(200, { 'content-type': text.contentType, 'content-length': Buffer.byteLength(text.body) });
+      return void res.end(text.body);
+    }
     if (path === '/routes') {
       if (!this.authorized(req.headers.authorization)) {
         res.setHeader('www-authenticate', 'Basic realm="nap-router"');
