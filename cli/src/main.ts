@@ -7,7 +7,7 @@ import { createDomain, deleteDomain, listDomains, shareDomain } from './commands
 import { createUser } from './commands/users.js';
 import { launchSimilar, showParameters } from './commands/similar.js';
 import { listReleases, rollback } from './commands/releases.js';
-import { listCron, listTasks, runTask, terminateTask } from './commands/tasks.js';
+import { addDrain, listCron, listDrains, listTasks, removeDrain, runTask, terminateTask } from './commands/tasks.js';
 import { deploy } from './commands/deploy.js';
 import { listDeas } from './commands/deas.js';
 import { createJoinToken, listJoinTokens, listNodes, removeNode, revokeJoinToken } from './commands/nodes.js';
@@ -123,6 +123,19 @@ program
   .option('-m, --memory <size>', "memory, e.g. 512M (default: the app's)")
   .description('run a one-off task: a migration, a report, a batch job')
   .action(async (name: string, command: string, o: { name?: string; memory?: string }) => runTask(await api(), out(), name, command, o));
+program
+  .command('add-drain')
+  .argument('<name>')
+  .argument('<url>', 'syslog://HOST:PORT, syslog-tls://HOST:PORT or https://HOST/PATH')
+  .description("send every line of an app's instances and tasks to a log drain (RFC 5424)")
+  .action(async (name: string, url: string) => addDrain(await api(), out(), name, url));
+program.command('drains').argument('<name>').description("an app's log drains").action(async (name: string) => listDrains(await api(), out(), name));
+program
+  .command('remove-drain')
+  .argument('<name>')
+  .argument('<url>')
+  .description('stop sending an app\'s lines to a drain')
+  .action(async (name: string, url: string) => removeDrain(await api(), out(), name, url));
 program.command('cron').argument('<name>').description("an app's cron entries (from its manifest) with their last and next runs").action(async (name: string) => listCron(await api(), out(), name));
 program.command('tasks').argument('<name>').description("an app's tasks, newest first, with state, exit status and duration").action(async (name: string) => listTasks(await api(), out(), name));
 program

@@ -64,3 +64,25 @@ export async function listCron(api: ApiClient, out: Output, app: string): Promis
     list,
   );
 }
+
+interface DrainView {
+  url: string;
+  added_by: string;
+  added_at: string;
+}
+
+/** nap add-drain / drains / remove-drain: where an app's lines go besides nap's own files. */
+export async function addDrain(api: ApiClient, out: Output, app: string, url: string): Promise<void> {
+  const list = await api.call<DrainView[]>('POST', `/v1/apps/${app}/drains`, { url });
+  out.result(`${app}'s lines go to ${url} too (from the next few seconds on): nap drains ${app}`, list);
+}
+
+export async function listDrains(api: ApiClient, out: Output, app: string): Promise<void> {
+  const list = await api.call<DrainView[]>('GET', `/v1/apps/${app}/drains`);
+  out.result(list.length === 0 ? `${app} has no drains: nap add-drain ${app} syslog://HOST:PORT` : table(['url', 'added by', 'added'], list.map((d) => [d.url, d.added_by, d.added_at])), list);
+}
+
+export async function removeDrain(api: ApiClient, out: Output, app: string, url: string): Promise<void> {
+  const list = await api.call<DrainView[]>('DELETE', `/v1/apps/${app}/drains?url=${encodeURIComponent(url)}`);
+  out.result(`${app}'s lines no longer go to ${url}`, list);
+}

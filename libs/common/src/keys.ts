@@ -26,6 +26,9 @@ export const keys = {
   tasks: (appId: string) => `${root}/tasks/${appId}/`,
   taskResult: (taskId: string) => `${root}/task-results/${taskId}`,
   taskResults: () => `${root}/task-results/`,
+  /** An app's log drains (issue 16): `[{url, admin}]`, read by every DEA. */
+  drains: (appId: string) => `${root}/drains/${appId}`,
+  allDrains: () => `${root}/drains/`,
   /** A cron entry's ticks, each claimed once (by the controller that ran it, or reported missed). */
   cronRun: (appId: string, entry: string, tickMs: number) => `${root}/cron-runs/${appId}/${entry}/${String(tickMs).padStart(15, '0')}`,
   cronRuns: (appId: string, entry?: string) => `${root}/cron-runs/${appId}/${entry === undefined ? '' : `${entry}/`}`,

@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import type { Server } from 'node:http';
-import { Bus, channels, connectEtcd, JetStreamBlobstore, listenHttp, type Logger, requireSetting, type Settings } from '@nap/common';
+import { Bus, channels, connectEtcd, JetStreamBlobstore, keys, listenHttp, type Logger, requireSetting, type Settings } from '@nap/common';
 import compression from 'compression';
 import express from 'express';
 import { appsRouter } from './api/apps-router.js';
@@ -46,6 +46,7 @@ import { tasksRouter } from './api/tasks-router.js';
 import { TasksRepository } from './store/tasks-repository.js';
 import { TaskLauncher } from './tasks/task-launcher.js';
 import { ControllerMetrics } from './api/metrics-router.js';
+import { drainsRouter } from './api/drains-router.js';
 import { CronScheduler } from './tasks/cron-scheduler.js';
 import { CronRunsRepository } from './store/cron-runs-repository.js';
 import { releasesRouter } from './api/releases-router.js';
@@ -107,7 +108,7 @@ export async function startController(settings: Settings, log: Logger): Promise<
     quota,
     buildpacks,
     repositories,
-    tasks: { deleteAll: async (appId) => void (await Promise.all([tasks.deleteAll(appId), cronRuns.deleteAll(appId)])) },
+    tasks: { deleteAll: async (appId) => void (await Promise.all([tasks.deleteAll(appId), cronRuns.deleteAll(appId), etcd.delete().key(keys.drains(appId))])) },
     stage: (app, actor) => stager!.stage(app, actor),
     poke: (name) => health!.poke(name),
     stopInstances: (appId) => bus.publish(channels.deaStop, { app_id: appId }),
@@ -118,6 +119,7 @@ export async function startController(settings: Settings, log: Logger): Promise<
   stager = new Stager({ bus, pool, apps, lifecycle, pending, releases, log, stagingTimeoutS: settings.stagingTimeoutS, buildpacks });
 
   bus.subscribe(channels.deaAdvertise, (advert) => pool.update(advert));
+  bus.subscribe(channels.drainDropped, (d) => events.record(d.app_id, 'drain_dropped', 'system', { drain: d.drain.replace(/\?.*$/, ''), dropped: d.dropped, dea_id: d.dea_id }));
   bus.publish(channels.deaLocate, {});
   health.start();
   const liveness = await watchDeaLiveness(etcd, pool, pending, log);
@@ -168,6 +170,7 @@ export async function startController(settings: Settings, log: Logger): Promise<
   http.use(deployRouter({ lifecycle, presenter, cloneToPackage }));
   http.use(releasesRouter({ lifecycle, presenter, releases }));
   http.use(similarRouter({ lifecycle, presenter }));
+  http.use(drainsRouter({ lifecycle, etcd }));
   http.use(tasksRouter({ lifecycle, tasks, launcher: taskLauncher, cronRuns, pool, bus, directorySecret }));
   http.use(instanceFilesRouter({ apps, actual, pool, directorySecret, directoryCa: settings.tls ? readFileSync(settings.tls.ca) : undefined }));
   http.use(dashboardRouter());

@@ -11,6 +11,7 @@ import { RuntimeStore } from './runtimes/runtime-store.js';
 import { subscribeTasks } from './bus/task-subscriptions.js';
 import { TaskRunner } from './tasks/task-runner.js';
 import { UsageSampler } from './instances/usage-sampler.js';
+import { Drains } from './drains/drains.js';
 import { StackVariants } from './images/stack-variants.js';
 import { DiskQuota } from './instances/disk-quota.js';
 import { InstanceManager } from './instances/instance-manager.js';
@@ -105,6 +106,8 @@ export async function startDea(settings: Settings, log: Logger): Promise<Running
     unavailable: () => (runtime.engineAway ? `Docker does not answer on ${settings.dockerSocket}` : disk.fullReason()),
     log,
   });
+  const drains = new Drains({ etcd, bus, deaId, log });
+  await drains.start();
   const instances = new InstanceManager({
     deaId,
     host: settings.deaHost,
@@ -120,6 +123,7 @@ export async function startDea(settings: Settings, log: Logger): Promise<Running
     images,
     variants,
     runtimes,
+    drains,
     ports: new PortAllocator(settings.deaPortRange),
     disk,
     portRange: settings.deaPortRange,
@@ -174,6 +178,7 @@ export async function startDea(settings: Settings, log: Logger): Promise<Running
     runtimes,
     etcd,
     log,
+    drains,
     reserve: (id, mb) => {
       taskReservations.reserve(id, mb);
       advertiser.advertise();
@@ -227,6 +232,7 @@ export async function startDea(settings: Settings, log: Logger): Promise<Running
     id: deaId,
     async close() {
       usage.stop();
+      drains.stop();
       draining = true;
       advertiser.drain();
       instances.stopMonitoring();

@@ -27,6 +27,7 @@ export const channels = {
   deaStop: channel(subjects.deaStop, msg.DeaStop),
   deaTask: (deaId: string) => channel(subjects.deaTask(deaId), msg.TaskStart, msg.TaskReply),
   taskCancel: channel(subjects.taskCancel, msg.TaskCancel),
+  drainDropped: channel(subjects.drainDropped, msg.DrainDropped),
   dropletExited: channel(subjects.dropletExited, msg.DropletExited),
   routerRegister: channel(subjects.routerRegister, msg.RouterRegister),
   routerUnregister: channel(subjects.routerUnregister, msg.RouterUnregister),

@@ -236,3 +236,7 @@ export const TaskResult = z.object({
   dea_id: z.string().min(1).max(64),
 });
 export type TaskResult = z.infer<typeof TaskResult>;
+
+/** A DEA dropped lines of an app for a drain that was away too long (its queue was full): the controller records an event. */
+export const DrainDropped = z.object({ app_id: appId, drain: z.string().min(1).max(2048), dropped: z.number().int().positive(), dea_id: z.string().min(1).max(64) });
+export type DrainDropped = z.infer<typeof DrainDropped>;

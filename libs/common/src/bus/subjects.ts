@@ -7,6 +7,7 @@ export const subjects = {
   deaStop: 'dea.stop',
   deaTask: (deaId: string) => `dea.${deaId}.task`,
   taskCancel: 'task.cancel',
+  drainDropped: 'drain.dropped',
   dropletExited: 'droplet.exited',
   routerRegister: 'router.register',
   routerUnregister: 'router.unregister',

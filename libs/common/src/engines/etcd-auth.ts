@@ -28,6 +28,8 @@ export const ETCD_GRANTS: Record<EngineClient, Grant[]> = {
     // How the tasks it ran ended (never their records, which are the controller's), and its instances' usage.
     { permission: 'Readwrite', prefix: keys.taskResults() },
     { permission: 'Readwrite', prefix: keys.usages() },
+    // Where the apps' lines go: read only.
+    { permission: 'Read', prefix: keys.allDrains() },
   ],
   // Claimed routes only, and only to read them.
   router: [{ permission: 'Read', prefix: keys.routes() }],

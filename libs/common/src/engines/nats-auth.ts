@@ -60,7 +60,7 @@ export const NATS_PERMISSIONS: Record<EngineClient, NatsPermissions> = {
       subjects.routerUnregister,
       ...BLOBSTORE,
     ],
-    subscribe: [subjects.deaAdvertise, subjects.dropletExited, INBOXES],
+    subscribe: [subjects.deaAdvertise, subjects.dropletExited, subjects.drainDropped, INBOXES],
   },
   dea: {
     publish: [
@@ -69,6 +69,7 @@ export const NATS_PERMISSIONS: Record<EngineClient, NatsPermissions> = {
       subjects.routerGreet,
       subjects.deaAdvertise,
       subjects.dropletExited,
+      subjects.drainDropped,
       // Staging answers twice (accepted, then the result), more than allow_responses' one reply.
       INBOXES,
       ...BLOBSTORE,

@@ -11,6 +11,7 @@ import { QuotaChange } from './quotas-router.js';
 import { Rollback } from './releases-router.js';
 import { SimilarBody } from './similar-router.js';
 import { TaskCreate } from './tasks-router.js';
+import { DrainBody } from './drains-router.js';
 import { NewUser } from './users-router.js';
 
 /**
@@ -37,6 +38,7 @@ const bodies = {
   NewJoinToken: registry.register('NewJoinToken', NewJoinToken),
   JoinRequest: registry.register('JoinRequest', JoinRequest),
   TaskCreate: registry.register('TaskCreate', TaskCreate),
+  Drain: registry.register('Drain', DrainBody),
 };
 
 const answers = {
@@ -131,6 +133,9 @@ const operations: Record<string, Operation> = {
   'POST /v1/apps/{name}/tasks/{sequence}/cancel': { answers: ['202'], answer: answers.TaskView },
   'GET /v1/apps/{name}/cron': {},
   'GET /v1/metrics': {},
+  'GET /v1/apps/{name}/drains': {},
+  'POST /v1/apps/{name}/drains': { body: bodies.Drain, answers: ['200', '201'] },
+  'DELETE /v1/apps/{name}/drains': { query: z.object({ url: z.string() }) },
   'GET /v1/apps/{name}/tasks/{sequence}/logs': { query: z.object({ file: z.enum(['stdout', 'stderr']).optional(), tail: z.enum(['true', 'false']).optional() }), answers: ['302', '503'] },
 };
 

@@ -5,6 +5,7 @@ import type { DropletCache } from '../droplets/droplet-cache.js';
 import type { ImageDroplets } from '../images/image-droplets.js';
 import type { StackVariants } from '../images/stack-variants.js';
 import type { RuntimeStore } from '../runtimes/runtime-store.js';
+import type { Drains } from '../drains/drains.js';
 import { becameHealthy } from '../health/health-check.js';
 import { bulkhead, type BulkheadPolicy } from 'cockatiel';
 import type { RouteAnnouncer } from '../routing/route-announcer.js';
@@ -44,6 +45,8 @@ export interface InstanceManagerDeps {
   images: ImageDroplets;
   variants: StackVariants;
   runtimes: RuntimeStore;
+  /** Log drains: every line of every instance goes to its app's (drains/drains.ts). */
+  drains?: Drains;
   ports: PortAllocator;
   /** disk_mb: refused at start when this DEA has not that much free, measured while running. */
   disk?: DiskQuota;
@@ -96,6 +99,11 @@ export class InstanceManager {
   }
 
   /** Starts an instance; resolves when it is RUNNING (or has failed). */
+  /** The app's log drains' tap on this instance's output (none without drains). */
+  private tapOf(start: msg.DeaStart) {
+    return this.deps.drains?.tap({ appId: start.app_id, appName: start.app_name, source: `${start.process_type}.${start.index}` });
+  }
+
   async start(start: msg.DeaStart): Promise<void> {
     await (await this.begin(start)).running;
   }
@@ -154,7 +162,7 @@ export class InstanceManager {
           'nap.version': start.version,
           'nap.droplet_type': start.droplet_type,
         },
-      }, { stdout: join(logs, 'stdout.log'), stderr: join(logs, 'stderr.log'), maxBytes: this.deps.logMaxBytes });
+      }, { stdout: join(logs, 'stdout.log'), stderr: join(logs, 'stderr.log'), maxBytes: this.deps.logMaxBytes, onOutput: this.tapOf(start) });
       inst.containerId = started.id;
       const containerStarted = Date.now();
       if (inst.state !== 'STARTING') return await this.abandon(inst);
@@ -311,7 +319,7 @@ export class InstanceManager {
       this.deps.ports.hold(inst.port);
       await this.mappings.map(inst).catch((err) => log.warn({ err, instance_id: inst.start.instance_id }, 'could not map the adopted instance\'s port'));
       const logs = join(inst.dir, 'logs');
-      const { copied } = await runtime.attachLogs(c.Id, { stdout: join(logs, 'stdout.log'), stderr: join(logs, 'stderr.log'), maxBytes: this.deps.logMaxBytes });
+      const { copied } = await runtime.attachLogs(c.Id, { stdout: join(logs, 'stdout.log'), stderr: join(logs, 'stderr.log'), maxBytes: this.deps.logMaxBytes, onOutput: this.tapOf(inst.start) });
       this.logCopies.set(inst.start.instance_id, copied.catch(() => {}));
       void this.watchExit(inst, c.Id);
       await this.reports.record(inst);

@@ -40,6 +40,8 @@ export interface LogFiles {
   stdout: string;
   stderr: string;
   maxBytes: number;
+  /** Every chunk written to the files, as it is written (the log drains' tap). */
+  onOutput?: (stream: 'stdout' | 'stderr', chunk: Buffer) => void;
 }
 
 export interface ContainerExit {
@@ -460,6 +462,11 @@ export class DockerRuntime {
         log.write(chunk, at);
       } catch {
         // dropped: the next write tries again
+      }
+      try {
+        logs.onOutput?.(log === err ? 'stderr' : 'stdout', chunk);
+      } catch {
+        // a drain's trouble is never the log's
       }
     };
     // The last bytes each stream delivered: the engine's log may hold them again past `lastSeen`.

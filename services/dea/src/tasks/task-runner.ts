@@ -5,6 +5,7 @@ import type { Instance } from '../instances/instance.js';
 import { instanceEnv } from '../instances/instance-env.js';
 import { type DropletSources, prepareRun } from '../instances/instance-files.js';
 import { ContainerGone } from '../runtime/docker-runtime.js';
+import type { Drains } from '../drains/drains.js';
 
 const FDS_LIMIT = 16_384;
 const STOP_GRACE_S = 10;
@@ -19,6 +20,8 @@ export interface TaskRunnerDeps extends DropletSources {
   logMaxBytes: number;
   etcd: Etcd3;
   log: Logger;
+  /** Log drains: a task's lines go to its app's too. */
+  drains?: Drains;
   /** The memory a running task holds on this DEA, counted in what it advertises. */
   reserve: (taskId: string, memoryMb: number) => void;
   release: (taskId: string) => void;
@@ -69,7 +72,12 @@ export class TaskRunner {
             'nap.memory_mb': String(t.limits.memory_mb),
           },
         },
-        { stdout: join(dir, 'logs', 'stdout.log'), stderr: join(dir, 'logs', 'stderr.log'), maxBytes: this.deps.logMaxBytes },
+        {
+          stdout: join(dir, 'logs', 'stdout.log'),
+          stderr: join(dir, 'logs', 'stderr.log'),
+          maxBytes: this.deps.logMaxBytes,
+          onOutput: this.deps.drains?.tap({ appId: t.app_id, appName: t.app_name, source: `task.${t.sequence}` }),
+        },
       );
       this.running.set(t.task_id, { containerId: started.id, cancelledBy: null });
       this.deps.log.info({ app: t.app_name, task: t.sequence, task_id: t.task_id }, 'task running');
