@@ -33,6 +33,11 @@ export class ApiClient {
     return new ApiClient(t.api, t.token, t.ca);
   }
 
+  /** The bearer header alone, for a connection that is not a fetch (nap ssh's websocket). */
+  authHeaders(): Record<string, string> {
+    return this.headers();
+  }
+
   private headers(extra: Record<string, string> = {}): Record<string, string> {
     return { ...(this.token ? { Authorization: `Bearer ${this.token}` } : {}), ...extra };
   }

@@ -7,7 +7,8 @@ import { createDomain, deleteDomain, listDomains, shareDomain } from './commands
 import { createUser } from './commands/users.js';
 import { launchSimilar, showParameters } from './commands/similar.js';
 import { listReleases, rollback } from './commands/releases.js';
-import { addDrain, listCron, listDrains, listTasks, removeDrain, runTask, terminateTask } from './commands/tasks.js';
+import { ssh } from './commands/ssh.js';
+import { addDrain, listCron, listDrains, listTasks, removeDrain, runTask, setSsh, terminateTask } from './commands/tasks.js';
 import { deploy } from './commands/deploy.js';
 import { listDeas } from './commands/deas.js';
 import { createJoinToken, listJoinTokens, listNodes, removeNode, revokeJoinToken } from './commands/nodes.js';
@@ -136,6 +137,16 @@ program
   .argument('<url>')
   .description('stop sending an app\'s lines to a drain')
   .action(async (name: string, url: string) => removeDrain(await api(), out(), name, url));
+program
+  .command('ssh')
+  .argument('<name>')
+  .option('-i, --instance <index>', 'the instance index', count, 0)
+  .option('-c, --command <command>', 'run this command instead of a shell')
+  .option('-p, --process-type <type>', 'a process type other than web')
+  .description('a shell (or one command) inside a running instance, as the app\'s user')
+  .action(async (name: string, o: { instance: number; command?: string; processType?: string }) => ssh(await api(), out(), name, { index: o.instance, command: o.command, processType: o.processType }));
+program.command('enable-ssh').argument('<name>').description('let nap ssh into the app (the default)').action(async (name: string) => setSsh(await api(), out(), name, true));
+program.command('disable-ssh').argument('<name>').description('refuse nap ssh into the app, to everyone').action(async (name: string) => setSsh(await api(), out(), name, false));
 program.command('cron').argument('<name>').description("an app's cron entries (from its manifest) with their last and next runs").action(async (name: string) => listCron(await api(), out(), name));
 program.command('tasks').argument('<name>').description("an app's tasks, newest first, with state, exit status and duration").action(async (name: string) => listTasks(await api(), out(), name));
 program

@@ -86,3 +86,9 @@ export async function removeDrain(api: ApiClient, out: Output, app: string, url:
   const list = await api.call<DrainView[]>('DELETE', `/v1/apps/${app}/drains?url=${encodeURIComponent(url)}`);
   out.result(`${app}'s lines no longer go to ${url}`, list);
 }
+
+/** nap enable-ssh / disable-ssh NAME. */
+export async function setSsh(api: ApiClient, out: Output, app: string, enabled: boolean): Promise<void> {
+  const updated = await api.call<{ ssh_enabled: boolean }>('PUT', `/v1/apps/${app}`, { ssh: enabled });
+  out.result(enabled ? `nap ssh ${app} is allowed (to its owner and admins)` : `nap ssh ${app} is refused to everyone until nap enable-ssh ${app}`, updated);
+}

@@ -51,6 +51,8 @@ export const AppView = z.object({
   droplet: z
     .object({ hash: z.string(), source_hash: z.string(), detected_buildpack: z.string(), start_command: z.string(), staged_at: z.string() })
     .nullable(),
+  /** Whether nap ssh may open a shell in its instances (nap enable-ssh / disable-ssh). */
+  ssh_enabled: z.boolean(),
   /** The newest event of the app's history (GET /v1/apps/:name/events), or null before its first. */
   last_event: AppEventView.nullable(),
   created_at: z.string(),

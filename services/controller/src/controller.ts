@@ -47,6 +47,7 @@ import { TasksRepository } from './store/tasks-repository.js';
 import { TaskLauncher } from './tasks/task-launcher.js';
 import { ControllerMetrics } from './api/metrics-router.js';
 import { drainsRouter } from './api/drains-router.js';
+import { attachSshGateway } from './api/ssh-gateway.js';
 import { CronScheduler } from './tasks/cron-scheduler.js';
 import { CronRunsRepository } from './store/cron-runs-repository.js';
 import { releasesRouter } from './api/releases-router.js';
@@ -178,6 +179,14 @@ export async function startController(settings: Settings, log: Logger): Promise<
   http.use(errorHandler(log));
 
   const server: Server = await listenHttp(http, { port: settings.controllerPort, host: '0.0.0.0', tls: settings.tls });
+  attachSshGateway(server, {
+    authenticate: async (token) => (tokenMatches(token, adminToken) ? { name: 'admin', role: 'admin' } : await users.byToken(token)),
+    lifecycle,
+    actual,
+    bus,
+    events,
+    log,
+  });
   // Staging can take minutes and the CLI waits on POST /start: the request timeout only bounds
   // receiving the request (the biggest upload); answering is bounded per route by requestDeadline.
   server.headersTimeout = serverTimeouts.headersMs;

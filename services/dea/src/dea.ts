@@ -8,7 +8,8 @@ import { deaIdentity } from './identity.js';
 import { ImageDroplets } from './images/image-droplets.js';
 import { registryIntegrity } from './runtimes/registry-integrity.js';
 import { RuntimeStore } from './runtimes/runtime-store.js';
-import { subscribeTasks } from './bus/task-subscriptions.js';
+import { subscribeSsh, subscribeTasks } from './bus/task-subscriptions.js';
+import { ExecSessions } from './ssh/exec-sessions.js';
 import { TaskRunner } from './tasks/task-runner.js';
 import { UsageSampler } from './instances/usage-sampler.js';
 import { Drains } from './drains/drains.js';
@@ -189,6 +190,8 @@ export async function startDea(settings: Settings, log: Logger): Promise<Running
     },
   });
   subscribeTasks(bus, deaId, tasks, log, () => draining);
+  const sshSessions = new ExecSessions({ runtime, registry, bus, log });
+  subscribeSsh(bus, deaId, sshSessions, log);
   await instances.adopt(await registry.previous());
   await tasks.adopt();
   const usage = new UsageSampler({ runtime, registry, store, log });
@@ -233,6 +236,7 @@ export async function startDea(settings: Settings, log: Logger): Promise<Running
     async close() {
       usage.stop();
       drains.stop();
+      sshSessions.closeAll();
       draining = true;
       advertiser.drain();
       instances.stopMonitoring();

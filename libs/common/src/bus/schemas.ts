@@ -240,3 +240,31 @@ export type TaskResult = z.infer<typeof TaskResult>;
 /** A DEA dropped lines of an app for a drain that was away too long (its queue was full): the controller records an event. */
 export const DrainDropped = z.object({ app_id: appId, drain: z.string().min(1).max(2048), dropped: z.number().int().positive(), dea_id: z.string().min(1).max(64) });
 export type DrainDropped = z.infer<typeof DrainDropped>;
+
+/**
+ * `nap ssh` (issue 16): the controller asks the DEA that runs the instance to open a `docker exec`
+ * in it, then relays the bytes both ways on per-session subjects (ssh.<session>.in / .out).
+ */
+export const SshOpen = z.object({
+  session_id: Uuid,
+  app_id: appId,
+  instance_id: Uuid,
+  /** One command (nap ssh -c), or a login shell when absent. */
+  command: z.string().min(1).max(16 * 1024).optional(),
+  tty: z.boolean(),
+  cols: z.number().int().min(1).max(1000),
+  rows: z.number().int().min(1).max(1000),
+});
+export type SshOpen = z.infer<typeof SshOpen>;
+export const SshOpened = z.union([z.object({ session_id: Uuid, opened: z.literal(true) }), z.object({ session_id: Uuid, error: z.string().min(1).max(4096) })]);
+export type SshOpened = z.infer<typeof SshOpened>;
+/** Bytes (base64) are at most 64 KB a message: a paste is cut in pieces by the sender. */
+export const SshIn = z.object({
+  data: z.string().max(90_000).optional(),
+  resize: z.object({ cols: z.number().int().min(1).max(1000), rows: z.number().int().min(1).max(1000) }).optional(),
+  eof: z.boolean().optional(),
+  close: z.boolean().optional(),
+});
+export type SshIn = z.infer<typeof SshIn>;
+export const SshOut = z.object({ data: z.string().max(90_000).optional(), exit: z.number().int().nullable().optional(), error: z.string().max(4096).optional() });
+export type SshOut = z.infer<typeof SshOut>;

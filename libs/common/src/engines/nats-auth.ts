@@ -56,11 +56,13 @@ export const NATS_PERMISSIONS: Record<EngineClient, NatsPermissions> = {
       subjects.deaStop,
       subjects.deaTask(wildcardId),
       subjects.taskCancel,
+      subjects.deaSsh(wildcardId),
+      subjects.sshIn(wildcardId),
       subjects.deaLocate,
       subjects.routerUnregister,
       ...BLOBSTORE,
     ],
-    subscribe: [subjects.deaAdvertise, subjects.dropletExited, subjects.drainDropped, INBOXES],
+    subscribe: [subjects.deaAdvertise, subjects.dropletExited, subjects.drainDropped, subjects.sshOut(wildcardId), INBOXES],
   },
   dea: {
     publish: [
@@ -70,6 +72,7 @@ export const NATS_PERMISSIONS: Record<EngineClient, NatsPermissions> = {
       subjects.deaAdvertise,
       subjects.dropletExited,
       subjects.drainDropped,
+      subjects.sshOut(wildcardId),
       // Staging answers twice (accepted, then the result), more than allow_responses' one reply.
       INBOXES,
       ...BLOBSTORE,
@@ -80,6 +83,8 @@ export const NATS_PERMISSIONS: Record<EngineClient, NatsPermissions> = {
       subjects.deaStop,
       subjects.deaTask(wildcardId),
       subjects.taskCancel,
+      subjects.deaSsh(wildcardId),
+      subjects.sshIn(wildcardId),
       subjects.deaLocate,
       subjects.routerStart,
       INBOXES,

@@ -56,6 +56,8 @@ export const AppUpdate = z
       )
       .refine((p) => Object.keys(p).length <= 20, 'at most 20 process types')
       .optional(),
+    /** nap enable-ssh / disable-ssh. */
+    ssh: z.boolean().optional(),
     cron: z
       .array(CronEntry)
       .max(20, 'at most 20 cron entries')

@@ -78,6 +78,7 @@ export function presentApp(app: AppRecord, instances: ActualInstance[], secret: 
           staged_at: app.droplet.staged_at,
         }
       : null,
+    ssh_enabled: app.ssh_enabled !== false,
     last_event: lastEvent,
     created_at: app.created_at,
     updated_at: app.updated_at,

@@ -47,6 +47,7 @@ export function applyUpdate(app: AppRecord, update: AppUpdate): void {
   if (update.routes !== undefined) app.routes = [...new Set(update.routes)];
   if (update.health_check !== undefined) app.health_check = { ...app.health_check, ...update.health_check };
   if (update.stack !== undefined) app.stack = update.stack;
+  if (update.ssh !== undefined) app.ssh_enabled = update.ssh;
   if (update.cron !== undefined) app.cron = update.cron.map((e) => ({ name: e.name, schedule: e.schedule, command: e.command }));
   for (const [type, p] of Object.entries(update.processes ?? {})) {
     if (type === WEB) {
@@ -73,7 +74,7 @@ export function envAfter(env: Record<string, string>, changes: Record<string, st
 
 /** The fields of an update that changed anything, for the `updated` event. */
 export function changedFields(before: AppRecord, after: AppRecord): string[] {
-  const fields = ['memory_mb', 'disk_mb', 'command', 'buildpack', 'env', 'routes', 'health_check', 'stack', 'cron'] as const;
+  const fields = ['memory_mb', 'disk_mb', 'command', 'buildpack', 'env', 'routes', 'health_check', 'stack', 'cron', 'ssh_enabled'] as const;
   const changed: string[] = fields.filter((f) => JSON.stringify(before[f]) !== JSON.stringify(after[f]));
   if (JSON.stringify(whatRunsOf(before.processes)) !== JSON.stringify(whatRunsOf(after.processes))) changed.push('processes');
   return changed;

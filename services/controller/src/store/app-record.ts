@@ -20,6 +20,8 @@ export interface AppRecord {
   health_check: msg.HealthCheck;
   /** Process types other than web (Procfile `worker:`, the seeds' `master`/`slave`); web is instances/memory_mb/command above. */
   processes?: Record<string, ProcessConfig>;
+  /** False once the owner ran nap disable-ssh; absent (or true) lets the owner and admins in. */
+  ssh_enabled?: boolean;
   /** Commands run as tasks on a schedule (manifest `cron:`), in UTC. */
   cron?: { name: string; schedule: string; command: string }[];
   stack: string;

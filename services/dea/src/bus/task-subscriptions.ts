@@ -1,4 +1,5 @@
 import { type Bus, channels, type Logger } from '@nap/common';
+import type { ExecSessions } from '../ssh/exec-sessions.js';
 import type { TaskRunner } from '../tasks/task-runner.js';
 
 const MAX_ERROR_CHARS = 4000;
@@ -19,4 +20,19 @@ export function subscribeTasks(bus: Bus, deaId: string, tasks: TaskRunner, log: 
     }
   });
   bus.subscribe(channels.taskCancel, (c) => tasks.cancel(c));
+}
+
+/** dea.<id>.ssh: a session opened in one of this DEA's instances (or why not). */
+export function subscribeSsh(bus: Bus, deaId: string, sessions: ExecSessions, log: Logger): void {
+  const sshChannel = channels.deaSsh(deaId);
+  bus.subscribe(sshChannel, async (o, m) => {
+    try {
+      await sessions.start(o);
+      bus.reply(sshChannel, m, { session_id: o.session_id, opened: true });
+    } catch (err) {
+      const error = (err as Error).message || 'the session could not open';
+      log.warn({ session: o.session_id, error }, 'ssh session refused');
+      bus.reply(sshChannel, m, { session_id: o.session_id, error: error.slice(0, MAX_ERROR_CHARS) });
+    }
+  });
 }

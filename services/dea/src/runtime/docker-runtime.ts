@@ -64,6 +64,16 @@ export interface ContainerUsage {
   cpus: number;
 }
 
+export interface ExecSession {
+  stream: import('node:stream').Duplex;
+  /** Splits the stream's stdout and stderr (no terminal: Docker multiplexes them). */
+  demux: (stdout: Writable, stderr: Writable) => void;
+  resize: (cols: number, rows: number) => Promise<void>;
+  exitCode: () => Promise<number | null>;
+  /** The exec's process on the host, to end it when its session does. */
+  pid: () => Promise<number | null>;
+}
+
 export class DockerRuntime {
   private readonly docker: Docker;
 
@@ -560,6 +570,36 @@ export class DockerRuntime {
     const options = { follow: false, stdout: true, stderr: true, timestamps: true, since: (since / 1000).toFixed(3), ...(until ? { until: (until / 1000).toFixed(3) } : {}) };
     const body = (await this.docker.getContainer(id).logs(options as unknown as Docker.ContainerLogsOptions & { follow: false })) as Buffer;
     write(logFrames(body));
+  }
+
+  /**
+   * A process started in a running container (nap ssh) as `user`, with the container's env: its
+   * byte stream (stdin in; out, and err when there is no terminal, multiplexed), and ways to
+   * resize its terminal, learn its exit code and kill it.
+   */
+  async exec(id: string, opts: { cmd: string[]; tty: boolean; user: string; env: string[]; workingDir: string }): Promise<ExecSession> {
+    const exec = await this.docker.getContainer(id).exec({
+      Cmd: opts.cmd,
+      AttachStdin: true,
+      AttachStdout: true,
+      AttachStderr: true,
+      Tty: opts.tty,
+      User: opts.user,
+      Env: opts.env,
+      WorkingDir: opts.workingDir,
+    });
+    const stream = (await exec.start({ hijack: true, stdin: true, Tty: opts.tty })) as unknown as import('node:stream').Duplex;
+    return {
+      stream,
+      demux: (stdout, stderr) => this.docker.modem.demuxStream(stream, stdout, stderr),
+      resize: async (cols, rows) => void (await exec.resize({ w: cols, h: rows }).catch(() => {})),
+      exitCode: async () => (await exec.inspect()).ExitCode ?? null,
+      // Only while it runs: a pid of a process that ended may be another's by now.
+      pid: async () => {
+        const info = await exec.inspect();
+        return info.Running ? (info.Pid ?? null) : null;
+      },
+    };
   }
 
   /**
