@@ -130,9 +130,37 @@ describe('one-off tasks: nap run-task, tasks, logs --task, terminate-task', () =
     assert.match(controller.body, /^nap_controller_tasks_started_total [3-9]\d*$/m);
     assert.match(controller.body, /nap_controller_http_request_duration_seconds_count\{method="POST",route="\/v1\/apps\/:name\/tasks",status="202"\} [3-9]/);
     assert.doesNotMatch(controller.body, /route="\/v1\/apps\/jobs/, 'routes are patterns, not app names');
+    // The last minute as the API sums it from the routers' reports (every 10 s).
+    const stats = await eventually(async () => {
+      const r = await httpGet(`${platform.controllerUrl}/v1/apps/jobs/stats`, { Authorization: `Bearer ${platform.adminToken}` });
+      const body = JSON.parse(r.body) as { traffic: { requests: number; responses: Record<string, number>; latency_ms: { p99: number | null } }; instances: unknown[] };
+      return body.traffic.requests >= 3 ? body : null;
+    }, 30_000, "the app's last minute in GET /v1/apps/jobs/stats");
+    assert.ok(stats.traffic.responses['2xx'] >= 3);
+    assert.ok(stats.traffic.latency_ms.p99 !== null && stats.traffic.latency_ms.p99 > 0);
+    assert.equal(stats.instances.length, 1);
     const made = await nap(['users', 'create', 'eve', '--json'], env);
     const eve = (JSON.parse(made.stdout) as { token: string }).token;
     assert.equal((await httpGet(`${platform.controllerUrl}/v1/metrics`, { Authorization: `Bearer ${eve}` })).status, 403);
+  });
+
+  test("a running task counts against its app owner's quota", async () => {
+    const made = await nap(['users', 'create', 'quinn', '--json'], env);
+    const quinn = { ...env, NAP_TOKEN: (JSON.parse(made.stdout) as { token: string }).token };
+    assert.equal((await nap(['quota', 'quinn', '--memory', '100M'], env)).code, 0);
+    const pushed = await nap(['push', 'quinns', '-p', dir, '-m', '64M'], quinn);
+    assert.equal(pushed.code, 0, pushed.stderr);
+    const over = await nap(['run-task', 'quinns', 'sleep 30', '-m', '64M'], quinn);
+    assert.notEqual(over.code, 0);
+    assert.match(over.stderr, /quinn's quota allows 100 MB of memory; this would make 128/);
+    const list = JSON.parse((await nap(['tasks', 'quinns', '--json'], quinn)).stdout) as TaskRow[];
+    assert.deepEqual(list, [], 'no task was made');
+    const fits = await nap(['run-task', 'quinns', 'sleep 30', '-m', '32M', '--json'], quinn);
+    assert.equal(fits.code, 0, fits.stderr);
+    // While that one runs, a second of 32 MB is over (64 + 32 + 32 > 100).
+    const second = await nap(['run-task', 'quinns', 'sleep 30', '-m', '32M'], quinn);
+    assert.match(second.stderr, /quota allows 100 MB of memory; this would make 128 \(96 in use\)/);
+    await nap(['terminate-task', 'quinns', String((JSON.parse(fits.stdout) as TaskRow).sequence_id)], quinn);
   });
 
   test('bad input changes nothing: no command, an unknown field, a task that does not exist', async () => {

@@ -48,6 +48,7 @@ import { TaskLauncher } from './tasks/task-launcher.js';
 import { ControllerMetrics } from './api/metrics-router.js';
 import { drainsRouter } from './api/drains-router.js';
 import { attachSshGateway } from './api/ssh-gateway.js';
+import { AppTraffic } from './stats/app-traffic.js';
 import { CronScheduler } from './tasks/cron-scheduler.js';
 import { CronRunsRepository } from './store/cron-runs-repository.js';
 import { releasesRouter } from './api/releases-router.js';
@@ -96,7 +97,7 @@ export async function startController(settings: Settings, log: Logger): Promise<
   const tasks = new TasksRepository(etcd);
   const cronRuns = new CronRunsRepository(etcd);
   const metrics = new ControllerMetrics();
-  const taskLauncher = new TaskLauncher({ tasks, pool, bus, events, started: () => metrics.tasksStarted.inc() });
+  const taskLauncher = new TaskLauncher({ tasks, pool, bus, events, quota, started: () => metrics.tasksStarted.inc() });
   const lifecycle = new AppLifecycle({
     apps,
     events,
@@ -120,6 +121,8 @@ export async function startController(settings: Settings, log: Logger): Promise<
   stager = new Stager({ bus, pool, apps, lifecycle, pending, releases, log, stagingTimeoutS: settings.stagingTimeoutS, buildpacks });
 
   bus.subscribe(channels.deaAdvertise, (advert) => pool.update(advert));
+  const traffic = new AppTraffic();
+  bus.subscribe(channels.routerAppStats, (r) => traffic.report(r));
   bus.subscribe(channels.drainDropped, (d) => events.record(d.app_id, 'drain_dropped', 'system', { drain: d.drain.replace(/\?.*$/, ''), dropped: d.dropped, dea_id: d.dea_id }));
   bus.publish(channels.deaLocate, {});
   health.start();
@@ -166,7 +169,7 @@ export async function startController(settings: Settings, log: Logger): Promise<
   http.use(deasRouter(pool));
   http.use(nodesRouter(nodes, pool, settings, etcd));
   const presenter = new AppPresenter(actual, events, directorySecret);
-  http.use(appsRouter({ settings, lifecycle, apps, actual, events, crashes, presenter }));
+  http.use(appsRouter({ settings, lifecycle, apps, actual, events, crashes, presenter, traffic }));
   http.use(buildpacksRouter({ catalog: buildpacks, blobs, uploadLimitMb: settings.uploadLimitMb }));
   http.use(deployRouter({ lifecycle, presenter, cloneToPackage }));
   http.use(releasesRouter({ lifecycle, presenter, releases }));

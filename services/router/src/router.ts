@@ -8,6 +8,7 @@ import { DEFAULT_START_SETTLE, RouteSubscriber, type RouteSubscriberOptions, typ
 import { RouterProxy } from './proxy/proxy.js';
 import { RouterMetrics } from './status/metrics.js';
 import { StatusServer } from './status/status-server.js';
+import { APP_STATS_EVERY_MS, publishAppStats } from './status/app-stats.js';
 import { varzDocument, type ProcessReport } from './status/varz.js';
 import { RouteTable } from './table/route-table.js';
 
@@ -106,6 +107,9 @@ export async function startRouter(settings: Settings, log: Logger, options: Rout
     };
   };
   const routesJson = () => JSON.stringify(table.snapshot());
+  // Each process tells the controller its apps' counters (GET /v1/apps/:name/stats takes differences).
+  const appStats = setInterval(() => publishAppStats(bus, `${id}/${process.pid}`, startedAt, metrics.snapshot()), APP_STATS_EVERY_MS);
+  appStats.unref();
   const status =
     options.statusServer === false
       ? undefined
@@ -123,6 +127,7 @@ export async function startRouter(settings: Settings, log: Logger, options: Rout
   const close = (): Promise<void> =>
     (closing ??= (async () => {
       subscriber.stop();
+      clearInterval(appStats);
       await claims?.stop();
       await Promise.allSettled([proxy.close(), status?.close()]);
       await bus.close();

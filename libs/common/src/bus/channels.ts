@@ -36,4 +36,5 @@ export const channels = {
   routerUnregister: channel(subjects.routerUnregister, msg.RouterUnregister),
   routerStart: channel(subjects.routerStart, msg.RouterStart),
   routerGreet: channel(subjects.routerGreet, msg.Empty, msg.RouterStart),
+  routerAppStats: channel(subjects.routerAppStats, msg.RouterAppStats),
 } as const;

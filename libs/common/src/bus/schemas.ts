@@ -268,3 +268,25 @@ export const SshIn = z.object({
 export type SshIn = z.infer<typeof SshIn>;
 export const SshOut = z.object({ data: z.string().max(90_000).optional(), exit: z.number().int().nullable().optional(), error: z.string().max(4096).optional() });
 export type SshOut = z.infer<typeof SshOut>;
+
+/** A router process's per-app counters since it started (router.app_stats, every 10 s): the controller takes differences over a minute. */
+export const RouterAppStats = z.object({
+  router: z.string().min(1).max(128),
+  at: z.number().int(),
+  started_at: z.number().int(),
+  /** Upper bounds (ms) of the latency buckets; latency_counts has one more, the overflow. */
+  latency_bounds_ms: z.array(z.number().nonnegative()).max(64),
+  apps: z
+    .record(
+      z.string().max(128),
+      z.object({
+        requests: z.number().int().nonnegative(),
+        responses: z.record(z.string().max(8), z.number().int().nonnegative()),
+        bytes_in: z.number().nonnegative(),
+        bytes_out: z.number().nonnegative(),
+        latency_counts: z.array(z.number().int().nonnegative()).max(64),
+      }),
+    )
+    .refine((a) => Object.keys(a).length <= 2000, 'at most 2000 apps a message'),
+});
+export type RouterAppStats = z.infer<typeof RouterAppStats>;

@@ -16,4 +16,5 @@ export const subjects = {
   routerUnregister: 'router.unregister',
   routerStart: 'router.start',
   routerGreet: 'router.greet',
+  routerAppStats: 'router.app_stats',
 } as const;

@@ -62,7 +62,7 @@ export const NATS_PERMISSIONS: Record<EngineClient, NatsPermissions> = {
       subjects.routerUnregister,
       ...BLOBSTORE,
     ],
-    subscribe: [subjects.deaAdvertise, subjects.dropletExited, subjects.drainDropped, subjects.sshOut(wildcardId), INBOXES],
+    subscribe: [subjects.deaAdvertise, subjects.dropletExited, subjects.drainDropped, subjects.sshOut(wildcardId), subjects.routerAppStats, INBOXES],
   },
   dea: {
     publish: [
@@ -91,7 +91,7 @@ export const NATS_PERMISSIONS: Record<EngineClient, NatsPermissions> = {
     ],
   },
   router: {
-    publish: [subjects.routerStart],
+    publish: [subjects.routerStart, subjects.routerAppStats],
     subscribe: [subjects.routerRegister, subjects.routerUnregister, subjects.routerGreet],
     // The answer to a DEA's router.greet.
     allowResponses: true,

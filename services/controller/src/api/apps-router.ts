@@ -9,6 +9,7 @@ import { AppUpdate } from '../apps/app-update.js';
 import { actorOf, type AppLifecycle } from '../apps/lifecycle.js';
 import { slotKey } from '../apps/processes.js';
 import { type AppPresenter, presentInstance } from '../apps/present.js';
+import type { AppTraffic } from '../stats/app-traffic.js';
 import { mayTouch } from '../auth/bearer.js';
 import type { ActualInstancesRepository } from '../store/actual-instances.js';
 import type { AppsRepository } from '../store/apps-repository.js';
@@ -29,6 +30,8 @@ export interface AppsRouterDeps {
   events: EventsRepository;
   crashes: CrashHistory;
   presenter: AppPresenter;
+  /** What the routers carried per app (stats/app-traffic.ts). */
+  traffic?: AppTraffic;
 }
 
 /** The apps API: each route parses, asks the lifecycle (apps/lifecycle.ts) for the change, and presents the result. */
@@ -105,6 +108,15 @@ export function appsRouter(deps: AppsRouterDeps): Router {
     await loadFor(req, name);
     const app = await lifecycle.setEnv(req.caller, name, EnvChanges.parse(req.body ?? {}));
     res.json(app.env);
+  });
+
+  /** The last minute through the routers, with each running instance's memory and CPU. */
+  router.get('/v1/apps/:name/stats', async (req, res) => {
+    const app = await loadFor(req, appName(req));
+    const instances = (await actual.ofApp(app.id))
+      .filter((i) => i.state === 'RUNNING')
+      .map((i) => ({ process_type: i.process_type, index: i.index, mem_bytes: i.mem_bytes, cpu: i.cpu }));
+    res.json({ app: app.name, traffic: deps.traffic?.ofApp(app.name) ?? null, instances });
   });
 
   router.get('/v1/apps/:name/events', async (req, res) => {

@@ -133,6 +133,7 @@ const operations: Record<string, Operation> = {
   'POST /v1/apps/{name}/tasks/{sequence}/cancel': { answers: ['202'], answer: answers.TaskView },
   'GET /v1/apps/{name}/cron': {},
   'GET /v1/metrics': {},
+  'GET /v1/apps/{name}/stats': {},
   'GET /v1/apps/{name}/drains': {},
   'POST /v1/apps/{name}/drains': { body: bodies.Drain, answers: ['200', '201'] },
   'DELETE /v1/apps/{name}/drains': { query: z.object({ url: z.string() }) },

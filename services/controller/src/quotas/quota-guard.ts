@@ -43,6 +43,22 @@ export class QuotaGuard {
     if (over.length > 0) throw new QuotaExceeded(caller.name, used, requested, limit, over);
   }
 
+  /**
+   * A task of `memoryMb` for `owner` (issue 16: tasks count as an instance while they run), on top
+   * of their started apps and the tasks of theirs that run now.
+   */
+  async checkTask(owner: Caller | undefined, memoryMb: number, running: (appIds: string[]) => Promise<{ count: number; memory_mb: number }>): Promise<void> {
+    if (!owner || owner.role === 'admin') return;
+    const apps = (await this.apps.list()).filter((a) => a.owner === owner.name);
+    const tasks = await running(apps.map((a) => a.id));
+    const base = useOf(apps);
+    const used = { ...base, instances: base.instances + tasks.count, memory_mb: base.memory_mb + tasks.memory_mb };
+    const requested = { ...used, instances: used.instances + 1, memory_mb: used.memory_mb + memoryMb };
+    const limit = await this.limitOf(owner.name);
+    const over = (['instances', 'memory_mb'] as const).filter((f) => requested[f] > limit[f]);
+    if (over.length > 0) throw new QuotaExceeded(owner.name, used, requested, limit, over);
+  }
+
   /** Runs a check-and-write under the caller's lock (admins need none). */
   async serialize<T>(caller: Caller | undefined, work: () => Promise<T>): Promise<T> {
     if (!caller || caller.role === 'admin') return work();

@@ -3,6 +3,7 @@ import { type AppRecord, dropletRun } from '../apps/app-record.js';
 import type { DeaPool } from '../placement/dea-pool.js';
 import type { EventsRepository } from '../store/events-repository.js';
 import type { TaskRecord, TasksRepository, TaskWithResult } from '../store/tasks-repository.js';
+import type { QuotaGuard } from '../quotas/quota-guard.js';
 
 const FDS_LIMIT = 16_384;
 /** Preparing a task is fetching and unpacking a droplet (or loading an image): allow for a big one. */
@@ -16,6 +17,8 @@ export interface TaskLauncherDeps {
   events: EventsRepository;
   /** Counts a started task (the controller's metrics). */
   started?: () => void;
+  /** Tasks count against their app owner's quota while they run. */
+  quota?: QuotaGuard;
 }
 
 /**
@@ -27,9 +30,35 @@ export class TaskLauncher {
   constructor(private readonly deps: TaskLauncherDeps) {}
 
   async launch(app: AppRecord, fields: Pick<TaskRecord, 'command' | 'name' | 'memory_mb' | 'actor'>): Promise<TaskWithResult> {
-    const { tasks, pool, bus, events } = this.deps;
+    const { tasks, quota } = this.deps;
     if (!app.droplet) throw conflict('not_staged', `app ${app.name} has no droplet to run a task from: push it first (nap push ${app.name})`);
-    const task = await tasks.create(app.id, fields);
+    const staged = { ...app, droplet: app.droplet };
+    // The app's owner pays, whoever starts it (an admin, or cron).
+    const owner = app.owner && app.owner !== 'admin' ? { name: app.owner, role: 'developer' as const } : undefined;
+    if (!quota || !owner) return this.place(staged, await tasks.create(app.id, fields));
+    return quota.serialize(owner, async () => {
+      await quota.checkTask(owner, fields.memory_mb, (ids) => this.runningOf(ids));
+      return this.place(staged, await tasks.create(app.id, fields));
+    });
+  }
+
+  /** How many of these apps' tasks run now, and their memory. */
+  private async runningOf(appIds: string[]): Promise<{ count: number; memory_mb: number }> {
+    let count = 0;
+    let memory = 0;
+    for (const id of appIds) {
+      for (const t of await this.deps.tasks.list(id)) {
+        if (t.result === null && (t.state === 'RUNNING' || t.state === 'PENDING')) {
+          count++;
+          memory += t.memory_mb;
+        }
+      }
+    }
+    return { count, memory_mb: memory };
+  }
+
+  private async place(app: AppRecord & { droplet: NonNullable<AppRecord['droplet']> }, task: TaskRecord): Promise<TaskWithResult> {
+    const { tasks, pool, bus, events } = this.deps;
     const memory = task.memory_mb;
     const tried: string[] = [];
     for (let attempt = 0; attempt < DEAS_TRIED; attempt++) {
