@@ -139,6 +139,12 @@ describe('one-off tasks: nap run-task, tasks, logs --task, terminate-task', () =
     assert.ok(stats.traffic.responses['2xx'] >= 3);
     assert.ok(stats.traffic.latency_ms.p99 !== null && stats.traffic.latency_ms.p99 > 0);
     assert.equal(stats.instances.length, 1);
+    // The DEA's own, on its status port: the instance it runs.
+    const deaStatus = platform.serviceEnv('dea-1')?.NAP_DEA_STATUS_PORT;
+    const dea = await httpGet(`http://127.0.0.1:${deaStatus}/metrics`);
+    assert.equal(dea.status, 200);
+    assert.match(dea.body, /^nap_dea_instances\{state="RUNNING"\} [1-9]/m);
+    assert.match(dea.body, /^nap_dea_tasks_running \d+$/m);
     const made = await nap(['users', 'create', 'eve', '--json'], env);
     const eve = (JSON.parse(made.stdout) as { token: string }).token;
     assert.equal((await httpGet(`${platform.controllerUrl}/v1/metrics`, { Authorization: `Bearer ${eve}` })).status, 403);

@@ -59,6 +59,8 @@ export interface Settings {
   /** Proxy processes, one per core by default; 1 runs no cluster at all. */
   routerWorkers: number;
   directoryPort: number;
+  /** The DEA's /metrics and /healthz, on loopback: NAP_DEA_STATUS_PORT, else the directory port + 1. */
+  deaStatusPort: number;
   directoryUrl: string;
   directorySecret?: string;
   adminToken?: string;
@@ -203,6 +205,7 @@ function schemaFor(home: string, node: string, tlsOn: boolean) {
     NAP_ROUTER_STATUS_PASSWORD: optionalString,
     NAP_ROUTER_WORKERS: positiveInt.max(256).default(availableParallelism()),
     NAP_DIRECTORY_PORT: port.default(9024),
+    NAP_DEA_STATUS_PORT: port.optional(),
     NAP_DIRECTORY_URL: optionalString,
     NAP_DIRECTORY_SECRET: z.string().min(16, 'expected at least 16 characters').optional(),
     NAP_ADMIN_TOKEN: z.string().min(16, 'expected at least 16 characters').optional(),
@@ -304,6 +307,7 @@ export function loadSettings(env: NodeJS.ProcessEnv = process.env): Settings {
     routerStatusPassword: s.NAP_ROUTER_STATUS_PASSWORD,
     routerWorkers: s.NAP_ROUTER_WORKERS,
     directoryPort: s.NAP_DIRECTORY_PORT,
+    deaStatusPort: s.NAP_DEA_STATUS_PORT ?? Math.min(65535, s.NAP_DIRECTORY_PORT + 1),
     directoryUrl: s.NAP_DIRECTORY_URL ?? `${served}://${s.NAP_DEA_HOST}:${s.NAP_DIRECTORY_PORT}`,
     directorySecret: s.NAP_DIRECTORY_SECRET,
     adminToken: s.NAP_ADMIN_TOKEN,

@@ -122,12 +122,14 @@ export class TestPlatform {
         while (portBlocks.has(block));
         portBlocks.add(block);
         const directoryPort = await freePort();
+        const deaStatusPort = await freePort();
         const deaEnv = {
           NAP_DEA_ID: `dea-${i}-${installationId}`,
           NAP_DEA_DIR: join(home, `dea-${i}`),
           NAP_DEA_ZONE: `zone-${i}`,
           NAP_DEA_PORT_RANGE: `${block * 1000}-${block * 1000 + 999}`,
           NAP_DIRECTORY_PORT: String(directoryPort),
+          NAP_DEA_STATUS_PORT: String(deaStatusPort),
         };
         platform.define(`directory-${i}`, 'directory', deaEnv);
         platform.define(`dea-${i}`, 'dea', deaEnv);
@@ -164,6 +166,12 @@ export class TestPlatform {
       cwd: repoRoot,
     });
     return service.pid;
+  }
+
+  /** The settings one service was started with (its ports, say). */
+  serviceEnv(name: string): Record<string, string> | undefined {
+    const service = this.services.get(name);
+    return service && { ...this.env, ...service.env };
   }
 
   pidOf(name: string): number | null {

@@ -13,6 +13,7 @@ import { ExecSessions } from './ssh/exec-sessions.js';
 import { TaskRunner } from './tasks/task-runner.js';
 import { UsageSampler } from './instances/usage-sampler.js';
 import { Drains } from './drains/drains.js';
+import { startDeaStatus } from './status/dea-metrics.js';
 import { StackVariants } from './images/stack-variants.js';
 import { DiskQuota } from './instances/disk-quota.js';
 import { InstanceManager } from './instances/instance-manager.js';
@@ -196,6 +197,17 @@ export async function startDea(settings: Settings, log: Logger): Promise<Running
   await tasks.adopt();
   const usage = new UsageSampler({ runtime, registry, store, log });
   usage.start();
+  const status = await startDeaStatus(
+    settings.deaStatusPort,
+    {
+      registry,
+      stagingsRunning: () => stagingReservations.count(),
+      stagingMemoryMb: () => stagingReservations.memoryMb(),
+      tasksRunning: () => taskReservations.count(),
+      taskMemoryMb: () => taskReservations.memoryMb(),
+    },
+    log,
+  );
   // The disk's leftovers (after adoption, so that adopted instances' files count as used), then hourly.
   const sweepDisk = () =>
     collectGarbage(dirs, {
@@ -236,6 +248,7 @@ export async function startDea(settings: Settings, log: Logger): Promise<Running
     async close() {
       usage.stop();
       drains.stop();
+      await status.close().catch(() => {});
       sshSessions.closeAll();
       draining = true;
       advertiser.drain();

@@ -18,6 +18,10 @@ export class StagingReservations {
     return this.byTask.has(taskId);
   }
 
+  count(): number {
+    return this.byTask.size;
+  }
+
   memoryMb(): number {
     let sum = 0;
     for (const mb of this.byTask.values()) sum += mb;
