@@ -41,9 +41,10 @@ describe('nap ssh into a running instance', () => {
     dir = mkdtempSync(join(tmpdir(), 'nap-ssh-'));
     writeFileSync(join(dir, 'package.json'), JSON.stringify({ name: 'shelly', version: '1.0.0', private: true }));
     writeFileSync(join(dir, 'server.js'), "require('http').createServer((q, s) => s.end('shelly\\n')).listen(process.env.PORT);\n");
-    const pushed = await nap(['push', 'shelly', '-p', dir, '-m', '64M'], alice);
+    // The env in the manifest, so the instance runs with it from its start (a set-env would roll it).
+    writeFileSync(join(dir, 'manifest.yml'), JSON.stringify({ applications: [{ name: 'shelly', memory: '64M', env: { SECRET_OF_ALICE: 'only-alice-knows' } }] }));
+    const pushed = await nap(['push', 'shelly', '-p', dir], alice);
     assert.equal(pushed.code, 0, `${pushed.stdout}\n${pushed.stderr}`);
-    await nap(['set-env', 'shelly', 'SECRET_OF_ALICE', 'only-alice-knows'], alice);
   });
 
   after(async () => {

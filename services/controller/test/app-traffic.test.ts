@@ -40,3 +40,11 @@ test('a router that restarted counts from zero; a silent one counts no more', ()
   t.report(report('r2', now - 45_000, 9), now);
   assert.equal(t.ofApp('shop', now).routers, 1, 'r2 said nothing for 45 s');
 });
+
+test("an app's first traffic is measured against the router's report before it, which had no such app", () => {
+  const t = new AppTraffic();
+  const now = 1_000_000;
+  t.report({ ...report('r1', now - 20_000, 0), apps: {} }, now);
+  t.report(report('r1', now - 10_000, 3), now);
+  assert.equal(t.ofApp('shop', now).requests, 3);
+});

@@ -8,6 +8,7 @@ import { deaIdentity } from './identity.js';
 import { ImageDroplets } from './images/image-droplets.js';
 import { registryIntegrity } from './runtimes/registry-integrity.js';
 import { RuntimeStore } from './runtimes/runtime-store.js';
+import { VersionLists } from './runtimes/version-lists.js';
 import { subscribeSsh, subscribeTasks } from './bus/task-subscriptions.js';
 import { ExecSessions } from './ssh/exec-sessions.js';
 import { TaskRunner } from './tasks/task-runner.js';
@@ -163,6 +164,7 @@ export async function startDea(settings: Settings, log: Logger): Promise<Running
       buildpackCacheDir: dirs.buildpacks,
       variants,
       runtimes,
+      versionLists: new VersionLists(settings.runtimesDir, log),
     },
     log,
     () => draining,

@@ -13,12 +13,13 @@ import { existsSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { type Blobstore, DEFAULT_RUNTIMES_DIR, freePort, waitForPort } from '@nap/common';
+import { type Blobstore, createLogger, DEFAULT_RUNTIMES_DIR, freePort, waitForPort } from '@nap/common';
 import { eventually, httpGet, removeContainers, repoRoot } from '@nap/testkit';
 import { parse as parseYaml } from 'yaml';
 import { DockerRuntime } from '../src/runtime/docker-runtime.js';
 import { registryIntegrity } from '../src/runtimes/registry-integrity.js';
 import { type RuntimeRef, RuntimeStore, runtimeMount } from '../src/runtimes/runtime-store.js';
+import { VersionLists } from '../src/runtimes/version-lists.js';
 import { builderContainer, keepRuntimes } from '../src/staging/buildpack-staging.js';
 
 const STACK = process.env.NAP_STACK_IMAGE ?? 'nap/stack:bookworm';
@@ -33,6 +34,7 @@ const examples = join(repoRoot, 'examples');
 // Node.js is downloaded once; no blobstore here, since no other node fetches them.
 const noBlobstore = { putFile: async () => {}, getFile: async () => false } as unknown as Blobstore;
 const runtimes = new RuntimeStore(process.env.NAP_RUNTIMES_DIR ?? DEFAULT_RUNTIMES_DIR, noBlobstore, registryIntegrity);
+const versionLists = new VersionLists(runtimes.dir, createLogger('test', 'silent'));
 let work = '';
 let seq = 0;
 
@@ -104,6 +106,7 @@ async function stage(opts: StageOptions): Promise<Staged> {
   }
   await opts.prepare?.(app);
   for (const d of [dir, app, output, cache]) await chownTree(d);
+  await versionLists.ensureFresh();
   // The container the DEA's staging runs the builder in (builderContainer), by the DEA's runtime.
   const spec = builderContainer(
     { app_id: randomUUID(), app_name: 'bp-test', task_id: randomUUID(), env: opts.env ?? {}, buildpack: opts.env?.NAP_BUILDPACK, memory_mb: 1024 },

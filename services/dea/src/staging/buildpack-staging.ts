@@ -112,6 +112,7 @@ export const buildpackStaging: DropletBuilder = {
       cache = buildCachePlace(deps.cachesDir, req.app_id, place.dir);
       await restoreBuildCache(cache, deps.blobs, say);
       await fetchUsedRuntimes(deps.runtimes, place.cache, say);
+      await deps.versionLists?.ensureFresh();
       const custom = await prepareCustomBuildpacks(
         req,
         place.dir,

@@ -3,6 +3,7 @@ import type { Blobstore, msg } from '@nap/common';
 import type { DockerRuntime } from '../runtime/docker-runtime.js';
 import type { StackVariants } from '../images/stack-variants.js';
 import type { RuntimeStore } from '../runtimes/runtime-store.js';
+import type { VersionLists } from '../runtimes/version-lists.js';
 
 export interface StagingDeps {
   deaId: string;
@@ -24,6 +25,8 @@ export interface StagingDeps {
   variants: StackVariants;
   /** Node.js and npm as this node keeps them, verified (NAP_RUNTIMES_DIR). */
   runtimes: RuntimeStore;
+  /** The registry's version lists beside them, kept fresh for the nodejs buildpack. */
+  versionLists?: VersionLists;
   /** Dockerfile builds: their own (shorter) time limit, CPU weight and process cap. */
   dockerfileBuild?: { timeoutS: number; cpuShares: number; pidsMax: number };
 }

@@ -4,12 +4,12 @@ import { latencyBoundsMs, type MetricsSnapshot } from './metrics.js';
 export const APP_STATS_EVERY_MS = 10_000;
 const MAX_APPS = 2000;
 
-/** The apps this process has carried traffic for, their counters since it started, on the bus (busiest first past MAX_APPS). */
+/** The apps this process has carried traffic for, their counters since it started, on the bus (busiest first past MAX_APPS), every APP_STATS_EVERY_MS. */
 export function publishAppStats(bus: Bus, router: string, startedAt: number, m: MetricsSnapshot): void {
   const apps = Object.entries(m.apps)
     .sort(([, a], [, b]) => b.requests - a.requests)
     .slice(0, MAX_APPS);
-  if (apps.length === 0) return;
+  // Sent with no app too: the next report that has one is then compared with this, not with itself.
   const body: msg.RouterAppStats = {
     router,
     at: Date.now(),
