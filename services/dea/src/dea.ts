@@ -110,7 +110,6 @@ export async function startDea(settings: Settings, log: Logger): Promise<Running
     log,
   });
   const drains = new Drains({ etcd, bus, deaId, log });
-  await drains.start();
   const instances = new InstanceManager({
     deaId,
     host: settings.deaHost,
@@ -196,6 +195,8 @@ export async function startDea(settings: Settings, log: Logger): Promise<Running
   const sshSessions = new ExecSessions({ runtime, registry, bus, log });
   subscribeSsh(bus, deaId, sshSessions, log);
   await instances.adopt(await registry.previous());
+  // After adoption: a restarted DEA must have its instances on record again before their old lease ends.
+  await drains.start();
   await tasks.adopt();
   const usage = new UsageSampler({ runtime, registry, store, log });
   usage.start();
