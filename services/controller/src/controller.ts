@@ -175,7 +175,7 @@ export async function startController(settings: Settings, log: Logger): Promise<
   http.use(releasesRouter({ lifecycle, presenter, releases }));
   http.use(similarRouter({ lifecycle, presenter }));
   http.use(drainsRouter({ lifecycle, etcd }));
-  http.use(tasksRouter({ lifecycle, tasks, launcher: taskLauncher, cronRuns, pool, bus, directorySecret }));
+  http.use(tasksRouter({ lifecycle, tasks, launcher: taskLauncher, cronRuns, pool, bus, directorySecret, deaAlive: async (id) => (await etcd.get(keys.dea(id)).string()) !== null }));
   http.use(instanceFilesRouter({ apps, actual, pool, directorySecret, directoryCa: settings.tls ? readFileSync(settings.tls.ca) : undefined }));
   http.use(dashboardRouter());
   http.use(notFoundHandler);

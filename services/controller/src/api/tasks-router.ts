@@ -25,6 +25,8 @@ export interface TasksDeps {
   launcher: TaskLauncher;
   cronRuns: CronRunsRepository;
   pool: DeaPool;
+  /** Whether a DEA's leased record is in etcd: the pool in memory is empty for seconds after a controller starts. */
+  deaAlive: (deaId: string) => Promise<boolean>;
   bus: Bus;
   directorySecret: string;
 }
@@ -70,7 +72,7 @@ export function tasksRouter(deps: TasksDeps): Router {
   const json = express.json({ limit: '64kb' });
 
   async function withDeaCheck(t: TaskWithResult): Promise<TaskWithResult> {
-    if (t.result || t.state !== 'RUNNING' || !t.dea_id || pool.get(t.dea_id)) return t;
+    if (t.result || t.state !== 'RUNNING' || !t.dea_id || pool.get(t.dea_id) || (await deps.deaAlive(t.dea_id))) return t;
     // Its DEA no longer advertises: nothing will ever record this task's end.
     const result: msg.TaskResult = { state: 'FAILED', exit_status: null, failure_reason: `the DEA running it (${t.dea_id}) was lost`, started_at: null, finished_at: new Date().toISOString(), dea_id: t.dea_id };
     await tasks.finish(t, result);

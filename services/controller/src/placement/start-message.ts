@@ -2,7 +2,8 @@ import type { msg } from '@nap/common';
 import type { AppRecord } from '../apps/app-record.js';
 import { type ProcessSpec, processSpecs } from '../apps/processes.js';
 
-const FDS_LIMIT = 16_384;
+/** Open files an instance or a task may hold. */
+export const FDS_LIMIT = 16_384;
 
 /** The parts of dea.<id>.start that come from the app and the process type (web unless named); the droplet is added once there is one. */
 export function startMessageFor(app: AppRecord, index: number, instanceId: string, version: string, spec: ProcessSpec = processSpecs(app)[0]) {

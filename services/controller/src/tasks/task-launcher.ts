@@ -1,11 +1,11 @@
 import { type Bus, channels, conflict, type msg, NoAnswerError, unavailable } from '@nap/common';
 import { type AppRecord, dropletRun } from '../apps/app-record.js';
 import type { DeaPool } from '../placement/dea-pool.js';
+import { FDS_LIMIT } from '../placement/start-message.js';
 import type { EventsRepository } from '../store/events-repository.js';
 import type { TaskRecord, TasksRepository, TaskWithResult } from '../store/tasks-repository.js';
 import type { QuotaGuard } from '../quotas/quota-guard.js';
 
-const FDS_LIMIT = 16_384;
 /** Preparing a task is fetching and unpacking a droplet (or loading an image): allow for a big one. */
 const TASK_START_TIMEOUT_MS = 120_000;
 const DEAS_TRIED = 3;

@@ -7,7 +7,6 @@ import { type DropletSources, prepareRun } from '../instances/instance-files.js'
 import { ContainerGone } from '../runtime/docker-runtime.js';
 import type { Drains } from '../drains/drains.js';
 
-const FDS_LIMIT = 16_384;
 const STOP_GRACE_S = 10;
 /** How long a container's last output may take to reach the files once it exited. */
 const LOG_DRAIN_MS = 2_000;
@@ -151,7 +150,7 @@ function asInstanceStart(t: msg.TaskStart): msg.DeaStart {
     droplet_type: t.droplet_type,
     stack_variant: t.stack_variant,
     image_id: t.image_id,
-    limits: { ...t.limits, fds: t.limits.fds || FDS_LIMIT },
+    limits: t.limits,
     env: t.env,
     uris: [],
     command: t.command,
