@@ -46,9 +46,18 @@ class Collector {
     await new Promise<void>((resolve) => this.server!.listen(this.port, '127.0.0.1', resolve));
   }
 
+  /**
+   * As a syslog server shuts down cleanly: no new connections, a FIN on each open one, and what
+   * was sent before the sender saw it still read. (Syslog over TCP has no acknowledgement: lines
+   * in flight when a server dies abruptly are lost, with any sender.)
+   */
   async close(): Promise<void> {
-    for (const s of this.sockets) s.destroy();
-    await new Promise<void>((resolve) => (this.server ? this.server.close(() => resolve()) : resolve()));
+    const closed = new Promise<void>((resolve) => (this.server ? this.server.close(() => resolve()) : resolve()));
+    for (const s of this.sockets) s.end();
+    // A sender that never answers the FIN is cut off: the test then sees what that loses.
+    const cutOff = setTimeout(() => this.sockets.forEach((s) => s.destroy()), 5_000);
+    await closed;
+    clearTimeout(cutOff);
     this.server = null;
   }
 

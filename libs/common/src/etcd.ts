@@ -1,4 +1,4 @@
-import { circuitBreaker, ConsecutiveBreaker, ExponentialBackoff, handleWhen, retry, TaskCancelledError, timeout, TimeoutStrategy, wrap } from 'cockatiel';
+import { circuitBreaker, ConsecutiveBreaker, type IBreaker, ExponentialBackoff, handleWhen, retry, TaskCancelledError, timeout, TimeoutStrategy, wrap } from 'cockatiel';
 import { Etcd3, EtcdInvalidAuthTokenError, GRPCDeadlineExceededError, isRecoverableError } from 'etcd3';
 import { etcdSpaceExceeded } from './engine-errors.js';
 import { WatchManager } from 'etcd3/lib/watch.js';
@@ -63,19 +63,64 @@ const CALL_DEADLINE_MS = 1_500;
  * still serves, would fail too. It is etcd answering, not etcd away.
  */
 const hostTrouble = (err: Error) => (isRecoverableError(err) && !etcdSpaceExceeded(err)) || err instanceof TaskCancelledError;
+
+/** gRPC's words for a connection its pings found dead (or that broke): the member is away. */
+const CONNECTION_DROPPED = /Connection dropped/;
+
+/**
+ * Three failures in a row open a host's circuit, and one dropped connection does at once. A lease's
+ * keep-alive stream on a member that went silent is re-made 100 ms after gRPC's pings drop it; with
+ * the circuit still closed it went back to the silent member one time in three, whose TCP still
+ * answers but whose HTTP/2 never does, and hung there until the 3 s lease was lost.
+ */
+class HostBreaker implements IBreaker {
+  private readonly consecutive = new ConsecutiveBreaker(3);
+  dropped = false;
+
+  get state(): unknown {
+    return this.consecutive.state;
+  }
+  set state(value: unknown) {
+    this.consecutive.state = value as number;
+  }
+  success(): void {
+    this.dropped = false;
+    this.consecutive.success();
+  }
+  failure(): boolean {
+    const dropped = this.dropped;
+    this.dropped = false;
+    return this.consecutive.failure() || dropped;
+  }
+}
+
 const ENGINE_RETURN = {
   global: retry(handleWhen(hostTrouble), { maxAttempts: 3 }),
   host: () => {
+    const breaker = new HostBreaker();
     const policy = wrap(
-      circuitBreaker(handleWhen(hostTrouble), { halfOpenAfter: 250, breaker: new ConsecutiveBreaker(3) }),
+      circuitBreaker(handleWhen(hostTrouble), { halfOpenAfter: 250, breaker }),
       timeout(CALL_DEADLINE_MS + 500, TimeoutStrategy.Aggressive),
     );
+    const noteDrop = (err: unknown) => {
+      if (err instanceof Error && CONNECTION_DROPPED.test(err.message)) breaker.dropped = true;
+      throw err;
+    };
     return {
       ...policy,
+      // etcd3 reports a stream's failure by running a function that throws it at once, not a promise.
       execute: <T>(fn: () => Promise<T> | T) =>
-        policy.execute(fn).catch((err: unknown) => {
-          throw err instanceof TaskCancelledError ? new GRPCDeadlineExceededError(`etcd did not answer within ${CALL_DEADLINE_MS + 500} ms`) : err;
-        }),
+        policy
+          .execute(() => {
+            try {
+              return Promise.resolve(fn()).catch(noteDrop);
+            } catch (err) {
+              return noteDrop(err);
+            }
+          })
+          .catch((err: unknown) => {
+            throw err instanceof TaskCancelledError ? new GRPCDeadlineExceededError(`etcd did not answer within ${CALL_DEADLINE_MS + 500} ms`) : err;
+          }),
     };
   },
   watchBackoff: new ExponentialBackoff({ initialDelay: 250, maxDelay: 2_000 }),
@@ -85,10 +130,12 @@ const ENGINE_RETURN = {
  * A member whose host died (or was cut off) sends no reset: a lease's keep-alive stream or a watch
  * on it stays open and silent, and a 3 s lease is lost before etcd3 notices (a controller lost its
  * health manager campaign that way, 5 s after a host loss). gRPC's pings find such a connection
- * dead within about 2 s, and the stream is made again on a member that answers. etcd takes pings
- * this often because nap starts it with `--grpc-keepalive-min-time 1s` (etcdArgs).
+ * dead within about 1 s, and the stream is made again on a member that answers. A lease's last
+ * keep-alive may be up to 1 s old (ttl / 3) when its member goes silent, so pings 1 s apart (found
+ * dead in 2 s) left a 3 s lease no room and it was lost in loaded test runs. etcd takes pings this
+ * often because nap starts it with `--grpc-keepalive-min-time 500ms` (etcdArgs).
  */
-const DEAD_MEMBER_PINGS = { 'grpc.keepalive_time_ms': 1_000, 'grpc.keepalive_timeout_ms': 1_000 };
+const DEAD_MEMBER_PINGS = { 'grpc.keepalive_time_ms': 500, 'grpc.keepalive_timeout_ms': 500 };
 
 /**
  * Without a deadline a call that meets etcd as it goes away or comes back can wait for ever: after

@@ -32,7 +32,9 @@ export interface Actual {
  *   drops below the running count.
  * - An index that keeps crashing waits out its back-off (backoff.ts) before it is started again.
  * - Instances past the wanted count, of a type the app no longer has, or duplicates of an index
- *   (a retried start, a DEA back after its instances were replaced) are stopped, the running one kept.
+ *   (a retried start, a DEA back after its instances were replaced) are stopped. Of duplicates the
+ *   running one is kept, the longest running of several: a DEA restarted a little after its lease
+ *   ended adopts its containers and keeps them, and the replacements made meanwhile go.
  */
 export function convergencePlan(app: AppRecord, actual: Actual, now: number): Plan {
   const plan: Plan = { starts: [], stops: [], recorded: [], resetCrashes: [], wakeInMs: null };
@@ -76,10 +78,16 @@ function planType(plan: Plan, app: AppRecord, spec: ProcessSpec, instances: Actu
       continue;
     }
     plan.recorded.push(slot(index));
-    const keep = current.find((i) => i.state === 'RUNNING') ?? current[0];
+    const keep = oldestRunning(current) ?? current[0];
     plan.stops.push(...current.filter((i) => i !== keep));
     if (keep.state !== 'RUNNING') continue;
     plan.stops.push(...old);
     if (actual.crashes.has(slot(index)) && keep.started_at && now - keep.started_at > CRASH_RESET_AFTER_MS) plan.resetCrashes.push(slot(index));
   }
+}
+
+function oldestRunning(instances: ActualInstance[]): ActualInstance | undefined {
+  const running = instances.filter((i) => i.state === 'RUNNING');
+  const since = (i: ActualInstance) => i.started_at ?? Number.POSITIVE_INFINITY;
+  return running.sort((a, b) => since(a) - since(b) || a.instance_id.localeCompare(b.instance_id))[0];
 }

@@ -125,6 +125,16 @@ test('duplicates of an index keep the running one; instances of a type the app n
   assert.deepEqual(new Set(p.stops), new Set([dup, gone]));
 });
 
+test('of two running duplicates (a DEA back after its instances were replaced) the longest running is kept', () => {
+  const adopted = inst(0, 'v2', 'RUNNING', { started_at: NOW - 60_000 });
+  const replacement = inst(0, 'v2', 'RUNNING', { started_at: NOW - 2_000 });
+  for (const order of [[adopted, replacement], [replacement, adopted]]) {
+    const p = plan(app({ instances: 1 }), order);
+    assert.deepEqual(p.stops.map((i) => i.instance_id), [replacement.instance_id]);
+    assert.deepEqual(starts(p), []);
+  }
+});
+
 test('other process types are planned by their own counts and the droplet’s commands', () => {
   const a = app({ instances: 1, processes: { worker: { instances: 2, memory_mb: null, command: null } } });
   assert.deepEqual(starts(plan(a, [inst(0, 'v2')])), ['worker:0', 'worker:1']);

@@ -91,7 +91,7 @@ export class DrainSender {
     while (!this.closed && this.queue.length > 0) {
       const frame = this.queue[0];
       await new Promise<void>((resolve, reject) => {
-        if (socket.destroyed) return reject(new Error('the drain closed the connection'));
+        if (!socket.writable) return reject(new Error('the drain closed the connection'));
         socket.write(frame, (err) => (err ? reject(err) : resolve()));
       });
       this.queue.shift();
@@ -115,6 +115,9 @@ export class DrainSender {
         socket.off('error', fail);
         // A drain that goes away later shows in the next write.
         socket.on('error', () => socket.destroy());
+        // Read (and drop) what a drain sends, or its FIN is never seen: a drain that shuts down
+        // cleanly then gets no more lines on a connection it no longer reads, and none is lost.
+        socket.resume();
         resolve(socket);
       });
       socket.once('timeout', () => fail(new Error(`no connection in ${CONNECT_TIMEOUT_MS} ms`)));
