@@ -100,6 +100,10 @@ export class TestPlatform {
       NAP_INSTALLATION_ID: installationId,
       NAP_CONTAINER_SUBNET: await freeContainerSubnet(),
       NAP_LOG_LEVEL: 'info',
+      // One router process, not a primary and a worker per core: two more node programs booting
+      // with the others cost every platform about 2.5 s of the suite's two cores. The cluster
+      // router has tests of its own (services/router/test/cluster.integration.test.ts), and nap up runs it.
+      NAP_ROUTER_WORKERS: '1',
       ...options.env,
     };
     const platform = new TestPlatform(
