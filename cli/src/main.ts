@@ -4,6 +4,7 @@ import { deleteApp, listApps, restartApp, scaleApp, showApp, startApp, stopApp }
 import { changeEnv, showEnv } from './commands/env.js';
 import { changeRoute, listRoutes } from './commands/routes.js';
 import { createDomain, deleteDomain, listDomains, shareDomain } from './commands/domains.js';
+import { addCert, listCerts, removeCert } from './commands/certs.js';
 import { createUser } from './commands/users.js';
 import { launchSimilar, showParameters } from './commands/similar.js';
 import { listReleases, rollback } from './commands/releases.js';
@@ -189,8 +190,10 @@ program
   .command('map-route')
   .argument('<name>')
   .argument('<host>')
+  .option('--https-only', 'redirect plain HTTP to HTTPS, and send HSTS over HTTPS')
+  .option('--no-https-only', 'serve the route over plain HTTP too')
   .description('add a route to an app')
-  .action(async (name: string, host: string) => changeRoute(await api(), out(), name, host, true));
+  .action(async (name: string, host: string, o: { httpsOnly?: boolean }) => changeRoute(await api(), out(), name, host, true, o.httpsOnly));
 program
   .command('unmap-route')
   .argument('<name>')
@@ -227,6 +230,15 @@ program
   .description('add an admin buildpack (admin); a folder again replaces its archive')
   .action(async (name: string, source: string) => createBuildpack(await api(), out(), name, source));
 program.command('delete-buildpack').argument('<name>').description('delete an admin buildpack (admin)').action(async (name: string) => deleteBuildpack(await api(), out(), name));
+const certs = program.command('certs').description('the certificates the router serves your domains with over HTTPS').action(async () => listCerts(await api(), out()));
+certs
+  .command('add')
+  .argument('<domain>', 'the host or wildcard (*.example.com) it serves')
+  .requiredOption('--cert <file>', 'the certificate chain (PEM: the leaf first, then its intermediates)')
+  .requiredOption('--key <file>', 'its private key (PEM, without a passphrase); kept sealed, never shown again')
+  .description('serve a domain of yours with your certificate')
+  .action(async (domain: string, o: { cert: string; key: string }) => addCert(await api(), out(), domain, o));
+certs.command('remove').argument('<domain>').description('stop serving a domain with your certificate').action(async (domain: string) => removeCert(await api(), out(), domain));
 program.command('domains').description('the domains you may claim routes on: the shared one and private ones').action(async () => listDomains(await api(), out()));
 program
   .command('create-domain')

@@ -320,6 +320,8 @@ describe('a nap of three hosts (deploy/local-cluster up 3)', () => {
       assert.equal(secrets.directory_secret, undefined);
       assert.equal((secrets as Record<string, unknown>).etcd_root, undefined);
       assert.equal((secrets as Record<string, unknown>).nats_route, undefined);
+      // A router opens the certificates' keys it serves.
+      assert.match(String((secrets as Record<string, unknown>).cert_key), /^[0-9a-f]{64}$/);
       assert.equal((await call('DELETE', `/v1/nodes/${String((joined.body.node as { id: string }).id)}`)).status, 200);
     });
 

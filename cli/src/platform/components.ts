@@ -3,7 +3,7 @@ import { type EngineClient, etcdArgs, NATS_ROUTE_USER, natsServerArgs, type Nats
 
 export const repoRoot = new URL('../../../../', import.meta.url).pathname;
 
-export type Secret = 'NAP_ADMIN_TOKEN' | 'NAP_DIRECTORY_SECRET' | 'NAP_ROUTER_STATUS_PASSWORD';
+export type Secret = 'NAP_ADMIN_TOKEN' | 'NAP_DIRECTORY_SECRET' | 'NAP_ROUTER_STATUS_PASSWORD' | 'NAP_CERT_KEY';
 
 /** One program `nap up` runs: how to start it, the port that says it is up, and a word of its command line to recognise it by. */
 export interface Component {
@@ -82,9 +82,9 @@ export function components(settings: Settings, natsUsers: NatsUser[] | null, opt
       port: etcdPort,
       marker: 'etcd',
     },
-    service('router', 'router', 'services/router/dist/src/main.js', settings.routerPort, ['NAP_ROUTER_STATUS_PASSWORD'], 'router'),
+    service('router', 'router', 'services/router/dist/src/main.js', settings.routerPort, ['NAP_ROUTER_STATUS_PASSWORD', 'NAP_CERT_KEY'], 'router'),
     service('directory', 'dea', 'services/directory/dist/src/main.js', settings.directoryPort, ['NAP_DIRECTORY_SECRET']),
-    service('controller', 'controller', 'services/controller/dist/src/main.js', settings.controllerPort, ['NAP_ADMIN_TOKEN', 'NAP_DIRECTORY_SECRET'], 'controller'),
+    service('controller', 'controller', 'services/controller/dist/src/main.js', settings.controllerPort, ['NAP_ADMIN_TOKEN', 'NAP_DIRECTORY_SECRET', 'NAP_CERT_KEY'], 'controller'),
     service('dea', 'dea', 'services/dea/dist/src/main.js', 0, [], 'dea'),
   ];
   return opts.everyRole ? all : all.filter((c) => settings.nodeRoles.includes(c.role));

@@ -14,6 +14,7 @@ export async function publishFirstNode(settings: Settings, state: PlatformState,
     nats_route: creds.natsRoutePassword,
     directory_secret: await state.secret('directory.secret'),
     admin_token: await state.secret('admin.token'),
+    cert_key: await state.secret('cert.key'),
   };
   const ca = settings.tls ? await readCa(settings.home) : null;
   if (ca) {

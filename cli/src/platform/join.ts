@@ -45,6 +45,7 @@ export async function joinCluster(out: Output, api: string, opts: { token: strin
   const files: [string, string | undefined][] = [
     ['directory.secret', answer.secrets.directory_secret],
     ['admin.token', answer.secrets.admin_token],
+    ['cert.key', answer.secrets.cert_key],
   ];
   for (const [name, value] of files) {
     if (!value) continue;

@@ -64,6 +64,8 @@ export const ClusterSecrets = z.object({
   tls_ca_key: z.string().max(8192).optional(),
   directory_secret: z.string().min(16),
   admin_token: z.string().min(16),
+  /** Seals certificates' keys in etcd (NAP_CERT_KEY): controllers seal, routers open. */
+  cert_key: z.string().regex(/^[0-9a-f]{64}$/).optional(),
 });
 export type ClusterSecrets = z.infer<typeof ClusterSecrets>;
 
@@ -113,6 +115,7 @@ export const JoinAnswer = z.object({
     nats: PerClient.partial().optional(),
     directory_secret: z.string().min(16).optional(),
     admin_token: z.string().min(16).optional(),
+    cert_key: z.string().regex(/^[0-9a-f]{64}$/).optional(),
     etcd_root: Secret.optional(),
     nats_route: Secret.optional(),
   }),

@@ -1,4 +1,4 @@
-import { circuitBreaker, ConsecutiveBreaker, type IBreaker, ExponentialBackoff, handleWhen, retry, TaskCancelledError, timeout, TimeoutStrategy, wrap } from 'cockatiel';
+import { circuitBreaker, ConsecutiveBreaker, ExponentialBackoff, handleWhen, retry, TaskCancelledError, timeout, TimeoutStrategy, wrap } from 'cockatiel';
 import { Etcd3, EtcdInvalidAuthTokenError, GRPCDeadlineExceededError, isRecoverableError } from 'etcd3';
 import { etcdSpaceExceeded } from './engine-errors.js';
 import { WatchManager } from 'etcd3/lib/watch.js';
@@ -67,60 +67,19 @@ const hostTrouble = (err: Error) => (isRecoverableError(err) && !etcdSpaceExceed
 /** gRPC's words for a connection its pings found dead (or that broke): the member is away. */
 const CONNECTION_DROPPED = /Connection dropped/;
 
-/**
- * Three failures in a row open a host's circuit, and one dropped connection does at once. A lease's
- * keep-alive stream on a member that went silent is re-made 100 ms after gRPC's pings drop it; with
- * the circuit still closed it went back to the silent member one time in three, whose TCP still
- * answers but whose HTTP/2 never does, and hung there until the 3 s lease was lost.
- */
-class HostBreaker implements IBreaker {
-  private readonly consecutive = new ConsecutiveBreaker(3);
-  dropped = false;
-
-  get state(): unknown {
-    return this.consecutive.state;
-  }
-  set state(value: unknown) {
-    this.consecutive.state = value as number;
-  }
-  success(): void {
-    this.dropped = false;
-    this.consecutive.success();
-  }
-  failure(): boolean {
-    const dropped = this.dropped;
-    this.dropped = false;
-    return this.consecutive.failure() || dropped;
-  }
-}
-
 const ENGINE_RETURN = {
   global: retry(handleWhen(hostTrouble), { maxAttempts: 3 }),
   host: () => {
-    const breaker = new HostBreaker();
     const policy = wrap(
-      circuitBreaker(handleWhen(hostTrouble), { halfOpenAfter: 250, breaker }),
+      circuitBreaker(handleWhen(hostTrouble), { halfOpenAfter: 250, breaker: new ConsecutiveBreaker(3) }),
       timeout(CALL_DEADLINE_MS + 500, TimeoutStrategy.Aggressive),
     );
-    const noteDrop = (err: unknown) => {
-      if (err instanceof Error && CONNECTION_DROPPED.test(err.message)) breaker.dropped = true;
-      throw err;
-    };
     return {
       ...policy,
-      // etcd3 reports a stream's failure by running a function that throws it at once, not a promise.
       execute: <T>(fn: () => Promise<T> | T) =>
-        policy
-          .execute(() => {
-            try {
-              return Promise.resolve(fn()).catch(noteDrop);
-            } catch (err) {
-              return noteDrop(err);
-            }
-          })
-          .catch((err: unknown) => {
-            throw err instanceof TaskCancelledError ? new GRPCDeadlineExceededError(`etcd did not answer within ${CALL_DEADLINE_MS + 500} ms`) : err;
-          }),
+        policy.execute(fn).catch((err: unknown) => {
+          throw err instanceof TaskCancelledError ? new GRPCDeadlineExceededError(`etcd did not answer within ${CALL_DEADLINE_MS + 500} ms`) : err;
+        }),
     };
   },
   watchBackoff: new ExponentialBackoff({ initialDelay: 250, maxDelay: 2_000 }),
@@ -129,13 +88,14 @@ const ENGINE_RETURN = {
 /**
  * A member whose host died (or was cut off) sends no reset: a lease's keep-alive stream or a watch
  * on it stays open and silent, and a 3 s lease is lost before etcd3 notices (a controller lost its
- * health manager campaign that way, 5 s after a host loss). gRPC's pings find such a connection
- * dead within about 1 s, and the stream is made again on a member that answers. A lease's last
- * keep-alive may be up to 1 s old (ttl / 3) when its member goes silent, so pings 1 s apart (found
- * dead in 2 s) left a 3 s lease no room and it was lost in loaded test runs. etcd takes pings this
- * often because nap starts it with `--grpc-keepalive-min-time 500ms` (etcdArgs).
+ * health manager campaign that way, 5 s after a host loss). gRPC's pings (every second, each
+ * answered within 500 ms) find such a connection dead within 1.5 s, and the stream is made again
+ * on a member that answers (see followEtcdMembers for how it avoids the silent one): a lease's last
+ * keep-alive may be 1 s old (ttl / 3) then, which leaves a 3 s lease half a second. etcd takes
+ * pings this often because nap starts it with `--grpc-keepalive-min-time 500ms` (etcdArgs); an
+ * etcd started by an older nap (1s) takes them too.
  */
-const DEAD_MEMBER_PINGS = { 'grpc.keepalive_time_ms': 500, 'grpc.keepalive_timeout_ms': 500 };
+const DEAD_MEMBER_PINGS = { 'grpc.keepalive_time_ms': 1_000, 'grpc.keepalive_timeout_ms': 500 };
 
 /**
  * Without a deadline a call that meets etcd as it goes away or comes back can wait for ever: after
@@ -178,6 +138,23 @@ interface PooledHost {
 interface PoolInternals {
   options: { hosts: string | string[]; grpcOptions?: unknown; faultHandling?: { host?: (h: string) => unknown } };
   hosts: PooledHost[];
+  markFailed(host: PooledHost, error: Error): void;
+}
+
+/**
+ * A stream (a lease's keep-alive, a watch) whose connection gRPC's pings dropped is made again
+ * 100 ms later on a host etcd3 picks at random; a silent member's TCP still answers while its
+ * HTTP/2 never does, so one time in three the new stream went back to it and hung until the 3 s
+ * lease was lost. With other members to go to, such a drop opens that member's circuit at once
+ * (three failures, as the breaker counts them), so the stream goes elsewhere. With one member
+ * there is nowhere else: one failure counts as one, as before.
+ */
+function leaveDroppedMembers(pool: PoolInternals): void {
+  const markFailed = pool.markFailed.bind(pool);
+  pool.markFailed = (host, error) => {
+    const times = pool.hosts.length > 1 && CONNECTION_DROPPED.test(String(error?.message)) ? 3 : 1;
+    for (let i = 0; i < times; i++) markFailed(host, error);
+  };
 }
 
 const MEMBERS_EVERY_MS = 10_000;
@@ -193,6 +170,7 @@ const MEMBERS_EVERY_MS = 10_000;
  */
 export function followEtcdMembers(client: Etcd3): void {
   const pool = (client as unknown as { pool: PoolInternals }).pool;
+  leaveDroppedMembers(pool);
   const strip = (url: string) => url.replace(/^[a-z]+:\/\//, '');
   let timer: NodeJS.Timeout | null = null;
   const look = async () => {

@@ -4,6 +4,7 @@ export * from './errors.js';
 export * from './keys.js';
 export * from './signing.js';
 export * from './drains.js';
+export * from './certificates.js';
 export * from './serve.js';
 export * from './apps.js';
 export * from './api-views.js';

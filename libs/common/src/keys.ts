@@ -44,6 +44,14 @@ export const keys = {
   /** Private domains an admin created (POST /v1/domains); the shared NAP_DOMAIN has no record. */
   domain: (name: string) => `${root}/domains/${name}`,
   domains: () => `${root}/domains/`,
+  /** Certificates (issue 17) by the domain they serve (a host or `*.domain`), their keys sealed (certificates.ts). */
+  cert: (domain: string) => `${root}/certs/${domain}`,
+  certs: () => `${root}/certs/`,
+  /** The platform's default certificate, for the shared domain and any name no certificate serves. */
+  defaultCert: () => `${root}/tls/default`,
+  /** Per route options the routers read (issue 17: https_only), `{app_id, https_only}`: they hold only while app_id holds the route. */
+  routeOption: (host: string) => `${root}/route-options/${host}`,
+  routeOptions: () => `${root}/route-options/`,
   /** Admin buildpacks (POST /v1/buildpacks, PUT /v1/buildpacks/:name/bits). */
   buildpack: (name: string) => `${root}/buildpacks/${name}`,
   buildpacks: () => `${root}/buildpacks/`,

@@ -181,7 +181,8 @@ export function etcdArgs(o: {
     // read-only (each env change rewrites an app's record). An hour of history is what watches need.
     '--auto-compaction-mode', 'periodic',
     '--auto-compaction-retention', '1h',
-    // nap's clients ping every half second to find a dead member fast (etcd.ts); etcd's default refuses pings under 5 s apart.
+    // nap's clients ping every second to find a dead member fast (etcd.ts); etcd's default refuses
+    // pings under 5 s apart, and a limit equal to the clients' interval would count timer jitter as abuse.
     '--grpc-keepalive-min-time', '500ms',
   ];
 }

@@ -58,6 +58,16 @@ export interface Settings {
   routerStatusPassword?: string;
   /** Proxy processes, one per core by default; 1 runs no cluster at all. */
   routerWorkers: number;
+  /** Where the router terminates TLS (issue 17), choosing the certificate by SNI. */
+  routerTlsPort: number;
+  /**
+   * Seals the private keys of certificates in etcd (AES-256-GCM): the controller seals them, the
+   * routers open them. Without it the controller takes no certificate and a router serves no TLS.
+   */
+  certKey?: string;
+  /** An operator's own default certificate and key (PEM files) for the shared domain, instead of the self-signed one. */
+  tlsDefaultCert?: string;
+  tlsDefaultKey?: string;
   directoryPort: number;
   /** The DEA's /metrics and /healthz, on loopback: NAP_DEA_STATUS_PORT, else the directory port + 1. */
   deaStatusPort: number;
@@ -204,6 +214,10 @@ function schemaFor(home: string, node: string, tlsOn: boolean) {
     NAP_ROUTER_STATUS_USER: z.string().min(1).default('router'),
     NAP_ROUTER_STATUS_PASSWORD: optionalString,
     NAP_ROUTER_WORKERS: positiveInt.max(256).default(availableParallelism()),
+    NAP_ROUTER_TLS_PORT: port.default(8443),
+    NAP_CERT_KEY: z.string().regex(/^[0-9a-f]{64}$/, 'expected 64 hex digits (32 bytes)').optional(),
+    NAP_TLS_DEFAULT_CERT: optionalString,
+    NAP_TLS_DEFAULT_KEY: optionalString,
     NAP_DIRECTORY_PORT: port.default(9024),
     NAP_DEA_STATUS_PORT: port.optional(),
     NAP_DIRECTORY_URL: optionalString,
@@ -306,6 +320,10 @@ export function loadSettings(env: NodeJS.ProcessEnv = process.env): Settings {
     routerStatusUser: s.NAP_ROUTER_STATUS_USER,
     routerStatusPassword: s.NAP_ROUTER_STATUS_PASSWORD,
     routerWorkers: s.NAP_ROUTER_WORKERS,
+    routerTlsPort: s.NAP_ROUTER_TLS_PORT,
+    certKey: s.NAP_CERT_KEY,
+    tlsDefaultCert: s.NAP_TLS_DEFAULT_CERT,
+    tlsDefaultKey: s.NAP_TLS_DEFAULT_KEY,
     directoryPort: s.NAP_DIRECTORY_PORT,
     deaStatusPort: s.NAP_DEA_STATUS_PORT ?? Math.min(65535, s.NAP_DIRECTORY_PORT + 1),
     directoryUrl: s.NAP_DIRECTORY_URL ?? `${served}://${s.NAP_DEA_HOST}:${s.NAP_DIRECTORY_PORT}`,

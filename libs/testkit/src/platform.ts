@@ -20,10 +20,10 @@ type Program = keyof typeof programs;
 
 /** As `nap up` does: a secret reaches only the programs that use it. */
 const secretsOf: Record<Program, string[]> = {
-  controller: ['NAP_ADMIN_TOKEN', 'NAP_DIRECTORY_SECRET'],
+  controller: ['NAP_ADMIN_TOKEN', 'NAP_DIRECTORY_SECRET', 'NAP_CERT_KEY'],
   directory: ['NAP_DIRECTORY_SECRET'],
   dea: [],
-  router: [],
+  router: ['NAP_CERT_KEY'],
 };
 
 /** Each program's own engine users; the directory talks to neither engine. */
@@ -71,6 +71,11 @@ export class TestPlatform {
     return this.controllerUrls[0];
   }
 
+  /** The router's TLS port (issue 17), on 127.0.0.1. */
+  get routerTlsPort(): number {
+    return Number(this.env.NAP_ROUTER_TLS_PORT);
+  }
+
   /** Names of the DEA services: dea-1, dea-2, … */
   get deaNames(): string[] {
     return [...this.services.keys()].filter((n) => n.startsWith('dea-'));
@@ -104,6 +109,8 @@ export class TestPlatform {
       // with the others cost every platform about 2.5 s of the suite's two cores. The cluster
       // router has tests of its own (services/router/test/cluster.integration.test.ts), and nap up runs it.
       NAP_ROUTER_WORKERS: '1',
+      NAP_ROUTER_TLS_PORT: String(await freePort()),
+      NAP_CERT_KEY: randomBytes(32).toString('hex'),
       ...options.env,
     };
     const platform = new TestPlatform(
@@ -160,7 +167,7 @@ export class TestPlatform {
     const service = this.services.get(name);
     if (!service) throw new Error(`no service ${name}`);
     const env: NodeJS.ProcessEnv = { ...process.env, ...this.env, ...service.env, ...extraEnv, NAP_PARENT_PID: String(process.pid) };
-    for (const secret of ['NAP_ADMIN_TOKEN', 'NAP_DIRECTORY_SECRET']) if (!secretsOf[service.program].includes(secret)) delete env[secret];
+    for (const secret of ['NAP_ADMIN_TOKEN', 'NAP_DIRECTORY_SECRET', 'NAP_CERT_KEY']) if (!secretsOf[service.program].includes(secret)) delete env[secret];
     for (const v of ENGINE_SECRET_VARIABLES) delete env[v];
     const engineUser = engineUserOf[service.program];
     if (engineUser) Object.assign(env, this.engines.envOf[engineUser]);

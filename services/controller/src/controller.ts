@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import type { Server } from 'node:http';
-import { Bus, channels, connectEtcd, JetStreamBlobstore, keys, listenHttp, type Logger, requireSetting, type Settings } from '@nap/common';
+import { Backoff, Bus, channels, connectEtcd, JetStreamBlobstore, keys, listenHttp, type Logger, requireSetting, retry, type Settings } from '@nap/common';
 import compression from 'compression';
 import express from 'express';
 import { appsRouter } from './api/apps-router.js';
@@ -47,6 +47,10 @@ import { TasksRepository } from './store/tasks-repository.js';
 import { TaskLauncher } from './tasks/task-launcher.js';
 import { ControllerMetrics } from './api/metrics-router.js';
 import { drainsRouter } from './api/drains-router.js';
+import { certsRouter } from './api/certs-router.js';
+import { routeOptionsRouter } from './api/route-options-router.js';
+import { CertsRepository } from './store/certs-repository.js';
+import { ensureDefaultCertificate } from './tls/default-certificate.js';
 import { attachSshGateway } from './api/ssh-gateway.js';
 import { AppTraffic } from './stats/app-traffic.js';
 import { CronScheduler } from './tasks/cron-scheduler.js';
@@ -131,6 +135,12 @@ export async function startController(settings: Settings, log: Logger): Promise<
   upkeep.start();
 
   await repositories.removeUnowned();
+  const certs = new CertsRepository(etcd);
+  // In the background: the API answers while etcd or openssl takes its time, and a failure is retried.
+  void retry(() => ensureDefaultCertificate(certs, settings, log), {
+    backoff: new Backoff({ minMs: 1_000, maxMs: 60_000 }),
+    onFailure: (err, wait) => log.warn({ err, retry_in_ms: wait }, 'could not make sure of the default certificate; trying again'),
+  }).catch(() => {});
 
   const http = express();
   http.disable('x-powered-by');
@@ -175,6 +185,8 @@ export async function startController(settings: Settings, log: Logger): Promise<
   http.use(releasesRouter({ lifecycle, presenter, releases }));
   http.use(similarRouter({ lifecycle, presenter }));
   http.use(drainsRouter({ lifecycle, etcd }));
+  http.use(routeOptionsRouter({ lifecycle, routes, etcd }));
+  http.use(certsRouter({ certs, domains, routes, apps, sharedDomain: settings.domain, reserved: reservedHosts, certKey: settings.certKey }));
   http.use(tasksRouter({ lifecycle, tasks, launcher: taskLauncher, cronRuns, pool, bus, directorySecret, deaAlive: async (id) => (await etcd.get(keys.dea(id)).string()) !== null }));
   http.use(instanceFilesRouter({ apps, actual, pool, directorySecret, directoryCa: settings.tls ? readFileSync(settings.tls.ca) : undefined }));
   http.use(dashboardRouter());

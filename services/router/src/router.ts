@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { Bus, connectEtcd, type Logger, type Settings } from '@nap/common';
+import { Bus, connectEtcd, type Logger, type Settings, ticketKeys } from '@nap/common';
 import { AccessLog } from './accesslog/access-log.js';
 import { RoundRobin } from './balancing/round-robin.js';
 import type { BalancingStrategy } from './balancing/strategy.js';
@@ -11,6 +11,7 @@ import { StatusServer } from './status/status-server.js';
 import { APP_STATS_EVERY_MS, publishAppStats } from './status/app-stats.js';
 import { varzDocument, type ProcessReport } from './status/varz.js';
 import { RouteTable } from './table/route-table.js';
+import { CertificateStore } from './tls/certificate-store.js';
 
 /** Limits in milliseconds and counts; each defaults to its setting (docs/contract.md §8). */
 export interface RouterLimits {
@@ -84,12 +85,17 @@ export async function startRouter(settings: Settings, log: Logger, options: Rout
   const subscriber = new RouteSubscriber(bus, table, log, { ...options.registration, id, onLost: (address) => proxy.abandon(address) });
   const etcd = options.claims === false ? undefined : connectEtcd(settings);
   const claims = etcd && new ClaimWatcher(etcd, table, log, options.claims || {});
+  // TLS needs the certificates from etcd and NAP_CERT_KEY to open their keys (nap up sets it).
+  const certKey = settings.certKey;
+  const certificates = etcd && certKey ? new CertificateStore(etcd, certKey, log, options.claims || {}) : undefined;
+  if (etcd && !certKey) log.warn('NAP_CERT_KEY is not set: this router serves no HTTPS');
   const accessLog = options.accessLog === false ? undefined : new AccessLog(options.accessLog ?? log);
   const proxy = new RouterProxy(table, options.balancing ?? new RoundRobin(), log, metrics, {
     port: settings.routerPort,
     listenHost: options.listenHost,
     ...limits,
     accessLog,
+    tls: certificates && certKey ? { port: settings.routerTlsPort, certificates, ticketKeys: () => ticketKeys(certKey) } : undefined,
   });
 
   const report = (): ProcessReport => {
@@ -128,7 +134,7 @@ export async function startRouter(settings: Settings, log: Logger, options: Rout
     (closing ??= (async () => {
       subscriber.stop();
       clearInterval(appStats);
-      await claims?.stop();
+      await Promise.all([claims?.stop(), certificates?.stop()]);
       await Promise.allSettled([proxy.close(), status?.close()]);
       await bus.close();
       etcd?.close();
@@ -138,7 +144,7 @@ export async function startRouter(settings: Settings, log: Logger, options: Rout
     // Claims before the first request where etcd answers; a router whose etcd is down serves anyway.
     if (claims) {
       let timer: NodeJS.Timeout | undefined;
-      await Promise.race([claims.start(), new Promise<void>((resolve) => (timer = setTimeout(resolve, FIRST_CLAIMS_WAIT_MS)))]);
+      await Promise.race([Promise.all([claims.start(), certificates?.start()]), new Promise<void>((resolve) => (timer = setTimeout(resolve, FIRST_CLAIMS_WAIT_MS)))]);
       clearTimeout(timer);
     }
     // Announce, then listen once the DEAs' registrations have come: a router (or a cluster worker,
@@ -152,6 +158,6 @@ export async function startRouter(settings: Settings, log: Logger, options: Rout
     await close();
     throw err;
   }
-  log.info({ id, port: settings.routerPort, statusPort: status ? settings.routerStatusPort : undefined }, 'router listening');
+  log.info({ id, port: settings.routerPort, tlsPort: certificates ? settings.routerTlsPort : undefined, statusPort: status ? settings.routerStatusPort : undefined }, 'router listening');
   return { id, table, metrics, report, routesJson, close };
 }

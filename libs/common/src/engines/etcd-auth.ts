@@ -31,8 +31,13 @@ export const ETCD_GRANTS: Record<EngineClient, Grant[]> = {
     // Where the apps' lines go: read only.
     { permission: 'Read', prefix: keys.allDrains() },
   ],
-  // Claimed routes only, and only to read them.
-  router: [{ permission: 'Read', prefix: keys.routes() }],
+  // Claimed routes, their options and the certificates to serve them with (keys sealed), only to read them.
+  router: [
+    { permission: 'Read', prefix: keys.routes() },
+    { permission: 'Read', prefix: keys.routeOptions() },
+    { permission: 'Read', prefix: keys.certs() },
+    { permission: 'Read', prefix: keys.defaultCert() },
+  ],
 };
 
 export class EtcdAuthError extends Error {

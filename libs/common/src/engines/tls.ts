@@ -140,3 +140,22 @@ export async function signNodeRequest(ca: { caCert: string; caKey: string }, csr
     await rm(dir, { recursive: true, force: true });
   }
 }
+
+/** How long the platform's self-signed default certificate lasts (the CA/Browser limit for a leaf). */
+const DEFAULT_CERT_DAYS = 397;
+
+/**
+ * The platform's default certificate for the shared domain (`domain` and `*.domain`), self-signed,
+ * with a P-256 key: what a client gets for a name no certificate serves. Browsers warn about it;
+ * an operator gives a real one with NAP_TLS_DEFAULT_CERT and NAP_TLS_DEFAULT_KEY.
+ */
+export async function makeSelfSignedCertificate(domain: string): Promise<{ cert: string; key: string }> {
+  const dir = await mkdtemp(join(tmpdir(), 'nap-default-cert-'));
+  try {
+    await openssl(['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-keyout', 'key.pem', '-out', 'cert.pem', '-days', String(DEFAULT_CERT_DAYS), '-subj', `/CN=*.${domain}`, '-addext', `subjectAltName=DNS:${domain},DNS:*.${domain}`], dir);
+    return { cert: await readFile(join(dir, 'cert.pem'), 'utf8'), key: await readFile(join(dir, 'key.pem'), 'utf8') };
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+}
+

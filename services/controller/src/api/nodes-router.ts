@@ -34,6 +34,7 @@ function secretsFor(roles: NodeRole[], all: ClusterSecrets): JoinAnswer['secrets
   }
   if (roles.includes('dea') || roles.includes('controller')) out.directory_secret = all.directory_secret;
   if (roles.includes('controller')) out.admin_token = all.admin_token;
+  if (roles.includes('controller') || roles.includes('router')) out.cert_key = all.cert_key;
   // An engines node holds every key in its etcd member and checks every NATS user's password: it
   // gets etcd's root (which reads the cluster secrets, admin token and CA key included), so an
   // engines token is as powerful as the admin's (docs/security.md).

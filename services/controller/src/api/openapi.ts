@@ -12,6 +12,8 @@ import { Rollback } from './releases-router.js';
 import { SimilarBody } from './similar-router.js';
 import { TaskCreate } from './tasks-router.js';
 import { DrainBody } from './drains-router.js';
+import { NewCertificate } from './certs-router.js';
+import { RouteOptionsBody } from './route-options-router.js';
 import { NewUser } from './users-router.js';
 
 /**
@@ -39,6 +41,8 @@ const bodies = {
   JoinRequest: registry.register('JoinRequest', JoinRequest),
   TaskCreate: registry.register('TaskCreate', TaskCreate),
   Drain: registry.register('Drain', DrainBody),
+  NewCertificate: registry.register('NewCertificate', NewCertificate),
+  RouteOptions: registry.register('RouteOptions', RouteOptionsBody),
 };
 
 const answers = {
@@ -137,6 +141,11 @@ const operations: Record<string, Operation> = {
   'GET /v1/apps/{name}/drains': {},
   'POST /v1/apps/{name}/drains': { body: bodies.Drain, answers: ['200', '201'] },
   'DELETE /v1/apps/{name}/drains': { query: z.object({ url: z.string() }) },
+  'GET /v1/apps/{name}/routes/{host}/options': { kinds: { host: 'domain' } },
+  'PUT /v1/apps/{name}/routes/{host}/options': { kinds: { host: 'domain' }, body: bodies.RouteOptions },
+  'GET /v1/certs': {},
+  'POST /v1/certs': { body: bodies.NewCertificate, answers: ['200', '201', '503'] },
+  'DELETE /v1/certs/{domain}': { answers: ['204'] },
   'GET /v1/apps/{name}/tasks/{sequence}/logs': { query: z.object({ file: z.enum(['stdout', 'stderr']).optional(), tail: z.enum(['true', 'false']).optional() }), answers: ['302', '503'] },
 };
 

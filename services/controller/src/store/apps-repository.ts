@@ -129,7 +129,9 @@ export class AppsRepository {
       const held = hosts.filter((_, i) => holders[i] === app!.id);
       let txn = this.etcd.if(key, 'Mod', '==', found.mod_revision);
       for (const host of held) txn = txn.and(keys.route(host), 'Value', '==', app!.id);
-      const done = await txn.then(this.etcd.delete().key(key), ...held.map((host) => this.etcd.delete().key(keys.route(host)))).commit();
+      const done = await txn
+        .then(this.etcd.delete().key(key), ...held.flatMap((host) => [this.etcd.delete().key(keys.route(host)), this.etcd.delete().key(keys.routeOption(host))]))
+        .commit();
       if (done.succeeded) return true;
     }
     throw conflict('app_busy', `app ${name} is being changed by others right now: try again`);

@@ -32,7 +32,8 @@ export class RoutesRepository {
   /** Lets go of `host` if `appId` holds it; someone else's claim is left alone. */
   async release(host: string, appId: string): Promise<void> {
     const key = keys.route(host);
-    await this.etcd.if(key, 'Value', '==', appId).then(this.etcd.delete().key(key)).commit();
+    // Its options go with it: an app that maps the route again starts without them.
+    await this.etcd.if(key, 'Value', '==', appId).then(this.etcd.delete().key(key), this.etcd.delete().key(keys.routeOption(host))).commit();
   }
 
   async owner(host: string): Promise<string | null> {

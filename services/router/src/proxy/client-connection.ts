@@ -62,6 +62,8 @@ export class ClientConnection<X extends ClientExchange = ClientExchange> impleme
   constructor(
     readonly socket: Socket,
     private readonly owner: ConnectionOwner<X>,
+    /** The connection came in over TLS (the router's TLS port): its requests are https. */
+    readonly secure = false,
   ) {
     this.parser = new RequestParser(this);
     this.remoteAddress = socket.remoteAddress;

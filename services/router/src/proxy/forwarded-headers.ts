@@ -14,13 +14,15 @@ export interface Forwarded {
 
 /**
  * Settles the forwarding headers once per request, before the first try, so a retried request
- * names the client once. `client` is the address of the client's connection.
+ * names the client once. `client` is the address of the client's connection; `secure`, whether it
+ * came over the router's TLS port.
  */
-export function settleForwarded(head: RequestHead, client: string | undefined, into: Forwarded): void {
+export function settleForwarded(head: RequestHead, client: string | undefined, into: Forwarded, secure: boolean): void {
   const prior = head.forwardedFor;
   into.forwardedFor = client === undefined ? prior : prior === undefined ? client : `${prior}, ${client}`;
-  // Kept when present: a load balancer in front of the router terminates TLS and says so.
-  into.forwardedProto = head.forwardedProto ?? 'http';
+  // Over the router's own TLS it is https, whatever the client says. On the plain port a client's
+  // value is kept: a load balancer in front of the router terminates TLS and says so.
+  into.forwardedProto = secure ? 'https' : (head.forwardedProto ?? 'http');
   into.forwardedHost = head.forwardedHost ?? head.host;
   into.requestId = requestId(head.vcapRequestId, head.requestId);
 }

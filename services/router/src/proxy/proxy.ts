@@ -1,5 +1,6 @@
 import { STATUS_CODES } from 'node:http';
 import net, { type Socket } from 'node:net';
+import tls from 'node:tls';
 import type { Logger } from '@nap/common';
 import type { AccessLog } from '../accesslog/access-log.js';
 import { sessionSetCookie, stickyInstanceId, vcapIdCookie } from '../balancing/sticky.js';
@@ -19,6 +20,7 @@ import { errorAnswer, errorBody, errorStatus } from './router-errors.js';
 import { UpstreamPool } from './upstream-pool.js';
 import { upgradeRequest, upstreamRequestHead } from './upstream-request.js';
 import { WebsocketProxy } from './websocket.js';
+import { type CertificateStore, TLS_MIN_VERSION } from '../tls/certificate-store.js';
 
 export interface ProxyOptions {
   port: number;
@@ -40,7 +42,14 @@ export interface ProxyOptions {
   /** A new connection to an instance that takes longer than this counts as a failed connect. */
   connectTimeoutMs?: number;
   accessLog?: AccessLog;
+  /** TLS on a port of its own (issue 17): certificates by SNI, and the session ticket keys of the day. */
+  tls?: { port: number; certificates: CertificateStore; ticketKeys: () => Buffer };
 }
+
+/** How long a client may take over its TLS handshake. */
+const HANDSHAKE_TIMEOUT_MS = 10_000;
+/** What an https-only route's answers over TLS tell browsers (a year, as HSTS preload lists ask). */
+const HSTS = 'Strict-Transport-Security: max-age=31536000\r\n';
 
 const CONTINUE = 'HTTP/1.1 100 Continue\r\n\r\n';
 const LAST_CHUNK = '0\r\n\r\n';
@@ -55,6 +64,8 @@ const LAST_CHUNK = '0\r\n\r\n';
  */
 export class RouterProxy implements ConnectionOwner<ProxyExchange>, ExchangeOwner {
   readonly server: net.Server;
+  readonly tlsServer: tls.Server | undefined;
+  private ticketTimer: NodeJS.Timeout | undefined;
   private readonly upstream: UpstreamPool;
   private readonly websockets: WebsocketProxy;
   /** Proxied requests in the order they arrived: the oldest are the first to time out. */
@@ -88,27 +99,36 @@ export class RouterProxy implements ConnectionOwner<ProxyExchange>, ExchangeOwne
       accessLog: this.accessLog,
     });
     // Half-open: a client that sends its requests and then its FIN still gets its answers.
-    this.server = net.createServer({ noDelay: true, allowHalfOpen: true }, (socket) => this.onConnection(socket));
+    this.server = net.createServer({ noDelay: true, allowHalfOpen: true }, (socket) => this.onConnection(socket, false));
+    const t = opts.tls;
+    if (t) {
+      const server = tls.createServer(
+        { noDelay: true, allowHalfOpen: true, SNICallback: t.certificates.sni, minVersion: TLS_MIN_VERSION, ALPNProtocols: ['http/1.1'], ticketKeys: t.ticketKeys(), handshakeTimeout: HANDSHAKE_TIMEOUT_MS },
+        (socket) => this.onConnection(socket, true),
+      );
+      // A client that sends no SNI (an address, not a name) gets the default certificate.
+      const useDefault = (pem: { cert: string; key: string }) => server.setSecureContext({ ...pem, minVersion: TLS_MIN_VERSION });
+      if (t.certificates.defaultPem) useDefault(t.certificates.defaultPem);
+      t.certificates.onDefault = useDefault;
+      this.ticketTimer = setInterval(() => server.setTicketKeys(t.ticketKeys()), 600_000);
+      this.ticketTimer.unref();
+      this.tlsServer = server;
+    }
     const every = Math.max(50, Math.min(1000, opts.requestTimeoutMs / 4, opts.idleTimeoutMs / 4));
     this.sweepTimer = setInterval(() => this.sweep(), every);
     this.sweepTimer.unref();
   }
 
-  listen(): Promise<void> {
-    const server = this.server;
-    return new Promise((resolve, reject) => {
-      server.once('error', reject);
-      server.listen(this.opts.port, this.opts.listenHost, () => {
-        server.off('error', reject);
-        resolve();
-      });
-    });
+  async listen(): Promise<void> {
+    await listenOn(this.server, this.opts.port, this.opts.listenHost);
+    if (this.tlsServer) await listenOn(this.tlsServer, this.opts.tls!.port, this.opts.listenHost);
   }
 
   /** Stops accepting; idle connections close now, the rest once their answer is out (2 s at most). */
   async close(): Promise<void> {
     clearInterval(this.sweepTimer);
-    const closed = new Promise<void>((resolve) => this.server.close(() => resolve()));
+    clearInterval(this.ticketTimer);
+    const closed = Promise.all([this.server, this.tlsServer].map((s) => new Promise<void>((resolve) => (s?.listening ? s.close(() => resolve()) : resolve()))));
     const deadline = performance.now() + 2000;
     for (;;) {
       for (let c = this.connections.first(); c !== null; ) {
@@ -121,7 +141,7 @@ export class RouterProxy implements ConnectionOwner<ProxyExchange>, ExchangeOwne
       await new Promise((r) => setTimeout(r, 25));
     }
     for (let c = this.connections.first(); c !== null; c = c.nextLink) c.close();
-    if (this.server.listening) await closed;
+    await closed;
     this.websockets.close();
     this.upstream.close();
   }
@@ -136,8 +156,8 @@ export class RouterProxy implements ConnectionOwner<ProxyExchange>, ExchangeOwne
     return { ...this.upstream.counts(), websockets: this.metrics.websocketsOpen };
   }
 
-  private onConnection(socket: Socket): void {
-    this.connections.add(new ClientConnection<ProxyExchange>(socket, this));
+  private onConnection(socket: Socket, secure: boolean): void {
+    this.connections.add(new ClientConnection<ProxyExchange>(socket, this, secure));
   }
 
   onConnectionClosed(conn: ClientConnection<ProxyExchange>): void {
@@ -153,7 +173,10 @@ export class RouterProxy implements ConnectionOwner<ProxyExchange>, ExchangeOwne
     x.counted = true;
     if ('refused' in admission) return this.sendError(x, admission.refused, admission.host);
     x.pool = admission.pool;
-    settleForwarded(head, conn.remoteAddress, x);
+    if (!conn.secure && this.tlsServer && this.table.httpsOnly.size > 0 && this.table.httpsOnly.has(admission.pool.host) && head.forwardedProto !== 'https') {
+      return this.redirectToHttps(x);
+    }
+    settleForwarded(head, conn.remoteAddress, x, conn.secure);
     if (head.cookie !== undefined) x.stickyId = stickyInstanceId(head.cookie);
     let url = head.url;
     if (url.charCodeAt(0) !== 47 /* / */) url = originForm(url);
@@ -163,7 +186,7 @@ export class RouterProxy implements ConnectionOwner<ProxyExchange>, ExchangeOwne
   }
 
   onUpgrade(conn: ClientConnection<ProxyExchange>, head: RequestHead, rest: Buffer | null): void {
-    const { req, requestId } = upgradeRequest(head, conn.socket, conn.remoteAddress);
+    const { req, requestId } = upgradeRequest(head, conn.socket, conn.remoteAddress, conn.secure);
     this.websockets.handleUpgrade(req, conn.socket, rest ?? Buffer.alloc(0), requestId);
   }
 
@@ -235,6 +258,7 @@ export class RouterProxy implements ConnectionOwner<ProxyExchange>, ExchangeOwne
         conn.closeAfterResponse = true;
       }
     }
+    if (conn.secure && this.table.httpsOnly.size > 0 && this.table.httpsOnly.has(x.pool!.host) && !/^strict-transport-security:/im.test(head.lines)) text += HSTS;
     text += conn.keepAlive ? this.keepAliveHeaders : 'Connection: close\r\n';
     x.status = head.status;
     x.pendingHead = `${text}\r\n`;
@@ -402,6 +426,33 @@ export class RouterProxy implements ConnectionOwner<ProxyExchange>, ExchangeOwne
     this.sendError(x, 'timeout');
   }
 
+  /** A plain request to an https-only route: the same URL over HTTPS (301, or 308 to keep a method other than GET and HEAD). */
+  private redirectToHttps(x: ProxyExchange): void {
+    const head = x.head;
+    const conn = x.conn;
+    const port = this.opts.tls!.port;
+    const host = (head.host ?? '').toLowerCase().replace(/:\d*$/, '');
+    const location = `https://${host}${port === 443 ? '' : `:${port}`}${head.url.charCodeAt(0) === 47 ? head.url : originForm(head.url)}`;
+    const status = head.method === 'GET' || head.method === 'HEAD' ? 301 : 308;
+    x.status = status;
+    // The body of a request that is redirected is not read on: the client sends it again to the new URL.
+    if (!conn.requestComplete) conn.closeAfterResponse = true;
+    conn.send(
+      x,
+      errorAnswer({
+        status,
+        body: `${status} ${STATUS_CODES[status]}: ${host} is served over HTTPS only: ${location}\n`,
+        location,
+        requestId: x.requestId,
+        date: httpDate(),
+        connection: conn.keepAlive && !conn.closeAfterResponse ? this.keepAliveHeaders : undefined,
+        headOnly: head.method === 'HEAD',
+      }),
+    );
+    this.finish(x);
+    conn.responseDone(x);
+  }
+
   /**
    * The router's own answer. Once part of the app's answer is out, cutting the connection is the
    * only honest signal left.
@@ -477,3 +528,14 @@ function originForm(url: string): string {
     return url.startsWith('/') ? url : `/${url}`;
   }
 }
+
+function listenOn(server: net.Server, port: number, host: string | undefined): Promise<void> {
+  return new Promise((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, host, () => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
+}
+

@@ -40,6 +40,8 @@ export interface ErrorAnswer {
   date?: string;
   /** An answer to HEAD has no body, though its Content-Length says how long it would be. */
   headOnly?: boolean;
+  /** A redirect's target. */
+  location?: string;
 }
 
 /** Every answer the router makes by itself, whole, in one shape: status line, headers, body. */
@@ -50,6 +52,7 @@ export function errorAnswer(a: ErrorAnswer): Buffer {
     'Content-Type: text/plain; charset=utf-8\r\n' +
     `Content-Length: ${body.length}\r\n` +
     (a.code ? `X-Nap-Router-Error: ${a.code}\r\n` : '') +
+    (a.location ? `Location: ${a.location}\r\n` : '') +
     (a.requestId ? `X-Vcap-Request-Id: ${a.requestId}\r\n` : '') +
     (a.date ? `Date: ${a.date}\r\n` : '') +
     (a.connection ?? 'Connection: close\r\n') +

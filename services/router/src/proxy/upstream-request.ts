@@ -24,7 +24,7 @@ const forwardingHeaders = new Set(['x-forwarded-for', 'x-forwarded-proto', 'x-fo
  * An upgrade request in the shape http-proxy's websocket pass reads (method, url, headers by
  * lowercase name, the socket), with the forwarding headers settled as for any request.
  */
-export function upgradeRequest(head: RequestHead, socket: Socket, client: string | undefined): { req: IncomingMessage; requestId: string } {
+export function upgradeRequest(head: RequestHead, socket: Socket, client: string | undefined, secure: boolean): { req: IncomingMessage; requestId: string } {
   const headers: Record<string, string> = {};
   const rawHeaders: string[] = [];
   const lines = head.lines;
@@ -41,7 +41,7 @@ export function upgradeRequest(head: RequestHead, socket: Socket, client: string
     else headers[lower] += lower === 'cookie' ? `; ${value}` : `, ${value}`;
   }
   const f: Forwarded = { forwardedFor: undefined, forwardedProto: 'http', forwardedHost: undefined, requestId: '' };
-  settleForwarded(head, client, f);
+  settleForwarded(head, client, f, secure);
   if (f.forwardedFor !== undefined) headers['x-forwarded-for'] = f.forwardedFor;
   headers['x-forwarded-proto'] = f.forwardedProto;
   if (f.forwardedHost !== undefined) headers['x-forwarded-host'] = f.forwardedHost;

@@ -42,6 +42,8 @@ export class RouteTable {
   private readonly exact = new Map<string, EndpointPool>();
   private readonly wildcards = new Map<string, EndpointPool>();
   /** Claimed hosts and claimed wildcard suffixes → an empty pool named after the claim. */
+  /** Routes (as claimed: a host or `*.domain`) whose holder asked for HTTPS only (issue 17): plain requests are redirected. */
+  readonly httpsOnly = new Set<string>();
   private claimedExact = new Map<string, EndpointPool>();
   private claimedWildcards = new Map<string, EndpointPool>();
   /** host:port → the state every route to that instance shares (failing mark, requests in flight). */

@@ -1,0 +1,55 @@
+import { CertificateRecord, type Etcd3, keys, readPrefix } from '@nap/common';
+
+/** Certificates in etcd (`/nap/certs/<domain>`, `/nap/tls/default`); the only writer of them. */
+export class CertsRepository {
+  constructor(private readonly etcd: Etcd3) {}
+
+  async list(): Promise<CertificateRecord[]> {
+    const raw = await readPrefix(this.etcd, keys.certs());
+    return Object.values(raw).flatMap((v) => parse(v) ?? []);
+  }
+
+  async get(domain: string): Promise<CertificateRecord | null> {
+    return parse(await this.etcd.get(keys.cert(domain)).string());
+  }
+
+  /** Adds or replaces the certificate of a domain. */
+  async put(record: CertificateRecord): Promise<void> {
+    await this.etcd.put(keys.cert(record.domain)).value(JSON.stringify(record));
+  }
+
+  /** Replaces it only while it is still `expected` (its chain): a renewal never undoes a newer upload. */
+  async replace(record: CertificateRecord, expected: CertificateRecord): Promise<boolean> {
+    const key = keys.cert(record.domain);
+    const result = await this.etcd.if(key, 'Value', '==', JSON.stringify(expected)).then(this.etcd.put(key).value(JSON.stringify(record))).commit();
+    return result.succeeded;
+  }
+
+  async delete(domain: string): Promise<boolean> {
+    return (await this.etcd.delete().key(keys.cert(domain)).exec()).deleted !== '0';
+  }
+
+  async getDefault(): Promise<CertificateRecord | null> {
+    return parse(await this.etcd.get(keys.defaultCert()).string());
+  }
+
+  /** The default certificate, written only if there is none yet (two controllers starting at once make one). */
+  async createDefault(record: CertificateRecord): Promise<boolean> {
+    const key = keys.defaultCert();
+    return (await this.etcd.if(key, 'Create', '==', 0).then(this.etcd.put(key).value(JSON.stringify(record))).commit()).succeeded;
+  }
+
+  async putDefault(record: CertificateRecord): Promise<void> {
+    await this.etcd.put(keys.defaultCert()).value(JSON.stringify(record));
+  }
+}
+
+function parse(value: string | null | undefined): CertificateRecord | null {
+  if (!value) return null;
+  try {
+    const parsed = CertificateRecord.safeParse(JSON.parse(value));
+    return parsed.success ? parsed.data : null;
+  } catch {
+    return null;
+  }
+}
