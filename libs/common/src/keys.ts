@@ -49,6 +49,11 @@ export const keys = {
   certs: () => `${root}/certs/`,
   /** The platform's default certificate, for the shared domain and any name no certificate serves. */
   defaultCert: () => `${root}/tls/default`,
+  /** ACME (issue 17): the account (its key sealed), each host's last try, and the HTTP-01 answers the routers give. */
+  acmeAccount: () => `${root}/acme/account`,
+  acmeState: (host: string) => `${root}/acme/state/${host}`,
+  acmeChallenge: (token: string) => `${root}/acme-challenges/${token}`,
+  acmeChallenges: () => `${root}/acme-challenges/`,
   /** Per route options the routers read (issue 17: https_only), `{app_id, https_only}`: they hold only while app_id holds the route. */
   routeOption: (host: string) => `${root}/route-options/${host}`,
   routeOptions: () => `${root}/route-options/`,

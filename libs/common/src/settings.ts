@@ -68,6 +68,11 @@ export interface Settings {
   /** An operator's own default certificate and key (PEM files) for the shared domain, instead of the self-signed one. */
   tlsDefaultCert?: string;
   tlsDefaultKey?: string;
+  /**
+   * ACME (NAP_ACME_*): where nap gets certificates for the routes on private domains by itself,
+   * answering HTTP-01 at the routers; `caFile` to trust the directory's own TLS (a test server).
+   */
+  acme?: { directory: string; email?: string; caFile?: string; intervalS: number; renewDays: number };
   directoryPort: number;
   /** The DEA's /metrics and /healthz, on loopback: NAP_DEA_STATUS_PORT, else the directory port + 1. */
   deaStatusPort: number;
@@ -218,6 +223,11 @@ function schemaFor(home: string, node: string, tlsOn: boolean) {
     NAP_CERT_KEY: z.string().regex(/^[0-9a-f]{64}$/, 'expected 64 hex digits (32 bytes)').optional(),
     NAP_TLS_DEFAULT_CERT: optionalString,
     NAP_TLS_DEFAULT_KEY: optionalString,
+    NAP_ACME_DIRECTORY: z.string().regex(/^https?:\/\/\S+$/, 'expected the URL of an ACME directory').optional(),
+    NAP_ACME_EMAIL: optionalString,
+    NAP_ACME_CA: optionalString,
+    NAP_ACME_INTERVAL_S: positiveInt.default(60),
+    NAP_ACME_RENEW_DAYS: positiveInt.default(30),
     NAP_DIRECTORY_PORT: port.default(9024),
     NAP_DEA_STATUS_PORT: port.optional(),
     NAP_DIRECTORY_URL: optionalString,
@@ -324,6 +334,7 @@ export function loadSettings(env: NodeJS.ProcessEnv = process.env): Settings {
     certKey: s.NAP_CERT_KEY,
     tlsDefaultCert: s.NAP_TLS_DEFAULT_CERT,
     tlsDefaultKey: s.NAP_TLS_DEFAULT_KEY,
+    acme: s.NAP_ACME_DIRECTORY ? { directory: s.NAP_ACME_DIRECTORY, email: s.NAP_ACME_EMAIL, caFile: s.NAP_ACME_CA, intervalS: s.NAP_ACME_INTERVAL_S, renewDays: s.NAP_ACME_RENEW_DAYS } : undefined,
     directoryPort: s.NAP_DIRECTORY_PORT,
     deaStatusPort: s.NAP_DEA_STATUS_PORT ?? Math.min(65535, s.NAP_DIRECTORY_PORT + 1),
     directoryUrl: s.NAP_DIRECTORY_URL ?? `${served}://${s.NAP_DEA_HOST}:${s.NAP_DIRECTORY_PORT}`,

@@ -89,7 +89,8 @@ export class TestPlatform {
     const home = join(engines.dir, 'home');
     await mkdir(home, { recursive: true });
     const adminToken = randomBytes(24).toString('hex');
-    const routerPort = await freePort();
+    // A test may choose it (an ACME server of its own must know where HTTP-01 answers are).
+    const routerPort = Number(options.env?.NAP_ROUTER_PORT) || (await freePort());
     const controllerPorts: number[] = [];
     for (let i = 0; i < controllerCount; i++) controllerPorts.push(await freePort());
     const env: Record<string, string> = {

@@ -51,6 +51,7 @@ import { certsRouter } from './api/certs-router.js';
 import { routeOptionsRouter } from './api/route-options-router.js';
 import { CertsRepository } from './store/certs-repository.js';
 import { ensureDefaultCertificate } from './tls/default-certificate.js';
+import { AcmeManager } from './tls/acme-manager.js';
 import { attachSshGateway } from './api/ssh-gateway.js';
 import { AppTraffic } from './stats/app-traffic.js';
 import { CronScheduler } from './tasks/cron-scheduler.js';
@@ -121,7 +122,9 @@ export async function startController(settings: Settings, log: Logger): Promise<
   });
   const converger = new Converger({ apps, lifecycle, actual, crashes, bus, pool, pending, log, stagingTimeoutS: settings.stagingTimeoutS });
   const cron = new CronScheduler({ apps, runs: cronRuns, launcher: taskLauncher, events, log });
-  health = new HealthManager({ controllerId: randomUUID(), etcd, bus, apps, crashes, events, converger, whileLeading: [cron], log });
+  const certs = new CertsRepository(etcd);
+  const certificates = new AcmeManager({ etcd, certs, routes, apps, domains, events, settings, log });
+  health = new HealthManager({ controllerId: randomUUID(), etcd, bus, apps, crashes, events, converger, whileLeading: [cron, certificates], log });
   stager = new Stager({ bus, pool, apps, lifecycle, pending, releases, log, stagingTimeoutS: settings.stagingTimeoutS, buildpacks });
 
   bus.subscribe(channels.deaAdvertise, (advert) => pool.update(advert));
@@ -135,7 +138,6 @@ export async function startController(settings: Settings, log: Logger): Promise<
   upkeep.start();
 
   await repositories.removeUnowned();
-  const certs = new CertsRepository(etcd);
   // In the background: the API answers while etcd or openssl takes its time, and a failure is retried.
   void retry(() => ensureDefaultCertificate(certs, settings, log), {
     backoff: new Backoff({ minMs: 1_000, maxMs: 60_000 }),

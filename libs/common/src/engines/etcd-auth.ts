@@ -37,6 +37,7 @@ export const ETCD_GRANTS: Record<EngineClient, Grant[]> = {
     { permission: 'Read', prefix: keys.routeOptions() },
     { permission: 'Read', prefix: keys.certs() },
     { permission: 'Read', prefix: keys.defaultCert() },
+    { permission: 'Read', prefix: keys.acmeChallenges() },
   ],
 };
 

@@ -18,6 +18,12 @@ export class CertsRepository {
     await this.etcd.put(keys.cert(record.domain)).value(JSON.stringify(record));
   }
 
+  /** Writes it only if the domain has none (nap's own order never takes the place of an upload made meanwhile). */
+  async create(record: CertificateRecord): Promise<boolean> {
+    const key = keys.cert(record.domain);
+    return (await this.etcd.if(key, 'Create', '==', 0).then(this.etcd.put(key).value(JSON.stringify(record))).commit()).succeeded;
+  }
+
   /** Replaces it only while it is still `expected` (its chain): a renewal never undoes a newer upload. */
   async replace(record: CertificateRecord, expected: CertificateRecord): Promise<boolean> {
     const key = keys.cert(record.domain);

@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { type Etcd3, keys, type Logger, readPrefix, readPrefixKeys } from '@nap/common';
 
-export const eventTypes = ['created', 'updated', 'staged', 'staging_failed', 'started', 'stopped', 'crashed', 'scaled', 'deleted', 'placement_failed', 'task_started', 'cron_missed', 'drain_dropped', 'ssh'] as const;
+export const eventTypes = ['created', 'updated', 'staged', 'staging_failed', 'started', 'stopped', 'crashed', 'scaled', 'deleted', 'placement_failed', 'task_started', 'cron_missed', 'drain_dropped', 'ssh', 'certificate_issued', 'certificate_failed', 'certificate_expiring'] as const;
 export type EventType = (typeof eventTypes)[number];
 
 export interface AppEvent {

@@ -9,13 +9,15 @@ export type ClaimWatcherOptions = EtcdMirrorOptions;
  * route options (`/nap/route-options/<host>`) → the route table. The table needs the claims so that
  * a claimed host with no instance answers 503 instead of falling through to someone else's
  * wildcard, and the options (https_only) for the routes whose holder set them: an option left by an
- * app that no longer holds the route is ignored.
+ * app that no longer holds the route is ignored. And the ACME HTTP-01 answers the controller put
+ * for the certificates it orders (`/nap/acme-challenges/<token>`).
  */
 export class ClaimWatcher {
   private holders = new Map<string, string>();
   private options = new Map<string, RouteOptions>();
   private readonly claims: EtcdMirror;
   private readonly routeOptions: EtcdMirror;
+  private readonly challenges: EtcdMirror;
 
   constructor(
     etcd: Etcd3,
@@ -72,20 +74,37 @@ export class ClaimWatcher {
       opts,
       () => this.options.size,
     );
+    const answers = table.acmeChallenges;
+    this.challenges = new EtcdMirror(
+      etcd,
+      keys.acmeChallenges(),
+      {
+        replace: (entries) => {
+          answers.clear();
+          for (const [token, answer] of entries) answers.set(token, answer);
+        },
+        put: (token, answer) => answers.set(token, answer),
+        delete: (token) => answers.delete(token),
+      },
+      log,
+      'ACME challenges',
+      opts,
+      () => answers.size,
+    );
   }
 
   /** Whether the claims and options have been read at least once and both watches are live now, for /varz. */
   get connected(): boolean {
-    return this.claims.connected && this.routeOptions.connected;
+    return this.claims.connected && this.routeOptions.connected && this.challenges.connected;
   }
 
   /** Starts; resolves after the first reads succeeded or failed (they are retried), never rejects. */
   async start(): Promise<void> {
-    await Promise.all([this.claims.start(), this.routeOptions.start()]);
+    await Promise.all([this.claims.start(), this.routeOptions.start(), this.challenges.start()]);
   }
 
   async stop(): Promise<void> {
-    await Promise.all([this.claims.stop(), this.routeOptions.stop()]);
+    await Promise.all([this.claims.stop(), this.routeOptions.stop(), this.challenges.stop()]);
   }
 
   private parse(host: string, value: string): [string, RouteOptions][] {

@@ -46,6 +46,8 @@ export interface ProxyOptions {
   tls?: { port: number; certificates: CertificateStore; ticketKeys: () => Buffer };
 }
 
+/** Where an ACME server asks for an HTTP-01 answer; a token nap did not put there goes to the app. */
+const ACME_CHALLENGE = '/.well-known/acme-challenge/';
 /** How long a client may take over its TLS handshake. */
 const HANDSHAKE_TIMEOUT_MS = 10_000;
 /** What an https-only route's answers over TLS tell browsers (a year, as HSTS preload lists ask). */
@@ -167,6 +169,10 @@ export class RouterProxy implements ConnectionOwner<ProxyExchange>, ExchangeOwne
   onRequest(conn: ClientConnection<ProxyExchange>, head: RequestHead): void {
     const x = new ProxyExchange(this, conn, head);
     conn.exchange = x;
+    if (this.table.acmeChallenges.size > 0 && head.url.startsWith(ACME_CHALLENGE)) {
+      const answer = this.table.acmeChallenges.get(head.url.slice(ACME_CHALLENGE.length));
+      if (answer !== undefined) return this.sendOwn(x, 200, answer);
+    }
     const admission = admit(this.table, head.host, this.metrics.inFlight, this.maxInFlight);
     if ('refused' in admission && admission.refused === 'overloaded') return this.sendError(x, 'overloaded');
     this.metrics.inFlight++;
@@ -424,6 +430,19 @@ export class RouterProxy implements ConnectionOwner<ProxyExchange>, ExchangeOwne
     x.upstream = null;
     this.log.warn({ requestId: x.requestId, host: x.head.host, endpoint: x.lastEndpoint?.address.key }, 'request timed out');
     this.sendError(x, 'timeout');
+  }
+
+  /** An answer of the router's own that is not an error (an ACME challenge's). */
+  private sendOwn(x: ProxyExchange, status: number, body: string): void {
+    const conn = x.conn;
+    x.status = status;
+    if (!conn.requestComplete) conn.closeAfterResponse = true;
+    conn.send(
+      x,
+      errorAnswer({ status, body, requestId: x.requestId, date: httpDate(), connection: conn.keepAlive && !conn.closeAfterResponse ? this.keepAliveHeaders : undefined, headOnly: x.head.method === 'HEAD' }),
+    );
+    this.finish(x);
+    conn.responseDone(x);
   }
 
   /** A plain request to an https-only route: the same URL over HTTPS (301, or 308 to keep a method other than GET and HEAD). */

@@ -44,6 +44,8 @@ export class RouteTable {
   /** Claimed hosts and claimed wildcard suffixes → an empty pool named after the claim. */
   /** Routes (as claimed: a host or `*.domain`) whose holder asked for HTTPS only (issue 17): plain requests are redirected. */
   readonly httpsOnly = new Set<string>();
+  /** ACME HTTP-01 answers by token (issue 17), which the router gives on its plain port for any host. */
+  readonly acmeChallenges = new Map<string, string>();
   private claimedExact = new Map<string, EndpointPool>();
   private claimedWildcards = new Map<string, EndpointPool>();
   /** host:port → the state every route to that instance shares (failing mark, requests in flight). */
