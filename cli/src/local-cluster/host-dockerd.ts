@@ -161,7 +161,11 @@ async function databasesUnder(dir: string): Promise<string[]> {
  */
 export async function dataRootFromTemplate(template: Engine, host: Engine): Promise<void> {
   const target = join(host.dir, 'docker');
-  await run('cp', ['-al', join(template.dir, 'docker'), target], { timeoutMs: 300_000 });
+  // A kept template on another filesystem than the hosts' cannot be hard-linked: a real copy, slower.
+  await run('cp', ['-al', join(template.dir, 'docker'), target], { timeoutMs: 300_000 }).catch(async () => {
+    await rm(target, { recursive: true, force: true });
+    await run('cp', ['-a', join(template.dir, 'docker'), target], { timeoutMs: 600_000 });
+  });
   for (const db of await databasesUnder(target)) {
     await copyFile(db, `${db}.own`);
     await rename(`${db}.own`, db);

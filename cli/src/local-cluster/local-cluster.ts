@@ -1,4 +1,4 @@
-import { mkdir, readdir, readFile, rm, rmdir } from 'node:fs/promises';
+import { mkdir, readdir, readFile, rename, rm, rmdir, writeFile } from 'node:fs/promises';
 import { availableParallelism } from 'node:os';
 import { join, resolve } from 'node:path';
 import { caPinOf, sleep, tlsFilesOf } from '@nap/common';
@@ -86,14 +86,21 @@ export async function makeHosts(o: ClusterOptions, count: number): Promise<Clust
     await makeHostNetwork(state, host);
     o.progress(`host ${i}: namespace ${host.netns}, address ${host.address}`);
   }
-  o.progress(`loading ${o.stackImage} once, for every host's dockerd`);
-  const template = { dir: join(dir, 'template'), netns: `napc-${o.name}-t`, socket: join(dir, 'template', 'docker.sock'), cgroupParent: `napc-${o.name}-t` };
-  state.template = template;
-  await saveState(state);
-  await mkdir(template.dir, { recursive: true });
-  await run('ip', ['netns', 'add', template.netns]);
-  const templateEngine: Engine = { ...template, label: 'the template' };
-  await makeTemplate(templateEngine, o.stackImage, o.machineDockerSocket);
+  const imageId = (await run('docker', ['-H', `unix://${o.machineDockerSocket}`, 'image', 'inspect', '--format', '{{.Id}}', o.stackImage])).trim();
+  let source = await cachedTemplate(imageId);
+  if (source) o.progress(`${o.stackImage} from the template kept in ${source.dir}`);
+  else {
+    o.progress(`loading ${o.stackImage} once, for every host's dockerd`);
+    const template = { dir: join(dir, 'template'), netns: `napc-${o.name}-t`, socket: join(dir, 'template', 'docker.sock'), cgroupParent: `napc-${o.name}-t` };
+    state.template = template;
+    await saveState(state);
+    await mkdir(template.dir, { recursive: true });
+    await run('ip', ['netns', 'add', template.netns]);
+    const templateEngine: Engine = { ...template, label: 'the template' };
+    await makeTemplate(templateEngine, o.stackImage, o.machineDockerSocket);
+    source = (await keepTemplate(templateEngine, imageId)) ?? templateEngine;
+  }
+  const templateEngine = source;
   await Promise.all(
     state.hosts.map(async (host) => {
       await dataRootFromTemplate(templateEngine, engineOf(host));
@@ -104,6 +111,34 @@ export async function makeHosts(o: ClusterOptions, count: number): Promise<Clust
   );
   await removeTemplate(state);
   return state;
+}
+
+/**
+ * Loading the stack image into a template engine takes 20 s (a minute on a busy machine); its data
+ * root is kept here, by image id, and hosts are hard-linked from it while the image is unchanged.
+ * Only the newest image's is kept.
+ */
+const TEMPLATE_CACHE = '/var/cache/nap/local-cluster-templates';
+
+async function cachedTemplate(imageId: string): Promise<Engine | null> {
+  const dir = join(TEMPLATE_CACHE, imageId.replace(/^sha256:/, '').slice(0, 32));
+  const complete = await readFile(join(dir, 'image-id'), 'utf8').catch(() => '');
+  return complete.trim() === imageId ? { dir, socket: '', netns: null, cgroupParent: '', label: 'the kept template' } : null;
+}
+
+/** Moves the template's data root into the cache (same filesystem only); null when it cannot be kept. */
+async function keepTemplate(template: Engine, imageId: string): Promise<Engine | null> {
+  const dir = join(TEMPLATE_CACHE, imageId.replace(/^sha256:/, '').slice(0, 32));
+  try {
+    for (const old of await readdir(TEMPLATE_CACHE).catch(() => [])) await rm(join(TEMPLATE_CACHE, old), { recursive: true, force: true });
+    await mkdir(dir, { recursive: true });
+    await rename(join(template.dir, 'docker'), join(dir, 'docker'));
+    await writeFile(join(dir, 'image-id'), `${imageId}\n`);
+    return cachedTemplate(imageId);
+  } catch {
+    await rm(dir, { recursive: true, force: true }).catch(() => {});
+    return null;
+  }
 }
 
 async function removeTemplate(state: ClusterState): Promise<void> {
