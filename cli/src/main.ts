@@ -5,6 +5,7 @@ import { changeEnv, showEnv } from './commands/env.js';
 import { changeRoute, listRoutes } from './commands/routes.js';
 import { createDomain, deleteDomain, listDomains, shareDomain } from './commands/domains.js';
 import { addCert, listCerts, removeCert } from './commands/certs.js';
+import { bindService, createUserProvidedService, deleteService, listServices } from './commands/services.js';
 import { createUser } from './commands/users.js';
 import { launchSimilar, showParameters } from './commands/similar.js';
 import { listReleases, rollback } from './commands/releases.js';
@@ -230,6 +231,17 @@ program
   .description('add an admin buildpack (admin); a folder again replaces its archive')
   .action(async (name: string, source: string) => createBuildpack(await api(), out(), name, source));
 program.command('delete-buildpack').argument('<name>').description('delete an admin buildpack (admin)').action(async (name: string) => deleteBuildpack(await api(), out(), name));
+program.command('services').description('your services and the apps bound to them').action(async () => listServices(await api(), out()));
+program
+  .command('create-user-provided-service')
+  .alias('cups')
+  .argument('<name>')
+  .requiredOption('-p, --parameters <json>', 'the credentials, a JSON object: \'{"uri":"postgres://…"}\'')
+  .description('a service of your own credentials, for apps to bind')
+  .action(async (name: string, o: { parameters: string }) => createUserProvidedService(await api(), out(), name, o.parameters));
+program.command('bind-service').argument('<app>').argument('<service>').description('give an app a service: VCAP_SERVICES (and DATABASE_URL for a database)').action(async (app: string, service: string) => bindService(await api(), out(), app, service, true));
+program.command('unbind-service').argument('<app>').argument('<service>').description('take a service from an app').action(async (app: string, service: string) => bindService(await api(), out(), app, service, false));
+program.command('delete-service').argument('<name>').description('delete a service no app is bound to').action(async (name: string) => deleteService(await api(), out(), name));
 const certs = program.command('certs').description('the certificates the router serves your domains with over HTTPS').action(async () => listCerts(await api(), out()));
 certs
   .command('add')

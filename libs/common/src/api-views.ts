@@ -53,6 +53,8 @@ export const AppView = z.object({
     .nullable(),
   /** Whether nap ssh may open a shell in its instances (nap enable-ssh / disable-ssh). */
   ssh_enabled: z.boolean(),
+  /** The services bound to it (issue 17), by name. */
+  services: z.array(z.string()),
   /** The newest event of the app's history (GET /v1/apps/:name/events), or null before its first. */
   last_event: AppEventView.nullable(),
   created_at: z.string(),

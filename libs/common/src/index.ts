@@ -5,6 +5,7 @@ export * from './keys.js';
 export * from './signing.js';
 export * from './drains.js';
 export * from './certificates.js';
+export * from './services.js';
 export * from './serve.js';
 export * from './apps.js';
 export * from './api-views.js';

@@ -54,6 +54,9 @@ export const keys = {
   acmeState: (host: string) => `${root}/acme/state/${host}`,
   acmeChallenge: (token: string) => `${root}/acme-challenges/${token}`,
   acmeChallenges: () => `${root}/acme-challenges/`,
+  /** Service instances (issue 17): user-provided ones, with their credentials. */
+  service: (name: string) => `${root}/services/${name}`,
+  services: () => `${root}/services/`,
   /** Per route options the routers read (issue 17: https_only), `{app_id, https_only}`: they hold only while app_id holds the route. */
   routeOption: (host: string) => `${root}/route-options/${host}`,
   routeOptions: () => `${root}/route-options/`,

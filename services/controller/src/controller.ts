@@ -49,6 +49,8 @@ import { ControllerMetrics } from './api/metrics-router.js';
 import { drainsRouter } from './api/drains-router.js';
 import { certsRouter } from './api/certs-router.js';
 import { routeOptionsRouter } from './api/route-options-router.js';
+import { servicesRouter } from './api/services-router.js';
+import { ServicesRepository } from './store/services-repository.js';
 import { CertsRepository } from './store/certs-repository.js';
 import { ensureDefaultCertificate } from './tls/default-certificate.js';
 import { AcmeManager } from './tls/acme-manager.js';
@@ -188,6 +190,7 @@ export async function startController(settings: Settings, log: Logger): Promise<
   http.use(similarRouter({ lifecycle, presenter }));
   http.use(drainsRouter({ lifecycle, etcd }));
   http.use(routeOptionsRouter({ lifecycle, routes, etcd }));
+  http.use(servicesRouter({ services: new ServicesRepository(etcd), apps, lifecycle }));
   http.use(certsRouter({ certs, domains, routes, apps, sharedDomain: settings.domain, reserved: reservedHosts, certKey: settings.certKey }));
   http.use(tasksRouter({ lifecycle, tasks, launcher: taskLauncher, cronRuns, pool, bus, directorySecret, deaAlive: async (id) => (await etcd.get(keys.dea(id)).string()) !== null }));
   http.use(instanceFilesRouter({ apps, actual, pool, directorySecret, directoryCa: settings.tls ? readFileSync(settings.tls.ca) : undefined }));

@@ -94,6 +94,8 @@ const DeaStartFields = z.object({
   command: z.string().min(1).max(16 * 1024),
   health_check: HealthCheck,
   process_type: ProcessType.default(DEFAULT_PROCESS_TYPE),
+  /** The app's bound services as Cloud Foundry's VCAP_SERVICES (JSON); '{}' when absent. */
+  vcap_services: z.string().max(64 * 1024).optional(),
 }).merge(DropletRun);
 // The hash named is the hash fetched: a key of another droplet would be checked against the wrong bytes.
 export const DeaStart = DeaStartFields.refine((s) => s.droplet_key.endsWith(`/${s.droplet_hash}.tgz`), 'droplet_key does not end in droplet_hash');
@@ -215,6 +217,7 @@ export const TaskStart = z
     droplet_hash: Sha256,
     limits: z.object({ memory_mb: z.number().int().positive(), disk_mb: z.number().int().positive(), fds: z.number().int().positive() }),
     env,
+    vcap_services: z.string().max(64 * 1024).optional(),
   })
   .merge(DropletRun)
   .refine((s) => s.droplet_key.endsWith(`/${s.droplet_hash}.tgz`), 'droplet_key does not end in droplet_hash');

@@ -13,6 +13,7 @@ import { SimilarBody } from './similar-router.js';
 import { TaskCreate } from './tasks-router.js';
 import { DrainBody } from './drains-router.js';
 import { NewCertificate } from './certs-router.js';
+import { NewUserProvidedService } from '@nap/common';
 import { RouteOptionsBody } from './route-options-router.js';
 import { NewUser } from './users-router.js';
 
@@ -42,6 +43,7 @@ const bodies = {
   TaskCreate: registry.register('TaskCreate', TaskCreate),
   Drain: registry.register('Drain', DrainBody),
   NewCertificate: registry.register('NewCertificate', NewCertificate),
+  NewUserProvidedService: registry.register('NewUserProvidedService', NewUserProvidedService),
   RouteOptions: registry.register('RouteOptions', RouteOptionsBody),
 };
 
@@ -56,6 +58,7 @@ const params = {
   name: z.string().regex(APP_NAME),
   buildpack: z.string().regex(BUILDPACK_NAME),
   domain: z.string().max(253),
+  service: z.string().regex(/^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/),
   user: z.string().regex(/^[a-z0-9][a-z0-9._-]{0,62}$/),
   index: z.string().regex(/^\d+$/),
   sequence: z.string().regex(/^\d+$/),
@@ -143,6 +146,12 @@ const operations: Record<string, Operation> = {
   'DELETE /v1/apps/{name}/drains': { query: z.object({ url: z.string() }) },
   'GET /v1/apps/{name}/routes/{host}/options': { kinds: { host: 'domain' } },
   'PUT /v1/apps/{name}/routes/{host}/options': { kinds: { host: 'domain' }, body: bodies.RouteOptions },
+  'GET /v1/services': {},
+  'POST /v1/services': { body: bodies.NewUserProvidedService, answers: ['201'] },
+  'GET /v1/services/{service}': {},
+  'DELETE /v1/services/{service}': { answers: ['204'] },
+  'PUT /v1/apps/{name}/services/{service}': {},
+  'DELETE /v1/apps/{name}/services/{service}': {},
   'GET /v1/certs': {},
   'POST /v1/certs': { body: bodies.NewCertificate, answers: ['200', '201', '503'] },
   'DELETE /v1/certs/{domain}': { answers: ['204'] },

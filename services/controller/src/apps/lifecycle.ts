@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { type Blobstore, blobKeys, conflict, forbidden, NapError, notFound, type msg } from '@nap/common';
+import { badRequest, type Blobstore, blobKeys, conflict, forbidden, MAX_VCAP_SERVICES_BYTES, NapError, notFound, type msg, type ServiceBinding, vcapServicesOf } from '@nap/common';
 import { type Caller, mayTouch } from '../auth/bearer.js';
 import type { RouteClaims } from '../routes/route-claims.js';
 import type { AlongWith, AppsRepository } from '../store/apps-repository.js';
@@ -161,6 +161,26 @@ export class AppLifecycle {
       a.version = randomUUID();
       const description = `env ${Object.entries(changes).map(([k, v]) => (v === null ? `-${k}` : k)).join(', ')}`;
       return this.along(a, actorOf(caller), [['updated', { fields: ['env'], keys: Object.keys(changes) }]], description);
+    });
+    if (!app) throw notFound('app_not_found', `app ${name} was just deleted`);
+    return this.changed(app);
+  }
+
+  /**
+   * Binds a service (a copy of its credentials goes into the app) or unbinds it (`binding` null):
+   * what runs changes, so the instances are replaced one at a time, as for an env change.
+   */
+  async setServiceBinding(caller: Caller | undefined, name: string, service: string, binding: ServiceBinding | null): Promise<AppRecord> {
+    await this.load(name, caller);
+    const app = await this.deps.apps.update(name, (a) => {
+      const others = (a.services ?? []).filter((b) => b.name !== service);
+      const had = others.length !== (a.services ?? []).length;
+      if (!binding && !had) throw notFound('binding_not_found', `${service} is not bound to ${name}`);
+      if (binding && had && JSON.stringify(a.services?.find((b) => b.name === service)?.credentials) === JSON.stringify(binding.credentials)) return false;
+      a.services = binding ? [...others, binding] : others;
+      if (Buffer.byteLength(vcapServicesOf(a.services)) > MAX_VCAP_SERVICES_BYTES) throw badRequest('too_many_services', `the services bound to ${name} would be over ${MAX_VCAP_SERVICES_BYTES / 1024} KB of VCAP_SERVICES`);
+      a.version = randomUUID();
+      return this.along(a, actorOf(caller), [['updated', { fields: ['services'], service, bound: Boolean(binding) }]], `${binding ? 'bind' : 'unbind'} ${service}`);
     });
     if (!app) throw notFound('app_not_found', `app ${name} was just deleted`);
     return this.changed(app);

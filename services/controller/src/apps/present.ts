@@ -79,6 +79,7 @@ export function presentApp(app: AppRecord, instances: ActualInstance[], secret: 
         }
       : null,
     ssh_enabled: app.ssh_enabled !== false,
+    services: (app.services ?? []).map((b) => b.name),
     last_event: lastEvent,
     created_at: app.created_at,
     updated_at: app.updated_at,

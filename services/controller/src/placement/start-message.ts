@@ -1,6 +1,7 @@
 import type { msg } from '@nap/common';
 import type { AppRecord } from '../apps/app-record.js';
 import { type ProcessSpec, processSpecs } from '../apps/processes.js';
+import { serviceEnvOf } from '../apps/service-env.js';
 
 /** Open files an instance or a task may hold. */
 export const FDS_LIMIT = 16_384;
@@ -14,7 +15,7 @@ export function startMessageFor(app: AppRecord, index: number, instanceId: strin
     index,
     instance_id: instanceId,
     limits: { memory_mb: spec.memory_mb, disk_mb: app.disk_mb, fds: FDS_LIMIT },
-    env: app.env,
+    ...serviceEnvOf(app),
     uris: spec.uris,
     health_check: spec.health_check,
     process_type: spec.type,

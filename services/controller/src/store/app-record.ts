@@ -1,4 +1,4 @@
-import { blobKeyPatterns, isAppName, msg } from '@nap/common';
+import { blobKeyPatterns, isAppName, msg, type ServiceBinding } from '@nap/common';
 import { z } from 'zod';
 
 export type AppState = 'STARTED' | 'STOPPED';
@@ -20,6 +20,8 @@ export interface AppRecord {
   health_check: msg.HealthCheck;
   /** Process types other than web (Procfile `worker:`, the seeds' `master`/`slave`); web is instances/memory_mb/command above. */
   processes?: Record<string, ProcessConfig>;
+  /** Services bound to it (issue 17), with the credentials they had when bound. */
+  services?: ServiceBinding[];
   /** False once the owner ran nap disable-ssh; absent (or true) lets the owner and admins in. */
   ssh_enabled?: boolean;
   /** Commands run as tasks on a schedule (manifest `cron:`), in UTC. */

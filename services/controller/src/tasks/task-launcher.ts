@@ -1,3 +1,4 @@
+import { serviceEnvOf } from '../apps/service-env.js';
 import { type Bus, channels, conflict, type msg, NoAnswerError, unavailable } from '@nap/common';
 import { type AppRecord, dropletRun } from '../apps/app-record.js';
 import type { DeaPool } from '../placement/dea-pool.js';
@@ -77,7 +78,7 @@ export class TaskLauncher {
         droplet_hash: app.droplet.hash,
         ...dropletRun(app.droplet),
         limits: { memory_mb: memory, disk_mb: app.disk_mb, fds: FDS_LIMIT },
-        env: app.env,
+        ...serviceEnvOf(app),
       };
       let reply: msg.TaskReply;
       try {

@@ -152,6 +152,7 @@ function asInstanceStart(t: msg.TaskStart): msg.DeaStart {
     image_id: t.image_id,
     limits: t.limits,
     env: t.env,
+    vcap_services: t.vcap_services,
     uris: [],
     command: t.command,
     health_check: { type: 'process', timeout_s: 60 },
