@@ -90,7 +90,7 @@ export function certsRouter(deps: CertsRouterDeps): Router {
 
   router.post('/v1/certs', json, async (req, res) => {
     const caller = req.caller!;
-    if (!deps.certKey) throw new NapError(503, 'certificates_unavailable', 'this controller has no NAP_CERT_KEY, so it cannot keep a key sealed: run nap up again (it makes one)');
+    // Bad input is a 400 whatever this controller can do.
     const body = NewCertificate.parse(req.body ?? {});
     await mayServe(caller, body.domain);
     const existing = await certs.get(body.domain);
@@ -102,6 +102,7 @@ export function certsRouter(deps: CertsRouterDeps): Router {
       if (err instanceof CertificateError) throw badRequest('invalid_certificate', err.message);
       throw err;
     }
+    if (!deps.certKey) throw new NapError(503, 'certificates_unavailable', 'this controller has no NAP_CERT_KEY, so it cannot keep a key sealed: run nap up again (it makes one)');
     const record = certificateRecord(checked, body.key, deps.certKey, { domain: body.domain, source: 'upload', owner: caller.name });
     await certs.put(record);
     res.status(existing ? 200 : 201).json(presentCertificate(record));
