@@ -55,6 +55,7 @@ const dir = await mkdtemp(join(tmpdir(), 'nap-bench-tls-'));
 const logs = join(dir, 'logs');
 await mkdir(logs);
 let bus: Bus | undefined;
+let reRegister: NodeJS.Timeout | undefined;
 try {
   const nginxBin = ['/usr/sbin/nginx', '/usr/bin/nginx'].find((p) => spawnSync(p, ['-v']).status === 0);
   if (!nginxBin || spawnSync('wrk', ['-v']).error) throw new Error('wrk or nginx missing: run npm run bench:router once (it installs them)');
@@ -98,8 +99,7 @@ try {
   bus = await Bus.connect(loadSettings({ ...env, NAP_LOG_LEVEL: 'silent' }), { name: 'bench-tls', log: createLogger('bench', 'warn') });
   const announce = () => bus!.nc.publish(subjects.routerRegister, JSON.stringify({ host: '127.0.0.1', port: backendPort, uris: [HOST], private_instance_id: 'bench-0', app: 'bench' }));
   announce();
-  const reRegister = setInterval(announce, 10_000);
-  reRegister.unref();
+  reRegister = setInterval(announce, 10_000);
 
   const nginxConf = join(dir, 'nginx.conf');
   await mkdir(join(dir, 'tmp'), { recursive: true });
@@ -192,6 +192,7 @@ ${rows.join('\n')}
   await writeFile(join(repoRoot, 'bench/results/router-tls.md'), text);
   console.log(`\n${text}`);
 } finally {
+  clearInterval(reRegister);
   await bus?.close().catch(() => {});
   for (const pid of pids.reverse()) await stopPid(pid, 5000);
   await rm(dir, { recursive: true, force: true });
