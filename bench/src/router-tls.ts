@@ -84,6 +84,7 @@ try {
   const workers = Number(process.env.BENCH_ROUTER_WORKERS) || availableParallelism();
   const routerEnv: NodeJS.ProcessEnv = {
     PATH: process.env.PATH,
+    ...(process.env.NODE_CLUSTER_SCHED_POLICY ? { NODE_CLUSTER_SCHED_POLICY: process.env.NODE_CLUSTER_SCHED_POLICY } : {}),
     ...env,
     NAP_HOME: join(dir, 'home'),
     NAP_ROUTER_PORT: String(routerPort),
