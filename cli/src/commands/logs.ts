@@ -61,6 +61,12 @@ async function recentOf(api: ApiClient, source: Source): Promise<{ lines: LogLin
   return { lines: parseLogText(text, source.label, start > 0), end };
 }
 
+/** The last `count` lines of some instances' output, merged by time and formatted (for a push whose instances crashed). */
+export async function lastLines(api: ApiClient, app: string, instances: InstanceView[], count: number): Promise<string[]> {
+  const recent = await Promise.all(sourcesOf(app, instances).map((s) => recentOf(api, s).catch(() => ({ lines: [], end: 0 }))));
+  return mergeByTime(recent.map((r) => r.lines)).slice(-count).map(formatLine);
+}
+
 /** nap logs: recent lines of every instance, merged by time; with --follow, then what comes, from new instances too. */
 export async function logs(api: ApiClient, out: Output, app: string, opts: LogsOptions): Promise<void> {
   if (opts.staging) {

@@ -1,3 +1,4 @@
+import { lastLines } from './logs.js';
 import { mkdtemp, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { basename, join, resolve } from 'node:path';
@@ -82,7 +83,16 @@ async function pushOne(api: ApiClient, out: Output, name: string, dir: string, f
   }
 
   const app = await startFollowingStaging(api, out, name, before.staging?.task_id ?? null, upload.changed);
-  const running = await waitForInstances(api, out, app, opts.timeout);
+  const { running, crashed } = await waitForInstances(api, out, app, opts.timeout);
+  if (crashed) {
+    // Cloud Foundry's "Start unsuccessful": every instance crashed, none runs; waiting on helps nothing.
+    const tail = await lastLines(api, name, crashed.instances, 10).catch(() => []);
+    throw new CliError(
+      `Start unsuccessful: every instance of ${name} crashed (${crashed.reason}).` +
+        (tail.length ? `\nThe last lines of its output:\n${tail.map((l) => `  ${l}`).join('\n')}` : '') +
+        `\nnap logs ${name} --recent shows the rest; fix the app and push again.`,
+    );
+  }
   const urls = app.urls.join(', ');
   const started = await api.call<AppView>('GET', `/v1/apps/${name}`);
   for (const p of started.processes ?? []) {
@@ -131,7 +141,11 @@ async function startFollowingStaging(api: ApiClient, out: Output, name: string, 
   }
 }
 
-async function waitForInstances(api: ApiClient, out: Output, app: AppView, timeoutS: number): Promise<number> {
+/**
+ * Until every wanted instance runs, or every one has crashed with none running (then `crashed`
+ * says why), or the time is up.
+ */
+async function waitForInstances(api: ApiClient, out: Output, app: AppView, timeoutS: number): Promise<{ running: number; crashed?: { reason: string; instances: InstanceView[] } }> {
   const deadline = Date.now() + timeoutS * 1000;
   let last = '';
   let running = 0;
@@ -145,8 +159,12 @@ async function waitForInstances(api: ApiClient, out: Output, app: AppView, timeo
     const line = `Instances: ${running}/${wanted} running${crashed.length ? `, ${crashed.length} crashed (${crashed[0].exit_description})` : ''}`;
     if (line !== last) out.progress(line);
     last = line;
-    if (running >= wanted) return running;
+    if (running >= wanted) return { running };
+    const slots = new Set(crashed.map((i) => `${i.process_type}/${i.index}`));
+    if (running === 0 && wanted > 0 && slots.size >= wanted) {
+      return { running, crashed: { reason: crashed.at(-1)?.exit_description ?? 'it exited', instances: crashed } };
+    }
     await sleep(200);
   }
-  return running;
+  return { running };
 }

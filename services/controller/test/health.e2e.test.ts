@@ -1,4 +1,7 @@
 import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { connectEtcd, keys, loadSettings } from '@nap/common';
 import { eventually, httpGet, nap, repoRoot, requestLoop as requestLoopTo, TestPlatform } from '@nap/testkit';
@@ -185,6 +188,23 @@ describe('health manager, placement and recovery', () => {
     assert.equal(fixed.code, 0, `${fixed.stdout}\n${fixed.stderr}`);
     const fixedInstance = await eventually(async () => (await running('crash-loop'))[0], 10_000, 'the fixed version running');
     assert.equal((fixedInstance as { restarts?: number }).restarts, 0, 'the new version has not crashed');
+  });
+
+  test('a push whose every instance crashes at start ends at once, with the crash, the last lines and where to read the rest', async () => {
+    // As cf push's "Start unsuccessful". The app listens on no port, so it is never RUNNING (port health check).
+    const dir = mkdtempSync(join(tmpdir(), 'nap-dies-'));
+    try {
+      writeFileSync(join(dir, 'package.json'), JSON.stringify({ name: 'dies', version: '1.0.0', private: true }));
+      writeFileSync(join(dir, 'server.js'), "console.error('dies: cannot find DATABASE_URL'); process.exit(3);\n");
+      const push = await nap(['push', 'dies', '-p', dir, '-m', '64M', '-i', '2'], env);
+      assert.notEqual(push.code, 0);
+      assert.match(push.stderr, /Start unsuccessful: every instance of dies crashed \(.*status 3.*\)/);
+      assert.match(push.stderr, /dies: cannot find DATABASE_URL/);
+      assert.match(push.stderr, /nap logs dies --recent shows the rest/);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+      await nap(['delete', 'dies', '-f'], env);
+    }
   });
 
   test('an app over its memory is killed and shown CRASHED as out of memory', async () => {
