@@ -1,5 +1,5 @@
 import { readFileSync } from 'node:fs';
-import { availableParallelism, homedir } from 'node:os';
+import { availableParallelism, homedir, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
@@ -181,6 +181,15 @@ const roleList = z
   .refine((s) => parseNodeRoles(s) !== null, `expected a comma-separated list of ${NODE_ROLES.join(', ')}`)
   .transform((s) => parseNodeRoles(s)!);
 
+/**
+ * What a DEA offers instances when NAP_DEA_MEMORY_MB is unset (issue 18): the machine's memory less
+ * a reserve for the platform's own programs, the engines and the kernel (a gigabyte, or an eighth of
+ * a big machine), never under 512 MB. A fixed 4,096 MB left most of a 24 GB machine unused.
+ */
+export function defaultDeaMemoryMb(machineMb = Math.floor(totalmem() / 1024 / 1024)): number {
+  return Math.max(512, machineMb - Math.max(1024, Math.floor(machineMb / 8)));
+}
+
 function schemaFor(home: string, node: string, tlsOn: boolean) {
   return z.object({
     NAP_HOME: z.string().default(home),
@@ -237,7 +246,7 @@ function schemaFor(home: string, node: string, tlsOn: boolean) {
     NAP_DEA_DIR: optionalString,
     NAP_DEA_HOST: z.string().min(1).default(node),
     NAP_DEA_ZONE: z.string().min(1).default('default'),
-    NAP_DEA_MEMORY_MB: positiveInt.default(4096),
+    NAP_DEA_MEMORY_MB: positiveInt.default(defaultDeaMemoryMb()),
     NAP_DEA_DISK_MB: positiveInt.default(16384),
     NAP_DEA_PORT_RANGE: portRange.default('61000-64999'),
     NAP_DEA_HEALTH_CHECK_INTERVAL_S: positiveInt.max(300).default(5),

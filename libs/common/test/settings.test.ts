@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { homedir, tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { loadSettings, requireSetting, SettingsError } from '../src/settings.js';
+import { defaultDeaMemoryMb, loadSettings, requireSetting, SettingsError } from '../src/settings.js';
 
 /** Runs loadSettings and returns the SettingsError it must throw. */
 function settingsError(env: NodeJS.ProcessEnv): SettingsError {
@@ -37,7 +37,11 @@ describe('loadSettings defaults (CONTRACT §1)', () => {
   });
 
   test('DEA', () => {
-    assert.equal(s.deaMemoryMb, 4096);
+    // The machine's memory less the platform's reserve (issue 18).
+    assert.equal(s.deaMemoryMb, defaultDeaMemoryMb());
+    assert.equal(defaultDeaMemoryMb(24_000), 21_000);
+    assert.equal(defaultDeaMemoryMb(2048), 1024);
+    assert.equal(defaultDeaMemoryMb(1024), 512);
     assert.deepEqual(s.deaPortRange, [61000, 64999]);
     assert.equal(s.deaDir, join(homedir(), '.nap', 'dea'));
     assert.equal(s.deaHost, '127.0.0.1');

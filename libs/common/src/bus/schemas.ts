@@ -50,6 +50,8 @@ export const DeaAdvertise = z.object({
   zone: z.string().min(1).max(255),
   stacks: z.array(z.string().max(64)).max(32),
   available_memory_mb: z.number().int(),
+  /** What it offers in all (NAP_DEA_MEMORY_MB, by default the machine's less a reserve); absent from older DEAs. */
+  memory_mb: z.number().int().optional(),
   available_disk_mb: z.number().int(),
   app_id_to_count: z.record(z.number().int().nonnegative()),
   directory_url: z.string().url(),

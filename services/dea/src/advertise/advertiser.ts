@@ -55,6 +55,7 @@ export class Advertiser {
       zone,
       stacks,
       available_memory_mb: unavailable ? 0 : memoryMb - this.registry.reservedMemoryMb() - (this.config.stagingMemoryMb?.() ?? 0),
+      memory_mb: memoryMb,
       available_disk_mb: unavailable ? 0 : (this.config.availableDiskMb?.() ?? diskMb - this.registry.reservedDiskMb()),
       app_id_to_count: this.registry.countsByApp(),
       directory_url: directoryUrl,
