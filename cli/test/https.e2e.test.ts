@@ -3,6 +3,7 @@ import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { connect as netConnect } from 'node:net';
 import { connect as tlsConnect, type ConnectionOptions, type TLSSocket } from 'node:tls';
 import { after, before, describe, test } from 'node:test';
 import { connectEtcd, keys, loadSettings } from '@nap/common';
@@ -223,6 +224,19 @@ describe('HTTPS at the edge: certificates by SNI, the default certificate, https
       return r.status === 301 ? r : null;
     }, 15_000, 'the redirect');
     assert.equal(redirect.headers.location, `https://shop.acme.test:${platform.routerTlsPort}/a?b=c`);
+    // A plain websocket is sent to TLS too: it would carry the route's traffic in the clear.
+    const upgrade = await new Promise<string>((resolve, reject) => {
+      const s = netConnect(Number(new URL(platform.routerUrl).port), '127.0.0.1', () =>
+        s.write('GET /ws HTTP/1.1\r\nHost: shop.acme.test\r\nConnection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n'),
+      );
+      let raw = '';
+      s.setEncoding('utf8');
+      s.on('data', (d: string) => (raw += d));
+      s.on('end', () => resolve(raw));
+      s.on('error', reject);
+    });
+    assert.match(upgrade, /^HTTP\/1\.1 301 /);
+    assert.match(upgrade, new RegExp(`Location: https://shop\\.acme\\.test:${platform.routerTlsPort}/ws`));
     const secure = await tlsRequest('shop.acme.test', 'shop.acme.test', '/', { ca: ca.cert });
     assert.equal(secure.status, 200);
     assert.match(secure.headers['strict-transport-security'] ?? '', /max-age=\d+/);

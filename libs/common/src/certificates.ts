@@ -2,9 +2,11 @@ import { createCipheriv, createDecipheriv, createPrivateKey, hkdfSync, randomByt
 import { z } from 'zod';
 import { RouteHost } from './apps.js';
 
-/** A certificate chain and a key are each at most this long: a chain of a few certificates is 10 KB. */
-export const MAX_CERT_PEM = 64 * 1024;
-export const MAX_KEY_PEM = 16 * 1024;
+/** A certificate chain and a key are each at most this long: a leaf and two intermediates are 6 KB. */
+export const MAX_CERT_PEM = 16 * 1024;
+export const MAX_KEY_PEM = 8 * 1024;
+/** Names a certificate may carry: more is refused rather than stored unreadable. */
+const MAX_NAMES = 100;
 const MAX_CHAIN = 10;
 const SEALED = /^v1\.[A-Za-z0-9+/=]+$/;
 
@@ -21,7 +23,7 @@ export const CertificateRecord = z.object({
   not_before: z.string(),
   not_after: z.string(),
   /** The leaf's DNS names (subjectAltName). */
-  names: z.array(z.string().max(253)).max(1000),
+  names: z.array(z.string().max(253)).max(MAX_NAMES),
   issuer: z.string().max(1024),
   /** `upload` (nap certs add), `acme` (got by nap), `default` (the platform's own). */
   source: z.enum(['upload', 'acme', 'default']),
@@ -104,6 +106,9 @@ export function certificateCovers(names: readonly string[], domain: string): boo
 export function checkCertificate(certPem: string, keyPem: string, domain: string | null, now = new Date()): CheckedCertificate {
   if (certPem.length > MAX_CERT_PEM) throw new CertificateError(`the certificate file is over ${MAX_CERT_PEM / 1024} KB: give the leaf and its intermediates only`);
   if (keyPem.length > MAX_KEY_PEM) throw new CertificateError(`the key file is over ${MAX_KEY_PEM / 1024} KB`);
+  // Counted before any pattern runs over the text: many openings without an end made that slow.
+  const openings = certPem.split('-----BEGIN ').length - 1;
+  if (openings > MAX_CHAIN) throw new CertificateError(`the file holds ${openings} PEM blocks: at most ${MAX_CHAIN} certificates`);
   const blocks = certPem.match(PEM_CERT) ?? [];
   if (blocks.length === 0) throw new CertificateError('no PEM certificate (-----BEGIN CERTIFICATE-----) in the certificate file');
   if (blocks.length > MAX_CHAIN) throw new CertificateError(`a chain of ${blocks.length} certificates: at most ${MAX_CHAIN}`);
@@ -125,14 +130,20 @@ export function checkCertificate(certPem: string, keyPem: string, domain: string
   }
   const leaf = chain[0];
   if (!leaf.checkPrivateKey(key)) throw new CertificateError("the key is not the certificate's: give the key the certificate was made for");
-  if (key.asymmetricKeyType === 'rsa' && (key.asymmetricKeyDetails?.modulusLength ?? 0) < 2048) throw new CertificateError('an RSA key of fewer than 2048 bits: browsers refuse it');
+  // Every handshake signs with it on the router: a 16,384-bit RSA key would make each one a CPU drain.
+  const bits = key.asymmetricKeyDetails?.modulusLength ?? 0;
+  const curve = key.asymmetricKeyDetails?.namedCurve;
+  if (key.asymmetricKeyType === 'rsa' && (bits < 2048 || bits > 4096)) throw new CertificateError(`an RSA key of ${bits} bits: give one of 2048 to 4096 bits`);
+  if (key.asymmetricKeyType === 'ec' && curve !== 'prime256v1' && curve !== 'secp384r1') throw new CertificateError(`an EC key on ${curve}: give one on P-256 or P-384`);
+  if (!['rsa', 'ec', 'ed25519'].includes(String(key.asymmetricKeyType))) throw new CertificateError(`a ${key.asymmetricKeyType} key: give an RSA, EC (P-256, P-384) or Ed25519 one`);
   const names = dnsNames(leaf);
+  if (names.length > MAX_NAMES) throw new CertificateError(`the certificate names ${names.length} hosts: at most ${MAX_NAMES}`);
   if (domain !== null && !certificateCovers(names, domain)) {
     throw new CertificateError(`the certificate does not name ${domain}: it names ${names.length ? names.join(', ') : 'no DNS name (subjectAltName)'}`);
   }
   const notAfter = new Date(leaf.validTo);
   if (notAfter.getTime() <= now.getTime()) throw new CertificateError(`the certificate expired on ${notAfter.toISOString()}`);
-  return { chain: blocks.join('\n') + '\n', notBefore: new Date(leaf.validFrom), notAfter, names, issuer: leaf.issuer.replace(/\n/g, ', ') };
+  return { chain: blocks.join('\n') + '\n', notBefore: new Date(leaf.validFrom), notAfter, names, issuer: leaf.issuer.replace(/\n/g, ', ').slice(0, 1024) };
 }
 
 /** The record of a checked certificate, its key sealed with NAP_CERT_KEY. */

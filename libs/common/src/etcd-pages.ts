@@ -28,6 +28,14 @@ export async function readPrefixWithRevisions(etcd: Reader, prefix: string, page
   return out;
 }
 
+/** Every key under `prefix` with its value, in pages, and the revision the whole was read at (a watch starts after it). */
+export async function readPrefixSnapshot(etcd: Reader, prefix: string, pageSize = DEFAULT_PAGE_KEYS): Promise<{ entries: Map<string, string>; revision: string }> {
+  const entries = new Map<string, string>();
+  let revision = '0';
+  for await (const page of prefixPages(etcd, prefix, pageSize, false, (r) => (revision = r))) for (const [k, v] of page) entries.set(k, v);
+  return { entries, revision };
+}
+
 /** The keys under `prefix`, in key order, without their values. */
 export async function readPrefixKeys(etcd: Reader, prefix: string, pageSize = KEYS_ONLY_PAGE): Promise<string[]> {
   return [...(await readPrefixRevisions(etcd, prefix, pageSize)).keys()];
@@ -40,7 +48,7 @@ export async function readPrefixRevisions(etcd: Reader, prefix: string, pageSize
   return out;
 }
 
-async function* prefixPages(etcd: Reader, prefix: string, pageSize: number, keysOnly = false): AsyncGenerator<[string, string, string][]> {
+async function* prefixPages(etcd: Reader, prefix: string, pageSize: number, keysOnly = false, atRevision?: (revision: string) => void): AsyncGenerator<[string, string, string][]> {
   if (!Number.isInteger(pageSize) || pageSize < 1) throw new Error(`page size ${pageSize} is not a positive integer`);
   const end = Range.prefix(prefix).end;
   let start = Buffer.from(prefix);
@@ -51,7 +59,10 @@ async function* prefixPages(etcd: Reader, prefix: string, pageSize: number, keys
     // etcd3's builder sets keys_only only inside keys(), which reads one page and drops `more`.
     if (keysOnly) (builder as unknown as { request: { keys_only?: boolean } }).request.keys_only = true;
     const res = await builder.exec();
-    revision ??= String(res.header.revision);
+    if (revision === undefined) {
+      revision = String(res.header.revision);
+      atRevision?.(revision);
+    }
     yield res.kvs.map((kv) => [kv.key.toString(), kv.value.toString(), String(kv.mod_revision)]);
     if (!res.more || res.kvs.length === 0) return;
     // The next page starts just after the last key: the same key with a 0 byte appended.

@@ -54,6 +54,7 @@ import { ServicesRepository } from './store/services-repository.js';
 import { CertsRepository } from './store/certs-repository.js';
 import { ensureDefaultCertificate } from './tls/default-certificate.js';
 import { AcmeManager } from './tls/acme-manager.js';
+import { CertificatePolicy } from './tls/certificate-policy.js';
 import { attachSshGateway } from './api/ssh-gateway.js';
 import { AppTraffic } from './stats/app-traffic.js';
 import { CronScheduler } from './tasks/cron-scheduler.js';
@@ -125,7 +126,8 @@ export async function startController(settings: Settings, log: Logger): Promise<
   const converger = new Converger({ apps, lifecycle, actual, crashes, bus, pool, pending, log, stagingTimeoutS: settings.stagingTimeoutS });
   const cron = new CronScheduler({ apps, runs: cronRuns, launcher: taskLauncher, events, log });
   const certs = new CertsRepository(etcd);
-  const certificates = new AcmeManager({ etcd, certs, routes, apps, domains, events, settings, log });
+  const certificatePolicy = new CertificatePolicy({ domains, routes, apps, users, sharedDomain: settings.domain, reserved: reservedHosts });
+  const certificates = new AcmeManager({ etcd, certs, routes, apps, domains, events, settings, log, policy: certificatePolicy });
   health = new HealthManager({ controllerId: randomUUID(), etcd, bus, apps, crashes, events, converger, whileLeading: [cron, certificates], log });
   stager = new Stager({ bus, pool, apps, lifecycle, pending, releases, log, stagingTimeoutS: settings.stagingTimeoutS, buildpacks });
 
@@ -191,7 +193,7 @@ export async function startController(settings: Settings, log: Logger): Promise<
   http.use(drainsRouter({ lifecycle, etcd }));
   http.use(routeOptionsRouter({ lifecycle, routes, etcd }));
   http.use(servicesRouter({ services: new ServicesRepository(etcd), apps, lifecycle }));
-  http.use(certsRouter({ certs, domains, routes, apps, sharedDomain: settings.domain, reserved: reservedHosts, certKey: settings.certKey }));
+  http.use(certsRouter({ certs, policy: certificatePolicy, certKey: settings.certKey }));
   http.use(tasksRouter({ lifecycle, tasks, launcher: taskLauncher, cronRuns, pool, bus, directorySecret, deaAlive: async (id) => (await etcd.get(keys.dea(id)).string()) !== null }));
   http.use(instanceFilesRouter({ apps, actual, pool, directorySecret, directoryCa: settings.tls ? readFileSync(settings.tls.ca) : undefined }));
   http.use(dashboardRouter());

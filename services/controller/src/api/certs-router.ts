@@ -1,12 +1,8 @@
 import { badRequest, CertificateError, type CertificateRecord, certificateRecord, checkCertificate, MAX_CERT_PEM, MAX_KEY_PEM, NapError, notFound, RouteHost } from '@nap/common';
 import express, { type Request, Router } from 'express';
 import { z } from 'zod';
-import type { Caller } from '../auth/bearer.js';
-import { checkClaim, type RouteRules } from '../routes/route-policy.js';
-import type { AppsRepository } from '../store/apps-repository.js';
+import type { CertificatePolicy } from '../tls/certificate-policy.js';
 import type { CertsRepository } from '../store/certs-repository.js';
-import type { DomainsRepository } from '../store/domains-repository.js';
-import type { RoutesRepository } from '../store/routes-repository.js';
 
 export const NewCertificate = z
   .object({
@@ -18,14 +14,13 @@ export const NewCertificate = z
 
 export interface CertsRouterDeps {
   certs: CertsRepository;
-  domains: DomainsRepository;
-  routes: RoutesRepository;
-  apps: AppsRepository;
-  sharedDomain: string;
-  reserved: ReadonlySet<string>;
+  policy: CertificatePolicy;
   /** NAP_CERT_KEY: without it no key can be kept sealed, and the API takes no certificate. */
   certKey: string | undefined;
 }
+
+/** A developer's certificates, at most (each weighs up to 40 KB in etcd, and every router reads them all). */
+export const MAX_CERTS_PER_USER = 50;
 
 /** A certificate as the API shows it: never its key. */
 export function presentCertificate(c: CertificateRecord, isDefault = false) {
@@ -59,27 +54,9 @@ function domainParam(req: Request): string {
  * any other name there is the platform's or another tenant's.
  */
 export function certsRouter(deps: CertsRouterDeps): Router {
-  const { certs, domains, routes, apps } = deps;
+  const { certs, policy } = deps;
   const router = Router();
   const json = express.json({ limit: `${Math.ceil((MAX_CERT_PEM + MAX_KEY_PEM) / 1024) + 8}kb` });
-
-  const mayServe = async (caller: Caller, domain: string) => {
-    const rules: RouteRules = { sharedDomain: deps.sharedDomain, reserved: deps.reserved, domains: (await domains.list()).map((d) => d.record).filter((d) => !d.deleting) };
-    let onPrivate;
-    try {
-      onPrivate = checkClaim(caller, domain, rules);
-    } catch (err) {
-      if (err instanceof NapError && err.status === 403) throw certForbidden(err.message.replace(/cannot be claimed/, 'cannot have your certificate'));
-      throw err;
-    }
-    if (caller.role === 'admin' || onPrivate) return;
-    // The shared domain: a host one of the caller's apps holds, never the shared wildcard.
-    const holder = await routes.owner(domain);
-    const app = holder ? (await apps.list((a) => a.id === holder))[0] : undefined;
-    if (!app || (app.owner ?? 'admin') !== caller.name) {
-      throw certForbidden(`${domain} is on the shared domain and no app of yours holds it: map it to your app first (nap map-route APP ${domain}), or use a domain of your own`);
-    }
-  };
 
   router.get('/v1/certs', async (req, res) => {
     const caller = req.caller!;
@@ -92,9 +69,16 @@ export function certsRouter(deps: CertsRouterDeps): Router {
     const caller = req.caller!;
     // Bad input is a 400 whatever this controller can do.
     const body = NewCertificate.parse(req.body ?? {});
-    await mayServe(caller, body.domain);
+    await policy.check(caller, body.domain);
     const existing = await certs.get(body.domain);
-    if (existing && existing.owner !== caller.name && caller.role !== 'admin') throw certForbidden(`${body.domain} has a certificate of another user's`);
+    // Another user's certificate stays theirs while they may still serve the name; once not (the
+    // route or the domain went to the caller), the caller replaces it.
+    if (existing && existing.owner !== caller.name && caller.role !== 'admin' && existing.source !== 'acme' && (await policy.ownerMayServe(existing))) {
+      throw certForbidden(`${body.domain} has a certificate of another user's`);
+    }
+    if (!existing && caller.role !== 'admin' && (await certs.list()).filter((c) => c.owner === caller.name).length >= MAX_CERTS_PER_USER) {
+      throw new NapError(422, 'too_many_certificates', `you have ${MAX_CERTS_PER_USER} certificates: remove one first (nap certs remove DOMAIN)`);
+    }
     let checked;
     try {
       checked = checkCertificate(body.cert, body.key, body.domain);

@@ -31,6 +31,12 @@ export class CertsRepository {
     return result.succeeded;
   }
 
+  /** Deletes it only while it is still `expected` (an upload made meanwhile stays). */
+  async deleteIf(expected: CertificateRecord): Promise<boolean> {
+    const key = keys.cert(expected.domain);
+    return (await this.etcd.if(key, 'Value', '==', JSON.stringify(expected)).then(this.etcd.delete().key(key)).commit()).succeeded;
+  }
+
   async delete(domain: string): Promise<boolean> {
     return (await this.etcd.delete().key(keys.cert(domain)).exec()).deleted !== '0';
   }

@@ -9,6 +9,7 @@ import type { CertsRepository } from '../store/certs-repository.js';
 import type { DomainsRepository } from '../store/domains-repository.js';
 import type { EventsRepository } from '../store/events-repository.js';
 import type { RoutesRepository } from '../store/routes-repository.js';
+import type { CertificatePolicy } from './certificate-policy.js';
 
 const DAY_MS = 86_400_000;
 /** After a failed order a host waits this long, doubling, up to the cap. */
@@ -32,6 +33,7 @@ export interface AcmeDeps {
   events: EventsRepository;
   settings: Settings;
   log: Logger;
+  policy: CertificatePolicy;
   now?: () => number;
 }
 
@@ -59,7 +61,8 @@ export class AcmeManager {
   start(): void {
     const acmeOn = this.deps.settings.acme;
     if (this.timer) return;
-    const every = (acmeOn?.intervalS ?? 3600) * 1000;
+    // Without ACME the pass still removes certificates no one may serve any more, and warns of expiry.
+    const every = (acmeOn?.intervalS ?? 300) * 1000;
     this.timer = setInterval(() => void this.pass(), every);
     this.timer.unref();
     void this.pass();
@@ -80,7 +83,15 @@ export class AcmeManager {
 
   private async passOnce(): Promise<void> {
     const { certs, routes, domains, settings } = this.deps;
-    const [held, all, privateDomains] = await Promise.all([routes.all(), certs.list(), domains.list()]);
+    const [held, listed, privateDomains] = await Promise.all([routes.all(), certs.list(), domains.list()]);
+    // An upload whose owner may no longer serve its name (the route or the domain went to someone
+    // else) is no one's: it goes, so the new holder gets the default, its own or nap's.
+    const all: typeof listed = [];
+    for (const c of listed) {
+      if (c.source === 'upload' && !(await this.deps.policy.ownerMayServe(c))) {
+        if (await certs.deleteIf(c)) this.deps.log.info({ domain: c.domain, owner: c.owner }, "removed a certificate whose owner may no longer serve its name");
+      } else all.push(c);
+    }
     await this.warnExpiring(all, held);
     const acmeOn = settings.acme;
     if (!acmeOn || !settings.certKey) return;
@@ -88,14 +99,24 @@ export class AcmeManager {
     const shared = settings.domain;
     const eligible = Object.keys(held).filter((host) => !host.startsWith('*.') && host !== shared && !host.endsWith(`.${shared}`) && domainOf(host, domainRecords));
     // A certificate of nap's for a host no app holds now goes.
-    for (const c of all) if (c.source === 'acme' && !eligible.includes(c.domain)) await certs.delete(c.domain);
+    for (const c of all) if (c.source === 'acme' && !eligible.includes(c.domain)) await certs.deleteIf(c);
+    const due: { host: string; mine: CertificateRecord | undefined }[] = [];
     for (const host of eligible) {
       const mine = all.find((c) => c.domain === host);
-      const users = all.filter((c) => c.source === 'upload' && certificateCovers(c.names, host) && (c.domain === host || c.domain === `*.${host.slice(host.indexOf('.') + 1)}`));
-      if (users.length > 0) continue; // the user's own certificate serves it
+      if (all.some((c) => c.source !== 'acme' && servedBy(c, host))) continue; // the user's own certificate serves it
       if (mine && Date.parse(mine.not_after) - this.now() > acmeOn.renewDays * DAY_MS) continue;
+      due.push({ host, mine });
+    }
+    // Renewals first (each was issued once, so a tenant cannot make them up), and at most one new
+    // name per app owner a pass: many names that never validate cannot hold back everyone else's.
+    due.sort((a, b) => Number(Boolean(b.mine)) - Number(Boolean(a.mine)));
+    const orderedNew = new Set<string>();
+    for (const { host, mine } of due) {
+      const owner = (await this.deps.apps.list((a) => a.id === held[host]))[0]?.owner ?? 'admin';
+      if (!mine && orderedNew.has(owner)) continue;
       const state = await this.state(host);
       if (state && state.next_try > this.now()) continue;
+      if (!mine) orderedNew.add(owner);
       await this.order(host, held[host], mine ?? null, state);
     }
   }
@@ -178,9 +199,16 @@ export class AcmeManager {
       const daysLeft = (Date.parse(c.not_after) - this.now()) / DAY_MS;
       const due = WARN_DAYS.filter((d) => daysLeft <= d && !c.warned.includes(d));
       if (due.length === 0) continue;
-      const appIds = new Set(Object.entries(held).filter(([host]) => !host.startsWith('*.') && certificateCovers(c.names, host) && (c.domain === host || c.domain.startsWith('*.'))).map(([, id]) => id));
+      const appIds = new Set(Object.entries(held).filter(([host]) => !host.startsWith('*.') && servedBy(c, host)).map(([, id]) => id));
       for (const id of appIds) await this.deps.events.record(id, 'certificate_expiring', 'system', { domain: c.domain, not_after: c.not_after, days_left: Math.floor(daysLeft) });
       await this.deps.certs.replace({ ...c, warned: [...c.warned, ...due] }, c);
     }
   }
 }
+
+/** Whether the routers serve `host` with `c`, by their rule: its own name, or its parent's wildcard. */
+function servedBy(c: CertificateRecord, host: string): boolean {
+  const dot = host.indexOf('.');
+  return certificateCovers(c.names, host) && (c.domain === host || (dot > 0 && c.domain === `*${host.slice(dot)}`));
+}
+

@@ -1,4 +1,4 @@
-import { Backoff, type Etcd3, type Logger, RepeatedFailureLog } from '@nap/common';
+import { Backoff, type Etcd3, type Logger, readPrefixSnapshot, RepeatedFailureLog } from '@nap/common';
 
 export interface EtcdMirrorOptions {
   /** First wait after a failed read of etcd; doubles up to `maxRetryMs`. */
@@ -6,6 +6,8 @@ export interface EtcdMirrorOptions {
   maxRetryMs?: number;
   /** A failure that keeps happening is logged once per this interval, with a count. */
   warnIntervalMs?: number;
+  /** Keys per page of the first read (certificates weigh up to 40 KB each). */
+  pageSize?: number;
 }
 
 /** What a mirror keeps up to date: keys are relative to the prefix. */
@@ -18,7 +20,7 @@ export interface MirrorSink {
 
 type Watcher = Awaited<ReturnType<ReturnType<Etcd3['watch']>['create']>>;
 
-const defaults: Required<EtcdMirrorOptions> = { minRetryMs: 250, maxRetryMs: 10_000, warnIntervalMs: 60_000 };
+const defaults: Required<EtcdMirrorOptions> = { minRetryMs: 250, maxRetryMs: 10_000, warnIntervalMs: 60_000, pageSize: 64 };
 
 /**
  * One prefix of etcd mirrored into the router (route claims, route options, certificates): the only
@@ -79,14 +81,15 @@ export class EtcdMirror {
     if (this.stopped) return;
     const prefix = this.prefix;
     try {
-      const read = await this.etcd.getAll().prefix(prefix).exec();
+      // In pages: one answer past etcd3's 4 MiB would close the client's channels (etcd-pages.ts).
+      const read = await readPrefixSnapshot(this.etcd, prefix, this.opts.pageSize);
       if (this.stopped) return;
-      this.sink.replace(new Map(read.kvs.map((kv) => [kv.key.toString().slice(prefix.length), kv.value.toString()])));
+      this.sink.replace(new Map([...read.entries].map(([k, v]) => [k.slice(prefix.length), v])));
       this.loadedOnce = true;
       const watcher = await this.etcd
         .watch()
         .prefix(prefix)
-        .startRevision(String(BigInt(read.header.revision) + 1n))
+        .startRevision(String(BigInt(read.revision) + 1n))
         .create();
       if (this.stopped) {
         await watcher.cancel().catch(() => {});

@@ -192,6 +192,17 @@ export class RouterProxy implements ConnectionOwner<ProxyExchange>, ExchangeOwne
   }
 
   onUpgrade(conn: ClientConnection<ProxyExchange>, head: RequestHead, rest: Buffer | null): void {
+    // A plain websocket to an https-only route is sent to wss:// as a plain request would be.
+    if (!conn.secure && this.tlsServer && this.table.httpsOnly.size > 0 && head.forwardedProto !== 'https') {
+      const pool = head.host ? this.table.lookup(head.host) : undefined;
+      if (pool && this.table.httpsOnly.has(pool.host)) {
+        // The connection is the upgrade's now (detached): the answer, then the end.
+        const socket = conn.socket;
+        socket.on('error', () => socket.destroy());
+        socket.end(errorAnswer({ ...httpsRedirect(head, this.opts.tls!.port), date: httpDate() }));
+        return;
+      }
+    }
     const { req, requestId } = upgradeRequest(head, conn.socket, conn.remoteAddress, conn.secure);
     this.websockets.handleUpgrade(req, conn.socket, rest ?? Buffer.alloc(0), requestId);
   }
@@ -447,27 +458,12 @@ export class RouterProxy implements ConnectionOwner<ProxyExchange>, ExchangeOwne
 
   /** A plain request to an https-only route: the same URL over HTTPS (301, or 308 to keep a method other than GET and HEAD). */
   private redirectToHttps(x: ProxyExchange): void {
-    const head = x.head;
     const conn = x.conn;
-    const port = this.opts.tls!.port;
-    const host = (head.host ?? '').toLowerCase().replace(/:\d*$/, '');
-    const location = `https://${host}${port === 443 ? '' : `:${port}`}${head.url.charCodeAt(0) === 47 ? head.url : originForm(head.url)}`;
-    const status = head.method === 'GET' || head.method === 'HEAD' ? 301 : 308;
-    x.status = status;
+    const answer = httpsRedirect(x.head, this.opts.tls!.port);
+    x.status = answer.status;
     // The body of a request that is redirected is not read on: the client sends it again to the new URL.
     if (!conn.requestComplete) conn.closeAfterResponse = true;
-    conn.send(
-      x,
-      errorAnswer({
-        status,
-        body: `${status} ${STATUS_CODES[status]}: ${host} is served over HTTPS only: ${location}\n`,
-        location,
-        requestId: x.requestId,
-        date: httpDate(),
-        connection: conn.keepAlive && !conn.closeAfterResponse ? this.keepAliveHeaders : undefined,
-        headOnly: head.method === 'HEAD',
-      }),
-    );
+    conn.send(x, errorAnswer({ ...answer, requestId: x.requestId, date: httpDate(), connection: conn.keepAlive && !conn.closeAfterResponse ? this.keepAliveHeaders : undefined }));
     this.finish(x);
     conn.responseDone(x);
   }
@@ -556,5 +552,13 @@ function listenOn(server: net.Server, port: number, host: string | undefined): P
       resolve();
     });
   });
+}
+
+/** The redirect of a plain request to an https-only route to the same URL on the TLS port. */
+function httpsRedirect(head: RequestHead, tlsPort: number): { status: number; body: string; location: string; headOnly: boolean } {
+  const host = (head.host ?? '').toLowerCase().replace(/:\d*$/, '');
+  const location = `https://${host}${tlsPort === 443 ? '' : `:${tlsPort}`}${head.url.charCodeAt(0) === 47 ? head.url : originForm(head.url)}`;
+  const status = head.method === 'GET' || head.method === 'HEAD' ? 301 : 308;
+  return { status, location, body: `${status} ${STATUS_CODES[status]}: ${host} is served over HTTPS only: ${location}\n`, headOnly: head.method === 'HEAD' };
 }
 
