@@ -29,6 +29,7 @@ import {
   createLogger,
 } from '@nap/common';
 import { repoRoot } from '@nap/testkit';
+import { writeNginxConfig } from './router/nginx.js';
 import { runWrk, type WrkResult } from './router/wrk.js';
 
 const THREADS = 2;
@@ -102,41 +103,7 @@ try {
   announce();
   reRegister = setInterval(announce, 10_000);
 
-  const nginxConf = join(dir, 'nginx.conf');
-  await mkdir(join(dir, 'tmp'), { recursive: true });
-  await writeFile(
-    nginxConf,
-    `daemon off;
-worker_processes auto;
-pid ${join(dir, 'nginx.pid')};
-error_log ${join(dir, 'nginx-error.log')} warn;
-events { worker_connections 4096; }
-http {
-  access_log off;
-  client_body_temp_path ${join(dir, 'tmp')};
-  proxy_temp_path ${join(dir, 'tmp')};
-  upstream backend { server 127.0.0.1:${backendPort}; keepalive 64; keepalive_timeout 4s; }
-  server {
-    listen 127.0.0.1:${nginxPort} ssl;
-    ssl_certificate ${join(dir, 'cert.pem')};
-    ssl_certificate_key ${join(dir, 'key.pem')};
-    ssl_protocols TLSv1.2 TLSv1.3;
-    keepalive_requests 1000000;
-    location / {
-      proxy_pass http://backend;
-      proxy_http_version 1.1;
-      proxy_set_header Connection "";
-      proxy_set_header Host $host;
-      proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;
-      proxy_set_header X-Forwarded-Proto $scheme;
-      proxy_set_header X-Forwarded-Host $host;
-      proxy_set_header X-Request-Id $request_id;
-      proxy_set_header X-Vcap-Request-Id $request_id;
-    }
-  }
-}
-`,
-  );
+  const nginxConf = await writeNginxConfig(dir, nginxPort, backendPort, { cert: join(dir, 'cert.pem'), key: join(dir, 'key.pem') });
   const nginx = start(nginxBin, ['-p', dir, '-e', join(dir, 'nginx-error.log'), '-c', nginxConf], join(logs, 'nginx.log'));
   await up('nginx', nginx, nginxPort, join(dir, 'nginx-error.log'));
 

@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
+import { X509Certificate } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -113,7 +114,7 @@ describe('HTTPS at the edge: certificates by SNI, the default certificate, https
       return listed.find((c) => c.default) ?? null;
     }, 20_000, 'the default certificate');
     assert.equal(certs.domain, 'nap.localhost');
-    defaultCert = { cert: certs.cert, fingerprint: new (await import('node:crypto')).X509Certificate(certs.cert).fingerprint256 };
+    defaultCert = { cert: certs.cert, fingerprint: new X509Certificate(certs.cert).fingerprint256 };
   });
 
   after(async () => {
@@ -153,7 +154,7 @@ describe('HTTPS at the edge: certificates by SNI, the default certificate, https
       return a.authorized ? a : null;
     }, 15_000, "the router to serve alice's certificate");
     assert.equal(r.status, 200);
-    assert.equal(r.fingerprint, new (await import('node:crypto')).X509Certificate(leaf.cert).fingerprint256);
+    assert.equal(r.fingerprint, new X509Certificate(leaf.cert).fingerprint256);
     // At rest the key is sealed: etcd holds no PEM key.
     const etcd = connectEtcd(loadSettings({ ...platform.engines.env, NAP_LOG_LEVEL: 'silent' }));
     try {

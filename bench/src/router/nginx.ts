@@ -6,9 +6,9 @@ import { join } from 'node:path';
  * access log, everything (pid, logs, temp files) in `dir`. It also sets the forwarding headers the
  * router must add (X-Forwarded-For/-Proto/-Host, X-Request-Id, X-Vcap-Request-Id), so both proxies do the same work.
  * The upstream idle window (4 s) is shorter than the backend's keep-alive (Node's 5 s), as the
- * router's must be.
+ * router's must be. With `tls` (PEM files) it terminates TLS as the router's TLS port does.
  */
-export async function writeNginxConfig(dir: string, listenPort: number, backendPort: number): Promise<string> {
+export async function writeNginxConfig(dir: string, listenPort: number, backendPort: number, tls?: { cert: string; key: string }): Promise<string> {
   const tmp = (name: string) => join(dir, 'tmp', name);
   await mkdir(join(dir, 'tmp'), { recursive: true });
   const conf = `daemon off;
@@ -29,8 +29,8 @@ http {
     keepalive_timeout 4s;
   }
   server {
-    listen 127.0.0.1:${listenPort};
-    keepalive_requests 1000000;
+    listen 127.0.0.1:${listenPort}${tls ? ' ssl' : ''};
+${tls ? `    ssl_certificate ${tls.cert};\n    ssl_certificate_key ${tls.key};\n    ssl_protocols TLSv1.2 TLSv1.3;\n` : ''}    keepalive_requests 1000000;
     location / {
       proxy_pass http://backend;
       proxy_http_version 1.1;

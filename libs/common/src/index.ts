@@ -6,6 +6,7 @@ export * from './signing.js';
 export * from './drains.js';
 export * from './certificates.js';
 export * from './services.js';
+export * from './stored-json.js';
 export * from './serve.js';
 export * from './apps.js';
 export * from './api-views.js';

@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import type { Server } from 'node:http';
-import { Backoff, Bus, channels, connectEtcd, JetStreamBlobstore, keys, listenHttp, type Logger, requireSetting, retry, type Settings } from '@nap/common';
+import { Backoff, Bus, channels, connectEtcd, JetStreamBlobstore, keys, listenHttp, type Logger, RepeatedFailureLog, requireSetting, retry, type Settings } from '@nap/common';
 import compression from 'compression';
 import express from 'express';
 import { appsRouter } from './api/apps-router.js';
@@ -142,11 +142,16 @@ export async function startController(settings: Settings, log: Logger): Promise<
   upkeep.start();
 
   await repositories.removeUnowned();
-  // In the background: the API answers while etcd or openssl takes its time, and a failure is retried.
+  // In the background: the API answers while etcd or openssl takes its time, and a failure is
+  // retried (logged once a minute while it lasts).
+  const defaultCertFailures = new RepeatedFailureLog(log);
+  const DEFAULT_CERT = 'could not make sure of the default certificate; trying again';
   void retry(() => ensureDefaultCertificate(certs, settings, log), {
     backoff: new Backoff({ minMs: 1_000, maxMs: 60_000 }),
-    onFailure: (err, wait) => log.warn({ err, retry_in_ms: wait }, 'could not make sure of the default certificate; trying again'),
-  }).catch(() => {});
+    onFailure: (err, wait) => defaultCertFailures.failed(DEFAULT_CERT, err, { retry_in_ms: wait }),
+  })
+    .then(() => defaultCertFailures.recovered(DEFAULT_CERT, 'the default certificate is in place'))
+    .catch(() => {});
 
   const http = express();
   http.disable('x-powered-by');

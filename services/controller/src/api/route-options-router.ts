@@ -1,4 +1,4 @@
-import { type Etcd3, keys, notFound, RouteHost, RouteOptions } from '@nap/common';
+import { type Etcd3, keys, notFound, parseStored, RouteHost, RouteOptions } from '@nap/common';
 import express, { Router } from 'express';
 import { z } from 'zod';
 import type { AppLifecycle } from '../apps/lifecycle.js';
@@ -28,8 +28,8 @@ export function routeOptionsRouter(deps: { lifecycle: AppLifecycle; routes: Rout
   router.get('/v1/apps/:name/routes/:host/options', async (req, res) => {
     const { app, host } = await held(req);
     const raw = await etcd.get(keys.routeOption(host)).string();
-    const parsed = raw ? RouteOptions.safeParse(JSON.parse(raw)) : null;
-    res.json({ host, https_only: Boolean(parsed?.success && parsed.data.app_id === app.id && parsed.data.https_only) });
+    const options = parseStored(RouteOptions, raw);
+    res.json({ host, https_only: Boolean(options && options.app_id === app.id && options.https_only) });
   });
 
   router.put('/v1/apps/:name/routes/:host/options', json, async (req, res) => {

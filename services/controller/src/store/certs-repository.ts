@@ -1,4 +1,4 @@
-import { CertificateRecord, type Etcd3, keys, readPrefix } from '@nap/common';
+import { CertificateRecord, type Etcd3, keys, parseStored, readPrefix } from '@nap/common';
 
 /** Certificates in etcd (`/nap/certs/<domain>`, `/nap/tls/default`); the only writer of them. */
 export class CertsRepository {
@@ -6,11 +6,11 @@ export class CertsRepository {
 
   async list(): Promise<CertificateRecord[]> {
     const raw = await readPrefix(this.etcd, keys.certs());
-    return Object.values(raw).flatMap((v) => parse(v) ?? []);
+    return Object.values(raw).flatMap((v) => parseStored(CertificateRecord, v) ?? []);
   }
 
   async get(domain: string): Promise<CertificateRecord | null> {
-    return parse(await this.etcd.get(keys.cert(domain)).string());
+    return parseStored(CertificateRecord, await this.etcd.get(keys.cert(domain)).string());
   }
 
   /** Adds or replaces the certificate of a domain. */
@@ -42,7 +42,7 @@ export class CertsRepository {
   }
 
   async getDefault(): Promise<CertificateRecord | null> {
-    return parse(await this.etcd.get(keys.defaultCert()).string());
+    return parseStored(CertificateRecord, await this.etcd.get(keys.defaultCert()).string());
   }
 
   /** The default certificate, written only if there is none yet (two controllers starting at once make one). */
@@ -53,15 +53,5 @@ export class CertsRepository {
 
   async putDefault(record: CertificateRecord): Promise<void> {
     await this.etcd.put(keys.defaultCert()).value(JSON.stringify(record));
-  }
-}
-
-function parse(value: string | null | undefined): CertificateRecord | null {
-  if (!value) return null;
-  try {
-    const parsed = CertificateRecord.safeParse(JSON.parse(value));
-    return parsed.success ? parsed.data : null;
-  } catch {
-    return null;
   }
 }

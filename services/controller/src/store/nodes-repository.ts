@@ -1,21 +1,12 @@
-import { type ClusterSecrets, ClusterSecrets as ClusterSecretsSchema, type Etcd3, type JoinTokenRecord, JoinTokenRecord as JoinTokenSchema, keys, type NodeRecord, NodeRecord as NodeSchema, readPrefix } from '@nap/common';
+import { type ClusterSecrets, ClusterSecrets as ClusterSecretsSchema, type Etcd3, type JoinTokenRecord, JoinTokenRecord as JoinTokenSchema, keys, type NodeRecord, NodeRecord as NodeSchema, parseStored, readPrefix } from '@nap/common';
 
-function parsed<T>(schema: { safeParse(v: unknown): { success: true; data: T } | { success: false } }, raw: string | null): T | null {
-  if (!raw) return null;
-  try {
-    const r = schema.safeParse(JSON.parse(raw));
-    return r.success ? r.data : null;
-  } catch {
-    return null;
-  }
-}
 
 /** The cluster's nodes, its join tokens and what a joining node is handed, in etcd; the only writer of the first two. */
 export class NodesRepository {
   constructor(private readonly etcd: Etcd3) {}
 
   async list(): Promise<NodeRecord[]> {
-    return Object.values(await readPrefix(this.etcd, keys.nodes())).flatMap((v) => parsed(NodeSchema, v) ?? []);
+    return Object.values(await readPrefix(this.etcd, keys.nodes())).flatMap((v) => parseStored(NodeSchema, v) ?? []);
   }
 
   /** A joined node's record, made only when no node has its address (false otherwise). */
@@ -29,11 +20,11 @@ export class NodesRepository {
   }
 
   async tokens(): Promise<JoinTokenRecord[]> {
-    return Object.values(await readPrefix(this.etcd, keys.joinTokens())).flatMap((v) => parsed(JoinTokenSchema, v) ?? []);
+    return Object.values(await readPrefix(this.etcd, keys.joinTokens())).flatMap((v) => parseStored(JoinTokenSchema, v) ?? []);
   }
 
   async token(id: string): Promise<JoinTokenRecord | null> {
-    return parsed(JoinTokenSchema, await this.etcd.get(keys.joinToken(id)).string());
+    return parseStored(JoinTokenSchema, await this.etcd.get(keys.joinToken(id)).string());
   }
 
   async addToken(t: JoinTokenRecord): Promise<boolean> {
@@ -47,6 +38,6 @@ export class NodesRepository {
 
   /** Null until the first node has published them (`nap up` does, once etcd auth is on). */
   async secrets(): Promise<ClusterSecrets | null> {
-    return parsed(ClusterSecretsSchema, await this.etcd.get(keys.clusterSecrets()).string());
+    return parseStored(ClusterSecretsSchema, await this.etcd.get(keys.clusterSecrets()).string());
   }
 }

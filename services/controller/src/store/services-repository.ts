@@ -1,15 +1,15 @@
-import { type Etcd3, keys, readPrefix, ServiceRecord } from '@nap/common';
+import { type Etcd3, keys, parseStored, readPrefix, ServiceRecord } from '@nap/common';
 
 /** Service instances in etcd (`/nap/services/<name>`); the only writer of them. */
 export class ServicesRepository {
   constructor(private readonly etcd: Etcd3) {}
 
   async list(): Promise<ServiceRecord[]> {
-    return Object.values(await readPrefix(this.etcd, keys.services())).flatMap((v) => parse(v) ?? []);
+    return Object.values(await readPrefix(this.etcd, keys.services())).flatMap((v) => parseStored(ServiceRecord, v) ?? []);
   }
 
   async get(name: string): Promise<ServiceRecord | null> {
-    return parse(await this.etcd.get(keys.service(name)).string());
+    return parseStored(ServiceRecord, await this.etcd.get(keys.service(name)).string());
   }
 
   /** False when the name is taken. */
@@ -20,15 +20,5 @@ export class ServicesRepository {
 
   async delete(name: string): Promise<void> {
     await this.etcd.delete().key(keys.service(name));
-  }
-}
-
-function parse(value: string | null): ServiceRecord | null {
-  if (!value) return null;
-  try {
-    const parsed = ServiceRecord.safeParse(JSON.parse(value));
-    return parsed.success ? parsed.data : null;
-  } catch {
-    return null;
   }
 }

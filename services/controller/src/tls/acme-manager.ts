@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { Agent } from 'node:https';
 import * as acme from 'acme-client';
-import { type CertificateRecord, certificateCovers, certificateRecord, checkCertificate, type Etcd3, keys, type Logger, openKey, sealKey, type Settings } from '@nap/common';
+import { type CertificateRecord, certificateCovers, certificateRecord, checkCertificate, type Etcd3, keys, type Logger, openKey, parseStored, sealKey, type Settings } from '@nap/common';
 import { z } from 'zod';
 import { domainOf } from '../routes/route-policy.js';
 import type { AppsRepository } from '../store/apps-repository.js';
@@ -171,8 +171,8 @@ export class AcmeManager {
     const { etcd, settings } = this.deps;
     const directoryUrl = settings.acme!.directory;
     const raw = await etcd.get(keys.acmeAccount()).string();
-    const parsed = raw ? AccountRecord.safeParse(JSON.parse(raw)) : null;
-    let account = parsed?.success && parsed.data.directory === directoryUrl ? parsed.data : null;
+    const kept = parseStored(AccountRecord, raw);
+    let account = kept?.directory === directoryUrl ? kept : null;
     if (!account) {
       const key = await acme.crypto.createPrivateEcdsaKey('P-256');
       account = { directory: directoryUrl, key_sealed: sealKey(certKey, key.toString()) };
@@ -188,8 +188,7 @@ export class AcmeManager {
 
   private async state(host: string): Promise<HostState | null> {
     const raw = await this.deps.etcd.get(keys.acmeState(host)).string();
-    const parsed = raw ? HostState.safeParse(JSON.parse(raw)) : null;
-    return parsed?.success ? parsed.data : null;
+    return parseStored(HostState, raw);
   }
 
   /** 30 and 7 days before an uploaded certificate ends, each app whose route it serves gets an event, once. */

@@ -1,4 +1,4 @@
-import { type Etcd3, keys, type Logger, RouteOptions } from '@nap/common';
+import { type Etcd3, keys, type Logger, parseStored, RouteOptions } from '@nap/common';
 import { EtcdMirror, type EtcdMirrorOptions } from '../etcd/etcd-mirror.js';
 import type { RouteTable } from '../table/route-table.js';
 
@@ -108,12 +108,8 @@ export class ClaimWatcher {
   }
 
   private parse(host: string, value: string): [string, RouteOptions][] {
-    try {
-      const parsed = RouteOptions.safeParse(JSON.parse(value));
-      if (parsed.success) return [[host, parsed.data]];
-    } catch {
-      // reported below
-    }
+    const options = parseStored(RouteOptions, value);
+    if (options) return [[host, options]];
     this.log.warn({ host }, 'skipped malformed route options in etcd');
     return [];
   }

@@ -1,5 +1,5 @@
 import { createSecureContext, type SecureContext } from 'node:tls';
-import { CertificateRecord, type Etcd3, keys, type Logger, openKey } from '@nap/common';
+import { CertificateRecord, type Etcd3, keys, type Logger, openKey, parseStored } from '@nap/common';
 import { EtcdMirror, type EtcdMirrorOptions } from '../etcd/etcd-mirror.js';
 
 /** What every TLS connection to the router may use: TLS 1.2 and 1.3 only. */
@@ -94,7 +94,8 @@ export class CertificateStore {
 
   private open(what: string, value: string): { record: CertificateRecord; context: SecureContext; key: string } | null {
     try {
-      const record = CertificateRecord.parse(JSON.parse(value));
+      const record = parseStored(CertificateRecord, value);
+      if (!record) throw new Error('not a certificate record of this nap');
       const key = openKey(this.certKey, record.key_sealed);
       return { record, key, context: createSecureContext({ cert: record.cert, key, minVersion: TLS_MIN_VERSION }) };
     } catch (err) {
